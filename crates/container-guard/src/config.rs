@@ -1,0 +1,87 @@
+//! `[container]` section (seed 003 and seed 000's guard settings).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ironpost_core::config::{Issues, Validate, key, secs};
+use serde::{Deserialize, Serialize};
+
+/// `[container]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContainerConfig {
+    pub enabled: bool,
+    /// Docker endpoint: a socket path, `unix:///path` or `tcp://host:port`.
+    pub docker_socket: String,
+    /// Full inventory refresh, as a fallback to the Docker events stream.
+    #[serde(rename = "poll_interval_secs", with = "secs")]
+    pub poll_interval: Duration,
+    /// Directory of TOML isolation policies.
+    pub policy_path: PathBuf,
+    /// false: dry run — actions are recorded, not executed.
+    pub auto_isolate: bool,
+    #[serde(rename = "action_timeout_secs", with = "secs")]
+    pub action_timeout: Duration,
+    pub retry_max_attempts: u32,
+    #[serde(rename = "container_cache_ttl_secs", with = "secs")]
+    pub container_cache_ttl: Duration,
+}
+
+impl Default for ContainerConfig {
+    fn default() -> Self {
+        ContainerConfig {
+            enabled: false,
+            docker_socket: "/var/run/docker.sock".into(),
+            poll_interval: Duration::from_secs(10),
+            policy_path: PathBuf::from("/etc/ironpost/policies"),
+            auto_isolate: false,
+            action_timeout: Duration::from_secs(10),
+            retry_max_attempts: 3,
+            container_cache_ttl: Duration::from_secs(60),
+        }
+    }
+}
+
+fn in_secs(d: Duration, lo: u64, hi: u64) -> bool {
+    (lo..=hi).contains(&d.as_secs())
+}
+
+impl Validate for ContainerConfig {
+    fn validate(&self, prefix: &str, issues: &mut Issues) {
+        let s = &self.docker_socket;
+        if !(s.starts_with('/') || s.starts_with("unix:///") || s.starts_with("tcp://") || s.starts_with("http://")) {
+            issues.push(key(prefix, "docker_socket"), "must be an absolute socket path, unix:///path or tcp://host:port");
+        }
+        if !in_secs(self.poll_interval, 1, 3600) {
+            issues.push(key(prefix, "poll_interval_secs"), "must be between 1 and 3600");
+        }
+        if !in_secs(self.action_timeout, 1, 300) {
+            issues.push(key(prefix, "action_timeout_secs"), "must be between 1 and 300");
+        }
+        if self.retry_max_attempts > 10 {
+            issues.push(key(prefix, "retry_max_attempts"), "must be between 0 and 10");
+        }
+        if !in_secs(self.container_cache_ttl, 1, 3600) {
+            issues.push(key(prefix, "container_cache_ttl_secs"), "must be between 1 and 3600");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_enforced() {
+        let cfg = ContainerConfig {
+            docker_socket: "docker.sock".into(),
+            retry_max_attempts: 11,
+            action_timeout: Duration::from_secs(0),
+            ..Default::default()
+        };
+        let mut issues = Issues::default();
+        cfg.validate("container", &mut issues);
+        let keys: Vec<_> = issues.into_vec().into_iter().map(|i| i.key).collect();
+        assert_eq!(keys, ["container.docker_socket", "container.action_timeout_secs", "container.retry_max_attempts"]);
+    }
+}

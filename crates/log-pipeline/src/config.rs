@@ -1,0 +1,110 @@
+//! `[log_pipeline]` section (seed 003), with its `[log_pipeline.storage]` sub-table.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ironpost_core::config::{Issues, StorageConfig, Validate, key, secs};
+use serde::{Deserialize, Serialize};
+
+/// Kinds of log source named in `sources`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// Syslog receiver on `syslog_bind`.
+    Syslog,
+    /// Tail of the files in `watch_paths`.
+    File,
+}
+
+/// `[log_pipeline]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogPipelineConfig {
+    pub enabled: bool,
+    pub sources: Vec<SourceKind>,
+    /// Address the syslog receiver binds.
+    pub syslog_bind: SocketAddr,
+    /// Files (glob patterns) to tail.
+    pub watch_paths: Vec<PathBuf>,
+    /// Parsed records handed to the rule engine at once.
+    pub batch_size: usize,
+    /// A partial batch is processed after this long.
+    #[serde(rename = "flush_interval_secs", with = "secs")]
+    pub flush_interval: Duration,
+    /// Directory of YAML detection rules.
+    pub rules_dir: PathBuf,
+    pub storage: StorageConfig,
+}
+
+impl Default for LogPipelineConfig {
+    fn default() -> Self {
+        LogPipelineConfig {
+            enabled: false,
+            sources: vec![SourceKind::Syslog, SourceKind::File],
+            syslog_bind: SocketAddr::from(([127, 0, 0, 1], 514)),
+            watch_paths: vec![PathBuf::from("/var/log/auth.log")],
+            batch_size: 1000,
+            flush_interval: Duration::from_secs(5),
+            rules_dir: PathBuf::from("/etc/ironpost/rules"),
+            storage: StorageConfig::default(),
+        }
+    }
+}
+
+impl Validate for LogPipelineConfig {
+    fn validate(&self, prefix: &str, issues: &mut Issues) {
+        if self.enabled && self.sources.is_empty() {
+            issues.push(key(prefix, "sources"), "is empty: an enabled pipeline needs at least one source");
+        }
+        if self.enabled && self.sources.contains(&SourceKind::File) && self.watch_paths.is_empty() {
+            issues.push(key(prefix, "watch_paths"), "is empty but the `file` source is enabled");
+        }
+        if !(1..=100_000).contains(&self.batch_size) {
+            issues.push(key(prefix, "batch_size"), "must be between 1 and 100000");
+        }
+        if self.flush_interval.is_zero() || self.flush_interval > Duration::from_secs(3600) {
+            issues.push(key(prefix, "flush_interval_secs"), "must be between 1 and 3600");
+        }
+        self.storage.validate(&key(prefix, "storage"), issues);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_section_loads_and_validates() {
+        let cfg: LogPipelineConfig = toml::from_str(
+            r#"
+enabled = true
+sources = ["syslog", "file"]
+syslog_bind = "0.0.0.0:514"
+watch_paths = ["/var/log/syslog", "/var/log/auth.log"]
+batch_size = 1000
+flush_interval_secs = 5
+
+[storage]
+postgres_url = "postgresql://localhost:5432/ironpost"
+redis_url = "redis://localhost:6379"
+retention_days = 30
+"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.flush_interval, Duration::from_secs(5));
+        assert_eq!(cfg.storage.retention_days, 30);
+        let mut issues = Issues::default();
+        cfg.validate("log_pipeline", &mut issues);
+        assert!(issues.is_empty(), "{issues:?}");
+    }
+
+    #[test]
+    fn enabled_file_source_needs_paths() {
+        let cfg = LogPipelineConfig { enabled: true, watch_paths: vec![], batch_size: 0, ..Default::default() };
+        let mut issues = Issues::default();
+        cfg.validate("log_pipeline", &mut issues);
+        let keys: Vec<_> = issues.into_vec().into_iter().map(|i| i.key).collect();
+        assert_eq!(keys, ["log_pipeline.watch_paths", "log_pipeline.batch_size"]);
+    }
+}

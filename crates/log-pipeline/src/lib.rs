@@ -1,0 +1,11 @@
+//! log-pipeline: log collection (files, syslog), parsing and rule-based detection.
+//!
+//! This crate owns the `[log_pipeline]` config section. Sources, parsers and the rule engine
+//! arrive with the log-pipeline issue; until then the daemon reports the module as unavailable when
+//! it is enabled.
+//!
+//! Architecture invariant: depends on `ironpost-core` only.
+
+pub mod config;
+
+pub use config::{LogPipelineConfig, SourceKind};
