@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Starts, stops or reports the real services Ironpost's tests and demo use, each on loopback,
+# idempotently, waiting until each one answers:
+#   dockerd, PostgreSQL 15 (role/database ironpost_test), Redis, nats-server -js.
+# State lives under $IRONPOST_SERVICES_DIR (default /var/tmp/ironpost-services).
+# Usage: scripts/services.sh start|stop|status [SERVICE...]
+set -euo pipefail
+
+DIR=${IRONPOST_SERVICES_DIR:-/var/tmp/ironpost-services}
+ALL=(docker postgres redis nats)
+PG_VERSION=15
+PG_ROLE=ironpost_test
+PG_PASSWORD=ironpost_test
+PG_DB=ironpost_test
+
+log() { echo "services: $*"; }
+
+wait_for() { # wait_for NAME SECONDS CMD...
+  local name=$1 secs=$2; shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    if [ $SECONDS -ge $deadline ]; then
+      log "$name did not answer within ${secs}s"
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# --- docker ---------------------------------------------------------------------------------
+docker_up() { /usr/bin/docker info >/dev/null 2>&1; }
+start_docker() {
+  if docker_up; then log "docker already running"; return; fi
+  mkdir -p "$DIR/docker"
+  # A dockerd that died leaves its PID file behind and the next one refuses to start.
+  for f in /var/run/docker.pid /var/run/docker/containerd/containerd.pid; do
+    if [ -f "$f" ] && ! kill -0 "$(cat "$f")" 2>/dev/null; then rm -f "$f"; fi
+  done
+  nohup dockerd --host=unix:///var/run/docker.sock >"$DIR/docker/dockerd.log" 2>&1 </dev/null &
+  echo $! >"$DIR/docker/dockerd.pid"
+  wait_for docker 60 docker_up || { tail -20 "$DIR/docker/dockerd.log"; return 1; }
+  log "docker started"
+}
+stop_docker() {
+  if pid_alive "$DIR/docker/dockerd.pid"; then kill "$(cat "$DIR/docker/dockerd.pid")"; log "docker stopped"; fi
+}
+status_docker() { docker_up && echo "docker: up" || echo "docker: down"; }
+
+# --- postgres -------------------------------------------------------------------------------
+pg_up() { pg_isready -h 127.0.0.1 -p 5432 -q; }
+pg_psql() { (cd /tmp && runuser -u postgres -- psql -v ON_ERROR_STOP=1 -qtA "$@"); }
+start_postgres() {
+  if ! pg_lsclusters -h | awk -v v=$PG_VERSION '$1==v && $2=="main"{f=1} END{exit !f}'; then
+    pg_createcluster $PG_VERSION main >/dev/null
+  fi
+  if [ "$(pg_lsclusters -h | awk -v v=$PG_VERSION '$1==v && $2=="main"{print $4}')" != online ]; then
+    pg_ctlcluster $PG_VERSION main start || true
+  fi
+  wait_for postgres 60 pg_up
+  if [ "$(pg_psql -c "SELECT 1 FROM pg_roles WHERE rolname='$PG_ROLE'")" != 1 ]; then
+    pg_psql -c "CREATE ROLE $PG_ROLE LOGIN CREATEDB PASSWORD '$PG_PASSWORD'"
+  fi
+  if [ "$(pg_psql -c "SELECT 1 FROM pg_database WHERE datname='$PG_DB'")" != 1 ]; then
+    pg_psql -c "CREATE DATABASE $PG_DB OWNER $PG_ROLE"
+  fi
+  log "postgres up (postgresql://$PG_ROLE:***@127.0.0.1:5432/$PG_DB)"
+}
+stop_postgres() {
+  if [ "$(pg_lsclusters -h | awk -v v=$PG_VERSION '$1==v && $2=="main"{print $4}')" = online ]; then
+    pg_ctlcluster $PG_VERSION main stop || true
+    log "postgres stopped"
+  fi
+}
+status_postgres() { pg_up && echo "postgres: up" || echo "postgres: down"; }
+
+# --- redis ----------------------------------------------------------------------------------
+redis_up() { [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = PONG ]; }
+start_redis() {
+  if redis_up; then log "redis already running"; return; fi
+  mkdir -p "$DIR/redis"
+  redis-server --bind 127.0.0.1 --port 6379 --save '' --appendonly no --dir "$DIR/redis" --daemonize no \
+    >"$DIR/redis/redis.log" 2>&1 </dev/null &
+  echo $! >"$DIR/redis/redis.pid"
+  wait_for redis 30 redis_up
+  log "redis started"
+}
+stop_redis() { if pid_alive "$DIR/redis/redis.pid"; then kill "$(cat "$DIR/redis/redis.pid")"; log "redis stopped"; fi; }
+status_redis() { redis_up && echo "redis: up" || echo "redis: down"; }
+
+# --- nats -----------------------------------------------------------------------------------
+nats_up() { curl -fsS http://127.0.0.1:8222/jsz 2>/dev/null | jq -e '.disabled != true' >/dev/null; }
+start_nats() {
+  if nats_up; then log "nats already running"; return; fi
+  mkdir -p "$DIR/nats"
+  nats-server -a 127.0.0.1 -p 4222 -m 8222 -js -sd "$DIR/nats" -l "$DIR/nats/nats.log" >/dev/null 2>&1 </dev/null &
+  echo $! >"$DIR/nats/nats.pid"
+  wait_for nats 30 nats_up
+  log "nats started (JetStream on)"
+}
+stop_nats() { if pid_alive "$DIR/nats/nats.pid"; then kill "$(cat "$DIR/nats/nats.pid")"; log "nats stopped"; fi; }
+status_nats() { nats_up && echo "nats: up" || echo "nats: down"; }
+
+cmd=${1:-status}
+shift || true
+services=("$@")
+[ ${#services[@]} -gt 0 ] || services=("${ALL[@]}")
+case "$cmd" in
+  start) for s in "${services[@]}"; do "start_$s"; done ;;
+  stop) for s in "${services[@]}"; do "stop_$s"; done ;;
+  status) for s in "${services[@]}"; do "status_$s"; done ;;
+  *) echo "usage: $0 start|stop|status [${ALL[*]}]" >&2; exit 2 ;;
+esac

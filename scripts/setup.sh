@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs everything Ironpost needs on Debian 12, idempotently: build tools for the BPF programs,
+# the real services the tests talk to, and the attack-lab tools the demo uses.
+set -euo pipefail
+
+PACKAGES=(
+  # build: BPF programs in C, sqlite is bundled by rusqlite
+  clang llvm libbpf-dev bpftool make pkg-config
+  # network lab and attack tools
+  iproute2 nmap hping3 netsniff-ng netcat-openbsd openssh-server hydra sshpass
+  # real components the tests and the demo run
+  docker.io busybox-static postgresql redis-server nats-server prometheus prometheus-alertmanager rsyslog
+  # clients and helpers
+  bsdutils util-linux jq curl python3-venv procps
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: need root to install: ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "setup: done"
