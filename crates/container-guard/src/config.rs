@@ -49,20 +49,39 @@ fn in_secs(d: Duration, lo: u64, hi: u64) -> bool {
 impl Validate for ContainerConfig {
     fn validate(&self, prefix: &str, issues: &mut Issues) {
         let s = &self.docker_socket;
-        if !(s.starts_with('/') || s.starts_with("unix:///") || s.starts_with("tcp://") || s.starts_with("http://")) {
-            issues.push(key(prefix, "docker_socket"), "must be an absolute socket path, unix:///path or tcp://host:port");
+        if !(s.starts_with('/')
+            || s.starts_with("unix:///")
+            || s.starts_with("tcp://")
+            || s.starts_with("http://"))
+        {
+            issues.push(
+                key(prefix, "docker_socket"),
+                "must be an absolute socket path, unix:///path or tcp://host:port",
+            );
         }
         if !in_secs(self.poll_interval, 1, 3600) {
-            issues.push(key(prefix, "poll_interval_secs"), "must be between 1 and 3600");
+            issues.push(
+                key(prefix, "poll_interval_secs"),
+                "must be between 1 and 3600",
+            );
         }
         if !in_secs(self.action_timeout, 1, 300) {
-            issues.push(key(prefix, "action_timeout_secs"), "must be between 1 and 300");
+            issues.push(
+                key(prefix, "action_timeout_secs"),
+                "must be between 1 and 300",
+            );
         }
         if self.retry_max_attempts > 10 {
-            issues.push(key(prefix, "retry_max_attempts"), "must be between 0 and 10");
+            issues.push(
+                key(prefix, "retry_max_attempts"),
+                "must be between 0 and 10",
+            );
         }
         if !in_secs(self.container_cache_ttl, 1, 3600) {
-            issues.push(key(prefix, "container_cache_ttl_secs"), "must be between 1 and 3600");
+            issues.push(
+                key(prefix, "container_cache_ttl_secs"),
+                "must be between 1 and 3600",
+            );
         }
     }
 }
@@ -82,6 +101,13 @@ mod tests {
         let mut issues = Issues::default();
         cfg.validate("container", &mut issues);
         let keys: Vec<_> = issues.into_vec().into_iter().map(|i| i.key).collect();
-        assert_eq!(keys, ["container.docker_socket", "container.action_timeout_secs", "container.retry_max_attempts"]);
+        assert_eq!(
+            keys,
+            [
+                "container.docker_socket",
+                "container.action_timeout_secs",
+                "container.retry_max_attempts"
+            ]
+        );
     }
 }

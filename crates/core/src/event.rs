@@ -78,11 +78,15 @@ impl FromStr for TraceId {
     type Err = ParseTraceIdError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s.len() != 32 {
-            return Err(ParseTraceIdError { input: s.to_owned() });
+            return Err(ParseTraceIdError {
+                input: s.to_owned(),
+            });
         }
         u128::from_str_radix(s, 16)
             .map(TraceId)
-            .map_err(|_| ParseTraceIdError { input: s.to_owned() })
+            .map_err(|_| ParseTraceIdError {
+                input: s.to_owned(),
+            })
     }
 }
 
@@ -156,14 +160,21 @@ impl FromStr for Protocol {
     type Err = ParseProtocolError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
-        for p in [Protocol::Tcp, Protocol::Udp, Protocol::Icmp, Protocol::Icmpv6] {
+        for p in [
+            Protocol::Tcp,
+            Protocol::Udp,
+            Protocol::Icmp,
+            Protocol::Icmpv6,
+        ] {
             if t.eq_ignore_ascii_case(&p.to_string()) {
                 return Ok(p);
             }
         }
         t.parse::<u8>()
             .map(Protocol::from_number)
-            .map_err(|_| ParseProtocolError { input: s.to_owned() })
+            .map_err(|_| ParseProtocolError {
+                input: s.to_owned(),
+            })
     }
 }
 
@@ -667,10 +678,18 @@ mod tests {
 
     #[test]
     fn alert_json_round_trip_keeps_entities_typed() {
-        let mut a = AlertEvent::new(AlertSource::LogPipeline, "ssh_brute_force", "SSH brute force", Severity::High);
+        let mut a = AlertEvent::new(
+            AlertSource::LogPipeline,
+            "ssh_brute_force",
+            "SSH brute force",
+            Severity::High,
+        );
         a.entities.src_ip = Some("198.18.5.2".parse().unwrap());
         a.entities.dst_port = Some(22);
-        a.entities.container = Some(ContainerRef { id: None, name: Some("web-1".into()) });
+        a.entities.container = Some(ContainerRef {
+            id: None,
+            name: Some("web-1".into()),
+        });
         a.tags = vec!["T1110".into()];
         let json = serde_json::to_string(&a).unwrap();
         assert!(json.contains("\"src_ip\":\"198.18.5.2\""), "{json}");
@@ -686,15 +705,22 @@ mod tests {
         .unwrap();
         assert_eq!(a.severity, Severity::High);
         assert!(a.entities.is_empty());
-        assert!(serde_json::from_str::<AlertEvent>(
-            r#"{"severity":"high","source":"external","rule_id":"r1","title":"t","bogus":1}"#
-        )
-        .is_err());
+        assert!(
+            serde_json::from_str::<AlertEvent>(
+                r#"{"severity":"high","source":"external","rule_id":"r1","title":"t","bogus":1}"#
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn action_for_alert_inherits_trace_and_links() {
-        let a = AlertEvent::new(AlertSource::Ebpf, "port_scan", "Port scan", Severity::Medium);
+        let a = AlertEvent::new(
+            AlertSource::Ebpf,
+            "port_scan",
+            "Port scan",
+            Severity::Medium,
+        );
         let act = ActionEvent::for_alert(&a, ActionType::IpBlock, ActionOutcome::Success);
         assert_eq!(act.trace_id, a.trace_id);
         assert_eq!(act.alert_id, Some(a.id));

@@ -47,7 +47,11 @@ impl Health {
                 Health::Unhealthy(_) => 2,
             }
         }
-        if rank(&other) > rank(&self) { other } else { self }
+        if rank(&other) > rank(&self) {
+            other
+        } else {
+            self
+        }
     }
 }
 
@@ -73,12 +77,26 @@ pub struct ModuleError {
 }
 
 impl ModuleError {
-    pub fn start(module: &'static str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        ModuleError { module, phase: "start", source: Box::new(source) }
+    pub fn start(
+        module: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        ModuleError {
+            module,
+            phase: "start",
+            source: Box::new(source),
+        }
     }
 
-    pub fn stop(module: &'static str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        ModuleError { module, phase: "stop", source: Box::new(source) }
+    pub fn stop(
+        module: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        ModuleError {
+            module,
+            phase: "stop",
+            source: Box::new(source),
+        }
     }
 }
 

@@ -32,7 +32,9 @@ impl FromStr for Cidr {
             }
             Ok(Cidr(net))
         } else {
-            let ip: IpAddr = t.parse().map_err(|e| format!("invalid IP address `{t}`: {e}"))?;
+            let ip: IpAddr = t
+                .parse()
+                .map_err(|e| format!("invalid IP address `{t}`: {e}"))?;
             Ok(Cidr(IpNet::from(ip)))
         }
     }
@@ -79,7 +81,12 @@ mod tests {
         assert!(!c.contains(&"198.20.0.1".parse().unwrap()));
         let c: Cidr = "2001:db8::/32".parse().unwrap();
         assert!(c.contains(&"2001:db8::1".parse().unwrap()));
-        assert!("10.0.0.1/8".parse::<Cidr>().unwrap_err().contains("10.0.0.0/8"));
+        assert!(
+            "10.0.0.1/8"
+                .parse::<Cidr>()
+                .unwrap_err()
+                .contains("10.0.0.0/8")
+        );
         assert!("10.0.0.300".parse::<Cidr>().is_err());
     }
 }

@@ -65,7 +65,9 @@ impl FromStr for Severity {
         Self::ALL
             .into_iter()
             .find(|sev| sev.as_str().eq_ignore_ascii_case(t))
-            .ok_or_else(|| ParseSeverityError { input: s.to_owned() })
+            .ok_or_else(|| ParseSeverityError {
+                input: s.to_owned(),
+            })
     }
 }
 

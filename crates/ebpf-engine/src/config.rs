@@ -83,18 +83,29 @@ const MAX_IFNAME: usize = 15;
 
 impl Validate for EbpfConfig {
     fn validate(&self, prefix: &str, issues: &mut Issues) {
-        if self.interface.is_empty() || self.interface.len() > MAX_IFNAME || self.interface.contains(['/', ' ']) {
-            issues.push(key(prefix, "interface"), "must be a Linux interface name (1-15 bytes, no `/` or space)");
+        if self.interface.is_empty()
+            || self.interface.len() > MAX_IFNAME
+            || self.interface.contains(['/', ' '])
+        {
+            issues.push(
+                key(prefix, "interface"),
+                "must be a Linux interface name (1-15 bytes, no `/` or space)",
+            );
         }
         let rb = self.ring_buffer_size;
         if rb < 4096 || !rb.is_power_of_two() || rb > (1 << 30) {
             issues.push(
                 key(prefix, "ring_buffer_size"),
-                format!("{rb} must be a power of two between 4096 and 1073741824 bytes (e.g. 262144)"),
+                format!(
+                    "{rb} must be a power of two between 4096 and 1073741824 bytes (e.g. 262144)"
+                ),
             );
         }
         if !(1..=10_000_000).contains(&self.blocklist_max_entries) {
-            issues.push(key(prefix, "blocklist_max_entries"), "must be between 1 and 10000000");
+            issues.push(
+                key(prefix, "blocklist_max_entries"),
+                "must be between 1 and 10000000",
+            );
         }
         let mut ids = HashSet::new();
         for (i, r) in self.rules.iter().enumerate() {
@@ -104,19 +115,28 @@ impl Validate for EbpfConfig {
             } else if !ids.insert(r.id.as_str()) {
                 issues.push(at("id"), format!("duplicate rule id `{}`", r.id));
             }
-            if r.src_ip.is_none() && r.dst_ip.is_none() && r.dst_port.is_none() && r.protocol.is_none() {
+            if r.src_ip.is_none()
+                && r.dst_ip.is_none()
+                && r.dst_port.is_none()
+                && r.protocol.is_none()
+            {
                 issues.push(
                     format!("{}[{i}]", key(prefix, "rules")),
                     "matches every packet: set at least one of src_ip, dst_ip, dst_port, protocol",
                 );
             }
-            if r.dst_port.is_some() && !matches!(r.protocol, None | Some(Protocol::Tcp) | Some(Protocol::Udp)) {
+            if r.dst_port.is_some()
+                && !matches!(r.protocol, None | Some(Protocol::Tcp) | Some(Protocol::Udp))
+            {
                 issues.push(at("dst_port"), "needs protocol tcp or udp (or none)");
             }
-            if let (Some(s), Some(d)) = (r.src_ip, r.dst_ip) {
-                if s.0.addr().is_ipv4() != d.0.addr().is_ipv4() {
-                    issues.push(at("dst_ip"), "mixes IPv4 and IPv6 with src_ip: the rule could never match");
-                }
+            if let (Some(s), Some(d)) = (r.src_ip, r.dst_ip)
+                && s.0.addr().is_ipv4() != d.0.addr().is_ipv4()
+            {
+                issues.push(
+                    at("dst_ip"),
+                    "mixes IPv4 and IPv6 with src_ip: the rule could never match",
+                );
             }
         }
     }
@@ -129,7 +149,10 @@ mod tests {
     fn issues(cfg: &EbpfConfig) -> Vec<String> {
         let mut i = Issues::default();
         cfg.validate("ebpf", &mut i);
-        i.into_vec().into_iter().map(|i| format!("{}: {}", i.key, i.message)).collect()
+        i.into_vec()
+            .into_iter()
+            .map(|i| format!("{}: {}", i.key, i.message))
+            .collect()
     }
 
     #[test]
@@ -169,18 +192,48 @@ action = "monitor"
         cfg.ring_buffer_size = 256;
         cfg.interface = "a-very-long-interface-name".into();
         cfg.rules = vec![
-            FilterRule { id: "all".into(), description: String::new(), src_ip: None, dst_ip: None, dst_port: None, protocol: None, action: RuleAction::Drop },
-            FilterRule { id: "all".into(), description: String::new(), src_ip: None, dst_ip: None, dst_port: Some(22), protocol: Some(Protocol::Icmp), action: RuleAction::Drop },
+            FilterRule {
+                id: "all".into(),
+                description: String::new(),
+                src_ip: None,
+                dst_ip: None,
+                dst_port: None,
+                protocol: None,
+                action: RuleAction::Drop,
+            },
+            FilterRule {
+                id: "all".into(),
+                description: String::new(),
+                src_ip: None,
+                dst_ip: None,
+                dst_port: Some(22),
+                protocol: Some(Protocol::Icmp),
+                action: RuleAction::Drop,
+            },
         ];
         let got = issues(&cfg);
-        for needle in ["ebpf.ring_buffer_size", "ebpf.interface", "ebpf.rules[0]: matches every packet", "ebpf.rules[1].id: duplicate", "ebpf.rules[1].dst_port"] {
-            assert!(got.iter().any(|g| g.starts_with(needle)), "{needle} not in {got:#?}");
+        for needle in [
+            "ebpf.ring_buffer_size",
+            "ebpf.interface",
+            "ebpf.rules[0]: matches every packet",
+            "ebpf.rules[1].id: duplicate",
+            "ebpf.rules[1].dst_port",
+        ] {
+            assert!(
+                got.iter().any(|g| g.starts_with(needle)),
+                "{needle} not in {got:#?}"
+            );
         }
     }
 
     #[test]
     fn xdp_mode_is_an_enum() {
-        let err = toml::from_str::<EbpfConfig>("xdp_mode = \"turbo\"").unwrap_err().to_string();
-        assert!(err.contains("native") && err.contains("skb") && err.contains("hw"), "{err}");
+        let err = toml::from_str::<EbpfConfig>("xdp_mode = \"turbo\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("native") && err.contains("skb") && err.contains("hw"),
+            "{err}"
+        );
     }
 }

@@ -55,16 +55,25 @@ impl Default for LogPipelineConfig {
 impl Validate for LogPipelineConfig {
     fn validate(&self, prefix: &str, issues: &mut Issues) {
         if self.enabled && self.sources.is_empty() {
-            issues.push(key(prefix, "sources"), "is empty: an enabled pipeline needs at least one source");
+            issues.push(
+                key(prefix, "sources"),
+                "is empty: an enabled pipeline needs at least one source",
+            );
         }
         if self.enabled && self.sources.contains(&SourceKind::File) && self.watch_paths.is_empty() {
-            issues.push(key(prefix, "watch_paths"), "is empty but the `file` source is enabled");
+            issues.push(
+                key(prefix, "watch_paths"),
+                "is empty but the `file` source is enabled",
+            );
         }
         if !(1..=100_000).contains(&self.batch_size) {
             issues.push(key(prefix, "batch_size"), "must be between 1 and 100000");
         }
         if self.flush_interval.is_zero() || self.flush_interval > Duration::from_secs(3600) {
-            issues.push(key(prefix, "flush_interval_secs"), "must be between 1 and 3600");
+            issues.push(
+                key(prefix, "flush_interval_secs"),
+                "must be between 1 and 3600",
+            );
         }
         self.storage.validate(&key(prefix, "storage"), issues);
     }
@@ -101,10 +110,18 @@ retention_days = 30
 
     #[test]
     fn enabled_file_source_needs_paths() {
-        let cfg = LogPipelineConfig { enabled: true, watch_paths: vec![], batch_size: 0, ..Default::default() };
+        let cfg = LogPipelineConfig {
+            enabled: true,
+            watch_paths: vec![],
+            batch_size: 0,
+            ..Default::default()
+        };
         let mut issues = Issues::default();
         cfg.validate("log_pipeline", &mut issues);
         let keys: Vec<_> = issues.into_vec().into_iter().map(|i| i.key).collect();
-        assert_eq!(keys, ["log_pipeline.watch_paths", "log_pipeline.batch_size"]);
+        assert_eq!(
+            keys,
+            ["log_pipeline.watch_paths", "log_pipeline.batch_size"]
+        );
     }
 }

@@ -49,7 +49,10 @@ impl Default for SbomConfig {
 impl Validate for SbomConfig {
     fn validate(&self, prefix: &str, issues: &mut Issues) {
         if self.enabled && self.scan_dirs.is_empty() {
-            issues.push(key(prefix, "scan_dirs"), "is empty: an enabled scanner needs at least one directory");
+            issues.push(
+                key(prefix, "scan_dirs"),
+                "is empty: an enabled scanner needs at least one directory",
+            );
         }
         if self.scan_interval < Duration::from_secs(60) {
             issues.push(key(prefix, "scan_interval_secs"), "must be at least 60");
@@ -63,7 +66,8 @@ mod tests {
 
     #[test]
     fn severity_and_format_are_typed() {
-        let cfg: SbomConfig = toml::from_str("min_severity = \"HIGH\"\noutput_format = \"spdx\"").unwrap();
+        let cfg: SbomConfig =
+            toml::from_str("min_severity = \"HIGH\"\noutput_format = \"spdx\"").unwrap();
         assert_eq!(cfg.min_severity, Severity::High);
         assert_eq!(cfg.output_format, SbomFormat::Spdx);
         assert!(toml::from_str::<SbomConfig>("output_format = \"swid\"").is_err());

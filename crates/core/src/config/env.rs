@@ -38,7 +38,11 @@ fn sections(defaults: &Table) -> Vec<String> {
     fn walk(t: &Table, prefix: &str, out: &mut Vec<String>) {
         for (k, v) in t {
             if let Value::Table(sub) = v {
-                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 walk(sub, &path, out);
                 out.push(path);
             }
@@ -60,13 +64,20 @@ fn lookup<'a>(t: &'a Table, path: &[&str]) -> Option<&'a Value> {
 }
 
 fn parse_value(var: &str, raw: &str, hint: Option<&Value>) -> Result<Value, ConfigError> {
-    let bad = |what: &str| ConfigError::Env { var: var.to_owned(), message: format!("`{raw}` is not {what}") };
+    let bad = |what: &str| ConfigError::Env {
+        var: var.to_owned(),
+        message: format!("`{raw}` is not {what}"),
+    };
     let as_toml = |raw: &str| -> Option<Value> {
-        toml::from_str::<Table>(&format!("v = {raw}")).ok().and_then(|mut t| t.remove("v"))
+        toml::from_str::<Table>(&format!("v = {raw}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
     };
     Ok(match hint {
         Some(Value::String(_)) => Value::String(raw.to_owned()),
-        Some(Value::Integer(_)) => Value::Integer(raw.trim().parse().map_err(|_| bad("an integer"))?),
+        Some(Value::Integer(_)) => {
+            Value::Integer(raw.trim().parse().map_err(|_| bad("an integer"))?)
+        }
         Some(Value::Float(_)) => Value::Float(raw.trim().parse().map_err(|_| bad("a number"))?),
         Some(Value::Boolean(_)) => match raw.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Value::Boolean(true),
@@ -75,10 +86,16 @@ fn parse_value(var: &str, raw: &str, hint: Option<&Value>) -> Result<Value, Conf
         },
         Some(Value::Array(items)) => {
             if raw.trim_start().starts_with('[') {
-                as_toml(raw).filter(Value::is_array).ok_or_else(|| bad("a TOML array"))?
+                as_toml(raw)
+                    .filter(Value::is_array)
+                    .ok_or_else(|| bad("a TOML array"))?
             } else {
                 let elem = items.first();
-                let parts: Vec<&str> = raw.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+                let parts: Vec<&str> = raw
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect();
                 let mut out = Vec::with_capacity(parts.len());
                 for p in parts {
                     out.push(match elem {
@@ -89,8 +106,12 @@ fn parse_value(var: &str, raw: &str, hint: Option<&Value>) -> Result<Value, Conf
                 Value::Array(out)
             }
         }
-        Some(Value::Table(_)) => as_toml(raw).filter(Value::is_table).ok_or_else(|| bad("a TOML inline table"))?,
-        Some(Value::Datetime(_)) | None => as_toml(raw).unwrap_or_else(|| Value::String(raw.to_owned())),
+        Some(Value::Table(_)) => as_toml(raw)
+            .filter(Value::is_table)
+            .ok_or_else(|| bad("a TOML inline table"))?,
+        Some(Value::Datetime(_)) | None => {
+            as_toml(raw).unwrap_or_else(|| Value::String(raw.to_owned()))
+        }
     })
 }
 
@@ -101,8 +122,10 @@ pub(super) fn apply(
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Vec<EnvOverride>, ConfigError> {
     let sections = sections(defaults);
-    let mut vars: Vec<(String, String)> =
-        env.into_iter().filter(|(k, _)| k.starts_with(PREFIX) && !is_reserved(k)).collect();
+    let mut vars: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(PREFIX) && !is_reserved(k))
+        .collect();
     vars.sort();
     let mut applied = Vec::new();
     for (var, raw) in vars {
@@ -119,17 +142,25 @@ pub(super) fn apply(
                 var,
                 message: format!(
                     "names no config section; expected IRONPOST_{{SECTION}}_{{FIELD}} with SECTION one of {}",
-                    sections.iter().map(|s| s.replace('.', "_").to_ascii_uppercase()).collect::<Vec<_>>().join(", ")
+                    sections
+                        .iter()
+                        .map(|s| s.replace('.', "_").to_ascii_uppercase())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             });
         };
         let mut path: Vec<&str> = section.split('.').collect();
         path.push(&field);
-        let hint = lookup(table, &path).or_else(|| lookup(defaults, &path)).cloned();
+        let hint = lookup(table, &path)
+            .or_else(|| lookup(defaults, &path))
+            .cloned();
         let value = parse_value(&var, &raw, hint.as_ref())?;
         let mut cur: &mut Table = table;
         for p in &path[..path.len() - 1] {
-            let entry = cur.entry((*p).to_owned()).or_insert_with(|| Value::Table(Table::new()));
+            let entry = cur
+                .entry((*p).to_owned())
+                .or_insert_with(|| Value::Table(Table::new()));
             cur = match entry {
                 Value::Table(t) => t,
                 _ => {
@@ -141,7 +172,10 @@ pub(super) fn apply(
             };
         }
         cur.insert(field.clone(), value);
-        applied.push(EnvOverride { var, key: format!("{section}.{field}") });
+        applied.push(EnvOverride {
+            var,
+            key: format!("{section}.{field}"),
+        });
     }
     Ok(applied)
 }
@@ -150,6 +184,8 @@ pub(super) fn apply(
 pub(super) fn find<'a>(overrides: &'a [EnvOverride], key: &str) -> Option<&'a EnvOverride> {
     overrides.iter().find(|o| {
         key == o.key
-            || key.strip_prefix(o.key.as_str()).is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+            || key
+                .strip_prefix(o.key.as_str())
+                .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
     })
 }

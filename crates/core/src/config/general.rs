@@ -98,10 +98,16 @@ impl Validate for GeneralConfig {
         }
         // sun_path is 108 bytes on Linux, including the terminating NUL.
         if self.control_socket.as_os_str().len() > 107 {
-            issues.push(key(prefix, "control_socket"), "path is longer than the 107 bytes a Unix socket allows");
+            issues.push(
+                key(prefix, "control_socket"),
+                "path is longer than the 107 bytes a Unix socket allows",
+            );
         }
         if self.shutdown_timeout.is_zero() || self.shutdown_timeout > Duration::from_secs(600) {
-            issues.push(key(prefix, "shutdown_timeout_secs"), "must be between 1 and 600");
+            issues.push(
+                key(prefix, "shutdown_timeout_secs"),
+                "must be between 1 and 600",
+            );
         }
     }
 }

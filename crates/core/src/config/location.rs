@@ -12,7 +12,11 @@ use super::{ConfigError, ConfigText, LocatedIssue, Origin};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
     /// A place in a config file (or in the embedded defaults).
-    File { origin: String, line: usize, column: usize },
+    File {
+        origin: String,
+        line: usize,
+        column: usize,
+    },
     /// An `IRONPOST_*` environment variable.
     Env { var: String },
     /// Not written anywhere: the built-in default of a key absent from `origin`.
@@ -22,7 +26,11 @@ pub enum Location {
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Location::File { origin, line, column } => write!(f, "{origin}:{line}:{column}"),
+            Location::File {
+                origin,
+                line,
+                column,
+            } => write!(f, "{origin}:{line}:{column}"),
             Location::Env { var } => write!(f, "environment variable {var}"),
             Location::Default { origin } => write!(f, "{origin} (built-in default)"),
         }
@@ -78,40 +86,65 @@ impl<'a> Locator<'a> {
         let before = &text[..offset];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        Location::File { origin: self.origin(), line, column }
+        Location::File {
+            origin: self.origin(),
+            line,
+            column,
+        }
     }
 
     pub(super) fn syntax(&self, e: &toml::de::Error) -> ConfigError {
         let location = match e.span() {
             Some(span) => self.at(span.start),
-            None => Location::Default { origin: self.origin() },
+            None => Location::Default {
+                origin: self.origin(),
+            },
         };
-        ConfigError::Syntax { location, message: e.message().trim().to_owned() }
+        ConfigError::Syntax {
+            location,
+            message: e.message().trim().to_owned(),
+        }
     }
 
-    pub(super) fn field(&self, key: &str, span: Option<Range<usize>>, message: &str) -> LocatedIssue {
+    pub(super) fn field(
+        &self,
+        key: &str,
+        span: Option<Range<usize>>,
+        message: &str,
+    ) -> LocatedIssue {
         let location = match span {
             Some(span) => self.at(span.start),
             None => self.key(key),
         };
-        LocatedIssue { location, key: key.to_owned(), message: message.trim().to_owned() }
+        LocatedIssue {
+            location,
+            key: key.to_owned(),
+            message: message.trim().to_owned(),
+        }
     }
 
     /// The place where `key` is written, or its closest written ancestor.
     pub(super) fn key(&self, key: &str) -> Location {
         let Ok(root) = DeTable::parse(&self.source.text) else {
-            return Location::Default { origin: self.origin() };
+            return Location::Default {
+                origin: self.origin(),
+            };
         };
         let mut best: Option<usize> = None;
         let mut table: Option<&DeTable<'_>> = Some(root.get_ref());
         let mut value: Option<&DeValue<'_>> = None;
         for seg in segments(key) {
             let next = match (seg, table, value) {
-                (Segment::Key(k), Some(t), _) => t.iter().find(|(name, _)| name.get_ref() == k).map(|(name, v)| {
-                    best = Some(name.span().start);
-                    v
-                }),
-                (Segment::Index(i), _, Some(DeValue::Array(a))) => a.get(i).inspect(|v| best = Some(v.span().start)),
+                (Segment::Key(k), Some(t), _) => t
+                    .iter()
+                    .find(|(name, _)| name.get_ref() == k)
+                    .map(|(name, v)| {
+                        best = Some(name.span().start);
+                        v
+                    }),
+                (Segment::Index(i), _, Some(DeValue::Array(a))) => {
+                    a.get(i).inspect(|v| best = Some(v.span().start))
+                }
                 _ => None,
             };
             let Some(next) = next else { break };
@@ -123,7 +156,9 @@ impl<'a> Locator<'a> {
         }
         match (best, &self.source.origin) {
             (Some(offset), _) => self.at(offset),
-            (None, Origin::File(_) | Origin::Embedded(_)) => Location::Default { origin: self.origin() },
+            (None, Origin::File(_) | Origin::Embedded(_)) => Location::Default {
+                origin: self.origin(),
+            },
         }
     }
 }
@@ -136,7 +171,12 @@ mod tests {
     fn splits_paths_with_indices() {
         assert_eq!(
             segments("ebpf.rules[1].src_ip"),
-            vec![Segment::Key("ebpf"), Segment::Key("rules"), Segment::Index(1), Segment::Key("src_ip")]
+            vec![
+                Segment::Key("ebpf"),
+                Segment::Key("rules"),
+                Segment::Index(1),
+                Segment::Key("src_ip")
+            ]
         );
         assert_eq!(segments("general"), vec![Segment::Key("general")]);
     }

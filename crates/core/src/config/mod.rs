@@ -56,20 +56,38 @@ impl ConfigText {
         let meta = match std::fs::metadata(path) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(ConfigError::Missing { path: path.to_owned() });
+                return Err(ConfigError::Missing {
+                    path: path.to_owned(),
+                });
             }
-            Err(source) => return Err(ConfigError::Read { path: path.to_owned(), source }),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
         };
         if meta.len() > MAX_CONFIG_BYTES {
-            return Err(ConfigError::TooLarge { path: path.to_owned(), size: meta.len() });
+            return Err(ConfigError::TooLarge {
+                path: path.to_owned(),
+                size: meta.len(),
+            });
         }
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        Ok(ConfigText { origin: Origin::File(path.to_owned()), text })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(ConfigText {
+            origin: Origin::File(path.to_owned()),
+            text,
+        })
     }
 
     pub fn embedded(name: &'static str, text: impl Into<String>) -> Self {
-        ConfigText { origin: Origin::Embedded(name), text: text.into() }
+        ConfigText {
+            origin: Origin::Embedded(name),
+            text: text.into(),
+        }
     }
 }
 
@@ -88,7 +106,10 @@ pub struct Issues {
 
 impl Issues {
     pub fn push(&mut self, key: impl Into<String>, message: impl fmt::Display) {
-        self.items.push(Issue { key: key.into(), message: message.to_string() });
+        self.items.push(Issue {
+            key: key.into(),
+            message: message.to_string(),
+        });
     }
 
     pub fn is_empty(&self) -> bool {
@@ -124,7 +145,7 @@ impl fmt::Display for LocatedIssue {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(
-        "config file {} not found; write a commented example with `ironpost-cli config init --output {}`, or start with the built-in defaults (`--defaults`)",
+        "config file {} not found; write a commented example with `ironpost-cli config init {}`, or start on the built-in defaults with `--defaults`",
         path.display(), path.display()
     )]
     Missing { path: PathBuf },
@@ -198,7 +219,10 @@ where
         let key = e.path().to_string();
         let message = e.into_inner().message().to_owned();
         match env::find(&overrides, &key) {
-            Some(o) => ConfigError::Env { var: o.var.clone(), message: format!("key `{key}`: {message}") },
+            Some(o) => ConfigError::Env {
+                var: o.var.clone(),
+                message: format!("key `{key}`: {message}"),
+            },
             None => ConfigError::Field(locator.field(&key, None, &message)),
         }
     })?;
@@ -220,12 +244,20 @@ where
             .collect();
         return Err(ConfigError::Invalid { issues });
     }
-    Ok(Loaded { value, origin: source.origin.clone(), overrides })
+    Ok(Loaded {
+        value,
+        origin: source.origin.clone(),
+        overrides,
+    })
 }
 
 /// Joins a section prefix and a field name into a dotted key.
 pub fn key(prefix: &str, field: &str) -> String {
-    if prefix.is_empty() { field.to_owned() } else { format!("{prefix}.{field}") }
+    if prefix.is_empty() {
+        field.to_owned()
+    } else {
+        format!("{prefix}.{field}")
+    }
 }
 
 /// `serde(with = "ironpost_core::config::secs")`: a `Duration` written as whole seconds, as the
@@ -246,12 +278,21 @@ pub mod secs {
 
 /// Replaces the password of a `scheme://user:password@host/...` URL with `***` for display.
 pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else { return url.to_owned() };
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
     let rest = &url[scheme_end + 3..];
-    let Some(at) = rest.find('@') else { return url.to_owned() };
+    let Some(at) = rest.find('@') else {
+        return url.to_owned();
+    };
     let userinfo = &rest[..at];
     match userinfo.find(':') {
-        Some(colon) => format!("{}://{}:***{}", &url[..scheme_end], &userinfo[..colon], &rest[at..]),
+        Some(colon) => format!(
+            "{}://{}:***{}",
+            &url[..scheme_end],
+            &userinfo[..colon],
+            &rest[at..]
+        ),
         None => url.to_owned(),
     }
 }

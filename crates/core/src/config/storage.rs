@@ -64,27 +64,46 @@ mod millis {
 
 impl Validate for StorageConfig {
     fn validate(&self, prefix: &str, issues: &mut Issues) {
-        if let Some(url) = &self.postgres_url {
-            if !(url.starts_with("postgres://") || url.starts_with("postgresql://") || url.contains("host=")) {
-                issues.push(key(prefix, "postgres_url"), "must be a postgres:// or postgresql:// URL");
-            }
+        if let Some(url) = &self.postgres_url
+            && !(url.starts_with("postgres://")
+                || url.starts_with("postgresql://")
+                || url.contains("host="))
+        {
+            issues.push(
+                key(prefix, "postgres_url"),
+                "must be a postgres:// or postgresql:// URL",
+            );
         }
-        if let Some(url) = &self.redis_url {
-            if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://")) {
-                issues.push(key(prefix, "redis_url"), "must be a redis://, rediss:// or unix:// URL");
-            }
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://")
+                || url.starts_with("rediss://")
+                || url.starts_with("unix://"))
+        {
+            issues.push(
+                key(prefix, "redis_url"),
+                "must be a redis://, rediss:// or unix:// URL",
+            );
         }
         if self.retention_days > 36_500 {
-            issues.push(key(prefix, "retention_days"), "must be at most 36500 (0 keeps everything)");
+            issues.push(
+                key(prefix, "retention_days"),
+                "must be at most 36500 (0 keeps everything)",
+            );
         }
         if !(1..=100_000).contains(&self.write_batch_size) {
-            issues.push(key(prefix, "write_batch_size"), "must be between 1 and 100000");
+            issues.push(
+                key(prefix, "write_batch_size"),
+                "must be between 1 and 100000",
+            );
         }
         if self.write_flush.is_zero() || self.write_flush > Duration::from_secs(60) {
             issues.push(key(prefix, "write_flush_ms"), "must be between 1 and 60000");
         }
         if !(1..=1_000_000).contains(&self.queue_capacity) {
-            issues.push(key(prefix, "queue_capacity"), "must be between 1 and 1000000");
+            issues.push(
+                key(prefix, "queue_capacity"),
+                "must be between 1 and 1000000",
+            );
         }
         if self.spool_max_bytes < 1024 * 1024 {
             issues.push(key(prefix, "spool_max_bytes"), "must be at least 1 MiB");

@@ -15,7 +15,12 @@ struct Pipe {
 
 impl Default for Pipe {
     fn default() -> Self {
-        Pipe { enabled: true, batch_size: 100, paths: vec!["/var/log/auth.log".into()], storage: StorageConfig::default() }
+        Pipe {
+            enabled: true,
+            batch_size: 100,
+            paths: vec!["/var/log/auth.log".into()],
+            storage: StorageConfig::default(),
+        }
     }
 }
 
@@ -32,16 +37,27 @@ impl Validate for Top {
         if self.pipe.batch_size == 0 {
             issues.push(key(prefix, "pipe.batch_size"), "must be at least 1");
         }
-        self.pipe.storage.validate(&key(prefix, "pipe.storage"), issues);
+        self.pipe
+            .storage
+            .validate(&key(prefix, "pipe.storage"), issues);
     }
 }
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 fn load_text(text: &str, vars: &[(&str, &str)]) -> Result<Loaded<Top>, ConfigError> {
-    load::<Top>(&ConfigText { origin: Origin::File("ironpost.toml".into()), text: text.into() }, env(vars))
+    load::<Top>(
+        &ConfigText {
+            origin: Origin::File("ironpost.toml".into()),
+            text: text.into(),
+        },
+        env(vars),
+    )
 }
 
 #[test]
@@ -53,7 +69,11 @@ fn empty_file_gives_defaults() {
 
 #[test]
 fn unknown_key_names_file_line_and_key() {
-    let err = load_text("[general]\nlog_level = \"debug\"\n\n[pipe]\nenabled = true\nbatchsize = 5\n", &[]).unwrap_err();
+    let err = load_text(
+        "[general]\nlog_level = \"debug\"\n\n[pipe]\nenabled = true\nbatchsize = 5\n",
+        &[],
+    )
+    .unwrap_err();
     let msg = err.to_string();
     assert!(msg.starts_with("ironpost.toml:6:"), "{msg}");
     assert!(msg.contains("`pipe.batchsize`"), "{msg}");
@@ -62,14 +82,21 @@ fn unknown_key_names_file_line_and_key() {
 
 #[test]
 fn unknown_section_names_it() {
-    let msg = load_text("[general]\n[nope]\nx = 1\n", &[]).unwrap_err().to_string();
+    let msg = load_text("[general]\n[nope]\nx = 1\n", &[])
+        .unwrap_err()
+        .to_string();
     assert!(msg.starts_with("ironpost.toml:2:"), "{msg}");
     assert!(msg.contains("`nope`"), "{msg}");
 }
 
 #[test]
 fn wrong_type_names_file_line_and_key() {
-    let msg = load_text("[general]\nlog_level = \"info\"\n[pipe]\nbatch_size = \"many\"\n", &[]).unwrap_err().to_string();
+    let msg = load_text(
+        "[general]\nlog_level = \"info\"\n[pipe]\nbatch_size = \"many\"\n",
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
     assert!(msg.starts_with("ironpost.toml:4:"), "{msg}");
     assert!(msg.contains("`pipe.batch_size`"), "{msg}");
     assert!(msg.contains("invalid type"), "{msg}");
@@ -77,14 +104,18 @@ fn wrong_type_names_file_line_and_key() {
 
 #[test]
 fn bad_enum_value_lists_the_choices() {
-    let msg = load_text("[general]\nlog_format = \"xml\"\n", &[]).unwrap_err().to_string();
+    let msg = load_text("[general]\nlog_format = \"xml\"\n", &[])
+        .unwrap_err()
+        .to_string();
     assert!(msg.starts_with("ironpost.toml:2:"), "{msg}");
     assert!(msg.contains("json") && msg.contains("pretty"), "{msg}");
 }
 
 #[test]
 fn syntax_error_has_a_line() {
-    let msg = load_text("[general]\nlog_level = \n", &[]).unwrap_err().to_string();
+    let msg = load_text("[general]\nlog_level = \n", &[])
+        .unwrap_err()
+        .to_string();
     assert!(msg.starts_with("ironpost.toml:2:"), "{msg}");
     assert!(msg.contains("syntax"), "{msg}");
 }
@@ -99,7 +130,10 @@ fn env_overrides_every_kind_of_field() {
             ("IRONPOST_PIPE_PATHS", "/a.log, /b.log"),
             ("IRONPOST_GENERAL_LOG_LEVEL", "debug"),
             ("IRONPOST_GENERAL_HTTP_LISTEN", "127.0.0.1:0"),
-            ("IRONPOST_PIPE_STORAGE_POSTGRES_URL", "postgresql://u:p@127.0.0.1/db"),
+            (
+                "IRONPOST_PIPE_STORAGE_POSTGRES_URL",
+                "postgresql://u:p@127.0.0.1/db",
+            ),
             ("IRONPOST_PIPE_STORAGE_RETENTION_DAYS", "7"),
             ("IRONPOST_CONFIG", "/ignored/by/the/loader"),
             ("IRONPOST_TEST_ANYTHING", "ignored"),
@@ -113,10 +147,17 @@ fn env_overrides_every_kind_of_field() {
     assert_eq!(v.pipe.paths, vec!["/a.log".to_owned(), "/b.log".to_owned()]);
     assert_eq!(v.general.log_level, LogLevel::Debug);
     assert_eq!(v.general.http_listen.port(), 0);
-    assert_eq!(v.pipe.storage.postgres_url.as_deref(), Some("postgresql://u:p@127.0.0.1/db"));
+    assert_eq!(
+        v.pipe.storage.postgres_url.as_deref(),
+        Some("postgresql://u:p@127.0.0.1/db")
+    );
     assert_eq!(v.pipe.storage.retention_days, 7);
     assert_eq!(l.overrides.len(), 7);
-    assert!(l.overrides.iter().any(|o| o.key == "pipe.storage.postgres_url"));
+    assert!(
+        l.overrides
+            .iter()
+            .any(|o| o.key == "pipe.storage.postgres_url")
+    );
 }
 
 #[test]
@@ -127,14 +168,34 @@ fn env_array_accepts_toml_syntax() {
 
 #[test]
 fn env_errors_name_the_variable() {
-    let msg = load_text("", &[("IRONPOST_PIPE_BATCH_SIZE", "lots")]).unwrap_err().to_string();
-    assert!(msg.contains("IRONPOST_PIPE_BATCH_SIZE") && msg.contains("integer"), "{msg}");
-    let msg = load_text("", &[("IRONPOST_PIPE_NOPE", "1")]).unwrap_err().to_string();
-    assert!(msg.contains("IRONPOST_PIPE_NOPE") && msg.contains("unknown field"), "{msg}");
-    let msg = load_text("", &[("IRONPOST_NOSECTION_X", "1")]).unwrap_err().to_string();
-    assert!(msg.contains("IRONPOST_NOSECTION_X") && msg.contains("GENERAL"), "{msg}");
-    let msg = load_text("", &[("IRONPOST_GENERAL_LOG_LEVEL", "loud")]).unwrap_err().to_string();
-    assert!(msg.contains("IRONPOST_GENERAL_LOG_LEVEL") && msg.contains("unknown variant"), "{msg}");
+    let msg = load_text("", &[("IRONPOST_PIPE_BATCH_SIZE", "lots")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("IRONPOST_PIPE_BATCH_SIZE") && msg.contains("integer"),
+        "{msg}"
+    );
+    let msg = load_text("", &[("IRONPOST_PIPE_NOPE", "1")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("IRONPOST_PIPE_NOPE") && msg.contains("unknown field"),
+        "{msg}"
+    );
+    let msg = load_text("", &[("IRONPOST_NOSECTION_X", "1")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("IRONPOST_NOSECTION_X") && msg.contains("GENERAL"),
+        "{msg}"
+    );
+    let msg = load_text("", &[("IRONPOST_GENERAL_LOG_LEVEL", "loud")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("IRONPOST_GENERAL_LOG_LEVEL") && msg.contains("unknown variant"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -146,12 +207,25 @@ fn validation_reports_every_issue_with_its_origin() {
     .unwrap_err();
     let issues = err.issues();
     assert_eq!(issues.len(), 3, "{err}");
-    let by_key = |k: &str| issues.iter().find(|i| i.key == k).unwrap_or_else(|| panic!("{k} in {err}"));
-    assert_eq!(by_key("general.shutdown_timeout_secs").location.to_string(), "ironpost.toml:2:1");
-    assert_eq!(by_key("pipe.batch_size").location.to_string(), "ironpost.toml:5:1");
+    let by_key = |k: &str| {
+        issues
+            .iter()
+            .find(|i| i.key == k)
+            .unwrap_or_else(|| panic!("{k} in {err}"))
+    };
+    assert_eq!(
+        by_key("general.shutdown_timeout_secs").location.to_string(),
+        "ironpost.toml:2:1"
+    );
+    assert_eq!(
+        by_key("pipe.batch_size").location.to_string(),
+        "ironpost.toml:5:1"
+    );
     assert_eq!(
         by_key("pipe.storage.postgres_url").location,
-        Location::Env { var: "IRONPOST_PIPE_STORAGE_POSTGRES_URL".into() }
+        Location::Env {
+            var: "IRONPOST_PIPE_STORAGE_POSTGRES_URL".into()
+        }
     );
 }
 
@@ -165,6 +239,12 @@ fn missing_file_points_to_config_init() {
 
 #[test]
 fn redacts_url_passwords() {
-    assert_eq!(redact_url("postgresql://u:secret@h:5432/db"), "postgresql://u:***@h:5432/db");
-    assert_eq!(redact_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    assert_eq!(
+        redact_url("postgresql://u:secret@h:5432/db"),
+        "postgresql://u:***@h:5432/db"
+    );
+    assert_eq!(
+        redact_url("redis://127.0.0.1:6379"),
+        "redis://127.0.0.1:6379"
+    );
 }

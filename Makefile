@@ -1,0 +1,37 @@
+# Ironpost: two entry points. `make demo` runs the main job; `make test` runs every test.
+# Both install what they need (Debian packages, services) through scripts/.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+# .ci/run points CARGO_TARGET_DIR outside the clone so CI reuses earlier builds.
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+
+.PHONY: demo test setup services build build-release lint
+
+setup:
+	bash scripts/setup.sh
+
+services: setup
+	bash scripts/services.sh start
+
+build:
+	$(CARGO) build --workspace --bins --locked
+
+build-release:
+	$(CARGO) build --release --locked -p ironpost-daemon -p ironpost-cli
+
+## The main job: the daemon on embedded defaults, its health, metrics and a stored alert.
+demo: setup build-release
+	IRONPOST_BIN_DIR=$(TARGET_DIR)/release bash scripts/demo.sh
+
+## Every test, against the real services.
+test: services build
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --workspace --locked --no-fail-fast; \
+	else \
+		$(CARGO) test --workspace --locked --no-fail-fast; \
+	fi
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings

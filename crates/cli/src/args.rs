@@ -1,0 +1,140 @@
+//! Command-line grammar of `ironpost-cli`.
+
+use std::path::PathBuf;
+
+use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
+use ironpost_core::Severity;
+
+/// Ironpost command-line interface.
+#[derive(Debug, Parser)]
+#[command(name = "ironpost-cli", version, about, after_help = EXIT_CODES)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+const EXIT_CODES: &str = "Exit codes: 0 ok, 1 failure, 2 usage, 3 config invalid or missing, \
+4 daemon not running, 5 storage unavailable (docs/cli.md).";
+
+/// Options every command takes.
+#[derive(Debug, ClapArgs)]
+pub(crate) struct Global {
+    /// Config file [default: $IRONPOST_CONFIG, else /etc/ironpost/ironpost.toml].
+    #[arg(short, long, global = true, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Use the built-in defaults (plus IRONPOST_* overrides) instead of a config file.
+    #[arg(long, global = true, conflicts_with = "config")]
+    pub(crate) defaults: bool,
+    /// Output format.
+    #[arg(short, long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub(crate) output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Check, show or create the config file.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// Ask the running daemon for its status (over the control socket).
+    Status(SocketArg),
+    /// Make the running daemon re-read its config.
+    Reload(SocketArg),
+    /// Print the daemon's Prometheus metrics.
+    Metrics(MetricsArgs),
+    /// Query or submit alerts.
+    #[command(subcommand)]
+    Alerts(AlertsCmd),
+    /// Query response actions.
+    #[command(subcommand)]
+    Actions(ActionsCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCmd {
+    /// Load and validate the config; list every problem with file:line and key.
+    Validate,
+    /// Print the effective config (file + environment overrides), passwords masked.
+    Show,
+    /// Write a commented example config.
+    Init(InitArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct InitArgs {
+    /// Where to write it; `-` for standard output [default: the --config path].
+    #[arg(value_name = "PATH")]
+    pub(crate) path: Option<PathBuf>,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct SocketArg {
+    /// Control socket [default: general.control_socket from the config].
+    #[arg(long, value_name = "PATH")]
+    pub(crate) socket: Option<PathBuf>,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct MetricsArgs {
+    /// Base URL of the daemon's HTTP listener [default: http://{general.http_listen}].
+    #[arg(long, value_name = "URL")]
+    pub(crate) url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AlertsCmd {
+    /// List stored alerts, newest first.
+    List(AlertQueryArgs),
+    /// Send alerts (JSON objects, one per line, or a JSON array) to the running daemon.
+    Submit(SubmitArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct AlertQueryArgs {
+    /// Only newer than this: RFC 3339, a date, `90m`, `2h`, `7d`, or `1 hour ago`.
+    #[arg(long, value_name = "WHEN")]
+    pub(crate) since: Option<String>,
+    /// Only this severity and above.
+    #[arg(long, value_name = "LEVEL")]
+    pub(crate) severity: Option<Severity>,
+    /// At most this many.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) limit: usize,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct SubmitArgs {
+    /// File to read; `-` or absent for standard input.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) file: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) socket: SocketArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ActionsCmd {
+    /// List stored response actions, newest first.
+    List(ActionQueryArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct ActionQueryArgs {
+    /// Only newer than this (same forms as `alerts list --since`).
+    #[arg(long, value_name = "WHEN")]
+    pub(crate) since: Option<String>,
+    /// Only actions caused by this alert id.
+    #[arg(long, value_name = "ID")]
+    pub(crate) alert: Option<ironpost_core::EventId>,
+    #[arg(long, default_value_t = 100)]
+    pub(crate) limit: usize,
+}

@@ -1,0 +1,141 @@
+//! `ironpost-cli status|reload|metrics`: talk to the live daemon. `status` never guesses from the
+//! config whether the daemon runs: only an answer on the control socket means "running".
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ironpost_core::config::GeneralConfig;
+use ironpost_daemon::control::{self, ControlError, Request, Response, StatusReport};
+use ironpost_daemon::exit::{Exit, ExitError, WithExit};
+use serde_json::json;
+
+use crate::args::{Global, MetricsArgs, OutputFormat, SocketArg};
+use crate::{config_cmd, output};
+
+/// `[general]` of the selected config; the built-in defaults when there is no usable config.
+fn general(g: &Global) -> GeneralConfig {
+    config_cmd::source(g).load().map(|l| l.value.general).unwrap_or_default()
+}
+
+fn socket(g: &Global, arg: &SocketArg) -> PathBuf {
+    arg.socket.clone().unwrap_or_else(|| general(g).control_socket)
+}
+
+fn not_running(g: &Global, socket: &std::path::Path, e: &ControlError) -> Result<Exit, ExitError> {
+    match g.output {
+        OutputFormat::Text => output::text(&e.to_string())?,
+        OutputFormat::Json => output::json(&json!({ "running": false, "socket": socket, "reason": e.to_string() }))?,
+    }
+    Ok(Exit::Daemon)
+}
+
+fn human_duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+fn status_text(r: &StatusReport) -> String {
+    let mut s = format!(
+        "ironpost-daemon {} is running (pid {}, up {})\nconfig:   {}\nstorage:  {}\nhttp:     {}\nmodules:\n",
+        r.version,
+        r.pid,
+        human_duration(r.uptime_secs),
+        r.config,
+        r.storage,
+        r.http_listen
+    );
+    for m in &r.modules {
+        s.push_str(&format!("  {:<16} {}\n", m.name, m.health));
+    }
+    s.push_str("channels:\n");
+    for c in &r.channels {
+        s.push_str(&format!("  {:<16} {}/{} queued\n", c.name, c.queued, c.capacity));
+    }
+    s
+}
+
+pub(crate) async fn status(g: &Global, arg: &SocketArg) -> Result<Exit, ExitError> {
+    let sock = socket(g, arg);
+    match control::request(&sock, &Request::Status).await {
+        Ok(Response::Status(r)) => {
+            match g.output {
+                OutputFormat::Text => output::text(&status_text(&r))?,
+                OutputFormat::Json => output::json(&json!({ "running": true, "status": r }))?,
+            }
+            Ok(Exit::Ok)
+        }
+        Ok(other) => Err(anyhow::anyhow!("unexpected answer from the daemon: {other:?}")).exit_with(Exit::Failure),
+        Err(e @ ControlError::NotRunning { .. }) => not_running(g, &sock, &e),
+        Err(e) => Err(e).exit_with(Exit::Daemon),
+    }
+}
+
+pub(crate) async fn reload(g: &Global, arg: &SocketArg) -> Result<Exit, ExitError> {
+    let sock = socket(g, arg);
+    match control::request(&sock, &Request::Reload).await {
+        Ok(Response::Reloaded { applied, restart_required }) => {
+            match g.output {
+                OutputFormat::Text => output::text(&format!(
+                    "reloaded; applied: [{}]; need a restart: [{}]",
+                    applied.join(", "),
+                    restart_required.join(", ")
+                ))?,
+                OutputFormat::Json => {
+                    output::json(&json!({ "applied": applied, "restart_required": restart_required }))?
+                }
+            }
+            Ok(Exit::Ok)
+        }
+        Ok(Response::Error { message }) => Err(anyhow::anyhow!(message)).exit_with(Exit::Config),
+        Ok(other) => Err(anyhow::anyhow!("unexpected answer from the daemon: {other:?}")).exit_with(Exit::Failure),
+        Err(e @ ControlError::NotRunning { .. }) => not_running(g, &sock, &e),
+        Err(e) => Err(e).exit_with(Exit::Daemon),
+    }
+}
+
+/// Fetches `/metrics` with a minimal HTTP/1.0 GET (the listener is local and plain HTTP).
+pub(crate) fn metrics(g: &Global, a: &MetricsArgs) -> Result<Exit, ExitError> {
+    let base = match &a.url {
+        Some(u) => u.clone(),
+        None => {
+            let mut addr = general(g).http_listen;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            format!("http://{addr}")
+        }
+    };
+    let hostport = base
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow::anyhow!("--url must start with http://"))
+        .exit_with(Exit::Usage)?
+        .trim_end_matches('/');
+    let mut stream = match TcpStream::connect(hostport) {
+        Ok(s) => s,
+        Err(e) => {
+            return Err(anyhow::anyhow!("ironpost-daemon is not running (nothing answers on {hostport}): {e}"))
+                .exit_with(Exit::Daemon);
+        }
+    };
+    stream.set_read_timeout(Some(Duration::from_secs(15))).exit_with(Exit::Failure)?;
+    write!(stream, "GET /metrics HTTP/1.0\r\nHost: {hostport}\r\n\r\n").exit_with(Exit::Failure)?;
+    let mut resp = String::new();
+    stream.take(64 * 1024 * 1024).read_to_string(&mut resp).exit_with(Exit::Failure)?;
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((resp.as_str(), ""));
+    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
+        return Err(anyhow::anyhow!("{base}/metrics answered: {}", head.lines().next().unwrap_or("")))
+            .exit_with(Exit::Failure);
+    }
+    match g.output {
+        OutputFormat::Text => output::text(body)?,
+        OutputFormat::Json => output::json(&json!({ "metrics": body }))?,
+    }
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,35 @@
+//! `ironpost-cli`: parses arguments and dispatches to one file per command group. Exit codes come
+//! from `ironpost_daemon::exit` (one table for both binaries).
+
+mod alerts;
+mod args;
+mod config_cmd;
+mod daemon_cmd;
+mod output;
+mod since;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use ironpost_daemon::exit::{self, Exit, ExitError, WithExit};
+
+use crate::args::{ActionsCmd, AlertsCmd, Args, Command};
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    exit::report(run(args), "ironpost-cli")
+}
+
+fn run(args: Args) -> Result<Exit, ExitError> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().exit_with(Exit::Failure)?;
+    let g = &args.global;
+    match &args.command {
+        Command::Config(c) => config_cmd::run(g, c),
+        Command::Status(s) => rt.block_on(daemon_cmd::status(g, s)),
+        Command::Reload(s) => rt.block_on(daemon_cmd::reload(g, s)),
+        Command::Metrics(m) => daemon_cmd::metrics(g, m),
+        Command::Alerts(AlertsCmd::List(q)) => rt.block_on(alerts::list_alerts(g, q)),
+        Command::Alerts(AlertsCmd::Submit(s)) => rt.block_on(alerts::submit(g, s)),
+        Command::Actions(ActionsCmd::List(q)) => rt.block_on(alerts::list_actions(g, q)),
+    }
+}

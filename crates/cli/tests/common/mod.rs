@@ -1,0 +1,200 @@
+//! Shared helpers for the end-to-end tests: run the real binaries, start a daemon in a private
+//! directory on a free port, make HTTP requests, create PostgreSQL databases.
+
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Path of a binary built next to `ironpost-cli`.
+pub fn bin(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_BIN_EXE_ironpost-cli")).with_file_name(name);
+    assert!(p.exists(), "{} is not built: run `cargo build --workspace --bins` first", p.display());
+    p
+}
+
+pub fn cli() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ironpost-cli"));
+    scrub_env(&mut c);
+    c
+}
+
+/// Removes `IRONPOST_*` config overrides the caller's shell may have set.
+pub fn scrub_env(c: &mut Command) {
+    for (k, _) in std::env::vars() {
+        if k.starts_with("IRONPOST_") && !k.starts_with("IRONPOST_TEST_") {
+            c.env_remove(k);
+        }
+    }
+}
+
+pub fn text(o: &[u8]) -> String {
+    String::from_utf8_lossy(o).into_owned()
+}
+
+pub fn run(c: &mut Command) -> Output {
+    c.stdin(Stdio::null()).output().expect("spawn")
+}
+
+/// Polls `f` until it returns `Some`, for at most `secs` seconds (a deadline for a process to come
+/// up, not a performance assertion).
+pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {secs}s waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A daemon running in its own temporary directory.
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub child: Option<Child>,
+    pub env: Vec<(String, String)>,
+    pub http: String,
+}
+
+impl Daemon {
+    /// Environment that points every path into `dir` and the HTTP listener at a free port.
+    pub fn env_for(dir: &Path) -> Vec<(String, String)> {
+        vec![
+            ("IRONPOST_GENERAL_DATA_DIR".into(), dir.join("data").display().to_string()),
+            ("IRONPOST_GENERAL_PID_FILE".into(), dir.join("run/ironpost.pid").display().to_string()),
+            ("IRONPOST_GENERAL_CONTROL_SOCKET".into(), dir.join("run/control.sock").display().to_string()),
+            ("IRONPOST_GENERAL_HTTP_LISTEN".into(), "127.0.0.1:0".into()),
+            ("IRONPOST_GENERAL_LOG_FORMAT".into(), "json".into()),
+        ]
+    }
+
+    /// Starts `ironpost-daemon` with `args` and extra environment, and waits until `status` answers.
+    pub fn start(args: &[&str], extra_env: &[(&str, &str)]) -> Daemon {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(dir, args, extra_env)
+    }
+
+    pub fn start_in(dir: tempfile::TempDir, args: &[&str], extra_env: &[(&str, &str)]) -> Daemon {
+        let mut env = Self::env_for(dir.path());
+        env.extend(extra_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let mut c = Command::new(bin("ironpost-daemon"));
+        scrub_env(&mut c);
+        c.args(args).envs(env.iter().cloned()).stdin(Stdio::null());
+        c.stdout(Stdio::null()).stderr(std::fs::File::create(dir.path().join("daemon.log")).expect("log file"));
+        let child = c.spawn().expect("spawn daemon");
+        let mut d = Daemon { dir, child: Some(child), env, http: String::new() };
+        let http = wait_for(30, "the daemon to answer `status`", || {
+            if let Some(code) = d.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("daemon exited early with {code}: {}", d.log());
+            }
+            let o = run(d.cli().args(["status", "--output", "json"]));
+            if !o.status.success() {
+                return None;
+            }
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
+            v["status"]["http_listen"].as_str().map(str::to_owned)
+        });
+        d.http = http;
+        d
+    }
+
+    /// `ironpost-cli` with this daemon's environment and `--defaults`.
+    pub fn cli(&self) -> Command {
+        let mut c = cli();
+        c.envs(self.env.iter().cloned()).arg("--defaults");
+        c
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").args([&format!("-{sig}"), &self.pid().to_string()]).status().expect("kill");
+        assert!(ok.success());
+    }
+
+    /// Sends SIGTERM and returns the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        self.signal("TERM");
+        let mut child = self.child.take().expect("running");
+        wait_for(30, "the daemon to exit after SIGTERM", || child.try_wait().ok().flatten())
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_get(&self.http, path)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Minimal HTTP/1.0 GET: (status code, body).
+pub fn http_get(hostport: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(hostport).expect("connect to the daemon's HTTP listener");
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {hostport}\r\n\r\n").expect("write");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read");
+    let (head, body) = resp.split_once("\r\n\r\n").expect("HTTP response");
+    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("status code");
+    (code, body.to_owned())
+}
+
+/// URL of the test PostgreSQL server's `ironpost_test` database (scripts/services.sh creates it).
+pub fn pg_base_url() -> String {
+    std::env::var("IRONPOST_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgresql://ironpost_test:ironpost_test@127.0.0.1:5432/ironpost_test".into())
+}
+
+fn psql(db_url: &str, sql: &str) -> Output {
+    let o = Command::new("psql").args([db_url, "-v", "ON_ERROR_STOP=1", "-qtAc", sql]).output().expect("psql");
+    assert!(
+        o.status.success(),
+        "psql {sql:?} failed (is PostgreSQL running? `scripts/services.sh start postgres`): {}",
+        text(&o.stderr)
+    );
+    o
+}
+
+/// A fresh database on the test server, dropped at the end.
+pub struct PgDb {
+    pub url: String,
+    name: String,
+}
+
+impl PgDb {
+    pub fn create(tag: &str) -> PgDb {
+        let name = format!("ironpost_e2e_{tag}_{}_{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+        psql(&pg_base_url(), &format!("CREATE DATABASE {name}"));
+        let base = pg_base_url();
+        let url = format!("{}/{name}", &base[..base.rfind('/').expect("db in URL")]);
+        PgDb { url, name }
+    }
+
+    pub fn query(&self, sql: &str) -> String {
+        text(&psql(&self.url, sql).stdout).trim().to_owned()
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([&pg_base_url(), "-qtAc", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)])
+            .output();
+    }
+}

@@ -1,0 +1,13 @@
+//! ironpost-daemon as a library: the composed config, the control protocol (shared with the CLI),
+//! exit codes, and [`run`]. The binary in `main.rs` only parses arguments and calls [`run`].
+
+pub mod config;
+pub mod control;
+pub mod exit;
+pub mod pidfile;
+
+mod app;
+mod http;
+mod logging;
+
+pub use app::{ACTION_CHANNEL_CAPACITY, ALERT_CHANNEL_CAPACITY, RunOptions, run};
