@@ -121,7 +121,7 @@ pub(crate) async fn submit(g: &Global, a: &SubmitArgs) -> Result<Exit, ExitError
     let alerts = parse_alerts(&text).map_err(anyhow::Error::msg).exit_with(Exit::Usage)?;
     let sock = match &a.socket.socket {
         Some(s) => s.clone(),
-        None => config_cmd::source(g).load().map(|l| l.value.general.control_socket).unwrap_or_default(),
+        None => crate::daemon_cmd::general(g).control_socket,
     };
     let mut ids = Vec::with_capacity(alerts.len());
     for alert in alerts {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ironpost_core::config::GeneralConfig;
+use ironpost_daemon::config::ConfigSource;
 use ironpost_daemon::control::{self, ControlError, Request, Response, StatusReport};
 use ironpost_daemon::exit::{Exit, ExitError, WithExit};
 use serde_json::json;
@@ -14,9 +15,16 @@ use serde_json::json;
 use crate::args::{Global, MetricsArgs, OutputFormat, SocketArg};
 use crate::{config_cmd, output};
 
-/// `[general]` of the selected config; the built-in defaults when there is no usable config.
-fn general(g: &Global) -> GeneralConfig {
-    config_cmd::source(g).load().map(|l| l.value.general).unwrap_or_default()
+/// `[general]` of the selected config. When it cannot be loaded (a broken file must not hide a
+/// running daemon), the built-in defaults with the environment's overrides, and a warning.
+pub(crate) fn general(g: &Global) -> GeneralConfig {
+    match config_cmd::source(g).load() {
+        Ok(l) => l.value.general,
+        Err(e) => {
+            eprintln!("ironpost-cli: warning: {e}; using the default paths");
+            ConfigSource::Defaults.load().map(|l| l.value.general).unwrap_or_default()
+        }
+    }
 }
 
 fn socket(g: &Global, arg: &SocketArg) -> PathBuf {

@@ -38,8 +38,23 @@ pub const ALERT_CHANNEL_CAPACITY: usize = 4096;
 /// Capacity of the channel every responder sends its `ActionEvent`s into.
 pub const ACTION_CHANNEL_CAPACITY: usize = 1024;
 
-/// Keys that take effect on reload without a restart.
-const RELOADABLE: &[&str] = &["general.log_level"];
+/// What a component re-applies on reload: the config keys it owns (a key, or a prefix of dotted
+/// keys) and how to apply the new config. Components register these when the daemon wires them;
+/// every other changed key is reported as needing a restart.
+struct Reloader {
+    keys: &'static [&'static str],
+    apply: ApplyFn,
+}
+
+type ApplyFn = Box<dyn Fn(&IronpostConfig) -> Result<(), String> + Send>;
+
+impl Reloader {
+    fn owns(&self, key: &str) -> bool {
+        self.keys.iter().any(|k| {
+            key == *k || key.strip_prefix(k).is_some_and(|r| r.starts_with('.') || r.starts_with('['))
+        })
+    }
+}
 
 /// Runtime knobs given on the command line; they win over the config file.
 #[derive(Debug, Clone)]
@@ -111,8 +126,12 @@ pub(crate) struct Shared {
 
 struct ReloadState {
     source: ConfigSource,
+    /// The config the daemon started with: keys that differ from it and no reloader owns need a
+    /// restart.
+    started: IronpostConfig,
+    /// The config last applied.
     current: IronpostConfig,
-    log: LogHandle,
+    reloaders: Vec<Reloader>,
 }
 
 fn slot_health(name: &str, slot: &ModuleSlot) -> ModuleStatus {
@@ -188,24 +207,32 @@ impl Shared {
         };
         let changed = changed_keys(&state.current, &new);
         let mut applied = Vec::new();
-        let mut restart_required = Vec::new();
-        for k in changed {
-            if RELOADABLE.contains(&k.as_str()) {
-                applied.push(k);
-            } else {
-                restart_required.push(k);
+        for r in &state.reloaders {
+            let mine: Vec<&String> = changed.iter().filter(|k| r.owns(k)).collect();
+            if mine.is_empty() {
+                continue;
+            }
+            match (r.apply)(&new) {
+                Ok(()) => applied.extend(mine.into_iter().cloned()),
+                Err(e) => warn!(keys = ?mine, error = %e, "could not apply reloaded keys; they need a restart"),
             }
         }
-        if applied.iter().any(|k| k == "general.log_level")
-            && let Err(e) = state.log.set_level(new.general.log_level)
-        {
-            warn!(error = %e, "could not change the log level");
-        }
-        // Keep the running values of keys that need a restart, so the next diff still shows them.
-        state.current.general.log_level = new.general.log_level;
+        let restart_required: Vec<String> = changed_keys(&state.started, &new)
+            .into_iter()
+            .filter(|k| !applied.contains(k) && !state.reloaders.iter().any(|r| r.owns(k)))
+            .collect();
+        state.current = new;
         self.metrics.reloads.with_label_values(&["ok"]).inc();
         info!(?applied, ?restart_required, "config reloaded");
         Response::Reloaded { applied, restart_required }
+    }
+}
+
+/// The log level is the daemon's own reloadable setting.
+fn log_reloader(log: LogHandle) -> Reloader {
+    Reloader {
+        keys: &["general.log_level"],
+        apply: Box::new(move |cfg: &IronpostConfig| log.set_level(cfg.general.log_level)),
     }
 }
 
@@ -414,7 +441,12 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
         modules: modules.clone(),
         alert_tx,
         action_tx,
-        reload: Mutex::new(ReloadState { source: opts.source.clone(), current: cfg.clone(), log }),
+        reload: Mutex::new(ReloadState {
+            source: opts.source.clone(),
+            started: cfg.clone(),
+            current: cfg.clone(),
+            reloaders: vec![log_reloader(log)],
+        }),
     });
     if let Ok(addr) = http_listener.local_addr() {
         let _ = shared.http_addr.set(addr);
