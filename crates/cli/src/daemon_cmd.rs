@@ -109,11 +109,19 @@ pub(crate) async fn reload(g: &Global, arg: &SocketArg) -> Result<Exit, ExitErro
 }
 
 /// Fetches `/metrics` with a minimal HTTP/1.0 GET (the listener is local and plain HTTP).
-pub(crate) fn metrics(g: &Global, a: &MetricsArgs) -> Result<Exit, ExitError> {
+///
+/// Without `--url`, the address is the one the live daemon reports it bound (which differs from
+/// the config when that says port 0), else `general.http_listen`.
+pub(crate) async fn metrics(g: &Global, a: &MetricsArgs) -> Result<Exit, ExitError> {
+    let general = general(g);
+    let live = match control::request(&general.control_socket, &Request::Status).await {
+        Ok(Response::Status(r)) => r.http_listen.parse::<std::net::SocketAddr>().ok(),
+        _ => None,
+    };
     let base = match &a.url {
         Some(u) => u.clone(),
         None => {
-            let mut addr = general(g).http_listen;
+            let mut addr = live.unwrap_or(general.http_listen);
             if addr.ip().is_unspecified() {
                 addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
             }

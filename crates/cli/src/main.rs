@@ -27,7 +27,7 @@ fn run(args: Args) -> Result<Exit, ExitError> {
         Command::Config(c) => config_cmd::run(g, c),
         Command::Status(s) => rt.block_on(daemon_cmd::status(g, s)),
         Command::Reload(s) => rt.block_on(daemon_cmd::reload(g, s)),
-        Command::Metrics(m) => daemon_cmd::metrics(g, m),
+        Command::Metrics(m) => rt.block_on(daemon_cmd::metrics(g, m)),
         Command::Alerts(AlertsCmd::List(q)) => rt.block_on(alerts::list_alerts(g, q)),
         Command::Alerts(AlertsCmd::Submit(s)) => rt.block_on(alerts::submit(g, s)),
         Command::Actions(ActionsCmd::List(q)) => rt.block_on(alerts::list_actions(g, q)),

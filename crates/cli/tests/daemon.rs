@@ -195,3 +195,24 @@ fn enabled_module_missing_from_the_build_is_reported_degraded() {
     assert_eq!(h["status"], "degraded");
     assert_eq!(h["modules"]["sbom"]["status"], "degraded");
 }
+
+#[test]
+fn sigterm_drains_every_accepted_alert_into_the_store() {
+    let mut d = Daemon::start(&["--defaults"], &[]);
+    let ids = submit(&d, 500);
+    // Stop right away: accepted alerts may still be queued in the channel or the writer.
+    assert!(d.stop().success(), "{}", d.log());
+    let stored: BTreeSet<String> =
+        listed_ids(&d, &[]).iter().map(|a| a["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(stored, ids);
+}
+
+#[test]
+fn alerts_list_without_a_database_is_a_storage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = common::cli();
+    c.envs(Daemon::env_for(dir.path())).args(["--defaults", "alerts", "list"]);
+    let o = run(&mut c);
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("no database"), "{}", text(&o.stderr));
+}

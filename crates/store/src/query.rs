@@ -1,0 +1,308 @@
+//! `StoreReader`: read-only queries for the CLI, independent of a running daemon. Results are
+//! newest first.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use ironpost_core::config::StorageConfig;
+use ironpost_core::{ActionEvent, AlertEvent, EventId, LogEvent, PacketEvent, Severity};
+use rusqlite::Connection;
+
+use crate::codec::{self, Dialect, Table, Value};
+use crate::error::StoreError;
+use crate::writer::lock;
+use crate::{postgres, sqlite};
+
+/// Rows returned when a query's `limit` is 0.
+pub const DEFAULT_LIMIT: usize = 100;
+
+/// Which alerts to list.
+#[derive(Debug, Clone, Default)]
+pub struct AlertQuery {
+    /// Only alerts at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only alerts at least this severe.
+    pub min_severity: Option<Severity>,
+    /// At most this many (0 = `DEFAULT_LIMIT`).
+    pub limit: usize,
+}
+
+/// Which actions to list.
+#[derive(Debug, Clone, Default)]
+pub struct ActionQuery {
+    /// Only actions at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only actions caused by this alert.
+    pub alert_id: Option<EventId>,
+    /// At most this many (0 = `DEFAULT_LIMIT`).
+    pub limit: usize,
+}
+
+/// Which packet events to list.
+#[derive(Debug, Clone, Default)]
+pub struct PacketQuery {
+    pub since: Option<DateTime<Utc>>,
+    /// At most this many (0 = `DEFAULT_LIMIT`).
+    pub limit: usize,
+}
+
+/// Which log events to list.
+#[derive(Debug, Clone, Default)]
+pub struct LogQuery {
+    pub since: Option<DateTime<Utc>>,
+    /// At most this many (0 = `DEFAULT_LIMIT`).
+    pub limit: usize,
+}
+
+/// A SELECT over one table's columns, built for one dialect.
+struct Select {
+    table: &'static Table,
+    dialect: Dialect,
+    conditions: Vec<String>,
+    params: Vec<Value>,
+}
+
+impl Select {
+    fn new(table: &'static Table, dialect: Dialect, since: Option<DateTime<Utc>>) -> Self {
+        let mut s = Select {
+            table,
+            dialect,
+            conditions: Vec::new(),
+            params: Vec::new(),
+        };
+        if let Some(since) = since {
+            let p = s.param(Value::Time(Some(since)));
+            s.conditions.push(format!("{} >= {p}", table.time_column));
+        }
+        s
+    }
+
+    fn param(&mut self, v: Value) -> String {
+        self.params.push(v);
+        self.dialect.placeholder(self.params.len())
+    }
+
+    fn finish(mut self, limit: usize) -> (String, Vec<Value>) {
+        let limit = if limit == 0 { DEFAULT_LIMIT } else { limit };
+        let limit = self.param(Value::Int(Some(i64::try_from(limit).unwrap_or(i64::MAX))));
+        let filter = if self.conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.conditions.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT {cols} FROM {t}{filter} ORDER BY {time} DESC, id DESC LIMIT {limit}",
+            cols = self.table.columns.join(", "),
+            t = self.table.name,
+            time = self.table.time_column,
+        );
+        (sql, self.params)
+    }
+}
+
+fn alerts_sql(q: &AlertQuery, d: Dialect) -> (String, Vec<Value>) {
+    let mut s = Select::new(&codec::ALERTS, d, q.since);
+    if let Some(min) = q.min_severity {
+        // Severities are stored by name; list the names at or above `min` (uses the index).
+        let names: Vec<String> = Severity::ALL
+            .into_iter()
+            .filter(|sev| *sev >= min)
+            .map(|sev| s.param(Value::Text(Some(sev.as_str().to_owned()))))
+            .collect();
+        s.conditions
+            .push(format!("severity IN ({})", names.join(", ")));
+    }
+    s.finish(q.limit)
+}
+
+fn actions_sql(q: &ActionQuery, d: Dialect) -> (String, Vec<Value>) {
+    let mut s = Select::new(&codec::ACTIONS, d, q.since);
+    if let Some(id) = q.alert_id {
+        let p = s.param(Value::Uuid(Some(id.0)));
+        s.conditions.push(format!("alert_id = {p}"));
+    }
+    s.finish(q.limit)
+}
+
+/// Read-only access to the events a store wrote.
+pub struct StoreReader {
+    inner: Inner,
+}
+
+enum Inner {
+    Sqlite {
+        conn: Arc<Mutex<Connection>>,
+        path: PathBuf,
+    },
+    Postgres {
+        client: tokio_postgres::Client,
+    },
+}
+
+impl std::fmt::Debug for StoreReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.inner {
+            Inner::Sqlite { path, .. } => {
+                f.debug_struct("StoreReader").field("sqlite", path).finish()
+            }
+            Inner::Postgres { .. } => f
+                .debug_struct("StoreReader")
+                .field("postgres", &true)
+                .finish(),
+        }
+    }
+}
+
+/// The SQLite file `cfg` points at: `sqlite_path` if absolute, else under `data_dir`.
+pub(crate) fn sqlite_file(cfg: &StorageConfig, data_dir: &Path) -> PathBuf {
+    data_dir.join(&cfg.sqlite_path)
+}
+
+impl StoreReader {
+    /// SQLite: opens the existing file read-only (an error naming the path if there is none).
+    /// PostgreSQL: connects. Neither creates nor migrates anything.
+    pub async fn open(cfg: &StorageConfig, data_dir: &Path) -> Result<StoreReader, StoreError> {
+        let inner = match &cfg.postgres_url {
+            None => {
+                let path = sqlite_file(cfg, data_dir);
+                let p = path.clone();
+                let conn = tokio::task::spawn_blocking(move || sqlite::open_ro(&p))
+                    .await
+                    .map_err(|source| StoreError::Task { source })??;
+                Inner::Sqlite {
+                    conn: Arc::new(Mutex::new(conn)),
+                    path,
+                }
+            }
+            Some(url) => {
+                let config = postgres::parse_config(url)?;
+                Inner::Postgres {
+                    client: postgres::connect(&config, || {}).await?,
+                }
+            }
+        };
+        Ok(StoreReader { inner })
+    }
+
+    fn dialect(&self) -> Dialect {
+        match self.inner {
+            Inner::Sqlite { .. } => Dialect::Sqlite,
+            Inner::Postgres { .. } => Dialect::Postgres,
+        }
+    }
+
+    /// Alerts matching `q`, newest first.
+    pub async fn alerts(&self, q: &AlertQuery) -> Result<Vec<AlertEvent>, StoreError> {
+        let (sql, params) = alerts_sql(q, self.dialect());
+        self.run(
+            &codec::ALERTS,
+            sql,
+            params,
+            |r| codec::decode_alert(r),
+            |r| codec::decode_alert(r),
+        )
+        .await
+    }
+
+    /// Actions matching `q`, newest first.
+    pub async fn actions(&self, q: &ActionQuery) -> Result<Vec<ActionEvent>, StoreError> {
+        let (sql, params) = actions_sql(q, self.dialect());
+        self.run(
+            &codec::ACTIONS,
+            sql,
+            params,
+            |r| codec::decode_action(r),
+            |r| codec::decode_action(r),
+        )
+        .await
+    }
+
+    /// Packet events matching `q`, newest first.
+    pub async fn packets(&self, q: &PacketQuery) -> Result<Vec<PacketEvent>, StoreError> {
+        let (sql, params) = Select::new(&codec::PACKETS, self.dialect(), q.since).finish(q.limit);
+        self.run(
+            &codec::PACKETS,
+            sql,
+            params,
+            |r| codec::decode_packet(r),
+            |r| codec::decode_packet(r),
+        )
+        .await
+    }
+
+    /// Log events matching `q`, newest first.
+    pub async fn logs(&self, q: &LogQuery) -> Result<Vec<LogEvent>, StoreError> {
+        let (sql, params) = Select::new(&codec::LOGS, self.dialect(), q.since).finish(q.limit);
+        self.run(
+            &codec::LOGS,
+            sql,
+            params,
+            |r| codec::decode_log(r),
+            |r| codec::decode_log(r),
+        )
+        .await
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        table: &'static Table,
+        sql: String,
+        params: Vec<Value>,
+        lite: fn(&sqlite::LiteRow<'_, '_>) -> Result<T, StoreError>,
+        pg: fn(&postgres::PgRow<'_>) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        match &self.inner {
+            Inner::Sqlite { conn, path } => {
+                let (conn, path) = (conn.clone(), path.clone());
+                tokio::task::spawn_blocking(move || {
+                    sqlite::query(&lock(&conn), &path, table, &sql, params, lite)
+                })
+                .await
+                .map_err(|source| StoreError::Task { source })?
+            }
+            Inner::Postgres { client } => postgres::query(client, table, &sql, params, pg).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alert_query_filters_by_time_and_severity_names() {
+        let since = DateTime::from_timestamp(1_700_000_000, 0).expect("valid");
+        let q = AlertQuery {
+            since: Some(since),
+            min_severity: Some(Severity::High),
+            limit: 0,
+        };
+        let (sql, params) = alerts_sql(&q, Dialect::Postgres);
+        assert!(
+            sql.ends_with(
+                "FROM alerts WHERE created_at >= $1 AND severity IN ($2, $3) ORDER BY created_at DESC, id DESC LIMIT $4"
+            ),
+            "{sql}"
+        );
+        assert_eq!(params[1], Value::Text(Some("high".into())));
+        assert_eq!(params[2], Value::Text(Some("critical".into())));
+        assert_eq!(params[3], Value::Int(Some(DEFAULT_LIMIT as i64)));
+    }
+
+    #[test]
+    fn action_query_without_filters_only_limits() {
+        let (sql, params) = actions_sql(
+            &ActionQuery {
+                limit: 7,
+                ..Default::default()
+            },
+            Dialect::Sqlite,
+        );
+        assert!(
+            sql.ends_with("FROM actions ORDER BY executed_at DESC, id DESC LIMIT ?1"),
+            "{sql}"
+        );
+        assert_eq!(params, vec![Value::Int(Some(7))]);
+    }
+}
