@@ -22,7 +22,7 @@ build-release:
 
 ## The main job: the daemon on embedded defaults, its health, metrics and a stored alert.
 demo: setup build-release
-	IRONPOST_BIN_DIR=$(TARGET_DIR)/release bash scripts/demo.sh
+	DEMO_BIN_DIR=$(TARGET_DIR)/release bash scripts/demo.sh
 
 ## Every test, against the real services.
 test: services build

@@ -5,7 +5,7 @@
 # temporary directory that is removed at the end.
 set -euo pipefail
 
-BIN_DIR=${IRONPOST_BIN_DIR:-target/release}
+BIN_DIR=${DEMO_BIN_DIR:-target/release}
 DAEMON="$BIN_DIR/ironpost-daemon"
 CLI="$BIN_DIR/ironpost-cli"
 for b in "$DAEMON" "$CLI"; do

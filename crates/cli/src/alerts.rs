@@ -18,11 +18,17 @@ const MAX_SUBMIT_BYTES: u64 = 16 * 1024 * 1024;
 
 async fn reader(g: &Global) -> Result<StoreReader, ExitError> {
     let cfg = config_cmd::load(g)?;
-    StoreReader::open(cfg.storage(), &cfg.general.data_dir).await.exit_with(Exit::Storage)
+    StoreReader::open(cfg.storage(), &cfg.general.data_dir)
+        .await
+        .exit_with(Exit::Storage)
 }
 
 fn since(s: &Option<String>) -> Result<Option<chrono::DateTime<chrono::Utc>>, ExitError> {
-    s.as_deref().map(|s| parse_since(s, chrono::Utc::now())).transpose().map_err(anyhow::Error::msg).exit_with(Exit::Usage)
+    s.as_deref()
+        .map(|s| parse_since(s, chrono::Utc::now()))
+        .transpose()
+        .map_err(anyhow::Error::msg)
+        .exit_with(Exit::Usage)
 }
 
 fn ip_port(ip: Option<std::net::IpAddr>, port: Option<u16>) -> String {
@@ -51,11 +57,27 @@ fn alerts_table(alerts: &[AlertEvent]) -> String {
             ]
         })
         .collect();
-    output::table(&["TIME (UTC)", "SEVERITY", "SOURCE", "RULE", "SRC", "DST", "ID", "TITLE"], &rows)
+    output::table(
+        &[
+            "TIME (UTC)",
+            "SEVERITY",
+            "SOURCE",
+            "RULE",
+            "SRC",
+            "DST",
+            "ID",
+            "TITLE",
+        ],
+        &rows,
+    )
 }
 
 pub(crate) async fn list_alerts(g: &Global, a: &AlertQueryArgs) -> Result<Exit, ExitError> {
-    let q = AlertQuery { since: since(&a.since)?, min_severity: a.severity, limit: a.limit };
+    let q = AlertQuery {
+        since: since(&a.since)?,
+        min_severity: a.severity,
+        limit: a.limit,
+    };
     let alerts = reader(g).await?.alerts(&q).await.exit_with(Exit::Storage)?;
     match g.output {
         OutputFormat::Json => output::json(&alerts)?,
@@ -79,17 +101,37 @@ fn actions_table(actions: &[ActionEvent]) -> String {
                 a.action_type.as_str().to_owned(),
                 a.outcome.as_str().to_owned(),
                 target,
-                a.alert_id.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
+                a.alert_id
+                    .map(|i| i.to_string())
+                    .unwrap_or_else(|| "-".into()),
                 a.error.clone().unwrap_or_else(|| a.detail.clone()),
             ]
         })
         .collect();
-    output::table(&["TIME (UTC)", "ACTION", "OUTCOME", "TARGET", "ALERT", "DETAIL"], &rows)
+    output::table(
+        &[
+            "TIME (UTC)",
+            "ACTION",
+            "OUTCOME",
+            "TARGET",
+            "ALERT",
+            "DETAIL",
+        ],
+        &rows,
+    )
 }
 
 pub(crate) async fn list_actions(g: &Global, a: &ActionQueryArgs) -> Result<Exit, ExitError> {
-    let q = ActionQuery { since: since(&a.since)?, alert_id: a.alert, limit: a.limit };
-    let actions = reader(g).await?.actions(&q).await.exit_with(Exit::Storage)?;
+    let q = ActionQuery {
+        since: since(&a.since)?,
+        alert_id: a.alert,
+        limit: a.limit,
+    };
+    let actions = reader(g)
+        .await?
+        .actions(&q)
+        .await
+        .exit_with(Exit::Storage)?;
     match g.output {
         OutputFormat::Json => output::json(&actions)?,
         OutputFormat::Text if actions.is_empty() => output::text("no actions")?,
@@ -106,29 +148,51 @@ fn parse_alerts(text: &str) -> Result<Vec<AlertEvent>, String> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("line {}: invalid alert: {e}", i + 1)))
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| format!("line {}: invalid alert: {e}", i + 1))
+        })
         .collect()
 }
 
 pub(crate) async fn submit(g: &Global, a: &SubmitArgs) -> Result<Exit, ExitError> {
     let mut text = String::new();
     match a.file.as_deref() {
-        None => std::io::stdin().take(MAX_SUBMIT_BYTES).read_to_string(&mut text),
-        Some(p) if p.as_os_str() == "-" => std::io::stdin().take(MAX_SUBMIT_BYTES).read_to_string(&mut text),
-        Some(p) => std::fs::File::open(p).and_then(|f| f.take(MAX_SUBMIT_BYTES).read_to_string(&mut text)),
+        None => std::io::stdin()
+            .take(MAX_SUBMIT_BYTES)
+            .read_to_string(&mut text),
+        Some(p) if p.as_os_str() == "-" => std::io::stdin()
+            .take(MAX_SUBMIT_BYTES)
+            .read_to_string(&mut text),
+        Some(p) => {
+            std::fs::File::open(p).and_then(|f| f.take(MAX_SUBMIT_BYTES).read_to_string(&mut text))
+        }
     }
     .exit_with(Exit::Failure)?;
-    let alerts = parse_alerts(&text).map_err(anyhow::Error::msg).exit_with(Exit::Usage)?;
+    let alerts = parse_alerts(&text)
+        .map_err(anyhow::Error::msg)
+        .exit_with(Exit::Usage)?;
     let sock = match &a.socket.socket {
         Some(s) => s.clone(),
         None => crate::daemon_cmd::general(g).control_socket,
     };
     let mut ids = Vec::with_capacity(alerts.len());
     for alert in alerts {
-        match control::request(&sock, &Request::SubmitAlert { alert: Box::new(alert) }).await {
+        match control::request(
+            &sock,
+            &Request::SubmitAlert {
+                alert: Box::new(alert),
+            },
+        )
+        .await
+        {
             Ok(Response::Accepted { id }) => ids.push(id),
-            Ok(Response::Error { message }) => return Err(anyhow::anyhow!(message)).exit_with(Exit::Failure),
-            Ok(other) => return Err(anyhow::anyhow!("unexpected answer: {other:?}")).exit_with(Exit::Failure),
+            Ok(Response::Error { message }) => {
+                return Err(anyhow::anyhow!(message)).exit_with(Exit::Failure);
+            }
+            Ok(other) => {
+                return Err(anyhow::anyhow!("unexpected answer: {other:?}"))
+                    .exit_with(Exit::Failure);
+            }
             Err(e @ ControlError::NotRunning { .. }) => return Err(e).exit_with(Exit::Daemon),
             Err(e) => return Err(e).exit_with(Exit::Failure),
         }

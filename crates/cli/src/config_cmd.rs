@@ -34,15 +34,20 @@ pub(crate) fn run(g: &Global, cmd: &ConfigCmd) -> Result<Exit, ExitError> {
         ConfigCmd::Init(a) => {
             let path = a.path.clone().unwrap_or_else(|| match source(g) {
                 ConfigSource::File(p) => p,
-                ConfigSource::Defaults => PathBuf::from(ironpost_daemon::config::DEFAULT_CONFIG_PATH),
+                ConfigSource::Defaults => {
+                    PathBuf::from(ironpost_daemon::config::DEFAULT_CONFIG_PATH)
+                }
             });
             if path.as_os_str() == "-" {
                 output::text(EXAMPLE)?;
                 return Ok(Exit::Ok);
             }
             if path.exists() && !a.force {
-                return Err(anyhow::anyhow!("{} already exists; pass --force to overwrite it", path.display()))
-                    .exit_with(Exit::Failure);
+                return Err(anyhow::anyhow!(
+                    "{} already exists; pass --force to overwrite it",
+                    path.display()
+                ))
+                .exit_with(Exit::Failure);
             }
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).exit_with(Exit::Failure)?;

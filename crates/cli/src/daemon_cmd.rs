@@ -22,19 +22,26 @@ pub(crate) fn general(g: &Global) -> GeneralConfig {
         Ok(l) => l.value.general,
         Err(e) => {
             eprintln!("ironpost-cli: warning: {e}; using the default paths");
-            ConfigSource::Defaults.load().map(|l| l.value.general).unwrap_or_default()
+            ConfigSource::Defaults
+                .load()
+                .map(|l| l.value.general)
+                .unwrap_or_default()
         }
     }
 }
 
 fn socket(g: &Global, arg: &SocketArg) -> PathBuf {
-    arg.socket.clone().unwrap_or_else(|| general(g).control_socket)
+    arg.socket
+        .clone()
+        .unwrap_or_else(|| general(g).control_socket)
 }
 
 fn not_running(g: &Global, socket: &std::path::Path, e: &ControlError) -> Result<Exit, ExitError> {
     match g.output {
         OutputFormat::Text => output::text(&e.to_string())?,
-        OutputFormat::Json => output::json(&json!({ "running": false, "socket": socket, "reason": e.to_string() }))?,
+        OutputFormat::Json => {
+            output::json(&json!({ "running": false, "socket": socket, "reason": e.to_string() }))?
+        }
     }
     Ok(Exit::Daemon)
 }
@@ -64,7 +71,10 @@ fn status_text(r: &StatusReport) -> String {
     }
     s.push_str("channels:\n");
     for c in &r.channels {
-        s.push_str(&format!("  {:<16} {}/{} queued\n", c.name, c.queued, c.capacity));
+        s.push_str(&format!(
+            "  {:<16} {}/{} queued\n",
+            c.name, c.queued, c.capacity
+        ));
     }
     s
 }
@@ -79,7 +89,10 @@ pub(crate) async fn status(g: &Global, arg: &SocketArg) -> Result<Exit, ExitErro
             }
             Ok(Exit::Ok)
         }
-        Ok(other) => Err(anyhow::anyhow!("unexpected answer from the daemon: {other:?}")).exit_with(Exit::Failure),
+        Ok(other) => Err(anyhow::anyhow!(
+            "unexpected answer from the daemon: {other:?}"
+        ))
+        .exit_with(Exit::Failure),
         Err(e @ ControlError::NotRunning { .. }) => not_running(g, &sock, &e),
         Err(e) => Err(e).exit_with(Exit::Daemon),
     }
@@ -88,21 +101,27 @@ pub(crate) async fn status(g: &Global, arg: &SocketArg) -> Result<Exit, ExitErro
 pub(crate) async fn reload(g: &Global, arg: &SocketArg) -> Result<Exit, ExitError> {
     let sock = socket(g, arg);
     match control::request(&sock, &Request::Reload).await {
-        Ok(Response::Reloaded { applied, restart_required }) => {
+        Ok(Response::Reloaded {
+            applied,
+            restart_required,
+        }) => {
             match g.output {
                 OutputFormat::Text => output::text(&format!(
                     "reloaded; applied: [{}]; need a restart: [{}]",
                     applied.join(", "),
                     restart_required.join(", ")
                 ))?,
-                OutputFormat::Json => {
-                    output::json(&json!({ "applied": applied, "restart_required": restart_required }))?
-                }
+                OutputFormat::Json => output::json(
+                    &json!({ "applied": applied, "restart_required": restart_required }),
+                )?,
             }
             Ok(Exit::Ok)
         }
         Ok(Response::Error { message }) => Err(anyhow::anyhow!(message)).exit_with(Exit::Config),
-        Ok(other) => Err(anyhow::anyhow!("unexpected answer from the daemon: {other:?}")).exit_with(Exit::Failure),
+        Ok(other) => Err(anyhow::anyhow!(
+            "unexpected answer from the daemon: {other:?}"
+        ))
+        .exit_with(Exit::Failure),
         Err(e @ ControlError::NotRunning { .. }) => not_running(g, &sock, &e),
         Err(e) => Err(e).exit_with(Exit::Daemon),
     }
@@ -136,18 +155,28 @@ pub(crate) async fn metrics(g: &Global, a: &MetricsArgs) -> Result<Exit, ExitErr
     let mut stream = match TcpStream::connect(hostport) {
         Ok(s) => s,
         Err(e) => {
-            return Err(anyhow::anyhow!("ironpost-daemon is not running (nothing answers on {hostport}): {e}"))
-                .exit_with(Exit::Daemon);
+            return Err(anyhow::anyhow!(
+                "ironpost-daemon is not running (nothing answers on {hostport}): {e}"
+            ))
+            .exit_with(Exit::Daemon);
         }
     };
-    stream.set_read_timeout(Some(Duration::from_secs(15))).exit_with(Exit::Failure)?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .exit_with(Exit::Failure)?;
     write!(stream, "GET /metrics HTTP/1.0\r\nHost: {hostport}\r\n\r\n").exit_with(Exit::Failure)?;
     let mut resp = String::new();
-    stream.take(64 * 1024 * 1024).read_to_string(&mut resp).exit_with(Exit::Failure)?;
+    stream
+        .take(64 * 1024 * 1024)
+        .read_to_string(&mut resp)
+        .exit_with(Exit::Failure)?;
     let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((resp.as_str(), ""));
     if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
-        return Err(anyhow::anyhow!("{base}/metrics answered: {}", head.lines().next().unwrap_or("")))
-            .exit_with(Exit::Failure);
+        return Err(anyhow::anyhow!(
+            "{base}/metrics answered: {}",
+            head.lines().next().unwrap_or("")
+        ))
+        .exit_with(Exit::Failure);
     }
     match g.output {
         OutputFormat::Text => output::text(body)?,

@@ -21,7 +21,10 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<Exit, ExitError> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().exit_with(Exit::Failure)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .exit_with(Exit::Failure)?;
     let g = &args.global;
     match &args.command {
         Command::Config(c) => config_cmd::run(g, c),

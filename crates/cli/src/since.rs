@@ -13,9 +13,15 @@ pub(crate) fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, 
         return Ok(dt.and_utc());
     }
     let body = t.strip_suffix("ago").unwrap_or(t).trim();
-    let split = body.find(|c: char| !c.is_ascii_digit()).unwrap_or(body.len());
+    let split = body
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(body.len());
     let (num, unit) = body.split_at(split);
-    let n: i64 = num.parse().map_err(|_| format!("cannot read `{s}` as a time: use RFC 3339, YYYY-MM-DD, 90m, 2h, 7d or `1 hour ago`"))?;
+    let n: i64 = num.parse().map_err(|_| {
+        format!(
+            "cannot read `{s}` as a time: use RFC 3339, YYYY-MM-DD, 90m, 2h, 7d or `1 hour ago`"
+        )
+    })?;
     let unit = unit.trim().to_ascii_lowercase();
     let d = match unit.trim_end_matches('s') {
         "" | "sec" | "second" => Duration::seconds(n),
@@ -23,7 +29,11 @@ pub(crate) fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, 
         "h" | "hour" => Duration::hours(n),
         "d" | "day" => Duration::days(n),
         "w" | "week" => Duration::weeks(n),
-        _ => return Err(format!("unknown time unit `{unit}` in `{s}`: use s, m, h, d or w")),
+        _ => {
+            return Err(format!(
+                "unknown time unit `{unit}` in `{s}`: use s, m, h, d or w"
+            ));
+        }
     };
     Ok(now - d)
 }
@@ -34,7 +44,9 @@ mod tests {
 
     #[test]
     fn accepts_every_documented_form() {
-        let now = DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z").unwrap().with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let at = |s: &str| parse_since(s, now).unwrap().to_rfc3339();
         assert_eq!(at("2026-11-20T08:00:00Z"), "2026-11-20T08:00:00+00:00");
         assert_eq!(at("2026-11-20"), "2026-11-20T00:00:00+00:00");

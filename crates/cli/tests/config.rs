@@ -20,7 +20,14 @@ fn seed_003_config_validates() {
 
 #[test]
 fn seed_003_values_are_typed() {
-    let o = run(cli().args(["config", "show", "--output", "json", "--config", &fixture("seed003.toml")]));
+    let o = run(cli().args([
+        "config",
+        "show",
+        "--output",
+        "json",
+        "--config",
+        &fixture("seed003.toml"),
+    ]));
     assert!(o.status.success(), "stderr: {}", text(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["ebpf"]["xdp_mode"], "skb");
@@ -28,7 +35,10 @@ fn seed_003_values_are_typed() {
     assert_eq!(v["sbom"]["min_severity"], "medium");
     assert_eq!(v["log_pipeline"]["storage"]["retention_days"], 30);
     // Passwords never shown; this URL has none, so it is shown as written.
-    assert_eq!(v["log_pipeline"]["storage"]["postgres_url"], "postgresql://localhost:5432/ironpost");
+    assert_eq!(
+        v["log_pipeline"]["storage"]["postgres_url"],
+        "postgresql://localhost:5432/ironpost"
+    );
 }
 
 fn write(dir: &tempfile::TempDir, body: &str) -> String {
@@ -40,12 +50,18 @@ fn write(dir: &tempfile::TempDir, body: &str) -> String {
 #[test]
 fn unknown_key_fails_with_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(&dir, "[general]\nlog_level = \"info\"\n\n[ebpf]\nenabled = false\nxdp_mod = \"skb\"\n");
+    let path = write(
+        &dir,
+        "[general]\nlog_level = \"info\"\n\n[ebpf]\nenabled = false\nxdp_mod = \"skb\"\n",
+    );
     let o = run(cli().args(["config", "validate", "--config", &path]));
     assert_eq!(o.status.code(), Some(3));
     let err = text(&o.stderr);
     assert!(err.contains(&format!("{path}:6:")), "{err}");
-    assert!(err.contains("ebpf.xdp_mod") && err.contains("unknown field"), "{err}");
+    assert!(
+        err.contains("ebpf.xdp_mod") && err.contains("unknown field"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -56,20 +72,29 @@ fn wrong_type_fails_with_file_line_and_key() {
     assert_eq!(o.status.code(), Some(3));
     let err = text(&o.stderr);
     assert!(err.contains(&format!("{path}:2:")), "{err}");
-    assert!(err.contains("log_pipeline.batch_size") && err.contains("invalid type"), "{err}");
+    assert!(
+        err.contains("log_pipeline.batch_size") && err.contains("invalid type"),
+        "{err}"
+    );
 }
 
 #[test]
 fn invalid_values_are_all_listed_as_json() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(&dir, "[ebpf]\nring_buffer_size = 256\n\n[container]\nretry_max_attempts = 50\n");
+    let path = write(
+        &dir,
+        "[ebpf]\nring_buffer_size = 256\n\n[container]\nretry_max_attempts = 50\n",
+    );
     let o = run(cli().args(["config", "validate", "--output", "json", "--config", &path]));
     assert_eq!(o.status.code(), Some(3));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["valid"], false);
     let errors = v["errors"].as_array().unwrap();
     let keys: Vec<&str> = errors.iter().map(|e| e["key"].as_str().unwrap()).collect();
-    assert_eq!(keys, ["ebpf.ring_buffer_size", "container.retry_max_attempts"]);
+    assert_eq!(
+        keys,
+        ["ebpf.ring_buffer_size", "container.retry_max_attempts"]
+    );
     assert_eq!(errors[0]["location"], format!("{path}:2:1"));
     assert_eq!(errors[1]["location"], format!("{path}:5:1"));
 }
@@ -77,7 +102,14 @@ fn invalid_values_are_all_listed_as_json() {
 #[test]
 fn env_override_changes_a_value() {
     let o = run(cli()
-        .args(["config", "show", "--output", "json", "--config", &fixture("seed003.toml")])
+        .args([
+            "config",
+            "show",
+            "--output",
+            "json",
+            "--config",
+            &fixture("seed003.toml"),
+        ])
         .env("IRONPOST_EBPF_INTERFACE", "veth-test0")
         .env("IRONPOST_LOG_PIPELINE_STORAGE_RETENTION_DAYS", "7")
         .env("IRONPOST_SBOM_SCAN_DIRS", "/srv/a,/srv/b"));
@@ -85,22 +117,36 @@ fn env_override_changes_a_value() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["ebpf"]["interface"], "veth-test0");
     assert_eq!(v["log_pipeline"]["storage"]["retention_days"], 7);
-    assert_eq!(v["sbom"]["scan_dirs"], serde_json::json!(["/srv/a", "/srv/b"]));
+    assert_eq!(
+        v["sbom"]["scan_dirs"],
+        serde_json::json!(["/srv/a", "/srv/b"])
+    );
 
     let o = run(cli()
         .args(["config", "validate", "--config", &fixture("seed003.toml")])
         .env("IRONPOST_EBPF_XDP_MODE", "turbo"));
     assert_eq!(o.status.code(), Some(3));
     let err = text(&o.stderr);
-    assert!(err.contains("IRONPOST_EBPF_XDP_MODE") && err.contains("turbo"), "{err}");
+    assert!(
+        err.contains("IRONPOST_EBPF_XDP_MODE") && err.contains("turbo"),
+        "{err}"
+    );
 }
 
 #[test]
 fn missing_config_points_to_config_init() {
-    let o = run(cli().args(["config", "validate", "--config", "/nonexistent/ironpost.toml"]));
+    let o = run(cli().args([
+        "config",
+        "validate",
+        "--config",
+        "/nonexistent/ironpost.toml",
+    ]));
     assert_eq!(o.status.code(), Some(3));
     let err = text(&o.stderr);
-    assert!(err.contains("not found") && err.contains("ironpost-cli config init"), "{err}");
+    assert!(
+        err.contains("not found") && err.contains("ironpost-cli config init"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -111,11 +157,21 @@ fn config_init_writes_a_valid_commented_example_once() {
     let o = run(cli().args(["config", "init", &path_s]));
     assert!(o.status.success(), "stderr: {}", text(&o.stderr));
     let body = std::fs::read_to_string(&path).unwrap();
-    assert!(body.lines().filter(|l| l.trim_start().starts_with('#')).count() > 10, "commented");
+    assert!(
+        body.lines()
+            .filter(|l| l.trim_start().starts_with('#'))
+            .count()
+            > 10,
+        "commented"
+    );
     let o = run(cli().args(["config", "validate", "--config", &path_s]));
     assert!(o.status.success(), "stderr: {}", text(&o.stderr));
     let o = run(cli().args(["config", "init", &path_s]));
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("--force"));
-    assert!(run(cli().args(["config", "init", "--force", &path_s])).status.success());
+    assert!(
+        run(cli().args(["config", "init", "--force", &path_s]))
+            .status
+            .success()
+    );
 }

@@ -20,20 +20,37 @@ fn alert_json(i: usize, severity: &str) -> String {
 
 /// Submits `n` alerts through `ironpost-cli alerts submit` and returns their ids.
 fn submit(d: &Daemon, n: usize) -> BTreeSet<String> {
-    let input: String = (0..n).map(|i| alert_json(i, if i % 2 == 0 { "high" } else { "low" }) + "\n").collect();
+    let input: String = (0..n)
+        .map(|i| alert_json(i, if i % 2 == 0 { "high" } else { "low" }) + "\n")
+        .collect();
     let mut c = d.cli();
-    c.args(["alerts", "submit", "--output", "json"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.args(["alerts", "submit", "--output", "json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = c.spawn().unwrap();
     std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "submit failed: {}", text(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    v["accepted"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_owned()).collect()
+    v["accepted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_owned())
+        .collect()
 }
 
 fn listed_ids(d: &Daemon, extra: &[&str]) -> Vec<serde_json::Value> {
-    let o = run(d.cli().args(["alerts", "list", "--output", "json", "--limit", "1000"]).args(extra));
-    assert!(o.status.success(), "alerts list failed: {}", text(&o.stderr));
+    let o = run(d
+        .cli()
+        .args(["alerts", "list", "--output", "json", "--limit", "1000"])
+        .args(extra));
+    assert!(
+        o.status.success(),
+        "alerts list failed: {}",
+        text(&o.stderr)
+    );
     serde_json::from_slice::<Vec<serde_json::Value>>(&o.stdout).unwrap()
 }
 
@@ -44,7 +61,10 @@ fn check_round_trip(d: &Daemon) {
         let l = listed_ids(d, &[]);
         (l.len() >= 40).then_some(l)
     });
-    let got_ids: BTreeSet<String> = got.iter().map(|a| a["id"].as_str().unwrap().to_owned()).collect();
+    let got_ids: BTreeSet<String> = got
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(got_ids, ids);
     let first = got.iter().find(|a| a["rule_id"] == "test_rule_3").unwrap();
     assert_eq!(first["entities"]["src_ip"], "198.18.0.4");
@@ -70,10 +90,18 @@ fn daemon_on_defaults_serves_health_metrics_and_stores_alerts_in_sqlite() {
 
     let (code, metrics) = d.get("/metrics");
     assert_eq!(code, 200);
-    for name in ["ironpost_build_info", "ironpost_uptime_seconds", "ironpost_alerts_total", "ironpost_store_records_written_total"] {
+    for name in [
+        "ironpost_build_info",
+        "ironpost_uptime_seconds",
+        "ironpost_alerts_total",
+        "ironpost_store_records_written_total",
+    ] {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
-    assert!(metrics.contains(r#"ironpost_alerts_total{severity="high",source="external"} 20"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"ironpost_alerts_total{severity="high",source="external"} 20"#),
+        "{metrics}"
+    );
     let mut promtool = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
@@ -83,30 +111,58 @@ fn daemon_on_defaults_serves_health_metrics_and_stores_alerts_in_sqlite() {
         .expect("promtool (Debian package prometheus; scripts/setup.sh installs it)");
     std::io::Write::write_all(promtool.stdin.as_mut().unwrap(), metrics.as_bytes()).unwrap();
     let o = promtool.wait_with_output().unwrap();
-    assert!(o.status.success(), "promtool check metrics: {}{}", text(&o.stdout), text(&o.stderr));
+    assert!(
+        o.status.success(),
+        "promtool check metrics: {}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
 
     // The CLI's metrics command reads the same endpoint.
     let o = run(d.cli().args(["metrics"]));
-    assert!(o.status.success() && text(&o.stdout).contains("ironpost_uptime_seconds"), "{}", text(&o.stderr));
+    assert!(
+        o.status.success() && text(&o.stdout).contains("ironpost_uptime_seconds"),
+        "{}",
+        text(&o.stderr)
+    );
 
     let pid_file = d.dir.path().join("run/ironpost.pid");
-    assert_eq!(std::fs::read_to_string(&pid_file).unwrap().trim(), d.pid().to_string());
+    assert_eq!(
+        std::fs::read_to_string(&pid_file).unwrap().trim(),
+        d.pid().to_string()
+    );
     let st = d.stop();
     assert!(st.success(), "exit {st}: {}", d.log());
     assert!(!pid_file.exists(), "PID file removed on shutdown");
-    assert!(!d.dir.path().join("run/control.sock").exists(), "control socket removed on shutdown");
+    assert!(
+        !d.dir.path().join("run/control.sock").exists(),
+        "control socket removed on shutdown"
+    );
     // Stored alerts outlive the daemon.
     assert_eq!(listed_ids(&d, &[]).len(), 40);
-    assert!(d.log().contains("\"trace_id\""), "JSON logs carry trace ids: {}", d.log());
+    assert!(
+        d.log().contains("\"trace_id\""),
+        "JSON logs carry trace ids: {}",
+        d.log()
+    );
 }
 
 #[test]
 fn daemon_stores_alerts_in_real_postgresql() {
     let db = PgDb::create("alerts");
-    let mut d = Daemon::start(&["--defaults"], &[("IRONPOST_LOG_PIPELINE_STORAGE_POSTGRES_URL", &db.url)]);
+    let mut d = Daemon::start(
+        &["--defaults"],
+        &[("IRONPOST_LOG_PIPELINE_STORAGE_POSTGRES_URL", &db.url)],
+    );
     let o = run(d.cli().args(["status", "--output", "json"]));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(v["status"]["storage"].as_str().unwrap().starts_with("postgresql"), "{v}");
+    assert!(
+        v["status"]["storage"]
+            .as_str()
+            .unwrap()
+            .starts_with("postgresql"),
+        "{v}"
+    );
     check_round_trip(&d);
     assert_eq!(db.query("SELECT count(*) FROM alerts"), "40");
     assert!(d.stop().success(), "{}", d.log());
@@ -117,10 +173,18 @@ fn second_daemon_with_same_pid_file_exits_with_a_clear_message() {
     let d = Daemon::start(&["--defaults"], &[]);
     let mut c = Command::new(common::bin("ironpost-daemon"));
     common::scrub_env(&mut c);
-    let o = c.arg("--defaults").envs(d.env.iter().cloned()).stdin(Stdio::null()).output().unwrap();
+    let o = c
+        .arg("--defaults")
+        .envs(d.env.iter().cloned())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(4), "{}", text(&o.stderr));
     let err = text(&o.stderr);
-    assert!(err.contains("already running") && err.contains(&d.pid().to_string()), "{err}");
+    assert!(
+        err.contains("already running") && err.contains(&d.pid().to_string()),
+        "{err}"
+    );
     // The first daemon is unaffected.
     assert!(run(d.cli().arg("status")).status.success());
 }
@@ -129,7 +193,8 @@ fn second_daemon_with_same_pid_file_exits_with_a_clear_message() {
 fn status_against_a_stopped_daemon_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = common::cli();
-    c.envs(Daemon::env_for(dir.path())).args(["--defaults", "status"]);
+    c.envs(Daemon::env_for(dir.path()))
+        .args(["--defaults", "status"]);
     let o = run(&mut c);
     assert_eq!(o.status.code(), Some(4));
     let out = text(&o.stdout);
@@ -167,7 +232,11 @@ fn reload_applies_log_level_and_rejects_a_broken_file() {
         c
     };
 
-    std::fs::write(&cfg, "[general]\nlog_level = \"debug\"\n\n[ebpf]\ninterface = \"veth9\"\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "[general]\nlog_level = \"debug\"\n\n[ebpf]\ninterface = \"veth9\"\n",
+    )
+    .unwrap();
     let o = run(cli(&d).args(["reload", "--output", "json"]));
     assert!(o.status.success(), "{}", text(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -177,11 +246,17 @@ fn reload_applies_log_level_and_rejects_a_broken_file() {
     std::fs::write(&cfg, "[general]\nlog_level = \"loud\"\n").unwrap();
     let o = run(cli(&d).arg("reload"));
     assert_eq!(o.status.code(), Some(3));
-    assert!(text(&o.stderr).contains("running config kept"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("running config kept"),
+        "{}",
+        text(&o.stderr)
+    );
 
     // SIGHUP takes the same path; the daemon keeps running after a rejected reload.
     d.signal("HUP");
-    wait_for(10, "the rejected SIGHUP reload to be logged", || d.log().contains("reload rejected").then_some(()));
+    wait_for(10, "the rejected SIGHUP reload to be logged", || {
+        d.log().contains("reload rejected").then_some(())
+    });
     assert!(run(cli(&d).arg("status")).status.success());
     assert!(d.stop().success(), "{}", d.log());
 }
@@ -202,8 +277,10 @@ fn sigterm_drains_every_accepted_alert_into_the_store() {
     let ids = submit(&d, 500);
     // Stop right away: accepted alerts may still be queued in the channel or the writer.
     assert!(d.stop().success(), "{}", d.log());
-    let stored: BTreeSet<String> =
-        listed_ids(&d, &[]).iter().map(|a| a["id"].as_str().unwrap().to_owned()).collect();
+    let stored: BTreeSet<String> = listed_ids(&d, &[])
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(stored, ids);
 }
 
@@ -211,8 +288,13 @@ fn sigterm_drains_every_accepted_alert_into_the_store() {
 fn alerts_list_without_a_database_is_a_storage_error() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = common::cli();
-    c.envs(Daemon::env_for(dir.path())).args(["--defaults", "alerts", "list"]);
+    c.envs(Daemon::env_for(dir.path()))
+        .args(["--defaults", "alerts", "list"]);
     let o = run(&mut c);
     assert_eq!(o.status.code(), Some(5), "{}", text(&o.stderr));
-    assert!(text(&o.stderr).contains("no database"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("no database"),
+        "{}",
+        text(&o.stderr)
+    );
 }

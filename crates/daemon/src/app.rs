@@ -51,7 +51,10 @@ type ApplyFn = Box<dyn Fn(&IronpostConfig) -> Result<(), String> + Send>;
 impl Reloader {
     fn owns(&self, key: &str) -> bool {
         self.keys.iter().any(|k| {
-            key == *k || key.strip_prefix(k).is_some_and(|r| r.starts_with('.') || r.starts_with('['))
+            key == *k
+                || key
+                    .strip_prefix(k)
+                    .is_some_and(|r| r.starts_with('.') || r.starts_with('['))
         })
     }
 }
@@ -81,29 +84,59 @@ struct DaemonMetrics {
 
 impl DaemonMetrics {
     fn new(r: &prometheus::Registry, started_at: DateTime<Utc>) -> Self {
-        let build = metrics::int_gauge_vec(r, "build_info", "Build information; always 1.", &["version"]);
+        let build = metrics::int_gauge_vec(
+            r,
+            "build_info",
+            "Build information; always 1.",
+            &["version"],
+        );
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         let start = metrics::gauge(r, "start_time_seconds", "Unix time the daemon started.");
         start.set(started_at.timestamp_micros() as f64 / 1e6);
         DaemonMetrics {
             uptime: metrics::gauge(r, "uptime_seconds", "Seconds since the daemon started."),
-            alerts: metrics::int_counter_vec(r, "alerts_total", "Alerts received by the daemon.", &["severity", "source"]),
-            actions: metrics::int_counter_vec(r, "actions_total", "Response actions recorded.", &["action_type", "outcome"]),
+            alerts: metrics::int_counter_vec(
+                r,
+                "alerts_total",
+                "Alerts received by the daemon.",
+                &["severity", "source"],
+            ),
+            actions: metrics::int_counter_vec(
+                r,
+                "actions_total",
+                "Response actions recorded.",
+                &["action_type", "outcome"],
+            ),
             dropped: metrics::int_counter_vec(
                 r,
                 "events_dropped_total",
                 "Events that could not be handed to the store (it had stopped).",
                 &["kind"],
             ),
-            channel_capacity: metrics::int_gauge_vec(r, "channel_capacity", "Capacity of each bounded channel.", &["channel"]),
-            channel_queued: metrics::int_gauge_vec(r, "channel_queued", "Messages waiting in each bounded channel.", &["channel"]),
+            channel_capacity: metrics::int_gauge_vec(
+                r,
+                "channel_capacity",
+                "Capacity of each bounded channel.",
+                &["channel"],
+            ),
+            channel_queued: metrics::int_gauge_vec(
+                r,
+                "channel_queued",
+                "Messages waiting in each bounded channel.",
+                &["channel"],
+            ),
             module_health: metrics::int_gauge_vec(
                 r,
                 "module_health",
                 "Module health: 0 healthy, 1 degraded, 2 unhealthy.",
                 &["module"],
             ),
-            reloads: metrics::int_counter_vec(r, "config_reloads_total", "Config reloads by result.", &["result"]),
+            reloads: metrics::int_counter_vec(
+                r,
+                "config_reloads_total",
+                "Config reloads by result.",
+                &["result"],
+            ),
         }
     }
 }
@@ -139,7 +172,10 @@ fn slot_health(name: &str, slot: &ModuleSlot) -> ModuleStatus {
         Ok(m) => m.health(),
         Err(_) => Health::Degraded("starting or stopping".into()),
     };
-    ModuleStatus { name: name.to_owned(), health }
+    ModuleStatus {
+        name: name.to_owned(),
+        health,
+    }
 }
 
 impl Shared {
@@ -153,18 +189,34 @@ impl Shared {
     }
 
     fn channels(&self) -> Vec<ChannelStatus> {
-        let status = |name: &str, cap: usize, free: usize| ChannelStatus { name: name.into(), capacity: cap, queued: cap - free.min(cap) };
+        let status = |name: &str, cap: usize, free: usize| ChannelStatus {
+            name: name.into(),
+            capacity: cap,
+            queued: cap - free.min(cap),
+        };
         vec![
             status("alerts", ALERT_CHANNEL_CAPACITY, self.alert_tx.capacity()),
-            status("actions", ACTION_CHANNEL_CAPACITY, self.action_tx.capacity()),
+            status(
+                "actions",
+                ACTION_CHANNEL_CAPACITY,
+                self.action_tx.capacity(),
+            ),
         ]
     }
 
     pub(crate) fn render_metrics(&self) -> String {
-        self.metrics.uptime.set(self.started.elapsed().as_secs_f64());
+        self.metrics
+            .uptime
+            .set(self.started.elapsed().as_secs_f64());
         for c in self.channels() {
-            self.metrics.channel_capacity.with_label_values(&[&c.name]).set(c.capacity as i64);
-            self.metrics.channel_queued.with_label_values(&[&c.name]).set(c.queued as i64);
+            self.metrics
+                .channel_capacity
+                .with_label_values(&[&c.name])
+                .set(c.capacity as i64);
+            self.metrics
+                .channel_queued
+                .with_label_values(&[&c.name])
+                .set(c.queued as i64);
         }
         for m in self.module_health() {
             let v = match m.health {
@@ -172,7 +224,10 @@ impl Shared {
                 Health::Degraded(_) => 1,
                 Health::Unhealthy(_) => 2,
             };
-            self.metrics.module_health.with_label_values(&[&m.name]).set(v);
+            self.metrics
+                .module_health
+                .with_label_values(&[&m.name])
+                .set(v);
         }
         metrics::render(&self.registry)
     }
@@ -184,7 +239,11 @@ impl Shared {
             started_at: self.started_at,
             uptime_secs: self.started.elapsed().as_secs(),
             config: self.config_label.clone(),
-            http_listen: self.http_addr.get().map(ToString::to_string).unwrap_or_default(),
+            http_listen: self
+                .http_addr
+                .get()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             storage: self.storage_label.clone(),
             modules: self.module_health(),
             channels: self.channels(),
@@ -202,7 +261,9 @@ impl Shared {
             Err(e) => {
                 self.metrics.reloads.with_label_values(&["error"]).inc();
                 error!(error = %e, "reload rejected; keeping the running config");
-                return Response::Error { message: format!("reload rejected, running config kept: {e}") };
+                return Response::Error {
+                    message: format!("reload rejected, running config kept: {e}"),
+                };
             }
         };
         let changed = changed_keys(&state.current, &new);
@@ -214,7 +275,9 @@ impl Shared {
             }
             match (r.apply)(&new) {
                 Ok(()) => applied.extend(mine.into_iter().cloned()),
-                Err(e) => warn!(keys = ?mine, error = %e, "could not apply reloaded keys; they need a restart"),
+                Err(e) => {
+                    warn!(keys = ?mine, error = %e, "could not apply reloaded keys; they need a restart")
+                }
             }
         }
         let restart_required: Vec<String> = changed_keys(&state.started, &new)
@@ -224,7 +287,10 @@ impl Shared {
         state.current = new;
         self.metrics.reloads.with_label_values(&["ok"]).inc();
         info!(?applied, ?restart_required, "config reloaded");
-        Response::Reloaded { applied, restart_required }
+        Response::Reloaded {
+            applied,
+            restart_required,
+        }
     }
 }
 
@@ -242,7 +308,11 @@ fn changed_keys(old: &IronpostConfig, new: &IronpostConfig) -> Vec<String> {
         match v {
             toml::Value::Table(t) => {
                 for (k, v) in t {
-                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
                     flatten(&key, v, out);
                 }
             }
@@ -257,7 +327,10 @@ fn changed_keys(old: &IronpostConfig, new: &IronpostConfig) -> Vec<String> {
         flatten("", &y, &mut b);
     }
     let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-    keys.into_iter().filter(|k| a.get(*k) != b.get(*k)).cloned().collect()
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .cloned()
+        .collect()
 }
 
 impl control::Handler for Shared {
@@ -268,12 +341,16 @@ impl control::Handler for Shared {
                 Request::Reload => self.reload(),
                 Request::SubmitAlert { alert } => {
                     if alert.rule_id.trim().is_empty() || alert.title.trim().is_empty() {
-                        return Response::Error { message: "alert needs a non-empty rule_id and title".into() };
+                        return Response::Error {
+                            message: "alert needs a non-empty rule_id and title".into(),
+                        };
                     }
                     let id = alert.id;
                     match self.alert_tx.send(*alert).await {
                         Ok(()) => Response::Accepted { id },
-                        Err(_) => Response::Error { message: "daemon is shutting down".into() },
+                        Err(_) => Response::Error {
+                            message: "daemon is shutting down".into(),
+                        },
                     }
                 }
             }
@@ -296,16 +373,26 @@ impl Module for Unavailable {
         Box::pin(async { Ok(()) })
     }
     fn health(&self) -> Health {
-        Health::Degraded("enabled in the config, but this module is not part of this build yet".into())
+        Health::Degraded(
+            "enabled in the config, but this module is not part of this build yet".into(),
+        )
     }
 }
 
-async fn route_alerts(mut rx: mpsc::Receiver<AlertEvent>, store: StoreWriter, app: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+async fn route_alerts(
+    mut rx: mpsc::Receiver<AlertEvent>,
+    store: StoreWriter,
+    app: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
     let handle = |alert: AlertEvent| {
         let store = store.clone();
         let app = app.clone();
         async move {
-            app.metrics.alerts.with_label_values(&[alert.severity.as_str(), alert.source.as_str()]).inc();
+            app.metrics
+                .alerts
+                .with_label_values(&[alert.severity.as_str(), alert.source.as_str()])
+                .inc();
             info!(
                 trace_id = %alert.trace_id, alert_id = %alert.id, rule_id = %alert.rule_id,
                 severity = %alert.severity, source = alert.source.as_str(), title = %alert.title, "alert"
@@ -331,12 +418,20 @@ async fn route_alerts(mut rx: mpsc::Receiver<AlertEvent>, store: StoreWriter, ap
     }
 }
 
-async fn route_actions(mut rx: mpsc::Receiver<ActionEvent>, store: StoreWriter, app: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+async fn route_actions(
+    mut rx: mpsc::Receiver<ActionEvent>,
+    store: StoreWriter,
+    app: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
     let handle = |action: ActionEvent| {
         let store = store.clone();
         let app = app.clone();
         async move {
-            app.metrics.actions.with_label_values(&[action.action_type.as_str(), action.outcome.as_str()]).inc();
+            app.metrics
+                .actions
+                .with_label_values(&[action.action_type.as_str(), action.outcome.as_str()])
+                .inc();
             if store.write(Record::Action(action)).await.is_err() {
                 app.metrics.dropped.with_label_values(&["action"]).inc();
                 error!("store stopped before an action could be written");
@@ -395,25 +490,38 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
     let storage = cfg.storage().clone();
     let storage_label = match &storage.postgres_url {
         Some(url) => format!("postgresql ({})", ironpost_core::config::redact_url(url)),
-        None => format!("sqlite ({})", cfg.general.data_dir.join(&storage.sqlite_path).display()),
+        None => format!(
+            "sqlite ({})",
+            cfg.general.data_dir.join(&storage.sqlite_path).display()
+        ),
     };
     let mut store = Store::open(&storage, &cfg.general.data_dir, &registry)
         .await
         .context("cannot open the event store")
         .exit_with(Exit::Storage)?;
     let writer = store.writer();
-    store.start().await.context("cannot start the event store").exit_with(Exit::Storage)?;
+    store
+        .start()
+        .await
+        .context("cannot start the event store")
+        .exit_with(Exit::Storage)?;
     let store: ModuleSlot = Arc::new(RwLock::new(Box::new(store)));
 
     let mut modules: Vec<ModuleSlot> = Vec::new();
     for name in cfg.enabled_modules() {
-        warn!(module = name, "module enabled in the config but not part of this build; reported as degraded");
+        warn!(
+            module = name,
+            "module enabled in the config but not part of this build; reported as degraded"
+        );
         modules.push(Arc::new(RwLock::new(Box::new(Unavailable(name)))));
     }
     for m in &modules {
         let mut m = m.write().await;
         let name = m.name();
-        m.start().await.with_context(|| format!("cannot start module {name}")).exit_with(Exit::Failure)?;
+        m.start()
+            .await
+            .with_context(|| format!("cannot start module {name}"))
+            .exit_with(Exit::Failure)?;
     }
 
     let (alert_tx, alert_rx) = mpsc::channel(ALERT_CHANNEL_CAPACITY);
@@ -422,11 +530,21 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
 
     let http_listener = tokio::net::TcpListener::bind(cfg.general.http_listen)
         .await
-        .with_context(|| format!("cannot listen on {} (general.http_listen)", cfg.general.http_listen))
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (general.http_listen)",
+                cfg.general.http_listen
+            )
+        })
         .exit_with(Exit::Failure)?;
     let control_listener = control::bind(&cfg.general.control_socket)
         .await
-        .with_context(|| format!("cannot bind control socket {}", cfg.general.control_socket.display()))
+        .with_context(|| {
+            format!(
+                "cannot bind control socket {}",
+                cfg.general.control_socket.display()
+            )
+        })
         .exit_with(Exit::Daemon)?;
 
     let shared = Arc::new(Shared {
@@ -452,8 +570,18 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
         let _ = shared.http_addr.set(addr);
     }
 
-    let alert_router = tokio::spawn(route_alerts(alert_rx, writer.clone(), shared.clone(), stop_rx.clone()));
-    let action_router = tokio::spawn(route_actions(action_rx, writer, shared.clone(), stop_rx.clone()));
+    let alert_router = tokio::spawn(route_alerts(
+        alert_rx,
+        writer.clone(),
+        shared.clone(),
+        stop_rx.clone(),
+    ));
+    let action_router = tokio::spawn(route_actions(
+        action_rx,
+        writer,
+        shared.clone(),
+        stop_rx.clone(),
+    ));
 
     let mut http_stop = stop_rx.clone();
     let http = tokio::spawn(
@@ -463,7 +591,11 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
             })
             .into_future(),
     );
-    let control_task = tokio::spawn(control::serve(control_listener, shared.clone(), stop_rx.clone()));
+    let control_task = tokio::spawn(control::serve(
+        control_listener,
+        shared.clone(),
+        stop_rx.clone(),
+    ));
     info!(
         http = %shared.http_addr.get().map(ToString::to_string).unwrap_or_default(),
         control_socket = %cfg.general.control_socket.display(),
@@ -471,9 +603,15 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
         "ironpost-daemon running"
     );
 
-    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler").exit_with(Exit::Failure)?;
-    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler").exit_with(Exit::Failure)?;
-    let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler").exit_with(Exit::Failure)?;
+    let mut term = signal(SignalKind::terminate())
+        .context("SIGTERM handler")
+        .exit_with(Exit::Failure)?;
+    let mut int = signal(SignalKind::interrupt())
+        .context("SIGINT handler")
+        .exit_with(Exit::Failure)?;
+    let mut hup = signal(SignalKind::hangup())
+        .context("SIGHUP handler")
+        .exit_with(Exit::Failure)?;
     loop {
         tokio::select! {
             _ = term.recv() => { info!("SIGTERM: shutting down"); break; }
@@ -523,7 +661,10 @@ mod tests {
         let mut b = a.clone();
         b.general.log_level = LogLevel::Debug;
         b.ebpf.interface = "veth0".into();
-        assert_eq!(changed_keys(&a, &b), ["ebpf.interface", "general.log_level"]);
+        assert_eq!(
+            changed_keys(&a, &b),
+            ["ebpf.interface", "general.log_level"]
+        );
         assert!(changed_keys(&a, &a).is_empty());
     }
 }

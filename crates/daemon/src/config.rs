@@ -37,7 +37,8 @@ impl Validate for IronpostConfig {
     fn validate(&self, prefix: &str, issues: &mut Issues) {
         self.general.validate(&key(prefix, "general"), issues);
         self.ebpf.validate(&key(prefix, "ebpf"), issues);
-        self.log_pipeline.validate(&key(prefix, "log_pipeline"), issues);
+        self.log_pipeline
+            .validate(&key(prefix, "log_pipeline"), issues);
         self.container.validate(&key(prefix, "container"), issues);
         self.sbom.validate(&key(prefix, "sbom"), issues);
     }
@@ -51,9 +52,12 @@ impl IronpostConfig {
     /// A copy with passwords in URLs masked (for `config show`).
     pub fn redacted(&self) -> IronpostConfig {
         let mut c = self.clone();
-        for url in [&mut c.log_pipeline.storage.postgres_url, &mut c.log_pipeline.storage.redis_url]
-            .into_iter()
-            .flatten()
+        for url in [
+            &mut c.log_pipeline.storage.postgres_url,
+            &mut c.log_pipeline.storage.redis_url,
+        ]
+        .into_iter()
+        .flatten()
         {
             *url = config::redact_url(url);
         }
@@ -62,7 +66,8 @@ impl IronpostConfig {
 
     /// The config as TOML, with passwords in URLs masked.
     pub fn to_redacted_toml(&self) -> String {
-        toml::to_string_pretty(&self.redacted()).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+        toml::to_string_pretty(&self.redacted())
+            .unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }
 
     /// Module sections switched on in the config, by module name.
@@ -123,8 +128,14 @@ mod tests {
 
     #[test]
     fn example_sets_every_default() {
-        let loaded = config::load::<IronpostConfig>(&ConfigText::embedded("example", EXAMPLE), Vec::new()).unwrap();
-        assert_eq!(loaded.value, IronpostConfig::default(), "ironpost.example.toml drifted from the defaults");
+        let loaded =
+            config::load::<IronpostConfig>(&ConfigText::embedded("example", EXAMPLE), Vec::new())
+                .unwrap();
+        assert_eq!(
+            loaded.value,
+            IronpostConfig::default(),
+            "ironpost.example.toml drifted from the defaults"
+        );
     }
 
     #[test]
@@ -132,8 +143,12 @@ mod tests {
         let mut c = IronpostConfig::default();
         c.log_pipeline.storage.postgres_url = Some("postgresql://u:hunter2@127.0.0.1/db".into());
         let text = c.to_redacted_toml();
-        assert!(!text.contains("hunter2") && text.contains("u:***@"), "{text}");
-        let back = config::load::<IronpostConfig>(&ConfigText::embedded("shown", text), Vec::new()).unwrap();
+        assert!(
+            !text.contains("hunter2") && text.contains("u:***@"),
+            "{text}"
+        );
+        let back = config::load::<IronpostConfig>(&ConfigText::embedded("shown", text), Vec::new())
+            .unwrap();
         assert_eq!(back.value.general, c.general);
     }
 }

@@ -28,7 +28,9 @@ pub enum Request {
     /// Re-read the config file and apply what can change at run time.
     Reload,
     /// Feed an alert into the daemon's alert channel, as if a module had raised it.
-    SubmitAlert { alert: Box<AlertEvent> },
+    SubmitAlert {
+        alert: Box<AlertEvent>,
+    },
 }
 
 /// Status of one module.
@@ -72,8 +74,12 @@ pub enum Response {
         /// Keys that changed but need a restart.
         restart_required: Vec<String>,
     },
-    Accepted { id: EventId },
-    Error { message: String },
+    Accepted {
+        id: EventId,
+    },
+    Error {
+        message: String,
+    },
 }
 
 /// Why the CLI could not get an answer.
@@ -111,21 +117,52 @@ pub enum ControlError {
 pub async fn request(socket: &Path, req: &Request) -> Result<Response, ControlError> {
     let s = || socket.to_owned();
     let exchange = async {
-        let mut stream = UnixStream::connect(socket).await.map_err(|source| match source.kind() {
-            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
-                ControlError::NotRunning { socket: s(), source }
-            }
-            io::ErrorKind::PermissionDenied => ControlError::PermissionDenied { socket: s(), source },
-            _ => ControlError::Io { socket: s(), source },
+        let mut stream =
+            UnixStream::connect(socket)
+                .await
+                .map_err(|source| match source.kind() {
+                    io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
+                        ControlError::NotRunning {
+                            socket: s(),
+                            source,
+                        }
+                    }
+                    io::ErrorKind::PermissionDenied => ControlError::PermissionDenied {
+                        socket: s(),
+                        source,
+                    },
+                    _ => ControlError::Io {
+                        socket: s(),
+                        source,
+                    },
+                })?;
+        let mut line = serde_json::to_vec(req).map_err(|source| ControlError::Protocol {
+            socket: s(),
+            source,
         })?;
-        let mut line = serde_json::to_vec(req).map_err(|source| ControlError::Protocol { socket: s(), source })?;
         line.push(b'\n');
-        stream.write_all(&line).await.map_err(|source| ControlError::Io { socket: s(), source })?;
+        stream
+            .write_all(&line)
+            .await
+            .map_err(|source| ControlError::Io {
+                socket: s(),
+                source,
+            })?;
         let mut reader = BufReader::new(stream);
-        let answer = read_line(&mut reader).await.map_err(|source| ControlError::Io { socket: s(), source })?;
-        serde_json::from_slice(&answer).map_err(|source| ControlError::Protocol { socket: s(), source })
+        let answer = read_line(&mut reader)
+            .await
+            .map_err(|source| ControlError::Io {
+                socket: s(),
+                source,
+            })?;
+        serde_json::from_slice(&answer).map_err(|source| ControlError::Protocol {
+            socket: s(),
+            source,
+        })
     };
-    tokio::time::timeout(CLIENT_TIMEOUT, exchange).await.map_err(|_| ControlError::Timeout { socket: s() })?
+    tokio::time::timeout(CLIENT_TIMEOUT, exchange)
+        .await
+        .map_err(|_| ControlError::Timeout { socket: s() })?
 }
 
 /// Reads one newline-terminated line of at most [`MAX_MESSAGE_BYTES`].
@@ -134,10 +171,16 @@ async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> io::Result<
     let mut limited = tokio::io::AsyncReadExt::take(r, MAX_MESSAGE_BYTES as u64 + 1);
     limited.read_until(b'\n', &mut buf).await?;
     if buf.len() > MAX_MESSAGE_BYTES {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "message larger than 1 MiB"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "message larger than 1 MiB",
+        ));
     }
     if buf.is_empty() {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "connection closed",
+        ));
     }
     Ok(buf)
 }
@@ -179,7 +222,11 @@ pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
 }
 
 /// Accepts connections until `shutdown` turns true. Each connection may send several requests.
-pub async fn serve(listener: UnixListener, handler: Arc<dyn Handler>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: UnixListener,
+    handler: Arc<dyn Handler>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = stopped(&mut shutdown) => break,
@@ -205,13 +252,21 @@ async fn connection(stream: UnixStream, handler: Arc<dyn Handler>) {
             Ok(l) => l,
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return,
             Err(e) => {
-                let _ = reply(&mut write, &Response::Error { message: e.to_string() }).await;
+                let _ = reply(
+                    &mut write,
+                    &Response::Error {
+                        message: e.to_string(),
+                    },
+                )
+                .await;
                 return;
             }
         };
         let response = match serde_json::from_slice::<Request>(&line) {
             Ok(req) => handler.handle(req).await,
-            Err(e) => Response::Error { message: format!("invalid request: {e}") },
+            Err(e) => Response::Error {
+                message: format!("invalid request: {e}"),
+            },
         };
         if reply(&mut write, &response).await.is_err() {
             return;
@@ -235,7 +290,9 @@ mod tests {
             Box::pin(async move {
                 match req {
                     Request::SubmitAlert { alert } => Response::Accepted { id: alert.id },
-                    _ => Response::Error { message: "only alerts".into() },
+                    _ => Response::Error {
+                        message: "only alerts".into(),
+                    },
                 }
             })
         }
@@ -251,13 +308,29 @@ mod tests {
         assert_eq!(mode, 0o600);
         let (tx, rx) = watch::channel(false);
         let server = tokio::spawn(serve(listener, Arc::new(Echo), rx));
-        let alert = AlertEvent::new(ironpost_core::AlertSource::External, "r", "t", ironpost_core::Severity::Low);
-        match request(&path, &Request::SubmitAlert { alert: Box::new(alert.clone()) }).await.unwrap() {
+        let alert = AlertEvent::new(
+            ironpost_core::AlertSource::External,
+            "r",
+            "t",
+            ironpost_core::Severity::Low,
+        );
+        match request(
+            &path,
+            &Request::SubmitAlert {
+                alert: Box::new(alert.clone()),
+            },
+        )
+        .await
+        .unwrap()
+        {
             Response::Accepted { id } => assert_eq!(id, alert.id),
             other => panic!("{other:?}"),
         }
         // A live socket cannot be bound twice.
-        assert_eq!(bind(&path).await.unwrap_err().kind(), io::ErrorKind::AddrInUse);
+        assert_eq!(
+            bind(&path).await.unwrap_err().kind(),
+            io::ErrorKind::AddrInUse
+        );
         tx.send(true).unwrap();
         server.await.unwrap();
     }
@@ -265,7 +338,9 @@ mod tests {
     #[tokio::test]
     async fn absent_daemon_is_not_running() {
         let dir = tempfile::tempdir().unwrap();
-        let err = request(&dir.path().join("none.sock"), &Request::Status).await.unwrap_err();
+        let err = request(&dir.path().join("none.sock"), &Request::Status)
+            .await
+            .unwrap_err();
         assert!(matches!(err, ControlError::NotRunning { .. }), "{err}");
         assert!(err.to_string().contains("not running"), "{err}");
     }

@@ -49,7 +49,10 @@ pub trait WithExit<T> {
 
 impl<T, E: Into<anyhow::Error>> WithExit<T> for Result<T, E> {
     fn exit_with(self, exit: Exit) -> Result<T, ExitError> {
-        self.map_err(|e| ExitError { exit, source: e.into() })
+        self.map_err(|e| ExitError {
+            exit,
+            source: e.into(),
+        })
     }
 }
 

@@ -22,17 +22,36 @@ struct HealthBody {
 
 async fn health(State(app): State<Arc<Shared>>) -> Response {
     let modules = app.module_health();
-    let overall = modules.iter().fold(Health::Healthy, |acc, m| acc.worst(m.health.clone()));
-    let code = if matches!(overall, Health::Unhealthy(_)) { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
-    let body = HealthBody { status: overall.status(), modules: modules.into_iter().map(|m| (m.name, m.health)).collect() };
+    let overall = modules
+        .iter()
+        .fold(Health::Healthy, |acc, m| acc.worst(m.health.clone()));
+    let code = if matches!(overall, Health::Unhealthy(_)) {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let body = HealthBody {
+        status: overall.status(),
+        modules: modules.into_iter().map(|m| (m.name, m.health)).collect(),
+    };
     (code, axum::Json(body)).into_response()
 }
 
 async fn metrics(State(app): State<Arc<Shared>>) -> Response {
     let text = app.render_metrics();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 pub(crate) fn router(app: Arc<Shared>) -> Router {
-    Router::new().route("/health", get(health)).route("/metrics", get(metrics)).with_state(app)
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .with_state(app)
 }

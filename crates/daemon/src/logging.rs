@@ -44,10 +44,18 @@ pub(crate) fn init(level: LogLevel, format: LogFormat) -> LogHandle {
             .with_span_list(false)
             .with_writer(std::io::stderr)
             .boxed(),
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .boxed(),
     };
-    match tracing_subscriber::registry().with(filter_layer).with(fmt_layer).try_init() {
-        Ok(()) => LogHandle { handle: Some(handle) },
+    match tracing_subscriber::registry()
+        .with(filter_layer)
+        .with(fmt_layer)
+        .try_init()
+    {
+        Ok(()) => LogHandle {
+            handle: Some(handle),
+        },
         Err(_) => LogHandle { handle: None },
     }
 }

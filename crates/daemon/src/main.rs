@@ -34,26 +34,42 @@ struct Args {
 }
 
 fn parse_format(s: &str) -> Result<LogFormat, String> {
-    toml::Value::String(s.to_owned()).try_into().map_err(|_| format!("`{s}`: expected json or pretty"))
+    toml::Value::String(s.to_owned())
+        .try_into()
+        .map_err(|_| format!("`{s}`: expected json or pretty"))
 }
 
 fn parse_level(s: &str) -> Result<LogLevel, String> {
-    toml::Value::String(s.to_owned()).try_into().map_err(|_| format!("`{s}`: expected trace, debug, info, warn or error"))
+    toml::Value::String(s.to_owned())
+        .try_into()
+        .map_err(|_| format!("`{s}`: expected trace, debug, info, warn or error"))
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let source = ConfigSource::resolve(args.defaults, args.config.as_deref());
     if args.check {
-        return exit::report(source.load().map(|_| Exit::Ok).exit_with(Exit::Config), "ironpost-daemon");
+        return exit::report(
+            source.load().map(|_| Exit::Ok).exit_with(Exit::Config),
+            "ironpost-daemon",
+        );
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("ironpost").build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("ironpost")
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ironpost-daemon: error: cannot start the async runtime: {e}");
             return Exit::Failure.into();
         }
     };
-    let opts = RunOptions { source, log_format: args.log_format, log_level: args.log_level, pid_file: args.pid_file };
+    let opts = RunOptions {
+        source,
+        log_format: args.log_format,
+        log_level: args.log_level,
+        pid_file: args.pid_file,
+    };
     exit::report(runtime.block_on(run(opts)), "ironpost-daemon")
 }

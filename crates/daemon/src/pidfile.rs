@@ -29,11 +29,20 @@ pub struct PidFile {
 
 impl PidFile {
     pub fn acquire(path: &Path) -> Result<PidFile, PidFileError> {
-        let io = |source| PidFileError::Io { path: path.to_owned(), source };
+        let io = |source| PidFileError::Io {
+            path: path.to_owned(),
+            source,
+        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(io)?;
         let mut previous = String::new();
         // A non-UTF-8 leftover is just stale content.
         let _ = file.read_to_string(&mut previous);
@@ -43,7 +52,11 @@ impl PidFile {
             Err(std::fs::TryLockError::WouldBlock) => {
                 return Err(PidFileError::AlreadyRunning {
                     path: path.to_owned(),
-                    pid: if previous.is_empty() { "unknown".into() } else { previous },
+                    pid: if previous.is_empty() {
+                        "unknown".into()
+                    } else {
+                        previous
+                    },
                 });
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
@@ -52,7 +65,11 @@ impl PidFile {
         file.seek(SeekFrom::Start(0)).map_err(io)?;
         writeln!(file, "{}", std::process::id()).map_err(io)?;
         file.sync_all().map_err(io)?;
-        Ok(PidFile { path: path.to_owned(), file, stale_pid: (!previous.is_empty()).then_some(previous) })
+        Ok(PidFile {
+            path: path.to_owned(),
+            file,
+            stale_pid: (!previous.is_empty()).then_some(previous),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -77,16 +94,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run/ironpost.pid");
         let first = PidFile::acquire(&path).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap().trim(), std::process::id().to_string());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap().trim(),
+            std::process::id().to_string()
+        );
         let err = PidFile::acquire(&path).unwrap_err();
         assert!(matches!(err, PidFileError::AlreadyRunning { .. }), "{err}");
-        assert!(err.to_string().contains(&std::process::id().to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&std::process::id().to_string()),
+            "{err}"
+        );
         drop(first);
         assert!(!path.exists(), "released PID file is removed");
 
         std::fs::write(&path, "999999\n").unwrap();
         let taken = PidFile::acquire(&path).unwrap();
         assert_eq!(taken.stale_pid.as_deref(), Some("999999"));
-        assert_eq!(std::fs::read_to_string(&path).unwrap().trim(), std::process::id().to_string());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap().trim(),
+            std::process::id().to_string()
+        );
     }
 }

@@ -1,11 +1,68 @@
 //! ebpf-engine: XDP packet filtering in the kernel and network detectors in userspace.
 //!
-//! This crate owns the `[ebpf]` config section. The kernel program, loader and detectors arrive
-//! with the ebpf-engine issue; until then the daemon reports the module as unavailable when it is
-//! enabled.
+//! This crate owns the `[ebpf]` config section and the kernel side of the filter:
 //!
-//! Architecture invariant: depends on `ironpost-core` only.
+//! - `bpf/xdp_filter.bpf.c` (+ `bpf/xdp_filter.h`, the structs shared with `src/maps.rs`): the
+//!   XDP program in C, compiled by `build.rs` with `clang -O2 -g -target bpf` and embedded in
+//!   the binary. Its module comment is the reference for the verdict order.
+//! - [`XdpFilter`] (`src/kernel.rs`): loads it with aya, sizes and optionally pins its maps,
+//!   attaches/detaches it, and is the typed API over the maps.
+//! - [`EventReader`] (`src/events.rs`): the ring buffer of suspicious packets, as
+//!   [`KernelEvent`]s and then `ironpost_core::PacketEvent`s.
+//! - [`rules::compile`] (`src/rules.rs`): `[[ebpf.rules]]` into blocklist entries and match rules.
+//!
+//! # Maps
+//!
+//! | map | type | key → value |
+//! |---|---|---|
+//! | `blocklist_v4`, `blocklist_v6` | LPM trie, `BPF_F_NO_PREALLOC`, `blocklist_max_entries` each | source CIDR → {rule id, drop \| monitor} |
+//! | `allowlist_v4`, `allowlist_v6` | LPM trie, 1024 each | source CIDR → {rule id} |
+//! | `match_rules` | array of 64 | rules on dst CIDR / dst port / protocol (+ optional src CIDR) |
+//! | `config` | array of 1 | match rule count, event rate and burst |
+//! | `stats` | per-CPU array of 5 | tcp, udp, icmp (+icmpv6), other, total → {packets, bytes, drops} |
+//! | `counters` | per-CPU array of 4 | malformed, events sent, ring buffer full, rate limited |
+//! | `hits` | per-CPU hash | rule id → {packets, bytes} |
+//! | `rate_state` | per-CPU array of 1 | token bucket state |
+//! | `events` | ring buffer, `ring_buffer_size` bytes | `struct packet_event` |
+//!
+//! `hits` is a hash keyed by rule id rather than an array: ids are chosen by userspace (config
+//! rules 1..=n, then whatever the engine allocates for dynamic blocks), so an array would put a
+//! ceiling on ids; a rule id shared by several CIDRs sums their hits. The hash holds
+//! 2 × `blocklist_max_entries` + 2 × 1024 + 64 ids; when it is full a new id's hits are not
+//! counted (the verdict is unaffected).
+//!
+//! # Rules on destination, port and protocol
+//!
+//! The LPM blocklist is keyed on the source address only, which is what the blocklist API and
+//! `src_ip`-only rules need. Rules that also constrain `dst_ip`, `dst_port` or `protocol` (seed
+//! 002's `monitor_ssh`: `dst_port = 22, protocol = 6`) go to `match_rules`, at most 64, checked
+//! linearly in config order after the LPM lookups. Verdict: allowlist match → pass; else the
+//! blocklist's `drop` entry, else the first `drop` match rule → drop; else the first `monitor`
+//! match (blocklist entry first) → pass + event; else a TCP SYN without ACK → pass + event.
+//! Drops raise no event (a blocked flood must not spend the event budget): they show in the
+//! per-protocol drop counters and the hit counters.
+//!
+//! # Event rate limit
+//!
+//! A token bucket per CPU (`rate_state`): `events_per_second` tokens per second up to
+//! `events_burst`, one per event. Suppressed events and events lost to a full ring buffer are
+//! counted separately ([`KernelCounters`]).
+//!
+//! Architecture invariant: depends on `ironpost-core` only (plus aya for the kernel).
 
 pub mod config;
+mod error;
+mod events;
+mod kernel;
+mod maps;
+pub mod rules;
 
 pub use config::{EbpfConfig, FilterRule, RuleAction, XdpMode};
+pub use error::{Error, Result};
+pub use events::{EventReader, KernelEvent};
+pub use kernel::{LoadOptions, XdpAction, XdpFilter};
+pub use maps::{
+    ALLOWLIST_MAX_ENTRIES, AllowEntry, BlockEntry, HitCount, KernelCounters, MAX_MATCH_RULES,
+    ProtoCounters, TrafficStats,
+};
+pub use rules::{CompiledRules, MatchRule};

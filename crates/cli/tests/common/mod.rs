@@ -12,7 +12,11 @@ use std::time::{Duration, Instant};
 /// Path of a binary built next to `ironpost-cli`.
 pub fn bin(name: &str) -> PathBuf {
     let p = Path::new(env!("CARGO_BIN_EXE_ironpost-cli")).with_file_name(name);
-    assert!(p.exists(), "{} is not built: run `cargo build --workspace --bins` first", p.display());
+    assert!(
+        p.exists(),
+        "{} is not built: run `cargo build --workspace --bins` first",
+        p.display()
+    );
     p
 }
 
@@ -47,7 +51,10 @@ pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {secs}s waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -64,9 +71,18 @@ impl Daemon {
     /// Environment that points every path into `dir` and the HTTP listener at a free port.
     pub fn env_for(dir: &Path) -> Vec<(String, String)> {
         vec![
-            ("IRONPOST_GENERAL_DATA_DIR".into(), dir.join("data").display().to_string()),
-            ("IRONPOST_GENERAL_PID_FILE".into(), dir.join("run/ironpost.pid").display().to_string()),
-            ("IRONPOST_GENERAL_CONTROL_SOCKET".into(), dir.join("run/control.sock").display().to_string()),
+            (
+                "IRONPOST_GENERAL_DATA_DIR".into(),
+                dir.join("data").display().to_string(),
+            ),
+            (
+                "IRONPOST_GENERAL_PID_FILE".into(),
+                dir.join("run/ironpost.pid").display().to_string(),
+            ),
+            (
+                "IRONPOST_GENERAL_CONTROL_SOCKET".into(),
+                dir.join("run/control.sock").display().to_string(),
+            ),
             ("IRONPOST_GENERAL_HTTP_LISTEN".into(), "127.0.0.1:0".into()),
             ("IRONPOST_GENERAL_LOG_FORMAT".into(), "json".into()),
         ]
@@ -80,13 +96,23 @@ impl Daemon {
 
     pub fn start_in(dir: tempfile::TempDir, args: &[&str], extra_env: &[(&str, &str)]) -> Daemon {
         let mut env = Self::env_for(dir.path());
-        env.extend(extra_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         let mut c = Command::new(bin("ironpost-daemon"));
         scrub_env(&mut c);
         c.args(args).envs(env.iter().cloned()).stdin(Stdio::null());
-        c.stdout(Stdio::null()).stderr(std::fs::File::create(dir.path().join("daemon.log")).expect("log file"));
+        c.stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("daemon.log")).expect("log file"));
         let child = c.spawn().expect("spawn daemon");
-        let mut d = Daemon { dir, child: Some(child), env, http: String::new() };
+        let mut d = Daemon {
+            dir,
+            child: Some(child),
+            env,
+            http: String::new(),
+        };
         let http = wait_for(30, "the daemon to answer `status`", || {
             if let Some(code) = d.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 panic!("daemon exited early with {code}: {}", d.log());
@@ -118,7 +144,10 @@ impl Daemon {
     }
 
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").args([&format!("-{sig}"), &self.pid().to_string()]).status().expect("kill");
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status()
+            .expect("kill");
         assert!(ok.success());
     }
 
@@ -126,7 +155,9 @@ impl Daemon {
     pub fn stop(&mut self) -> std::process::ExitStatus {
         self.signal("TERM");
         let mut child = self.child.take().expect("running");
-        wait_for(30, "the daemon to exit after SIGTERM", || child.try_wait().ok().flatten())
+        wait_for(30, "the daemon to exit after SIGTERM", || {
+            child.try_wait().ok().flatten()
+        })
     }
 
     pub fn get(&self, path: &str) -> (u16, String) {
@@ -146,23 +177,32 @@ impl Drop for Daemon {
 /// Minimal HTTP/1.0 GET: (status code, body).
 pub fn http_get(hostport: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(hostport).expect("connect to the daemon's HTTP listener");
-    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     write!(s, "GET {path} HTTP/1.0\r\nHost: {hostport}\r\n\r\n").expect("write");
     let mut resp = String::new();
     s.read_to_string(&mut resp).expect("read");
     let (head, body) = resp.split_once("\r\n\r\n").expect("HTTP response");
-    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("status code");
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status code");
     (code, body.to_owned())
 }
 
 /// URL of the test PostgreSQL server's `ironpost_test` database (scripts/services.sh creates it).
 pub fn pg_base_url() -> String {
-    std::env::var("IRONPOST_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgresql://ironpost_test:ironpost_test@127.0.0.1:5432/ironpost_test".into())
+    std::env::var("IRONPOST_TEST_PG_URL").unwrap_or_else(|_| {
+        "postgresql://ironpost_test:ironpost_test@127.0.0.1:5432/ironpost_test".into()
+    })
 }
 
 fn psql(db_url: &str, sql: &str) -> Output {
-    let o = Command::new("psql").args([db_url, "-v", "ON_ERROR_STOP=1", "-qtAc", sql]).output().expect("psql");
+    let o = Command::new("psql")
+        .args([db_url, "-v", "ON_ERROR_STOP=1", "-qtAc", sql])
+        .output()
+        .expect("psql");
     assert!(
         o.status.success(),
         "psql {sql:?} failed (is PostgreSQL running? `scripts/services.sh start postgres`): {}",
@@ -179,7 +219,14 @@ pub struct PgDb {
 
 impl PgDb {
     pub fn create(tag: &str) -> PgDb {
-        let name = format!("ironpost_e2e_{tag}_{}_{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+        let name = format!(
+            "ironpost_e2e_{tag}_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        );
         psql(&pg_base_url(), &format!("CREATE DATABASE {name}"));
         let base = pg_base_url();
         let url = format!("{}/{name}", &base[..base.rfind('/').expect("db in URL")]);
@@ -194,7 +241,11 @@ impl PgDb {
 impl Drop for PgDb {
     fn drop(&mut self) {
         let _ = Command::new("psql")
-            .args([&pg_base_url(), "-qtAc", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)])
+            .args([
+                &pg_base_url(),
+                "-qtAc",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
             .output();
     }
 }

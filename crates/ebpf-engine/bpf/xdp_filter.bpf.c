@@ -1,0 +1,490 @@
+// SPDX-License-Identifier: MIT OR GPL-2.0
+/* Ironpost's XDP filter: parses Ethernet (+ up to two 802.1Q/802.1ad tags), IPv4 (with options)
+ * and IPv6 (fixed header), then TCP, UDP, ICMP and ICMPv6, and decides per packet:
+ *
+ *   1. allowlist_v4/v6 (LPM on the source address) match -> PASS; nothing else is evaluated.
+ *   2. blocklist_v4/v6 (LPM on the source address): a `drop` entry -> DROP.
+ *   3. match_rules (linear, in array order): the first `drop` rule -> DROP.
+ *   4. otherwise the first `monitor` match (blocklist entry first, then rules) -> PASS + event.
+ *   5. otherwise a TCP SYN without ACK -> PASS + event (rule id 0).
+ *
+ * Malformed or truncated frames are passed untouched and counted (stats "other" + counters
+ * CNT_MALFORMED): the kernel stack rejects them anyway, and XDP must never drop what it cannot
+ * parse. Drops raise no event: a blocked flood must not spend the event budget; they are visible
+ * in the per-protocol drop counters and the per-rule hit counters.
+ *
+ * Every packet access is preceded by an explicit bounds check against data_end. */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "xdp_filter.h"
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+#define ETH_P_8021Q_ 0x8100
+#define ETH_P_8021AD_ 0x88A8
+#define IP_OFFSET_MASK 0x1FFF
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_ACK 0x10
+#define ICMP_HDR_LEN 8 /* ICMP and ICMPv6: type, code, checksum, 4 bytes of rest-of-header */
+
+/* uapi has no VLAN header (it lives in the kernel-internal linux/if_vlan.h). */
+struct vlan_hdr_ {
+	__be16 tci;
+	__be16 encapsulated_proto;
+};
+
+/* ---- maps (max_entries below are defaults; the loader sets them from the config) ---- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 10000);
+	__type(key, struct lpm_v4_key);
+	__type(value, struct lpm_value);
+} blocklist_v4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 10000);
+	__type(key, struct lpm_v6_key);
+	__type(value, struct lpm_value);
+} blocklist_v6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1024);
+	__type(key, struct lpm_v4_key);
+	__type(value, struct lpm_value);
+} allowlist_v4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1024);
+	__type(key, struct lpm_v6_key);
+	__type(value, struct lpm_value);
+} allowlist_v6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_MATCH_RULES);
+	__type(key, __u32);
+	__type(value, struct match_rule);
+} match_rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct filter_config);
+} config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT_SLOTS);
+	__type(key, __u32);
+	__type(value, struct proto_stats);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CNT_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+/* Keyed by rule id: a rule id can name several CIDRs, and ids are chosen by userspace. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 22048);
+	__type(key, __u32);
+	__type(value, struct hit_counter);
+} hits SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rate_state);
+} rate_state SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+/* ---- parsing ---- */
+
+#define PARSE_OK 0
+#define PARSE_NOT_IP 1
+#define PARSE_MALFORMED 2
+
+struct parsed {
+	__u32 saddr[4]; /* network order, v4-mapped for IPv4 */
+	__u32 daddr[4];
+	__u16 sport; /* host order */
+	__u16 dport;
+	__u8 proto;
+	__u8 tcp_flags;
+	__u8 ip_version;
+	__u8 has_ports; /* TCP/UDP header present (not a non-first fragment) */
+};
+
+static __always_inline void map_v4(__u32 *dst, __be32 addr)
+{
+	dst[0] = 0;
+	dst[1] = 0;
+	dst[2] = bpf_htonl(0x0000ffff);
+	dst[3] = addr;
+}
+
+static __always_inline int parse_l4(void *l4, void *data_end, struct parsed *p)
+{
+	if (p->proto == IPPROTO_TCP) {
+		struct tcphdr *th = l4;
+		if ((void *)(th + 1) > data_end)
+			return PARSE_MALFORMED;
+		if (th->doff < 5)
+			return PARSE_MALFORMED;
+		p->sport = bpf_ntohs(th->source);
+		p->dport = bpf_ntohs(th->dest);
+		p->tcp_flags = ((__u8 *)th)[13];
+		p->has_ports = 1;
+	} else if (p->proto == IPPROTO_UDP) {
+		struct udphdr *uh = l4;
+		if ((void *)(uh + 1) > data_end)
+			return PARSE_MALFORMED;
+		p->sport = bpf_ntohs(uh->source);
+		p->dport = bpf_ntohs(uh->dest);
+		p->has_ports = 1;
+	} else if ((p->ip_version == 4 && p->proto == IPPROTO_ICMP) ||
+		   (p->ip_version == 6 && p->proto == IPPROTO_ICMPV6)) {
+		if (l4 + ICMP_HDR_LEN > data_end)
+			return PARSE_MALFORMED;
+	}
+	return PARSE_OK;
+}
+
+static __always_inline int parse(struct xdp_md *ctx, struct parsed *p)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	void *cur;
+	__be16 h_proto;
+
+	if ((void *)(eth + 1) > data_end)
+		return PARSE_MALFORMED;
+	h_proto = eth->h_proto;
+	cur = eth + 1;
+
+	/* At most two tags (802.1ad outer + 802.1Q inner); a third tag is "not IP". */
+#pragma unroll
+	for (int i = 0; i < 2; i++) {
+		struct vlan_hdr_ *vh = cur;
+		if (h_proto != bpf_htons(ETH_P_8021Q_) && h_proto != bpf_htons(ETH_P_8021AD_))
+			break;
+		if ((void *)(vh + 1) > data_end)
+			return PARSE_MALFORMED;
+		h_proto = vh->encapsulated_proto;
+		cur = vh + 1;
+	}
+
+	if (h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *iph = cur;
+		__u32 hdr_len;
+		void *l4;
+
+		if ((void *)(iph + 1) > data_end)
+			return PARSE_MALFORMED;
+		if (iph->version != 4 || iph->ihl < 5)
+			return PARSE_MALFORMED;
+		hdr_len = iph->ihl * 4;
+		l4 = cur + hdr_len;
+		if (l4 > data_end)
+			return PARSE_MALFORMED;
+		p->ip_version = 4;
+		p->proto = iph->protocol;
+		map_v4(p->saddr, iph->saddr);
+		map_v4(p->daddr, iph->daddr);
+		/* A non-first fragment carries no transport header: match on addresses only. */
+		if (iph->frag_off & bpf_htons(IP_OFFSET_MASK))
+			return PARSE_OK;
+		return parse_l4(l4, data_end, p);
+	}
+
+	if (h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = cur;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return PARSE_MALFORMED;
+		if (ip6->version != 6)
+			return PARSE_MALFORMED;
+		p->ip_version = 6;
+		/* Extension headers are not walked: their next-header value is counted as "other". */
+		p->proto = ip6->nexthdr;
+		__builtin_memcpy(p->saddr, &ip6->saddr, 16);
+		__builtin_memcpy(p->daddr, &ip6->daddr, 16);
+		return parse_l4(ip6 + 1, data_end, p);
+	}
+
+	return PARSE_NOT_IP;
+}
+
+/* ---- counters ---- */
+
+static __always_inline void count_stats(__u32 slot, __u64 len, __u64 dropped)
+{
+	struct proto_stats *s = bpf_map_lookup_elem(&stats, &slot);
+	__u32 total = STAT_TOTAL;
+
+	/* Per-CPU values: no other writer on this CPU while XDP runs, so plain adds suffice. */
+	if (s) {
+		s->packets += 1;
+		s->bytes += len;
+		s->drops += dropped;
+	}
+	s = bpf_map_lookup_elem(&stats, &total);
+	if (s) {
+		s->packets += 1;
+		s->bytes += len;
+		s->drops += dropped;
+	}
+}
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
+	if (c)
+		*c += 1;
+}
+
+static __always_inline void count_hit(__u32 rule_id, __u64 len)
+{
+	struct hit_counter *h = bpf_map_lookup_elem(&hits, &rule_id);
+
+	if (!h) {
+		struct hit_counter zero = {};
+		/* If the map is full the hit is not counted; the verdict is unaffected. */
+		bpf_map_update_elem(&hits, &rule_id, &zero, BPF_NOEXIST);
+		h = bpf_map_lookup_elem(&hits, &rule_id);
+		if (!h)
+			return;
+	}
+	h->packets += 1;
+	h->bytes += len;
+}
+
+static __always_inline __u32 stat_slot(const struct parsed *p)
+{
+	if (p->proto == IPPROTO_TCP)
+		return STAT_TCP;
+	if (p->proto == IPPROTO_UDP)
+		return STAT_UDP;
+	if ((p->ip_version == 4 && p->proto == IPPROTO_ICMP) ||
+	    (p->ip_version == 6 && p->proto == IPPROTO_ICMPV6))
+		return STAT_ICMP;
+	return STAT_OTHER;
+}
+
+/* ---- events ---- */
+
+/* Token bucket per CPU: refills event_rate_per_sec tokens per second up to event_burst. */
+static __always_inline int rate_allow(void)
+{
+	__u32 zero = 0;
+	struct filter_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct rate_state *st = bpf_map_lookup_elem(&rate_state, &zero);
+	__u64 now, cap, tokens, elapsed;
+
+	if (!cfg || !st)
+		return 0;
+	now = bpf_ktime_get_boot_ns();
+	cap = cfg->event_burst * NANO_TOKENS_PER_EVENT;
+	if (st->last_ns == 0) {
+		tokens = cap;
+	} else {
+		elapsed = now - st->last_ns;
+		/* Capping elapsed keeps elapsed * rate from overflowing. */
+		if (elapsed > cfg->refill_cap_ns)
+			elapsed = cfg->refill_cap_ns;
+		tokens = st->tokens + elapsed * cfg->event_rate_per_sec;
+		if (tokens > cap)
+			tokens = cap;
+	}
+	st->last_ns = now;
+	if (tokens < NANO_TOKENS_PER_EVENT) {
+		st->tokens = tokens;
+		count(CNT_EVENTS_RATE_LIMITED);
+		return 0;
+	}
+	st->tokens = tokens - NANO_TOKENS_PER_EVENT;
+	return 1;
+}
+
+static __always_inline void emit_event(const struct parsed *p, __u32 len, __u8 action,
+				       __u32 rule_id)
+{
+	struct packet_event *e;
+
+	if (!rate_allow())
+		return;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(CNT_EVENTS_RINGBUF_FULL);
+		return;
+	}
+	e->ts_ns = bpf_ktime_get_boot_ns();
+	__builtin_memcpy(e->src_addr, p->saddr, 16);
+	__builtin_memcpy(e->dst_addr, p->daddr, 16);
+	e->src_port = p->sport;
+	e->dst_port = p->dport;
+	e->length = len;
+	e->rule_id = rule_id;
+	e->proto = p->proto;
+	e->tcp_flags = p->tcp_flags;
+	e->action = action;
+	e->ip_version = p->ip_version;
+	bpf_ringbuf_submit(e, 0);
+	count(CNT_EVENTS_SENT);
+}
+
+/* ---- rules ---- */
+
+static __always_inline int addr_in(const __u32 *addr, const __u32 *net, const __u32 *mask)
+{
+	return (addr[0] & mask[0]) == net[0] && (addr[1] & mask[1]) == net[1] &&
+	       (addr[2] & mask[2]) == net[2] && (addr[3] & mask[3]) == net[3];
+}
+
+static __always_inline int rule_matches(const struct match_rule *r, const struct parsed *p)
+{
+	if (r->ip_version && r->ip_version != p->ip_version)
+		return 0;
+	if ((r->flags & MATCH_PROTO) && r->proto != p->proto)
+		return 0;
+	if ((r->flags & MATCH_DST_PORT) && (!p->has_ports || r->dst_port != p->dport))
+		return 0;
+	if ((r->flags & MATCH_SRC) && !addr_in(p->saddr, r->src_net, r->src_mask))
+		return 0;
+	if ((r->flags & MATCH_DST) && !addr_in(p->daddr, r->dst_net, r->dst_mask))
+		return 0;
+	return 1;
+}
+
+struct verdict {
+	__u32 action; /* ACTION_PASS, ACTION_DROP or ACTION_MONITOR */
+	__u32 rule_id;
+};
+
+static __always_inline struct lpm_value *lookup_src(const struct parsed *p, void *map_v4,
+						    void *map_v6)
+{
+	if (p->ip_version == 4) {
+		struct lpm_v4_key k4 = { .prefixlen = 32 };
+		__builtin_memcpy(k4.addr, &p->saddr[3], 4);
+		return bpf_map_lookup_elem(map_v4, &k4);
+	}
+	struct lpm_v6_key k6 = { .prefixlen = 128 };
+	__builtin_memcpy(k6.addr, p->saddr, 16);
+	return bpf_map_lookup_elem(map_v6, &k6);
+}
+
+static __always_inline struct verdict decide(const struct parsed *p)
+{
+	struct verdict v = { ACTION_PASS, 0 };
+	struct verdict monitor = { ACTION_PASS, 0 };
+	struct lpm_value *hit;
+	struct filter_config *cfg;
+	__u32 zero = 0, n;
+
+	hit = lookup_src(p, &allowlist_v4, &allowlist_v6);
+	if (hit) {
+		v.rule_id = hit->rule_id;
+		return v;
+	}
+	hit = lookup_src(p, &blocklist_v4, &blocklist_v6);
+	if (hit) {
+		if (hit->action == ACTION_DROP) {
+			v.action = ACTION_DROP;
+			v.rule_id = hit->rule_id;
+			return v;
+		}
+		if (hit->action == ACTION_MONITOR) {
+			monitor.action = ACTION_MONITOR;
+			monitor.rule_id = hit->rule_id;
+		}
+	}
+
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	n = cfg ? cfg->match_rule_count : 0;
+#pragma clang loop unroll(disable)
+	for (__u32 i = 0; i < MAX_MATCH_RULES; i++) {
+		__u32 idx = i;
+		struct match_rule *r;
+
+		if (i >= n)
+			break;
+		r = bpf_map_lookup_elem(&match_rules, &idx);
+		if (!r)
+			break;
+		if (!rule_matches(r, p))
+			continue;
+		if (r->action == ACTION_DROP) {
+			v.action = ACTION_DROP;
+			v.rule_id = r->rule_id;
+			return v;
+		}
+		if (r->action == ACTION_MONITOR && monitor.action == ACTION_PASS) {
+			monitor.action = ACTION_MONITOR;
+			monitor.rule_id = r->rule_id;
+		}
+	}
+	return monitor;
+}
+
+SEC("xdp")
+int xdp_filter(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 len = data_end - data;
+	struct parsed p = {};
+	struct verdict v;
+	__u32 slot;
+	int rc;
+
+	rc = parse(ctx, &p);
+	if (rc != PARSE_OK) {
+		if (rc == PARSE_MALFORMED)
+			count(CNT_MALFORMED);
+		count_stats(STAT_OTHER, len, 0);
+		return XDP_PASS;
+	}
+
+	slot = stat_slot(&p);
+	v = decide(&p);
+	if (v.rule_id != 0)
+		count_hit(v.rule_id, len);
+	if (v.action == ACTION_DROP) {
+		count_stats(slot, len, 1);
+		return XDP_DROP;
+	}
+	if (v.action == ACTION_MONITOR)
+		emit_event(&p, len, ACTION_MONITOR, v.rule_id);
+	else if (v.rule_id == 0 && p.proto == IPPROTO_TCP &&
+		 (p.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN)
+		emit_event(&p, len, ACTION_PASS, 0);
+	count_stats(slot, len, 0);
+	return XDP_PASS;
+}

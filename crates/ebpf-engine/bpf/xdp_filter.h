@@ -1,0 +1,131 @@
+/* Structs and constants shared by the XDP program (xdp_filter.bpf.c) and its Rust loader
+ * (src/maps.rs mirrors every struct with #[repr(C)] and asserts the same sizes).
+ *
+ * Every struct is laid out without implicit padding: fields are ordered largest first and any
+ * padding is an explicit `_pad` field, so the two sides cannot disagree about offsets.
+ * Addresses are kept in network byte order, as 16 bytes; IPv4 is stored v4-mapped
+ * (::ffff:a.b.c.d) wherever both families share a field. Ports are in host byte order. */
+#ifndef IRONPOST_XDP_FILTER_H
+#define IRONPOST_XDP_FILTER_H
+
+#include <linux/types.h>
+
+/* Indexes of the `stats` map. */
+#define STAT_TCP 0
+#define STAT_UDP 1
+#define STAT_ICMP 2 /* ICMP over IPv4 and ICMPv6 over IPv6 */
+#define STAT_OTHER 3 /* other IP protocols, non-IP frames and malformed frames */
+#define STAT_TOTAL 4
+#define STAT_SLOTS 5
+
+/* Indexes of the `counters` map. */
+#define CNT_MALFORMED 0 /* truncated or inconsistent headers (passed untouched) */
+#define CNT_EVENTS_SENT 1 /* events submitted to the ring buffer */
+#define CNT_EVENTS_RINGBUF_FULL 2 /* events lost: bpf_ringbuf_reserve failed */
+#define CNT_EVENTS_RATE_LIMITED 3 /* events suppressed by the token bucket */
+#define CNT_SLOTS 4
+
+/* Actions in map values and events. */
+#define ACTION_PASS 0
+#define ACTION_DROP 1
+#define ACTION_MONITOR 2
+
+/* `match_rule.flags`: which fields of the rule are set. */
+#define MATCH_SRC 0x1
+#define MATCH_DST 0x2
+#define MATCH_DST_PORT 0x4
+#define MATCH_PROTO 0x8
+
+/* Capacity of the `match_rules` array (rules that constrain more than the source address). */
+#define MAX_MATCH_RULES 64
+
+/* Token bucket unit: one event costs this many "nano-tokens", so that refill can be computed as
+ * elapsed_ns * events_per_sec without a division. */
+#define NANO_TOKENS_PER_EVENT 1000000000ULL
+
+struct lpm_v4_key {
+	__u32 prefixlen;
+	__u8 addr[4];
+};
+
+struct lpm_v6_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
+/* Value of the blocklist and allowlist tries. `action` is ACTION_DROP or ACTION_MONITOR in the
+ * blocklist; it is ignored in the allowlist. */
+struct lpm_value {
+	__u32 rule_id;
+	__u32 action;
+};
+
+struct proto_stats {
+	__u64 packets;
+	__u64 bytes;
+	__u64 drops;
+};
+
+struct hit_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* A rule that is more than a source CIDR (dst_ip, dst_port, protocol). Addresses are 16-byte
+ * v4-mapped, in network byte order, pre-masked by userspace: a packet address `a` matches when
+ * (a & mask) == net for each of the four words. */
+struct match_rule {
+	__u32 rule_id;
+	__u8 action;
+	__u8 flags;
+	__u8 ip_version; /* 0 = either family, 4 or 6 */
+	__u8 proto;
+	__u16 dst_port;
+	__u8 _pad[2];
+	__u32 src_net[4];
+	__u32 src_mask[4];
+	__u32 dst_net[4];
+	__u32 dst_mask[4];
+};
+
+/* The single entry of the `config` array, written by userspace. */
+struct filter_config {
+	__u64 event_rate_per_sec; /* token refill rate, per CPU; 0 = no refill (burst only) */
+	__u64 event_burst; /* bucket capacity in events, per CPU */
+	__u64 refill_cap_ns; /* elapsed time after which the bucket is full again */
+	__u32 match_rule_count; /* entries [0, count) of `match_rules` are live */
+	__u32 _pad;
+};
+
+/* Per-CPU token bucket state. */
+struct rate_state {
+	__u64 tokens; /* nano-tokens */
+	__u64 last_ns; /* bpf_ktime_get_boot_ns() at the last event; 0 = never */
+};
+
+/* One record in the `events` ring buffer. */
+struct packet_event {
+	__u64 ts_ns; /* bpf_ktime_get_boot_ns() (CLOCK_BOOTTIME) */
+	__u8 src_addr[16];
+	__u8 dst_addr[16];
+	__u16 src_port;
+	__u16 dst_port;
+	__u32 length; /* bytes of the frame */
+	__u32 rule_id; /* 0 = no rule (suspicious packet) */
+	__u8 proto;
+	__u8 tcp_flags;
+	__u8 action; /* ACTION_PASS (suspicious) or ACTION_MONITOR */
+	__u8 ip_version;
+};
+
+_Static_assert(sizeof(struct lpm_v4_key) == 8, "lpm_v4_key");
+_Static_assert(sizeof(struct lpm_v6_key) == 20, "lpm_v6_key");
+_Static_assert(sizeof(struct lpm_value) == 8, "lpm_value");
+_Static_assert(sizeof(struct proto_stats) == 24, "proto_stats");
+_Static_assert(sizeof(struct hit_counter) == 16, "hit_counter");
+_Static_assert(sizeof(struct match_rule) == 76, "match_rule");
+_Static_assert(sizeof(struct filter_config) == 32, "filter_config");
+_Static_assert(sizeof(struct rate_state) == 16, "rate_state");
+_Static_assert(sizeof(struct packet_event) == 56, "packet_event");
+
+#endif

@@ -1,0 +1,139 @@
+//! The crate's error type: what failed (load, attach, a map operation), on which interface, map
+//! or CIDR, with the underlying aya or I/O error kept as the source.
+
+use std::path::PathBuf;
+
+use aya::maps::MapError;
+use aya::programs::ProgramError;
+use ironpost_core::net::Cidr;
+
+use crate::config::XdpMode;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Parsing the object or creating its maps failed (before any program reached the verifier).
+    #[error(
+        "cannot load the XDP object (maps: blocklist_max_entries={blocklist_max_entries}, ring_buffer_size={ring_buffer_size})"
+    )]
+    Load {
+        blocklist_max_entries: u32,
+        ring_buffer_size: u32,
+        #[source]
+        source: Box<aya::EbpfError>,
+    },
+
+    /// The kernel verifier rejected the program. `verifier_log` is the kernel's full log; the
+    /// source's message repeats it, so printing the error chain shows it once.
+    #[error("the kernel rejected XDP program `{program}`")]
+    Verifier {
+        program: &'static str,
+        verifier_log: String,
+        #[source]
+        source: Box<ProgramError>,
+    },
+
+    /// Loading the program failed for another reason than the verifier (missing privileges …).
+    #[error("cannot load XDP program `{program}` into the kernel")]
+    ProgramLoad {
+        program: &'static str,
+        #[source]
+        source: Box<ProgramError>,
+    },
+
+    /// The pin directory could not be created.
+    #[error("cannot create the map pin directory {}", path.display())]
+    PinDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A pinned map could not be opened or pinned (is `pin_path` on a bpffs mount?).
+    #[error("cannot pin or reuse the maps under {} (it must be on a bpffs mount, e.g. /sys/fs/bpf)", path.display())]
+    Pin {
+        path: PathBuf,
+        #[source]
+        source: Box<aya::EbpfError>,
+    },
+
+    #[error("cannot attach XDP program to interface `{iface}` in {mode:?} mode")]
+    Attach {
+        iface: String,
+        mode: XdpMode,
+        #[source]
+        source: Box<ProgramError>,
+    },
+
+    #[error("the XDP program is already attached to `{iface}`")]
+    AlreadyAttached { iface: String },
+
+    #[error("cannot detach the XDP program from `{iface}`")]
+    Detach {
+        iface: String,
+        #[source]
+        source: Box<ProgramError>,
+    },
+
+    /// The object lacks a map or program the loader expects, or it has another type or layout.
+    #[error("map `{map}` is missing from the XDP object or has an unexpected type or layout")]
+    MapLayout {
+        map: &'static str,
+        #[source]
+        source: Option<Box<MapError>>,
+    },
+
+    #[error("the XDP object has no XDP program `{program}`")]
+    MissingProgram { program: &'static str },
+
+    /// An LPM map is full; `setting` names the configuration key that sizes it.
+    #[error(
+        "map `{map}` is full ({max_entries} entries) while inserting {cidr}: raise ebpf.{setting} or remove entries"
+    )]
+    MapFull {
+        map: &'static str,
+        cidr: Cidr,
+        max_entries: u32,
+        setting: &'static str,
+        #[source]
+        source: Box<MapError>,
+    },
+
+    #[error("cannot insert {cidr} into map `{map}`")]
+    Insert {
+        map: &'static str,
+        cidr: Cidr,
+        #[source]
+        source: Box<MapError>,
+    },
+
+    #[error("cannot remove {cidr} from map `{map}`")]
+    Remove {
+        map: &'static str,
+        cidr: Cidr,
+        #[source]
+        source: Box<MapError>,
+    },
+
+    #[error("cannot read or write map `{map}`")]
+    Map {
+        map: &'static str,
+        #[source]
+        source: Box<MapError>,
+    },
+
+    /// Rule id 0 means "no rule" in the kernel's events and verdicts.
+    #[error("rule id 0 is reserved (means \"no rule\"); use ids from 1")]
+    ReservedRuleId,
+
+    #[error("{count} match rules given, the kernel program holds at most {max}")]
+    TooManyMatchRules { count: usize, max: usize },
+
+    #[error("BPF_PROG_TEST_RUN failed on a {len}-byte frame")]
+    TestRun {
+        len: usize,
+        #[source]
+        source: Box<ProgramError>,
+    },
+}

@@ -1,0 +1,320 @@
+//! The kernel/userspace contract: `#[repr(C)]` mirrors of the structs in `bpf/xdp_filter.h`
+//! (same field order, explicit padding, sizes asserted at compile time), the map names and
+//! indexes, and the typed values the loader hands out after summing per-CPU entries.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use aya::maps::lpm_trie::Key;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use ironpost_core::net::Cidr;
+
+use crate::config::RuleAction;
+
+/// Capacity of each allowlist map (IPv4 and IPv6).
+pub const ALLOWLIST_MAX_ENTRIES: u32 = 1024;
+/// Capacity of the `match_rules` array (`MAX_MATCH_RULES` in the C header).
+pub const MAX_MATCH_RULES: usize = 64;
+
+pub(crate) const PROGRAM: &str = "xdp_filter";
+pub(crate) const BLOCKLIST_V4: &str = "blocklist_v4";
+pub(crate) const BLOCKLIST_V6: &str = "blocklist_v6";
+pub(crate) const ALLOWLIST_V4: &str = "allowlist_v4";
+pub(crate) const ALLOWLIST_V6: &str = "allowlist_v6";
+pub(crate) const MATCH_RULES: &str = "match_rules";
+pub(crate) const CONFIG: &str = "config";
+pub(crate) const STATS: &str = "stats";
+pub(crate) const COUNTERS: &str = "counters";
+pub(crate) const HITS: &str = "hits";
+pub(crate) const EVENTS: &str = "events";
+/// Maps that outlive the daemon when `pin_path` is set: blocks, allowlist and their hit counts.
+pub(crate) const PINNED_MAPS: [&str; 5] =
+    [BLOCKLIST_V4, BLOCKLIST_V6, ALLOWLIST_V4, ALLOWLIST_V6, HITS];
+
+pub(crate) const ACTION_PASS: u8 = 0;
+pub(crate) const ACTION_DROP: u8 = 1;
+pub(crate) const ACTION_MONITOR: u8 = 2;
+
+pub(crate) const MATCH_SRC: u8 = 0x1;
+pub(crate) const MATCH_DST: u8 = 0x2;
+pub(crate) const MATCH_DST_PORT: u8 = 0x4;
+pub(crate) const MATCH_PROTO: u8 = 0x8;
+
+/// `stats` indexes: tcp, udp, icmp (+icmpv6), other, total.
+pub(crate) const STAT_SLOTS: u32 = 5;
+/// `counters` indexes: malformed, events sent, ring buffer full, rate limited.
+pub(crate) const COUNTER_SLOTS: u32 = 4;
+
+pub(crate) const NANOS_PER_SEC: u64 = 1_000_000_000;
+
+pub(crate) type KeyV4 = Key<[u8; 4]>;
+pub(crate) type KeyV6 = Key<[u8; 16]>;
+
+/// `struct lpm_value`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LpmValue {
+    pub rule_id: u32,
+    pub action: u32,
+}
+
+/// `struct proto_stats`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RawProtoStats {
+    pub packets: u64,
+    pub bytes: u64,
+    pub drops: u64,
+}
+
+/// `struct hit_counter`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RawHit {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// `struct match_rule`. Address words hold network-order bytes (`u32::from_ne_bytes`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RawMatchRule {
+    pub rule_id: u32,
+    pub action: u8,
+    pub flags: u8,
+    pub ip_version: u8,
+    pub proto: u8,
+    pub dst_port: u16,
+    pub _pad: [u8; 2],
+    pub src_net: [u32; 4],
+    pub src_mask: [u32; 4],
+    pub dst_net: [u32; 4],
+    pub dst_mask: [u32; 4],
+}
+
+/// `struct filter_config`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RawConfig {
+    pub event_rate_per_sec: u64,
+    pub event_burst: u64,
+    pub refill_cap_ns: u64,
+    pub match_rule_count: u32,
+    pub _pad: u32,
+}
+
+/// `struct packet_event`, as read from the ring buffer.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RawEvent {
+    pub ts_ns: u64,
+    pub src_addr: [u8; 16],
+    pub dst_addr: [u8; 16],
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub length: u32,
+    pub rule_id: u32,
+    pub proto: u8,
+    pub tcp_flags: u8,
+    pub action: u8,
+    pub ip_version: u8,
+}
+
+// The same sizes as the `_Static_assert`s in bpf/xdp_filter.h.
+const _: () = {
+    assert!(size_of::<KeyV4>() == 8);
+    assert!(size_of::<KeyV6>() == 20);
+    assert!(size_of::<LpmValue>() == 8);
+    assert!(size_of::<RawProtoStats>() == 24);
+    assert!(size_of::<RawHit>() == 16);
+    assert!(size_of::<RawMatchRule>() == 76);
+    assert!(size_of::<RawConfig>() == 32);
+    assert!(size_of::<RawEvent>() == 56);
+};
+
+// SAFETY: each type below is `#[repr(C)]`, `Copy`, made only of integers and integer arrays laid
+// out without implicit padding (the size asserts above prove it), so every bit pattern is a valid
+// value and reading or writing it as bytes is sound.
+#[allow(unsafe_code)]
+mod pod {
+    // SAFETY: see the module comment: repr(C), integers only, no padding.
+    unsafe impl aya::Pod for super::LpmValue {}
+    // SAFETY: see the module comment: repr(C), integers only, no padding.
+    unsafe impl aya::Pod for super::RawProtoStats {}
+    // SAFETY: see the module comment: repr(C), integers only, no padding.
+    unsafe impl aya::Pod for super::RawHit {}
+    // SAFETY: see the module comment: repr(C), integers only, explicit `_pad`.
+    unsafe impl aya::Pod for super::RawMatchRule {}
+    // SAFETY: see the module comment: repr(C), integers only, explicit `_pad`.
+    unsafe impl aya::Pod for super::RawConfig {}
+    // SAFETY: see the module comment: repr(C), integers only, no padding.
+    unsafe impl aya::Pod for super::RawEvent {}
+}
+
+/// Packet, byte and drop counts for one protocol, summed over CPUs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProtoCounters {
+    pub packets: u64,
+    pub bytes: u64,
+    pub drops: u64,
+}
+
+/// The `stats` map, summed over CPUs. Counters only grow (until the program is reloaded).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrafficStats {
+    pub tcp: ProtoCounters,
+    pub udp: ProtoCounters,
+    /// ICMP over IPv4 and ICMPv6 over IPv6.
+    pub icmp: ProtoCounters,
+    /// Other IP protocols, non-IP frames (ARP …) and malformed frames.
+    pub other: ProtoCounters,
+    pub total: ProtoCounters,
+}
+
+/// The kernel program's own health counters, summed over CPUs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KernelCounters {
+    /// Frames whose headers were truncated or inconsistent (passed untouched).
+    pub malformed: u64,
+    /// Events written to the ring buffer.
+    pub events_sent: u64,
+    /// Events lost because the ring buffer was full (userspace too slow).
+    pub events_ringbuf_full: u64,
+    /// Events suppressed by the per-CPU token bucket.
+    pub events_rate_limited: u64,
+}
+
+/// Packets and bytes that matched the entries of one rule id, summed over CPUs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HitCount {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// One blocklist entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockEntry {
+    pub cidr: Cidr,
+    pub rule_id: u32,
+    pub action: RuleAction,
+}
+
+/// One allowlist entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AllowEntry {
+    pub cidr: Cidr,
+    pub rule_id: u32,
+}
+
+pub(crate) fn action_code(action: RuleAction) -> u8 {
+    match action {
+        RuleAction::Drop => ACTION_DROP,
+        RuleAction::Monitor => ACTION_MONITOR,
+    }
+}
+
+pub(crate) fn action_from_code(code: u32) -> Option<RuleAction> {
+    match u8::try_from(code).ok()? {
+        ACTION_DROP => Some(RuleAction::Drop),
+        ACTION_MONITOR => Some(RuleAction::Monitor),
+        _ => None,
+    }
+}
+
+/// An LPM key for a CIDR, in the map of its family.
+pub(crate) enum LpmKey {
+    V4(KeyV4),
+    V6(KeyV6),
+}
+
+pub(crate) fn lpm_key(cidr: Cidr) -> LpmKey {
+    match cidr.0 {
+        IpNet::V4(n) => LpmKey::V4(Key::new(u32::from(n.prefix_len()), n.network().octets())),
+        IpNet::V6(n) => LpmKey::V6(Key::new(u32::from(n.prefix_len()), n.network().octets())),
+    }
+}
+
+pub(crate) fn cidr_from_v4(key: &KeyV4) -> Option<Cidr> {
+    let len = u8::try_from(key.prefix_len()).ok()?;
+    Ipv4Net::new(Ipv4Addr::from(key.data()), len)
+        .ok()
+        .map(|n| Cidr(IpNet::V4(n)))
+}
+
+pub(crate) fn cidr_from_v6(key: &KeyV6) -> Option<Cidr> {
+    let len = u8::try_from(key.prefix_len()).ok()?;
+    Ipv6Net::new(Ipv6Addr::from(key.data()), len)
+        .ok()
+        .map(|n| Cidr(IpNet::V6(n)))
+}
+
+/// A 16-byte event address back to an `IpAddr`: IPv4 events carry v4-mapped addresses.
+pub(crate) fn event_addr(bytes: [u8; 16], ip_version: u8) -> IpAddr {
+    let v6 = Ipv6Addr::from(bytes);
+    match (ip_version, v6.to_ipv4_mapped()) {
+        (4, Some(v4)) => IpAddr::V4(v4),
+        _ => IpAddr::V6(v6),
+    }
+}
+
+impl std::ops::AddAssign<RawProtoStats> for ProtoCounters {
+    fn add_assign(&mut self, s: RawProtoStats) {
+        self.packets += s.packets;
+        self.bytes += s.bytes;
+        self.drops += s.drops;
+    }
+}
+
+impl std::ops::AddAssign<RawHit> for HitCount {
+    fn add_assign(&mut self, h: RawHit) {
+        self.packets += h.packets;
+        self.bytes += h.bytes;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cidr(s: &str) -> Cidr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn lpm_keys_round_trip() {
+        for s in [
+            "10.0.0.1",
+            "10.1.0.0/16",
+            "0.0.0.0/0",
+            "2001:db8::/32",
+            "::1",
+        ] {
+            let back = match lpm_key(cidr(s)) {
+                LpmKey::V4(k) => cidr_from_v4(&k),
+                LpmKey::V6(k) => cidr_from_v6(&k),
+            };
+            assert_eq!(back, Some(cidr(s)), "{s}");
+        }
+    }
+
+    #[test]
+    fn event_addresses_unmap_only_for_ipv4_events() {
+        let mapped = Ipv4Addr::new(192, 0, 2, 7).to_ipv6_mapped().octets();
+        assert_eq!(
+            event_addr(mapped, 4),
+            "192.0.2.7".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            event_addr(mapped, 6),
+            "::ffff:192.0.2.7".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn action_codes_round_trip() {
+        for a in [RuleAction::Drop, RuleAction::Monitor] {
+            assert_eq!(action_from_code(u32::from(action_code(a))), Some(a));
+        }
+        assert_eq!(action_from_code(u32::from(ACTION_PASS)), None);
+        assert_eq!(action_from_code(7), None);
+    }
+}
