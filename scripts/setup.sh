@@ -7,7 +7,7 @@ PACKAGES=(
   # build: BPF programs in C, sqlite is bundled by rusqlite
   clang llvm libbpf-dev bpftool make pkg-config
   # network lab and attack tools
-  iproute2 nmap hping3 netsniff-ng netcat-openbsd openssh-server hydra sshpass
+  iproute2 iputils-ping nmap hping3 netsniff-ng netcat-openbsd openssh-server hydra sshpass
   # real components the tests and the demo run
   docker.io busybox-static postgresql redis-server nats-server prometheus prometheus-alertmanager rsyslog
   # clients and helpers

@@ -6,10 +6,12 @@ use std::io::Read;
 use ironpost_core::{ActionEvent, AlertEvent};
 use ironpost_daemon::control::{self, ControlError, Request, Response};
 use ironpost_daemon::exit::{Exit, ExitError, WithExit};
-use ironpost_store::{ActionQuery, AlertQuery, StoreReader};
+use ironpost_store::{ActionQuery, AlertQuery, PacketQuery, StoreReader};
 use serde_json::json;
 
-use crate::args::{ActionQueryArgs, AlertQueryArgs, Global, OutputFormat, SubmitArgs};
+use crate::args::{
+    ActionQueryArgs, AlertQueryArgs, Global, OutputFormat, PacketQueryArgs, SubmitArgs,
+};
 use crate::since::parse_since;
 use crate::{config_cmd, output};
 
@@ -136,6 +138,53 @@ pub(crate) async fn list_actions(g: &Global, a: &ActionQueryArgs) -> Result<Exit
         OutputFormat::Json => output::json(&actions)?,
         OutputFormat::Text if actions.is_empty() => output::text("no actions")?,
         OutputFormat::Text => output::text(&actions_table(&actions))?,
+    }
+    Ok(Exit::Ok)
+}
+
+pub(crate) async fn list_packets(g: &Global, a: &PacketQueryArgs) -> Result<Exit, ExitError> {
+    let q = PacketQuery {
+        since: since(&a.since)?,
+        limit: a.limit,
+    };
+    let packets = reader(g)
+        .await?
+        .packets(&q)
+        .await
+        .exit_with(Exit::Storage)?;
+    match g.output {
+        OutputFormat::Json => output::json(&packets)?,
+        OutputFormat::Text if packets.is_empty() => output::text("no packet events")?,
+        OutputFormat::Text => {
+            let rows: Vec<Vec<String>> = packets
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.timestamp.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+                        p.protocol.to_string(),
+                        ip_port(Some(p.src_ip), p.src_port),
+                        ip_port(Some(p.dst_ip), p.dst_port),
+                        p.tcp_flags
+                            .map(|f| format!("{f:#04x}"))
+                            .unwrap_or_else(|| "-".into()),
+                        p.action.as_str().to_owned(),
+                        p.rule_id.clone().unwrap_or_else(|| "-".into()),
+                    ]
+                })
+                .collect();
+            output::text(&output::table(
+                &[
+                    "TIME (UTC)",
+                    "PROTO",
+                    "SRC",
+                    "DST",
+                    "FLAGS",
+                    "ACTION",
+                    "RULE",
+                ],
+                &rows,
+            ))?
+        }
     }
     Ok(Exit::Ok)
 }

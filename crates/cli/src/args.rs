@@ -55,6 +55,60 @@ pub(crate) enum Command {
     /// Query response actions.
     #[command(subcommand)]
     Actions(ActionsCmd),
+    /// Block, unblock and list source addresses in the XDP filter (running daemon).
+    #[command(subcommand)]
+    Block(BlockCmd),
+    /// XDP traffic counters from the running daemon.
+    Stats(SocketArg),
+    /// Query stored packet events (suspicious packets reported by the XDP program).
+    #[command(subcommand)]
+    Packets(PacketsCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum BlockCmd {
+    /// Drop every packet from an address or network.
+    Add(BlockAddArgs),
+    /// Remove a block.
+    Remove(BlockTarget),
+    /// Blocks with their hits, reason and expiry.
+    List(SocketArg),
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct BlockAddArgs {
+    /// IP address or CIDR, e.g. 198.51.100.7 or 2001:db8::/64.
+    pub(crate) cidr: ironpost_core::net::Cidr,
+    /// Remove the block after this long (`90s`, `30m`, `2h`, `7d`); default: until removed.
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) ttl: Option<String>,
+    /// Why (shown by `block list`).
+    #[arg(long, default_value = "")]
+    pub(crate) reason: String,
+    #[command(flatten)]
+    pub(crate) socket: SocketArg,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct BlockTarget {
+    pub(crate) cidr: ironpost_core::net::Cidr,
+    #[command(flatten)]
+    pub(crate) socket: SocketArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PacketsCmd {
+    /// List stored packet events, newest first.
+    List(PacketQueryArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct PacketQueryArgs {
+    /// Only newer than this (same forms as `alerts list --since`).
+    #[arg(long, value_name = "WHEN")]
+    pub(crate) since: Option<String>,
+    #[arg(long, default_value_t = 100)]
+    pub(crate) limit: usize,
 }
 
 #[derive(Debug, Subcommand)]

@@ -30,13 +30,17 @@ pub(crate) fn general(g: &Global) -> GeneralConfig {
     }
 }
 
-fn socket(g: &Global, arg: &SocketArg) -> PathBuf {
+pub(crate) fn socket(g: &Global, arg: &SocketArg) -> PathBuf {
     arg.socket
         .clone()
         .unwrap_or_else(|| general(g).control_socket)
 }
 
-fn not_running(g: &Global, socket: &std::path::Path, e: &ControlError) -> Result<Exit, ExitError> {
+pub(crate) fn not_running(
+    g: &Global,
+    socket: &std::path::Path,
+    e: &ControlError,
+) -> Result<Exit, ExitError> {
     match g.output {
         OutputFormat::Text => output::text(&e.to_string())?,
         OutputFormat::Json => {

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod args;
+mod block;
 mod config_cmd;
 mod daemon_cmd;
 mod output;
@@ -13,7 +14,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use ironpost_daemon::exit::{self, Exit, ExitError, WithExit};
 
-use crate::args::{ActionsCmd, AlertsCmd, Args, Command};
+use crate::args::{ActionsCmd, AlertsCmd, Args, BlockCmd, Command, PacketsCmd};
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -34,5 +35,10 @@ fn run(args: Args) -> Result<Exit, ExitError> {
         Command::Alerts(AlertsCmd::List(q)) => rt.block_on(alerts::list_alerts(g, q)),
         Command::Alerts(AlertsCmd::Submit(s)) => rt.block_on(alerts::submit(g, s)),
         Command::Actions(ActionsCmd::List(q)) => rt.block_on(alerts::list_actions(g, q)),
+        Command::Block(BlockCmd::Add(a)) => rt.block_on(block::add(g, a)),
+        Command::Block(BlockCmd::Remove(t)) => rt.block_on(block::remove(g, t)),
+        Command::Block(BlockCmd::List(s)) => rt.block_on(block::list(g, s)),
+        Command::Stats(s) => rt.block_on(block::stats(g, s)),
+        Command::Packets(PacketsCmd::List(q)) => rt.block_on(alerts::list_packets(g, q)),
     }
 }

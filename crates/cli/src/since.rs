@@ -1,17 +1,18 @@
-//! Parses `--since` values: RFC 3339, a date, a duration (`90m`, `2h`, `7d`), or `1 hour ago`.
+//! Parses `--since` values (RFC 3339, a date, `90m`, `2h`, `7d`, `1 hour ago`) and durations
+//! (`--ttl 1h`).
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
-pub(crate) fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+/// Parses a duration: `90` (seconds), `90s`, `30m`, `2h`, `7d`, `1w`, `1 hour`.
+pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    parse_relative(s)?
+        .to_std()
+        .map_err(|_| format!("`{s}` is not a positive duration"))
+}
+
+/// `90m`, `2 hours`, `3 days ago` … as a chrono duration.
+fn parse_relative(s: &str) -> Result<Duration, String> {
     let t = s.trim();
-    if let Ok(ts) = DateTime::parse_from_rfc3339(t) {
-        return Ok(ts.with_timezone(&Utc));
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d")
-        && let Some(dt) = d.and_hms_opt(0, 0, 0)
-    {
-        return Ok(dt.and_utc());
-    }
     let body = t.strip_suffix("ago").unwrap_or(t).trim();
     let split = body
         .find(|c: char| !c.is_ascii_digit())
@@ -23,7 +24,7 @@ pub(crate) fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, 
         )
     })?;
     let unit = unit.trim().to_ascii_lowercase();
-    let d = match unit.trim_end_matches('s') {
+    Ok(match unit.trim_end_matches('s') {
         "" | "sec" | "second" => Duration::seconds(n),
         "m" | "min" | "minute" => Duration::minutes(n),
         "h" | "hour" => Duration::hours(n),
@@ -34,8 +35,20 @@ pub(crate) fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, 
                 "unknown time unit `{unit}` in `{s}`: use s, m, h, d or w"
             ));
         }
-    };
-    Ok(now - d)
+    })
+}
+
+pub(crate) fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let t = s.trim();
+    if let Ok(ts) = DateTime::parse_from_rfc3339(t) {
+        return Ok(ts.with_timezone(&Utc));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d")
+        && let Some(dt) = d.and_hms_opt(0, 0, 0)
+    {
+        return Ok(dt.and_utc());
+    }
+    Ok(now - parse_relative(t)?)
 }
 
 #[cfg(test)]
@@ -57,5 +70,9 @@ mod tests {
         assert_eq!(at("30s"), "2026-11-23T11:59:30+00:00");
         assert!(parse_since("yesterday", now).is_err());
         assert!(parse_since("5 fortnights", now).is_err());
+        assert_eq!(parse_duration("90").unwrap().as_secs(), 90);
+        assert_eq!(parse_duration("2h").unwrap().as_secs(), 7200);
+        assert_eq!(parse_duration("1 day").unwrap().as_secs(), 86400);
+        assert!(parse_duration("soon").is_err());
     }
 }

@@ -21,7 +21,8 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use ironpost_core::config::{LogFormat, LogLevel};
 use ironpost_core::metrics::{self, prometheus};
-use ironpost_core::{ActionEvent, AlertEvent, BoxFuture, Health, Module};
+use ironpost_core::{ActionEvent, AlertEvent, BoxFuture, Health, Module, PacketEvent};
+use ironpost_ebpf_engine::{BlockRequest, Engine, EngineHandle, EngineOutputs};
 use ironpost_store::{Record, Store, StoreWriter};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{RwLock, mpsc, watch};
@@ -37,6 +38,9 @@ use crate::pidfile::PidFile;
 pub const ALERT_CHANNEL_CAPACITY: usize = 4096;
 /// Capacity of the channel every responder sends its `ActionEvent`s into.
 pub const ACTION_CHANNEL_CAPACITY: usize = 1024;
+/// Capacity of the channel of `PacketEvent`s from the XDP engine (when full, events are counted as
+/// lost in `ironpost_ebpf_events_lost_total{reason="channel_full"}`).
+pub const PACKET_CHANNEL_CAPACITY: usize = 8192;
 
 /// What a component re-applies on reload: the config keys it owns (a key, or a prefix of dotted
 /// keys) and how to apply the new config. Components register these when the daemon wires them;
@@ -154,6 +158,9 @@ pub(crate) struct Shared {
     modules: Vec<ModuleSlot>,
     alert_tx: mpsc::Sender<AlertEvent>,
     action_tx: mpsc::Sender<ActionEvent>,
+    packet_tx: mpsc::Sender<PacketEvent>,
+    /// The XDP engine, when `[ebpf] enabled`.
+    ebpf: Option<EngineHandle>,
     reload: Mutex<ReloadState>,
 }
 
@@ -200,6 +207,11 @@ impl Shared {
                 "actions",
                 ACTION_CHANNEL_CAPACITY,
                 self.action_tx.capacity(),
+            ),
+            status(
+                "packets",
+                PACKET_CHANNEL_CAPACITY,
+                self.packet_tx.capacity(),
             ),
         ]
     }
@@ -339,6 +351,65 @@ impl control::Handler for Shared {
             match req {
                 Request::Status => Response::Status(self.status()),
                 Request::Reload => self.reload(),
+                Request::BlockAdd {
+                    cidr,
+                    ttl_secs,
+                    reason,
+                } => {
+                    let Some(ebpf) = &self.ebpf else {
+                        return ebpf_disabled();
+                    };
+                    let req = BlockRequest {
+                        cidr,
+                        ttl: ttl_secs.map(std::time::Duration::from_secs),
+                        reason: if reason.is_empty() {
+                            "manual".into()
+                        } else {
+                            reason
+                        },
+                        alert_id: None,
+                        escalate: false,
+                    };
+                    match ebpf.block(req).await {
+                        Ok(block) => Response::Blocked { block },
+                        Err(e) => Response::Error {
+                            message: format!("{:#}", anyhow::Error::new(e)),
+                        },
+                    }
+                }
+                Request::BlockRemove { cidr } => {
+                    let Some(ebpf) = &self.ebpf else {
+                        return ebpf_disabled();
+                    };
+                    match ebpf.unblock(cidr).await {
+                        Ok(block) => Response::Unblocked { block },
+                        Err(e) => Response::Error {
+                            message: format!("{:#}", anyhow::Error::new(e)),
+                        },
+                    }
+                }
+                Request::BlockList => {
+                    let Some(ebpf) = &self.ebpf else {
+                        return ebpf_disabled();
+                    };
+                    match ebpf.list() {
+                        Ok(blocks) => Response::Blocks { blocks },
+                        Err(e) => Response::Error {
+                            message: format!("{:#}", anyhow::Error::new(e)),
+                        },
+                    }
+                }
+                Request::Stats => {
+                    let Some(ebpf) = &self.ebpf else {
+                        return ebpf_disabled();
+                    };
+                    match ebpf.stats() {
+                        Ok(stats) => Response::Stats { stats },
+                        Err(e) => Response::Error {
+                            message: format!("{:#}", anyhow::Error::new(e)),
+                        },
+                    }
+                }
                 Request::SubmitAlert { alert } => {
                     if alert.rule_id.trim().is_empty() || alert.title.trim().is_empty() {
                         return Response::Error {
@@ -355,6 +426,12 @@ impl control::Handler for Shared {
                 }
             }
         })
+    }
+}
+
+fn ebpf_disabled() -> Response {
+    Response::Error {
+        message: "the ebpf module is not enabled ([ebpf] enabled = false)".into(),
     }
 }
 
@@ -379,78 +456,90 @@ impl Module for Unavailable {
     }
 }
 
-async fn route_alerts(
-    mut rx: mpsc::Receiver<AlertEvent>,
-    store: StoreWriter,
-    app: Arc<Shared>,
+/// Receives from `rx` until the channel closes or `stop` turns true; then closes the channel and
+/// handles what is still queued, so nothing accepted is left behind.
+async fn drain_channel<T, F: std::future::Future<Output = ()>>(
+    mut rx: mpsc::Receiver<T>,
     mut stop: watch::Receiver<bool>,
+    handle: impl Fn(T) -> F,
 ) {
-    let handle = |alert: AlertEvent| {
-        let store = store.clone();
-        let app = app.clone();
-        async move {
-            app.metrics
-                .alerts
-                .with_label_values(&[alert.severity.as_str(), alert.source.as_str()])
-                .inc();
-            info!(
-                trace_id = %alert.trace_id, alert_id = %alert.id, rule_id = %alert.rule_id,
-                severity = %alert.severity, source = alert.source.as_str(), title = %alert.title, "alert"
-            );
-            if store.write(Record::Alert(alert)).await.is_err() {
-                app.metrics.dropped.with_label_values(&["alert"]).inc();
-                error!("store stopped before an alert could be written");
-            }
-        }
-    };
     loop {
         tokio::select! {
             msg = rx.recv() => match msg {
-                Some(a) => handle(a).await,
+                Some(m) => handle(m).await,
                 None => return,
             },
             _ = control::stopped(&mut stop) => break,
         }
     }
     rx.close();
-    while let Some(a) = rx.recv().await {
-        handle(a).await;
+    while let Some(m) = rx.recv().await {
+        handle(m).await;
     }
 }
 
-async fn route_actions(
-    mut rx: mpsc::Receiver<ActionEvent>,
+/// Hands a record to the store; counts it when the store has already stopped.
+async fn persist(app: &Shared, store: &StoreWriter, record: Record, kind: &'static str) {
+    if store.write(record).await.is_err() {
+        app.metrics.dropped.with_label_values(&[kind]).inc();
+        error!(kind, "store stopped before an event could be written");
+    }
+}
+
+async fn route_alerts(
+    rx: mpsc::Receiver<AlertEvent>,
     store: StoreWriter,
     app: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let handle = |action: ActionEvent| {
-        let store = store.clone();
-        let app = app.clone();
+    drain_channel(rx, stop, |alert: AlertEvent| {
+        let (store, app) = (store.clone(), app.clone());
+        async move {
+            app.metrics.alerts.with_label_values(&[alert.severity.as_str(), alert.source.as_str()]).inc();
+            info!(
+                trace_id = %alert.trace_id, alert_id = %alert.id, rule_id = %alert.rule_id,
+                severity = %alert.severity, source = alert.source.as_str(), title = %alert.title, "alert"
+            );
+            persist(&app, &store, Record::Alert(alert), "alert").await;
+        }
+    })
+    .await;
+}
+
+async fn route_actions(
+    rx: mpsc::Receiver<ActionEvent>,
+    store: StoreWriter,
+    app: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+) {
+    drain_channel(rx, stop, |action: ActionEvent| {
+        let (store, app) = (store.clone(), app.clone());
         async move {
             app.metrics
                 .actions
                 .with_label_values(&[action.action_type.as_str(), action.outcome.as_str()])
                 .inc();
-            if store.write(Record::Action(action)).await.is_err() {
-                app.metrics.dropped.with_label_values(&["action"]).inc();
-                error!("store stopped before an action could be written");
-            }
+            info!(
+                trace_id = %action.trace_id, action_type = action.action_type.as_str(),
+                outcome = action.outcome.as_str(), detail = %action.detail, "action"
+            );
+            persist(&app, &store, Record::Action(action), "action").await;
         }
-    };
-    loop {
-        tokio::select! {
-            msg = rx.recv() => match msg {
-                Some(a) => handle(a).await,
-                None => return,
-            },
-            _ = control::stopped(&mut stop) => break,
-        }
-    }
-    rx.close();
-    while let Some(a) = rx.recv().await {
-        handle(a).await;
-    }
+    })
+    .await;
+}
+
+async fn route_packets(
+    rx: mpsc::Receiver<PacketEvent>,
+    store: StoreWriter,
+    app: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+) {
+    drain_channel(rx, stop, |packet: PacketEvent| {
+        let (store, app) = (store.clone(), app.clone());
+        async move { persist(&app, &store, Record::Packet(packet), "packet").await }
+    })
+    .await;
 }
 
 /// Runs the daemon until SIGTERM/SIGINT. Returns the exit code.
@@ -507,8 +596,28 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
         .exit_with(Exit::Storage)?;
     let store: ModuleSlot = Arc::new(RwLock::new(Box::new(store)));
 
+    let (alert_tx, alert_rx) = mpsc::channel(ALERT_CHANNEL_CAPACITY);
+    let (action_tx, action_rx) = mpsc::channel(ACTION_CHANNEL_CAPACITY);
+    let (packet_tx, packet_rx) = mpsc::channel(PACKET_CHANNEL_CAPACITY);
+    let (stop_tx, stop_rx) = watch::channel(false);
+
     let mut modules: Vec<ModuleSlot> = Vec::new();
-    for name in cfg.enabled_modules() {
+    let mut ebpf = None;
+    if cfg.ebpf.enabled {
+        let engine = Engine::new(
+            cfg.ebpf.clone(),
+            cfg.general.data_dir.clone(),
+            &registry,
+            EngineOutputs {
+                packets: packet_tx.clone(),
+                alerts: alert_tx.clone(),
+                actions: action_tx.clone(),
+            },
+        );
+        ebpf = Some(engine.handle());
+        modules.push(Arc::new(RwLock::new(Box::new(engine))));
+    }
+    for name in cfg.enabled_modules().into_iter().filter(|m| *m != "ebpf") {
         warn!(
             module = name,
             "module enabled in the config but not part of this build; reported as degraded"
@@ -523,10 +632,6 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
             .with_context(|| format!("cannot start module {name}"))
             .exit_with(Exit::Failure)?;
     }
-
-    let (alert_tx, alert_rx) = mpsc::channel(ALERT_CHANNEL_CAPACITY);
-    let (action_tx, action_rx) = mpsc::channel(ACTION_CHANNEL_CAPACITY);
-    let (stop_tx, stop_rx) = watch::channel(false);
 
     let http_listener = tokio::net::TcpListener::bind(cfg.general.http_listen)
         .await
@@ -559,6 +664,8 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
         modules: modules.clone(),
         alert_tx,
         action_tx,
+        packet_tx,
+        ebpf,
         reload: Mutex::new(ReloadState {
             source: opts.source.clone(),
             started: cfg.clone(),
@@ -572,6 +679,12 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
 
     let alert_router = tokio::spawn(route_alerts(
         alert_rx,
+        writer.clone(),
+        shared.clone(),
+        stop_rx.clone(),
+    ));
+    let packet_router = tokio::spawn(route_packets(
+        packet_rx,
         writer.clone(),
         shared.clone(),
         stop_rx.clone(),
@@ -632,6 +745,7 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
         }
         let _ = alert_router.await;
         let _ = action_router.await;
+        let _ = packet_router.await;
         store.write().await.stop().await
     };
     let result = tokio::time::timeout(cfg.general.shutdown_timeout, drain).await;

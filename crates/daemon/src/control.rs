@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ironpost_core::net::Cidr;
 use ironpost_core::{AlertEvent, EventId, Health};
+use ironpost_ebpf_engine::{Block, BlockView, EngineStats};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
@@ -31,6 +33,21 @@ pub enum Request {
     SubmitAlert {
         alert: Box<AlertEvent>,
     },
+    /// Block a source address or network in XDP.
+    BlockAdd {
+        cidr: Cidr,
+        /// None: until removed.
+        #[serde(default)]
+        ttl_secs: Option<u64>,
+        #[serde(default)]
+        reason: String,
+    },
+    BlockRemove {
+        cidr: Cidr,
+    },
+    BlockList,
+    /// XDP traffic counters.
+    Stats,
 }
 
 /// Status of one module.
@@ -76,6 +93,18 @@ pub enum Response {
     },
     Accepted {
         id: EventId,
+    },
+    Blocked {
+        block: Block,
+    },
+    Unblocked {
+        block: Option<Block>,
+    },
+    Blocks {
+        blocks: Vec<BlockView>,
+    },
+    Stats {
+        stats: EngineStats,
     },
     Error {
         message: String,

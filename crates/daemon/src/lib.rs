@@ -10,4 +10,6 @@ mod app;
 mod http;
 mod logging;
 
-pub use app::{ACTION_CHANNEL_CAPACITY, ALERT_CHANNEL_CAPACITY, RunOptions, run};
+pub use app::{
+    ACTION_CHANNEL_CAPACITY, ALERT_CHANNEL_CAPACITY, PACKET_CHANNEL_CAPACITY, RunOptions, run,
+};

@@ -136,4 +136,11 @@ pub enum Error {
         #[source]
         source: Box<ProgramError>,
     },
+
+    #[error(transparent)]
+    Blocklist(#[from] crate::blocklist::BlocklistError),
+
+    /// The engine has no loaded program (it failed to load, or is stopped).
+    #[error("the XDP filter is not loaded: {reason}")]
+    NotLoaded { reason: String },
 }

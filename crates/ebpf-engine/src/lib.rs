@@ -50,14 +50,18 @@
 //!
 //! Architecture invariant: depends on `ironpost-core` only (plus aya for the kernel).
 
+pub mod blocklist;
 pub mod config;
+mod engine;
 mod error;
 mod events;
 mod kernel;
 mod maps;
 pub mod rules;
 
+pub use blocklist::{Block, BlockRequest, BlocklistError};
 pub use config::{EbpfConfig, FilterRule, RuleAction, XdpMode};
+pub use engine::{BlockView, Counters, Engine, EngineHandle, EngineOutputs, EngineStats};
 pub use error::{Error, Result};
 pub use events::{EventReader, KernelEvent};
 pub use kernel::{LoadOptions, XdpAction, XdpFilter};

@@ -95,13 +95,31 @@ impl Daemon {
     }
 
     pub fn start_in(dir: tempfile::TempDir, args: &[&str], extra_env: &[(&str, &str)]) -> Daemon {
+        Self::start_wrapped(dir, &[], args, extra_env)
+    }
+
+    /// Starts the daemon under `wrapper` (e.g. `ip netns exec NS`), which must exec it.
+    pub fn start_wrapped(
+        dir: tempfile::TempDir,
+        wrapper: &[&str],
+        args: &[&str],
+        extra_env: &[(&str, &str)],
+    ) -> Daemon {
         let mut env = Self::env_for(dir.path());
         env.extend(
             extra_env
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
         );
-        let mut c = Command::new(bin("ironpost-daemon"));
+        let daemon = bin("ironpost-daemon");
+        let mut c = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(&daemon);
+                c
+            }
+            None => Command::new(&daemon),
+        };
         scrub_env(&mut c);
         c.args(args).envs(env.iter().cloned()).stdin(Stdio::null());
         c.stdout(Stdio::null())
@@ -247,5 +265,109 @@ impl Drop for PgDb {
                 &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
             ])
             .output();
+    }
+}
+
+/// Two network namespaces joined by a veth pair: an attacker (198.18.7.1) and a victim
+/// (198.18.7.2). Names are unique per test process; everything is deleted on drop.
+pub struct Lab {
+    pub attacker: String,
+    pub victim: String,
+    /// The victim's side of the veth pair (where XDP attaches).
+    pub victim_if: String,
+}
+
+pub const ATTACKER_IP: &str = "198.18.7.1";
+pub const VICTIM_IP: &str = "198.18.7.2";
+
+fn sh(args: &[&str]) {
+    let o = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .expect("spawn");
+    assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
+}
+
+impl Lab {
+    pub fn new(tag: &str) -> Lab {
+        let id = std::process::id() % 100_000;
+        let lab = Lab {
+            attacker: format!("ipt-{tag}-{id}-a"),
+            victim: format!("ipt-{tag}-{id}-v"),
+            victim_if: format!("ipv{id}"),
+        };
+        let attacker_if = format!("ipa{id}");
+        sh(&["ip", "netns", "add", &lab.attacker]);
+        sh(&["ip", "netns", "add", &lab.victim]);
+        sh(&[
+            "ip",
+            "link",
+            "add",
+            &attacker_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &lab.victim_if,
+        ]);
+        sh(&["ip", "link", "set", &attacker_if, "netns", &lab.attacker]);
+        sh(&["ip", "link", "set", &lab.victim_if, "netns", &lab.victim]);
+        sh(&[
+            "ip",
+            "-n",
+            &lab.attacker,
+            "addr",
+            "add",
+            &format!("{ATTACKER_IP}/24"),
+            "dev",
+            &attacker_if,
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            &lab.victim,
+            "addr",
+            "add",
+            &format!("{VICTIM_IP}/24"),
+            "dev",
+            &lab.victim_if,
+        ]);
+        for (ns, dev) in [(&lab.attacker, &attacker_if), (&lab.victim, &lab.victim_if)] {
+            sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+            sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
+        }
+        lab
+    }
+
+    /// Runs a command in the attacker's namespace.
+    pub fn attacker(&self, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.attacker])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("ip netns exec")
+    }
+
+    /// A command to run in the victim's namespace.
+    pub fn victim(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.victim]).args(args);
+        c
+    }
+
+    /// One ICMP echo from the attacker to the victim; true when answered.
+    pub fn ping(&self) -> bool {
+        self.attacker(&["ping", "-c", "1", "-W", "1", "-n", "-q", VICTIM_IP])
+            .status
+            .success()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for ns in [&self.attacker, &self.victim] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
     }
 }

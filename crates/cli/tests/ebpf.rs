@@ -1,0 +1,248 @@
+//! The XDP engine under the real daemon, on a veth pair between two network namespaces the test
+//! creates: real ICMP/UDP/TCP is counted, a block stops the attacker from the next packet, removal
+//! and TTL expiry restore it, blocks survive a restart, packet events reach the store, and a
+//! missing interface degrades the module without stopping the daemon.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{ATTACKER_IP, Daemon, Lab, VICTIM_IP, run, text, wait_for};
+
+fn ebpf_env(lab: &Lab) -> Vec<(&'static str, String)> {
+    vec![
+        ("IRONPOST_EBPF_ENABLED", "true".into()),
+        ("IRONPOST_EBPF_INTERFACE", lab.victim_if.clone()),
+        ("IRONPOST_EBPF_XDP_MODE", "skb".into()),
+    ]
+}
+
+fn start_in_victim(lab: &Lab, dir: tempfile::TempDir, extra: &[(&str, &str)]) -> Daemon {
+    let env = ebpf_env(lab);
+    let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    all.extend_from_slice(extra);
+    let d = Daemon::start_wrapped(
+        dir,
+        &["ip", "netns", "exec", &lab.victim],
+        &["--defaults"],
+        &all,
+    );
+    wait_for(20, "the ebpf module to attach", || {
+        let o = run(d.cli().args(["status", "--output", "json"]));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
+        let m = v["status"]["modules"]
+            .as_array()?
+            .iter()
+            .find(|m| m["name"] == "ebpf")?
+            .clone();
+        (m["health"]["status"] == "healthy").then_some(())
+    });
+    d
+}
+
+fn stats(d: &Daemon) -> serde_json::Value {
+    let o = run(d.cli().args(["stats", "--output", "json"]));
+    assert!(o.status.success(), "stats: {}", text(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn blocks(d: &Daemon) -> Vec<serde_json::Value> {
+    let o = run(d.cli().args(["block", "list", "--output", "json"]));
+    assert!(o.status.success(), "block list: {}", text(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn xdp_counts_real_traffic_and_blocks_from_the_next_packet() {
+    let lab = Lab::new("blk");
+    let mut d = start_in_victim(&lab, tempfile::tempdir().unwrap(), &[]);
+
+    assert!(lab.ping(), "victim answers before any block");
+    // UDP and TCP from the attacker (nobody listens: the packets still cross the XDP hook).
+    lab.attacker(&["sh", "-c", &format!("echo hi | nc -u -w1 {VICTIM_IP} 9999")]);
+    lab.attacker(&["nc", "-z", "-w", "1", VICTIM_IP, "22"]);
+    let s = wait_for(10, "ICMP, UDP and TCP to be counted", || {
+        let s = stats(&d);
+        let t = &s["traffic"];
+        (t["icmp"]["packets"].as_u64()? >= 1
+            && t["udp"]["packets"].as_u64()? >= 1
+            && t["tcp"]["packets"].as_u64()? >= 1)
+            .then_some(s)
+    });
+    assert_eq!(s["attached"], true);
+    assert_eq!(s["traffic"]["total"]["drops"], 0);
+
+    // The TCP SYN became a packet event in the store.
+    wait_for(10, "the SYN's packet event to be stored", || {
+        let o = run(d.cli().args(["packets", "list", "--output", "json"]));
+        let v: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).ok()?;
+        v.iter()
+            .any(|p| p["src_ip"] == ATTACKER_IP && p["dst_port"] == 22 && p["protocol"] == "tcp")
+            .then_some(())
+    });
+
+    let o = run(d
+        .cli()
+        .args(["block", "add", ATTACKER_IP, "--reason", "test block"]));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(!lab.ping(), "the next packet after the block is dropped");
+    let s = stats(&d);
+    assert!(s["traffic"]["icmp"]["drops"].as_u64().unwrap() >= 1, "{s}");
+    let b = blocks(&d);
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0]["cidr"], ATTACKER_IP);
+    assert_eq!(b[0]["reason"], "test block");
+    assert!(b[0]["hits"].as_u64().unwrap() >= 1, "{b:?}");
+
+    let o = run(d.cli().args(["block", "remove", ATTACKER_IP]));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(lab.ping(), "removal restores traffic");
+    assert!(blocks(&d).is_empty());
+
+    // A network block with a TTL: dropped until it expires, then restored by the sweeper.
+    let o = run(d
+        .cli()
+        .args(["block", "add", "198.18.7.0/24", "--ttl", "2s"]));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(!lab.ping());
+    wait_for(15, "the 2 s block to expire", || {
+        blocks(&d).is_empty().then_some(())
+    });
+    assert!(lab.ping(), "traffic flows again after expiry");
+
+    // Block and unblock are recorded as actions (written by the store's batched writer).
+    let kinds = wait_for(10, "two blocks and two unblocks in the store", || {
+        let o = run(d.cli().args(["actions", "list", "--output", "json"]));
+        let actions: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).ok()?;
+        let kinds: Vec<String> = actions
+            .iter()
+            .filter_map(|a| a["action_type"].as_str().map(str::to_owned))
+            .collect();
+        (kinds.len() >= 4).then_some(kinds)
+    });
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "ip_block").count(),
+        2,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "ip_unblock").count(),
+        2,
+        "{kinds:?}"
+    );
+
+    let (_, metrics) = lab_get(&lab, &d, "/metrics");
+    assert!(
+        metrics.contains("ironpost_ebpf_packets_blocked_total{proto=\"icmp\"}"),
+        "{metrics}"
+    );
+    assert!(d.stop().success(), "{}", d.log());
+}
+
+/// GET on the daemon's HTTP listener, which lives in the victim's namespace.
+fn lab_get(lab: &Lab, d: &Daemon, path: &str) -> (u16, String) {
+    let o = lab
+        .victim(&[
+            "curl",
+            "-s",
+            "-w",
+            "\n%{http_code}",
+            &format!("http://{}{path}", d.http),
+        ])
+        .output()
+        .unwrap();
+    let out = text(&o.stdout);
+    let (body, code) = out.rsplit_once('\n').unwrap();
+    (code.trim().parse().unwrap(), body.to_owned())
+}
+
+#[test]
+fn blocks_survive_a_daemon_restart_in_pinned_maps() {
+    let lab = Lab::new("pin");
+    let bpffs = tempfile::tempdir().unwrap();
+    let mnt = bpffs.path().display().to_string();
+    let o = std::process::Command::new("mount")
+        .args(["-t", "bpf", "bpf", &mnt])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "mount bpffs: {}", text(&o.stderr));
+    struct Unmount(String);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).output();
+        }
+    }
+    let _unmount = Unmount(mnt.clone());
+    let pin = format!("{mnt}/ironpost");
+
+    let dir = tempfile::tempdir().unwrap();
+    let keep = dir.path().to_owned();
+    let mut d = start_in_victim(&lab, dir, &[("IRONPOST_EBPF_PIN_PATH", &pin)]);
+    assert!(
+        run(d.cli().args([
+            "block",
+            "add",
+            ATTACKER_IP,
+            "--ttl",
+            "1h",
+            "--reason",
+            "persist"
+        ]))
+        .status
+        .success()
+    );
+    assert!(!lab.ping());
+    assert!(d.stop().success(), "{}", d.log());
+    assert!(
+        std::path::Path::new(&pin).join("blocklist_v4").exists(),
+        "the blocklist map is pinned"
+    );
+    // Keep the data dir: move the TempDir out of the stopped daemon and start again on it.
+    let dir = std::mem::replace(&mut d.dir, tempfile::tempdir().unwrap());
+    assert_eq!(dir.path(), keep);
+    let d2 = start_in_victim(&lab, dir, &[("IRONPOST_EBPF_PIN_PATH", &pin)]);
+    let b = blocks(&d2);
+    assert_eq!(b.len(), 1, "{b:?}");
+    assert_eq!(b[0]["reason"], "persist");
+    assert!(b[0]["expires_at"].is_string(), "the TTL survives too");
+    assert!(!lab.ping(), "still dropped after the restart");
+}
+
+#[test]
+fn missing_interface_degrades_the_module_not_the_daemon() {
+    let d = Daemon::start(
+        &["--defaults"],
+        &[
+            ("IRONPOST_EBPF_ENABLED", "true"),
+            ("IRONPOST_EBPF_INTERFACE", "ipnoexist0"),
+        ],
+    );
+    let h = wait_for(10, "ebpf to report the missing interface", || {
+        let (code, body) = d.get("/health");
+        let h: serde_json::Value = serde_json::from_str(&body).ok()?;
+        (code == 200 && h["modules"]["ebpf"]["status"] == "degraded").then_some(h)
+    });
+    assert!(
+        h["modules"]["ebpf"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("ipnoexist0"),
+        "{h}"
+    );
+    assert_eq!(h["modules"]["store"]["status"], "healthy");
+    // Blocks can still be recorded: they take effect once the program is attached.
+    let o = run(d.cli().args(["block", "add", "198.18.9.9"]));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+}
+
+#[test]
+fn block_commands_without_ebpf_say_so() {
+    let d = Daemon::start(&["--defaults"], &[]);
+    let o = run(d.cli().args(["block", "list"]));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("ebpf module is not enabled"),
+        "{}",
+        text(&o.stderr)
+    );
+}

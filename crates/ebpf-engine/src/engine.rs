@@ -1,0 +1,749 @@
+//! The engine: owns the loaded XDP program, keeps it attached, applies `[[ebpf.rules]]` and the
+//! allowlist, manages run-time blocks (TTL, expiry, repeat-offender escalation, persistence),
+//! feeds Prometheus from the kernel counters, and turns ring-buffer events into `PacketEvent`s on
+//! a bounded channel.
+//!
+//! Tasks: one event reader (woken by the ring buffer's fd) and one 1-second ticker (stats, expiry,
+//! re-attach when the interface appears). Health: Unhealthy when the program cannot be loaded,
+//! Degraded while the interface is missing or attach fails, Healthy when attached. The daemon
+//! keeps running in every case.
+
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::Utc;
+use ironpost_core::metrics::{self, prometheus};
+use ironpost_core::net::Cidr;
+use ironpost_core::{
+    ActionEvent, ActionOutcome, ActionType, AlertEvent, BoxFuture, Entities, Health, Module,
+    ModuleError, PacketEvent, Severity,
+};
+use serde::{Deserialize, Serialize};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::blocklist::{Block, BlockRequest, Blocklist};
+use crate::config::{EbpfConfig, RuleAction};
+use crate::events::EventReader;
+use crate::kernel::{LoadOptions, XdpFilter};
+use crate::maps::{HitCount, KernelCounters, TrafficStats};
+use crate::rules::{self, CompiledRules};
+use crate::{Error, Result};
+
+/// Events read from the ring buffer per wake-up at most (then the reader yields).
+const EVENT_BATCH: usize = 1024;
+/// Period of the stats / expiry / re-attach ticker.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Where the engine sends what it produces. Every channel is bounded; the daemon owns the
+/// receivers.
+#[derive(Debug, Clone)]
+pub struct EngineOutputs {
+    pub packets: mpsc::Sender<PacketEvent>,
+    pub alerts: mpsc::Sender<AlertEvent>,
+    pub actions: mpsc::Sender<ActionEvent>,
+}
+
+/// A block with its hit counters, for `block list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockView {
+    #[serde(flatten)]
+    pub block: Block,
+    pub hits: u64,
+    pub hit_bytes: u64,
+}
+
+/// Kernel counters and engine state, for `ironpost-cli stats`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineStats {
+    pub interface: String,
+    pub attached: bool,
+    /// By protocol: tcp, udp, icmp, other, total.
+    pub traffic: BTreeMap<String, Counters>,
+    pub malformed: u64,
+    pub events_sent: u64,
+    pub events_ringbuf_full: u64,
+    pub events_rate_limited: u64,
+    pub blocks: usize,
+}
+
+/// Packet, byte and drop counts of one protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub packets: u64,
+    pub bytes: u64,
+    pub drops: u64,
+}
+
+struct EngineMetrics {
+    packets: prometheus::IntCounterVec,
+    bytes: prometheus::IntCounterVec,
+    blocked: prometheus::IntCounterVec,
+    pps: prometheus::IntGaugeVec,
+    events: prometheus::IntCounter,
+    events_lost: prometheus::IntCounterVec,
+    malformed: prometheus::IntCounter,
+    block_entries: prometheus::IntGauge,
+    blocks_added: prometheus::IntCounter,
+    blocks_expired: prometheus::IntCounter,
+    attached: prometheus::IntGauge,
+}
+
+impl EngineMetrics {
+    fn new(r: &prometheus::Registry) -> Self {
+        EngineMetrics {
+            packets: metrics::int_counter_vec(
+                r,
+                "ebpf_packets_total",
+                "Packets seen by the XDP program.",
+                &["proto"],
+            ),
+            bytes: metrics::int_counter_vec(
+                r,
+                "ebpf_bytes_total",
+                "Bytes seen by the XDP program.",
+                &["proto"],
+            ),
+            blocked: metrics::int_counter_vec(
+                r,
+                "ebpf_packets_blocked_total",
+                "Packets dropped by the XDP program.",
+                &["proto"],
+            ),
+            pps: metrics::int_gauge_vec(
+                r,
+                "ebpf_pps",
+                "Packets per second over the last second.",
+                &["proto"],
+            ),
+            events: metrics::int_counter(
+                r,
+                "ebpf_events_total",
+                "Packet events read from the kernel.",
+            ),
+            events_lost: metrics::int_counter_vec(
+                r,
+                "ebpf_events_lost_total",
+                "Packet events lost: ring buffer full, suppressed by the rate limit, or channel full.",
+                &["reason"],
+            ),
+            malformed: metrics::int_counter(
+                r,
+                "ebpf_malformed_total",
+                "Malformed frames passed untouched.",
+            ),
+            block_entries: metrics::int_gauge(
+                r,
+                "ebpf_blocklist_entries",
+                "Run-time blocks in the kernel.",
+            ),
+            blocks_added: metrics::int_counter(
+                r,
+                "ebpf_blocks_added_total",
+                "Blocks added or renewed.",
+            ),
+            blocks_expired: metrics::int_counter(
+                r,
+                "ebpf_blocks_expired_total",
+                "Blocks removed at expiry.",
+            ),
+            attached: metrics::int_gauge(r, "ebpf_attached", "1 when the XDP program is attached."),
+        }
+    }
+}
+
+struct Inner {
+    cfg: EbpfConfig,
+    filter: Mutex<Option<XdpFilter>>,
+    blocklist: Mutex<Blocklist>,
+    compiled: CompiledRules,
+    health: Mutex<Health>,
+    metrics: EngineMetrics,
+    outputs: EngineOutputs,
+    last: Mutex<(TrafficStats, KernelCounters)>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Cheap handle for the daemon's control commands (`block add|remove|list`, `stats`).
+#[derive(Clone)]
+pub struct EngineHandle {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for EngineHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineHandle")
+            .field("interface", &self.inner.cfg.interface)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The `ebpf` module.
+pub struct Engine {
+    inner: Arc<Inner>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("interface", &self.inner.cfg.interface)
+            .finish_non_exhaustive()
+    }
+}
+
+fn reserved_entries(compiled: &CompiledRules, v4: bool) -> usize {
+    compiled
+        .blocks
+        .iter()
+        .filter(|(c, _, _)| c.0.addr().is_ipv4() == v4)
+        .count()
+}
+
+fn interface_exists(iface: &str) -> bool {
+    std::path::Path::new("/sys/class/net").join(iface).exists()
+}
+
+impl Engine {
+    /// Builds the engine; nothing touches the kernel until `start`.
+    pub fn new(
+        cfg: EbpfConfig,
+        data_dir: PathBuf,
+        registry: &prometheus::Registry,
+        outputs: EngineOutputs,
+    ) -> Self {
+        let (blocklist, warning) = Blocklist::load(
+            cfg.blocklist_max_entries,
+            &data_dir.join("ebpf/blocklist.json"),
+        );
+        if let Some(w) = warning {
+            warn!(warning = %w, "ebpf blocklist state");
+        }
+        let compiled = rules::compile(&cfg.rules);
+        let inner = Arc::new(Inner {
+            compiled,
+            filter: Mutex::new(None),
+            blocklist: Mutex::new(blocklist),
+            health: Mutex::new(Health::Degraded("not started".into())),
+            metrics: EngineMetrics::new(registry),
+            outputs,
+            last: Mutex::new((TrafficStats::default(), KernelCounters::default())),
+            cfg,
+        });
+        let (stop, _) = watch::channel(false);
+        Engine {
+            inner,
+            stop,
+            tasks: Vec::new(),
+        }
+    }
+
+    pub fn handle(&self) -> EngineHandle {
+        EngineHandle {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl Inner {
+    fn set_health(&self, h: Health) {
+        *lock(&self.health) = h;
+    }
+
+    /// Loads the program, applies rules, allowlist and recorded blocks. Returns the event reader.
+    fn load(&self) -> Result<Option<EventReader>> {
+        let mut filter = XdpFilter::load(&LoadOptions::from_config(&self.cfg))?;
+        // Config rules own ids below DYNAMIC_RULE_BASE: drop stale ones a pinned map kept.
+        for e in filter.list_blocks()? {
+            if e.rule_id < crate::blocklist::DYNAMIC_RULE_BASE {
+                filter.remove_block(e.cidr)?;
+            }
+        }
+        for (cidr, id, action) in &self.compiled.blocks {
+            filter.insert_block(*cidr, *id, *action)?;
+        }
+        filter.set_match_rules(&self.compiled.match_rules)?;
+        for e in filter.list_allows()? {
+            filter.remove_allow(e.cidr)?;
+        }
+        for (i, cidr) in self.cfg.allowlist.iter().enumerate() {
+            filter.insert_allow(
+                *cidr,
+                u32::try_from(i).unwrap_or(0).saturating_add(1) + (1 << 30),
+            )?;
+        }
+        // Reconcile run-time blocks: recorded ones go (back) into the kernel, pinned ones without a
+        // record are adopted, so `block list` shows everything that drops traffic.
+        let now = Utc::now();
+        let mut bl = lock(&self.blocklist);
+        let in_kernel = filter.list_blocks()?;
+        for b in bl.iter() {
+            filter.insert_block(b.cidr, b.rule_id, RuleAction::Drop)?;
+        }
+        for e in in_kernel {
+            if e.rule_id >= crate::blocklist::DYNAMIC_RULE_BASE && bl.get(&e.cidr).is_none() {
+                bl.adopt(e.cidr, e.rule_id, now);
+            }
+        }
+        self.metrics
+            .block_entries
+            .set(i64::try_from(bl.len()).unwrap_or(i64::MAX));
+        drop(bl);
+        let reader = filter.take_event_reader();
+        *lock(&self.filter) = Some(filter);
+        Ok(reader)
+    }
+
+    /// Attaches when not attached and the interface exists; updates health.
+    fn ensure_attached(&self) {
+        let mut guard = lock(&self.filter);
+        let Some(filter) = guard.as_mut() else { return };
+        if filter.attached_to().is_some() {
+            return;
+        }
+        let iface = &self.cfg.interface;
+        if !interface_exists(iface) {
+            drop(guard);
+            self.set_health(Health::Degraded(format!(
+                "interface {iface} not found; waiting for it"
+            )));
+            return;
+        }
+        match filter.attach(iface, self.cfg.xdp_mode) {
+            Ok(()) => {
+                drop(guard);
+                info!(interface = %iface, mode = ?self.cfg.xdp_mode, "XDP program attached");
+                self.metrics.attached.set(1);
+                self.set_health(Health::Healthy);
+            }
+            Err(e) => {
+                drop(guard);
+                self.set_health(Health::Degraded(format!(
+                    "cannot attach to {iface}: {}",
+                    error_chain(&e)
+                )));
+            }
+        }
+    }
+
+    /// Notices an interface that went away (its attachment goes with it).
+    fn check_interface(&self) {
+        let gone = {
+            let guard = lock(&self.filter);
+            guard.as_ref().is_some_and(|f| f.attached_to().is_some())
+                && !interface_exists(&self.cfg.interface)
+        };
+        if gone {
+            if let Some(f) = lock(&self.filter).as_mut() {
+                let _ = f.detach();
+            }
+            self.metrics.attached.set(0);
+        }
+    }
+
+    fn poll_stats(&self) {
+        let read = {
+            let guard = lock(&self.filter);
+            match guard.as_ref() {
+                Some(f) => f
+                    .read_stats()
+                    .and_then(|s| f.read_counters().map(|c| (s, c))),
+                None => return,
+            }
+        };
+        let (stats, counters) = match read {
+            Ok(v) => v,
+            Err(e) => {
+                warn!(error = %error_chain(&e), "cannot read the XDP counters");
+                return;
+            }
+        };
+        let mut last = lock(&self.last);
+        let delta = |now: u64, before: u64| if now >= before { now - before } else { now };
+        for (proto, now, before) in [
+            ("tcp", stats.tcp, last.0.tcp),
+            ("udp", stats.udp, last.0.udp),
+            ("icmp", stats.icmp, last.0.icmp),
+            ("other", stats.other, last.0.other),
+        ] {
+            let p = delta(now.packets, before.packets);
+            self.metrics.packets.with_label_values(&[proto]).inc_by(p);
+            self.metrics
+                .bytes
+                .with_label_values(&[proto])
+                .inc_by(delta(now.bytes, before.bytes));
+            self.metrics
+                .blocked
+                .with_label_values(&[proto])
+                .inc_by(delta(now.drops, before.drops));
+            self.metrics
+                .pps
+                .with_label_values(&[proto])
+                .set(i64::try_from(p).unwrap_or(i64::MAX));
+        }
+        self.metrics
+            .malformed
+            .inc_by(delta(counters.malformed, last.1.malformed));
+        self.metrics
+            .events_lost
+            .with_label_values(&["ringbuf_full"])
+            .inc_by(delta(
+                counters.events_ringbuf_full,
+                last.1.events_ringbuf_full,
+            ));
+        self.metrics
+            .events_lost
+            .with_label_values(&["rate_limited"])
+            .inc_by(delta(
+                counters.events_rate_limited,
+                last.1.events_rate_limited,
+            ));
+        *last = (stats, counters);
+    }
+
+    async fn expire(&self) {
+        let now = Utc::now();
+        let expired: Vec<Block> = {
+            let mut bl = lock(&self.blocklist);
+            let cidrs = bl.expired(now);
+            cidrs.iter().filter_map(|c| bl.remove(c)).collect()
+        };
+        if expired.is_empty() {
+            return;
+        }
+        if let Some(f) = lock(&self.filter).as_mut() {
+            for b in &expired {
+                if let Err(e) = f.remove_block(b.cidr) {
+                    warn!(cidr = %b.cidr, error = %error_chain(&e), "cannot remove an expired block");
+                }
+            }
+        }
+        self.persist();
+        for b in expired {
+            self.metrics.blocks_expired.inc();
+            info!(cidr = %b.cidr, reason = %b.reason, "block expired");
+            let ev = unblock_action(&b, "TTL expired");
+            let _ = self.outputs.actions.send(ev).await;
+        }
+    }
+
+    fn persist(&self) {
+        let bl = lock(&self.blocklist);
+        self.metrics
+            .block_entries
+            .set(i64::try_from(bl.len()).unwrap_or(i64::MAX));
+        if let Err(e) = bl.save() {
+            warn!(error = %e, "cannot save the blocklist state");
+        }
+    }
+
+    fn on_event(&self, pe: PacketEvent) {
+        self.metrics.events.inc();
+        if self.outputs.packets.try_send(pe).is_err() {
+            self.metrics
+                .events_lost
+                .with_label_values(&["channel_full"])
+                .inc();
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+fn target(cidr: Cidr) -> Entities {
+    Entities {
+        src_ip: Some(cidr.0.addr()),
+        ..Entities::default()
+    }
+}
+
+fn unblock_action(b: &Block, why: &str) -> ActionEvent {
+    let mut ev = ActionEvent::manual(
+        ActionType::IpUnblock,
+        ActionOutcome::Success,
+        Severity::Info,
+    );
+    ev.alert_id = b.alert_id;
+    ev.target = target(b.cidr);
+    ev.detail = format!("{}: {why}", b.cidr);
+    ev
+}
+
+/// Wraps the reader so tokio can poll its fd.
+struct Fd(EventReader);
+
+impl AsRawFd for Fd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_fd().as_raw_fd()
+    }
+}
+
+async fn read_events(inner: Arc<Inner>, reader: EventReader, mut stop: watch::Receiver<bool>) {
+    let names = inner.compiled.names.clone();
+    // `new` is deprecated for types whose fd could be closed behind tokio's back; here the fd
+    // belongs to the ring buffer inside the value AsyncFd owns, so it lives exactly as long as the
+    // registration (the replacement, `register`, is `unsafe` for that same promise).
+    #[allow(deprecated)]
+    let registered = AsyncFd::new(Fd(reader));
+    let mut fd = match registered {
+        Ok(fd) => fd,
+        Err(e) => {
+            inner.set_health(Health::Degraded(format!(
+                "cannot poll the event ring buffer: {e}"
+            )));
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            ready = fd.readable_mut() => {
+                let Ok(mut guard) = ready else { return };
+                let batch = guard.get_inner_mut().0.drain(EVENT_BATCH);
+                if batch.len() < EVENT_BATCH {
+                    guard.clear_ready();
+                }
+                for ev in batch {
+                    let name = ev.rule_id.and_then(|id| names.get(&id).cloned());
+                    inner.on_event(ev.into_packet_event(name));
+                }
+            }
+        }
+    }
+}
+
+async fn tick(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(TICK);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = interval.tick() => {
+                inner.check_interface();
+                inner.ensure_attached();
+                inner.poll_stats();
+                inner.expire().await;
+            }
+        }
+    }
+}
+
+impl Module for Engine {
+    fn name(&self) -> &'static str {
+        "ebpf"
+    }
+
+    fn start(&mut self) -> BoxFuture<'_, std::result::Result<(), ModuleError>> {
+        Box::pin(async move {
+            let inner = self.inner.clone();
+            match inner.load() {
+                Ok(reader) => {
+                    inner.ensure_attached();
+                    if let Some(reader) = reader {
+                        self.tasks.push(tokio::spawn(read_events(
+                            inner.clone(),
+                            reader,
+                            self.stop.subscribe(),
+                        )));
+                    }
+                    self.tasks
+                        .push(tokio::spawn(tick(inner.clone(), self.stop.subscribe())));
+                }
+                Err(e) => {
+                    // Not fatal: the rest of the daemon keeps running and /health says why.
+                    let msg = error_chain(&e);
+                    warn!(error = %msg, "cannot load the XDP program");
+                    inner.set_health(Health::Unhealthy(format!(
+                        "cannot load the XDP program: {msg}"
+                    )));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn stop(&mut self) -> BoxFuture<'_, std::result::Result<(), ModuleError>> {
+        Box::pin(async move {
+            let _ = self.stop.send(true);
+            for t in self.tasks.drain(..) {
+                let _ = t.await;
+            }
+            self.inner.persist();
+            // Dropping the filter detaches the program; pinned maps stay in bpffs.
+            if let Some(mut f) = lock(&self.inner.filter).take() {
+                let _ = f.detach();
+            }
+            self.inner.metrics.attached.set(0);
+            self.inner.set_health(Health::Degraded("stopped".into()));
+            Ok(())
+        })
+    }
+
+    fn health(&self) -> Health {
+        lock(&self.inner.health).clone()
+    }
+}
+
+impl EngineHandle {
+    fn with_filter<T>(&self, f: impl FnOnce(&mut XdpFilter) -> Result<T>) -> Result<T> {
+        let mut guard = lock(&self.inner.filter);
+        match guard.as_mut() {
+            Some(filter) => f(filter),
+            None => Err(Error::NotLoaded {
+                reason: self.inner.health_reason(),
+            }),
+        }
+    }
+
+    /// Blocks a source address or network (renews it when already blocked) and records the
+    /// `ip_block` action.
+    pub async fn block(&self, req: BlockRequest) -> Result<Block> {
+        let v4 = req.cidr.0.addr().is_ipv4();
+        let block = {
+            let mut bl = lock(&self.inner.blocklist);
+            let existing = bl.get(&req.cidr).cloned();
+            let block = bl.add(&req, reserved_entries(&self.inner.compiled, v4), Utc::now())?;
+            if let Err(e) =
+                self.with_filter(|f| f.insert_block(block.cidr, block.rule_id, RuleAction::Drop))
+            {
+                match existing {
+                    Some(prev) => {
+                        bl.add(
+                            &BlockRequest {
+                                ttl: None,
+                                escalate: false,
+                                ..req.clone()
+                            },
+                            0,
+                            prev.added_at,
+                        )?;
+                    }
+                    None => {
+                        bl.remove(&req.cidr);
+                    }
+                }
+                return Err(e);
+            }
+            block
+        };
+        self.inner.persist();
+        self.inner.metrics.blocks_added.inc();
+        info!(cidr = %block.cidr, reason = %block.reason, expires_at = ?block.expires_at, offence = block.offence, "blocked");
+        let mut ev =
+            ActionEvent::manual(ActionType::IpBlock, ActionOutcome::Success, Severity::Info);
+        ev.alert_id = block.alert_id;
+        ev.target = target(block.cidr);
+        ev.detail = match block.expires_at {
+            Some(t) => format!(
+                "{} until {} ({}; offence {})",
+                block.cidr,
+                t.to_rfc3339(),
+                block.reason,
+                block.offence
+            ),
+            None => format!("{} until removed ({})", block.cidr, block.reason),
+        };
+        let _ = self.inner.outputs.actions.send(ev).await;
+        Ok(block)
+    }
+
+    /// Removes a run-time block. `Ok(None)` when there was none.
+    pub async fn unblock(&self, cidr: Cidr) -> Result<Option<Block>> {
+        let removed = lock(&self.inner.blocklist).remove(&cidr);
+        let Some(block) = removed else {
+            return Ok(None);
+        };
+        self.with_filter(|f| f.remove_block(cidr))?;
+        self.inner.persist();
+        info!(cidr = %cidr, "unblocked");
+        let _ = self
+            .inner
+            .outputs
+            .actions
+            .send(unblock_action(&block, "removed"))
+            .await;
+        Ok(Some(block))
+    }
+
+    /// Run-time blocks with their hit counters, soonest expiry first.
+    pub fn list(&self) -> Result<Vec<BlockView>> {
+        let hits = self.with_filter(|f| f.read_hits()).unwrap_or_default();
+        let mut out: Vec<BlockView> = lock(&self.inner.blocklist)
+            .iter()
+            .map(|b| {
+                let h = hits.get(&b.rule_id).copied().unwrap_or(HitCount::default());
+                BlockView {
+                    block: b.clone(),
+                    hits: h.packets,
+                    hit_bytes: h.bytes,
+                }
+            })
+            .collect();
+        out.sort_by_key(|v| {
+            (
+                v.block.expires_at.is_none(),
+                v.block.expires_at,
+                v.block.cidr.to_string(),
+            )
+        });
+        Ok(out)
+    }
+
+    pub fn stats(&self) -> Result<EngineStats> {
+        let (stats, counters, attached) = self.with_filter(|f| {
+            Ok((
+                f.read_stats()?,
+                f.read_counters()?,
+                f.attached_to().is_some(),
+            ))
+        })?;
+        let c = |p: crate::maps::ProtoCounters| Counters {
+            packets: p.packets,
+            bytes: p.bytes,
+            drops: p.drops,
+        };
+        Ok(EngineStats {
+            interface: self.inner.cfg.interface.clone(),
+            attached,
+            traffic: [
+                ("tcp", stats.tcp),
+                ("udp", stats.udp),
+                ("icmp", stats.icmp),
+                ("other", stats.other),
+                ("total", stats.total),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), c(v)))
+            .collect(),
+            malformed: counters.malformed,
+            events_sent: counters.events_sent,
+            events_ringbuf_full: counters.events_ringbuf_full,
+            events_rate_limited: counters.events_rate_limited,
+            blocks: lock(&self.inner.blocklist).len(),
+        })
+    }
+}
+
+impl Inner {
+    fn health_reason(&self) -> String {
+        lock(&self.health).to_string()
+    }
+}
