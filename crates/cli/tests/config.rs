@@ -175,3 +175,30 @@ fn config_init_writes_a_valid_commented_example_once() {
             .success()
     );
 }
+
+#[test]
+fn invalid_ebpf_rules_name_the_rule_id() {
+    let dir = tempfile::tempdir().unwrap();
+    for (field, value, needle) in [
+        ("src_ip", "\"10.0.0.300\"", "src_ip"),
+        ("dst_ip", "\"10.0.0.0/33\"", "dst_ip"),
+        ("dst_port", "70000", "70000 is not a port"),
+        ("protocol", "\"sctpx\"", "protocol"),
+        ("protocol", "300", "300 is not an IP protocol number"),
+    ] {
+        let path = write(
+            &dir,
+            &format!(
+                "[ebpf]\nenabled = false\n\n[[ebpf.rules]]\nid = \"bad_rule\"\n{field} = {value}\naction = \"drop\"\n"
+            ),
+        );
+        let o = run(cli().args(["config", "validate", "--config", &path]));
+        assert_eq!(o.status.code(), Some(3), "{field} = {value}");
+        let err = text(&o.stderr);
+        assert!(
+            err.contains("rule `bad_rule`") && err.contains(needle),
+            "{field} = {value}: {err}"
+        );
+        assert!(err.contains(&format!("{path}:")), "{err}");
+    }
+}

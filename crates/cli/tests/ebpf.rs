@@ -246,3 +246,109 @@ fn block_commands_without_ebpf_say_so() {
         text(&o.stderr)
     );
 }
+
+/// Alerts of `rule` in the store.
+fn alerts_of(d: &Daemon, rule: &str) -> Vec<serde_json::Value> {
+    let o = run(d
+        .cli()
+        .args(["alerts", "list", "--output", "json", "--limit", "1000"]));
+    assert!(o.status.success(), "alerts list: {}", text(&o.stderr));
+    let all: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    all.into_iter().filter(|a| a["rule_id"] == rule).collect()
+}
+
+#[test]
+fn nmap_port_scan_raises_a_port_scan_alert() {
+    let lab = Lab::new("scan");
+    let d = start_in_victim(&lab, tempfile::tempdir().unwrap(), &[]);
+    let o = lab.attacker(&[
+        "nmap",
+        "-sS",
+        "-p",
+        "1-1000",
+        "--max-rate",
+        "2000",
+        "-n",
+        "-Pn",
+        VICTIM_IP,
+    ]);
+    assert!(o.status.success(), "nmap: {}", text(&o.stderr));
+    let alerts = wait_for(15, "a port_scan alert", || {
+        let a = alerts_of(&d, "port_scan");
+        (!a.is_empty()).then_some(a)
+    });
+    assert_eq!(
+        alerts.len(),
+        1,
+        "one alert per source within the cooldown: {alerts:?}"
+    );
+    assert_eq!(alerts[0]["entities"]["src_ip"], ATTACKER_IP);
+    assert_eq!(alerts[0]["entities"]["dst_ip"], VICTIM_IP);
+    assert_eq!(alerts[0]["source"], "ebpf");
+}
+
+#[test]
+fn hping3_syn_flood_raises_a_syn_flood_alert_naming_the_attacker() {
+    let lab = Lab::new("syn");
+    let d = start_in_victim(&lab, tempfile::tempdir().unwrap(), &[]);
+    // hping3 runs until `timeout` stops it (exit 124): the flood itself is what matters.
+    lab.attacker(&[
+        "timeout", "2", "hping3", "-S", "--flood", "-p", "22", VICTIM_IP,
+    ]);
+    let alerts = wait_for(15, "a syn_flood alert", || {
+        let a = alerts_of(&d, "syn_flood");
+        (!a.is_empty()).then_some(a)
+    });
+    assert_eq!(alerts[0]["entities"]["dst_ip"], VICTIM_IP);
+    assert_eq!(
+        alerts[0]["entities"]["src_ip"], ATTACKER_IP,
+        "{:?}",
+        alerts[0]
+    );
+    assert_eq!(alerts[0]["severity"], "high");
+}
+
+#[test]
+fn ordinary_traffic_raises_no_alert() {
+    let lab = Lab::new("calm");
+    let d = start_in_victim(&lab, tempfile::tempdir().unwrap(), &[]);
+    // A listener so the TCP connections complete (SYN, SYN-ACK, ACK, data, FIN).
+    let mut server = lab
+        .victim(&[
+            "sh",
+            "-c",
+            "while true; do echo hello | nc -l -p 8080 -q 1; done",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..3 {
+        assert!(lab.ping());
+    }
+    let mut connected = 0;
+    for _ in 0..5 {
+        let o = lab.attacker(&["nc", "-w", "2", VICTIM_IP, "8080"]);
+        connected += usize::from(text(&o.stdout).contains("hello"));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = lab.victim(&["pkill", "-f", "nc -l -p 8080"]).output();
+    assert!(
+        connected >= 3,
+        "the TCP connections completed ({connected}/5)"
+    );
+    // Give the detectors several of their 1 s ticks to see the traffic.
+    let s = stats(&d);
+    assert!(
+        s["traffic"]["tcp"]["packets"].as_u64().unwrap() >= 15,
+        "{s}"
+    );
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    for rule in ["port_scan", "syn_flood"] {
+        assert!(
+            alerts_of(&d, rule).is_empty(),
+            "{rule} raised on ordinary traffic"
+        );
+    }
+}

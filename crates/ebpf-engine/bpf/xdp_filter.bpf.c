@@ -8,6 +8,13 @@
  *   4. otherwise the first `monitor` match (blocklist entry first, then rules) -> PASS + event.
  *   5. otherwise a TCP SYN without ACK -> PASS + event (rule id 0).
  *
+ * Before the verdict, every TCP segment whose header was parsed is counted per destination
+ * address in `dst_tcp` ({SYN without ACK, all TCP}), whatever the verdict: allowlisted, dropped
+ * and monitored segments count alike. The map measures the load arriving for a destination, not
+ * what gets through: a SYN flood whose sources are already blocked must not look like recovery
+ * to the userspace SYN flood detector (crates/ebpf-engine/src/detect/syn_flood.rs). Non-first
+ * IPv4 fragments carry no TCP header and are not counted.
+ *
  * Malformed or truncated frames are passed untouched and counted (stats "other" + counters
  * CNT_MALFORMED): the kernel stack rejects them anyway, and XDP must never drop what it cannot
  * parse. Drops raise no event: a blocked flood must not spend the event budget; they are visible
@@ -117,6 +124,17 @@ struct {
 	__type(key, __u32);
 	__type(value, struct rate_state);
 } rate_state SEC(".maps");
+
+/* Per-destination TCP counters for the SYN flood detector. LRU: when full, the kernel evicts
+ * (approximately) the least recently used destination, so a flood's target (used on every
+ * segment) stays; userspace sees an evicted destination's counters restart from zero. Per CPU: under a flood
+ * every CPU updates the same entry, which shared atomics would turn into cache-line bouncing. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, DST_TCP_MAX_ENTRIES);
+	__type(key, struct dst_key);
+	__type(value, struct dst_tcp_counter);
+} dst_tcp SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -283,6 +301,30 @@ static __always_inline void count_hit(__u32 rule_id, __u64 len)
 	}
 	h->packets += 1;
 	h->bytes += len;
+}
+
+/* Counts a TCP segment (header parsed) for its destination in `dst_tcp`. */
+static __always_inline void count_dst_tcp(const struct parsed *p)
+{
+	struct dst_key key;
+	struct dst_tcp_counter *c;
+	__u64 syn = (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+
+	__builtin_memcpy(key.addr, p->daddr, 16);
+	c = bpf_map_lookup_elem(&dst_tcp, &key);
+	if (!c) {
+		struct dst_tcp_counter first = { .syn = syn, .tcp = 1 };
+
+		/* A new entry starts at this CPU's segment (the kernel zeroes the other CPUs' slots).
+		 * When BPF_NOEXIST fails, another CPU created the entry meanwhile: count into it. */
+		if (bpf_map_update_elem(&dst_tcp, &key, &first, BPF_NOEXIST) == 0)
+			return;
+		c = bpf_map_lookup_elem(&dst_tcp, &key);
+		if (!c)
+			return;
+	}
+	c->syn += syn;
+	c->tcp += 1;
 }
 
 static __always_inline __u32 stat_slot(const struct parsed *p)
@@ -473,6 +515,8 @@ int xdp_filter(struct xdp_md *ctx)
 	}
 
 	slot = stat_slot(&p);
+	if (p.proto == IPPROTO_TCP && p.has_ports)
+		count_dst_tcp(&p);
 	v = decide(&p);
 	if (v.rule_id != 0)
 		count_hit(v.rule_id, len);

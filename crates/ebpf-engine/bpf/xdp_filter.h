@@ -39,6 +39,9 @@
 /* Capacity of the `match_rules` array (rules that constrain more than the source address). */
 #define MAX_MATCH_RULES 64
 
+/* Capacity of the `dst_tcp` LRU map (destinations with TCP counters). */
+#define DST_TCP_MAX_ENTRIES 16384
+
 /* Token bucket unit: one event costs this many "nano-tokens", so that refill can be computed as
  * elapsed_ns * events_per_sec without a division. */
 #define NANO_TOKENS_PER_EVENT 1000000000ULL
@@ -118,6 +121,17 @@ struct packet_event {
 	__u8 ip_version;
 };
 
+/* Key of `dst_tcp`: the destination address, 16 bytes in network order, v4-mapped for IPv4. */
+struct dst_key {
+	__u8 addr[16];
+};
+
+/* Value of `dst_tcp` (per CPU): TCP segments to one destination since its entry was created. */
+struct dst_tcp_counter {
+	__u64 syn; /* SYN without ACK */
+	__u64 tcp; /* every TCP segment whose header was parsed */
+};
+
 _Static_assert(sizeof(struct lpm_v4_key) == 8, "lpm_v4_key");
 _Static_assert(sizeof(struct lpm_v6_key) == 20, "lpm_v6_key");
 _Static_assert(sizeof(struct lpm_value) == 8, "lpm_value");
@@ -127,5 +141,7 @@ _Static_assert(sizeof(struct match_rule) == 76, "match_rule");
 _Static_assert(sizeof(struct filter_config) == 32, "filter_config");
 _Static_assert(sizeof(struct rate_state) == 16, "rate_state");
 _Static_assert(sizeof(struct packet_event) == 56, "packet_event");
+_Static_assert(sizeof(struct dst_key) == 16, "dst_key");
+_Static_assert(sizeof(struct dst_tcp_counter) == 16, "dst_tcp_counter");
 
 #endif

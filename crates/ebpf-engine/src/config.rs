@@ -1,11 +1,13 @@
-//! `[ebpf]` section: interface, XDP attach mode, map sizes and static filter rules
-//! (`[[ebpf.rules]]`, seed 002).
+//! `[ebpf]` section: interface, XDP attach mode, map sizes, static filter rules
+//! (`[[ebpf.rules]]`, seed 002) and the network detectors (`[ebpf.syn_flood]`,
+//! `[ebpf.port_scan]`).
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use ironpost_core::Protocol;
-use ironpost_core::config::{Issues, Validate, key};
+use ironpost_core::config::{Issues, Validate, key, secs};
 use ironpost_core::net::Cidr;
 use serde::{Deserialize, Serialize};
 
@@ -34,9 +36,10 @@ pub enum RuleAction {
     Monitor,
 }
 
-/// One `[[ebpf.rules]]` entry.
+/// One `[[ebpf.rules]]` entry. Read through [`RawFilterRule`] so that a bad address, port or
+/// protocol is reported with the rule's `id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawFilterRule")]
 pub struct FilterRule {
     pub id: String,
     #[serde(default)]
@@ -54,8 +57,209 @@ pub struct FilterRule {
     pub action: RuleAction,
 }
 
-/// `[ebpf]` section.
+/// A protocol written as a name or an IANA number.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum RawProtocol {
+    Name(String),
+    Number(i64),
+}
+
+/// `[[ebpf.rules]]` as written: values are checked in `TryFrom` so errors can name the rule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFilterRule {
+    id: String,
+    #[serde(default)]
+    description: String,
+    src_ip: Option<String>,
+    dst_ip: Option<String>,
+    dst_port: Option<i64>,
+    protocol: Option<RawProtocol>,
+    action: String,
+}
+
+impl TryFrom<RawFilterRule> for FilterRule {
+    type Error = String;
+
+    fn try_from(r: RawFilterRule) -> Result<Self, String> {
+        let id = r.id;
+        let bad = |field: &str, msg: String| format!("rule `{id}`: {field}: {msg}");
+        let cidr = |field: &str, v: Option<String>| {
+            v.map(|t| {
+                t.parse::<Cidr>()
+                    .map_err(|e| bad(field, format!("{e} (expected an IP address or CIDR)")))
+            })
+            .transpose()
+        };
+        let src_ip = cidr("src_ip", r.src_ip)?;
+        let dst_ip = cidr("dst_ip", r.dst_ip)?;
+        let dst_port = r
+            .dst_port
+            .map(|p| {
+                u16::try_from(p)
+                    .map_err(|_| bad("dst_port", format!("{p} is not a port (0-65535)")))
+            })
+            .transpose()?;
+        let protocol = r
+            .protocol
+            .map(|p| match p {
+                RawProtocol::Name(n) => n
+                    .parse::<Protocol>()
+                    .map_err(|e| bad("protocol", e.to_string())),
+                RawProtocol::Number(n) => {
+                    u8::try_from(n).map(Protocol::from_number).map_err(|_| {
+                        bad(
+                            "protocol",
+                            format!("{n} is not an IP protocol number (0-255)"),
+                        )
+                    })
+                }
+            })
+            .transpose()?;
+        let action = match r.action.as_str() {
+            "drop" => RuleAction::Drop,
+            "monitor" => RuleAction::Monitor,
+            other => return Err(bad("action", format!("`{other}` is not drop or monitor"))),
+        };
+        Ok(FilterRule {
+            id,
+            description: r.description,
+            src_ip,
+            dst_ip,
+            dst_port,
+            protocol,
+            action,
+        })
+    }
+}
+
+/// `[ebpf.syn_flood]`: SYN flood detection per destination address, from the kernel's
+/// per-destination TCP counters (see [`crate::SynFloodDetector`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SynFloodConfig {
+    pub enabled: bool,
+    /// Sliding window over which SYNs are counted. It is also the alert cooldown: at most one
+    /// alert per destination per window.
+    #[serde(rename = "window_secs", with = "secs")]
+    pub window: Duration,
+    /// SYNs without ACK to one destination within the window that raise an alert (together
+    /// with `ratio`).
+    pub threshold: u64,
+    /// Share of SYN-only segments among all TCP segments to the destination within the window,
+    /// in (0, 1], at or above which the SYNs count as a flood (a busy server that completes its
+    /// handshakes stays near 0.1–0.3).
+    pub ratio: f64,
+    /// Destinations whose window is kept at once; beyond it the least recently active one is
+    /// forgotten (counted as evicted).
+    pub max_tracked: usize,
+}
+
+impl Default for SynFloodConfig {
+    fn default() -> Self {
+        SynFloodConfig {
+            enabled: true,
+            window: Duration::from_secs(10),
+            threshold: 100,
+            ratio: 0.8,
+            max_tracked: 10_000,
+        }
+    }
+}
+
+/// `[ebpf.port_scan]`: distinct destination ports per source address within a window (see
+/// [`crate::PortScanDetector`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortScanConfig {
+    pub enabled: bool,
+    /// Sliding window over which distinct ports are counted; also the alert cooldown: at most
+    /// one alert per source per window.
+    #[serde(rename = "window_secs", with = "secs")]
+    pub window: Duration,
+    /// Distinct destination ports probed by one source within the window that raise an alert.
+    pub port_threshold: u16,
+    /// Sources whose ports are kept at once; beyond it the least recently active one is
+    /// forgotten (counted as evicted).
+    pub max_tracked: usize,
+}
+
+impl Default for PortScanConfig {
+    fn default() -> Self {
+        PortScanConfig {
+            enabled: true,
+            window: Duration::from_secs(60),
+            port_threshold: 20,
+            max_tracked: 10_000,
+        }
+    }
+}
+
+/// Longest detector window.
+const MAX_WINDOW: Duration = Duration::from_secs(3600);
+/// Largest `max_tracked` of a detector.
+pub const MAX_TRACKED: usize = 1_000_000;
+/// Largest `port_threshold`: a source keeps up to this many ports, checked linearly per event.
+pub const MAX_PORT_THRESHOLD: u16 = 1024;
+
+fn check_window(window: Duration, at: String, issues: &mut Issues) {
+    if window < Duration::from_secs(1) || window > MAX_WINDOW {
+        issues.push(
+            at,
+            format!(
+                "{} s must be between 1 and {} seconds",
+                window.as_secs(),
+                MAX_WINDOW.as_secs()
+            ),
+        );
+    }
+}
+
+fn check_max_tracked(n: usize, at: String, issues: &mut Issues) {
+    if !(1..=MAX_TRACKED).contains(&n) {
+        issues.push(at, format!("{n} must be between 1 and {MAX_TRACKED}"));
+    }
+}
+
+impl Validate for SynFloodConfig {
+    fn validate(&self, prefix: &str, issues: &mut Issues) {
+        check_window(self.window, key(prefix, "window_secs"), issues);
+        if !(1..=1_000_000_000).contains(&self.threshold) {
+            issues.push(
+                key(prefix, "threshold"),
+                format!("{} must be between 1 and 1000000000", self.threshold),
+            );
+        }
+        // `!(x > 0.0)` also rejects NaN.
+        if !(self.ratio > 0.0 && self.ratio <= 1.0) {
+            issues.push(
+                key(prefix, "ratio"),
+                format!("{} must be in (0, 1], e.g. 0.8", self.ratio),
+            );
+        }
+        check_max_tracked(self.max_tracked, key(prefix, "max_tracked"), issues);
+    }
+}
+
+impl Validate for PortScanConfig {
+    fn validate(&self, prefix: &str, issues: &mut Issues) {
+        check_window(self.window, key(prefix, "window_secs"), issues);
+        if !(2..=MAX_PORT_THRESHOLD).contains(&self.port_threshold) {
+            issues.push(
+                key(prefix, "port_threshold"),
+                format!(
+                    "{} must be between 2 and {MAX_PORT_THRESHOLD}",
+                    self.port_threshold
+                ),
+            );
+        }
+        check_max_tracked(self.max_tracked, key(prefix, "max_tracked"), issues);
+    }
+}
+
+/// `[ebpf]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EbpfConfig {
     pub enabled: bool,
@@ -79,6 +283,8 @@ pub struct EbpfConfig {
     pub events_per_second: u32,
     /// Token bucket capacity: events that may be sent in a burst, per CPU.
     pub events_burst: u32,
+    pub syn_flood: SynFloodConfig,
+    pub port_scan: PortScanConfig,
     pub rules: Vec<FilterRule>,
 }
 
@@ -94,6 +300,8 @@ impl Default for EbpfConfig {
             pin_path: None,
             events_per_second: 1_000,
             events_burst: 1_000,
+            syn_flood: SynFloodConfig::default(),
+            port_scan: PortScanConfig::default(),
             rules: Vec::new(),
         }
     }
@@ -169,6 +377,8 @@ impl Validate for EbpfConfig {
                 );
             }
         }
+        self.syn_flood.validate(&key(prefix, "syn_flood"), issues);
+        self.port_scan.validate(&key(prefix, "port_scan"), issues);
         let match_rules = self
             .rules
             .iter()
@@ -358,6 +568,149 @@ events_burst = 200
             r.protocol = None;
         });
         assert!(!issues(&bad).iter().any(|g| g.starts_with("ebpf.rules:")));
+    }
+
+    #[test]
+    fn detector_sections_load_with_defaults_and_are_checked() {
+        let cfg: EbpfConfig = toml::from_str(
+            r#"
+[syn_flood]
+threshold = 500
+ratio = 0.9
+
+[port_scan]
+enabled = false
+window_secs = 30
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.syn_flood,
+            SynFloodConfig {
+                threshold: 500,
+                ratio: 0.9,
+                ..SynFloodConfig::default()
+            }
+        );
+        assert_eq!(cfg.port_scan.window, Duration::from_secs(30));
+        assert_eq!(
+            (cfg.port_scan.enabled, cfg.port_scan.port_threshold),
+            (false, 20)
+        );
+        assert!(issues(&cfg).is_empty(), "{:?}", issues(&cfg));
+
+        let err = toml::from_str::<EbpfConfig>("[syn_flood]\nthreshhold = 5")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("threshhold"), "{err}");
+
+        // (syn_flood, port_scan, the keys that must be reported)
+        let bad = |sf: SynFloodConfig, ps: PortScanConfig| EbpfConfig {
+            syn_flood: sf,
+            port_scan: ps,
+            ..EbpfConfig::default()
+        };
+        let sf = SynFloodConfig::default;
+        let ps = PortScanConfig::default;
+        let cases: Vec<(EbpfConfig, &[&str])> = vec![
+            (bad(sf(), ps()), &[]),
+            (
+                bad(SynFloodConfig { ratio: 0.0, ..sf() }, ps()),
+                &["ebpf.syn_flood.ratio"],
+            ),
+            (bad(SynFloodConfig { ratio: 1.0, ..sf() }, ps()), &[]),
+            (
+                bad(
+                    SynFloodConfig {
+                        ratio: 1.01,
+                        ..sf()
+                    },
+                    ps(),
+                ),
+                &["ebpf.syn_flood.ratio"],
+            ),
+            (
+                bad(
+                    SynFloodConfig {
+                        ratio: f64::NAN,
+                        ..sf()
+                    },
+                    ps(),
+                ),
+                &["ebpf.syn_flood.ratio"],
+            ),
+            (
+                bad(
+                    SynFloodConfig {
+                        window: Duration::ZERO,
+                        threshold: 0,
+                        max_tracked: 0,
+                        ..sf()
+                    },
+                    ps(),
+                ),
+                &[
+                    "ebpf.syn_flood.window_secs",
+                    "ebpf.syn_flood.threshold",
+                    "ebpf.syn_flood.max_tracked",
+                ],
+            ),
+            (
+                bad(
+                    sf(),
+                    PortScanConfig {
+                        window: Duration::from_secs(3601),
+                        port_threshold: 1,
+                        max_tracked: MAX_TRACKED + 1,
+                        ..ps()
+                    },
+                ),
+                &[
+                    "ebpf.port_scan.window_secs",
+                    "ebpf.port_scan.port_threshold",
+                    "ebpf.port_scan.max_tracked",
+                ],
+            ),
+            (
+                bad(
+                    sf(),
+                    PortScanConfig {
+                        port_threshold: MAX_PORT_THRESHOLD + 1,
+                        ..ps()
+                    },
+                ),
+                &["ebpf.port_scan.port_threshold"],
+            ),
+        ];
+        for (cfg, want) in cases {
+            let got: Vec<String> = issues(&cfg)
+                .into_iter()
+                .map(|i| i.split(':').next().unwrap_or_default().to_owned())
+                .collect();
+            assert_eq!(got, want, "{:?} {:?}", cfg.syn_flood, cfg.port_scan);
+        }
+    }
+
+    #[test]
+    fn detector_sections_survive_a_toml_round_trip() {
+        let cfg = EbpfConfig {
+            rules: vec![FilterRule {
+                id: "r".into(),
+                description: String::new(),
+                src_ip: Some("10.0.0.1".parse().unwrap()),
+                dst_ip: None,
+                dst_port: None,
+                protocol: None,
+                action: RuleAction::Drop,
+            }],
+            ..EbpfConfig::default()
+        };
+        let text = toml::to_string(&cfg).unwrap();
+        assert!(
+            text.contains("[syn_flood]") && text.contains("window_secs = 10"),
+            "{text}"
+        );
+        assert_eq!(toml::from_str::<EbpfConfig>(&text).unwrap(), cfg);
     }
 
     #[test]

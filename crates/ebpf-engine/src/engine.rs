@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use ironpost_core::metrics::{self, prometheus};
@@ -29,6 +29,7 @@ use tracing::{info, warn};
 
 use crate::blocklist::{Block, BlockRequest, Blocklist};
 use crate::config::{EbpfConfig, RuleAction};
+use crate::detect::{PortScanDetector, SynFloodDetector};
 use crate::events::EventReader;
 use crate::kernel::{LoadOptions, XdpFilter};
 use crate::maps::{HitCount, KernelCounters, TrafficStats};
@@ -92,6 +93,8 @@ struct EngineMetrics {
     blocks_added: prometheus::IntCounter,
     blocks_expired: prometheus::IntCounter,
     attached: prometheus::IntGauge,
+    tracked: prometheus::IntGaugeVec,
+    evicted: prometheus::IntCounterVec,
 }
 
 impl EngineMetrics {
@@ -153,6 +156,18 @@ impl EngineMetrics {
                 "Blocks removed at expiry.",
             ),
             attached: metrics::int_gauge(r, "ebpf_attached", "1 when the XDP program is attached."),
+            tracked: metrics::int_gauge_vec(
+                r,
+                "ebpf_detector_tracked",
+                "Addresses a detector currently tracks (bounded by max_tracked).",
+                &["detector"],
+            ),
+            evicted: metrics::int_counter_vec(
+                r,
+                "ebpf_detector_evicted_total",
+                "Tracked addresses evicted because max_tracked was reached.",
+                &["detector"],
+            ),
         }
     }
 }
@@ -166,6 +181,14 @@ struct Inner {
     metrics: EngineMetrics,
     outputs: EngineOutputs,
     last: Mutex<(TrafficStats, KernelCounters)>,
+    detectors: Mutex<Detectors>,
+}
+
+struct Detectors {
+    syn_flood: SynFloodDetector,
+    port_scan: PortScanDetector,
+    /// Evictions already exported, per detector.
+    evicted: (u64, u64),
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -237,6 +260,11 @@ impl Engine {
             metrics: EngineMetrics::new(registry),
             outputs,
             last: Mutex::new((TrafficStats::default(), KernelCounters::default())),
+            detectors: Mutex::new(Detectors {
+                syn_flood: SynFloodDetector::new(&cfg.syn_flood),
+                port_scan: PortScanDetector::new(&cfg.port_scan),
+                evicted: (0, 0),
+            }),
             cfg,
         });
         let (stop, _) = watch::channel(false);
@@ -298,6 +326,11 @@ impl Inner {
             .block_entries
             .set(i64::try_from(bl.len()).unwrap_or(i64::MAX));
         drop(bl);
+        // The first snapshot is the SYN flood detector's baseline.
+        let snapshot = filter.read_dst_tcp()?;
+        lock(&self.detectors)
+            .syn_flood
+            .observe_snapshot(&snapshot, Instant::now());
         let reader = filter.take_event_reader();
         *lock(&self.filter) = Some(filter);
         Ok(reader)
@@ -446,14 +479,57 @@ impl Inner {
         }
     }
 
-    fn on_event(&self, pe: PacketEvent) {
+    /// Feeds one packet event to the detectors and forwards it; returns the alert it raised.
+    fn on_event(&self, pe: PacketEvent, now: Instant) -> Option<AlertEvent> {
         self.metrics.events.inc();
+        let alert = {
+            let mut d = lock(&self.detectors);
+            d.syn_flood.observe_packet(&pe, now);
+            d.port_scan.observe(&pe, now)
+        };
         if self.outputs.packets.try_send(pe).is_err() {
             self.metrics
                 .events_lost
                 .with_label_values(&["channel_full"])
                 .inc();
         }
+        alert
+    }
+
+    /// Runs the SYN flood detector on a fresh snapshot of the per-destination counters, expires
+    /// old detector state, and exports the detectors' sizes.
+    fn detect(&self, now: Instant) -> Vec<AlertEvent> {
+        let snapshot = {
+            let guard = lock(&self.filter);
+            match guard.as_ref().map(XdpFilter::read_dst_tcp) {
+                Some(Ok(s)) => s,
+                Some(Err(e)) => {
+                    warn!(error = %error_chain(&e), "cannot read the per-destination TCP counters");
+                    return Vec::new();
+                }
+                None => return Vec::new(),
+            }
+        };
+        let mut d = lock(&self.detectors);
+        let alerts = d.syn_flood.observe_snapshot(&snapshot, now);
+        d.syn_flood.expire(now);
+        d.port_scan.expire(now);
+        let (syn, scan) = (d.syn_flood.stats(), d.port_scan.stats());
+        for (name, tracked, evicted, before) in [
+            ("syn_flood", syn.tracked, syn.evicted, d.evicted.0),
+            ("port_scan", scan.tracked, scan.evicted, d.evicted.1),
+        ] {
+            self.metrics
+                .tracked
+                .with_label_values(&[name])
+                .set(i64::try_from(tracked).unwrap_or(i64::MAX));
+            self.metrics
+                .evicted
+                .with_label_values(&[name])
+                .inc_by(evicted.saturating_sub(before));
+        }
+        d.evicted = (syn.evicted, scan.evicted);
+        alerts
     }
 }
 
@@ -521,9 +597,13 @@ async fn read_events(inner: Arc<Inner>, reader: EventReader, mut stop: watch::Re
                 if batch.len() < EVENT_BATCH {
                     guard.clear_ready();
                 }
+                let now = Instant::now();
                 for ev in batch {
                     let name = ev.rule_id.and_then(|id| names.get(&id).cloned());
-                    inner.on_event(ev.into_packet_event(name));
+                    if let Some(alert) = inner.on_event(ev.into_packet_event(name), now) {
+                        // Alerts are rare and must not be lost: wait for room.
+                        let _ = inner.outputs.alerts.send(alert).await;
+                    }
                 }
             }
         }
@@ -540,6 +620,9 @@ async fn tick(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
                 inner.check_interface();
                 inner.ensure_attached();
                 inner.poll_stats();
+                for alert in inner.detect(Instant::now()) {
+                    let _ = inner.outputs.alerts.send(alert).await;
+                }
                 inner.expire().await;
             }
         }

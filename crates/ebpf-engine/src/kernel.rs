@@ -1,13 +1,15 @@
 //! [`XdpFilter`]: loads the embedded XDP object with aya, sizes and optionally pins its maps,
 //! attaches and detaches it, and offers a typed API over every map (blocklist, allowlist, match
-//! rules, event rate limit, stats, counters, hits) plus the event ring buffer.
+//! rules, event rate limit, stats, counters, hits, per-destination TCP counters) plus the event
+//! ring buffer.
 //!
 //! Dropping an `XdpFilter` detaches the program and closes the maps; pinned maps stay in bpffs
 //! and are reused, entries included, by the next load with the same `pin_path`. A reused map
 //! keeps the size it was created with: a new `blocklist_max_entries` applies once the pins are
 //! removed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use aya::maps::{Array, LpmTrie, Map, MapData, MapError, PerCpuArray, PerCpuHashMap, RingBuf};
@@ -94,6 +96,7 @@ pub struct XdpFilter {
     stats: PerCpuArray<MapData, RawProtoStats>,
     counters: PerCpuArray<MapData, u64>,
     hits: PerCpuHashMap<MapData, u32, RawHit>,
+    dst_tcp: PerCpuHashMap<MapData, DstKey, RawDstTcp>,
     events: Option<RingBuf<MapData>>,
     blocklist_max_entries: u32,
     attached: Option<(String, XdpLinkId)>,
@@ -196,6 +199,7 @@ impl XdpFilter {
             stats: take(&mut bpf, STATS)?,
             counters: take(&mut bpf, COUNTERS)?,
             hits: take(&mut bpf, HITS)?,
+            dst_tcp: take(&mut bpf, DST_TCP)?,
             events: Some(take(&mut bpf, EVENTS)?),
             bpf,
             blocklist_max_entries: opts.blocklist_max_entries,
@@ -478,6 +482,37 @@ impl XdpFilter {
             }
             out.insert(id, total);
         }
+        Ok(out)
+    }
+
+    /// TCP segments per destination address, summed over CPUs, sorted by address: every TCP
+    /// segment whose header the program parsed, whatever its verdict (see
+    /// `bpf/xdp_filter.bpf.c`). Counters are cumulative while a destination stays in the LRU
+    /// map ([`DST_TCP_MAX_ENTRIES`]); an evicted destination comes back from zero, which
+    /// [`crate::SynFloodDetector`] treats as a reset.
+    pub fn read_dst_tcp(&self) -> Result<Vec<(IpAddr, DstTcpCounters)>> {
+        // The kernel may evict entries during the walk. A key that vanished makes the next
+        // `get_next_key` start over from the first key: the map merges the repeats, and the walk
+        // is capped so that it ends under any churn (a capped walk misses some destinations
+        // for one snapshot).
+        let max_steps = 4 * DST_TCP_MAX_ENTRIES as usize;
+        let mut by_key: HashMap<DstKey, DstTcpCounters> = HashMap::new();
+        for entry in self.dst_tcp.iter().take(max_steps) {
+            let (key, per_cpu) = entry.map_err(|source| Error::Map {
+                map: DST_TCP,
+                source: Box::new(source),
+            })?;
+            let mut total = DstTcpCounters::default();
+            for v in per_cpu.iter() {
+                total += *v;
+            }
+            by_key.insert(key, total);
+        }
+        let mut out: Vec<(IpAddr, DstTcpCounters)> = by_key
+            .into_iter()
+            .map(|(k, v)| (dst_key_addr(k), v))
+            .collect();
+        out.sort_unstable_by_key(|(addr, _)| *addr);
         Ok(out)
     }
 

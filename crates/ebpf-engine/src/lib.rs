@@ -24,6 +24,7 @@
 //! | `hits` | per-CPU hash | rule id → {packets, bytes} |
 //! | `rate_state` | per-CPU array of 1 | token bucket state |
 //! | `events` | ring buffer, `ring_buffer_size` bytes | `struct packet_event` |
+//! | `dst_tcp` | per-CPU LRU hash, 16,384 | destination address → {SYNs without ACK, TCP segments} (SYN flood detector) |
 //!
 //! `hits` is a hash keyed by rule id rather than an array: ids are chosen by userspace (config
 //! rules 1..=n, then whatever the engine allocates for dynamic blocks), so an array would put a
@@ -52,6 +53,7 @@
 
 pub mod blocklist;
 pub mod config;
+pub mod detect;
 mod engine;
 mod error;
 mod events;
@@ -61,6 +63,8 @@ pub mod rules;
 
 pub use blocklist::{Block, BlockRequest, BlocklistError};
 pub use config::{EbpfConfig, FilterRule, RuleAction, XdpMode};
+pub use config::{PortScanConfig, SynFloodConfig};
+pub use detect::{PortScanDetector, PortScanStats, SynFloodDetector, SynFloodStats};
 pub use engine::{BlockView, Counters, Engine, EngineHandle, EngineOutputs, EngineStats};
 pub use error::{Error, Result};
 pub use events::{EventReader, KernelEvent};
@@ -69,4 +73,5 @@ pub use maps::{
     ALLOWLIST_MAX_ENTRIES, AllowEntry, BlockEntry, HitCount, KernelCounters, MAX_MATCH_RULES,
     ProtoCounters, TrafficStats,
 };
+pub use maps::{DST_TCP_MAX_ENTRIES, DstTcpCounters};
 pub use rules::{CompiledRules, MatchRule};

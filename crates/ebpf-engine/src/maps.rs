@@ -14,6 +14,9 @@ use crate::config::RuleAction;
 pub const ALLOWLIST_MAX_ENTRIES: u32 = 1024;
 /// Capacity of the `match_rules` array (`MAX_MATCH_RULES` in the C header).
 pub const MAX_MATCH_RULES: usize = 64;
+/// Capacity of the `dst_tcp` LRU map (`DST_TCP_MAX_ENTRIES` in the C header): destinations
+/// with TCP counters at once.
+pub const DST_TCP_MAX_ENTRIES: u32 = 16_384;
 
 pub(crate) const PROGRAM: &str = "xdp_filter";
 pub(crate) const BLOCKLIST_V4: &str = "blocklist_v4";
@@ -26,6 +29,7 @@ pub(crate) const STATS: &str = "stats";
 pub(crate) const COUNTERS: &str = "counters";
 pub(crate) const HITS: &str = "hits";
 pub(crate) const EVENTS: &str = "events";
+pub(crate) const DST_TCP: &str = "dst_tcp";
 /// Maps that outlive the daemon when `pin_path` is set: blocks, allowlist and their hit counts.
 pub(crate) const PINNED_MAPS: [&str; 5] =
     [BLOCKLIST_V4, BLOCKLIST_V6, ALLOWLIST_V4, ALLOWLIST_V6, HITS];
@@ -119,6 +123,17 @@ pub(crate) struct RawEvent {
     pub ip_version: u8,
 }
 
+/// `struct dst_key`: a destination address, network order, v4-mapped for IPv4.
+pub(crate) type DstKey = [u8; 16];
+
+/// `struct dst_tcp_counter`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RawDstTcp {
+    pub syn: u64,
+    pub tcp: u64,
+}
+
 // The same sizes as the `_Static_assert`s in bpf/xdp_filter.h.
 const _: () = {
     assert!(size_of::<KeyV4>() == 8);
@@ -129,6 +144,8 @@ const _: () = {
     assert!(size_of::<RawMatchRule>() == 76);
     assert!(size_of::<RawConfig>() == 32);
     assert!(size_of::<RawEvent>() == 56);
+    assert!(size_of::<DstKey>() == 16);
+    assert!(size_of::<RawDstTcp>() == 16);
 };
 
 // SAFETY: each type below is `#[repr(C)]`, `Copy`, made only of integers and integer arrays laid
@@ -148,6 +165,8 @@ mod pod {
     unsafe impl aya::Pod for super::RawConfig {}
     // SAFETY: see the module comment: repr(C), integers only, no padding.
     unsafe impl aya::Pod for super::RawEvent {}
+    // SAFETY: see the module comment: repr(C), integers only, no padding.
+    unsafe impl aya::Pod for super::RawDstTcp {}
 }
 
 /// Packet, byte and drop counts for one protocol, summed over CPUs.
@@ -188,6 +207,17 @@ pub struct KernelCounters {
 pub struct HitCount {
     pub packets: u64,
     pub bytes: u64,
+}
+
+/// TCP segments sent to one destination address, summed over CPUs, counted by the kernel
+/// whatever the verdict (dropped segments included). Cumulative while the destination's entry
+/// lives in the `dst_tcp` LRU map; an evicted destination starts again from zero.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DstTcpCounters {
+    /// Segments with SYN set and ACK clear (connection attempts).
+    pub syn: u64,
+    /// Every TCP segment whose header was parsed (SYNs included).
+    pub tcp: u64,
 }
 
 /// One blocklist entry.
@@ -264,6 +294,23 @@ impl std::ops::AddAssign<RawProtoStats> for ProtoCounters {
     }
 }
 
+impl std::ops::AddAssign<RawDstTcp> for DstTcpCounters {
+    fn add_assign(&mut self, c: RawDstTcp) {
+        self.syn += c.syn;
+        self.tcp += c.tcp;
+    }
+}
+
+/// A `dst_tcp` key back to an `IpAddr`. The key has no family: a v4-mapped address is taken as
+/// IPv4 (an IPv6 packet to `::ffff:a.b.c.d` is not routable and shares the IPv4 entry anyway).
+pub(crate) fn dst_key_addr(key: DstKey) -> IpAddr {
+    let v6 = Ipv6Addr::from(key);
+    match v6.to_ipv4_mapped() {
+        Some(v4) => IpAddr::V4(v4),
+        None => IpAddr::V6(v6),
+    }
+}
+
 impl std::ops::AddAssign<RawHit> for HitCount {
     fn add_assign(&mut self, h: RawHit) {
         self.packets += h.packets;
@@ -307,6 +354,24 @@ mod tests {
             event_addr(mapped, 6),
             "::ffff:192.0.2.7".parse::<IpAddr>().unwrap()
         );
+    }
+
+    #[test]
+    fn dst_keys_unmap_ipv4() {
+        let cases = [
+            (
+                Ipv4Addr::new(192, 0, 2, 7).to_ipv6_mapped().octets(),
+                "192.0.2.7",
+            ),
+            (
+                "2001:db8::1".parse::<Ipv6Addr>().unwrap().octets(),
+                "2001:db8::1",
+            ),
+            ([0; 16], "::"),
+        ];
+        for (key, want) in cases {
+            assert_eq!(dst_key_addr(key), want.parse::<IpAddr>().unwrap(), "{want}");
+        }
     }
 
     #[test]
