@@ -6,7 +6,7 @@ CARGO ?= cargo
 # .ci/run points CARGO_TARGET_DIR outside the clone so CI reuses earlier builds.
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
-.PHONY: demo test setup services build build-release lint
+.PHONY: demo test setup services build build-release lint bench-xdp
 
 setup:
 	bash scripts/setup.sh
@@ -35,3 +35,8 @@ test: services build
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+## Benchmarks of the XDP filter (root): BPF_PROG_TEST_RUN ns per packet and the drop rate on a
+## veth pair against iptables, ipset and nft. BENCH_DURATION=SECS per drop variant (default 5).
+bench-xdp: setup
+	bash bench/run.sh xdp

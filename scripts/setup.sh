@@ -8,6 +8,8 @@ PACKAGES=(
   clang llvm libbpf-dev bpftool make pkg-config
   # network lab and attack tools
   iproute2 iputils-ping nmap hping3 netsniff-ng netcat-openbsd openssh-server hydra sshpass
+  # benchmarks (bench/): the netfilter baselines the XDP filter is compared with
+  iptables ipset nftables
   # real components the tests and the demo run
   docker.io busybox-static postgresql redis-server nats-server prometheus prometheus-alertmanager rsyslog
   # clients and helpers

@@ -247,15 +247,15 @@ impl Blocklist {
     }
 
     fn remember(&mut self, cidr: Cidr, offences: u32, now: DateTime<Utc>) {
-        if self.history.len() >= MAX_HISTORY && !self.history.contains_key(&cidr) {
-            if let Some(oldest) = self
+        if self.history.len() >= MAX_HISTORY
+            && !self.history.contains_key(&cidr)
+            && let Some(oldest) = self
                 .history
                 .iter()
                 .min_by_key(|(_, h)| h.last)
                 .map(|(c, _)| *c)
-            {
-                self.history.remove(&oldest);
-            }
+        {
+            self.history.remove(&oldest);
         }
         self.history.insert(
             cidr,

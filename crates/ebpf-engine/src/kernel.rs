@@ -264,6 +264,16 @@ impl XdpFilter {
     /// Older kernels, which require `data_end` to cover the whole input, reject such frames with
     /// EINVAL (reported as [`Error::TestRun`]).
     pub fn test_run(&mut self, frame: &[u8], repeat: u32) -> Result<XdpAction> {
+        self.test_run_timed(frame, repeat).map(|(action, _)| action)
+    }
+
+    /// [`XdpFilter::test_run`], also returning the kernel's mean time per run (what
+    /// BPF_PROG_TEST_RUN measures: the program alone, over `repeat` runs).
+    pub fn test_run_timed(
+        &mut self,
+        frame: &[u8],
+        repeat: u32,
+    ) -> Result<(XdpAction, std::time::Duration)> {
         const ETH_HLEN: usize = 14;
         let program = xdp_program(&mut self.bpf)?;
         let err = |source| Error::TestRun {
@@ -290,7 +300,8 @@ impl XdpFilter {
                 ..TestRunOptions::default()
             })
         };
-        Ok(XdpAction::from(result.map_err(err)?.return_value))
+        let result = result.map_err(err)?;
+        Ok((XdpAction::from(result.return_value), result.duration))
     }
 
     /// Blocks (or monitors) packets whose source address is in `cidr`. Replaces an existing
