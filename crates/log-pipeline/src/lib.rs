@@ -7,5 +7,7 @@
 //! Architecture invariant: depends on `ironpost-core` only.
 
 pub mod config;
+pub mod fields;
 
 pub use config::{LogPipelineConfig, SourceKind};
+pub use fields::{FieldSource, FieldValue, MapFields};

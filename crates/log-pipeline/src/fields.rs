@@ -1,0 +1,78 @@
+//! The contract between parsing and rules: a parsed record exposes its fields by name, typed, and
+//! the rule engine asks for them. Neither side allocates to look a field up.
+//!
+//! Field names rules may use (seed 003 and Sigma mappings resolve to these):
+//!
+//! | name | meaning |
+//! |---|---|
+//! | `message` | the free-text message (MSG / `message` / `msg`) |
+//! | `process` (aliases `program`, `app`, `app_name`) | RFC 3164 TAG without `[pid]`, RFC 5424 APP-NAME, JSON `process`/`app` |
+//! | `pid` | process id, when present |
+//! | `hostname` (alias `host`) | the record's host |
+//! | `severity` | syslog severity keyword (`emerg` … `debug`), or a JSON level mapped onto those |
+//! | `facility` | syslog facility keyword (`kern`, `user`, `auth`, `authpriv` …) |
+//! | `msgid` | RFC 5424 MSGID |
+//! | `src_ip`, `user`, `port`, `outcome` | extracted from sshd/sudo/su/pam lines (`outcome`: `failure`, `success`, `invalid_user` …) |
+//! | `source` | the component that received it (`file:/var/log/auth.log`, `syslog_udp` …) |
+//! | anything else | RFC 5424 structured data as `SDID.param`, JSON keys as dotted paths |
+
+use std::net::IpAddr;
+
+/// A field's value, borrowed from the record.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FieldValue<'a> {
+    Str(&'a str),
+    Ip(IpAddr),
+    Num(f64),
+}
+
+impl FieldValue<'_> {
+    /// The value as text (IPs and numbers rendered) for string operators.
+    pub fn to_text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            FieldValue::Str(s) => std::borrow::Cow::Borrowed(s),
+            FieldValue::Ip(ip) => std::borrow::Cow::Owned(ip.to_string()),
+            FieldValue::Num(n) => std::borrow::Cow::Owned(n.to_string()),
+        }
+    }
+}
+
+/// Anything rules can be evaluated against.
+pub trait FieldSource {
+    /// The value of field `name`, if the record has it.
+    fn field(&self, name: &str) -> Option<FieldValue<'_>>;
+
+    /// The message, which most rules and every literal prefilter look at.
+    fn message(&self) -> &str;
+
+    /// When the record says it happened (microseconds since the Unix epoch), if it says so.
+    fn timestamp_micros(&self) -> Option<i64>;
+}
+
+/// A simple owned record for tests and tools (`rules test`): fields in a list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MapFields {
+    pub message: String,
+    pub timestamp_micros: Option<i64>,
+    pub fields: Vec<(String, String)>,
+}
+
+impl FieldSource for MapFields {
+    fn field(&self, name: &str) -> Option<FieldValue<'_>> {
+        if name == "message" {
+            return Some(FieldValue::Str(&self.message));
+        }
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| match v.parse::<IpAddr>() {
+            Ok(ip) => FieldValue::Ip(ip),
+            Err(_) => FieldValue::Str(v.as_str()),
+        })
+    }
+
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn timestamp_micros(&self) -> Option<i64> {
+        self.timestamp_micros
+    }
+}
