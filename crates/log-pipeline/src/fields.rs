@@ -62,10 +62,13 @@ impl FieldSource for MapFields {
         if name == "message" {
             return Some(FieldValue::Str(&self.message));
         }
-        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| match v.parse::<IpAddr>() {
-            Ok(ip) => FieldValue::Ip(ip),
-            Err(_) => FieldValue::Str(v.as_str()),
-        })
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| match v.parse::<IpAddr>() {
+                Ok(ip) => FieldValue::Ip(ip),
+                Err(_) => FieldValue::Str(v.as_str()),
+            })
     }
 
     fn message(&self) -> &str {

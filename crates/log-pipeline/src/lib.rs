@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod fields;
+pub mod source;
 
 pub use config::{LogPipelineConfig, SourceKind};
 pub use fields::{FieldSource, FieldValue, MapFields};

@@ -1,0 +1,144 @@
+//! Sources: components that receive raw log lines and hand them on in batches.
+//!
+//! Every source reports the same metrics (`ironpost_log_source_*{source}`: received lines,
+//! bytes, errors, dropped, truncated), bounds each line to [`MAX_LINE`] bytes (longer lines are
+//! truncated and counted, never fatal), and sends [`Batch`]es on a bounded channel, so a slow
+//! pipeline pushes back on TCP senders and file readers; UDP cannot be pushed back, so the
+//! kernel's receive-queue drops are read and exported instead.
+
+pub mod framing;
+pub mod syslog_tcp;
+pub mod syslog_udp;
+
+use std::sync::Arc;
+
+use ironpost_core::metrics::{self, prometheus};
+
+/// Longest line or message kept; the rest is cut off and counted.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// Lines received together from one origin, in one buffer.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Component kind: `file`, `syslog_udp`, `syslog_tcp`.
+    pub source: &'static str,
+    /// Where from: a path or a peer address.
+    pub origin: Arc<str>,
+    /// When the batch was received (microseconds since the Unix epoch).
+    pub received_micros: i64,
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Batch {
+    pub fn new(source: &'static str, origin: Arc<str>) -> Self {
+        Batch {
+            source,
+            origin,
+            received_micros: now_micros(),
+            buf: Vec::new(),
+            ends: Vec::new(),
+        }
+    }
+
+    /// Appends one line (already bounded by the caller).
+    pub fn push(&mut self, line: &[u8]) {
+        self.buf.extend_from_slice(line);
+        self.ends.push(self.buf.len());
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn lines(&self) -> impl Iterator<Item = &[u8]> {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let line = &self.buf[start..end];
+            start = end;
+            line
+        })
+    }
+}
+
+/// Microseconds since the Unix epoch, now.
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The metrics every source reports, labelled by component kind.
+#[derive(Clone)]
+pub struct SourceMetrics {
+    pub received: prometheus::IntCounterVec,
+    pub bytes: prometheus::IntCounterVec,
+    pub errors: prometheus::IntCounterVec,
+    pub dropped: prometheus::IntCounterVec,
+    pub truncated: prometheus::IntCounterVec,
+    pub connections: prometheus::IntGaugeVec,
+}
+
+impl std::fmt::Debug for SourceMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceMetrics").finish_non_exhaustive()
+    }
+}
+
+impl SourceMetrics {
+    pub fn new(r: &prometheus::Registry) -> Self {
+        let l = &["source"];
+        SourceMetrics {
+            received: metrics::int_counter_vec(
+                r,
+                "log_source_received_total",
+                "Lines or messages received.",
+                l,
+            ),
+            bytes: metrics::int_counter_vec(r, "log_source_bytes_total", "Bytes received.", l),
+            errors: metrics::int_counter_vec(
+                r,
+                "log_source_errors_total",
+                "Receive errors and malformed frames.",
+                l,
+            ),
+            dropped: metrics::int_counter_vec(
+                r,
+                "log_source_dropped_total",
+                "Messages lost before reaching the pipeline (kernel receive queue overflow, refused connections).",
+                l,
+            ),
+            truncated: metrics::int_counter_vec(
+                r,
+                "log_source_truncated_total",
+                "Lines longer than 64 KiB, cut to 64 KiB.",
+                l,
+            ),
+            connections: metrics::int_gauge_vec(
+                r,
+                "log_source_connections",
+                "Open connections.",
+                l,
+            ),
+        }
+    }
+
+    /// Counts a batch about to be sent.
+    pub fn count(&self, b: &Batch) {
+        self.received
+            .with_label_values(&[b.source])
+            .inc_by(b.len() as u64);
+        self.bytes
+            .with_label_values(&[b.source])
+            .inc_by(b.bytes() as u64);
+    }
+}
