@@ -6,6 +6,7 @@
 //! pipeline pushes back on TCP senders and file readers; UDP cannot be pushed back, so the
 //! kernel's receive-queue drops are read and exported instead.
 
+pub mod file;
 pub mod framing;
 pub mod syslog_tcp;
 pub mod syslog_udp;
@@ -86,6 +87,8 @@ pub struct SourceMetrics {
     pub dropped: prometheus::IntCounterVec,
     pub truncated: prometheus::IntCounterVec,
     pub connections: prometheus::IntGaugeVec,
+    /// Lines read again after a restart (past the last committed checkpoint): possible duplicates.
+    pub replayed: prometheus::IntCounterVec,
 }
 
 impl std::fmt::Debug for SourceMetrics {
@@ -127,6 +130,12 @@ impl SourceMetrics {
                 r,
                 "log_source_connections",
                 "Open connections.",
+                l,
+            ),
+            replayed: metrics::int_counter_vec(
+                r,
+                "log_source_replayed_total",
+                "Lines read again after a restart because they were read but not yet acknowledged (possible duplicates).",
                 l,
             ),
         }

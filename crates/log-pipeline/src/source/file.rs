@@ -1,0 +1,448 @@
+//! `file`: tails files matched by glob patterns (`*` and `?` in the file name; the directory is
+//! literal), picks up new files, follows rotation by rename+create (the old file is read to its
+//! end, then the new one from its start) and by copytruncate (a file shorter than the read offset
+//! is read again from its start), and starts new files at their beginning or end (`start_at`).
+//!
+//! Offsets are checkpointed under `data_dir` (temporary file + rename) from what the pipeline
+//! acknowledged ([`Checkpoints::commit`]), not from what was read, so a crash loses nothing: the
+//! lines after the last committed offset are read again, and counted as replayed (at most the
+//! lines of one checkpoint interval).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
+
+use super::{Batch, MAX_LINE, SourceMetrics};
+
+const NAME: &str = "file";
+/// Bytes read per file per poll at most (then the next file gets its turn).
+const READ_CHUNK: usize = 1 << 20;
+
+/// Where to start in a file seen for the first time (no checkpoint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartAt {
+    Beginning,
+    #[default]
+    End,
+}
+
+/// A file by identity: rotation changes the inode behind a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FileKey {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+/// A position the pipeline acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilePos {
+    pub key: FileKey,
+    pub path: Arc<str>,
+    pub offset: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Entry {
+    path: String,
+    /// Everything before this offset has been processed.
+    committed: u64,
+    /// Everything before this offset had been read when the checkpoint was written.
+    read: u64,
+}
+
+/// Committed offsets, shared by the file source and the pipeline.
+#[derive(Debug, Clone)]
+pub struct Checkpoints {
+    path: PathBuf,
+    inner: Arc<Mutex<HashMap<FileKey, Entry>>>,
+}
+
+impl Checkpoints {
+    /// Loads `path` (a damaged file is ignored: files then start per `start_at`).
+    pub fn load(path: PathBuf) -> Self {
+        let map: HashMap<FileKey, Entry> = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Vec<(FileKey, Entry)>>(&b).ok())
+            .map(|v| v.into_iter().collect())
+            .unwrap_or_default();
+        Checkpoints {
+            path,
+            inner: Arc::new(Mutex::new(map)),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<FileKey, Entry>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The pipeline processed everything up to `pos`.
+    pub fn commit(&self, pos: &FilePos) {
+        let mut m = self.lock();
+        let e = m.entry(pos.key).or_default();
+        e.path = pos.path.to_string();
+        e.committed = e.committed.max(pos.offset);
+    }
+
+    fn get(&self, key: &FileKey) -> Option<(u64, u64)> {
+        self.lock().get(key).map(|e| (e.committed, e.read))
+    }
+
+    fn note_read(&self, key: FileKey, path: &str, read: u64) {
+        let mut m = self.lock();
+        let e = m.entry(key).or_default();
+        e.path = path.to_owned();
+        e.read = read;
+    }
+
+    fn reset(&self, key: FileKey) {
+        if let Some(e) = self.lock().get_mut(&key) {
+            e.committed = 0;
+            e.read = 0;
+        }
+    }
+
+    /// Writes the checkpoint file atomically, keeping only files in `live`.
+    pub fn save(&self, live: &[FileKey]) -> std::io::Result<()> {
+        let entries: Vec<(FileKey, Entry)> = {
+            let mut m = self.lock();
+            m.retain(|k, _| live.contains(k));
+            m.iter().map(|(k, e)| (*k, e.clone())).collect()
+        };
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = self.path.with_extension("tmp");
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec(&entries).map_err(std::io::Error::other)?,
+        )?;
+        std::fs::rename(&tmp, &self.path)
+    }
+}
+
+/// Matches `name` against a pattern with `*` (any run) and `?` (one character).
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// Paths currently matching `patterns`.
+pub fn expand(patterns: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for pat in patterns {
+        let (Some(dir), Some(name)) = (pat.parent(), pat.file_name().and_then(|n| n.to_str()))
+        else {
+            continue;
+        };
+        if !name.contains(['*', '?']) {
+            if pat.is_file() {
+                out.push(pat.clone());
+            }
+            continue;
+        }
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        let mut found: Vec<PathBuf> = rd
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_str().is_some_and(|n| glob_match(name, n)))
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        found.sort();
+        out.extend(found);
+    }
+    out.dedup();
+    out
+}
+
+struct Tailed {
+    path: Arc<str>,
+    key: FileKey,
+    file: File,
+    offset: u64,
+    partial: Vec<u8>,
+    /// The partial line already exceeded MAX_LINE (the rest until newline is skipped).
+    skipping: bool,
+    /// Bytes before this offset were read in an earlier run and may be duplicates.
+    replay_until: u64,
+}
+
+/// Tails files; see the module doc.
+#[derive(Debug)]
+pub struct FileSource {
+    patterns: Vec<PathBuf>,
+    start_at: StartAt,
+    poll: Duration,
+    checkpoints: Checkpoints,
+}
+
+impl FileSource {
+    pub fn new(
+        patterns: Vec<PathBuf>,
+        start_at: StartAt,
+        poll: Duration,
+        checkpoints: Checkpoints,
+    ) -> Self {
+        FileSource {
+            patterns,
+            start_at,
+            poll,
+            checkpoints,
+        }
+    }
+
+    /// Reads until `stop` turns true. Batches carry the position to acknowledge.
+    pub async fn run(
+        self,
+        out: mpsc::Sender<(Batch, FilePos)>,
+        metrics: SourceMetrics,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut files: HashMap<PathBuf, Tailed> = HashMap::new();
+        let mut retired: Vec<Tailed> = Vec::new();
+        let mut first_scan = true;
+        let mut tick = tokio::time::interval(self.poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut saves = 0u32;
+        loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                _ = tick.tick() => {}
+            }
+            self.scan(&mut files, &mut retired, first_scan, &metrics);
+            first_scan = false;
+            // Rotated-away files first: they hold the older lines.
+            for t in retired.iter_mut().chain(files.values_mut()) {
+                loop {
+                    match read_lines(t, &metrics) {
+                        Ok(Some((batch, pos))) => {
+                            self.checkpoints.note_read(t.key, &t.path, pos.offset);
+                            metrics.count(&batch);
+                            if out.send((batch, pos)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(_) => {
+                            metrics.errors.with_label_values(&[NAME]).inc();
+                            break;
+                        }
+                    }
+                }
+            }
+            retired.clear();
+            saves += 1;
+            if saves * u32::try_from(self.poll.as_millis()).unwrap_or(1000).max(1) >= 1000 {
+                saves = 0;
+                let live: Vec<FileKey> = files.values().map(|t| t.key).collect();
+                if self.checkpoints.save(&live).is_err() {
+                    metrics.errors.with_label_values(&[NAME]).inc();
+                }
+            }
+        }
+        let live: Vec<FileKey> = files.values().map(|t| t.key).collect();
+        let _ = self.checkpoints.save(&live);
+    }
+
+    fn scan(
+        &self,
+        files: &mut HashMap<PathBuf, Tailed>,
+        retired: &mut Vec<Tailed>,
+        first: bool,
+        metrics: &SourceMetrics,
+    ) {
+        for path in expand(&self.patterns) {
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            let key = FileKey {
+                dev: meta.dev(),
+                ino: meta.ino(),
+            };
+            if let Some(t) = files.get_mut(&path) {
+                if t.key == key {
+                    if meta.len() < t.offset {
+                        // copytruncate: the file was emptied in place.
+                        t.offset = 0;
+                        t.partial.clear();
+                        t.skipping = false;
+                        self.checkpoints.reset(key);
+                        let _ = t.file.seek(SeekFrom::Start(0));
+                    }
+                    continue;
+                }
+                // Renamed away and recreated: finish the old file, then start the new one.
+                if let Some(old) = files.remove(&path) {
+                    retired.push(old);
+                }
+            }
+            let Ok(mut file) = File::open(&path) else {
+                metrics.errors.with_label_values(&[NAME]).inc();
+                continue;
+            };
+            let (offset, replay_until) = match self.checkpoints.get(&key) {
+                Some((committed, read)) if committed <= meta.len() => (committed, read),
+                _ if first && self.start_at == StartAt::End => (meta.len(), 0),
+                _ => (0, 0),
+            };
+            if file.seek(SeekFrom::Start(offset)).is_err() {
+                continue;
+            }
+            let path_str: Arc<str> = Arc::from(path.display().to_string());
+            files.insert(
+                path.clone(),
+                Tailed {
+                    path: path_str,
+                    key,
+                    file,
+                    offset,
+                    partial: Vec::new(),
+                    skipping: false,
+                    replay_until,
+                },
+            );
+        }
+    }
+}
+
+/// Reads up to READ_CHUNK bytes of complete lines from `t`.
+fn read_lines(
+    t: &mut Tailed,
+    metrics: &SourceMetrics,
+) -> std::io::Result<Option<(Batch, FilePos)>> {
+    let mut buf = vec![0u8; READ_CHUNK];
+    let n = t.file.read(&mut buf)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    let data = &buf[..n];
+    let mut batch = Batch::new(NAME, t.path.clone());
+    let mut start = 0;
+    let mut line_start_offset = t.offset - t.partial.len() as u64;
+    let mut end_offset = None;
+    for nl in memchr::memchr_iter(b'\n', data) {
+        let piece = &data[start..nl];
+        let line_end = t.offset + nl as u64 + 1;
+        if t.skipping {
+            t.skipping = false;
+        } else if t.partial.is_empty() {
+            push_line(&mut batch, piece, metrics);
+        } else {
+            let room = MAX_LINE.saturating_sub(t.partial.len());
+            t.partial.extend_from_slice(&piece[..piece.len().min(room)]);
+            if piece.len() > room {
+                metrics.truncated.with_label_values(&[NAME]).inc();
+            }
+            let line = std::mem::take(&mut t.partial);
+            push_line(&mut batch, &line, metrics);
+        }
+        if line_start_offset < t.replay_until {
+            metrics.replayed.with_label_values(&[NAME]).inc();
+        }
+        line_start_offset = line_end;
+        end_offset = Some(line_end);
+        start = nl + 1;
+    }
+    let rest = &data[start..];
+    if !t.skipping {
+        let room = MAX_LINE.saturating_sub(t.partial.len());
+        if rest.len() > room {
+            t.partial.extend_from_slice(&rest[..room]);
+            metrics.truncated.with_label_values(&[NAME]).inc();
+            let line = std::mem::take(&mut t.partial);
+            push_line(&mut batch, &line, metrics);
+            t.skipping = true;
+        } else {
+            t.partial.extend_from_slice(rest);
+        }
+    }
+    t.offset += n as u64;
+    let offset = end_offset.unwrap_or(t.offset - t.partial.len() as u64);
+    Ok(Some((
+        batch,
+        FilePos {
+            key: t.key,
+            path: t.path.clone(),
+            offset,
+        },
+    )))
+}
+
+fn push_line(batch: &mut Batch, line: &[u8], metrics: &SourceMetrics) {
+    let mut l = line;
+    if l.len() > MAX_LINE {
+        metrics.truncated.with_label_values(&[NAME]).inc();
+        l = &l[..MAX_LINE];
+    }
+    while let [rest @ .., b'\r'] = l {
+        l = rest;
+    }
+    if !l.is_empty() {
+        batch.push(l);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_cases() {
+        for (p, n, want) in [
+            ("*.log", "auth.log", true),
+            ("*.log", "auth.log.1", false),
+            ("auth.log*", "auth.log.1", true),
+            ("a?th.log", "auth.log", true),
+            ("*", "", true),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxbyy", false),
+            ("exact", "exact", true),
+        ] {
+            assert_eq!(glob_match(p, n), want, "{p} ~ {n}");
+        }
+    }
+
+    #[test]
+    fn expand_lists_matches_sorted() {
+        let d = tempfile::tempdir().unwrap();
+        for f in ["b.log", "a.log", "c.txt"] {
+            std::fs::write(d.path().join(f), "x\n").unwrap();
+        }
+        let got = expand(&[
+            d.path().join("*.log"),
+            d.path().join("c.txt"),
+            d.path().join("missing"),
+        ]);
+        let names: Vec<_> = got
+            .iter()
+            .map(|p| p.file_name().unwrap().to_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(names, ["a.log", "b.log", "c.txt"]);
+    }
+}
