@@ -11,11 +11,30 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
-    /// Syslog receiver on `syslog_bind`.
+    /// Syslog over UDP and TCP, both on `syslog_bind` (like rsyslog's imudp + imtcp on 514).
     Syslog,
+    /// Syslog over UDP only, on `syslog_bind`.
+    #[serde(rename = "syslog_udp")]
+    SyslogUdp,
+    /// Syslog over TCP only, on `syslog_bind`.
+    #[serde(rename = "syslog_tcp")]
+    SyslogTcp,
     /// Tail of the files in `watch_paths`.
     File,
 }
+
+impl SourceKind {
+    pub fn udp(self) -> bool {
+        matches!(self, SourceKind::Syslog | SourceKind::SyslogUdp)
+    }
+
+    pub fn tcp(self) -> bool {
+        matches!(self, SourceKind::Syslog | SourceKind::SyslogTcp)
+    }
+}
+
+/// Where to start reading a file seen for the first time.
+pub use crate::source::file::StartAt;
 
 /// `[log_pipeline]` section.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,7 +53,33 @@ pub struct LogPipelineConfig {
     pub flush_interval: Duration,
     /// Directory of YAML detection rules.
     pub rules_dir: PathBuf,
+    /// `SO_RCVBUF` of the UDP socket in bytes; 0 keeps the system default.
+    pub syslog_udp_rcvbuf: usize,
+    /// TCP connections accepted at once; more are closed and counted as dropped.
+    pub syslog_tcp_max_connections: usize,
+    /// A TCP connection silent this long is closed.
+    #[serde(rename = "syslog_tcp_idle_timeout_secs", with = "secs")]
+    pub syslog_tcp_idle_timeout: Duration,
+    /// `beginning` or `end`: where to start a file with no checkpoint.
+    pub file_start_at: StartAt,
+    /// How often files are checked for new lines, rotation and new matches.
+    #[serde(rename = "file_poll_ms", with = "millis")]
+    pub file_poll: Duration,
     pub storage: StorageConfig,
+}
+
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
 }
 
 impl Default for LogPipelineConfig {
@@ -47,6 +92,11 @@ impl Default for LogPipelineConfig {
             batch_size: 1000,
             flush_interval: Duration::from_secs(5),
             rules_dir: PathBuf::from("/etc/ironpost/rules"),
+            syslog_udp_rcvbuf: 8 * 1024 * 1024,
+            syslog_tcp_max_connections: 256,
+            syslog_tcp_idle_timeout: Duration::from_secs(300),
+            file_start_at: StartAt::End,
+            file_poll: Duration::from_millis(250),
             storage: StorageConfig::default(),
         }
     }
@@ -74,6 +124,32 @@ impl Validate for LogPipelineConfig {
                 key(prefix, "flush_interval_secs"),
                 "must be between 1 and 3600",
             );
+        }
+        if !(1..=100_000).contains(&self.syslog_tcp_max_connections) {
+            issues.push(
+                key(prefix, "syslog_tcp_max_connections"),
+                "must be between 1 and 100000",
+            );
+        }
+        if self.syslog_tcp_idle_timeout.is_zero() {
+            issues.push(
+                key(prefix, "syslog_tcp_idle_timeout_secs"),
+                "must be at least 1",
+            );
+        }
+        if self.file_poll < Duration::from_millis(10) || self.file_poll > Duration::from_secs(60) {
+            issues.push(key(prefix, "file_poll_ms"), "must be between 10 and 60000");
+        }
+        for (i, p) in self.watch_paths.iter().enumerate() {
+            let dir_has_glob = p
+                .parent()
+                .is_some_and(|d| d.to_string_lossy().contains(['*', '?']));
+            if dir_has_glob || !p.is_absolute() {
+                issues.push(
+                    format!("{}[{i}]", key(prefix, "watch_paths")),
+                    format!("`{}` must be an absolute path; `*` and `?` are allowed in the file name only", p.display()),
+                );
+            }
         }
         self.storage.validate(&key(prefix, "storage"), issues);
     }
