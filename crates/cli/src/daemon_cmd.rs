@@ -108,18 +108,29 @@ pub(crate) async fn reload(g: &Global, arg: &SocketArg) -> Result<Exit, ExitErro
         Ok(Response::Reloaded {
             applied,
             restart_required,
+            errors,
         }) => {
             match g.output {
                 OutputFormat::Text => output::text(&format!(
-                    "reloaded; applied: [{}]; need a restart: [{}]",
+                    "reloaded; applied: [{}]; need a restart: [{}]{}",
                     applied.join(", "),
-                    restart_required.join(", ")
+                    restart_required.join(", "),
+                    if errors.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; NOT applied: {}", errors.join("; "))
+                    }
                 ))?,
                 OutputFormat::Json => output::json(
-                    &json!({ "applied": applied, "restart_required": restart_required }),
+                    &json!({ "applied": applied, "restart_required": restart_required, "errors": errors }),
                 )?,
             }
-            Ok(Exit::Ok)
+            // A component that kept its running config (a broken rule file …) is a config error.
+            Ok(if errors.is_empty() {
+                Exit::Ok
+            } else {
+                Exit::Config
+            })
         }
         Ok(Response::Error { message }) => Err(anyhow::anyhow!(message)).exit_with(Exit::Config),
         Ok(other) => Err(anyhow::anyhow!(

@@ -21,8 +21,9 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use ironpost_core::config::{LogFormat, LogLevel};
 use ironpost_core::metrics::{self, prometheus};
-use ironpost_core::{ActionEvent, AlertEvent, BoxFuture, Health, Module, PacketEvent};
+use ironpost_core::{ActionEvent, AlertEvent, BoxFuture, Health, LogEvent, Module, PacketEvent};
 use ironpost_ebpf_engine::{BlockRequest, Engine, EngineHandle, EngineOutputs};
+use ironpost_log_pipeline::pipeline::{LogPipeline, PipelineOutputs};
 use ironpost_store::{Record, Store, StoreWriter};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{RwLock, mpsc, watch};
@@ -41,12 +42,19 @@ pub const ACTION_CHANNEL_CAPACITY: usize = 1024;
 /// Capacity of the channel of `PacketEvent`s from the XDP engine (when full, events are counted as
 /// lost in `ironpost_ebpf_events_lost_total{reason="channel_full"}`).
 pub const PACKET_CHANNEL_CAPACITY: usize = 8192;
+/// Capacity of the channel of `LogEvent`s (lines that matched a rule, stored as evidence; when
+/// full, counted in `ironpost_log_evidence_dropped_total`).
+pub const LOG_CHANNEL_CAPACITY: usize = 8192;
 
 /// What a component re-applies on reload: the config keys it owns (a key, or a prefix of dotted
 /// keys) and how to apply the new config. Components register these when the daemon wires them;
 /// every other changed key is reported as needing a restart.
 struct Reloader {
+    /// Short name for reports (`log_pipeline`).
+    name: &'static str,
     keys: &'static [&'static str],
+    /// Re-apply on every reload, changed keys or not (rule files live outside the config).
+    always: bool,
     apply: ApplyFn,
 }
 
@@ -159,6 +167,7 @@ pub(crate) struct Shared {
     alert_tx: mpsc::Sender<AlertEvent>,
     action_tx: mpsc::Sender<ActionEvent>,
     packet_tx: mpsc::Sender<PacketEvent>,
+    log_tx: mpsc::Sender<LogEvent>,
     /// The XDP engine, when `[ebpf] enabled`.
     ebpf: Option<EngineHandle>,
     reload: Mutex<ReloadState>,
@@ -213,6 +222,7 @@ impl Shared {
                 PACKET_CHANNEL_CAPACITY,
                 self.packet_tx.capacity(),
             ),
+            status("logs", LOG_CHANNEL_CAPACITY, self.log_tx.capacity()),
         ]
     }
 
@@ -280,15 +290,17 @@ impl Shared {
         };
         let changed = changed_keys(&state.current, &new);
         let mut applied = Vec::new();
+        let mut errors = Vec::new();
         for r in &state.reloaders {
             let mine: Vec<&String> = changed.iter().filter(|k| r.owns(k)).collect();
-            if mine.is_empty() {
+            if mine.is_empty() && !r.always {
                 continue;
             }
             match (r.apply)(&new) {
                 Ok(()) => applied.extend(mine.into_iter().cloned()),
                 Err(e) => {
-                    warn!(keys = ?mine, error = %e, "could not apply reloaded keys; they need a restart")
+                    warn!(component = r.name, keys = ?mine, error = %e, "reload not applied");
+                    errors.push(format!("{}: {e}", r.name));
                 }
             }
         }
@@ -298,10 +310,11 @@ impl Shared {
             .collect();
         state.current = new;
         self.metrics.reloads.with_label_values(&["ok"]).inc();
-        info!(?applied, ?restart_required, "config reloaded");
+        info!(?applied, ?restart_required, ?errors, "config reloaded");
         Response::Reloaded {
             applied,
             restart_required,
+            errors,
         }
     }
 }
@@ -309,7 +322,9 @@ impl Shared {
 /// The log level is the daemon's own reloadable setting.
 fn log_reloader(log: LogHandle) -> Reloader {
     Reloader {
+        name: "logging",
         keys: &["general.log_level"],
+        always: false,
         apply: Box::new(move |cfg: &IronpostConfig| log.set_level(cfg.general.log_level)),
     }
 }
@@ -542,6 +557,19 @@ async fn route_packets(
     .await;
 }
 
+async fn route_logs(
+    rx: mpsc::Receiver<LogEvent>,
+    store: StoreWriter,
+    app: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+) {
+    drain_channel(rx, stop, |log: LogEvent| {
+        let (store, app) = (store.clone(), app.clone());
+        async move { persist(&app, &store, Record::Log(log), "log").await }
+    })
+    .await;
+}
+
 /// Runs the daemon until SIGTERM/SIGINT. Returns the exit code.
 pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
     let loaded = opts.source.load().exit_with(Exit::Config)?;
@@ -599,7 +627,9 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
     let (alert_tx, alert_rx) = mpsc::channel(ALERT_CHANNEL_CAPACITY);
     let (action_tx, action_rx) = mpsc::channel(ACTION_CHANNEL_CAPACITY);
     let (packet_tx, packet_rx) = mpsc::channel(PACKET_CHANNEL_CAPACITY);
+    let (log_tx, log_rx) = mpsc::channel(LOG_CHANNEL_CAPACITY);
     let (stop_tx, stop_rx) = watch::channel(false);
+    let mut reloaders = vec![log_reloader(log)];
 
     let mut modules: Vec<ModuleSlot> = Vec::new();
     let mut ebpf = None;
@@ -617,7 +647,30 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
         ebpf = Some(engine.handle());
         modules.push(Arc::new(RwLock::new(Box::new(engine))));
     }
-    for name in cfg.enabled_modules().into_iter().filter(|m| *m != "ebpf") {
+    if cfg.log_pipeline.enabled {
+        let pipeline = LogPipeline::new(
+            cfg.log_pipeline.clone(),
+            cfg.general.data_dir.clone(),
+            &registry,
+            PipelineOutputs {
+                alerts: alert_tx.clone(),
+                logs: log_tx.clone(),
+            },
+        );
+        let handle = pipeline.handle();
+        reloaders.push(Reloader {
+            name: "log_pipeline",
+            keys: &[],
+            always: true,
+            apply: Box::new(move |_cfg: &IronpostConfig| handle.reload_rules().map(|_| ())),
+        });
+        modules.push(Arc::new(RwLock::new(Box::new(pipeline))));
+    }
+    for name in cfg
+        .enabled_modules()
+        .into_iter()
+        .filter(|m| *m != "ebpf" && *m != "log_pipeline")
+    {
         warn!(
             module = name,
             "module enabled in the config but not part of this build; reported as degraded"
@@ -665,12 +718,13 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
         alert_tx,
         action_tx,
         packet_tx,
+        log_tx,
         ebpf,
         reload: Mutex::new(ReloadState {
             source: opts.source.clone(),
             started: cfg.clone(),
             current: cfg.clone(),
-            reloaders: vec![log_reloader(log)],
+            reloaders,
         }),
     });
     if let Ok(addr) = http_listener.local_addr() {
@@ -679,6 +733,12 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
 
     let alert_router = tokio::spawn(route_alerts(
         alert_rx,
+        writer.clone(),
+        shared.clone(),
+        stop_rx.clone(),
+    ));
+    let log_router = tokio::spawn(route_logs(
+        log_rx,
         writer.clone(),
         shared.clone(),
         stop_rx.clone(),
@@ -746,6 +806,7 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
         let _ = alert_router.await;
         let _ = action_router.await;
         let _ = packet_router.await;
+        let _ = log_router.await;
         store.write().await.stop().await
     };
     let result = tokio::time::timeout(cfg.general.shutdown_timeout, drain).await;

@@ -90,6 +90,10 @@ pub enum Response {
         applied: Vec<String>,
         /// Keys that changed but need a restart.
         restart_required: Vec<String>,
+        /// Components that could not apply the new config (they keep the running one), e.g. a
+        /// broken rule file.
+        #[serde(default)]
+        errors: Vec<String>,
     },
     Accepted {
         id: EventId,

@@ -3,7 +3,9 @@
  * and IPv6 (fixed header), then TCP, UDP, ICMP and ICMPv6, and decides per packet:
  *
  *   1. allowlist_v4/v6 (LPM on the source address) match -> PASS; nothing else is evaluated.
- *   2. blocklist_v4/v6 (LPM on the source address): a `drop` entry -> DROP.
+ *   2. the blocklist entry for the source address, longest prefix first: block_hosts_v4/v6 (exact
+ *      match: the /32 and /128 entries), else blocklist_v4/v6 (LPM: the shorter prefixes). A
+ *      `drop` entry -> DROP.
  *   3. match_rules (linear, in array order): the first `drop` rule -> DROP.
  *   4. otherwise the first `monitor` match (blocklist entry first, then rules) -> PASS + event.
  *   5. otherwise a TCP SYN without ACK -> PASS + event (rule id 0).
@@ -19,6 +21,13 @@
  * CNT_MALFORMED): the kernel stack rejects them anyway, and XDP must never drop what it cannot
  * parse. Drops raise no event: a blocked flood must not spend the event budget; they are visible
  * in the per-protocol drop counters and the per-rule hit counters.
+ *
+ * Cost per packet: the source-address lookups are the part that grows with the number of
+ * entries. An LPM trie lookup walks a path that gets longer as the trie fills (about log2(n)
+ * nodes for n scattered addresses); a hash lookup costs the same at any size. So single
+ * addresses, which most run-time blocks are, live in hash maps and the tries keep only the
+ * shorter prefixes. A map that userspace reports empty (`filter_config.nonempty`) is not looked
+ * up at all.
  *
  * Every packet access is preceded by an explicit bounds check against data_end. */
 #include <linux/bpf.h>
@@ -65,6 +74,27 @@ struct {
 	__type(key, struct lpm_v6_key);
 	__type(value, struct lpm_value);
 } blocklist_v6 SEC(".maps");
+
+/* The blocklist's host entries (/32, /128): userspace puts every full-length prefix here and every
+ * shorter one in the tries above, so each entry lives in exactly one map. A host entry is the
+ * longest prefix there can be, so a hit here is what a trie holding every entry would return,
+ * and the tries need no lookup. The loader sizes these like the tries and counts both maps of a
+ * family against `blocklist_max_entries`. Not preallocated: memory follows the entries. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 10000);
+	__type(key, __be32);
+	__type(value, struct lpm_value);
+} block_hosts_v4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 10000);
+	__type(key, struct host_v6_key);
+	__type(value, struct lpm_value);
+} block_hosts_v6 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -429,33 +459,78 @@ struct verdict {
 	__u32 rule_id;
 };
 
-static __always_inline struct lpm_value *lookup_src(const struct parsed *p, void *map_v4,
-						    void *map_v6)
+/* The source-address lookups, one function per family. Every bpf_map_lookup_elem() call below
+ * names one map: the verifier inlines a hash lookup, or calls a trie's lookup directly, only at a
+ * call site that always sees the same map; a call site shared by two maps (as a helper taking
+ * the map as an argument would produce) goes through an indirect call, behind a retpoline when
+ * the kernel mitigates Spectre v2. */
+
+/* IPv4. Sets *allow to the allowlist entry holding `src`; if there is none, sets *block to the
+ * blocklist entry with the longest prefix holding `src`: its host entry if there is one (no
+ * prefix is longer), else the trie's longest-prefix match. Leaves NULL where nothing matches. */
+static __always_inline void lookup_v4(__be32 src, __u32 nonempty, struct lpm_value **allow,
+				      struct lpm_value **block)
 {
-	if (p->ip_version == 4) {
-		struct lpm_v4_key k4 = { .prefixlen = 32 };
-		__builtin_memcpy(k4.addr, &p->saddr[3], 4);
-		return bpf_map_lookup_elem(map_v4, &k4);
+	struct lpm_v4_key key = { .prefixlen = 32 };
+
+	__builtin_memcpy(key.addr, &src, 4);
+	if (nonempty & LIST_ALLOW_V4) {
+		*allow = bpf_map_lookup_elem(&allowlist_v4, &key);
+		if (*allow)
+			return;
 	}
-	struct lpm_v6_key k6 = { .prefixlen = 128 };
-	__builtin_memcpy(k6.addr, p->saddr, 16);
-	return bpf_map_lookup_elem(map_v6, &k6);
+	if (nonempty & LIST_BLOCK_HOST_V4) {
+		*block = bpf_map_lookup_elem(&block_hosts_v4, &src);
+		if (*block)
+			return;
+	}
+	if (nonempty & LIST_BLOCK_NET_V4)
+		*block = bpf_map_lookup_elem(&blocklist_v4, &key);
+}
+
+/* IPv6: as lookup_v4. */
+static __always_inline void lookup_v6(const __u32 *src, __u32 nonempty, struct lpm_value **allow,
+				      struct lpm_value **block)
+{
+	struct lpm_v6_key key = { .prefixlen = 128 };
+	struct host_v6_key host;
+
+	__builtin_memcpy(key.addr, src, 16);
+	if (nonempty & LIST_ALLOW_V6) {
+		*allow = bpf_map_lookup_elem(&allowlist_v6, &key);
+		if (*allow)
+			return;
+	}
+	if (nonempty & LIST_BLOCK_HOST_V6) {
+		__builtin_memcpy(host.addr, src, 16);
+		*block = bpf_map_lookup_elem(&block_hosts_v6, &host);
+		if (*block)
+			return;
+	}
+	if (nonempty & LIST_BLOCK_NET_V6)
+		*block = bpf_map_lookup_elem(&blocklist_v6, &key);
 }
 
 static __always_inline struct verdict decide(const struct parsed *p)
 {
 	struct verdict v = { ACTION_PASS, 0 };
 	struct verdict monitor = { ACTION_PASS, 0 };
-	struct lpm_value *hit;
-	struct filter_config *cfg;
-	__u32 zero = 0, n;
+	struct lpm_value *allow = NULL, *hit = NULL;
+	__u32 zero = 0, n, nonempty;
+	struct filter_config *cfg = bpf_map_lookup_elem(&config, &zero);
 
-	hit = lookup_src(p, &allowlist_v4, &allowlist_v6);
-	if (hit) {
-		v.rule_id = hit->rule_id;
+	/* Index 0 of an array always exists; without it, look everywhere and run no rules. */
+	nonempty = cfg ? cfg->nonempty : LIST_ALL;
+	n = cfg ? cfg->match_rule_count : 0;
+
+	if (p->ip_version == 4)
+		lookup_v4(p->saddr[3], nonempty, &allow, &hit);
+	else
+		lookup_v6(p->saddr, nonempty, &allow, &hit);
+	if (allow) {
+		v.rule_id = allow->rule_id;
 		return v;
 	}
-	hit = lookup_src(p, &blocklist_v4, &blocklist_v6);
 	if (hit) {
 		if (hit->action == ACTION_DROP) {
 			v.action = ACTION_DROP;
@@ -468,8 +543,6 @@ static __always_inline struct verdict decide(const struct parsed *p)
 		}
 	}
 
-	cfg = bpf_map_lookup_elem(&config, &zero);
-	n = cfg ? cfg->match_rule_count : 0;
 #pragma clang loop unroll(disable)
 	for (__u32 i = 0; i < MAX_MATCH_RULES; i++) {
 		__u32 idx = i;

@@ -36,6 +36,18 @@
 #define MATCH_DST_PORT 0x4
 #define MATCH_PROTO 0x8
 
+/* `filter_config.nonempty`: which source-address maps hold at least one entry. Userspace (the
+ * only writer of these maps) keeps the bits up to date after every insert and removal; the
+ * program skips the lookup of a map whose bit is clear. A set bit on an empty map only costs a
+ * lookup that misses. */
+#define LIST_ALLOW_V4 0x01 /* allowlist_v4 */
+#define LIST_ALLOW_V6 0x02 /* allowlist_v6 */
+#define LIST_BLOCK_HOST_V4 0x04 /* block_hosts_v4 */
+#define LIST_BLOCK_HOST_V6 0x08 /* block_hosts_v6 */
+#define LIST_BLOCK_NET_V4 0x10 /* blocklist_v4 */
+#define LIST_BLOCK_NET_V6 0x20 /* blocklist_v6 */
+#define LIST_ALL 0x3f
+
 /* Capacity of the `match_rules` array (rules that constrain more than the source address). */
 #define MAX_MATCH_RULES 64
 
@@ -56,8 +68,14 @@ struct lpm_v6_key {
 	__u8 addr[16];
 };
 
-/* Value of the blocklist and allowlist tries. `action` is ACTION_DROP or ACTION_MONITOR in the
- * blocklist; it is ignored in the allowlist. */
+/* Key of `block_hosts_v6`: one source address (a /128), network order. `block_hosts_v4` is keyed
+ * by the IPv4 address as a __be32. */
+struct host_v6_key {
+	__u8 addr[16];
+};
+
+/* Value of the blocklist maps (tries and host hashes) and of the allowlist tries. `action` is
+ * ACTION_DROP or ACTION_MONITOR in the blocklist; it is ignored in the allowlist. */
 struct lpm_value {
 	__u32 rule_id;
 	__u32 action;
@@ -97,7 +115,7 @@ struct filter_config {
 	__u64 event_burst; /* bucket capacity in events, per CPU */
 	__u64 refill_cap_ns; /* elapsed time after which the bucket is full again */
 	__u32 match_rule_count; /* entries [0, count) of `match_rules` are live */
-	__u32 _pad;
+	__u32 nonempty; /* LIST_* bits: the source-address maps that hold entries */
 };
 
 /* Per-CPU token bucket state. */
@@ -134,6 +152,7 @@ struct dst_tcp_counter {
 
 _Static_assert(sizeof(struct lpm_v4_key) == 8, "lpm_v4_key");
 _Static_assert(sizeof(struct lpm_v6_key) == 20, "lpm_v6_key");
+_Static_assert(sizeof(struct host_v6_key) == 16, "host_v6_key");
 _Static_assert(sizeof(struct lpm_value) == 8, "lpm_value");
 _Static_assert(sizeof(struct proto_stats) == 24, "proto_stats");
 _Static_assert(sizeof(struct hit_counter) == 16, "hit_counter");

@@ -1,6 +1,8 @@
 //! The kernel/userspace contract: `#[repr(C)]` mirrors of the structs in `bpf/xdp_filter.h`
 //! (same field order, explicit padding, sizes asserted at compile time), the map names and
-//! indexes, and the typed values the loader hands out after summing per-CPU entries.
+//! indexes, which blocklist map a CIDR lives in ([`block_key`]), the per-map entry counts behind
+//! `filter_config.nonempty` ([`ListSizes`]), and the typed values the loader hands out after
+//! summing per-CPU entries.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -21,6 +23,8 @@ pub const DST_TCP_MAX_ENTRIES: u32 = 16_384;
 pub(crate) const PROGRAM: &str = "xdp_filter";
 pub(crate) const BLOCKLIST_V4: &str = "blocklist_v4";
 pub(crate) const BLOCKLIST_V6: &str = "blocklist_v6";
+pub(crate) const BLOCK_HOSTS_V4: &str = "block_hosts_v4";
+pub(crate) const BLOCK_HOSTS_V6: &str = "block_hosts_v6";
 pub(crate) const ALLOWLIST_V4: &str = "allowlist_v4";
 pub(crate) const ALLOWLIST_V6: &str = "allowlist_v6";
 pub(crate) const MATCH_RULES: &str = "match_rules";
@@ -31,8 +35,15 @@ pub(crate) const HITS: &str = "hits";
 pub(crate) const EVENTS: &str = "events";
 pub(crate) const DST_TCP: &str = "dst_tcp";
 /// Maps that outlive the daemon when `pin_path` is set: blocks, allowlist and their hit counts.
-pub(crate) const PINNED_MAPS: [&str; 5] =
-    [BLOCKLIST_V4, BLOCKLIST_V6, ALLOWLIST_V4, ALLOWLIST_V6, HITS];
+pub(crate) const PINNED_MAPS: [&str; 7] = [
+    BLOCKLIST_V4,
+    BLOCKLIST_V6,
+    BLOCK_HOSTS_V4,
+    BLOCK_HOSTS_V6,
+    ALLOWLIST_V4,
+    ALLOWLIST_V6,
+    HITS,
+];
 
 pub(crate) const ACTION_PASS: u8 = 0;
 pub(crate) const ACTION_DROP: u8 = 1;
@@ -43,6 +54,15 @@ pub(crate) const MATCH_DST: u8 = 0x2;
 pub(crate) const MATCH_DST_PORT: u8 = 0x4;
 pub(crate) const MATCH_PROTO: u8 = 0x8;
 
+/// `filter_config.nonempty` bits (`LIST_*` in the C header): which source-address maps hold
+/// entries, so the program skips the others.
+pub(crate) const LIST_ALLOW_V4: u32 = 0x01;
+pub(crate) const LIST_ALLOW_V6: u32 = 0x02;
+pub(crate) const LIST_BLOCK_HOST_V4: u32 = 0x04;
+pub(crate) const LIST_BLOCK_HOST_V6: u32 = 0x08;
+pub(crate) const LIST_BLOCK_NET_V4: u32 = 0x10;
+pub(crate) const LIST_BLOCK_NET_V6: u32 = 0x20;
+
 /// `stats` indexes: tcp, udp, icmp (+icmpv6), other, total.
 pub(crate) const STAT_SLOTS: u32 = 5;
 /// `counters` indexes: malformed, events sent, ring buffer full, rate limited.
@@ -52,8 +72,12 @@ pub(crate) const NANOS_PER_SEC: u64 = 1_000_000_000;
 
 pub(crate) type KeyV4 = Key<[u8; 4]>;
 pub(crate) type KeyV6 = Key<[u8; 16]>;
+/// Key of `block_hosts_v4`: the address, network order (a `__be32` in C).
+pub(crate) type HostV4 = [u8; 4];
+/// Key of `block_hosts_v6` (`struct host_v6_key`): the address, network order.
+pub(crate) type HostV6 = [u8; 16];
 
-/// `struct lpm_value`.
+/// `struct lpm_value`: the value of every blocklist and allowlist map.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LpmValue {
@@ -103,7 +127,8 @@ pub(crate) struct RawConfig {
     pub event_burst: u64,
     pub refill_cap_ns: u64,
     pub match_rule_count: u32,
-    pub _pad: u32,
+    /// `LIST_*` bits.
+    pub nonempty: u32,
 }
 
 /// `struct packet_event`, as read from the ring buffer.
@@ -138,6 +163,7 @@ pub(crate) struct RawDstTcp {
 const _: () = {
     assert!(size_of::<KeyV4>() == 8);
     assert!(size_of::<KeyV6>() == 20);
+    assert!(size_of::<HostV6>() == 16);
     assert!(size_of::<LpmValue>() == 8);
     assert!(size_of::<RawProtoStats>() == 24);
     assert!(size_of::<RawHit>() == 16);
@@ -161,7 +187,7 @@ mod pod {
     unsafe impl aya::Pod for super::RawHit {}
     // SAFETY: see the module comment: repr(C), integers only, explicit `_pad`.
     unsafe impl aya::Pod for super::RawMatchRule {}
-    // SAFETY: see the module comment: repr(C), integers only, explicit `_pad`.
+    // SAFETY: see the module comment: repr(C), integers only, no padding.
     unsafe impl aya::Pod for super::RawConfig {}
     // SAFETY: see the module comment: repr(C), integers only, no padding.
     unsafe impl aya::Pod for super::RawEvent {}
@@ -235,6 +261,88 @@ pub struct AllowEntry {
     pub rule_id: u32,
 }
 
+/// The maps keyed by source address (blocklist and allowlist).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum List {
+    AllowV4,
+    AllowV6,
+    HostsV4,
+    HostsV6,
+    NetsV4,
+    NetsV6,
+}
+
+impl List {
+    pub(crate) const ALL: [List; 6] = [
+        List::AllowV4,
+        List::AllowV6,
+        List::HostsV4,
+        List::HostsV6,
+        List::NetsV4,
+        List::NetsV6,
+    ];
+
+    pub(crate) fn of_block(key: &BlockKey) -> List {
+        match key {
+            BlockKey::HostV4(_) => List::HostsV4,
+            BlockKey::HostV6(_) => List::HostsV6,
+            BlockKey::Net(LpmKey::V4(_)) => List::NetsV4,
+            BlockKey::Net(LpmKey::V6(_)) => List::NetsV6,
+        }
+    }
+
+    pub(crate) fn map(self) -> &'static str {
+        match self {
+            List::AllowV4 => ALLOWLIST_V4,
+            List::AllowV6 => ALLOWLIST_V6,
+            List::HostsV4 => BLOCK_HOSTS_V4,
+            List::HostsV6 => BLOCK_HOSTS_V6,
+            List::NetsV4 => BLOCKLIST_V4,
+            List::NetsV6 => BLOCKLIST_V6,
+        }
+    }
+
+    /// Its bit in `filter_config.nonempty`.
+    pub(crate) fn bit(self) -> u32 {
+        match self {
+            List::AllowV4 => LIST_ALLOW_V4,
+            List::AllowV6 => LIST_ALLOW_V6,
+            List::HostsV4 => LIST_BLOCK_HOST_V4,
+            List::HostsV6 => LIST_BLOCK_HOST_V6,
+            List::NetsV4 => LIST_BLOCK_NET_V4,
+            List::NetsV6 => LIST_BLOCK_NET_V6,
+        }
+    }
+}
+
+/// Entries per [`List`]: `XdpFilter` counts them at load and keeps them up to date on every
+/// insert and removal (see `src/kernel.rs`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ListSizes([u32; List::ALL.len()]);
+
+impl ListSizes {
+    pub(crate) fn get(&self, list: List) -> u32 {
+        self.0[list as usize]
+    }
+
+    pub(crate) fn set(&mut self, list: List, n: u32) {
+        self.0[list as usize] = n;
+    }
+
+    pub(crate) fn add(&mut self, list: List, delta: i32) {
+        let n = &mut self.0[list as usize];
+        *n = n.saturating_add_signed(delta);
+    }
+
+    /// The `filter_config.nonempty` bits.
+    pub(crate) fn nonempty(&self) -> u32 {
+        List::ALL
+            .into_iter()
+            .filter(|l| self.get(*l) > 0)
+            .fold(0, |bits, l| bits | l.bit())
+    }
+}
+
 pub(crate) fn action_code(action: RuleAction) -> u8 {
     match action {
         RuleAction::Drop => ACTION_DROP,
@@ -254,6 +362,30 @@ pub(crate) fn action_from_code(code: u32) -> Option<RuleAction> {
 pub(crate) enum LpmKey {
     V4(KeyV4),
     V6(KeyV6),
+}
+
+/// Where a blocklist CIDR lives: a single address (/32, /128) in the host hash of its family,
+/// any shorter prefix in the trie (see `bpf/xdp_filter.bpf.c`).
+pub(crate) enum BlockKey {
+    HostV4(HostV4),
+    HostV6(HostV6),
+    Net(LpmKey),
+}
+
+pub(crate) fn block_key(cidr: Cidr) -> BlockKey {
+    match cidr.0 {
+        IpNet::V4(n) if n.prefix_len() == n.max_prefix_len() => BlockKey::HostV4(n.addr().octets()),
+        IpNet::V6(n) if n.prefix_len() == n.max_prefix_len() => BlockKey::HostV6(n.addr().octets()),
+        _ => BlockKey::Net(lpm_key(cidr)),
+    }
+}
+
+pub(crate) fn cidr_from_host_v4(key: &HostV4) -> Cidr {
+    Cidr(IpNet::V4(Ipv4Net::from(Ipv4Addr::from(*key))))
+}
+
+pub(crate) fn cidr_from_host_v6(key: &HostV6) -> Cidr {
+    Cidr(IpNet::V6(Ipv6Net::from(Ipv6Addr::from(*key))))
 }
 
 pub(crate) fn lpm_key(cidr: Cidr) -> LpmKey {
@@ -341,6 +473,42 @@ mod tests {
             };
             assert_eq!(back, Some(cidr(s)), "{s}");
         }
+    }
+
+    #[test]
+    fn single_addresses_go_to_the_host_maps_and_round_trip() {
+        for s in ["10.0.0.1", "10.0.0.1/32", "2001:db8::7", "::/128"] {
+            let back = match block_key(cidr(s)) {
+                BlockKey::HostV4(k) => cidr_from_host_v4(&k),
+                BlockKey::HostV6(k) => cidr_from_host_v6(&k),
+                BlockKey::Net(_) => panic!("{s} went to a trie"),
+            };
+            assert_eq!(back, cidr(s), "{s}");
+        }
+        for s in ["10.0.0.0/31", "0.0.0.0/0", "2001:db8::/127", "::/0"] {
+            assert!(matches!(block_key(cidr(s)), BlockKey::Net(_)), "{s}");
+        }
+    }
+
+    #[test]
+    fn a_list_is_nonempty_from_its_first_entry_to_its_last_removal() {
+        let mut s = ListSizes::default();
+        assert_eq!(s.nonempty(), 0);
+        s.add(List::HostsV4, 1);
+        s.add(List::AllowV6, 2);
+        assert_eq!(s.nonempty(), LIST_BLOCK_HOST_V4 | LIST_ALLOW_V6);
+        s.add(List::AllowV6, -1);
+        assert_eq!(s.nonempty(), LIST_BLOCK_HOST_V4 | LIST_ALLOW_V6);
+        s.add(List::AllowV6, -1);
+        s.set(List::NetsV6, 7);
+        assert_eq!(s.nonempty(), LIST_BLOCK_HOST_V4 | LIST_BLOCK_NET_V6);
+        // Every list has its own bit, and together they are the C header's LIST_ALL (0x3f).
+        let all = List::ALL.iter().fold(0, |bits, l| bits | l.bit());
+        assert_eq!(all, 0x3f);
+        assert_eq!(
+            List::ALL.iter().map(|l| l.bit().count_ones()).sum::<u32>(),
+            6
+        );
     }
 
     #[test]

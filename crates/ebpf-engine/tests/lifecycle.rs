@@ -1,5 +1,6 @@
 //! Loading, pinning and attaching against the real kernel: blocks survive a reload through maps
-//! pinned on a bpffs mounted for the test; attach/detach are observed through the kernel
+//! pinned on a bpffs mounted for the test (host entries too, and those an earlier version kept in
+//! a trie move to the host maps); attach/detach are observed through the kernel
 //! refusing a second XDP program on the same interface. Attach tests run in a private network
 //! namespace (per thread), so the host's interfaces are never touched.
 
@@ -96,6 +97,111 @@ fn pinned_blocks_and_hits_survive_a_reload() {
     let mut fresh = load();
     assert!(fresh.list_blocks().unwrap().is_empty());
     assert_eq!(fresh.test_run(&blocked, 1).unwrap(), XdpAction::Pass);
+}
+
+/// Host entries (/32, /128) live in their own pinned maps: after a reload they still drop, and
+/// they still count against `blocklist_max_entries` with the family's prefixes.
+#[test]
+fn pinned_host_entries_survive_a_reload_and_still_count() {
+    let fs = BpfFs::mount();
+    let pin = fs.path().join("ironpost");
+    let opts = LoadOptions {
+        blocklist_max_entries: 3,
+        ..pinned(pin.clone())
+    };
+    let host4 = tcp("203.0.113.9", "192.0.2.1", 80, ACK).bytes();
+    let net4 = tcp("198.51.100.7", "192.0.2.1", 80, ACK).bytes();
+    let host6 = tcp("2001:db8::9", "2001:db8::1", 80, ACK).bytes();
+    {
+        let mut f = load_with(opts.clone());
+        for (c, id) in [
+            ("203.0.113.9", 5),
+            ("198.51.100.0/24", 6),
+            ("2001:db8::9", 7),
+        ] {
+            f.insert_block(c.parse().unwrap(), id, RuleAction::Drop)
+                .unwrap();
+        }
+    }
+    for map in ["block_hosts_v4", "block_hosts_v6"] {
+        assert!(pin.join(map).exists(), "{map} not pinned");
+    }
+
+    let mut f = load_with(opts);
+    assert_eq!(f.list_blocks().unwrap().len(), 3);
+    for frame in [&host4, &net4, &host6] {
+        assert_eq!(f.test_run(frame, 1).unwrap(), XdpAction::Drop);
+    }
+    // Two IPv4 entries came back from the pins: room for one more.
+    f.insert_block("203.0.113.10".parse().unwrap(), 8, RuleAction::Drop)
+        .unwrap();
+    let err = f
+        .insert_block("203.0.113.11".parse().unwrap(), 9, RuleAction::Drop)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::MapFull {
+                map: "blocklist_v4",
+                max_entries: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+/// A version without host maps kept /32 and /128 entries in the pinned tries. Loading moves
+/// them to the host maps, so they are listed once, drop, and can be removed.
+#[test]
+fn host_entries_a_trie_kept_from_an_earlier_version_move_to_the_host_maps() {
+    use aya::maps::lpm_trie::{Key, LpmTrie};
+    use aya::maps::{Map, MapData};
+
+    let fs = BpfFs::mount();
+    let pin = fs.path().join("ironpost");
+    drop(load_with(pinned(pin.clone())));
+    // What the earlier version wrote: `struct lpm_value` {rule id, ACTION_DROP = 1}.
+    let trie = |name: &str| Map::from_map_data(MapData::from_pin(pin.join(name)).unwrap()).unwrap();
+    let mut v4: LpmTrie<_, [u8; 4], [u32; 2]> = LpmTrie::try_from(trie("blocklist_v4")).unwrap();
+    v4.insert(&Key::new(32, [203, 0, 113, 7]), [42, 1], 0)
+        .unwrap();
+    v4.insert(&Key::new(24, [198, 51, 100, 0]), [43, 1], 0)
+        .unwrap();
+    let addr6: std::net::Ipv6Addr = "2001:db8::7".parse().unwrap();
+    let mut v6: LpmTrie<_, [u8; 16], [u32; 2]> = LpmTrie::try_from(trie("blocklist_v6")).unwrap();
+    v6.insert(&Key::new(128, addr6.octets()), [44, 1], 0)
+        .unwrap();
+
+    let mut f = load_with(pinned(pin.clone()));
+    let mut blocks: Vec<_> = f
+        .list_blocks()
+        .unwrap()
+        .into_iter()
+        .map(|b| (b.cidr.to_string(), b.rule_id))
+        .collect();
+    blocks.sort();
+    assert_eq!(
+        blocks,
+        [
+            ("198.51.100.0/24".to_owned(), 43),
+            ("2001:db8::7".to_owned(), 44),
+            ("203.0.113.7".to_owned(), 42),
+        ]
+    );
+    // Only the prefix is left in the tries.
+    let v4_prefixes: Vec<u32> = v4.keys().map(|k| k.unwrap().prefix_len()).collect();
+    assert_eq!(v4_prefixes, [24]);
+    assert_eq!(v6.keys().count(), 0);
+
+    let host4 = tcp("203.0.113.7", "192.0.2.1", 80, ACK).bytes();
+    let host6 = tcp("2001:db8::7", "2001:db8::1", 80, ACK).bytes();
+    assert_eq!(f.test_run(&host4, 1).unwrap(), XdpAction::Drop);
+    assert_eq!(f.test_run(&host6, 1).unwrap(), XdpAction::Drop);
+    assert!(f.remove_block("203.0.113.7".parse().unwrap()).unwrap());
+    assert!(f.remove_block("2001:db8::7".parse().unwrap()).unwrap());
+    assert_eq!(f.test_run(&host4, 1).unwrap(), XdpAction::Pass);
+    assert_eq!(f.test_run(&host6, 1).unwrap(), XdpAction::Pass);
 }
 
 #[test]

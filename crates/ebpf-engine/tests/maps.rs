@@ -1,6 +1,7 @@
 //! The typed map API against the real kernel: stats and hit counters counted to the packet and
-//! byte, block/allow list management, the map-full error, the event token bucket and ring-buffer
-//! overflow accounting, and seed 002's rules installed end to end.
+//! byte, block/allow list management (host entries and prefixes, which live in different maps),
+//! the map-full error, the event token bucket and ring-buffer overflow accounting, and seed 002's
+//! rules installed end to end.
 
 // A panic is how a test reports failure.
 #![allow(clippy::unwrap_used)]
@@ -250,6 +251,206 @@ fn a_full_blocklist_names_the_setting() {
 
     assert!(f.remove_block(cidr("10.0.0.2")).unwrap());
     f.insert_block(cidr("10.0.0.5"), 5, RuleAction::Drop)
+        .unwrap();
+    assert_eq!(f.list_blocks().unwrap().len(), 8);
+}
+
+/// A /32 (/128) lives in the host map, its covering prefix in the trie: both are listed, each
+/// decides for the addresses it is the longest prefix of, and each is removed on its own.
+#[test]
+fn host_entries_and_covering_prefixes_are_separate_entries() {
+    let mut f = load();
+    let entries = [
+        ("10.0.0.1", 1),
+        ("10.0.0.0/24", 2),
+        ("2001:db8::1", 3),
+        ("2001:db8::/64", 4),
+    ];
+    for (c, id) in entries {
+        f.insert_block(cidr(c), id, RuleAction::Drop).unwrap();
+    }
+    let listed: BTreeSet<_> = f
+        .list_blocks()
+        .unwrap()
+        .into_iter()
+        .map(|b| (b.cidr.to_string(), b.rule_id))
+        .collect();
+    let want: BTreeSet<_> = entries.iter().map(|(c, id)| (c.to_string(), *id)).collect();
+    assert_eq!(listed, want);
+
+    let host4 = udp("10.0.0.1", "192.0.2.1", 53).bytes();
+    let net4 = udp("10.0.0.2", "192.0.2.1", 53).bytes();
+    let host6 = udp("2001:db8::1", "2001:db8:ff::1", 53).bytes();
+    let net6 = udp("2001:db8::2", "2001:db8:ff::1", 53).bytes();
+    for frame in [&host4, &net4, &host6, &net6] {
+        assert_eq!(f.test_run(frame, 1).unwrap(), XdpAction::Drop);
+    }
+    // Each drop was counted for the entry that decided it.
+    let hits: Vec<(u32, u64)> = f
+        .read_hits()
+        .unwrap()
+        .into_iter()
+        .map(|(id, h)| (id, h.packets))
+        .collect();
+    assert_eq!(hits, [(1, 1), (2, 1), (3, 1), (4, 1)]);
+
+    // Without the host entry the covering prefix still drops the address.
+    assert!(f.remove_block(cidr("10.0.0.1")).unwrap());
+    assert!(f.remove_block(cidr("2001:db8::1")).unwrap());
+    assert_eq!(f.test_run(&host4, 1).unwrap(), XdpAction::Drop);
+    assert_eq!(f.test_run(&host6, 1).unwrap(), XdpAction::Drop);
+    assert_eq!(f.read_hits().unwrap()[&2].packets, 2);
+    assert_eq!(f.read_hits().unwrap()[&4].packets, 2);
+    // Removal is exact: the prefixes are still there, the hosts are not.
+    assert!(!f.remove_block(cidr("10.0.0.1")).unwrap());
+    assert_eq!(f.list_blocks().unwrap().len(), 2);
+
+    // Without the prefix the host entry still drops its address, and only it.
+    f.insert_block(cidr("10.0.0.1"), 5, RuleAction::Drop)
+        .unwrap();
+    assert!(f.remove_block(cidr("10.0.0.0/24")).unwrap());
+    assert!(!f.remove_block(cidr("10.0.0.0/24")).unwrap());
+    assert_eq!(f.test_run(&host4, 1).unwrap(), XdpAction::Drop);
+    assert_eq!(f.test_run(&net4, 1).unwrap(), XdpAction::Pass);
+    assert_eq!(f.read_hits().unwrap()[&5].packets, 1);
+
+    assert!(f.remove_block(cidr("10.0.0.1")).unwrap());
+    assert!(f.remove_block(cidr("2001:db8::/64")).unwrap());
+    assert!(f.list_blocks().unwrap().is_empty());
+    for frame in [&host4, &net4, &host6, &net6] {
+        assert_eq!(f.test_run(frame, 1).unwrap(), XdpAction::Pass);
+    }
+}
+
+/// The program skips the lists userspace reports empty: every list must be looked up again
+/// from its first entry, and the allowlist must keep winning over a host entry.
+#[test]
+fn lists_take_effect_when_they_stop_being_empty() {
+    let mut f = load();
+    let from4 = tcp("10.0.0.1", "192.0.2.1", 80, ACK).bytes();
+    let from6 = tcp("2001:db8::5", "2001:db8:ff::1", 80, ACK).bytes();
+    let run = |f: &mut ironpost_ebpf_engine::XdpFilter| {
+        (
+            f.test_run(&from4, 1).unwrap(),
+            f.test_run(&from6, 1).unwrap(),
+        )
+    };
+    use XdpAction::{Drop, Pass};
+    assert_eq!(run(&mut f), (Pass, Pass));
+
+    f.insert_block(cidr("10.0.0.1"), 1, RuleAction::Drop)
+        .unwrap();
+    f.insert_allow(cidr("2001:db8::/32"), 2).unwrap();
+    assert_eq!(run(&mut f), (Drop, Pass));
+
+    // The allowlist wins over a host entry, in either order of insertion.
+    f.insert_allow(cidr("10.0.0.0/8"), 3).unwrap();
+    f.insert_block(cidr("2001:db8::5"), 4, RuleAction::Drop)
+        .unwrap();
+    assert_eq!(run(&mut f), (Pass, Pass));
+    assert_eq!(f.read_hits().unwrap()[&3].packets, 1);
+    assert_eq!(f.read_hits().unwrap()[&2].packets, 2);
+
+    // The allowlists empty again: the host entries decide.
+    assert!(f.remove_allow(cidr("10.0.0.0/8")).unwrap());
+    assert!(f.remove_allow(cidr("2001:db8::/32")).unwrap());
+    assert_eq!(run(&mut f), (Drop, Drop));
+
+    // Host maps empty, tries filled: the tries decide.
+    assert!(f.remove_block(cidr("10.0.0.1")).unwrap());
+    assert!(f.remove_block(cidr("2001:db8::5")).unwrap());
+    assert_eq!(run(&mut f), (Pass, Pass));
+    f.insert_block(cidr("10.0.0.0/30"), 5, RuleAction::Drop)
+        .unwrap();
+    f.insert_block(cidr("2001:db8::/125"), 6, RuleAction::Drop)
+        .unwrap();
+    assert_eq!(run(&mut f), (Drop, Drop));
+    assert!(f.remove_block(cidr("10.0.0.0/30")).unwrap());
+    assert!(f.remove_block(cidr("2001:db8::/125")).unwrap());
+    assert_eq!(run(&mut f), (Pass, Pass));
+}
+
+/// `blocklist_max_entries` bounds each family's host entries and prefixes together; replacing
+/// an entry of a full blocklist is not an insert.
+#[test]
+fn a_full_blocklist_counts_host_entries_and_prefixes_together() {
+    let mut f = load_with(LoadOptions {
+        blocklist_max_entries: 4,
+        ..LoadOptions::default()
+    });
+    for (c, id) in [
+        ("10.0.0.1", 1),
+        ("10.0.0.2", 2),
+        ("10.1.0.0/16", 3),
+        ("10.2.0.0/16", 4),
+    ] {
+        f.insert_block(cidr(c), id, RuleAction::Drop).unwrap();
+    }
+    for c in ["10.0.0.3", "10.3.0.0/16"] {
+        let err = f.insert_block(cidr(c), 5, RuleAction::Drop).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::MapFull {
+                    map: "blocklist_v4",
+                    max_entries: 4,
+                    setting: "blocklist_max_entries",
+                    ..
+                }
+            ),
+            "{c}: {err:?}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains("blocklist_max_entries") && msg.contains(c),
+            "{msg}"
+        );
+    }
+
+    // Full, but an existing entry can change.
+    f.insert_block(cidr("10.0.0.1"), 11, RuleAction::Monitor)
+        .unwrap();
+    f.insert_block(cidr("10.1.0.0/16"), 13, RuleAction::Monitor)
+        .unwrap();
+    let blocks = f.list_blocks().unwrap();
+    assert_eq!(blocks.len(), 4);
+    for (c, id) in [("10.0.0.1", 11), ("10.1.0.0/16", 13)] {
+        assert!(
+            blocks.contains(&BlockEntry {
+                cidr: cidr(c),
+                rule_id: id,
+                action: RuleAction::Monitor
+            }),
+            "{c}: {blocks:?}"
+        );
+    }
+    assert_eq!(
+        f.test_run(&tcp("10.0.0.1", "192.0.2.1", 80, ACK).bytes(), 1)
+            .unwrap(),
+        XdpAction::Pass
+    );
+
+    // IPv6 has its own four.
+    for (c, id) in [
+        ("2001:db8::1", 21),
+        ("2001:db8::2", 22),
+        ("2001:db8:1::/48", 23),
+        ("2001:db8:2::/48", 24),
+    ] {
+        f.insert_block(cidr(c), id, RuleAction::Drop).unwrap();
+    }
+    assert!(matches!(
+        f.insert_block(cidr("2001:db8::3"), 25, RuleAction::Drop),
+        Err(Error::MapFull {
+            map: "blocklist_v6",
+            max_entries: 4,
+            ..
+        })
+    ));
+
+    // Removing a host entry makes room for a prefix.
+    assert!(f.remove_block(cidr("10.0.0.2")).unwrap());
+    f.insert_block(cidr("10.3.0.0/16"), 5, RuleAction::Drop)
         .unwrap();
     assert_eq!(f.list_blocks().unwrap().len(), 8);
 }

@@ -23,6 +23,14 @@ const BLOCKS: &[(&str, u32, RuleAction)] = &[
     ("2001:db8:1::/64", 6, D),
     ("2001:db8:2::/48", 7, D),
     ("2001:db8:3::/64", 8, M),
+    // Host entries (/32, /128: the host maps) inside the prefixes above (the tries). The host
+    // entry is the longer prefix, so it decides; the allowlist still beats it.
+    ("10.1.0.200", 9, M),
+    ("10.3.0.200", 10, D),
+    ("10.2.3.7", 11, D),
+    ("2001:db8:1::200", 12, M),
+    ("2001:db8:3::200", 13, D),
+    ("2001:db8:2:3::7", 14, D),
 ];
 const ALLOWS: &[(&str, u32)] = &[("10.2.3.0/24", 100), ("2001:db8:2:3::/64", 101)];
 
@@ -164,6 +172,30 @@ fn every_verdict_path() {
             tcp("10.3.0.5", "192.0.2.1", 80, ACK),
             Pass,
             mon(4),
+        ),
+        (
+            "v4 monitor host inside a drop /24",
+            tcp("10.1.0.200", "192.0.2.1", 80, ACK),
+            Pass,
+            mon(9),
+        ),
+        (
+            "v4 drop host inside a monitor /24",
+            tcp("10.3.0.200", "192.0.2.1", 80, ACK),
+            Drop,
+            NONE,
+        ),
+        (
+            "v4 monitor /24 next to the drop host",
+            tcp("10.3.0.201", "192.0.2.1", 80, ACK),
+            Pass,
+            mon(4),
+        ),
+        (
+            "v4 allowlist beats a drop host",
+            tcp("10.2.3.7", "192.0.2.1", 80, ACK),
+            Pass,
+            NONE,
         ),
         (
             "v4 monitor + SYN: one event",
@@ -392,6 +424,24 @@ fn every_verdict_path() {
             icmp("2001:db8:3::7", "2001:db8::80"),
             Pass,
             mon(8),
+        ),
+        (
+            "v6 monitor host inside a drop /64",
+            udp("2001:db8:1::200", "2001:db8::80", 53),
+            Pass,
+            mon(12),
+        ),
+        (
+            "v6 drop host inside a monitor /64",
+            udp("2001:db8:3::200", "2001:db8::80", 53),
+            Drop,
+            NONE,
+        ),
+        (
+            "v6 allowlist beats a drop host",
+            tcp("2001:db8:2:3::7", "2001:db8::80", 80, ACK),
+            Pass,
+            NONE,
         ),
         (
             "v6 SYN",

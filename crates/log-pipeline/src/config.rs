@@ -65,6 +65,8 @@ pub struct LogPipelineConfig {
     /// How often files are checked for new lines, rotation and new matches.
     #[serde(rename = "file_poll_ms", with = "millis")]
     pub file_poll: Duration,
+    /// `[log_pipeline.alerting]`: dedup window, per-rule rate limit, threshold state bounds.
+    pub alerting: crate::rules::AlertingConfig,
     pub storage: StorageConfig,
 }
 
@@ -97,6 +99,7 @@ impl Default for LogPipelineConfig {
             syslog_tcp_idle_timeout: Duration::from_secs(300),
             file_start_at: StartAt::End,
             file_poll: Duration::from_millis(250),
+            alerting: crate::rules::AlertingConfig::default(),
             storage: StorageConfig::default(),
         }
     }

@@ -8,7 +8,12 @@
 
 pub mod config;
 pub mod fields;
+pub mod parse;
+pub mod pipeline;
+pub mod rules;
 pub mod source;
 
 pub use config::{LogPipelineConfig, SourceKind};
 pub use fields::{FieldSource, FieldValue, MapFields};
+pub use parse::{Format, ParseContext, Record, parse};
+pub use rules::{Alerter, AlertingConfig, Rule, RuleError, RuleSet};

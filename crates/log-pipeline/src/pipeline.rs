@@ -1,0 +1,452 @@
+//! The `log_pipeline` module: sources → parse → rules → thresholds → alerts.
+//!
+//! Sources (`syslog_udp`, `syslog_tcp`, `file`) send batches on bounded channels; one worker
+//! parses every line, asks the [`RuleSet`] for the rules it matches (one Aho-Corasick pass picks
+//! the candidates), feeds matches to the [`Alerter`] (windows, dedup, rate limit) and sends the
+//! resulting `AlertEvent`s — and the matching lines, as `LogEvent` evidence — to the daemon. File
+//! positions are acknowledged only after their batch is processed.
+//!
+//! Rules reload whole ([`PipelineHandle::reload_rules`]): a directory with any broken rule keeps
+//! the running rules and reports every error; in-flight lines finish on the rules they started
+//! with. Stop order: sources first, then the worker drains what they queued, then checkpoints are
+//! written.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use ironpost_core::metrics::{self, prometheus};
+use ironpost_core::{
+    AlertEvent, BoxFuture, Entities, Health, LogEvent, Module, ModuleError, Severity,
+};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::config::LogPipelineConfig;
+use crate::fields::{FieldSource, FieldValue};
+use crate::parse::{Format, ParseContext, parse};
+use crate::rules::{Alerter, RuleSet, SystemClock, load_dir};
+use crate::source::file::{Checkpoints, FilePos, FileSource};
+use crate::source::syslog_tcp::SyslogTcp;
+use crate::source::syslog_udp::SyslogUdp;
+use crate::source::{Batch, SourceMetrics};
+
+/// Batches queued between the sources and the worker (each holds up to a few thousand lines).
+pub const BATCH_CHANNEL_CAPACITY: usize = 64;
+
+/// Where the pipeline sends what it produces.
+#[derive(Debug, Clone)]
+pub struct PipelineOutputs {
+    pub alerts: mpsc::Sender<AlertEvent>,
+    /// Lines that matched a rule, kept as evidence (`log_entries`). Full: counted, not waited for.
+    pub logs: mpsc::Sender<LogEvent>,
+}
+
+struct PipelineMetrics {
+    parsed: prometheus::IntCounterVec,
+    matches: prometheus::IntCounter,
+    evidence_dropped: prometheus::IntCounter,
+    rules: prometheus::IntGauge,
+    rule_reloads: prometheus::IntCounterVec,
+}
+
+impl PipelineMetrics {
+    fn new(r: &prometheus::Registry) -> Self {
+        PipelineMetrics {
+            parsed: metrics::int_counter_vec(
+                r,
+                "log_parsed_total",
+                "Lines parsed, by detected format (raw: not recognised, kept as a raw message).",
+                &["format"],
+            ),
+            matches: metrics::int_counter(
+                r,
+                "log_rule_matches_total",
+                "Rule matches (before thresholds).",
+            ),
+            evidence_dropped: metrics::int_counter(
+                r,
+                "log_evidence_dropped_total",
+                "Matching lines not stored as evidence because the store's queue was full.",
+            ),
+            rules: metrics::int_gauge(r, "log_rules_loaded", "Rules in the running rule set."),
+            rule_reloads: metrics::int_counter_vec(
+                r,
+                "log_rule_reloads_total",
+                "Rule reloads by result.",
+                &["result"],
+            ),
+        }
+    }
+}
+
+struct Shared {
+    cfg: LogPipelineConfig,
+    rules: RwLock<Arc<RuleSet>>,
+    health: Mutex<Health>,
+    metrics: PipelineMetrics,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    fn set_health(&self, h: Health) {
+        *lock(&self.health) = h;
+    }
+
+    /// Loads `rules_dir`; all or nothing.
+    fn load_rules(&self) -> Result<Arc<RuleSet>, String> {
+        let dir = &self.cfg.rules_dir;
+        if !dir.is_dir() {
+            return Err(format!("rules_dir {} is not a directory", dir.display()));
+        }
+        let loaded = load_dir(dir);
+        if !loaded.errors.is_empty() {
+            let list: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
+            return Err(format!("{} rule error(s): {}", list.len(), list.join("; ")));
+        }
+        RuleSet::compile(loaded.rules)
+            .map(Arc::new)
+            .map_err(|errs| {
+                let list: Vec<String> = errs.iter().map(ToString::to_string).collect();
+                format!("{} rule error(s): {}", list.len(), list.join("; "))
+            })
+    }
+}
+
+/// Control of a running pipeline (reload).
+#[derive(Clone)]
+pub struct PipelineHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for PipelineHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipelineHandle").finish_non_exhaustive()
+    }
+}
+
+impl PipelineHandle {
+    /// Re-reads the rules; on any error the running rules stay. Returns the number of rules.
+    pub fn reload_rules(&self) -> Result<usize, String> {
+        match self.shared.load_rules() {
+            Ok(set) => {
+                let n = set.len();
+                *self.shared.rules.write().unwrap_or_else(|p| p.into_inner()) = set;
+                self.shared
+                    .metrics
+                    .rules
+                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+                self.shared
+                    .metrics
+                    .rule_reloads
+                    .with_label_values(&["ok"])
+                    .inc();
+                info!(rules = n, "log rules reloaded");
+                Ok(n)
+            }
+            Err(e) => {
+                self.shared
+                    .metrics
+                    .rule_reloads
+                    .with_label_values(&["error"])
+                    .inc();
+                warn!(error = %e, "log rules not reloaded; the running rules stay");
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The module.
+pub struct LogPipeline {
+    shared: Arc<Shared>,
+    data_dir: PathBuf,
+    source_metrics: SourceMetrics,
+    outputs: PipelineOutputs,
+    stop_sources: watch::Sender<bool>,
+    sources: Vec<JoinHandle<()>>,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for LogPipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogPipeline").finish_non_exhaustive()
+    }
+}
+
+impl LogPipeline {
+    pub fn new(
+        cfg: LogPipelineConfig,
+        data_dir: PathBuf,
+        registry: &prometheus::Registry,
+        outputs: PipelineOutputs,
+    ) -> Self {
+        let (stop_sources, _) = watch::channel(false);
+        LogPipeline {
+            shared: Arc::new(Shared {
+                cfg,
+                rules: RwLock::new(Arc::new(
+                    RuleSet::compile(Vec::new()).unwrap_or_else(|_| unreachable_empty()),
+                )),
+                health: Mutex::new(Health::Degraded("not started".into())),
+                metrics: PipelineMetrics::new(registry),
+            }),
+            data_dir,
+            source_metrics: SourceMetrics::new(registry),
+            outputs,
+            stop_sources,
+            sources: Vec::new(),
+            worker: None,
+        }
+    }
+
+    pub fn handle(&self) -> PipelineHandle {
+        PipelineHandle {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// An empty rule set always compiles; this keeps `new` infallible without a panic path.
+fn unreachable_empty() -> RuleSet {
+    RuleSet::compile_partial(Vec::new()).0
+}
+
+/// One parsed line as an owned `LogEvent` (evidence for a rule match).
+fn to_log_event(batch: &Batch, rec: &(impl FieldSource + ?Sized), severity: Severity) -> LogEvent {
+    let text = |name: &str| rec.field(name).map(|v| v.to_text().into_owned());
+    let mut ev = LogEvent::new(format!("{}:{}", batch.source, batch.origin), rec.message());
+    if let Some(ts) = rec
+        .timestamp_micros()
+        .and_then(chrono::DateTime::from_timestamp_micros)
+    {
+        ev.timestamp = ts;
+    }
+    ev.severity = severity;
+    ev.process = text("process");
+    ev.pid = text("pid").and_then(|p| p.parse().ok());
+    ev.entities = Entities {
+        src_ip: match rec.field("src_ip") {
+            Some(FieldValue::Ip(ip)) => Some(ip),
+            Some(other) => other.to_text().parse().ok(),
+            None => None,
+        },
+        src_port: text("port").and_then(|p| p.parse().ok()),
+        user: text("user"),
+        hostname: text("hostname"),
+        ..Entities::default()
+    };
+    if let Some(o) = text("outcome") {
+        ev.fields.insert("outcome".into(), o);
+    }
+    ev
+}
+
+struct Worker {
+    shared: Arc<Shared>,
+    outputs: PipelineOutputs,
+    alerter: Alerter,
+    ctx: ParseContext,
+    checkpoints: Option<Checkpoints>,
+}
+
+impl Worker {
+    async fn process(&mut self, batch: &Batch) {
+        let rules = self
+            .shared
+            .rules
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let ctx = self.ctx.clone().with_received_micros(batch.received_micros);
+        let metrics = &self.shared.metrics;
+        let mut matched = Vec::new();
+        let mut alerts = Vec::new();
+        let mut evidence = Vec::new();
+        let mut counts = [0u64; 4];
+        for line in batch.lines() {
+            let rec = parse(line, &ctx);
+            counts[match rec.format {
+                Format::Rfc5424 => 0,
+                Format::Rfc3164 => 1,
+                Format::Json => 2,
+                Format::Raw => 3,
+            }] += 1;
+            matched.clear();
+            rules.matches(&rec, &mut matched);
+            for rule in &matched {
+                metrics.matches.inc();
+                evidence.push(to_log_event(batch, &rec, rule.severity));
+                if let Some(alert) = self.alerter.observe(rule, &rec) {
+                    alerts.push(alert);
+                }
+            }
+        }
+        for (i, format) in ["rfc5424", "rfc3164", "json", "raw"]
+            .into_iter()
+            .enumerate()
+        {
+            if counts[i] > 0 {
+                metrics
+                    .parsed
+                    .with_label_values(&[format])
+                    .inc_by(counts[i]);
+            }
+        }
+        for ev in evidence {
+            if self.outputs.logs.try_send(ev).is_err() {
+                metrics.evidence_dropped.inc();
+            }
+        }
+        for alert in alerts {
+            let _ = self.outputs.alerts.send(alert).await;
+        }
+    }
+
+    async fn run(
+        mut self,
+        mut lines: mpsc::Receiver<Batch>,
+        mut files: mpsc::Receiver<(Batch, FilePos)>,
+    ) {
+        let (mut lines_open, mut files_open) = (true, true);
+        while lines_open || files_open {
+            tokio::select! {
+                b = lines.recv(), if lines_open => match b {
+                    Some(b) => self.process(&b).await,
+                    None => lines_open = false,
+                },
+                f = files.recv(), if files_open => match f {
+                    Some((b, pos)) => {
+                        self.process(&b).await;
+                        if let Some(c) = &self.checkpoints {
+                            c.commit(&pos);
+                        }
+                    }
+                    None => files_open = false,
+                },
+            }
+        }
+    }
+}
+
+impl Module for LogPipeline {
+    fn name(&self) -> &'static str {
+        "log_pipeline"
+    }
+
+    fn start(&mut self) -> BoxFuture<'_, Result<(), ModuleError>> {
+        Box::pin(async move {
+            let cfg = self.shared.cfg.clone();
+            let mut problems = Vec::new();
+            match self.shared.load_rules() {
+                Ok(set) => {
+                    self.shared
+                        .metrics
+                        .rules
+                        .set(i64::try_from(set.len()).unwrap_or(i64::MAX));
+                    info!(rules = set.len(), dir = %cfg.rules_dir.display(), "log rules loaded");
+                    *self.shared.rules.write().unwrap_or_else(|p| p.into_inner()) = set;
+                }
+                Err(e) => {
+                    warn!(error = %e, "no log rules loaded");
+                    problems.push(e);
+                }
+            }
+            let (line_tx, line_rx) = mpsc::channel(BATCH_CHANNEL_CAPACITY);
+            let (file_tx, file_rx) = mpsc::channel(BATCH_CHANNEL_CAPACITY);
+            let m = &self.source_metrics;
+            if cfg.sources.iter().any(|s| s.udp()) {
+                let rcvbuf = (cfg.syslog_udp_rcvbuf > 0).then_some(cfg.syslog_udp_rcvbuf);
+                match SyslogUdp::bind(cfg.syslog_bind, rcvbuf) {
+                    Ok(s) => {
+                        info!(addr = %s.local_addr(), "syslog_udp listening");
+                        self.sources.push(tokio::spawn(s.run(
+                            line_tx.clone(),
+                            m.clone(),
+                            self.stop_sources.subscribe(),
+                        )));
+                    }
+                    Err(e) => {
+                        problems.push(format!("syslog_udp cannot bind {}: {e}", cfg.syslog_bind))
+                    }
+                }
+            }
+            if cfg.sources.iter().any(|s| s.tcp()) {
+                match SyslogTcp::bind(
+                    cfg.syslog_bind,
+                    cfg.syslog_tcp_max_connections,
+                    cfg.syslog_tcp_idle_timeout,
+                )
+                .await
+                {
+                    Ok(s) => {
+                        if let Ok(a) = s.local_addr() {
+                            info!(addr = %a, "syslog_tcp listening");
+                        }
+                        self.sources.push(tokio::spawn(s.run(
+                            line_tx.clone(),
+                            m.clone(),
+                            self.stop_sources.subscribe(),
+                        )));
+                    }
+                    Err(e) => {
+                        problems.push(format!("syslog_tcp cannot bind {}: {e}", cfg.syslog_bind))
+                    }
+                }
+            }
+            let mut checkpoints = None;
+            if cfg.sources.contains(&crate::config::SourceKind::File) {
+                let c = Checkpoints::load(self.data_dir.join("log_pipeline/checkpoints.json"));
+                let src = FileSource::new(
+                    cfg.watch_paths.clone(),
+                    cfg.file_start_at,
+                    cfg.file_poll,
+                    c.clone(),
+                );
+                self.sources.push(tokio::spawn(src.run(
+                    file_tx.clone(),
+                    m.clone(),
+                    self.stop_sources.subscribe(),
+                )));
+                checkpoints = Some(c);
+            }
+            drop((line_tx, file_tx));
+            let worker = Worker {
+                shared: self.shared.clone(),
+                outputs: self.outputs.clone(),
+                alerter: Alerter::in_memory(cfg.alerting.clone(), Arc::new(SystemClock)),
+                ctx: ParseContext::now_local(),
+                checkpoints,
+            };
+            self.worker = Some(tokio::spawn(worker.run(line_rx, file_rx)));
+            self.shared.set_health(if problems.is_empty() {
+                Health::Healthy
+            } else {
+                Health::Degraded(problems.join("; "))
+            });
+            Ok(())
+        })
+    }
+
+    fn stop(&mut self) -> BoxFuture<'_, Result<(), ModuleError>> {
+        Box::pin(async move {
+            let _ = self.stop_sources.send(true);
+            for s in self.sources.drain(..) {
+                let _ = s.await;
+            }
+            // The sources dropped their senders: the worker drains what is queued, then ends.
+            if let Some(w) = self.worker.take() {
+                let _ = w.await;
+            }
+            self.shared.set_health(Health::Degraded("stopped".into()));
+            Ok(())
+        })
+    }
+
+    fn health(&self) -> Health {
+        lock(&self.shared.health).clone()
+    }
+}

@@ -1,0 +1,257 @@
+//! `RuleSet`: every enabled rule compiled once, plus the literal prefilter that picks, in one
+//! Aho-Corasick pass over the message, the few rules worth evaluating for a record.
+//!
+//! Each rule gets a required literal set ([`super::literal`]); the set's literals are patterns of
+//! one ASCII case-insensitive automaton, each pattern mapped to the rules that need it. Rules
+//! without a set (no condition on `message`, or only ones with no usable literal) are evaluated
+//! for every record. Every candidate is then evaluated in full, so the prefilter decides only how
+//! much work is done, never the result — `matches` and `matches_exhaustive` agree (property test
+//! `tests/rules_prefilter.rs`).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+
+use super::compile::{CExpr, compile_rule};
+use super::literal::required;
+use super::{Origin, Rule, RuleError, RuleStatus};
+use crate::fields::FieldSource;
+
+/// Compiled rules, ready to match records. Immutable: share it (`Arc<RuleSet>`) between workers
+/// and swap it whole on reload.
+#[derive(Debug)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+    compiled: Vec<CExpr>,
+    /// `None` when no rule has a literal.
+    automaton: Option<AhoCorasick>,
+    /// Automaton pattern id → indices of the rules that require that literal.
+    pattern_rules: Vec<Box<[u32]>>,
+    /// Rules evaluated for every record.
+    always: Box<[u32]>,
+}
+
+/// Figures about the prefilter, for `rules validate` and the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrefilterStats {
+    /// Rules in the set (enabled and test).
+    pub rules: usize,
+    /// Rules evaluated only when one of their literals occurs in the message.
+    pub prefiltered: usize,
+    /// Rules evaluated for every record.
+    pub always_checked: usize,
+    /// Distinct literals in the automaton.
+    pub literals: usize,
+}
+
+/// Per-thread working memory of [`RuleSet::matches_with`]: grows to the largest set it served and
+/// is then reused, so matching does not allocate.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    generation: u32,
+    rule_seen: Vec<u32>,
+    pattern_seen: Vec<u32>,
+    candidates: Vec<u32>,
+}
+
+impl Scratch {
+    fn begin(&mut self, rules: usize, patterns: usize) {
+        if self.rule_seen.len() < rules {
+            self.rule_seen.resize(rules, 0);
+        }
+        if self.pattern_seen.len() < patterns {
+            self.pattern_seen.resize(patterns, 0);
+        }
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.rule_seen.fill(0);
+            self.pattern_seen.fill(0);
+            self.generation = 1;
+        }
+        self.candidates.clear();
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+impl RuleSet {
+    /// Compiles `rules`. Any invalid rule (bad regex, duplicate id …) makes the whole set fail with
+    /// one error per problem; [`RuleSet::compile_partial`] keeps the good ones instead. Disabled
+    /// rules are checked but left out.
+    pub fn compile(rules: impl IntoIterator<Item = Rule>) -> Result<RuleSet, Vec<RuleError>> {
+        let (set, errors) = RuleSet::compile_partial(rules);
+        if errors.is_empty() {
+            Ok(set)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Compiles the rules that are valid and returns the errors of the others.
+    pub fn compile_partial(rules: impl IntoIterator<Item = Rule>) -> (RuleSet, Vec<RuleError>) {
+        let mut errors = Vec::new();
+        let mut seen: HashMap<String, Origin> = HashMap::new();
+        let mut kept = Vec::new();
+        let mut compiled = Vec::new();
+        for rule in rules {
+            if let Some(first) = seen.get(&rule.id) {
+                errors.push(RuleError::DuplicateId {
+                    origin: rule.origin.clone(),
+                    rule_id: rule.id.clone(),
+                    first: first.clone(),
+                });
+                continue;
+            }
+            seen.insert(rule.id.clone(), rule.origin.clone());
+            match compile_rule(&rule) {
+                Ok(c) if rule.status != RuleStatus::Disabled => {
+                    kept.push(rule);
+                    compiled.push(c);
+                }
+                Ok(_) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+
+        let mut pattern_ids: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut patterns: Vec<Vec<u8>> = Vec::new();
+        let mut pattern_rules: Vec<Vec<u32>> = Vec::new();
+        let mut always = Vec::new();
+        for (i, rule) in kept.iter().enumerate() {
+            let idx = u32::try_from(i).unwrap_or(u32::MAX);
+            match required(&rule.expr) {
+                Some(set) => {
+                    for lit in set {
+                        let pid = *pattern_ids.entry(lit.clone()).or_insert_with(|| {
+                            patterns.push(lit);
+                            pattern_rules.push(Vec::new());
+                            patterns.len() - 1
+                        });
+                        pattern_rules[pid].push(idx);
+                    }
+                }
+                None => always.push(idx),
+            }
+        }
+        let automaton = if patterns.is_empty() {
+            None
+        } else {
+            match AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .build(&patterns)
+            {
+                Ok(ac) => Some(ac),
+                Err(_) => {
+                    // Too many patterns for the automaton's limits: fall back to evaluating all.
+                    always = (0..kept.len())
+                        .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
+                        .collect();
+                    pattern_rules.clear();
+                    None
+                }
+            }
+        };
+        let set = RuleSet {
+            rules: kept,
+            compiled,
+            automaton,
+            pattern_rules: pattern_rules
+                .into_iter()
+                .map(Vec::into_boxed_slice)
+                .collect(),
+            always: always.into_boxed_slice(),
+        };
+        (set, errors)
+    }
+
+    /// The rules in the set, in load order (disabled rules are not in it).
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The rule with this id.
+    pub fn get(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+
+    pub fn prefilter_stats(&self) -> PrefilterStats {
+        PrefilterStats {
+            rules: self.rules.len(),
+            prefiltered: self.rules.len() - self.always.len(),
+            always_checked: self.always.len(),
+            literals: self.pattern_rules.len(),
+        }
+    }
+
+    /// Clears `out` and fills it with the rules `rec` matches, in set order. Uses a per-thread
+    /// [`Scratch`]; allocation-free once the scratch and `out` have grown.
+    pub fn matches<'r, R: FieldSource + ?Sized>(&'r self, rec: &R, out: &mut Vec<&'r Rule>) {
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => self.matches_with(rec, &mut scratch, out),
+            // Only reachable if a `FieldSource` matched records itself while being matched.
+            Err(_) => self.matches_with(rec, &mut Scratch::default(), out),
+        });
+    }
+
+    /// [`RuleSet::matches`] with caller-owned working memory.
+    pub fn matches_with<'r, R: FieldSource + ?Sized>(
+        &'r self,
+        rec: &R,
+        scratch: &mut Scratch,
+        out: &mut Vec<&'r Rule>,
+    ) {
+        out.clear();
+        scratch.begin(self.rules.len(), self.pattern_rules.len());
+        let generation = scratch.generation;
+        if let Some(ac) = &self.automaton {
+            for m in ac.find_overlapping_iter(rec.message()) {
+                let p = m.pattern().as_usize();
+                if scratch.pattern_seen[p] == generation {
+                    continue;
+                }
+                scratch.pattern_seen[p] = generation;
+                for &r in self.pattern_rules[p].iter() {
+                    let seen = &mut scratch.rule_seen[r as usize];
+                    if *seen != generation {
+                        *seen = generation;
+                        scratch.candidates.push(r);
+                    }
+                }
+            }
+        }
+        scratch.candidates.extend_from_slice(&self.always);
+        scratch.candidates.sort_unstable();
+        for &r in &scratch.candidates {
+            if self.compiled[r as usize].eval(rec) {
+                out.push(&self.rules[r as usize]);
+            }
+        }
+    }
+
+    /// Evaluates every rule, bypassing the prefilter (the reference the prefilter is tested
+    /// against; also handy for `rules test`).
+    pub fn matches_exhaustive<'r, R: FieldSource + ?Sized>(
+        &'r self,
+        rec: &R,
+        out: &mut Vec<&'r Rule>,
+    ) {
+        out.clear();
+        for (rule, c) in self.rules.iter().zip(&self.compiled) {
+            if c.eval(rec) {
+                out.push(rule);
+            }
+        }
+    }
+}

@@ -1,0 +1,657 @@
+//! Sigma import for Linux log sources: a Sigma rule becomes a [`Rule`] whose expression is the
+//! compiled `detection`/`condition`. What cannot be honoured exactly is an
+//! [`RuleError::Unsupported`] naming the construct — never silently dropped.
+//!
+//! **Log sources** (`logsource`): `product: linux` and/or `service:` one of [`SIGMA_SERVICES`];
+//! no `category` (process_creation, network_connection … need telemetry we do not have). The
+//! services `sshd`, `sudo`, `su` and `cron` add a condition on `process` (`sshd`; `sudo`; `su`;
+//! `cron` or `crond`, case-insensitive) so their keywords only match that program's lines; `auth`
+//! and `syslog` add none.
+//!
+//! **Detection**: named search identifiers, each a map (`field|modifiers: value or list` — the
+//! entries ANDed, a list ORed unless `|all`), a list of maps (ORed), or a keyword list (strings
+//! searched in `message`, ORed; `'|all': [..]` ANDs them). Values are case-insensitive (ASCII) unless `|cased`, and `*` / `?`
+//! are wildcards (`\*`, `\?`, `\\` escape them). `null` means "field absent". Modifiers:
+//! `contains`, `startswith`, `endswith`, `all`, `re` (with `i`, `m`, `s`), `cased`, `cidr`,
+//! `exists`, `gt`, `gte`, `lt`, `lte`. Unsupported: `base64`, `base64offset`, `wide`/`utf16*`,
+//! `windash`, `fieldref`, `expand` and any other; `timeframe`, aggregations (`| count()`), `near`,
+//! correlation rules, `action:` multi-document collections, Sigma filters.
+//!
+//! **Fields** are mapped by [`SIGMA_FIELD_MAP`]; other names are looked up as written (JSON keys,
+//! `SDID.param`, `outcome` …).
+//!
+//! **Metadata**: `level` → severity (`informational` → info; absent → medium); `status`
+//! `deprecated` and `unsupported` → disabled, other statuses → enabled; the rule id is `id`, else
+//! `name`, else the title with non-alphanumerics as `_`.
+
+mod condition;
+
+use ironpost_core::severity::Severity;
+use yaml_serde::{Mapping, Value};
+
+use super::expr::{Cmp, Expr, Op};
+use super::native::{check_id, describe, number, parse_net, scalar};
+use super::{Origin, Rule, RuleError, RuleFormat, RuleStatus, canonical_field};
+use condition::{Cond, CondError, Target};
+
+/// `logsource.service` values accepted.
+pub const SIGMA_SERVICES: &[&str] = &["auth", "sshd", "syslog", "sudo", "su", "cron"];
+
+/// Sigma field names (as SigmaHQ's Linux and generic rules write them) → Ironpost field names.
+pub const SIGMA_FIELD_MAP: &[(&str, &str)] = &[
+    ("Message", "message"),
+    ("message", "message"),
+    ("msg", "message"),
+    ("User", "user"),
+    ("user", "user"),
+    ("UserName", "user"),
+    ("TargetUserName", "user"),
+    ("SourceIp", "src_ip"),
+    ("SourceAddress", "src_ip"),
+    ("IpAddress", "src_ip"),
+    ("src_ip", "src_ip"),
+    ("source_ip", "src_ip"),
+    ("SourcePort", "port"),
+    ("src_port", "port"),
+    ("port", "port"),
+    ("Image", "process"),
+    ("ProcessName", "process"),
+    ("process", "process"),
+    ("program", "process"),
+    ("Hostname", "hostname"),
+    ("ComputerName", "hostname"),
+    ("host", "hostname"),
+    ("hostname", "hostname"),
+    ("ProcessId", "pid"),
+    ("pid", "pid"),
+];
+
+const METADATA_KEYS: &[&str] = &[
+    "title",
+    "id",
+    "name",
+    "status",
+    "description",
+    "license",
+    "author",
+    "references",
+    "date",
+    "modified",
+    "tags",
+    "logsource",
+    "detection",
+    "fields",
+    "falsepositives",
+    "level",
+    "related",
+    "taxonomy",
+    "scope",
+];
+
+/// Whether a YAML document is a Sigma rule rather than a native one.
+pub(crate) fn looks_like_sigma(doc: &Value) -> bool {
+    let Value::Mapping(m) = doc else {
+        return false;
+    };
+    ["logsource", "correlation", "action", "filter"]
+        .iter()
+        .any(|k| m.contains_key(*k))
+        || m.get("detection")
+            .and_then(Value::as_mapping)
+            .is_some_and(|d| d.contains_key("condition"))
+}
+
+enum Reject {
+    Unsupported(String),
+    Invalid(String),
+}
+
+impl From<CondError> for Reject {
+    fn from(e: CondError) -> Self {
+        match e {
+            CondError::Unsupported(r) => Reject::Unsupported(r),
+            CondError::Invalid(r) => Reject::Invalid(r),
+        }
+    }
+}
+
+fn unsupported<T>(reason: impl Into<String>) -> Result<T, Reject> {
+    Err(Reject::Unsupported(reason.into()))
+}
+
+fn invalid<T>(reason: impl Into<String>) -> Result<T, Reject> {
+    Err(Reject::Invalid(reason.into()))
+}
+
+/// Converts one Sigma document.
+pub(crate) fn to_rule(doc: &Value, origin: &Origin) -> Result<Rule, RuleError> {
+    let label = doc
+        .get("id")
+        .or_else(|| doc.get("title"))
+        .and_then(Value::as_str)
+        .unwrap_or("<untitled>")
+        .to_owned();
+    convert(doc, origin).map_err(|r| match r {
+        Reject::Unsupported(reason) => RuleError::Unsupported {
+            origin: origin.clone(),
+            rule: label,
+            reason,
+        },
+        Reject::Invalid(reason) => RuleError::Invalid {
+            origin: origin.clone(),
+            rule_id: label,
+            reason,
+        },
+    })
+}
+
+fn convert(doc: &Value, origin: &Origin) -> Result<Rule, Reject> {
+    let Value::Mapping(m) = doc else {
+        return invalid("a Sigma rule is a mapping");
+    };
+    for (k, _) in m {
+        let key = k.as_str().unwrap_or("");
+        match key {
+            "correlation" => return unsupported("Sigma correlation rules"),
+            "action" => return unsupported("multi-document rule collections (`action:`)"),
+            "filter" => return unsupported("Sigma filter rules"),
+            _ if METADATA_KEYS.contains(&key) => {}
+            _ => return invalid(format!("unknown key `{}`", yaml_key(k))),
+        }
+    }
+    let title = text_field(m, "title")?.ok_or(Reject::Invalid("missing `title`".into()))?;
+    let id = match text_field(m, "id")?.or(text_field(m, "name")?) {
+        Some(id) => id,
+        None => title
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect(),
+    };
+    check_id(&id).map_err(Reject::Invalid)?;
+    let severity = match text_field(m, "level")?.as_deref() {
+        None | Some("medium") => Severity::Medium,
+        Some("informational") => Severity::Info,
+        Some("low") => Severity::Low,
+        Some("high") => Severity::High,
+        Some("critical") => Severity::Critical,
+        Some(other) => return invalid(format!("unknown level `{other}`")),
+    };
+    let status = match text_field(m, "status")?.as_deref() {
+        None | Some("stable" | "test" | "experimental") => RuleStatus::Enabled,
+        Some("deprecated" | "unsupported") => RuleStatus::Disabled,
+        Some(other) => return invalid(format!("unknown status `{other}`")),
+    };
+    let tags = match m.get("tags") {
+        None => Vec::new(),
+        Some(Value::Sequence(items)) => items
+            .iter()
+            .map(|t| {
+                t.as_str()
+                    .map(str::to_owned)
+                    .ok_or(Reject::Invalid("`tags` must be strings".into()))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => return invalid(format!("`tags` must be a list, not {}", describe(other))),
+    };
+    let service_cond = logsource(m.get("logsource"))?;
+    let detection = match m.get("detection") {
+        Some(Value::Mapping(d)) => detection(d)?,
+        Some(other) => {
+            return invalid(format!(
+                "`detection` must be a mapping, not {}",
+                describe(other)
+            ));
+        }
+        None => return invalid("missing `detection`"),
+    };
+    let expr = match service_cond {
+        Some(s) => Expr::All(vec![s, detection]),
+        None => detection,
+    };
+    Ok(Rule {
+        id,
+        description: text_field(m, "description")?.unwrap_or_default(),
+        title,
+        severity,
+        status,
+        tags,
+        expr,
+        threshold: None,
+        format: RuleFormat::Sigma,
+        origin: origin.clone(),
+    })
+}
+
+fn yaml_key(k: &Value) -> String {
+    match k {
+        Value::String(s) => s.clone(),
+        other => describe(other).to_owned(),
+    }
+}
+
+fn text_field(m: &Mapping, key: &str) -> Result<Option<String>, Reject> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => invalid(format!("`{key}` must be text, not {}", describe(other))),
+    }
+}
+
+/// Checks `logsource` and returns the implicit condition of its service.
+fn logsource(ls: Option<&Value>) -> Result<Option<Expr>, Reject> {
+    let m = match ls {
+        Some(Value::Mapping(m)) => m,
+        Some(other) => {
+            return invalid(format!(
+                "`logsource` must be a mapping, not {}",
+                describe(other)
+            ));
+        }
+        None => return invalid("missing `logsource`"),
+    };
+    let mut product = None;
+    let mut service = None;
+    for (k, v) in m {
+        let key = k.as_str().unwrap_or("");
+        let text = v.as_str().map(str::to_ascii_lowercase);
+        match key {
+            "product" => product = text,
+            "service" => service = text,
+            "category" => {
+                return unsupported(format!(
+                    "logsource category `{}`: only Linux log files and syslog are read",
+                    v.as_str().unwrap_or("?")
+                ));
+            }
+            "definition" => {}
+            _ => return unsupported(format!("logsource key `{}`", yaml_key(k))),
+        }
+    }
+    if let Some(p) = &product
+        && p != "linux"
+    {
+        return unsupported(format!("logsource product `{p}` (only `linux`)"));
+    }
+    let Some(service) = service else {
+        return if product.is_some() {
+            Ok(None)
+        } else {
+            unsupported("logsource names neither `product: linux` nor a service")
+        };
+    };
+    if !SIGMA_SERVICES.contains(&service.as_str()) {
+        return unsupported(format!(
+            "logsource service `{service}` (supported: {})",
+            SIGMA_SERVICES.join(", ")
+        ));
+    }
+    let process = |names: &[&str]| {
+        let values = names.iter().map(|s| (*s).to_owned()).collect();
+        Some(Expr::cond("process", Op::In(values), true))
+    };
+    Ok(match service.as_str() {
+        "sshd" => process(&["sshd"]),
+        "sudo" => process(&["sudo"]),
+        "su" => process(&["su"]),
+        "cron" => process(&["cron", "crond"]),
+        _ => None,
+    })
+}
+
+fn detection(d: &Mapping) -> Result<Expr, Reject> {
+    let mut searches: Vec<(String, Expr)> = Vec::new();
+    let mut condition = None;
+    let mut timeframe = false;
+    for (k, v) in d {
+        let Some(name) = k.as_str() else {
+            return invalid(format!("a detection key is {}, not text", describe(k)));
+        };
+        match name {
+            "condition" => condition = Some(v),
+            "timeframe" => timeframe = true,
+            _ => {
+                let e = search(v).map_err(|r| prefix(r, name))?;
+                searches.push((name.to_owned(), e));
+            }
+        }
+    }
+    let conds = match condition {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Sequence(items)) if !items.is_empty() => items
+            .iter()
+            .map(|c| {
+                c.as_str()
+                    .ok_or(Reject::Invalid("`condition` items must be text".into()))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => {
+            return invalid(format!("`condition` must be text, not {}", describe(other)));
+        }
+        None => return invalid("missing `detection.condition`"),
+    };
+    let exprs = conds
+        .into_iter()
+        .map(|c| Ok(resolve(&condition::parse(c)?, &searches)?))
+        .collect::<Result<Vec<_>, Reject>>()?;
+    // Checked after the condition, whose aggregation or `near` is the more telling reason.
+    if timeframe {
+        return unsupported("`timeframe` (aggregation windows)");
+    }
+    // Several conditions (Sigma 1.0) mean any of them.
+    Ok(Expr::any(exprs))
+}
+
+fn prefix(r: Reject, name: &str) -> Reject {
+    match r {
+        Reject::Unsupported(s) => Reject::Unsupported(format!("detection.{name}: {s}")),
+        Reject::Invalid(s) => Reject::Invalid(format!("detection.{name}: {s}")),
+    }
+}
+
+fn resolve(c: &Cond, searches: &[(String, Expr)]) -> Result<Expr, Reject> {
+    let quantified = |t: &Target| -> Result<Vec<Expr>, Reject> {
+        let picked: Vec<Expr> = searches
+            .iter()
+            .filter(|(name, _)| match t {
+                Target::Them => !name.starts_with('_'),
+                Target::Pattern(p) => condition::pattern_matches(p, name),
+            })
+            .map(|(_, e)| e.clone())
+            .collect();
+        if picked.is_empty() {
+            let what = match t {
+                Target::Them => "them".to_owned(),
+                Target::Pattern(p) => format!("`{p}`"),
+            };
+            return invalid(format!(
+                "the condition's {what} matches no search identifier"
+            ));
+        }
+        Ok(picked)
+    };
+    Ok(match c {
+        Cond::And(xs) => Expr::All(
+            xs.iter()
+                .map(|x| resolve(x, searches))
+                .collect::<Result<_, _>>()?,
+        ),
+        Cond::Or(xs) => Expr::Any(
+            xs.iter()
+                .map(|x| resolve(x, searches))
+                .collect::<Result<_, _>>()?,
+        ),
+        Cond::Not(x) => Expr::Not(Box::new(resolve(x, searches)?)),
+        Cond::Ident(name) => match searches.iter().find(|(n, _)| n == name) {
+            Some((_, e)) => e.clone(),
+            None => {
+                return invalid(format!(
+                    "the condition names `{name}`, which is not defined"
+                ));
+            }
+        },
+        Cond::OneOf(t) => Expr::any(quantified(t)?),
+        Cond::AllOf(t) => Expr::all(quantified(t)?),
+    })
+}
+
+/// One search identifier's value.
+fn search(v: &Value) -> Result<Expr, Reject> {
+    match v {
+        Value::Mapping(m) => selection(m),
+        Value::Sequence(items) if items.is_empty() => invalid("empty list"),
+        Value::Sequence(items) if items.iter().all(Value::is_mapping) => Ok(Expr::any(
+            items
+                .iter()
+                .filter_map(Value::as_mapping)
+                .map(selection)
+                .collect::<Result<_, _>>()?,
+        )),
+        Value::Sequence(items) => Ok(Expr::any(
+            items.iter().map(keyword).collect::<Result<_, _>>()?,
+        )),
+        Value::String(_) | Value::Number(_) => keyword(v),
+        other => invalid(format!("a search identifier cannot be {}", describe(other))),
+    }
+}
+
+/// A keyword: searched anywhere in `message`.
+fn keyword(v: &Value) -> Result<Expr, Reject> {
+    let text = match v {
+        Value::String(_) | Value::Number(_) => scalar(v).map_err(Reject::Invalid)?,
+        other => return invalid(format!("a keyword list mixes in {}", describe(other))),
+    };
+    Ok(Expr::cond("message", glob_op(&text, Base::Contains), true))
+}
+
+fn selection(m: &Mapping) -> Result<Expr, Reject> {
+    if m.is_empty() {
+        return invalid("empty selection");
+    }
+    let mut items = Vec::new();
+    for (k, v) in m {
+        let Some(key) = k.as_str() else {
+            return invalid(format!("a field name is {}, not text", describe(k)));
+        };
+        items.push(field_item(key, v)?);
+    }
+    Ok(Expr::all(items))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Base {
+    Equals,
+    Contains,
+    StartsWith,
+    EndsWith,
+}
+
+fn field_item(key: &str, v: &Value) -> Result<Expr, Reject> {
+    let mut parts = key.split('|');
+    let raw_field = parts.next().unwrap_or("");
+    if raw_field.is_empty() {
+        // `'|all': [k1, k2]`: every keyword must occur.
+        return match (key, v) {
+            ("|all", Value::Sequence(items)) if !items.is_empty() => Ok(Expr::all(
+                items.iter().map(keyword).collect::<Result<_, _>>()?,
+            )),
+            _ => unsupported(format!("keyword selection with modifiers (`{key}`)")),
+        };
+    }
+    let field = map_field(raw_field);
+    let mut base = Base::Equals;
+    let (mut all, mut re, mut cased, mut cidr, mut exists) = (false, false, false, false, false);
+    let mut re_flags = String::new();
+    let mut cmp = None;
+    for m in parts {
+        match m {
+            "contains" | "startswith" | "endswith" => {
+                if base != Base::Equals {
+                    return invalid(format!(
+                        "`{key}`: more than one of contains/startswith/endswith"
+                    ));
+                }
+                base = match m {
+                    "contains" => Base::Contains,
+                    "startswith" => Base::StartsWith,
+                    _ => Base::EndsWith,
+                };
+            }
+            "all" => all = true,
+            "re" => re = true,
+            "i" | "m" | "s" if re => re_flags.push_str(m),
+            "cased" => cased = true,
+            "cidr" => cidr = true,
+            "exists" => exists = true,
+            "gt" => cmp = Some(Cmp::Gt),
+            "gte" => cmp = Some(Cmp::Gte),
+            "lt" => cmp = Some(Cmp::Lt),
+            "lte" => cmp = Some(Cmp::Lte),
+            "base64" | "base64offset" | "wide" | "utf16" | "utf16le" | "utf16be" | "windash"
+            | "fieldref" | "expand" | "neq" => {
+                return unsupported(format!("modifier `|{m}` (in `{key}`)"));
+            }
+            other => return unsupported(format!("unknown modifier `|{other}` (in `{key}`)")),
+        }
+    }
+    let kinds = [re, cidr, exists, cmp.is_some()]
+        .iter()
+        .filter(|x| **x)
+        .count();
+    if kinds > 1 || (kinds == 1 && base != Base::Equals) {
+        return invalid(format!("`{key}`: these modifiers cannot be combined"));
+    }
+    let values: Vec<&Value> = match v {
+        Value::Sequence(items) if items.is_empty() => {
+            return invalid(format!("`{key}`: empty list"));
+        }
+        Value::Sequence(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    let leaf = |op: Op, ci: bool| Expr::cond(field.clone(), op, ci);
+    let mut exprs = Vec::new();
+    for value in values {
+        let e = if exists {
+            match value {
+                Value::Bool(b) => leaf(Op::Exists(*b), false),
+                _ => return invalid(format!("`{key}`: `|exists` takes true or false")),
+            }
+        } else if value.is_null() {
+            leaf(Op::Exists(false), false)
+        } else if cidr {
+            let net =
+                parse_net(&scalar(value).map_err(Reject::Invalid)?).map_err(Reject::Invalid)?;
+            leaf(Op::Cidr(vec![net]), false)
+        } else if let Some(c) = cmp {
+            let n =
+                number(value).ok_or_else(|| Reject::Invalid(format!("`{key}`: not a number")))?;
+            leaf(Op::Compare(c, n), false)
+        } else if re {
+            let pattern = scalar(value).map_err(Reject::Invalid)?;
+            let ci = re_flags.contains('i');
+            let mut flags = String::new();
+            for f in ['m', 's'] {
+                if re_flags.contains(f) {
+                    flags.push(f);
+                }
+            }
+            let pattern = if flags.is_empty() {
+                pattern
+            } else {
+                format!("(?{flags}){pattern}")
+            };
+            leaf(Op::Regex(pattern), ci)
+        } else {
+            let text = scalar(value).map_err(Reject::Invalid)?;
+            leaf(glob_op(&text, base), !cased)
+        };
+        exprs.push(e);
+    }
+    Ok(if all {
+        Expr::all(exprs)
+    } else {
+        Expr::any(exprs)
+    })
+}
+
+fn map_field(name: &str) -> String {
+    SIGMA_FIELD_MAP
+        .iter()
+        .find(|(sigma, _)| *sigma == name)
+        .map_or_else(
+            || canonical_field(name).to_owned(),
+            |(_, ours)| (*ours).to_owned(),
+        )
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Glob {
+    Lit(String),
+    Star,
+    One,
+}
+
+/// A Sigma value with wildcards, as the cheapest operator that means the same.
+fn glob_op(value: &str, base: Base) -> Op {
+    let mut toks = Vec::new();
+    if matches!(base, Base::Contains | Base::EndsWith) {
+        toks.push(Glob::Star);
+    }
+    let mut lit = String::new();
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.peek() {
+                Some(&n @ ('*' | '?' | '\\')) => {
+                    lit.push(n);
+                    chars.next();
+                }
+                _ => lit.push('\\'),
+            },
+            '*' | '?' => {
+                if !lit.is_empty() {
+                    toks.push(Glob::Lit(std::mem::take(&mut lit)));
+                }
+                toks.push(if c == '*' { Glob::Star } else { Glob::One });
+            }
+            c => lit.push(c),
+        }
+    }
+    if !lit.is_empty() {
+        toks.push(Glob::Lit(lit));
+    }
+    if matches!(base, Base::Contains | Base::StartsWith) {
+        toks.push(Glob::Star);
+    }
+    toks.dedup_by(|a, b| *a == Glob::Star && *b == Glob::Star);
+    match toks.as_slice() {
+        [] => Op::Equals(String::new()),
+        [Glob::Star] => Op::Exists(true),
+        [Glob::Lit(l)] => Op::Equals(l.clone()),
+        [Glob::Star, Glob::Lit(l), Glob::Star] => Op::Contains(l.clone()),
+        [Glob::Lit(l), Glob::Star] => Op::StartsWith(l.clone()),
+        [Glob::Star, Glob::Lit(l)] => Op::EndsWith(l.clone()),
+        _ => {
+            let mut re = String::from(r"(?s)\A");
+            for t in &toks {
+                match t {
+                    Glob::Lit(l) => re.push_str(&regex::escape(l)),
+                    Glob::Star => re.push_str(".*"),
+                    Glob::One => re.push('.'),
+                }
+            }
+            re.push_str(r"\z");
+            Op::Regex(re)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_become_the_cheapest_operator() {
+        for (value, base, want) in [
+            ("sshd", Base::Equals, Op::Equals("sshd".into())),
+            ("*Failed*", Base::Equals, Op::Contains("Failed".into())),
+            ("Failed", Base::Contains, Op::Contains("Failed".into())),
+            ("*Failed", Base::Contains, Op::Contains("Failed".into())),
+            ("Acc*", Base::Equals, Op::StartsWith("Acc".into())),
+            ("*.sh", Base::Equals, Op::EndsWith(".sh".into())),
+            ("*", Base::Equals, Op::Exists(true)),
+            (r"a\*b", Base::Equals, Op::Equals("a*b".into())),
+            (r"C:\dir", Base::Equals, Op::Equals(r"C:\dir".into())),
+            ("a*b", Base::Equals, Op::Regex(r"(?s)\Aa.*b\z".into())),
+            ("a?c", Base::Contains, Op::Regex(r"(?s)\A.*a.c.*\z".into())),
+            ("1.2.3.4", Base::Equals, Op::Equals("1.2.3.4".into())),
+        ] {
+            assert_eq!(glob_op(value, base), want, "{value:?} {base:?}");
+        }
+    }
+}

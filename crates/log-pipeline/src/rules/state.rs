@@ -1,0 +1,240 @@
+//! `AlertState`: the memory alerting needs — hits per (rule, group) window, when each group last
+//! alerted, alerts per rule per minute — behind a trait so a shared backend (Redis, for several
+//! nodes) can replace the in-memory one. [`MemoryAlertState`] is bounded: at most `max_groups`
+//! keys, the least recently used evicted first (and counted).
+//!
+//! A Redis implementation maps each method onto one round trip: `record_hit` → `ZADD` +
+//! `ZREMRANGEBYSCORE` + `ZCARD` + `PEXPIRE` in a `MULTI` (late check against `ZRANGE -1 -1`);
+//! `clear_hits` → `DEL`; `last_alert` / `set_last_alert` → `GET` / `SET PX`; `take_rate` →
+//! `INCR` + `EXPIRE` on a per-minute key.
+
+use std::collections::{HashMap, VecDeque};
+
+/// Outcome of [`AlertState::record_hit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HitVerdict {
+    /// The hit was kept; this many hits of the key are now inside the window.
+    Counted(u32),
+    /// Older than the key's newest hit by more than the out-of-order tolerance: not counted.
+    Late,
+}
+
+/// What a state backend holds, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateStats {
+    /// Keys (rule + group) currently remembered.
+    pub groups: usize,
+    /// Keys dropped to stay within the bound.
+    pub evictions: u64,
+}
+
+/// Alerting memory. Times are microseconds since the Unix epoch (the record's own time when it has
+/// one). Keys are opaque strings made of the rule id and the group values.
+pub trait AlertState: Send {
+    /// Adds a hit at `at` to `key`, forgets hits older than `window` before the key's newest hit
+    /// and keeps at most `keep` (the threshold count: more are never needed). A hit more than
+    /// `tolerance` older than the newest is [`HitVerdict::Late`] and not added.
+    fn record_hit(
+        &mut self,
+        key: &str,
+        at: i64,
+        window: i64,
+        keep: u32,
+        tolerance: i64,
+    ) -> HitVerdict;
+
+    /// Forgets `key`'s hits (after it fired, counting starts again, like fail2ban after a ban).
+    fn clear_hits(&mut self, key: &str);
+
+    /// When `key` last alerted, if remembered.
+    fn last_alert(&mut self, key: &str) -> Option<i64>;
+
+    fn set_last_alert(&mut self, key: &str, at: i64);
+
+    /// Takes one alert from `rule_id`'s budget for the minute containing `at`; `false` when the
+    /// minute's `per_minute` alerts are spent.
+    fn take_rate(&mut self, rule_id: &str, at: i64, per_minute: u32) -> bool;
+
+    fn stats(&self) -> StateStats;
+}
+
+#[derive(Debug, Default)]
+struct Entry {
+    /// Sorted, oldest first.
+    hits: VecDeque<i64>,
+    newest: Option<i64>,
+    last_alert: Option<i64>,
+    /// Use counter for eviction.
+    touched: u64,
+}
+
+/// In-process [`AlertState`], bounded to `max_groups` keys.
+#[derive(Debug)]
+pub struct MemoryAlertState {
+    entries: HashMap<String, Entry>,
+    /// Rule id → (minute, alerts in it). Bounded by the number of rules.
+    rates: HashMap<String, (i64, u32)>,
+    max_groups: usize,
+    tick: u64,
+    evictions: u64,
+}
+
+impl MemoryAlertState {
+    pub fn new(max_groups: usize) -> Self {
+        MemoryAlertState {
+            entries: HashMap::new(),
+            rates: HashMap::new(),
+            max_groups: max_groups.max(1),
+            tick: 0,
+            evictions: 0,
+        }
+    }
+
+    fn entry(&mut self, key: &str) -> &mut Entry {
+        self.tick += 1;
+        let tick = self.tick;
+        if !self.entries.contains_key(key) {
+            if self.entries.len() >= self.max_groups {
+                self.evict();
+            }
+            self.entries.insert(key.to_owned(), Entry::default());
+        }
+        let e = self
+            .entries
+            .get_mut(key)
+            .unwrap_or_else(|| unreachable!("inserted above"));
+        e.touched = tick;
+        e
+    }
+
+    /// Drops the least recently used eighth of the keys at once, so a flood of new keys costs
+    /// an amortised O(log n) per insert instead of a scan each time.
+    fn evict(&mut self) {
+        let mut ticks: Vec<u64> = self.entries.values().map(|e| e.touched).collect();
+        let drop = (ticks.len() / 8).max(1);
+        let (_, cutoff, _) = ticks.select_nth_unstable(drop - 1);
+        let cutoff = *cutoff;
+        let before = self.entries.len();
+        self.entries.retain(|_, e| e.touched > cutoff);
+        self.evictions += (before - self.entries.len()) as u64;
+    }
+}
+
+impl AlertState for MemoryAlertState {
+    fn record_hit(
+        &mut self,
+        key: &str,
+        at: i64,
+        window: i64,
+        keep: u32,
+        tolerance: i64,
+    ) -> HitVerdict {
+        let e = self.entry(key);
+        if let Some(newest) = e.newest
+            && at < newest.saturating_sub(tolerance)
+        {
+            return HitVerdict::Late;
+        }
+        let pos = e.hits.iter().rposition(|&t| t <= at).map_or(0, |p| p + 1);
+        e.hits.insert(pos, at);
+        let newest = e.newest.map_or(at, |n| n.max(at));
+        e.newest = Some(newest);
+        let from = newest.saturating_sub(window);
+        while e.hits.front().is_some_and(|&t| t < from) {
+            e.hits.pop_front();
+        }
+        while e.hits.len() > keep.max(1) as usize {
+            e.hits.pop_front();
+        }
+        HitVerdict::Counted(u32::try_from(e.hits.len()).unwrap_or(u32::MAX))
+    }
+
+    fn clear_hits(&mut self, key: &str) {
+        if let Some(e) = self.entries.get_mut(key) {
+            e.hits.clear();
+        }
+    }
+
+    fn last_alert(&mut self, key: &str) -> Option<i64> {
+        self.entries.get(key).and_then(|e| e.last_alert)
+    }
+
+    fn set_last_alert(&mut self, key: &str, at: i64) {
+        let e = self.entry(key);
+        e.last_alert = Some(e.last_alert.map_or(at, |l| l.max(at)));
+    }
+
+    fn take_rate(&mut self, rule_id: &str, at: i64, per_minute: u32) -> bool {
+        let minute = at.div_euclid(60_000_000);
+        let slot = match self.rates.get_mut(rule_id) {
+            Some(s) => s,
+            None => self.rates.entry(rule_id.to_owned()).or_insert((minute, 0)),
+        };
+        // A record from an earlier minute (out of order) is charged to the current one.
+        if minute > slot.0 {
+            *slot = (minute, 0);
+        }
+        if slot.1 >= per_minute {
+            return false;
+        }
+        slot.1 += 1;
+        true
+    }
+
+    fn stats(&self) -> StateStats {
+        StateStats {
+            groups: self.entries.len(),
+            evictions: self.evictions,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: i64 = 1_000_000;
+
+    #[test]
+    fn window_counts_and_late_hits() {
+        let mut st = MemoryAlertState::new(16);
+        let rec = |st: &mut MemoryAlertState, t: i64| st.record_hit("k", t * S, 60 * S, 5, 10 * S);
+        assert_eq!(rec(&mut st, 100), HitVerdict::Counted(1));
+        assert_eq!(rec(&mut st, 130), HitVerdict::Counted(2));
+        // 5 s out of order: within tolerance, inserted in place.
+        assert_eq!(rec(&mut st, 125), HitVerdict::Counted(3));
+        // 30 s older than the newest: beyond the 10 s tolerance.
+        assert_eq!(rec(&mut st, 100), HitVerdict::Late);
+        // 170: the hit at 100 falls out of [110, 170].
+        assert_eq!(rec(&mut st, 170), HitVerdict::Counted(3));
+        st.clear_hits("k");
+        assert_eq!(rec(&mut st, 171), HitVerdict::Counted(1));
+    }
+
+    #[test]
+    fn bounded_with_evictions() {
+        let mut st = MemoryAlertState::new(8);
+        for i in 0..100 {
+            st.record_hit(&format!("k{i}"), i, 10, 3, 0);
+        }
+        let stats = st.stats();
+        assert!(stats.groups <= 8, "{stats:?}");
+        assert_eq!(stats.evictions, 100 - stats.groups as u64);
+        // The most recent key survived.
+        assert_eq!(st.record_hit("k99", 100, 10, 3, 0), HitVerdict::Counted(2));
+    }
+
+    #[test]
+    fn rate_per_minute() {
+        let mut st = MemoryAlertState::new(8);
+        let minute = 60 * S;
+        assert!(st.take_rate("r", 0, 2));
+        assert!(st.take_rate("r", 10 * S, 2));
+        assert!(!st.take_rate("r", 20 * S, 2));
+        assert!(st.take_rate("other", 20 * S, 2));
+        assert!(st.take_rate("r", minute, 2));
+        // Out of order into the past minute: charged to the current one.
+        assert!(st.take_rate("r", 59 * S, 2));
+        assert!(!st.take_rate("r", minute + S, 2));
+    }
+}
