@@ -63,6 +63,37 @@ pub(crate) enum Command {
     /// Query stored packet events (suspicious packets reported by the XDP program).
     #[command(subcommand)]
     Packets(PacketsCmd),
+    /// Check detection rules (YAML and Sigma) and try them on sample lines.
+    #[command(subcommand)]
+    Rules(RulesCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RulesCmd {
+    /// Load every rule under a directory; list each one that cannot be used, with the reason.
+    Validate(RulesValidateArgs),
+    /// Run one rule file on sample lines; print the matches and the fields extracted.
+    Test(RulesTestArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct RulesValidateArgs {
+    /// Rules directory [default: log_pipeline.rules_dir from the config].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct RulesTestArgs {
+    /// The rule file (seed YAML or Sigma).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) rule: PathBuf,
+    /// Read sample lines from standard input (the default when --file is absent).
+    #[arg(long, conflicts_with = "file")]
+    pub(crate) stdin: bool,
+    /// Read sample lines from a file.
+    #[arg(long, value_name = "F")]
+    pub(crate) file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,6 +7,7 @@ mod block;
 mod config_cmd;
 mod daemon_cmd;
 mod output;
+mod rules_cmd;
 mod since;
 
 use std::process::ExitCode;
@@ -14,7 +15,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use ironpost_daemon::exit::{self, Exit, ExitError, WithExit};
 
-use crate::args::{ActionsCmd, AlertsCmd, Args, BlockCmd, Command, PacketsCmd};
+use crate::args::{ActionsCmd, AlertsCmd, Args, BlockCmd, Command, PacketsCmd, RulesCmd};
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -40,5 +41,7 @@ fn run(args: Args) -> Result<Exit, ExitError> {
         Command::Block(BlockCmd::List(s)) => rt.block_on(block::list(g, s)),
         Command::Stats(s) => rt.block_on(block::stats(g, s)),
         Command::Packets(PacketsCmd::List(q)) => rt.block_on(alerts::list_packets(g, q)),
+        Command::Rules(RulesCmd::Validate(a)) => rules_cmd::validate(g, a),
+        Command::Rules(RulesCmd::Test(a)) => rules_cmd::test(g, a),
     }
 }

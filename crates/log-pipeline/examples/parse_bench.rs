@@ -148,8 +148,12 @@ fn run() -> Result<bool, String> {
                     m.msg.len() + usize::from(m.timestamp.is_some())
                 },
                 &mut |l: &&str| {
-                    let m =
-                        syslog_loose::parse_message_with_year_tz(l, year, Some(utc), Variant::Either);
+                    let m = syslog_loose::parse_message_with_year_tz(
+                        l,
+                        year,
+                        Some(utc),
+                        Variant::Either,
+                    );
                     m.msg.len() + usize::from(m.timestamp.is_some())
                 },
             ],

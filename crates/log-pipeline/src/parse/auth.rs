@@ -43,9 +43,12 @@ impl<'m> Extract<'m> {
         // Every name handed here is a slice of `self.msg`: its offset is the address difference.
         let start = (sub.as_ptr() as usize).wrapping_sub(self.msg.as_ptr() as usize);
         debug_assert!(start + sub.len() <= self.msg.len());
+        // Messages longer than 4 GiB do not reach here (lines are capped at 64 KiB); if one
+        // did, the span would point nowhere and `Record::user` would answer `None`.
+        let clamp = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
         Span {
-            start,
-            end: start + sub.len(),
+            start: clamp(start),
+            end: clamp(start + sub.len()),
         }
     }
 
@@ -58,10 +61,11 @@ impl<'m> Extract<'m> {
     }
 
     fn sshd(&mut self, msg: &'m str) {
-        let m = msg
-            .strip_prefix("error: ")
-            .or_else(|| msg.strip_prefix("fatal: "))
-            .unwrap_or(msg);
+        let m = match msg.as_bytes().first() {
+            Some(b'e') => msg.strip_prefix("error: ").unwrap_or(msg),
+            Some(b'f') => msg.strip_prefix("fatal: ").unwrap_or(msg),
+            _ => msg,
+        };
         // Dispatch on the first byte: one comparison instead of a chain of prefix tests.
         match m.as_bytes().first() {
             Some(b'p') if m.starts_with("pam_") => self.pam(m),
@@ -429,12 +433,18 @@ fn find(h: &str, needle: &str) -> Option<usize> {
     let mut from = k;
     while let Some(j) = memchr::memchr(nb[k], hb.get(from..)?) {
         let start = from + j - k;
-        if hb[start..].starts_with(nb) {
+        if same(hb.get(start..)?, nb) {
             return Some(start);
         }
         from += j + 1;
     }
     None
+}
+
+/// Whether `h` starts with `needle`: a plain loop, as needles are a few bytes and a `memcmp`
+/// call costs more than the comparison.
+fn same(h: &[u8], needle: &[u8]) -> bool {
+    h.len() >= needle.len() && h.iter().zip(needle).all(|(a, b)| a == b)
 }
 
 /// Position of the last `needle` in `h` (see [`find`]).
@@ -444,7 +454,7 @@ fn rfind(h: &str, needle: &str) -> Option<usize> {
     let mut end = hb.len().checked_sub(nb.len() - k - 1)?;
     while let Some(j) = memchr::memrchr(nb[k], &hb[..end]) {
         if let Some(start) = j.checked_sub(k)
-            && hb[start..].starts_with(nb)
+            && same(&hb[start..], nb)
         {
             return Some(start);
         }

@@ -296,6 +296,7 @@ impl<'a> Scanner<'a, '_> {
 
     /// A string at `pos` (which holds `"`): borrowed when it has no escapes, else unescaped
     /// into an owned string (when `build`; otherwise only validated).
+    #[inline(always)]
     fn string(&mut self, build: bool) -> Result<Cow<'a, str>, Error> {
         self.eat(b'"')?;
         let start = self.pos;

@@ -280,7 +280,3 @@ mod tests {
         assert_eq!(ParseContext::new(t, 3600).year(), 2027);
     }
 }
-#[doc(hidden)]
-pub fn zz_extract(app: Option<&str>, msg: &str) -> bool {
-    !auth::extract(app, msg).is_empty()
-}

@@ -166,8 +166,8 @@ impl Outcome {
 /// A byte range of the record's message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Span {
-    pub(crate) start: usize,
-    pub(crate) end: usize,
+    pub(crate) start: u32,
+    pub(crate) end: u32,
 }
 
 /// Fields extracted from sshd, sudo, su and PAM messages. User names are kept as ranges of the
@@ -314,7 +314,7 @@ impl<'a> Record<'a> {
 
     fn span(&self, s: Span) -> Option<&str> {
         // `get`, not indexing: `message` is a public field and may have been replaced.
-        self.message.get(s.start..s.end)
+        self.message.get(s.start as usize..s.end as usize)
     }
 }
 

@@ -11,6 +11,7 @@ use memchr::memmem::Finder;
 use regex::{Regex, RegexBuilder};
 
 use super::expr::{Cmp, Condition, Expr, Op};
+use super::literal::{LitSet, cond_required};
 use super::{MAX_PATTERN_CHARS, REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT, Rule, RuleError};
 use crate::fields::{FieldSource, FieldValue};
 
@@ -27,6 +28,27 @@ pub(crate) enum CExpr {
 pub(crate) struct Leaf {
     field: FieldRef,
     test: Test,
+    /// The condition's own required literals (conditions on `message` only), until
+    /// [`CExpr::assign_gates`] turns them into automaton pattern ids.
+    lits: Option<LitSet>,
+    /// Pattern ids of which at least one must have been seen in the message for this leaf to
+    /// hold; empty = no gate.
+    gate: Box<[u32]>,
+    /// The gate alone decides: an ASCII case-insensitive `contains` whose needle is the pattern.
+    gate_exact: bool,
+}
+
+/// Which automaton patterns occurred in the current record's message.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Seen<'a> {
+    pub(crate) stamps: &'a [u32],
+    pub(crate) generation: u32,
+}
+
+impl Seen<'_> {
+    fn has(&self, pattern: u32) -> bool {
+        self.stamps.get(pattern as usize) == Some(&self.generation)
+    }
 }
 
 #[derive(Debug)]
@@ -140,7 +162,25 @@ fn compile_cond(c: &Condition, rule: &Rule) -> Result<CExpr, RuleError> {
         Op::Exists(want) => Test::Exists(*want),
         Op::Compare(cmp, k) => Test::Compare(*cmp, *k),
     };
-    Ok(CExpr::Leaf(Leaf { field, test }))
+    let lits = cond_required(c);
+    let gate_exact = match (&test, &lits) {
+        (
+            Test::TextAsciiCi {
+                op: TextOp::Contains,
+                needle,
+                ..
+            },
+            Some(set),
+        ) => set.len() == 1 && set[0] == needle.as_bytes(),
+        _ => false,
+    };
+    Ok(CExpr::Leaf(Leaf {
+        field,
+        test,
+        lits,
+        gate: Box::new([]),
+        gate_exact,
+    }))
 }
 
 fn text_test(op: TextOp, needle: &str, ci: bool, rule: &Rule) -> Result<Test, RuleError> {
@@ -227,18 +267,45 @@ fn invalid(rule: &Rule, reason: String) -> RuleError {
 }
 
 impl CExpr {
-    pub(crate) fn eval<R: FieldSource + ?Sized>(&self, rec: &R) -> bool {
+    /// Evaluates against `rec`. With `seen` (the prefilter's findings for this record's message),
+    /// gated leaves whose literals did not occur are false without looking at the text.
+    pub(crate) fn eval<R: FieldSource + ?Sized>(&self, rec: &R, seen: Option<Seen<'_>>) -> bool {
         match self {
-            CExpr::All(xs) => xs.iter().all(|x| x.eval(rec)),
-            CExpr::Any(xs) => xs.iter().any(|x| x.eval(rec)),
-            CExpr::Not(x) => !x.eval(rec),
-            CExpr::Leaf(leaf) => leaf.eval(rec),
+            CExpr::All(xs) => xs.iter().all(|x| x.eval(rec, seen)),
+            CExpr::Any(xs) => xs.iter().any(|x| x.eval(rec, seen)),
+            CExpr::Not(x) => !x.eval(rec, seen),
+            CExpr::Leaf(leaf) => leaf.eval(rec, seen),
+        }
+    }
+
+    /// Replaces each leaf's literal set by automaton pattern ids from `intern`.
+    pub(crate) fn assign_gates(&mut self, intern: &mut impl FnMut(Vec<u8>) -> u32) {
+        match self {
+            CExpr::All(xs) | CExpr::Any(xs) => xs.iter_mut().for_each(|x| x.assign_gates(intern)),
+            CExpr::Not(x) => x.assign_gates(intern),
+            CExpr::Leaf(leaf) => {
+                if let Some(set) = leaf.lits.take() {
+                    leaf.gate = set.into_iter().map(&mut *intern).collect();
+                }
+            }
         }
     }
 }
 
 impl Leaf {
-    fn eval<R: FieldSource + ?Sized>(&self, rec: &R) -> bool {
+    fn eval<R: FieldSource + ?Sized>(&self, rec: &R, seen: Option<Seen<'_>>) -> bool {
+        if let Some(seen) = seen
+            && !self.gate.is_empty()
+        {
+            // Every match of this leaf contains one of the gate's literals (ASCII
+            // case-insensitively), so none seen means false; for `gate_exact` seen means true.
+            if !self.gate.iter().any(|&p| seen.has(p)) {
+                return false;
+            }
+            if self.gate_exact {
+                return true;
+            }
+        }
         let value = match &self.field {
             FieldRef::Message => FieldValue::Str(rec.message()),
             FieldRef::Named(name) => match rec.field(name) {

@@ -50,7 +50,7 @@ pub(crate) fn required(expr: &Expr) -> Option<LitSet> {
     }
 }
 
-fn cond_required(c: &Condition) -> Option<LitSet> {
+pub(crate) fn cond_required(c: &Condition) -> Option<LitSet> {
     if c.field != "message" {
         return None;
     }

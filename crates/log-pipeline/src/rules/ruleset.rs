@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
-use super::compile::{CExpr, compile_rule};
+use super::compile::{CExpr, Seen, compile_rule};
 use super::literal::required;
 use super::{Origin, Rule, RuleError, RuleStatus};
 use crate::fields::FieldSource;
@@ -116,23 +116,32 @@ impl RuleSet {
             }
         }
 
-        let mut pattern_ids: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut pattern_ids: HashMap<Vec<u8>, u32> = HashMap::new();
         let mut patterns: Vec<Vec<u8>> = Vec::new();
-        let mut pattern_rules: Vec<Vec<u32>> = Vec::new();
+        let mut intern = |lit: Vec<u8>| -> u32 {
+            *pattern_ids.entry(lit.clone()).or_insert_with(|| {
+                patterns.push(lit);
+                u32::try_from(patterns.len() - 1).unwrap_or(u32::MAX)
+            })
+        };
+        let mut rule_sets = Vec::new();
+        for rule in &kept {
+            rule_sets.push(
+                required(&rule.expr)
+                    .map(|set| set.into_iter().map(&mut intern).collect::<Vec<_>>()),
+            );
+        }
+        for c in &mut compiled {
+            c.assign_gates(&mut intern);
+        }
+        let mut pattern_rules: Vec<Vec<u32>> = vec![Vec::new(); patterns.len()];
         let mut always = Vec::new();
-        for (i, rule) in kept.iter().enumerate() {
+        for (i, set) in rule_sets.into_iter().enumerate() {
             let idx = u32::try_from(i).unwrap_or(u32::MAX);
-            match required(&rule.expr) {
-                Some(set) => {
-                    for lit in set {
-                        let pid = *pattern_ids.entry(lit.clone()).or_insert_with(|| {
-                            patterns.push(lit);
-                            pattern_rules.push(Vec::new());
-                            patterns.len() - 1
-                        });
-                        pattern_rules[pid].push(idx);
-                    }
-                }
+            match set {
+                Some(pids) => pids
+                    .into_iter()
+                    .for_each(|p| pattern_rules[p as usize].push(idx)),
                 None => always.push(idx),
             }
         }
@@ -146,11 +155,12 @@ impl RuleSet {
             {
                 Ok(ac) => Some(ac),
                 Err(_) => {
-                    // Too many patterns for the automaton's limits: fall back to evaluating all.
+                    // Too many patterns for the automaton's limits: fall back to evaluating all
+                    // (and, with no automaton, `matches_with` never consults the gates).
                     always = (0..kept.len())
                         .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
                         .collect();
-                    pattern_rules.clear();
+                    pattern_rules = Vec::new();
                     None
                 }
             }
@@ -233,8 +243,12 @@ impl RuleSet {
         }
         scratch.candidates.extend_from_slice(&self.always);
         scratch.candidates.sort_unstable();
+        let seen = self.automaton.as_ref().map(|_| Seen {
+            stamps: &scratch.pattern_seen,
+            generation,
+        });
         for &r in &scratch.candidates {
-            if self.compiled[r as usize].eval(rec) {
+            if self.compiled[r as usize].eval(rec, seen) {
                 out.push(&self.rules[r as usize]);
             }
         }
@@ -249,7 +263,7 @@ impl RuleSet {
     ) {
         out.clear();
         for (rule, c) in self.rules.iter().zip(&self.compiled) {
-            if c.eval(rec) {
+            if c.eval(rec, None) {
                 out.push(rule);
             }
         }

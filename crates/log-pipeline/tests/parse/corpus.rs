@@ -94,12 +94,22 @@ fn generated_corpus_parses_identically_in_all_formats() {
         );
         lines_with_ip += usize::from(named.is_some());
         for (fi, rec) in recs.iter().enumerate() {
-            assert_eq!(rec.auth().src_ip, named, "{} line {i}: {line}", formats[fi].0);
+            assert_eq!(
+                rec.auth().src_ip,
+                named,
+                "{} line {i}: {line}",
+                formats[fi].0
+            );
             assert_eq!(rec.message, recs[0].message);
             assert_eq!(rec.timestamp_micros, recs[0].timestamp_micros);
             assert!(rec.timestamp_micros.is_some());
             assert_eq!(rec.pid, recs[0].pid);
-            assert_eq!(rec.auth(), recs[0].auth(), "{} line {i}: {line}", formats[fi].0);
+            assert_eq!(
+                rec.auth(),
+                recs[0].auth(),
+                "{} line {i}: {line}",
+                formats[fi].0
+            );
             if rec.auth().outcome == Some(Outcome::Failure) {
                 *failures_per_format[fi]
                     .entry(rec.auth().src_ip.expect("failure without address"))
