@@ -47,7 +47,7 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "run.sh: the XDP benchmarks need root (BPF, bpffs, network namespaces)" >&2
+  echo "run.sh: the XDP benchmarks need root (BPF programs and maps; network namespaces and netfilter for the drop benchmark)" >&2
   exit 1
 fi
 

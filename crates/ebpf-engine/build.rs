@@ -1,5 +1,5 @@
 //! Compiles the XDP program (`bpf/xdp_filter.bpf.c`) with clang into `$OUT_DIR/xdp_filter.bpf.o`,
-//! which `src/kernel.rs` embeds with `aya::include_bytes_aligned!`.
+//! which `src/kernel/mod.rs` embeds with `aya::include_bytes_aligned!`.
 //!
 //! `-g` is not optional: it makes clang emit BTF, which the `.maps` definitions need.
 

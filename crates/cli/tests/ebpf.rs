@@ -193,9 +193,28 @@ fn blocks_survive_a_daemon_restart_in_pinned_maps() {
     );
     assert!(!lab.ping());
     assert!(d.stop().success(), "{}", d.log());
+    // A single address lives in the host map `block_hosts_v4` (the trie `blocklist_v4` holds only
+    // shorter prefixes); the entry must outlive the daemon there.
+    let hosts = format!("{pin}/block_hosts_v4");
     assert!(
-        std::path::Path::new(&pin).join("blocklist_v4").exists(),
-        "the blocklist map is pinned"
+        std::path::Path::new(&hosts).exists(),
+        "the host blocklist map is pinned"
+    );
+    let key = ATTACKER_IP
+        .parse::<std::net::Ipv4Addr>()
+        .unwrap()
+        .octets()
+        .map(|b| b.to_string());
+    let o = std::process::Command::new("bpftool")
+        .args(["map", "lookup", "pinned", &hosts, "key"])
+        .args(&key)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{ATTACKER_IP} is in the pinned block_hosts_v4: {}{}",
+        text(&o.stdout),
+        text(&o.stderr)
     );
     // Keep the data dir: move the TempDir out of the stopped daemon and start again on it.
     let dir = std::mem::replace(&mut d.dir, tempfile::tempdir().unwrap());

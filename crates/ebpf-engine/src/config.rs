@@ -561,7 +561,7 @@ events_burst = 200
                 "{needle} not in {got:#?}"
             );
         }
-        // Source-only rules live in the LPM blocklist and are not limited to 64.
+        // Source-only rules live in the blocklist maps and are not limited to 64.
         bad.rules.iter_mut().for_each(|r| {
             r.src_ip = Some("10.0.0.1".parse().unwrap());
             r.dst_port = None;

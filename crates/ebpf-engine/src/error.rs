@@ -87,7 +87,10 @@ pub enum Error {
     #[error("the XDP object has no XDP program `{program}`")]
     MissingProgram { program: &'static str },
 
-    /// An LPM map is full; `setting` names the configuration key that sizes it.
+    /// A blocklist or allowlist map is full; `setting` names the configuration key that sizes it.
+    /// A family's blocklist is full when its host map and its trie together hold
+    /// `blocklist_max_entries` entries, whichever of the two the new entry belongs in; `map` then
+    /// names the family's trie (`blocklist_v4` or `blocklist_v6`) even for a host entry.
     #[error(
         "map `{map}` is full ({max_entries} entries) while inserting {cidr}: raise ebpf.{setting} or remove entries"
     )]

@@ -5,8 +5,9 @@
 //! - `bpf/xdp_filter.bpf.c` (+ `bpf/xdp_filter.h`, the structs shared with `src/maps.rs`): the
 //!   XDP program in C, compiled by `build.rs` with `clang -O2 -g -target bpf` and embedded in
 //!   the binary. Its module comment is the reference for the verdict order.
-//! - [`XdpFilter`] (`src/kernel.rs`): loads it with aya, sizes and optionally pins its maps,
-//!   attaches/detaches it, and is the typed API over the maps.
+//! - [`XdpFilter`] (`src/kernel/`): loads it with aya, sizes and optionally pins its maps,
+//!   attaches/detaches it, and is the typed API over the maps (`mod.rs`: load, attach, test run,
+//!   config; `lists.rs`: blocklist and allowlist; `stats.rs`: the counter maps).
 //! - [`EventReader`] (`src/events.rs`): the ring buffer of suspicious packets, as
 //!   [`KernelEvent`]s and then `ironpost_core::PacketEvent`s.
 //! - [`rules::compile`] (`src/rules.rs`): `[[ebpf.rules]]` into blocklist entries and match rules.
@@ -15,16 +16,25 @@
 //!
 //! | map | type | key → value |
 //! |---|---|---|
-//! | `blocklist_v4`, `blocklist_v6` | LPM trie, `BPF_F_NO_PREALLOC`, `blocklist_max_entries` each | source CIDR → {rule id, drop \| monitor} |
+//! | `block_hosts_v4`, `block_hosts_v6` | hash, `BPF_F_NO_PREALLOC`, `blocklist_max_entries` each | source address (/32, /128) → {rule id, drop \| monitor} |
+//! | `blocklist_v4`, `blocklist_v6` | LPM trie, `BPF_F_NO_PREALLOC`, `blocklist_max_entries` each | source CIDR shorter than /32 (/128) → {rule id, drop \| monitor} |
 //! | `allowlist_v4`, `allowlist_v6` | LPM trie, 1024 each | source CIDR → {rule id} |
 //! | `match_rules` | array of 64 | rules on dst CIDR / dst port / protocol (+ optional src CIDR) |
-//! | `config` | array of 1 | match rule count, event rate and burst |
+//! | `config` | array of 1 | match rule count, event rate and burst, `nonempty` (bitmask of the source-address maps that hold entries) |
 //! | `stats` | per-CPU array of 5 | tcp, udp, icmp (+icmpv6), other, total → {packets, bytes, drops} |
 //! | `counters` | per-CPU array of 4 | malformed, events sent, ring buffer full, rate limited |
 //! | `hits` | per-CPU hash | rule id → {packets, bytes} |
 //! | `rate_state` | per-CPU array of 1 | token bucket state |
 //! | `events` | ring buffer, `ring_buffer_size` bytes | `struct packet_event` |
 //! | `dst_tcp` | per-CPU LRU hash, 16,384 | destination address → {SYNs without ACK, TCP segments} (SYN flood detector) |
+//!
+//! A family's blocklist is two maps: single addresses in the exact-match hash, which the program
+//! checks first (a host entry is the longest prefix there is), shorter prefixes in the LPM trie.
+//! A hash lookup costs the same at any size, while a trie lookup grows with its entries, and
+//! most run-time blocks are single addresses. [`XdpFilter`] routes each entry to its map and
+//! bounds the two maps of a family by `blocklist_max_entries` together. It also keeps the
+//! `nonempty` bits (one per allowlist, host map and trie) in step with the entries, and the
+//! program skips the lookup of a map whose bit is clear.
 //!
 //! `hits` is a hash keyed by rule id rather than an array: ids are chosen by userspace (config
 //! rules 1..=n, then whatever the engine allocates for dynamic blocks), so an array would put a
@@ -34,12 +44,13 @@
 //!
 //! # Rules on destination, port and protocol
 //!
-//! The LPM blocklist is keyed on the source address only, which is what the blocklist API and
+//! The blocklist maps are keyed on the source address only, which is what the blocklist API and
 //! `src_ip`-only rules need. Rules that also constrain `dst_ip`, `dst_port` or `protocol` (seed
 //! 002's `monitor_ssh`: `dst_port = 22, protocol = 6`) go to `match_rules`, at most 64, checked
-//! linearly in config order after the LPM lookups. Verdict: allowlist match → pass; else the
-//! blocklist's `drop` entry, else the first `drop` match rule → drop; else the first `monitor`
-//! match (blocklist entry first) → pass + event; else a TCP SYN without ACK → pass + event.
+//! linearly in config order after the allowlist and blocklist lookups. Verdict: allowlist
+//! match → pass; else the blocklist's `drop` entry (host map, else trie), else the first `drop`
+//! match rule → drop; else the first `monitor` match (blocklist entry first) → pass + event;
+//! else a TCP SYN without ACK → pass + event.
 //! Drops raise no event (a blocked flood must not spend the event budget): they show in the
 //! per-protocol drop counters and the hit counters.
 //!

@@ -316,7 +316,7 @@ impl List {
 }
 
 /// Entries per [`List`]: `XdpFilter` counts them at load and keeps them up to date on every
-/// insert and removal (see `src/kernel.rs`).
+/// insert and removal (see `src/kernel/lists.rs`).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ListSizes([u32; List::ALL.len()]);
 

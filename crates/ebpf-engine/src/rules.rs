@@ -1,10 +1,12 @@
 //! Turns `[[ebpf.rules]]` into what the kernel program evaluates.
 //!
-//! A rule that constrains only the source address becomes a blocklist entry (LPM trie, no limit
-//! but `blocklist_max_entries`). A rule that also constrains `dst_ip`, `dst_port` or `protocol`
+//! A rule that constrains only the source address becomes a blocklist entry (a single address in
+//! its family's host hash map, a shorter prefix in its LPM trie; no limit but
+//! `blocklist_max_entries`). A rule that also constrains `dst_ip`, `dst_port` or `protocol`
 //! becomes a [`MatchRule`]: the kernel checks up to [`MAX_MATCH_RULES`] of them linearly, in
-//! order, after the LPM lookups. Kernel rule ids are `u32`s; [`compile`] numbers config rules
-//! 1..=n in file order and keeps the names, so events can carry the rule's string id.
+//! order, after the allowlist and blocklist lookups. Kernel rule ids are `u32`s; [`compile`]
+//! numbers config rules 1..=n in file order and keeps the names, so events can carry the rule's
+//! string id.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -44,7 +46,7 @@ pub struct CompiledRules {
     pub next_rule_id: u32,
 }
 
-/// Whether a rule is only a source CIDR (and so belongs in the LPM blocklist).
+/// Whether a rule is only a source CIDR (and so belongs in the blocklist maps).
 pub(crate) fn is_source_only(r: &FilterRule) -> bool {
     r.src_ip.is_some() && r.dst_ip.is_none() && r.dst_port.is_none() && r.protocol.is_none()
 }

@@ -105,7 +105,7 @@ const SYN_EVENT: Expected = Some((PacketAction::Pass, None));
 #[test]
 fn every_verdict_path() {
     let cases: Vec<(&str, Pkt, XdpAction, Expected)> = vec![
-        // IPv4: LPM blocklist and allowlist
+        // IPv4: blocklist (host map and trie) and allowlist
         (
             "v4 no match",
             tcp("192.0.2.50", "192.0.2.1", 80, ACK),

@@ -3,7 +3,7 @@
 //! Sources (`syslog_udp`, `syslog_tcp`, `file`) send batches on bounded channels; one worker
 //! parses every line, asks the [`RuleSet`] for the rules it matches (one Aho-Corasick pass picks
 //! the candidates), feeds matches to the [`Alerter`] (windows, dedup, rate limit) and sends the
-//! resulting `AlertEvent`s — and the matching lines, as `LogEvent` evidence — to the daemon. File
+//! resulting `AlertEvent`s — and the line that raised each, as `LogEvent` evidence — to the daemon. File
 //! positions are acknowledged only after their batch is processed.
 //!
 //! Rules reload whole ([`PipelineHandle::reload_rules`]): a directory with any broken rule keeps
@@ -38,7 +38,8 @@ pub const BATCH_CHANNEL_CAPACITY: usize = 64;
 #[derive(Debug, Clone)]
 pub struct PipelineOutputs {
     pub alerts: mpsc::Sender<AlertEvent>,
-    /// Lines that matched a rule, kept as evidence (`log_entries`). Full: counted, not waited for.
+    /// The line that raised each alert, kept as its evidence (`log_entries`, same trace id).
+    /// Full: counted, not waited for.
     pub logs: mpsc::Sender<LogEvent>,
 }
 
@@ -267,6 +268,7 @@ impl Worker {
         let mut alerts = Vec::new();
         let mut evidence = Vec::new();
         let mut counts = [0u64; 4];
+        let mut match_count = 0u64;
         for line in batch.lines() {
             let rec = parse(line, &ctx);
             counts[match rec.format {
@@ -277,10 +279,13 @@ impl Worker {
             }] += 1;
             matched.clear();
             rules.matches(&rec, &mut matched);
+            match_count += matched.len() as u64;
             for rule in &matched {
-                metrics.matches.inc();
-                evidence.push(to_log_event(batch, &rec, rule.severity));
                 if let Some(alert) = self.alerter.observe(rule, &rec) {
+                    // The line that raised the alert is kept as its evidence (same trace id).
+                    let mut ev = to_log_event(batch, &rec, rule.severity);
+                    ev.trace_id = alert.trace_id;
+                    evidence.push(ev);
                     alerts.push(alert);
                 }
             }

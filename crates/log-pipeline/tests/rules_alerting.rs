@@ -8,10 +8,11 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use ironpost_core::event::AlertSource;
 use ironpost_core::severity::Severity;
-use ironpost_log_pipeline::MapFields;
 use ironpost_log_pipeline::rules::{
-    AlertCounters, Alerter, AlertingConfig, ManualClock, Rule, SystemClock, load_file, load_str,
+    AlertCounters, Alerter, AlertingConfig, ManualClock, Rule, RuleSet, SystemClock, load_file,
+    load_str,
 };
+use ironpost_log_pipeline::{MapFields, ParseContext, parse};
 
 /// 2020-03-01T00:00:00Z: far in the past, so "now" never leaks into a verdict.
 const T0: i64 = 1_583_020_800_000_000;
@@ -332,4 +333,36 @@ fn config_section_rejects_unknown_keys() {
     assert_eq!(cfg.dedup_window, Duration::from_secs(60));
     assert_eq!(cfg.out_of_order, Duration::from_secs(5));
     assert!(toml::from_str::<AlertingConfig>("dedup_windows_secs = 60").is_err());
+}
+
+/// The seed's own example line, parsed by the crate's parser: the rule matches, the parser's
+/// typed `src_ip`/`port` group and fill the alert, and the line's time dates it.
+#[test]
+fn seed_rule_on_parsed_syslog_lines() {
+    let set = RuleSet::compile(vec![seed_rule()]).expect("compiles");
+    let ctx = ParseContext::new(T0, 0);
+    let mut a = alerter(AlertingConfig::default());
+    let (mut out, mut alerts) = (Vec::new(), Vec::new());
+    let ips = [100, 101, 100, 100, 101, 100, 101, 100];
+    for (i, ip) in ips.iter().enumerate() {
+        let ip = format!("192.168.1.{ip}");
+        let line = format!(
+            "<34>1 2024-02-09T10:30:{i:02}Z host sshd - - - Failed password for root from {ip} port 22 ssh2"
+        );
+        let rec = parse(line.as_bytes(), &ctx);
+        set.matches(&rec, &mut out);
+        assert_eq!(out.len(), 1, "{line}");
+        alerts.extend(out.iter().filter_map(|rule| a.observe(rule, &rec)));
+    }
+    // .100 reaches five failures on its fifth line (the 8th overall); .101 has three.
+    let [alert] = alerts.as_slice() else {
+        panic!("{alerts:#?}")
+    };
+    assert_eq!(
+        alert.entities.src_ip,
+        Some("192.168.1.100".parse().expect("ip"))
+    );
+    assert_eq!(alert.entities.src_port, Some(22));
+    assert_eq!(alert.entities.hostname.as_deref(), Some("host"));
+    assert_eq!(alert.timestamp.to_rfc3339(), "2024-02-09T10:30:07+00:00");
 }

@@ -16,6 +16,8 @@ fn within(input: &[u8], s: &str) -> bool {
     s.is_empty() || (b >= a && b + s.len() <= a + input.len())
 }
 
+// The point is to tell `Borrowed` from `Owned`, which a `&str` would hide.
+#[allow(clippy::ptr_arg)]
 fn borrowed_within(input: &[u8], c: &Cow<'_, str>) -> bool {
     matches!(c, Cow::Owned(_)) || within(input, c)
 }
@@ -42,7 +44,10 @@ fuzz_target!(|data: &[u8]| {
         let (m, n) = (rec.message.as_ptr() as usize, name.as_ptr() as usize);
         assert!(n >= m && n + name.len() <= m + rec.message.len());
     }
-    for f in ["message", "app", "pid", "host", "severity", "facility", "msgid", "src_ip", "user", "port", "outcome"] {
+    for f in [
+        "message", "app", "pid", "host", "severity", "facility", "msgid", "src_ip", "user", "port",
+        "outcome",
+    ] {
         let _ = rec.field(f);
     }
 });

@@ -271,8 +271,8 @@ impl<'m> Extract<'m> {
 
     /// `logname= uid=0 euid=0 tty=ssh ruser= rhost=IP  user=NAME`
     fn pam_kv(&mut self, kv: &'m str) {
-        // Three searches beat splitting every `key=value` pair. A key starts the text or
-        // follows a space (`user=` is not the end of `ruser=`).
+        // Looks up the three keys it needs instead of splitting every pair. A key starts the
+        // text or follows a space (`user=` is not the end of `ruser=`).
         let value = |key: &str| -> Option<&'m str> {
             let mut from = 0;
             loop {

@@ -47,10 +47,10 @@ pub use record::{
 /// one). The offset is fixed: timestamps written around a DST change may be an hour off, as
 /// with rsyslog.
 ///
-/// It also remembers the last timestamp it converted: consecutive lines mostly share their
-/// second, and the cache saves about a sixth of the parse. So a context belongs to one thread
-/// (`!Sync`); give each parsing thread its own.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// It also remembers the last timestamp it converted (consecutive lines mostly share their
+/// second, and the date arithmetic is then skipped), so a context belongs to one thread
+/// (`!Sync`): give each parsing thread its own.
+#[derive(Debug, Clone)]
 pub struct ParseContext {
     received_micros: i64,
     utc_offset_secs: i32,

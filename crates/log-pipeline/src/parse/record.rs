@@ -193,7 +193,7 @@ impl AuthFields {
 }
 
 /// One parsed line. Borrowed from the line except where noted on the field.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Record<'a> {
     pub format: Format,
     /// When the record says it happened (microseconds since the Unix epoch).
@@ -221,6 +221,27 @@ pub struct Record<'a> {
     /// The component that received the line (`file:/var/log/auth.log`): not in the line, so
     /// `parse` leaves it `None` for the caller to set. Answers the `source` field.
     pub source: Option<&'a str>,
+}
+
+/// Field by field, the auth fields included (extracted for the comparison if need be): whether
+/// `auth()` was already called does not make two records differ.
+impl PartialEq for Record<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.format == other.format
+            && self.timestamp_micros == other.timestamp_micros
+            && self.received_micros == other.received_micros
+            && self.facility == other.facility
+            && self.severity == other.severity
+            && self.hostname == other.hostname
+            && self.app == other.app
+            && self.pid == other.pid
+            && self.msgid == other.msgid
+            && self.message == other.message
+            && self.structured == other.structured
+            && self.issues == other.issues
+            && self.source == other.source
+            && self.auth() == other.auth()
+    }
 }
 
 const SEVERITY_NAMES: [&str; 8] = [

@@ -21,7 +21,7 @@ pub(crate) enum CExpr {
     All(Box<[CExpr]>),
     Any(Box<[CExpr]>),
     Not(Box<CExpr>),
-    Leaf(Leaf),
+    Leaf(Box<Leaf>),
 }
 
 #[derive(Debug)]
@@ -73,8 +73,8 @@ enum Test {
         needle: Box<str>,
         /// For `equals` on an IP-typed field: the needle parsed once.
         ip: Option<IpAddr>,
-        /// For `contains`.
-        finder: Option<Finder<'static>>,
+        /// For `contains` (boxed: a finder is large and most leaves are not `contains`).
+        finder: Option<Box<Finder<'static>>>,
     },
     /// ASCII case-insensitive; the needle is ASCII and lowercased.
     TextAsciiCi {
@@ -174,13 +174,13 @@ fn compile_cond(c: &Condition, rule: &Rule) -> Result<CExpr, RuleError> {
         ) => set.len() == 1 && set[0] == needle.as_bytes(),
         _ => false,
     };
-    Ok(CExpr::Leaf(Leaf {
+    Ok(CExpr::Leaf(Box::new(Leaf {
         field,
         test,
         lits,
         gate: Box::new([]),
         gate_exact,
-    }))
+    })))
 }
 
 fn text_test(op: TextOp, needle: &str, ci: bool, rule: &Rule) -> Result<Test, RuleError> {
@@ -220,7 +220,7 @@ fn text_test(op: TextOp, needle: &str, ci: bool, rule: &Rule) -> Result<Test, Ru
             _ => None,
         },
         finder: match op {
-            TextOp::Contains => Some(Finder::new(needle.as_bytes()).into_owned()),
+            TextOp::Contains => Some(Box::new(Finder::new(needle.as_bytes()).into_owned())),
             _ => None,
         },
     })

@@ -174,8 +174,8 @@ pub struct Origin {
     /// `None` for rules built in code or loaded from a string without a name.
     pub path: Option<PathBuf>,
     /// 1-based line, when known (YAML errors carry it).
-    pub line: Option<usize>,
-    pub column: Option<usize>,
+    pub line: Option<u32>,
+    pub column: Option<u32>,
 }
 
 impl Origin {
@@ -190,8 +190,8 @@ impl Origin {
     pub(crate) fn at(&self, line: usize, column: usize) -> Self {
         Origin {
             path: self.path.clone(),
-            line: Some(line),
-            column: Some(column),
+            line: u32::try_from(line).ok(),
+            column: u32::try_from(column).ok(),
         }
     }
 }

@@ -7,6 +7,10 @@
 //! for every record. Every candidate is then evaluated in full, so the prefilter decides only how
 //! much work is done, never the result — `matches` and `matches_exhaustive` agree (property test
 //! `tests/rules_prefilter.rs`).
+//!
+//! The same pass also serves the leaves: each condition on `message` that has literals of its own
+//! is gated by them (none seen: the leaf is false without reading the text), and an ASCII
+//! case-insensitive `contains` whose needle is itself a pattern is decided by the pass alone.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -75,6 +79,13 @@ impl Scratch {
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+impl Default for RuleSet {
+    /// A set without rules: matches nothing.
+    fn default() -> Self {
+        RuleSet::compile_partial(Vec::new()).0
+    }
 }
 
 impl RuleSet {

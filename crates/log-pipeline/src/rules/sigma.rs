@@ -337,7 +337,7 @@ fn detection(d: &Mapping) -> Result<Expr, Reject> {
     };
     let exprs = conds
         .into_iter()
-        .map(|c| Ok(resolve(&condition::parse(c)?, &searches)?))
+        .map(|c| resolve(&condition::parse(c)?, &searches))
         .collect::<Result<Vec<_>, Reject>>()?;
     // Checked after the condition, whose aggregation or `near` is the more telling reason.
     if timeframe {

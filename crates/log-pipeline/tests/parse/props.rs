@@ -20,6 +20,8 @@ fn within(input: &[u8], s: &str) -> bool {
     s.is_empty() || (b >= a && b + s.len() <= a + input.len())
 }
 
+// The point is to tell `Borrowed` from `Owned`, which a `&str` would hide.
+#[allow(clippy::ptr_arg)]
 fn borrowed_within(input: &[u8], c: &Cow<'_, str>) -> bool {
     match c {
         Cow::Borrowed(s) => within(input, s),

@@ -1,0 +1,424 @@
+//! [`XdpFilter`]: loads the embedded XDP object with aya, sizes and optionally pins its maps,
+//! attaches and detaches it, runs it on test frames (BPF_PROG_TEST_RUN), and writes the
+//! program's `config` and `match_rules` maps. The typed API over the other maps lives in
+//! `lists.rs` (blocklist and allowlist) and `stats.rs` (stats, counters, hits, per-destination
+//! TCP counters); the event ring buffer is handed out as an [`EventReader`].
+//!
+//! Dropping an `XdpFilter` detaches the program and closes the maps; pinned maps stay in bpffs
+//! and are reused, entries included, by the next load with the same `pin_path`. A reused map
+//! keeps the size it was created with: a new `blocklist_max_entries` applies once the pins are
+//! removed.
+//!
+//! Architecture invariant: this `XdpFilter` is the only writer of the blocklist and allowlist
+//! maps while it lives; `lists.rs` says why and what that buys.
+
+mod lists;
+mod stats;
+
+use std::path::PathBuf;
+
+use aya::maps::{
+    Array, HashMap as BpfHashMap, LpmTrie, Map, MapData, MapError, PerCpuArray, PerCpuHashMap,
+    RingBuf,
+};
+use aya::programs::{ProgramError, TestRun, TestRunOptions, Xdp, xdp::XdpLinkId};
+use aya::{Ebpf, EbpfLoader};
+
+use crate::config::{EbpfConfig, XdpMode};
+use crate::error::{Error, Result};
+use crate::events::EventReader;
+use crate::maps::*;
+use crate::rules::MatchRule;
+
+/// The compiled `bpf/xdp_filter.bpf.c` (built by `build.rs`).
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xdp_filter.bpf.o"));
+
+/// What the loader needs from the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Capacity of the IPv4 blocklist and of the IPv6 blocklist (each: host entries and shorter
+    /// prefixes together).
+    pub blocklist_max_entries: u32,
+    /// Bytes of the event ring buffer (a power of two, multiple of the page size).
+    pub ring_buffer_size: u32,
+    /// Directory on a bpffs mount for the blocklist, allowlist and hit maps.
+    pub pin_path: Option<PathBuf>,
+    /// Token bucket refill per second and per CPU; 0 = never refill (only `events_burst` events
+    /// per CPU, ever — useful for tests).
+    pub events_per_second: u32,
+    /// Token bucket capacity per CPU.
+    pub events_burst: u32,
+}
+
+impl LoadOptions {
+    pub fn from_config(cfg: &EbpfConfig) -> Self {
+        LoadOptions {
+            blocklist_max_entries: cfg.blocklist_max_entries,
+            ring_buffer_size: cfg.ring_buffer_size,
+            pin_path: cfg.pin_path.clone(),
+            events_per_second: cfg.events_per_second,
+            events_burst: cfg.events_burst,
+        }
+    }
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self::from_config(&EbpfConfig::default())
+    }
+}
+
+/// An XDP program return code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XdpAction {
+    Aborted,
+    Drop,
+    Pass,
+    Tx,
+    Redirect,
+    Other(u32),
+}
+
+impl From<u32> for XdpAction {
+    fn from(v: u32) -> Self {
+        match v {
+            0 => XdpAction::Aborted,
+            1 => XdpAction::Drop,
+            2 => XdpAction::Pass,
+            3 => XdpAction::Tx,
+            4 => XdpAction::Redirect,
+            n => XdpAction::Other(n),
+        }
+    }
+}
+
+/// The loaded XDP filter and its maps.
+pub struct XdpFilter {
+    bpf: Ebpf,
+    blocklist_v4: LpmTrie<MapData, [u8; 4], LpmValue>,
+    blocklist_v6: LpmTrie<MapData, [u8; 16], LpmValue>,
+    block_hosts_v4: BpfHashMap<MapData, HostV4, LpmValue>,
+    block_hosts_v6: BpfHashMap<MapData, HostV6, LpmValue>,
+    allowlist_v4: LpmTrie<MapData, [u8; 4], LpmValue>,
+    allowlist_v6: LpmTrie<MapData, [u8; 16], LpmValue>,
+    match_rules: Array<MapData, RawMatchRule>,
+    config: Array<MapData, RawConfig>,
+    stats: PerCpuArray<MapData, RawProtoStats>,
+    counters: PerCpuArray<MapData, u64>,
+    hits: PerCpuHashMap<MapData, u32, RawHit>,
+    dst_tcp: PerCpuHashMap<MapData, DstKey, RawDstTcp>,
+    events: Option<RingBuf<MapData>>,
+    blocklist_max_entries: u32,
+    /// Entries per source-address map, as this filter wrote them.
+    sizes: ListSizes,
+    /// The `nonempty` bits last written to the program's config.
+    published_nonempty: u32,
+    attached: Option<(String, XdpLinkId)>,
+}
+
+impl std::fmt::Debug for XdpFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XdpFilter")
+            .field("blocklist_max_entries", &self.blocklist_max_entries)
+            .field("attached", &self.attached_to())
+            .field("event_reader_taken", &self.events.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Capacity of the hit map: one entry per rule id the blocklists, allowlists and match rules can
+/// hold at once.
+fn hits_capacity(blocklist_max_entries: u32) -> u32 {
+    blocklist_max_entries
+        .saturating_mul(2)
+        .saturating_add(ALLOWLIST_MAX_ENTRIES * 2)
+        .saturating_add(MAX_MATCH_RULES as u32)
+}
+
+fn take<T>(bpf: &mut Ebpf, name: &'static str) -> Result<T>
+where
+    T: TryFrom<Map, Error = MapError>,
+{
+    let map = bpf.take_map(name).ok_or(Error::MapLayout {
+        map: name,
+        source: None,
+    })?;
+    T::try_from(map).map_err(|e| Error::MapLayout {
+        map: name,
+        source: Some(Box::new(e)),
+    })
+}
+
+fn is_pin_error(e: &aya::EbpfError) -> bool {
+    matches!(e, aya::EbpfError::MapError(MapError::PinError { .. }))
+}
+
+impl XdpFilter {
+    /// Loads the program into the kernel (not attached yet: see [`XdpFilter::attach`]) with its
+    /// maps sized from `opts`, reusing pinned maps under `opts.pin_path` when present.
+    pub fn load(opts: &LoadOptions) -> Result<Self> {
+        let mut loader = EbpfLoader::new();
+        loader
+            .map_max_entries(BLOCKLIST_V4, opts.blocklist_max_entries)
+            .map_max_entries(BLOCKLIST_V6, opts.blocklist_max_entries)
+            .map_max_entries(BLOCK_HOSTS_V4, opts.blocklist_max_entries)
+            .map_max_entries(BLOCK_HOSTS_V6, opts.blocklist_max_entries)
+            .map_max_entries(ALLOWLIST_V4, ALLOWLIST_MAX_ENTRIES)
+            .map_max_entries(ALLOWLIST_V6, ALLOWLIST_MAX_ENTRIES)
+            .map_max_entries(HITS, hits_capacity(opts.blocklist_max_entries))
+            .map_max_entries(EVENTS, opts.ring_buffer_size);
+        if let Some(dir) = &opts.pin_path {
+            std::fs::create_dir_all(dir).map_err(|source| Error::PinDir {
+                path: dir.clone(),
+                source,
+            })?;
+            for name in PINNED_MAPS {
+                loader.map_pin_path(name, dir.join(name));
+            }
+        }
+        let mut bpf = loader.load(OBJECT).map_err(|source| match &opts.pin_path {
+            Some(path) if is_pin_error(&source) => Error::Pin {
+                path: path.clone(),
+                source: Box::new(source),
+            },
+            _ => Error::Load {
+                blocklist_max_entries: opts.blocklist_max_entries,
+                ring_buffer_size: opts.ring_buffer_size,
+                source: Box::new(source),
+            },
+        })?;
+
+        // The program must be loaded before maps are taken out of `bpf`: its instructions refer
+        // to the map fds, which `take_map` hands over to us.
+        let program = xdp_program(&mut bpf)?;
+        program.load().map_err(|source| match source {
+            ProgramError::LoadError {
+                ref verifier_log, ..
+            } => Error::Verifier {
+                program: PROGRAM,
+                verifier_log: verifier_log.to_string(),
+                source: Box::new(source),
+            },
+            source => Error::ProgramLoad {
+                program: PROGRAM,
+                source: Box::new(source),
+            },
+        })?;
+
+        let mut filter = XdpFilter {
+            blocklist_v4: take(&mut bpf, BLOCKLIST_V4)?,
+            blocklist_v6: take(&mut bpf, BLOCKLIST_V6)?,
+            block_hosts_v4: take(&mut bpf, BLOCK_HOSTS_V4)?,
+            block_hosts_v6: take(&mut bpf, BLOCK_HOSTS_V6)?,
+            allowlist_v4: take(&mut bpf, ALLOWLIST_V4)?,
+            allowlist_v6: take(&mut bpf, ALLOWLIST_V6)?,
+            match_rules: take(&mut bpf, MATCH_RULES)?,
+            config: take(&mut bpf, CONFIG)?,
+            stats: take(&mut bpf, STATS)?,
+            counters: take(&mut bpf, COUNTERS)?,
+            hits: take(&mut bpf, HITS)?,
+            dst_tcp: take(&mut bpf, DST_TCP)?,
+            events: Some(take(&mut bpf, EVENTS)?),
+            bpf,
+            blocklist_max_entries: opts.blocklist_max_entries,
+            sizes: ListSizes::default(),
+            published_nonempty: 0,
+            attached: None,
+        };
+        // Pinned maps may come with entries: from an earlier version, host entries in a trie.
+        filter.move_trie_hosts()?;
+        filter.sizes = filter.count_entries()?;
+        filter.write_config(|c| {
+            c.match_rule_count = 0;
+            c.nonempty = 0;
+            set_rate(c, opts.events_per_second, opts.events_burst);
+        })?;
+        filter.publish_nonempty()?;
+        Ok(filter)
+    }
+
+    /// Attaches the program to `iface`. `Native` maps to driver mode, `Skb` to generic mode,
+    /// `Hw` to offload.
+    pub fn attach(&mut self, iface: &str, mode: XdpMode) -> Result<()> {
+        if let Some((current, _)) = &self.attached {
+            return Err(Error::AlreadyAttached {
+                iface: current.clone(),
+            });
+        }
+        let aya_mode = match mode {
+            XdpMode::Native => aya::programs::XdpMode::Driver,
+            XdpMode::Skb => aya::programs::XdpMode::Skb,
+            XdpMode::Hw => aya::programs::XdpMode::Hardware,
+        };
+        let link = xdp_program(&mut self.bpf)?
+            .attach(iface, aya_mode)
+            .map_err(|source| Error::Attach {
+                iface: iface.to_owned(),
+                mode,
+                source: Box::new(source),
+            })?;
+        self.attached = Some((iface.to_owned(), link));
+        Ok(())
+    }
+
+    /// Detaches the program; a no-op when it is not attached. Dropping the filter also detaches.
+    pub fn detach(&mut self) -> Result<()> {
+        let Some((iface, link)) = self.attached.take() else {
+            return Ok(());
+        };
+        xdp_program(&mut self.bpf)?
+            .detach(link)
+            .map_err(|source| Error::Detach {
+                iface,
+                source: Box::new(source),
+            })
+    }
+
+    /// The interface the program is attached to.
+    pub fn attached_to(&self) -> Option<&str> {
+        self.attached.as_ref().map(|(iface, _)| iface.as_str())
+    }
+
+    /// Runs the loaded program once per `repeat` on `frame` with BPF_PROG_TEST_RUN (needs
+    /// CAP_BPF/root; the program need not be attached). Maps, stats and events are updated
+    /// exactly as for a real packet.
+    ///
+    /// The kernel refuses test input shorter than an Ethernet header. A shorter `frame` is
+    /// padded to 14 bytes and `xdp_md.data_end` is set to its length, so the program's linear
+    /// data is exactly `frame` (the padding lands in a fragment the program does not read).
+    /// Older kernels, which require `data_end` to cover the whole input, reject such frames with
+    /// EINVAL (reported as [`Error::TestRun`]).
+    pub fn test_run(&mut self, frame: &[u8], repeat: u32) -> Result<XdpAction> {
+        self.test_run_timed(frame, repeat).map(|(action, _)| action)
+    }
+
+    /// [`XdpFilter::test_run`], also returning the kernel's mean time per run (what
+    /// BPF_PROG_TEST_RUN measures: the program alone, over `repeat` runs).
+    pub fn test_run_timed(
+        &mut self,
+        frame: &[u8],
+        repeat: u32,
+    ) -> Result<(XdpAction, std::time::Duration)> {
+        const ETH_HLEN: usize = 14;
+        let program = xdp_program(&mut self.bpf)?;
+        let err = |source| Error::TestRun {
+            len: frame.len(),
+            source: Box::new(source),
+        };
+        let result = if frame.len() >= ETH_HLEN {
+            program.test_run(TestRunOptions {
+                data_in: Some(frame),
+                repeat,
+                ..TestRunOptions::default()
+            })
+        } else {
+            let mut data = frame.to_vec();
+            data.resize(ETH_HLEN, 0);
+            // struct xdp_md { data, data_end, data_meta, ingress_ifindex, rx_queue_index,
+            // egress_ifindex }: no metadata, linear data ends after `frame`.
+            let md: [u32; 6] = [0, frame.len() as u32, 0, 0, 0, 0];
+            let ctx: Vec<u8> = md.iter().flat_map(|w| w.to_ne_bytes()).collect();
+            program.test_run(TestRunOptions {
+                data_in: Some(&data),
+                ctx_in: Some(&ctx),
+                repeat,
+                ..TestRunOptions::default()
+            })
+        };
+        let result = result.map_err(err)?;
+        Ok((XdpAction::from(result.return_value), result.duration))
+    }
+
+    /// Hands the event ring buffer to a reader; `None` after the first call.
+    pub fn take_event_reader(&mut self) -> Option<EventReader> {
+        self.events.take().map(EventReader::new)
+    }
+
+    /// Replaces the match rules (checked in this order after the allowlist and blocklist
+    /// lookups).
+    pub fn set_match_rules(&mut self, rules: &[MatchRule]) -> Result<()> {
+        if rules.len() > MAX_MATCH_RULES {
+            return Err(Error::TooManyMatchRules {
+                count: rules.len(),
+                max: MAX_MATCH_RULES,
+            });
+        }
+        if rules.iter().any(|r| r.rule_id == 0) {
+            return Err(Error::ReservedRuleId);
+        }
+        // Shrink the live count first so the kernel never reads a half-written rule, write the
+        // entries, then publish the new count.
+        self.write_config(|c| c.match_rule_count = 0)?;
+        for (i, r) in (0u32..).zip(rules) {
+            self.match_rules
+                .set(i, r.to_raw(), 0)
+                .map_err(|source| Error::Map {
+                    map: MATCH_RULES,
+                    source: Box::new(source),
+                })?;
+        }
+        self.write_config(|c| c.match_rule_count = rules.len() as u32)
+    }
+
+    /// Changes the event token bucket (per CPU). `per_second == 0` never refills.
+    pub fn set_event_rate(&mut self, per_second: u32, burst: u32) -> Result<()> {
+        self.write_config(|c| set_rate(c, per_second, burst))
+    }
+
+    fn write_config(&mut self, f: impl FnOnce(&mut RawConfig)) -> Result<()> {
+        let err = |source| Error::Map {
+            map: CONFIG,
+            source: Box::new(source),
+        };
+        let mut c = self.config.get(&0, 0).map_err(err)?;
+        f(&mut c);
+        self.config.set(0, c, 0).map_err(err)
+    }
+}
+
+fn xdp_program(bpf: &mut Ebpf) -> Result<&mut Xdp> {
+    bpf.program_mut(PROGRAM)
+        .and_then(|p| <&mut Xdp>::try_from(p).ok())
+        .ok_or(Error::MissingProgram { program: PROGRAM })
+}
+
+fn set_rate(c: &mut RawConfig, per_second: u32, burst: u32) {
+    c.event_rate_per_sec = u64::from(per_second);
+    c.event_burst = u64::from(burst);
+    // After this long an empty bucket is full again; capping elapsed time there keeps
+    // elapsed * rate within u64 in the kernel.
+    c.refill_cap_ns = if per_second == 0 {
+        0
+    } else {
+        (u64::from(burst) * NANOS_PER_SEC).div_ceil(u64::from(per_second))
+    };
+}
+
+/// A later engine moves the filter and the reader into tasks.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<XdpFilter>();
+    assert_send::<EventReader>();
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refill_cap_is_the_time_to_fill_the_bucket() {
+        let mut c = RawConfig::default();
+        set_rate(&mut c, 1_000, 2_000);
+        assert_eq!(c.refill_cap_ns, 2 * NANOS_PER_SEC);
+        set_rate(&mut c, 3, 1);
+        assert_eq!(c.refill_cap_ns, 333_333_334);
+        set_rate(&mut c, 0, 5);
+        assert_eq!((c.refill_cap_ns, c.event_burst), (0, 5));
+    }
+
+    #[test]
+    fn hit_map_holds_every_entry() {
+        assert_eq!(hits_capacity(10), 20 + 2048 + 64);
+        assert_eq!(hits_capacity(u32::MAX), u32::MAX);
+    }
+}
