@@ -24,7 +24,7 @@ use ironpost_core::metrics::{self, prometheus};
 use ironpost_core::{ActionEvent, AlertEvent, BoxFuture, Health, LogEvent, Module, PacketEvent};
 use ironpost_ebpf_engine::{BlockRequest, Engine, EngineHandle, EngineOutputs};
 use ironpost_log_pipeline::pipeline::{LogPipeline, PipelineOutputs};
-use ironpost_store::{Record, Store, StoreWriter};
+use ironpost_store::Store;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{RwLock, mpsc, watch};
 use tracing::{error, info, warn};
@@ -34,6 +34,7 @@ use crate::control::{self, ChannelStatus, ModuleStatus, Request, Response, Statu
 use crate::exit::{Exit, ExitError, WithExit};
 use crate::logging::{self, LogHandle};
 use crate::pidfile::PidFile;
+use crate::routes::{route_actions, route_alerts, route_logs, route_packets};
 
 /// Capacity of the channel every alert producer sends into.
 pub const ALERT_CHANNEL_CAPACITY: usize = 4096;
@@ -83,15 +84,15 @@ pub struct RunOptions {
 type ModuleSlot = Arc<RwLock<Box<dyn Module>>>;
 
 /// Counters and gauges of the daemon itself.
-struct DaemonMetrics {
-    uptime: prometheus::Gauge,
-    alerts: prometheus::IntCounterVec,
-    actions: prometheus::IntCounterVec,
-    dropped: prometheus::IntCounterVec,
-    channel_capacity: prometheus::IntGaugeVec,
-    channel_queued: prometheus::IntGaugeVec,
-    module_health: prometheus::IntGaugeVec,
-    reloads: prometheus::IntCounterVec,
+pub(crate) struct DaemonMetrics {
+    pub(crate) uptime: prometheus::Gauge,
+    pub(crate) alerts: prometheus::IntCounterVec,
+    pub(crate) actions: prometheus::IntCounterVec,
+    pub(crate) dropped: prometheus::IntCounterVec,
+    pub(crate) channel_capacity: prometheus::IntGaugeVec,
+    pub(crate) channel_queued: prometheus::IntGaugeVec,
+    pub(crate) module_health: prometheus::IntGaugeVec,
+    pub(crate) reloads: prometheus::IntCounterVec,
 }
 
 impl DaemonMetrics {
@@ -161,7 +162,7 @@ pub(crate) struct Shared {
     storage_label: String,
     http_addr: OnceLock<SocketAddr>,
     registry: prometheus::Registry,
-    metrics: DaemonMetrics,
+    pub(crate) metrics: DaemonMetrics,
     store: ModuleSlot,
     modules: Vec<ModuleSlot>,
     alert_tx: mpsc::Sender<AlertEvent>,
@@ -469,105 +470,6 @@ impl Module for Unavailable {
             "enabled in the config, but this module is not part of this build yet".into(),
         )
     }
-}
-
-/// Receives from `rx` until the channel closes or `stop` turns true; then closes the channel and
-/// handles what is still queued, so nothing accepted is left behind.
-async fn drain_channel<T, F: std::future::Future<Output = ()>>(
-    mut rx: mpsc::Receiver<T>,
-    mut stop: watch::Receiver<bool>,
-    handle: impl Fn(T) -> F,
-) {
-    loop {
-        tokio::select! {
-            msg = rx.recv() => match msg {
-                Some(m) => handle(m).await,
-                None => return,
-            },
-            _ = control::stopped(&mut stop) => break,
-        }
-    }
-    rx.close();
-    while let Some(m) = rx.recv().await {
-        handle(m).await;
-    }
-}
-
-/// Hands a record to the store; counts it when the store has already stopped.
-async fn persist(app: &Shared, store: &StoreWriter, record: Record, kind: &'static str) {
-    if store.write(record).await.is_err() {
-        app.metrics.dropped.with_label_values(&[kind]).inc();
-        error!(kind, "store stopped before an event could be written");
-    }
-}
-
-async fn route_alerts(
-    rx: mpsc::Receiver<AlertEvent>,
-    store: StoreWriter,
-    app: Arc<Shared>,
-    stop: watch::Receiver<bool>,
-) {
-    drain_channel(rx, stop, |alert: AlertEvent| {
-        let (store, app) = (store.clone(), app.clone());
-        async move {
-            app.metrics.alerts.with_label_values(&[alert.severity.as_str(), alert.source.as_str()]).inc();
-            info!(
-                trace_id = %alert.trace_id, alert_id = %alert.id, rule_id = %alert.rule_id,
-                severity = %alert.severity, source = alert.source.as_str(), title = %alert.title, "alert"
-            );
-            persist(&app, &store, Record::Alert(alert), "alert").await;
-        }
-    })
-    .await;
-}
-
-async fn route_actions(
-    rx: mpsc::Receiver<ActionEvent>,
-    store: StoreWriter,
-    app: Arc<Shared>,
-    stop: watch::Receiver<bool>,
-) {
-    drain_channel(rx, stop, |action: ActionEvent| {
-        let (store, app) = (store.clone(), app.clone());
-        async move {
-            app.metrics
-                .actions
-                .with_label_values(&[action.action_type.as_str(), action.outcome.as_str()])
-                .inc();
-            info!(
-                trace_id = %action.trace_id, action_type = action.action_type.as_str(),
-                outcome = action.outcome.as_str(), detail = %action.detail, "action"
-            );
-            persist(&app, &store, Record::Action(action), "action").await;
-        }
-    })
-    .await;
-}
-
-async fn route_packets(
-    rx: mpsc::Receiver<PacketEvent>,
-    store: StoreWriter,
-    app: Arc<Shared>,
-    stop: watch::Receiver<bool>,
-) {
-    drain_channel(rx, stop, |packet: PacketEvent| {
-        let (store, app) = (store.clone(), app.clone());
-        async move { persist(&app, &store, Record::Packet(packet), "packet").await }
-    })
-    .await;
-}
-
-async fn route_logs(
-    rx: mpsc::Receiver<LogEvent>,
-    store: StoreWriter,
-    app: Arc<Shared>,
-    stop: watch::Receiver<bool>,
-) {
-    drain_channel(rx, stop, |log: LogEvent| {
-        let (store, app) = (store.clone(), app.clone());
-        async move { persist(&app, &store, Record::Log(log), "log").await }
-    })
-    .await;
 }
 
 /// Runs the daemon until SIGTERM/SIGINT. Returns the exit code.

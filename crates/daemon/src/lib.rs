@@ -9,6 +9,7 @@ pub mod pidfile;
 mod app;
 mod http;
 mod logging;
+mod routes;
 
 pub use app::{
     ACTION_CHANNEL_CAPACITY, ALERT_CHANNEL_CAPACITY, LOG_CHANNEL_CAPACITY, PACKET_CHANNEL_CAPACITY,

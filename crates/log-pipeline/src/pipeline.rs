@@ -301,6 +301,7 @@ impl Worker {
                     .inc_by(counts[i]);
             }
         }
+        metrics.matches.inc_by(match_count);
         for ev in evidence {
             if self.outputs.logs.try_send(ev).is_err() {
                 metrics.evidence_dropped.inc();

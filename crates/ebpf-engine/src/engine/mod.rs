@@ -27,14 +27,16 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::blocklist::{Block, BlockRequest, Blocklist};
+use crate::Result;
+use crate::blocklist::{Block, Blocklist};
 use crate::config::{EbpfConfig, RuleAction};
 use crate::detect::{PortScanDetector, SynFloodDetector};
 use crate::events::EventReader;
 use crate::kernel::{LoadOptions, XdpFilter};
-use crate::maps::{HitCount, KernelCounters, TrafficStats};
+use crate::maps::{KernelCounters, TrafficStats};
 use crate::rules::{self, CompiledRules};
-use crate::{Error, Result};
+
+mod handle;
 
 /// Events read from the ring buffer per wake-up at most (then the reader yields).
 const EVENT_BATCH: usize = 1024;
@@ -682,146 +684,6 @@ impl Module for Engine {
 
     fn health(&self) -> Health {
         lock(&self.inner.health).clone()
-    }
-}
-
-impl EngineHandle {
-    fn with_filter<T>(&self, f: impl FnOnce(&mut XdpFilter) -> Result<T>) -> Result<T> {
-        let mut guard = lock(&self.inner.filter);
-        match guard.as_mut() {
-            Some(filter) => f(filter),
-            None => Err(Error::NotLoaded {
-                reason: self.inner.health_reason(),
-            }),
-        }
-    }
-
-    /// Blocks a source address or network (renews it when already blocked) and records the
-    /// `ip_block` action.
-    pub async fn block(&self, req: BlockRequest) -> Result<Block> {
-        let v4 = req.cidr.0.addr().is_ipv4();
-        let block = {
-            let mut bl = lock(&self.inner.blocklist);
-            let existing = bl.get(&req.cidr).cloned();
-            let block = bl.add(&req, reserved_entries(&self.inner.compiled, v4), Utc::now())?;
-            if let Err(e) =
-                self.with_filter(|f| f.insert_block(block.cidr, block.rule_id, RuleAction::Drop))
-            {
-                match existing {
-                    Some(prev) => {
-                        bl.add(
-                            &BlockRequest {
-                                ttl: None,
-                                escalate: false,
-                                ..req.clone()
-                            },
-                            0,
-                            prev.added_at,
-                        )?;
-                    }
-                    None => {
-                        bl.remove(&req.cidr);
-                    }
-                }
-                return Err(e);
-            }
-            block
-        };
-        self.inner.persist();
-        self.inner.metrics.blocks_added.inc();
-        info!(cidr = %block.cidr, reason = %block.reason, expires_at = ?block.expires_at, offence = block.offence, "blocked");
-        let mut ev =
-            ActionEvent::manual(ActionType::IpBlock, ActionOutcome::Success, Severity::Info);
-        ev.alert_id = block.alert_id;
-        ev.target = target(block.cidr);
-        ev.detail = match block.expires_at {
-            Some(t) => format!(
-                "{} until {} ({}; offence {})",
-                block.cidr,
-                t.to_rfc3339(),
-                block.reason,
-                block.offence
-            ),
-            None => format!("{} until removed ({})", block.cidr, block.reason),
-        };
-        let _ = self.inner.outputs.actions.send(ev).await;
-        Ok(block)
-    }
-
-    /// Removes a run-time block. `Ok(None)` when there was none.
-    pub async fn unblock(&self, cidr: Cidr) -> Result<Option<Block>> {
-        let removed = lock(&self.inner.blocklist).remove(&cidr);
-        let Some(block) = removed else {
-            return Ok(None);
-        };
-        self.with_filter(|f| f.remove_block(cidr))?;
-        self.inner.persist();
-        info!(cidr = %cidr, "unblocked");
-        let _ = self
-            .inner
-            .outputs
-            .actions
-            .send(unblock_action(&block, "removed"))
-            .await;
-        Ok(Some(block))
-    }
-
-    /// Run-time blocks with their hit counters, soonest expiry first.
-    pub fn list(&self) -> Result<Vec<BlockView>> {
-        let hits = self.with_filter(|f| f.read_hits()).unwrap_or_default();
-        let mut out: Vec<BlockView> = lock(&self.inner.blocklist)
-            .iter()
-            .map(|b| {
-                let h = hits.get(&b.rule_id).copied().unwrap_or(HitCount::default());
-                BlockView {
-                    block: b.clone(),
-                    hits: h.packets,
-                    hit_bytes: h.bytes,
-                }
-            })
-            .collect();
-        out.sort_by_key(|v| {
-            (
-                v.block.expires_at.is_none(),
-                v.block.expires_at,
-                v.block.cidr.to_string(),
-            )
-        });
-        Ok(out)
-    }
-
-    pub fn stats(&self) -> Result<EngineStats> {
-        let (stats, counters, attached) = self.with_filter(|f| {
-            Ok((
-                f.read_stats()?,
-                f.read_counters()?,
-                f.attached_to().is_some(),
-            ))
-        })?;
-        let c = |p: crate::maps::ProtoCounters| Counters {
-            packets: p.packets,
-            bytes: p.bytes,
-            drops: p.drops,
-        };
-        Ok(EngineStats {
-            interface: self.inner.cfg.interface.clone(),
-            attached,
-            traffic: [
-                ("tcp", stats.tcp),
-                ("udp", stats.udp),
-                ("icmp", stats.icmp),
-                ("other", stats.other),
-                ("total", stats.total),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), c(v)))
-            .collect(),
-            malformed: counters.malformed,
-            events_sent: counters.events_sent,
-            events_ringbuf_full: counters.events_ringbuf_full,
-            events_rate_limited: counters.events_rate_limited,
-            blocks: lock(&self.inner.blocklist).len(),
-        })
     }
 }
 

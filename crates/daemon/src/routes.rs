@@ -1,0 +1,112 @@
+//! The daemon's routers: one task per bounded channel (alerts, actions, packets, logs) that counts,
+//! logs and hands each event to the store. On stop each closes its channel and drains what is
+//! queued, so nothing a module sent is left behind.
+
+use std::sync::Arc;
+
+use ironpost_core::{ActionEvent, AlertEvent, LogEvent, PacketEvent};
+use ironpost_store::{Record, StoreWriter};
+use tokio::sync::{mpsc, watch};
+use tracing::{error, info};
+
+use crate::app::Shared;
+use crate::control;
+
+/// Receives from `rx` until the channel closes or `stop` turns true; then closes the channel and
+/// handles what is still queued, so nothing accepted is left behind.
+async fn drain_channel<T, F: std::future::Future<Output = ()>>(
+    mut rx: mpsc::Receiver<T>,
+    mut stop: watch::Receiver<bool>,
+    handle: impl Fn(T) -> F,
+) {
+    loop {
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(m) => handle(m).await,
+                None => return,
+            },
+            _ = control::stopped(&mut stop) => break,
+        }
+    }
+    rx.close();
+    while let Some(m) = rx.recv().await {
+        handle(m).await;
+    }
+}
+
+/// Hands a record to the store; counts it when the store has already stopped.
+async fn persist(app: &Shared, store: &StoreWriter, record: Record, kind: &'static str) {
+    if store.write(record).await.is_err() {
+        app.metrics.dropped.with_label_values(&[kind]).inc();
+        error!(kind, "store stopped before an event could be written");
+    }
+}
+
+pub(crate) async fn route_alerts(
+    rx: mpsc::Receiver<AlertEvent>,
+    store: StoreWriter,
+    app: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+) {
+    drain_channel(rx, stop, |alert: AlertEvent| {
+        let (store, app) = (store.clone(), app.clone());
+        async move {
+            app.metrics.alerts.with_label_values(&[alert.severity.as_str(), alert.source.as_str()]).inc();
+            info!(
+                trace_id = %alert.trace_id, alert_id = %alert.id, rule_id = %alert.rule_id,
+                severity = %alert.severity, source = alert.source.as_str(), title = %alert.title, "alert"
+            );
+            persist(&app, &store, Record::Alert(alert), "alert").await;
+        }
+    })
+    .await;
+}
+
+pub(crate) async fn route_actions(
+    rx: mpsc::Receiver<ActionEvent>,
+    store: StoreWriter,
+    app: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+) {
+    drain_channel(rx, stop, |action: ActionEvent| {
+        let (store, app) = (store.clone(), app.clone());
+        async move {
+            app.metrics
+                .actions
+                .with_label_values(&[action.action_type.as_str(), action.outcome.as_str()])
+                .inc();
+            info!(
+                trace_id = %action.trace_id, action_type = action.action_type.as_str(),
+                outcome = action.outcome.as_str(), detail = %action.detail, "action"
+            );
+            persist(&app, &store, Record::Action(action), "action").await;
+        }
+    })
+    .await;
+}
+
+pub(crate) async fn route_packets(
+    rx: mpsc::Receiver<PacketEvent>,
+    store: StoreWriter,
+    app: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+) {
+    drain_channel(rx, stop, |packet: PacketEvent| {
+        let (store, app) = (store.clone(), app.clone());
+        async move { persist(&app, &store, Record::Packet(packet), "packet").await }
+    })
+    .await;
+}
+
+pub(crate) async fn route_logs(
+    rx: mpsc::Receiver<LogEvent>,
+    store: StoreWriter,
+    app: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+) {
+    drain_channel(rx, stop, |log: LogEvent| {
+        let (store, app) = (store.clone(), app.clone());
+        async move { persist(&app, &store, Record::Log(log), "log").await }
+    })
+    .await;
+}

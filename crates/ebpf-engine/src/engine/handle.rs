@@ -1,0 +1,155 @@
+//! The engine's control API, used by the daemon's control socket: block, unblock, list, stats.
+
+use chrono::Utc;
+use ironpost_core::net::Cidr;
+use ironpost_core::{ActionEvent, ActionOutcome, ActionType, Severity};
+use tracing::info;
+
+use super::{
+    BlockView, Counters, EngineHandle, EngineStats, lock, reserved_entries, target, unblock_action,
+};
+use crate::blocklist::{Block, BlockRequest};
+use crate::config::RuleAction;
+use crate::kernel::XdpFilter;
+use crate::maps::HitCount;
+use crate::{Error, Result};
+
+impl EngineHandle {
+    fn with_filter<T>(&self, f: impl FnOnce(&mut XdpFilter) -> Result<T>) -> Result<T> {
+        let mut guard = lock(&self.inner.filter);
+        match guard.as_mut() {
+            Some(filter) => f(filter),
+            None => Err(Error::NotLoaded {
+                reason: self.inner.health_reason(),
+            }),
+        }
+    }
+
+    /// Blocks a source address or network (renews it when already blocked) and records the
+    /// `ip_block` action.
+    pub async fn block(&self, req: BlockRequest) -> Result<Block> {
+        let v4 = req.cidr.0.addr().is_ipv4();
+        let block = {
+            let mut bl = lock(&self.inner.blocklist);
+            let existing = bl.get(&req.cidr).cloned();
+            let block = bl.add(&req, reserved_entries(&self.inner.compiled, v4), Utc::now())?;
+            if let Err(e) =
+                self.with_filter(|f| f.insert_block(block.cidr, block.rule_id, RuleAction::Drop))
+            {
+                match existing {
+                    Some(prev) => {
+                        bl.add(
+                            &BlockRequest {
+                                ttl: None,
+                                escalate: false,
+                                ..req.clone()
+                            },
+                            0,
+                            prev.added_at,
+                        )?;
+                    }
+                    None => {
+                        bl.remove(&req.cidr);
+                    }
+                }
+                return Err(e);
+            }
+            block
+        };
+        self.inner.persist();
+        self.inner.metrics.blocks_added.inc();
+        info!(cidr = %block.cidr, reason = %block.reason, expires_at = ?block.expires_at, offence = block.offence, "blocked");
+        let mut ev =
+            ActionEvent::manual(ActionType::IpBlock, ActionOutcome::Success, Severity::Info);
+        ev.alert_id = block.alert_id;
+        ev.target = target(block.cidr);
+        ev.detail = match block.expires_at {
+            Some(t) => format!(
+                "{} until {} ({}; offence {})",
+                block.cidr,
+                t.to_rfc3339(),
+                block.reason,
+                block.offence
+            ),
+            None => format!("{} until removed ({})", block.cidr, block.reason),
+        };
+        let _ = self.inner.outputs.actions.send(ev).await;
+        Ok(block)
+    }
+
+    /// Removes a run-time block. `Ok(None)` when there was none.
+    pub async fn unblock(&self, cidr: Cidr) -> Result<Option<Block>> {
+        let removed = lock(&self.inner.blocklist).remove(&cidr);
+        let Some(block) = removed else {
+            return Ok(None);
+        };
+        self.with_filter(|f| f.remove_block(cidr))?;
+        self.inner.persist();
+        info!(cidr = %cidr, "unblocked");
+        let _ = self
+            .inner
+            .outputs
+            .actions
+            .send(unblock_action(&block, "removed"))
+            .await;
+        Ok(Some(block))
+    }
+
+    /// Run-time blocks with their hit counters, soonest expiry first.
+    pub fn list(&self) -> Result<Vec<BlockView>> {
+        let hits = self.with_filter(|f| f.read_hits()).unwrap_or_default();
+        let mut out: Vec<BlockView> = lock(&self.inner.blocklist)
+            .iter()
+            .map(|b| {
+                let h = hits.get(&b.rule_id).copied().unwrap_or(HitCount::default());
+                BlockView {
+                    block: b.clone(),
+                    hits: h.packets,
+                    hit_bytes: h.bytes,
+                }
+            })
+            .collect();
+        out.sort_by_key(|v| {
+            (
+                v.block.expires_at.is_none(),
+                v.block.expires_at,
+                v.block.cidr.to_string(),
+            )
+        });
+        Ok(out)
+    }
+
+    pub fn stats(&self) -> Result<EngineStats> {
+        let (stats, counters, attached) = self.with_filter(|f| {
+            Ok((
+                f.read_stats()?,
+                f.read_counters()?,
+                f.attached_to().is_some(),
+            ))
+        })?;
+        let c = |p: crate::maps::ProtoCounters| Counters {
+            packets: p.packets,
+            bytes: p.bytes,
+            drops: p.drops,
+        };
+        Ok(EngineStats {
+            interface: self.inner.cfg.interface.clone(),
+            attached,
+            traffic: [
+                ("tcp", stats.tcp),
+                ("udp", stats.udp),
+                ("icmp", stats.icmp),
+                ("other", stats.other),
+                ("total", stats.total),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), c(v)))
+            .collect(),
+            malformed: counters.malformed,
+            events_sent: counters.events_sent,
+            events_ringbuf_full: counters.events_ringbuf_full,
+            events_rate_limited: counters.events_rate_limited,
+            blocks: lock(&self.inner.blocklist).len(),
+        })
+    }
+}
