@@ -318,3 +318,80 @@ fn reload_with_a_broken_rule_keeps_the_running_rules() {
         || (!alerts(&d).is_empty()).then_some(()),
     );
 }
+
+#[test]
+fn two_pipelines_sharing_redis_raise_one_alert() {
+    let redis = std::env::var("IRONPOST_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    // An attacker address unique to this run: Redis remembers alerts for the dedup window.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let ip = format!("198.18.{}.{}", 100 + nanos % 100, 1 + (nanos / 100) % 250);
+    let mut daemons = Vec::new();
+    let mut ports = Vec::new();
+    for _ in 0..2 {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = rules_dir(dir.path());
+        let port = free_port();
+        let bind = format!("127.0.0.1:{port}");
+        daemons.push(Daemon::start_in(
+            dir,
+            &["--defaults"],
+            &[
+                ("IRONPOST_LOG_PIPELINE_ENABLED", "true"),
+                ("IRONPOST_LOG_PIPELINE_SOURCES", "syslog_udp"),
+                ("IRONPOST_LOG_PIPELINE_SYSLOG_BIND", &bind),
+                ("IRONPOST_LOG_PIPELINE_RULES_DIR", &rules),
+                ("IRONPOST_LOG_PIPELINE_STORAGE_REDIS_URL", &redis),
+            ],
+        ));
+        ports.push(port);
+    }
+    for d in &daemons {
+        let (_, h) = d.get("/health");
+        assert!(
+            !h.contains("kept in memory"),
+            "Redis unreachable ({redis}; scripts/services.sh start redis): {h}"
+        );
+    }
+    // Both pipelines see the same five failures (as two nodes behind one load balancer would).
+    let five = format!("Failed password for root from {ip} port 1 ssh2\n").repeat(5);
+    for p in &ports {
+        logger(
+            &[
+                "--rfc3164",
+                "-d",
+                "-n",
+                "127.0.0.1",
+                "-P",
+                &p.to_string(),
+                "-t",
+                "sshd",
+            ],
+            &five,
+        );
+    }
+    // Every line is processed by both; then a clean stop drains every alert into the stores.
+    for d in &daemons {
+        wait_for(20, "both pipelines to parse their five lines", || {
+            let (_, m) = d.get("/metrics");
+            m.contains("ironpost_log_parsed_total{format=\"rfc3164\"} 5")
+                .then_some(())
+        });
+    }
+    for d in &mut daemons {
+        assert!(d.stop().success(), "{}", d.log());
+    }
+    let total: usize = daemons
+        .iter()
+        .map(|d| {
+            alerts(d)
+                .iter()
+                .filter(|a| a["entities"]["src_ip"] == ip.as_str())
+                .count()
+        })
+        .sum();
+    assert_eq!(total, 1, "one alert across both pipelines");
+}

@@ -25,7 +25,9 @@ use tracing::{info, warn};
 use crate::config::LogPipelineConfig;
 use crate::fields::{FieldSource, FieldValue};
 use crate::parse::{Format, ParseContext, parse};
-use crate::rules::{Alerter, RuleSet, SystemClock, load_dir};
+use crate::rules::{
+    Alerter, MemoryAlertState, RedisAlertState, Rule, RuleSet, SystemClock, load_dir,
+};
 use crate::source::file::{Checkpoints, FilePos, FileSource};
 use crate::source::syslog_tcp::SyslogTcp;
 use crate::source::syslog_udp::SyslogUdp;
@@ -246,10 +248,26 @@ fn to_log_event(batch: &Batch, rec: &(impl FieldSource + ?Sized), severity: Seve
     ev
 }
 
+/// Threshold and dedup state: in memory, or shared through Redis (`storage.redis_url`) so that
+/// several pipelines raise one alert, not one each.
+enum AnyAlerter {
+    Memory(Alerter<MemoryAlertState>),
+    Redis(Alerter<RedisAlertState>),
+}
+
+impl AnyAlerter {
+    fn observe(&mut self, rule: &Rule, rec: &(impl FieldSource + ?Sized)) -> Option<AlertEvent> {
+        match self {
+            AnyAlerter::Memory(a) => a.observe(rule, rec),
+            AnyAlerter::Redis(a) => a.observe(rule, rec),
+        }
+    }
+}
+
 struct Worker {
     shared: Arc<Shared>,
     outputs: PipelineOutputs,
-    alerter: Alerter,
+    alerter: AnyAlerter,
     ctx: ParseContext,
     checkpoints: Option<Checkpoints>,
 }
@@ -420,10 +438,33 @@ impl Module for LogPipeline {
                 checkpoints = Some(c);
             }
             drop((line_tx, file_tx));
+            let alerter = match &cfg.storage.redis_url {
+                Some(url) => match RedisAlertState::connect(url, RedisAlertState::DEFAULT_PREFIX) {
+                    Ok(state) => {
+                        info!("alert state shared through Redis");
+                        AnyAlerter::Redis(Alerter::new(
+                            cfg.alerting.clone(),
+                            state,
+                            Arc::new(SystemClock),
+                        ))
+                    }
+                    Err(e) => {
+                        problems.push(format!("alert state kept in memory: {e}"));
+                        AnyAlerter::Memory(Alerter::in_memory(
+                            cfg.alerting.clone(),
+                            Arc::new(SystemClock),
+                        ))
+                    }
+                },
+                None => AnyAlerter::Memory(Alerter::in_memory(
+                    cfg.alerting.clone(),
+                    Arc::new(SystemClock),
+                )),
+            };
             let worker = Worker {
                 shared: self.shared.clone(),
                 outputs: self.outputs.clone(),
-                alerter: Alerter::in_memory(cfg.alerting.clone(), Arc::new(SystemClock)),
+                alerter,
                 ctx: ParseContext::now_local(),
                 checkpoints,
             };

@@ -204,21 +204,20 @@ impl<S: AlertState> Alerter<S> {
             self.counters.test_only += 1;
             return None;
         }
+        // Claim first (atomic in the shared backend: one alert across nodes), give the claim
+        // back when the rate limit then refuses, so a rate-limited group may alert later.
         let dedup = micros(self.config.dedup_window);
-        if dedup > 0
-            && let Some(last) = self.state.last_alert(&self.key)
-            && at.abs_diff(last) < dedup.unsigned_abs()
-        {
+        if dedup > 0 && !self.state.claim_alert(&self.key, at, dedup) {
             self.counters.deduplicated += 1;
             return None;
         }
         let rate = self.config.rate_limit_per_min;
         if rate > 0 && !self.state.take_rate(&rule.id, at, rate) {
+            if dedup > 0 {
+                self.state.release_alert(&self.key, at);
+            }
             self.counters.rate_limited += 1;
             return None;
-        }
-        if dedup > 0 {
-            self.state.set_last_alert(&self.key, at);
         }
         self.counters.alerts += 1;
         Some(self.alert(rule, rec, at, count))

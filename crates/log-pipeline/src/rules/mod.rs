@@ -71,6 +71,7 @@ mod expr;
 mod literal;
 mod load;
 mod native;
+mod redis_state;
 mod ruleset;
 mod sigma;
 mod state;
@@ -88,6 +89,7 @@ pub use load::{
     Loaded, MAX_RULE_FILE_BYTES, RejectKind, Rejected, Report, RuleSummary, load_dir, load_file,
     load_str, validate_dir,
 };
+pub use redis_state::{RedisAlertState, RedisStateError};
 pub use ruleset::{PrefilterStats, RuleSet, Scratch};
 pub use sigma::{SIGMA_FIELD_MAP, SIGMA_SERVICES};
 pub use state::{AlertState, HitVerdict, MemoryAlertState, StateStats};

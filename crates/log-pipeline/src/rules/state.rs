@@ -5,8 +5,10 @@
 //!
 //! A Redis implementation maps each method onto one round trip: `record_hit` → `ZADD` +
 //! `ZREMRANGEBYSCORE` + `ZCARD` + `PEXPIRE` in a `MULTI` (late check against `ZRANGE -1 -1`);
-//! `clear_hits` → `DEL`; `last_alert` / `set_last_alert` → `GET` / `SET PX`; `take_rate` →
-//! `INCR` + `EXPIRE` on a per-minute key.
+//! `clear_hits` → `DEL`; `claim_alert` → one atomic check-and-set (a Lua script doing the
+//! [`AlertState::claim_alert`] comparison, `SET PX`), so two nodes seeing the same threshold
+//! crossing raise one alert, not two; `take_rate` → `INCR` + `EXPIRE` on a per-minute key.
+//! [`super::RedisAlertState`] is that implementation.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -26,6 +28,8 @@ pub struct StateStats {
     pub groups: usize,
     /// Keys dropped to stay within the bound.
     pub evictions: u64,
+    /// Operations the backend failed (a shared backend unreachable); always 0 in memory.
+    pub backend_errors: u64,
 }
 
 /// Alerting memory. Times are microseconds since the Unix epoch (the record's own time when it has
@@ -46,10 +50,15 @@ pub trait AlertState: Send {
     /// Forgets `key`'s hits (after it fired, counting starts again, like fail2ban after a ban).
     fn clear_hits(&mut self, key: &str);
 
-    /// When `key` last alerted, if remembered.
-    fn last_alert(&mut self, key: &str) -> Option<i64>;
+    /// Atomically claims the right to alert for `key` at `at`: `false` when `key` alerted less
+    /// than `dedup_window` (either side) of `at`; otherwise records `at` as `key`'s last alert and
+    /// returns `true`. Check and set are one step, so concurrent claimers (other threads, other
+    /// nodes sharing the backend) get at most one `true` per window.
+    fn claim_alert(&mut self, key: &str, at: i64, dedup_window: i64) -> bool;
 
-    fn set_last_alert(&mut self, key: &str, at: i64);
+    /// Gives back a claim made at `at` that did not become an alert (rate limited), if it is still
+    /// `key`'s last alert.
+    fn release_alert(&mut self, key: &str, at: i64);
 
     /// Takes one alert from `rule_id`'s budget for the minute containing `at`; `false` when the
     /// minute's `per_minute` alerts are spent.
@@ -155,13 +164,23 @@ impl AlertState for MemoryAlertState {
         }
     }
 
-    fn last_alert(&mut self, key: &str) -> Option<i64> {
-        self.entries.get(key).and_then(|e| e.last_alert)
+    fn claim_alert(&mut self, key: &str, at: i64, dedup_window: i64) -> bool {
+        let e = self.entry(key);
+        if let Some(last) = e.last_alert
+            && at.abs_diff(last) < dedup_window.unsigned_abs()
+        {
+            return false;
+        }
+        e.last_alert = Some(e.last_alert.map_or(at, |l| l.max(at)));
+        true
     }
 
-    fn set_last_alert(&mut self, key: &str, at: i64) {
-        let e = self.entry(key);
-        e.last_alert = Some(e.last_alert.map_or(at, |l| l.max(at)));
+    fn release_alert(&mut self, key: &str, at: i64) {
+        if let Some(e) = self.entries.get_mut(key)
+            && e.last_alert == Some(at)
+        {
+            e.last_alert = None;
+        }
     }
 
     fn take_rate(&mut self, rule_id: &str, at: i64, per_minute: u32) -> bool {
@@ -185,6 +204,7 @@ impl AlertState for MemoryAlertState {
         StateStats {
             groups: self.entries.len(),
             evictions: self.evictions,
+            backend_errors: 0,
         }
     }
 }
