@@ -374,3 +374,34 @@ fn ordinary_traffic_raises_no_alert() {
         );
     }
 }
+
+#[test]
+fn packet_events_feed_the_log_rules() {
+    let lab = Lab::new("pkt");
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(
+        rules.join("ssh_syn.yaml"),
+        "id: ssh_syn_from_lab\ntitle: SYN to SSH\nseverity: low\ndetection:\n  conditions:\n    - field: process\n      operator: equals\n      value: ebpf\n    - field: dst_port\n      operator: equals\n      value: \"22\"\n",
+    )
+    .unwrap();
+    let rules_s = rules.display().to_string();
+    let d = start_in_victim(
+        &lab,
+        dir,
+        &[
+            ("IRONPOST_LOG_PIPELINE_ENABLED", "true"),
+            ("IRONPOST_LOG_PIPELINE_SOURCES", "syslog_udp"),
+            ("IRONPOST_LOG_PIPELINE_SYSLOG_BIND", "127.0.0.1:0"),
+            ("IRONPOST_LOG_PIPELINE_RULES_DIR", &rules_s),
+        ],
+    );
+    lab.attacker(&["nc", "-z", "-w", "1", VICTIM_IP, "22"]);
+    let a = wait_for(15, "the packet rule's alert", || {
+        let a = alerts_of(&d, "ssh_syn_from_lab");
+        (!a.is_empty()).then_some(a)
+    });
+    assert_eq!(a[0]["entities"]["src_ip"], ATTACKER_IP);
+    assert_eq!(a[0]["source"], "log_pipeline");
+}

@@ -549,6 +549,7 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
         ebpf = Some(engine.handle());
         modules.push(Arc::new(RwLock::new(Box::new(engine))));
     }
+    let mut pipeline_packets = None;
     if cfg.log_pipeline.enabled {
         let pipeline = LogPipeline::new(
             cfg.log_pipeline.clone(),
@@ -559,6 +560,7 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
                 logs: log_tx.clone(),
             },
         );
+        pipeline_packets = Some(pipeline.packet_input());
         let handle = pipeline.handle();
         reloaders.push(Reloader {
             name: "log_pipeline",
@@ -650,6 +652,7 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
         writer.clone(),
         shared.clone(),
         stop_rx.clone(),
+        pipeline_packets,
     ));
     let action_router = tokio::spawn(route_actions(
         action_rx,

@@ -85,15 +85,28 @@ pub(crate) async fn route_actions(
     .await;
 }
 
+/// Packets go to the store and, when the log pipeline runs, to its rules too (without waiting:
+/// a full pipeline queue is counted in `ironpost_events_dropped_total{kind="packet_to_pipeline"}`).
 pub(crate) async fn route_packets(
     rx: mpsc::Receiver<PacketEvent>,
     store: StoreWriter,
     app: Arc<Shared>,
     stop: watch::Receiver<bool>,
+    pipeline: Option<mpsc::Sender<PacketEvent>>,
 ) {
     drain_channel(rx, stop, |packet: PacketEvent| {
-        let (store, app) = (store.clone(), app.clone());
-        async move { persist(&app, &store, Record::Packet(packet), "packet").await }
+        let (store, app, pipeline) = (store.clone(), app.clone(), pipeline.clone());
+        async move {
+            if let Some(p) = pipeline
+                && p.try_send(packet.clone()).is_err()
+            {
+                app.metrics
+                    .dropped
+                    .with_label_values(&["packet_to_pipeline"])
+                    .inc();
+            }
+            persist(&app, &store, Record::Packet(packet), "packet").await
+        }
     })
     .await;
 }

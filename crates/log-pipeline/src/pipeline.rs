@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use ironpost_core::metrics::{self, prometheus};
 use ironpost_core::{
-    AlertEvent, BoxFuture, Entities, Health, LogEvent, Module, ModuleError, Severity,
+    AlertEvent, BoxFuture, Entities, Health, LogEvent, Module, ModuleError, PacketEvent, Severity,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -28,6 +28,7 @@ use crate::parse::{Format, ParseContext, parse};
 use crate::rules::{
     Alerter, MemoryAlertState, RedisAlertState, Rule, RuleSet, SystemClock, load_dir,
 };
+use crate::source::ebpf::PacketRecord;
 use crate::source::file::{Checkpoints, FilePos, FileSource};
 use crate::source::syslog_tcp::SyslogTcp;
 use crate::source::syslog_udp::SyslogUdp;
@@ -35,6 +36,8 @@ use crate::source::{Batch, SourceMetrics};
 
 /// Batches queued between the sources and the worker (each holds up to a few thousand lines).
 pub const BATCH_CHANNEL_CAPACITY: usize = 64;
+/// Packet events queued for the worker.
+pub const PACKET_CHANNEL_CAPACITY: usize = 4096;
 
 /// Where the pipeline sends what it produces.
 #[derive(Debug, Clone)]
@@ -172,6 +175,8 @@ pub struct LogPipeline {
     stop_sources: watch::Sender<bool>,
     sources: Vec<JoinHandle<()>>,
     worker: Option<JoinHandle<()>>,
+    packets_tx: mpsc::Sender<PacketEvent>,
+    packets_rx: Option<mpsc::Receiver<PacketEvent>>,
 }
 
 impl std::fmt::Debug for LogPipeline {
@@ -188,6 +193,7 @@ impl LogPipeline {
         outputs: PipelineOutputs,
     ) -> Self {
         let (stop_sources, _) = watch::channel(false);
+        let (packets_tx, packets_rx) = mpsc::channel(PACKET_CHANNEL_CAPACITY);
         LogPipeline {
             shared: Arc::new(Shared {
                 cfg,
@@ -203,7 +209,15 @@ impl LogPipeline {
             stop_sources,
             sources: Vec::new(),
             worker: None,
+            packets_tx,
+            packets_rx: Some(packets_rx),
         }
+    }
+
+    /// Where the daemon sends the XDP engine's `PacketEvent`s, so rules can match packets like
+    /// log lines (see `source/ebpf.rs`). Bounded: when full, the sender counts what it drops.
+    pub fn packet_input(&self) -> mpsc::Sender<PacketEvent> {
+        self.packets_tx.clone()
     }
 
     pub fn handle(&self) -> PipelineHandle {
@@ -219,9 +233,9 @@ fn unreachable_empty() -> RuleSet {
 }
 
 /// One parsed line as an owned `LogEvent` (evidence for a rule match).
-fn to_log_event(batch: &Batch, rec: &(impl FieldSource + ?Sized), severity: Severity) -> LogEvent {
+fn to_log_event(source: String, rec: &(impl FieldSource + ?Sized), severity: Severity) -> LogEvent {
     let text = |name: &str| rec.field(name).map(|v| v.to_text().into_owned());
-    let mut ev = LogEvent::new(format!("{}:{}", batch.source, batch.origin), rec.message());
+    let mut ev = LogEvent::new(source, rec.message());
     if let Some(ts) = rec
         .timestamp_micros()
         .and_then(chrono::DateTime::from_timestamp_micros)
@@ -303,7 +317,11 @@ impl Worker {
             for rule in &matched {
                 if let Some(alert) = self.alerter.observe(rule, &rec) {
                     // The line that raised the alert is kept as its evidence (same trace id).
-                    let mut ev = to_log_event(batch, &rec, rule.severity);
+                    let mut ev = to_log_event(
+                        format!("{}:{}", batch.source, batch.origin),
+                        &rec,
+                        rule.severity,
+                    );
                     ev.trace_id = alert.trace_id;
                     evidence.push(ev);
                     alerts.push(alert);
@@ -332,14 +350,49 @@ impl Worker {
         }
     }
 
+    /// One packet event through the rules.
+    async fn process_packet(&mut self, ev: PacketEvent) {
+        let rules = self
+            .shared
+            .rules
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let rec = PacketRecord::new(ev);
+        self.shared
+            .metrics
+            .parsed
+            .with_label_values(&["ebpf"])
+            .inc();
+        let mut matched = Vec::new();
+        rules.matches(&rec, &mut matched);
+        self.shared.metrics.matches.inc_by(matched.len() as u64);
+        for rule in &matched {
+            if let Some(alert) = self.alerter.observe(rule, &rec) {
+                let mut ev = to_log_event("ebpf".into(), &rec, rule.severity);
+                ev.trace_id = alert.trace_id;
+                if self.outputs.logs.try_send(ev).is_err() {
+                    self.shared.metrics.evidence_dropped.inc();
+                }
+                let _ = self.outputs.alerts.send(alert).await;
+            }
+        }
+    }
+
     async fn run(
         mut self,
         mut lines: mpsc::Receiver<Batch>,
         mut files: mpsc::Receiver<(Batch, FilePos)>,
+        mut packets: mpsc::Receiver<PacketEvent>,
     ) {
-        let (mut lines_open, mut files_open) = (true, true);
+        let (mut lines_open, mut files_open, mut packets_open) = (true, true, true);
+        // Packets keep coming while the daemon runs; the worker ends with its log sources.
         while lines_open || files_open {
             tokio::select! {
+                p = packets.recv(), if packets_open => match p {
+                    Some(p) => self.process_packet(p).await,
+                    None => packets_open = false,
+                },
                 b = lines.recv(), if lines_open => match b {
                     Some(b) => self.process(&b).await,
                     None => lines_open = false,
@@ -470,7 +523,8 @@ impl Module for LogPipeline {
                 ctx: ParseContext::now_local(),
                 checkpoints,
             };
-            self.worker = Some(tokio::spawn(worker.run(line_rx, file_rx)));
+            let packets = self.packets_rx.take().unwrap_or_else(|| mpsc::channel(1).1);
+            self.worker = Some(tokio::spawn(worker.run(line_rx, file_rx, packets)));
             self.shared.set_health(if problems.is_empty() {
                 Health::Healthy
             } else {

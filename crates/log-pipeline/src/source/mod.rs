@@ -6,6 +6,7 @@
 //! pipeline pushes back on TCP senders and file readers; UDP cannot be pushed back, so the
 //! kernel's receive-queue drops are read and exported instead.
 
+pub mod ebpf;
 pub mod file;
 pub mod framing;
 pub mod syslog_tcp;
