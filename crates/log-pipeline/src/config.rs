@@ -60,6 +60,13 @@ pub struct LogPipelineConfig {
     /// A TCP connection silent this long is closed.
     #[serde(rename = "syslog_tcp_idle_timeout_secs", with = "secs")]
     pub syslog_tcp_idle_timeout: Duration,
+    /// PEM certificate chain for syslog over TLS (RFC 5425) on the TCP listener; set together
+    /// with `syslog_tls_key`. Unset: plain TCP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub syslog_tls_cert: Option<PathBuf>,
+    /// PEM private key matching `syslog_tls_cert`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub syslog_tls_key: Option<PathBuf>,
     /// `beginning` or `end`: where to start a file with no checkpoint.
     pub file_start_at: StartAt,
     /// How often files are checked for new lines, rotation and new matches.
@@ -97,6 +104,8 @@ impl Default for LogPipelineConfig {
             syslog_udp_rcvbuf: 8 * 1024 * 1024,
             syslog_tcp_max_connections: 256,
             syslog_tcp_idle_timeout: Duration::from_secs(300),
+            syslog_tls_cert: None,
+            syslog_tls_key: None,
             file_start_at: StartAt::End,
             file_poll: Duration::from_millis(250),
             alerting: crate::rules::AlertingConfig::default(),
@@ -139,6 +148,28 @@ impl Validate for LogPipelineConfig {
                 key(prefix, "syslog_tcp_idle_timeout_secs"),
                 "must be at least 1",
             );
+        }
+        match (&self.syslog_tls_cert, &self.syslog_tls_key) {
+            (Some(_), None) => issues.push(
+                key(prefix, "syslog_tls_key"),
+                "is unset but `syslog_tls_cert` is set: set both or neither",
+            ),
+            (None, Some(_)) => issues.push(
+                key(prefix, "syslog_tls_cert"),
+                "is unset but `syslog_tls_key` is set: set both or neither",
+            ),
+            _ => {}
+        }
+        for (name, path) in [
+            ("syslog_tls_cert", &self.syslog_tls_cert),
+            ("syslog_tls_key", &self.syslog_tls_key),
+        ] {
+            if let Some(p) = path.as_ref().filter(|p| !p.is_absolute()) {
+                issues.push(
+                    key(prefix, name),
+                    format!("`{}` must be an absolute path", p.display()),
+                );
+            }
         }
         if self.file_poll < Duration::from_millis(10) || self.file_poll > Duration::from_secs(60) {
             issues.push(key(prefix, "file_poll_ms"), "must be between 10 and 60000");
@@ -202,5 +233,35 @@ retention_days = 30
             keys,
             ["log_pipeline.watch_paths", "log_pipeline.batch_size"]
         );
+    }
+
+    #[test]
+    fn tls_cert_and_key_go_together_and_are_absolute() {
+        let only_cert = LogPipelineConfig {
+            syslog_tls_cert: Some(PathBuf::from("/etc/ironpost/syslog.crt")),
+            ..Default::default()
+        };
+        let mut issues = Issues::default();
+        only_cert.validate("log_pipeline", &mut issues);
+        let keys: Vec<_> = issues.into_vec().into_iter().map(|i| i.key).collect();
+        assert_eq!(keys, ["log_pipeline.syslog_tls_key"]);
+
+        let relative = LogPipelineConfig {
+            syslog_tls_cert: Some(PathBuf::from("/etc/ironpost/syslog.crt")),
+            syslog_tls_key: Some(PathBuf::from("syslog.key")),
+            ..Default::default()
+        };
+        let mut issues = Issues::default();
+        relative.validate("log_pipeline", &mut issues);
+        let keys: Vec<_> = issues.into_vec().into_iter().map(|i| i.key).collect();
+        assert_eq!(keys, ["log_pipeline.syslog_tls_key"]);
+
+        let both: LogPipelineConfig = toml::from_str(
+            "syslog_tls_cert = \"/etc/ironpost/syslog.crt\"\nsyslog_tls_key = \"/etc/ironpost/syslog.key\"\n",
+        )
+        .unwrap();
+        let mut issues = Issues::default();
+        both.validate("log_pipeline", &mut issues);
+        assert!(issues.is_empty(), "{issues:?}");
     }
 }

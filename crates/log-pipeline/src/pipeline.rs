@@ -30,7 +30,7 @@ use crate::rules::{
 };
 use crate::source::ebpf::PacketRecord;
 use crate::source::file::{Checkpoints, FilePos, FileSource};
-use crate::source::syslog_tcp::SyslogTcp;
+use crate::source::syslog_tcp::{SyslogTcp, load_tls};
 use crate::source::syslog_udp::SyslogUdp;
 use crate::source::{Batch, SourceMetrics};
 
@@ -453,17 +453,31 @@ impl Module for LogPipeline {
                     }
                 }
             }
+            // With TLS configured but unloadable, the TCP listener stays down: no plaintext fallback.
+            let tls = match (&cfg.syslog_tls_cert, &cfg.syslog_tls_key) {
+                (Some(cert), Some(key)) => match load_tls(cert, key) {
+                    Ok(c) => Ok(Some(c)),
+                    Err(e) => Err(format!("syslog_tcp TLS: {e}")),
+                },
+                _ => Ok(None),
+            };
             if cfg.sources.iter().any(|s| s.tcp()) {
-                match SyslogTcp::bind(
-                    cfg.syslog_bind,
-                    cfg.syslog_tcp_max_connections,
-                    cfg.syslog_tcp_idle_timeout,
-                )
-                .await
-                {
+                let bound = match tls {
+                    Ok(tls) => SyslogTcp::bind_tls(
+                        cfg.syslog_bind,
+                        cfg.syslog_tcp_max_connections,
+                        cfg.syslog_tcp_idle_timeout,
+                        tls,
+                    )
+                    .await
+                    .map_err(|e| format!("syslog_tcp cannot bind {}: {e}", cfg.syslog_bind)),
+                    Err(e) => Err(e),
+                };
+                match bound {
                     Ok(s) => {
                         if let Ok(a) = s.local_addr() {
-                            info!(addr = %a, "syslog_tcp listening");
+                            let tls = cfg.syslog_tls_cert.is_some();
+                            info!(addr = %a, tls, "syslog_tcp listening");
                         }
                         self.sources.push(tokio::spawn(s.run(
                             line_tx.clone(),
@@ -471,9 +485,7 @@ impl Module for LogPipeline {
                             self.stop_sources.subscribe(),
                         )));
                     }
-                    Err(e) => {
-                        problems.push(format!("syslog_tcp cannot bind {}: {e}", cfg.syslog_bind))
-                    }
+                    Err(e) => problems.push(e),
                 }
             }
             let mut checkpoints = None;

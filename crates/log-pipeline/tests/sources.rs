@@ -1,5 +1,6 @@
 //! The syslog sources against real clients: util-linux `logger` over UDP and TCP (LF and octet
-//! counting), a million lines over TCP with nothing lost, and limits (connections, line length).
+//! counting), a million lines over TCP with nothing lost, limits (connections, line length), and
+//! TLS (RFC 5425) with an `openssl`-made self-signed certificate.
 
 #![allow(clippy::unwrap_used)]
 
@@ -245,6 +246,107 @@ async fn connection_limit_and_long_lines_are_counted() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    stop_tx.send(true).unwrap();
+    task.await.unwrap();
+}
+
+/// A TLS client (trusting only `cert`) that sends `payload` and closes cleanly.
+async fn send_tls(addr: std::net::SocketAddr, cert: &std::path::Path, payload: &[u8]) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use tokio::io::AsyncWriteExt;
+
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(cert).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    tls.write_all(payload).await.unwrap();
+    tls.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_carries_octet_counting_and_lf_and_refuses_plaintext() {
+    use ironpost_log_pipeline::source::syslog_tcp::load_tls;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let status = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .args(["-days", "1", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        // webpki refuses a CA certificate as the server's own (`CaUsedAsEndEntity`).
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl CLI");
+    assert!(status.success());
+
+    let missing = dir.path().join("missing.pem");
+    let err = load_tls(&missing, &key).unwrap_err().to_string();
+    assert!(err.contains("missing.pem"), "{err}");
+
+    let reg = metrics::new_registry();
+    let m = SourceMetrics::new(&reg);
+    let tls = load_tls(&cert, &key).unwrap();
+    let src = SyslogTcp::bind_tls(
+        "127.0.0.1:0".parse().unwrap(),
+        8,
+        Duration::from_secs(30),
+        Some(tls),
+    )
+    .await
+    .unwrap();
+    let addr = src.local_addr().unwrap();
+    let (tx, mut rx) = mpsc::channel(16);
+    let (stop_tx, stop) = watch::channel(false);
+    let task = tokio::spawn(src.run(tx, m.clone(), stop));
+
+    let (a, b) = (
+        "<34>1 - host app - - - first",
+        "<34>1 - host app - - - second",
+    );
+    let counted = format!("{} {a}{} {b}", a.len(), b.len());
+    send_tls(addr, &cert, counted.as_bytes()).await;
+    let mut got = collect(&mut rx, 2).await;
+    send_tls(addr, &cert, b"<13>lf one\n<13>lf two\n<13>lf three\n").await;
+    got.extend(collect(&mut rx, 3).await);
+    assert_eq!(
+        got,
+        [a, b, "<13>lf one", "<13>lf two", "<13>lf three"],
+        "{got:?}"
+    );
+    assert_eq!(m.errors.with_label_values(&["syslog_tcp"]).get(), 0);
+
+    // Plain TCP to the TLS listener: the handshake fails, nothing is delivered, an error counts.
+    let mut plain = std::net::TcpStream::connect(addr).unwrap();
+    plain.write_all(b"<13>plaintext line\n").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while m.errors.with_label_values(&["syslog_tcp"]).get() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "failed handshake not counted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        rx.try_recv().is_err(),
+        "plaintext delivered over TLS listener"
+    );
+    assert_eq!(m.received.with_label_values(&["syslog_tcp"]).get(), 5);
     stop_tx.send(true).unwrap();
     task.await.unwrap();
 }
