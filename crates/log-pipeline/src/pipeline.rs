@@ -35,7 +35,7 @@ use crate::source::syslog_udp::SyslogUdp;
 use crate::source::{Batch, SourceMetrics};
 
 /// Batches queued between the sources and the worker (each holds up to a few thousand lines).
-pub const BATCH_CHANNEL_CAPACITY: usize = 64;
+pub const BATCH_CHANNEL_CAPACITY: usize = 32;
 /// Packet events queued for the worker.
 pub const PACKET_CHANNEL_CAPACITY: usize = 4096;
 

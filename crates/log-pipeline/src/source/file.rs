@@ -23,7 +23,7 @@ use super::{Batch, MAX_LINE, SourceMetrics};
 
 const NAME: &str = "file";
 /// Bytes read per file per poll at most (then the next file gets its turn).
-const READ_CHUNK: usize = 1 << 20;
+const READ_CHUNK: usize = 256 * 1024;
 
 /// Where to start in a file seen for the first time (no checkpoint).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
