@@ -230,6 +230,7 @@ impl FileSource {
         let mut tick = tokio::time::interval(self.poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut saves = 0u32;
+        let mut buf = vec![0u8; READ_CHUNK];
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
@@ -240,7 +241,7 @@ impl FileSource {
             // Rotated-away files first: they hold the older lines.
             for t in retired.iter_mut().chain(files.values_mut()) {
                 loop {
-                    match read_lines(t, &metrics) {
+                    match read_lines(t, &metrics, &mut buf) {
                         Ok(Some((batch, pos))) => {
                             self.checkpoints.note_read(t.key, &t.path, pos.offset);
                             metrics.count(&batch);
@@ -335,14 +336,14 @@ impl FileSource {
 fn read_lines(
     t: &mut Tailed,
     metrics: &SourceMetrics,
+    buf: &mut [u8],
 ) -> std::io::Result<Option<(Batch, FilePos)>> {
-    let mut buf = vec![0u8; READ_CHUNK];
-    let n = t.file.read(&mut buf)?;
+    let n = t.file.read(buf)?;
     if n == 0 {
         return Ok(None);
     }
     let data = &buf[..n];
-    let mut batch = Batch::new(NAME, t.path.clone());
+    let mut batch = Batch::with_capacity(NAME, t.path.clone(), n);
     let mut start = 0;
     let mut line_start_offset = t.offset - t.partial.len() as u64;
     let mut end_offset = None;

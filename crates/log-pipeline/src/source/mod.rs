@@ -43,6 +43,15 @@ impl Batch {
         }
     }
 
+    /// A batch whose buffer already holds `bytes` bytes (about `bytes / 64` lines), so filling it
+    /// from one read does not reallocate.
+    pub fn with_capacity(source: &'static str, origin: Arc<str>, bytes: usize) -> Self {
+        let mut b = Batch::new(source, origin);
+        b.buf.reserve_exact(bytes);
+        b.ends.reserve(bytes / 64 + 1);
+        b
+    }
+
     /// Appends one line (already bounded by the caller).
     pub fn push(&mut self, line: &[u8]) {
         self.buf.extend_from_slice(line);

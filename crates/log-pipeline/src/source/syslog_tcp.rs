@@ -211,7 +211,7 @@ async fn connection<S: AsyncRead + Unpin>(
                 Ok(Ok(n)) => n,
             },
         };
-        let mut batch = Batch::new(NAME, origin.clone());
+        let mut batch = Batch::with_capacity(NAME, origin.clone(), n);
         let result = if n == 0 {
             framer.finish(&mut batch);
             Ok(())
