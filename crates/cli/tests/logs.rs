@@ -404,27 +404,42 @@ fn metric(body: &str, name: &str) -> u64 {
         .sum::<f64>() as u64
 }
 
+/// One auth.log line with a unique pid.
+fn closed_line(i: usize) -> String {
+    format!(
+        "Nov 20 10:{:02}:{:02} web1 sshd[{i}]: Connection closed by 198.18.{}.{} port {} [preauth]\n",
+        (i / 60) % 60,
+        i % 60,
+        i % 200,
+        1 + i % 250,
+        1024 + i % 60000
+    )
+}
+
 #[test]
 fn kill_9_mid_file_then_restart_processes_every_line_and_counts_replays() {
-    const N: usize = 600_000;
+    use std::sync::atomic::{AtomicBool, Ordering};
     let dir = tempfile::tempdir().unwrap();
     let rules = rules_dir(dir.path());
     let log = dir.path().join("big.log");
-    {
-        let mut w = std::io::BufWriter::new(std::fs::File::create(&log).unwrap());
-        for i in 0..N {
-            writeln!(
-                w,
-                "Nov 20 10:{:02}:{:02} web1 sshd[{i}]: Connection closed by 198.18.{}.{} port {} [preauth]",
-                (i / 60) % 60,
-                i % 60,
-                i % 200,
-                1 + i % 250,
-                1024 + i % 60000
-            )
-            .unwrap();
-        }
-    }
+    std::fs::write(&log, "").unwrap();
+    // The log keeps growing (2,000 lines every 10 ms) until the daemon has been killed, so the
+    // kill always lands mid-file, whatever the machine's speed.
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (stop, log) = (stop.clone(), log.clone());
+        std::thread::spawn(move || {
+            let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+            let mut n = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let chunk: String = (n..n + 2000).map(closed_line).collect();
+                f.write_all(chunk.as_bytes()).unwrap();
+                n += 2000;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            n
+        })
+    };
     let log_s = log.display().to_string();
     let checkpoints = dir.path().join("data/log_pipeline/checkpoints.json");
     let env: Vec<(&str, &str)> = vec![
@@ -435,7 +450,7 @@ fn kill_9_mid_file_then_restart_processes_every_line_and_counts_replays() {
         ("IRONPOST_LOG_PIPELINE_RULES_DIR", &rules),
     ];
     let mut d = Daemon::start_in(dir, &["--defaults"], &env);
-    // Kill -9 once a checkpoint has been written and before the file is done.
+    // Kill -9 once a checkpoint has been written.
     let committed_before_kill = wait_for(60, "a first checkpoint", || {
         let v: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&checkpoints).ok()?).ok()?;
@@ -445,6 +460,8 @@ fn kill_9_mid_file_then_restart_processes_every_line_and_counts_replays() {
     d.signal("KILL");
     let mut child = d.child.take().unwrap();
     child.wait().unwrap();
+    stop.store(true, Ordering::SeqCst);
+    let total = writer.join().unwrap();
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&checkpoints).unwrap()).unwrap();
     let entry = &v.as_array().unwrap()[0][1];
@@ -462,14 +479,14 @@ fn kill_9_mid_file_then_restart_processes_every_line_and_counts_replays() {
     };
     let (committed_lines, read_lines) = (lines_before(committed), lines_before(read));
     assert!(
-        committed_lines < N,
-        "killed before the end of the file ({committed_lines} lines committed)"
+        committed_lines < total,
+        "killed before the end of the file ({committed_lines} of {total})"
     );
 
     // Restart on the same data dir (the PID file of the killed daemon is stale and taken over).
     let dir = std::mem::replace(&mut d.dir, tempfile::tempdir().unwrap());
     let d2 = Daemon::start_in(dir, &["--defaults"], &env);
-    let expected = (N - committed_lines) as u64;
+    let expected = (total - committed_lines) as u64;
     let body = wait_for(120, "the rest of the file after the restart", || {
         let (_, m) = d2.get("/metrics");
         (metric(&m, "ironpost_log_parsed_total") >= expected).then_some(m)
