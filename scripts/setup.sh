@@ -13,7 +13,7 @@ PACKAGES=(
   # real components the tests and the demo run
   docker.io busybox-static postgresql redis-server nats-server prometheus prometheus-alertmanager rsyslog
   # clients and helpers
-  bsdutils util-linux jq curl python3-venv procps
+  bsdutils util-linux jq curl python3-venv procps openssl
 )
 
 missing=()
