@@ -11,7 +11,7 @@ unset RUST_BACKTRACE
 cd "$(dirname "$0")/.."
 
 LINES=${BENCH_LINES:-1000000}
-CONNS=${BENCH_CONNECTIONS:-2}
+CONNS=${BENCH_CONNECTIONS:-1}
 TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 WORK=$(mktemp -d /tmp/ironpost-log-e2e.XXXXXX)
 CORPUS_DIR=/tmp/ironpost-bench-corpus
