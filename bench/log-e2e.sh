@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end log pipeline benchmark: the release daemon with 20 rules (seed format), fed
-#  (1) over syslog TCP by a load generator (crates/log-pipeline/examples/tcp_flood.rs), and
+#  (1) over syslog TCP by a load generator (crates/log-pipeline/examples/tcp_flood.rs; one
+#      connection unless BENCH_CONNECTIONS=N), and
 #  (2) by its file source reading an auth.log already on disk (start_at = beginning).
 # Prints lines/s from "first line sent" (or daemon start, for the file) until the pipeline has
 # parsed and matched every line (ironpost_log_parsed_total), and the daemon's peak RSS (VmHWM).
