@@ -1,0 +1,239 @@
+//! Isolation policies: TOML files in `policy_path`, the seed 003 format
+//!
+//! ```toml
+//! [[policy]]
+//! name = "isolate_high_severity"
+//! priority = 10                       # lower runs first
+//! severity_threshold = "high"         # alerts at or above this
+//! filters.container_names = ["web-*", "api-*"]   # `*` and `?` globs
+//! filters.image_patterns = ["nginx:*", "node:*"]
+//! filters.labels = { tier = "front*" }           # every label must match (value is a glob)
+//! action = "network_disconnect"       # pause, stop, network_disconnect
+//! ```
+//!
+//! Files are read with core's config loader, so mistakes are reported with file:line and key.
+//! The order is deterministic: priority, then name. A policy with no filter at all would match
+//! every container and is rejected. Loading is all or nothing, so a reload that meets a broken
+//! file keeps the previous policies.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use ironpost_core::Severity;
+use ironpost_core::config::{self, ConfigError, ConfigText, Issues, Validate, key};
+use ironpost_core::glob::glob_match;
+use serde::{Deserialize, Serialize};
+
+/// Longest glob accepted in a filter.
+const MAX_PATTERN: usize = 256;
+/// Policy files read from a directory at most.
+const MAX_FILES: usize = 1000;
+
+/// What a policy does to the container an alert concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IsolationAction {
+    Pause,
+    Stop,
+    NetworkDisconnect,
+}
+
+/// Which containers a policy applies to; every non-empty filter must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Filters {
+    pub container_names: Vec<String>,
+    pub image_patterns: Vec<String>,
+    /// Label name → glob on its value.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Filters {
+    fn is_empty(&self) -> bool {
+        self.container_names.is_empty() && self.image_patterns.is_empty() && self.labels.is_empty()
+    }
+}
+
+/// One `[[policy]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    pub name: String,
+    #[serde(default)]
+    pub priority: i32,
+    pub severity_threshold: Severity,
+    #[serde(default)]
+    pub filters: Filters,
+    pub action: IsolationAction,
+}
+
+/// One policy file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyFile {
+    pub policy: Vec<Policy>,
+}
+
+impl Validate for PolicyFile {
+    fn validate(&self, prefix: &str, issues: &mut Issues) {
+        let mut seen = HashMap::new();
+        for (i, p) in self.policy.iter().enumerate() {
+            let at = |field: &str| format!("{}[{i}].{field}", key(prefix, "policy"));
+            if p.name.trim().is_empty() {
+                issues.push(at("name"), "must not be empty");
+            } else if let Some(first) = seen.insert(p.name.as_str(), i) {
+                issues.push(
+                    at("name"),
+                    format!("`{}` is already the name of policy[{first}]", p.name),
+                );
+            }
+            if p.filters.is_empty() {
+                issues.push(
+                    at("filters"),
+                    "no filter: the policy would act on every container; set container_names, image_patterns or labels",
+                );
+            }
+            let globs = p
+                .filters
+                .container_names
+                .iter()
+                .chain(&p.filters.image_patterns)
+                .chain(p.filters.labels.values());
+            for g in globs {
+                if g.is_empty() || g.len() > MAX_PATTERN {
+                    issues.push(
+                        at("filters"),
+                        format!("pattern `{g}` must be 1 to {MAX_PATTERN} characters"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// What policies look at in a container.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerInfo {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Policy {
+    /// Whether this policy acts on `c` for an alert of `severity`.
+    pub fn applies(&self, severity: Severity, c: &ContainerInfo) -> bool {
+        let f = &self.filters;
+        severity >= self.severity_threshold
+            && !f.is_empty()
+            && (f.container_names.is_empty()
+                || f.container_names.iter().any(|g| glob_match(g, &c.name)))
+            && (f.image_patterns.is_empty()
+                || f.image_patterns.iter().any(|g| glob_match(g, &c.image)))
+            && f.labels
+                .iter()
+                .all(|(k, g)| c.labels.get(k).is_some_and(|v| glob_match(g, v)))
+    }
+}
+
+/// A policy and the file it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedPolicy {
+    pub file: PathBuf,
+    pub policy: Policy,
+}
+
+/// Why the policies could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("cannot read the policy directory {}", dir.display())]
+    Dir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} has more than {MAX_FILES} policy files", dir.display())]
+    TooManyFiles { dir: PathBuf },
+    #[error(transparent)]
+    File(#[from] ConfigError),
+    #[error("policy `{name}` is defined in {} and in {}", first.display(), second.display())]
+    Duplicate {
+        name: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+}
+
+/// Every policy, in evaluation order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicySet {
+    policies: Vec<LoadedPolicy>,
+}
+
+impl PolicySet {
+    /// Reads every `*.toml` in `dir`; any error rejects the whole set (the caller keeps the old one).
+    pub fn load_dir(dir: &Path) -> Result<PolicySet, Vec<PolicyError>> {
+        let rd = std::fs::read_dir(dir).map_err(|source| {
+            vec![PolicyError::Dir {
+                dir: dir.to_owned(),
+                source,
+            }]
+        })?;
+        let mut files: Vec<PathBuf> = rd
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file())
+            .collect();
+        if files.len() > MAX_FILES {
+            return Err(vec![PolicyError::TooManyFiles {
+                dir: dir.to_owned(),
+            }]);
+        }
+        files.sort();
+        let mut errors = Vec::new();
+        let mut policies: Vec<LoadedPolicy> = Vec::new();
+        for file in files {
+            // Policy files take no environment overrides.
+            match ConfigText::read(&file).and_then(|t| config::load::<PolicyFile>(&t, Vec::new())) {
+                Ok(l) => {
+                    for policy in l.value.policy {
+                        if let Some(prev) = policies.iter().find(|p| p.policy.name == policy.name) {
+                            errors.push(PolicyError::Duplicate {
+                                name: policy.name.clone(),
+                                first: prev.file.clone(),
+                                second: file.clone(),
+                            });
+                        }
+                        policies.push(LoadedPolicy {
+                            file: file.clone(),
+                            policy,
+                        });
+                    }
+                }
+                Err(e) => errors.push(PolicyError::File(e)),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        policies.sort_by(|a, b| {
+            (a.policy.priority, &a.policy.name).cmp(&(b.policy.priority, &b.policy.name))
+        });
+        Ok(PolicySet { policies })
+    }
+
+    pub fn policies(&self) -> &[LoadedPolicy] {
+        &self.policies
+    }
+
+    /// The first policy (by priority, then name) that acts on `c` for an alert of `severity`.
+    pub fn first_match(&self, severity: Severity, c: &ContainerInfo) -> Option<&Policy> {
+        self.policies
+            .iter()
+            .map(|p| &p.policy)
+            .find(|p| p.applies(severity, c))
+    }
+}
+
+#[cfg(test)]
+mod tests;
