@@ -111,13 +111,18 @@ impl Validate for PolicyFile {
     }
 }
 
-/// What policies look at in a container.
+/// What policies and targeting look at in a container.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContainerInfo {
     pub id: String,
+    /// Without Docker's leading `/`.
     pub name: String,
     pub image: String,
     pub labels: BTreeMap<String, String>,
+    /// Its addresses on every network it is connected to.
+    pub ips: Vec<std::net::IpAddr>,
+    /// Host ports it publishes.
+    pub published_ports: Vec<u16>,
 }
 
 impl Policy {

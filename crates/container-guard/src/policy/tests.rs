@@ -30,6 +30,7 @@ fn container(name: &str, image: &str, labels: &[(&str, &str)]) -> ContainerInfo 
             .iter()
             .map(|(k, v)| ((*k).into(), (*v).into()))
             .collect(),
+        ..ContainerInfo::default()
     }
 }
 
