@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ironpost_core::config::{Issues, StorageConfig, Validate, key, secs};
+use ironpost_core::config::{Issues, StorageConfig, Validate, key, millis, secs};
 use serde::{Deserialize, Serialize};
 
 /// Kinds of log source named in `sources`.
@@ -75,20 +75,6 @@ pub struct LogPipelineConfig {
     /// `[log_pipeline.alerting]`: dedup window, per-rule rate limit, threshold state bounds.
     pub alerting: crate::rules::AlertingConfig,
     pub storage: StorageConfig,
-}
-
-mod millis {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
-    }
 }
 
 impl Default for LogPipelineConfig {

@@ -276,6 +276,22 @@ pub mod secs {
     }
 }
 
+/// `serde(with = "ironpost_core::config::millis")`: a `Duration` written as whole milliseconds
+/// (the `*_ms` keys).
+pub mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
 /// Replaces the password of a `scheme://user:password@host/...` URL with `***` for display.
 pub fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {

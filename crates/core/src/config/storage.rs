@@ -25,7 +25,7 @@ pub struct StorageConfig {
     /// Records written per transaction at most.
     pub write_batch_size: usize,
     /// A partial batch is written after this long.
-    #[serde(rename = "write_flush_ms", with = "millis")]
+    #[serde(rename = "write_flush_ms", with = "super::millis")]
     pub write_flush: Duration,
     /// Records queued for the writer before producers wait (backpressure).
     pub queue_capacity: usize,
@@ -45,20 +45,6 @@ impl Default for StorageConfig {
             queue_capacity: 10_000,
             spool_max_bytes: 256 * 1024 * 1024,
         }
-    }
-}
-
-mod millis {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
     }
 }
 
