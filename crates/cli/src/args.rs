@@ -66,6 +66,48 @@ pub(crate) enum Command {
     /// Check detection rules (YAML and Sigma) and try them on sample lines.
     #[command(subcommand)]
     Rules(RulesCmd),
+    /// Isolate a container now (`isolate web-1 --action pause`), or list what the container guard
+    /// has isolated (`isolate list`).
+    Isolate(IsolateArgs),
+    /// Undo the guard's isolation of a container: reconnect its networks (same aliases and
+    /// addresses where Docker allows), start it if stopped, unpause it.
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct IsolateArgs {
+    #[command(subcommand)]
+    pub(crate) list: Option<IsolateCmd>,
+    /// Container id or name.
+    pub(crate) container: Option<String>,
+    /// What to do to it.
+    #[arg(long, value_enum)]
+    pub(crate) action: Option<IsolateAction>,
+    #[command(flatten)]
+    pub(crate) socket: SocketArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum IsolateCmd {
+    /// Containers isolated by the guard and not yet restored.
+    List(SocketArg),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum IsolateAction {
+    Pause,
+    Stop,
+    #[value(name = "network_disconnect")]
+    NetworkDisconnect,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct RestoreArgs {
+    /// Container id or name.
+    pub(crate) container: String,
+    #[command(flatten)]
+    pub(crate) socket: SocketArg,
 }
 
 #[derive(Debug, Subcommand)]

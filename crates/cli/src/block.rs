@@ -13,7 +13,7 @@ use crate::output;
 use crate::since::parse_duration;
 
 /// Sends `req`; `Err(Ok(exit))` when the daemon is not running (already reported).
-async fn ask(
+pub(crate) async fn ask(
     g: &Global,
     arg: &SocketArg,
     req: Request,
@@ -29,7 +29,7 @@ async fn ask(
     }
 }
 
-fn unexpected(r: Response) -> Result<Exit, ExitError> {
+pub(crate) fn unexpected(r: Response) -> Result<Exit, ExitError> {
     Err(anyhow::anyhow!("unexpected answer from the daemon: {r:?}")).exit_with(Exit::Failure)
 }
 

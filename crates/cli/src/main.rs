@@ -6,6 +6,7 @@ mod args;
 mod block;
 mod config_cmd;
 mod daemon_cmd;
+mod isolate;
 mod output;
 mod rules_cmd;
 mod since;
@@ -43,5 +44,7 @@ fn run(args: Args) -> Result<Exit, ExitError> {
         Command::Packets(PacketsCmd::List(q)) => rt.block_on(alerts::list_packets(g, q)),
         Command::Rules(RulesCmd::Validate(a)) => rules_cmd::validate(g, a),
         Command::Rules(RulesCmd::Test(a)) => rules_cmd::test(g, a),
+        Command::Isolate(a) => rt.block_on(isolate::isolate(g, a)),
+        Command::Restore(a) => rt.block_on(isolate::restore(g, a)),
     }
 }

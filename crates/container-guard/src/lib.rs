@@ -1,17 +1,30 @@
 //! container-guard: alert-driven isolation of Docker containers.
 //!
-//! This crate owns the `[container]` config section and the isolation policies (`policy.rs`: TOML
-//! files, validated with file:line errors, deterministic order) and the targeting rule (`target.rs`:
-//! which container an alert concerns, by explicit link only). The Docker client and
-//! executor arrive with the rest of the container-guard issue; until then the daemon reports the
-//! module as unavailable when it is enabled.
+//! - `config.rs`: the `[container]` section.
+//! - `policy.rs`: isolation policies (TOML files, file:line errors, priority-then-name order,
+//!   all-or-nothing loading so a broken reload keeps the policies in force).
+//! - `target.rs`: which container an alert concerns — by explicit link only.
+//! - `docker.rs`: the Docker Engine API (bollard), every call timed.
+//! - `inventory.rs`: list + events stream + TTL refresh, reconnect with backoff.
+//! - `executor.rs`: actions with timeout and retries, one `ActionEvent` per attempt.
+//! - `isolations.rs`: what was done to which container (networks, aliases, addresses), persisted
+//!   so `restore` can undo it after a restart.
+//! - `guard.rs`: the `container_guard` module and the `GuardHandle` the CLI talks to.
 //!
-//! Architecture invariant: depends on `ironpost-core` only.
+//! Architecture invariant: depends on `ironpost-core` only (and bollard for Docker).
 
 pub mod config;
+mod docker;
+mod executor;
+mod guard;
+mod inventory;
+mod isolations;
 pub mod policy;
 pub mod target;
 
 pub use config::ContainerConfig;
+pub use docker::{Attachment, DockerError};
+pub use guard::{ALERT_QUEUE_CAPACITY, ContainerGuard, GuardError, GuardHandle};
+pub use isolations::{Isolation, StateError};
 pub use policy::{ContainerInfo, Filters, IsolationAction, Policy, PolicyError, PolicySet};
 pub use target::{Link, NoTarget, target};

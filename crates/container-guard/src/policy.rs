@@ -123,6 +123,8 @@ pub struct ContainerInfo {
     pub ips: Vec<std::net::IpAddr>,
     /// Host ports it publishes.
     pub published_ports: Vec<u16>,
+    /// Docker's state (`running`, `paused`, `exited` …).
+    pub state: String,
 }
 
 impl Policy {

@@ -518,17 +518,20 @@ pub enum ActionType {
     ContainerNetworkDisconnect,
     ContainerUnpause,
     ContainerNetworkReconnect,
+    /// Restore of a container the guard stopped.
+    ContainerStart,
     IpBlock,
     IpUnblock,
 }
 
 impl ActionType {
-    pub const ALL: [ActionType; 7] = [
+    pub const ALL: [ActionType; 8] = [
         ActionType::ContainerPause,
         ActionType::ContainerStop,
         ActionType::ContainerNetworkDisconnect,
         ActionType::ContainerUnpause,
         ActionType::ContainerNetworkReconnect,
+        ActionType::ContainerStart,
         ActionType::IpBlock,
         ActionType::IpUnblock,
     ];
@@ -540,6 +543,7 @@ impl ActionType {
             ActionType::ContainerNetworkDisconnect => "container_network_disconnect",
             ActionType::ContainerUnpause => "container_unpause",
             ActionType::ContainerNetworkReconnect => "container_network_reconnect",
+            ActionType::ContainerStart => "container_start",
             ActionType::IpBlock => "ip_block",
             ActionType::IpUnblock => "ip_unblock",
         }

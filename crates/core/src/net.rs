@@ -67,6 +67,44 @@ impl<'de> Deserialize<'de> for Cidr {
     }
 }
 
+/// The addresses of this host (its network namespace): IPv4 from the kernel's LOCAL routes in
+/// `/proc/net/fib_trie`, IPv6 from `/proc/net/if_inet6`. Unreadable files give no addresses.
+pub fn host_addresses() -> Vec<IpAddr> {
+    let v4 = std::fs::read_to_string("/proc/net/fib_trie").unwrap_or_default();
+    let v6 = std::fs::read_to_string("/proc/net/if_inet6").unwrap_or_default();
+    parse_host_addresses(&v4, &v6)
+}
+
+fn parse_host_addresses(fib_trie: &str, if_inet6: &str) -> Vec<IpAddr> {
+    let mut out: Vec<IpAddr> = Vec::new();
+    let mut last: Option<IpAddr> = None;
+    for line in fib_trie.lines() {
+        let t = line.trim_start_matches([' ', '|', '+', '-', '`']);
+        if let Ok(ip) = t.trim().parse::<std::net::Ipv4Addr>() {
+            last = Some(IpAddr::V4(ip));
+        } else if t.trim() == "/32 host LOCAL"
+            && let Some(ip) = last
+            && !out.contains(&ip)
+        {
+            out.push(ip);
+        }
+    }
+    for line in if_inet6.lines() {
+        let Some(hex) = line.split_whitespace().next() else {
+            continue;
+        };
+        if hex.len() == 32
+            && let Ok(v) = u128::from_str_radix(hex, 16)
+        {
+            let ip = IpAddr::V6(std::net::Ipv6Addr::from(v));
+            if !out.contains(&ip) {
+                out.push(ip);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +126,18 @@ mod tests {
                 .contains("10.0.0.0/8")
         );
         assert!("10.0.0.300".parse::<Cidr>().is_err());
+    }
+
+    #[test]
+    fn host_addresses_come_from_local_routes() {
+        let fib = "Main:\n  +-- 0.0.0.0/0 3 0 5\n     |-- 0.0.0.0\n        /0 universe UNICAST\n     +-- 127.0.0.0/8 2 0 2\n        +-- 127.0.0.0/31 1 0 0\n           |-- 127.0.0.0\n              /8 link BROADCAST\n              /32 link BROADCAST\n           |-- 127.0.0.1\n              /32 host LOCAL\n     |-- 10.1.2.3\n        /32 host LOCAL\nLocal:\n     |-- 10.1.2.3\n        /32 host LOCAL\n";
+        let v6 = "00000000000000000000000000000001 01 80 10 80       lo\nfe800000000000000000000000000001 02 40 20 80     eth0\n";
+        let got = parse_host_addresses(fib, v6);
+        let want: Vec<IpAddr> = ["127.0.0.1", "10.1.2.3", "::1", "fe80::1"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        assert_eq!(got, want);
+        assert!(host_addresses().contains(&"127.0.0.1".parse().unwrap()));
     }
 }

@@ -19,10 +19,11 @@ use std::time::Instant;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
+use ironpost_container_guard::{ContainerGuard, GuardHandle};
 use ironpost_core::config::{LogFormat, LogLevel};
 use ironpost_core::metrics::{self, prometheus};
 use ironpost_core::{ActionEvent, AlertEvent, BoxFuture, Health, LogEvent, Module, PacketEvent};
-use ironpost_ebpf_engine::{BlockRequest, Engine, EngineHandle, EngineOutputs};
+use ironpost_ebpf_engine::{Engine, EngineHandle, EngineOutputs};
 use ironpost_log_pipeline::pipeline::{LogPipeline, PipelineOutputs};
 use ironpost_store::Store;
 use tokio::signal::unix::{SignalKind, signal};
@@ -30,7 +31,7 @@ use tokio::sync::{RwLock, mpsc, watch};
 use tracing::{error, info, warn};
 
 use crate::config::{ConfigSource, IronpostConfig};
-use crate::control::{self, ChannelStatus, ModuleStatus, Request, Response, StatusReport};
+use crate::control::{self, ChannelStatus, ModuleStatus, Response, StatusReport};
 use crate::exit::{Exit, ExitError, WithExit};
 use crate::logging::{self, LogHandle};
 use crate::pidfile::PidFile;
@@ -165,12 +166,14 @@ pub(crate) struct Shared {
     pub(crate) metrics: DaemonMetrics,
     store: ModuleSlot,
     modules: Vec<ModuleSlot>,
-    alert_tx: mpsc::Sender<AlertEvent>,
+    pub(crate) alert_tx: mpsc::Sender<AlertEvent>,
     action_tx: mpsc::Sender<ActionEvent>,
     packet_tx: mpsc::Sender<PacketEvent>,
     log_tx: mpsc::Sender<LogEvent>,
     /// The XDP engine, when `[ebpf] enabled`.
-    ebpf: Option<EngineHandle>,
+    pub(crate) ebpf: Option<EngineHandle>,
+    /// The container guard, when `[container] enabled`.
+    pub(crate) guard: Option<GuardHandle>,
     reload: Mutex<ReloadState>,
 }
 
@@ -255,7 +258,7 @@ impl Shared {
         metrics::render(&self.registry)
     }
 
-    fn status(&self) -> StatusReport {
+    pub(crate) fn status(&self) -> StatusReport {
         StatusReport {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             pid: std::process::id(),
@@ -274,7 +277,7 @@ impl Shared {
     }
 
     /// Re-reads the config; applies reloadable keys, reports the others.
-    fn reload(&self) -> Response {
+    pub(crate) fn reload(&self) -> Response {
         let mut state = match self.reload.lock() {
             Ok(s) => s,
             Err(p) => p.into_inner(),
@@ -359,96 +362,6 @@ fn changed_keys(old: &IronpostConfig, new: &IronpostConfig) -> Vec<String> {
         .filter(|k| a.get(*k) != b.get(*k))
         .cloned()
         .collect()
-}
-
-impl control::Handler for Shared {
-    fn handle(&self, req: Request) -> BoxFuture<'_, Response> {
-        Box::pin(async move {
-            match req {
-                Request::Status => Response::Status(self.status()),
-                Request::Reload => self.reload(),
-                Request::BlockAdd {
-                    cidr,
-                    ttl_secs,
-                    reason,
-                } => {
-                    let Some(ebpf) = &self.ebpf else {
-                        return ebpf_disabled();
-                    };
-                    let req = BlockRequest {
-                        cidr,
-                        ttl: ttl_secs.map(std::time::Duration::from_secs),
-                        reason: if reason.is_empty() {
-                            "manual".into()
-                        } else {
-                            reason
-                        },
-                        alert_id: None,
-                        escalate: false,
-                    };
-                    match ebpf.block(req).await {
-                        Ok(block) => Response::Blocked { block },
-                        Err(e) => Response::Error {
-                            message: format!("{:#}", anyhow::Error::new(e)),
-                        },
-                    }
-                }
-                Request::BlockRemove { cidr } => {
-                    let Some(ebpf) = &self.ebpf else {
-                        return ebpf_disabled();
-                    };
-                    match ebpf.unblock(cidr).await {
-                        Ok(block) => Response::Unblocked { block },
-                        Err(e) => Response::Error {
-                            message: format!("{:#}", anyhow::Error::new(e)),
-                        },
-                    }
-                }
-                Request::BlockList => {
-                    let Some(ebpf) = &self.ebpf else {
-                        return ebpf_disabled();
-                    };
-                    match ebpf.list() {
-                        Ok(blocks) => Response::Blocks { blocks },
-                        Err(e) => Response::Error {
-                            message: format!("{:#}", anyhow::Error::new(e)),
-                        },
-                    }
-                }
-                Request::Stats => {
-                    let Some(ebpf) = &self.ebpf else {
-                        return ebpf_disabled();
-                    };
-                    match ebpf.stats() {
-                        Ok(stats) => Response::Stats { stats },
-                        Err(e) => Response::Error {
-                            message: format!("{:#}", anyhow::Error::new(e)),
-                        },
-                    }
-                }
-                Request::SubmitAlert { alert } => {
-                    if alert.rule_id.trim().is_empty() || alert.title.trim().is_empty() {
-                        return Response::Error {
-                            message: "alert needs a non-empty rule_id and title".into(),
-                        };
-                    }
-                    let id = alert.id;
-                    match self.alert_tx.send(*alert).await {
-                        Ok(()) => Response::Accepted { id },
-                        Err(_) => Response::Error {
-                            message: "daemon is shutting down".into(),
-                        },
-                    }
-                }
-            }
-        })
-    }
-}
-
-fn ebpf_disabled() -> Response {
-    Response::Error {
-        message: "the ebpf module is not enabled ([ebpf] enabled = false)".into(),
-    }
 }
 
 /// A module switched on in the config whose implementation is not part of this build. It is
@@ -570,10 +483,33 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
         });
         modules.push(Arc::new(RwLock::new(Box::new(pipeline))));
     }
+    let mut guard = None;
+    let mut guard_alerts = None;
+    if cfg.container.enabled {
+        let g = ContainerGuard::new(
+            cfg.container.clone(),
+            Some(cfg.general.data_dir.clone()),
+            &registry,
+            action_tx.clone(),
+        );
+        let handle = g.handle();
+        guard_alerts = Some(handle.alert_input());
+        guard = Some(handle.clone());
+        reloaders.push(Reloader {
+            name: "container_guard",
+            keys: &["container.auto_isolate"],
+            always: true,
+            apply: Box::new(move |cfg: &IronpostConfig| {
+                handle.set_auto_isolate(cfg.container.auto_isolate);
+                handle.reload_policies().map(|_| ())
+            }),
+        });
+        modules.push(Arc::new(RwLock::new(Box::new(g))));
+    }
     for name in cfg
         .enabled_modules()
         .into_iter()
-        .filter(|m| *m != "ebpf" && *m != "log_pipeline")
+        .filter(|m| !["ebpf", "log_pipeline", "container_guard"].contains(m))
     {
         warn!(
             module = name,
@@ -624,6 +560,7 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
         packet_tx,
         log_tx,
         ebpf,
+        guard,
         reload: Mutex::new(ReloadState {
             source: opts.source.clone(),
             started: cfg.clone(),
@@ -640,6 +577,7 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
         writer.clone(),
         shared.clone(),
         stop_rx.clone(),
+        guard_alerts,
     ));
     let log_router = tokio::spawn(route_logs(
         log_rx,

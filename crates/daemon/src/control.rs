@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ironpost_container_guard::{Isolation, IsolationAction};
 use ironpost_core::net::Cidr;
-use ironpost_core::{AlertEvent, EventId, Health};
+use ironpost_core::{ActionEvent, AlertEvent, EventId, Health};
 use ironpost_ebpf_engine::{Block, BlockView, EngineStats};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -48,6 +49,30 @@ pub enum Request {
     BlockList,
     /// XDP traffic counters.
     Stats,
+    /// Containers the guard has isolated and not yet restored.
+    IsolateList,
+    /// Isolate a container now (whatever `auto_isolate` says).
+    Isolate {
+        container: String,
+        action: IsolationAction,
+    },
+    /// Undo what the guard did to a container.
+    Restore {
+        container: String,
+    },
+}
+
+/// How long the CLI waits for a container action: Docker calls with retries may take minutes.
+pub const CONTAINER_ACTION_TIMEOUT: Duration = Duration::from_secs(300);
+
+impl Request {
+    /// How long the CLI waits for the answer to this request.
+    pub fn client_timeout(&self) -> Duration {
+        match self {
+            Request::Isolate { .. } | Request::Restore { .. } => CONTAINER_ACTION_TIMEOUT,
+            _ => CLIENT_TIMEOUT,
+        }
+    }
 }
 
 /// Status of one module.
@@ -110,6 +135,13 @@ pub enum Response {
     Stats {
         stats: EngineStats,
     },
+    Isolations {
+        isolations: Vec<Isolation>,
+    },
+    /// The action events of a manual container action (one per attempt).
+    Actions {
+        actions: Vec<ActionEvent>,
+    },
     Error {
         message: String,
     },
@@ -136,8 +168,8 @@ pub enum ControlError {
         #[source]
         source: io::Error,
     },
-    #[error("control socket {}: no answer within {}s", socket.display(), CLIENT_TIMEOUT.as_secs())]
-    Timeout { socket: PathBuf },
+    #[error("control socket {}: no answer within {secs}s", socket.display())]
+    Timeout { socket: PathBuf, secs: u64 },
     #[error("control socket {}: invalid answer", socket.display())]
     Protocol {
         socket: PathBuf,
@@ -193,9 +225,13 @@ pub async fn request(socket: &Path, req: &Request) -> Result<Response, ControlEr
             source,
         })
     };
-    tokio::time::timeout(CLIENT_TIMEOUT, exchange)
+    let limit = req.client_timeout();
+    tokio::time::timeout(limit, exchange)
         .await
-        .map_err(|_| ControlError::Timeout { socket: s() })?
+        .map_err(|_| ControlError::Timeout {
+            socket: s(),
+            secs: limit.as_secs(),
+        })?
 }
 
 /// Reads one newline-terminated line of at most [`MAX_MESSAGE_BYTES`].

@@ -42,15 +42,26 @@ async fn persist(app: &Shared, store: &StoreWriter, record: Record, kind: &'stat
     }
 }
 
+/// Alerts go to the store and, when the container guard runs, to it too (without waiting: a full
+/// guard queue is counted in `ironpost_events_dropped_total{kind="alert_to_container_guard"}`).
 pub(crate) async fn route_alerts(
     rx: mpsc::Receiver<AlertEvent>,
     store: StoreWriter,
     app: Arc<Shared>,
     stop: watch::Receiver<bool>,
+    guard: Option<mpsc::Sender<AlertEvent>>,
 ) {
     drain_channel(rx, stop, |alert: AlertEvent| {
-        let (store, app) = (store.clone(), app.clone());
+        let (store, app, guard) = (store.clone(), app.clone(), guard.clone());
         async move {
+            if let Some(g) = guard
+                && g.try_send(alert.clone()).is_err()
+            {
+                app.metrics
+                    .dropped
+                    .with_label_values(&["alert_to_container_guard"])
+                    .inc();
+            }
             app.metrics.alerts.with_label_values(&[alert.severity.as_str(), alert.source.as_str()]).inc();
             info!(
                 trace_id = %alert.trace_id, alert_id = %alert.id, rule_id = %alert.rule_id,

@@ -1,0 +1,384 @@
+//! The container guard under the real daemon against a real dockerd (started by
+//! `scripts/services.sh`; images built locally `FROM scratch` with Debian's busybox-static):
+//! alerts routed through the daemon pause / stop / disconnect exactly the container they concern
+//! while glob-matching siblings are untouched; dry run changes nothing; `restore` undoes each
+//! action (networks back with the same address and alias); a broken policy file is reported with
+//! file:line and the previous policies stay in force; a dockerd restart is survived.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
+
+use common::docker::{Ctr, IMAGE, Net, PrivateDockerd, docker_ok, ensure_image, write_policy};
+use common::{Daemon, run, text, wait_for};
+use serde_json::{Value, json};
+
+/// Names unique to this test process.
+fn tag(s: &str) -> String {
+    format!("ipt{}-{s}", std::process::id())
+}
+
+fn policies(prefix: &str) -> String {
+    format!(
+        r#"
+[[policy]]
+name = "pause_p"
+priority = 10
+severity_threshold = "high"
+filters.container_names = ["{prefix}-p-*"]
+action = "pause"
+
+[[policy]]
+name = "stop_s"
+priority = 20
+severity_threshold = "high"
+filters.container_names = ["{prefix}-s-*"]
+filters.image_patterns = ["{IMAGE}*"]
+action = "stop"
+
+[[policy]]
+name = "disconnect_n"
+priority = 30
+severity_threshold = "medium"
+filters.container_names = ["{prefix}-n-*"]
+action = "network_disconnect"
+"#
+    )
+}
+
+fn guard_env(policy_dir: &Path, auto: bool, socket: Option<&str>) -> Vec<(String, String)> {
+    let mut v = vec![
+        ("IRONPOST_CONTAINER_ENABLED".into(), "true".into()),
+        (
+            "IRONPOST_CONTAINER_POLICY_PATH".into(),
+            policy_dir.display().to_string(),
+        ),
+        ("IRONPOST_CONTAINER_AUTO_ISOLATE".into(), auto.to_string()),
+        ("IRONPOST_CONTAINER_ACTION_TIMEOUT_SECS".into(), "4".into()),
+        ("IRONPOST_CONTAINER_RETRY_MAX_ATTEMPTS".into(), "2".into()),
+    ];
+    if let Some(s) = socket {
+        v.push(("IRONPOST_CONTAINER_DOCKER_SOCKET".into(), s.into()));
+    }
+    v
+}
+
+fn start(dir: tempfile::TempDir, env: &[(String, String)]) -> Daemon {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let d = Daemon::start_in(dir, &["--defaults"], &env);
+    wait_for(30, "the container guard to be healthy", || {
+        let (_, body) = d.get("/health");
+        let v: Value = serde_json::from_str(&body).ok()?;
+        (v["modules"]["container_guard"]["status"] == "healthy").then_some(())
+    });
+    d
+}
+
+/// Submits one alert (JSON) through `ironpost-cli alerts submit`; returns its id.
+fn submit(d: &Daemon, alert: &Value) -> String {
+    let mut c = d.cli();
+    c.args(["alerts", "submit", "--output", "json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    writeln!(child.stdin.as_mut().unwrap(), "{alert}").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "submit: {}", text(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["accepted"][0].as_str().unwrap().to_owned()
+}
+
+fn alert(severity: &str, entities: Value) -> Value {
+    json!({
+        "severity": severity, "source": "external", "rule_id": "test_container",
+        "title": "attack on a container", "entities": entities
+    })
+}
+
+/// Stored actions caused by `alert_id`.
+fn actions_for(d: &Daemon, alert_id: &str) -> Vec<Value> {
+    let o = run(d
+        .cli()
+        .args(["actions", "list", "--output", "json", "--alert", alert_id]));
+    assert!(o.status.success(), "actions list: {}", text(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn wait_action(d: &Daemon, alert_id: &str, outcome: &str) -> Value {
+    wait_for(
+        30,
+        &format!("a {outcome} action for alert {alert_id}"),
+        || {
+            actions_for(d, alert_id)
+                .into_iter()
+                .find(|a| a["outcome"] == outcome)
+        },
+    )
+}
+
+fn cli_ok(d: &Daemon, args: &[&str]) -> String {
+    let o = run(d.cli().args(args));
+    assert!(
+        o.status.success(),
+        "ironpost-cli {args:?} failed: {}{}\n--- daemon log ---\n{}",
+        text(&o.stdout),
+        text(&o.stderr),
+        d.log()
+    );
+    text(&o.stdout)
+}
+
+#[test]
+fn alerts_isolate_exactly_the_targeted_container_and_restore_undoes_it() {
+    ensure_image();
+    let prefix = tag("t");
+    // A private subnet per test process (198.18.0.0/15 is ours).
+    let subnet = format!("198.19.{}.0/24", 100 + std::process::id() % 100);
+    let net = Net::create(&tag("net"), &subnet);
+    let fixed_ip = subnet.replace(".0/24", ".10");
+    let p1 = Ctr::run(None, &format!("{prefix}-p-1"), &[]);
+    let p2 = Ctr::run(None, &format!("{prefix}-p-2"), &[]);
+    let s1 = Ctr::run(None, &format!("{prefix}-s-1"), &["-p", "127.0.0.1::80"]);
+    let s2 = Ctr::run(None, &format!("{prefix}-s-2"), &["-p", "127.0.0.1::80"]);
+    let n1 = Ctr::run(
+        None,
+        &format!("{prefix}-n-1"),
+        &[
+            "--network",
+            &net.0,
+            "--ip",
+            &fixed_ip,
+            "--network-alias",
+            "web",
+        ],
+    );
+    let n2 = Ctr::run(None, &format!("{prefix}-n-2"), &["--network", &net.0]);
+    let s1_port = s1.inspect(r#"{{(index (index .NetworkSettings.Ports "80/tcp") 0).HostPort}}"#);
+
+    let dir = tempfile::tempdir().unwrap();
+    let pol = dir.path().join("policies");
+    write_policy(&pol, "isolate.toml", &policies(&prefix));
+    let d = start(dir, &guard_env(&pol, true, None));
+
+    // Named in the alert → pause; the sibling that matches the same glob keeps running.
+    let a1 = submit(&d, &alert("high", json!({"container": {"name": p1.name}})));
+    // Destination = a host port s-1 publishes → stop.
+    let a2 = submit(
+        &d,
+        &alert(
+            "critical",
+            json!({"src_ip": "198.18.9.9", "dst_ip": "127.0.0.1", "dst_port": s1_port.parse::<u16>().unwrap()}),
+        ),
+    );
+    // Destination = n-1's address on its network → disconnect.
+    let a3 = submit(
+        &d,
+        &alert(
+            "medium",
+            json!({"src_ip": "198.18.9.9", "dst_ip": fixed_ip, "dst_port": 80}),
+        ),
+    );
+    // Concerns no container → nothing.
+    let a4 = submit(&d, &alert("critical", json!({"dst_ip": "198.18.250.250"})));
+
+    let ev = wait_action(&d, &a1, "success");
+    assert_eq!(ev["action_type"], "container_pause");
+    assert_eq!(ev["target"]["container"]["name"], p1.name.as_str());
+    let ev = wait_action(&d, &a2, "success");
+    assert_eq!(ev["action_type"], "container_stop");
+    let ev = wait_action(&d, &a3, "success");
+    assert_eq!(ev["action_type"], "container_network_disconnect");
+    assert!(ev["detail"].as_str().unwrap().contains(&net.0), "{ev}");
+
+    assert_eq!(p1.status(), "paused");
+    assert_eq!(s1.status(), "exited");
+    assert!(n1.networks().is_empty(), "{:?}", n1.networks());
+    assert_eq!(p2.status(), "running");
+    assert_eq!(s2.status(), "running");
+    assert_eq!(n2.networks().len(), 1);
+    assert!(actions_for(&d, &a4).is_empty());
+
+    // The alert's trace id is carried by its action.
+    let alerts: Vec<Value> =
+        serde_json::from_str(&cli_ok(&d, &["alerts", "list", "--output", "json"])).unwrap();
+    let a1_trace = alerts.iter().find(|a| a["id"] == a1.as_str()).unwrap()["trace_id"].clone();
+    assert_eq!(actions_for(&d, &a1)[0]["trace_id"], a1_trace);
+
+    let listed: Vec<Value> =
+        serde_json::from_str(&cli_ok(&d, &["isolate", "list", "--output", "json"])).unwrap();
+    let mut names: Vec<&str> = listed
+        .iter()
+        .map(|i| i["container_name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, [&n1.name, &p1.name, &s1.name].map(String::as_str));
+    let n1_rec = listed
+        .iter()
+        .find(|i| i["container_name"] == n1.name.as_str())
+        .unwrap();
+    assert_eq!(n1_rec["networks"][0]["network"], net.0.as_str());
+    assert_eq!(n1_rec["networks"][0]["ipv4"], fixed_ip.as_str());
+
+    // Restore: unpause, start, reconnect with the same address and alias.
+    cli_ok(&d, &["restore", &p1.name]);
+    cli_ok(&d, &["restore", &s1.name]);
+    let out = cli_ok(&d, &["restore", &n1.name]);
+    assert!(out.contains("container_network_reconnect"), "{out}");
+    assert_eq!(p1.status(), "running");
+    assert_eq!(s1.status(), "running");
+    assert_eq!(n1.networks(), [(net.0.clone(), fixed_ip.clone())]);
+    let aliases = n1.inspect(&format!(
+        "{{{{(index .NetworkSettings.Networks \"{}\").Aliases}}}}",
+        net.0
+    ));
+    assert!(aliases.contains("web"), "aliases after restore: {aliases}");
+    assert!(cli_ok(&d, &["isolate", "list"]).contains("no isolated containers"));
+
+    // Manual isolation, idempotent, then restore.
+    let out = cli_ok(&d, &["isolate", &p2.name, "--action", "pause"]);
+    assert!(out.contains("container_pause attempt 1: success"), "{out}");
+    let out = cli_ok(&d, &["isolate", &p2.name, "--action", "pause"]);
+    assert!(out.contains("already paused"), "{out}");
+    assert_eq!(p2.status(), "paused");
+    cli_ok(&d, &["restore", &p2.name]);
+    assert_eq!(p2.status(), "running");
+    let o = run(d.cli().args(["restore", &p2.name]));
+    assert_eq!(o.status.code(), Some(1), "nothing to restore is a failure");
+    assert!(
+        text(&o.stderr).contains("nothing to restore"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    let (_, metrics) = d.get("/metrics");
+    for line in [
+        "ironpost_container_guard_alerts_total{outcome=\"isolated\"} 3",
+        "ironpost_container_guard_alerts_total{outcome=\"no_target\"} 1",
+        "ironpost_container_guard_isolated_containers 0",
+        "ironpost_container_guard_docker_connected 1",
+    ] {
+        assert!(metrics.contains(line), "missing `{line}` in:\n{metrics}");
+    }
+    assert!(metrics.contains(
+        "ironpost_container_guard_action_duration_seconds_count{action_type=\"container_pause\"} 1"
+    ));
+}
+
+#[test]
+fn dry_run_records_the_would_be_action_and_changes_nothing() {
+    ensure_image();
+    let prefix = tag("dry");
+    let c = Ctr::run(None, &format!("{prefix}-p-1"), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let pol = dir.path().join("policies");
+    write_policy(&pol, "isolate.toml", &policies(&prefix));
+    let d = start(dir, &guard_env(&pol, false, None));
+    let id = submit(
+        &d,
+        &alert("critical", json!({"container": {"name": c.name}})),
+    );
+    let ev = wait_action(&d, &id, "dry_run");
+    assert_eq!(ev["action_type"], "container_pause");
+    let detail = ev["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("would pause") && detail.contains("pause_p"),
+        "{detail}"
+    );
+    assert_eq!(c.status(), "running");
+    assert!(cli_ok(&d, &["isolate", "list"]).contains("no isolated containers"));
+}
+
+#[test]
+fn broken_policy_reload_names_file_and_line_and_keeps_the_previous_policies() {
+    ensure_image();
+    let prefix = tag("rl");
+    let c = Ctr::run(None, &format!("{prefix}-p-1"), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let pol = dir.path().join("policies");
+    write_policy(&pol, "isolate.toml", &policies(&prefix));
+    let d = start(dir, &guard_env(&pol, true, None));
+
+    write_policy(
+        &pol,
+        "broken.toml",
+        "[[policy]]\nname = \"b\"\nseverity_threshold = \"hihg\"\naction = \"pause\"\nfilters.container_names = [\"x\"]\n",
+    );
+    let o = run(d.cli().args(["reload"]));
+    let out = text(&o.stdout) + &text(&o.stderr);
+    assert!(
+        !o.status.success(),
+        "a broken policy must fail the reload: {out}"
+    );
+    assert!(
+        out.contains("broken.toml:3"),
+        "error names file:line: {out}"
+    );
+    let (_, health) = d.get("/health");
+    assert!(
+        health.contains("previous policies still enforced"),
+        "{health}"
+    );
+
+    let id = submit(&d, &alert("high", json!({"container": {"name": c.name}})));
+    wait_action(&d, &id, "success");
+    assert_eq!(c.status(), "paused");
+
+    // Fixed file: the reload succeeds and the module is healthy again.
+    std::fs::remove_file(pol.join("broken.toml")).unwrap();
+    cli_ok(&d, &["reload"]);
+    let (_, health) = d.get("/health");
+    let v: Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(v["modules"]["container_guard"]["status"], "healthy");
+}
+
+#[test]
+fn guard_reconnects_after_dockerd_restarts_and_acts_on_the_next_alert() {
+    let mut dockerd = PrivateDockerd::start("cg");
+    let host = dockerd.host();
+    common::docker::ensure_image_at(Some(&host));
+    let prefix = tag("rs");
+    let c = Ctr::run(
+        Some(&host),
+        &format!("{prefix}-p-1"),
+        &["--restart", "always"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pol = dir.path().join("policies");
+    write_policy(&pol, "isolate.toml", &policies(&prefix));
+    let d = start(dir, &guard_env(&pol, true, Some(&host)));
+
+    dockerd.down();
+    wait_for(30, "the guard to report Docker unreachable", || {
+        let (_, body) = d.get("/health");
+        let v: Value = serde_json::from_str(&body).ok()?;
+        (v["modules"]["container_guard"]["status"] == "degraded").then_some(())
+    });
+    dockerd.up();
+    c.wait_status("running", 60);
+    wait_for(30, "the guard to reconnect", || {
+        let (_, body) = d.get("/health");
+        let v: Value = serde_json::from_str(&body).ok()?;
+        (v["modules"]["container_guard"]["status"] == "healthy").then_some(())
+    });
+    let id = submit(&d, &alert("high", json!({"container": {"name": c.name}})));
+    wait_action(&d, &id, "success");
+    assert_eq!(
+        docker_ok(
+            Some(&host),
+            &["inspect", "-f", "{{.State.Status}}", &c.name]
+        ),
+        "paused",
+        "dockerd log:\n{}",
+        dockerd.log()
+    );
+    let (_, metrics) = d.get("/metrics");
+    assert!(
+        metrics.contains("ironpost_container_guard_docker_reconnects_total 1"),
+        "{metrics}"
+    );
+}

@@ -1,0 +1,294 @@
+//! Carries out isolation actions and their reversal against Docker, with a timeout per call and
+//! linear-backoff retries. Every attempt ends in an `ActionEvent`.
+//!
+//! Idempotence: pausing a paused container, stopping a stopped one and disconnecting a container
+//! that has no network left all succeed; so do unpausing a running container and re-attaching a
+//! network it is already on.
+
+use std::time::Duration;
+
+use ironpost_core::{ActionEvent, ActionOutcome, ActionType, ContainerRef, Entities};
+
+use crate::docker::{Attachment, DockerApi, DockerError};
+use crate::policy::IsolationAction;
+
+/// Pause between attempts: `RETRY_STEP × attempt` (500 ms, 1 s, 1.5 s …).
+pub(crate) const RETRY_STEP: Duration = Duration::from_millis(500);
+
+impl IsolationAction {
+    /// The low-cardinality action type of its `ActionEvent`s.
+    pub fn action_type(self) -> ActionType {
+        match self {
+            IsolationAction::Pause => ActionType::ContainerPause,
+            IsolationAction::Stop => ActionType::ContainerStop,
+            IsolationAction::NetworkDisconnect => ActionType::ContainerNetworkDisconnect,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IsolationAction::Pause => "pause",
+            IsolationAction::Stop => "stop",
+            IsolationAction::NetworkDisconnect => "network_disconnect",
+        }
+    }
+}
+
+impl std::str::FromStr for IsolationAction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pause" => Ok(IsolationAction::Pause),
+            "stop" => Ok(IsolationAction::Stop),
+            "network_disconnect" => Ok(IsolationAction::NetworkDisconnect),
+            other => Err(format!(
+                "unknown action `{other}` (pause, stop, network_disconnect)"
+            )),
+        }
+    }
+}
+
+/// The container an action is about.
+#[derive(Debug, Clone)]
+pub(crate) struct Subject {
+    pub(crate) id: String,
+    pub(crate) name: String,
+}
+
+impl Subject {
+    pub(crate) fn entities(&self) -> Entities {
+        Entities {
+            container: Some(ContainerRef {
+                id: Some(self.id.clone()),
+                name: Some(self.name.clone()),
+            }),
+            ..Entities::default()
+        }
+    }
+}
+
+/// Retries and timeouts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Attempts after the first.
+    pub(crate) retries: u32,
+}
+
+/// Runs `op` up to `1 + retries` times; `template` is filled in for each attempt's event.
+pub(crate) async fn with_retries<T, F, Fut>(
+    limits: Limits,
+    template: &ActionEvent,
+    mut op: F,
+) -> (Option<T>, Vec<ActionEvent>)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(T, String), DockerError>>,
+{
+    let mut events = Vec::new();
+    for attempt in 1..=limits.retries.saturating_add(1) {
+        if attempt > 1 {
+            tokio::time::sleep(RETRY_STEP * (attempt - 1)).await;
+        }
+        let mut ev = template.clone();
+        ev.id = ironpost_core::EventId::new();
+        ev.timestamp = chrono::Utc::now();
+        ev.attempt = attempt;
+        match op().await {
+            Ok((v, detail)) => {
+                ev.outcome = ActionOutcome::Success;
+                if !detail.is_empty() {
+                    ev.detail = format!("{}; {detail}", ev.detail);
+                }
+                events.push(ev);
+                return (Some(v), events);
+            }
+            Err(e) => {
+                ev.outcome = ActionOutcome::Failure;
+                ev.error = Some(error_chain(&e));
+                events.push(ev);
+            }
+        }
+    }
+    (None, events)
+}
+
+/// `error: cause: cause` on one line, for the stored event.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
+/// One attempt at `action`; returns the networks it detached (for `NetworkDisconnect`).
+pub(crate) async fn isolate_once(
+    api: &DockerApi,
+    action: IsolationAction,
+    id: &str,
+    timeout: Duration,
+) -> Result<(Vec<Attachment>, String), DockerError> {
+    match action {
+        IsolationAction::Pause => match api.pause(id).await {
+            Ok(()) => Ok((Vec::new(), String::new())),
+            // 409: already paused (success) or not running (a real failure).
+            Err(e) if e.status() == Some(409) => {
+                if api.inspect(id).await?.paused {
+                    Ok((Vec::new(), "already paused".into()))
+                } else {
+                    Err(e)
+                }
+            }
+            Err(e) => Err(e),
+        },
+        IsolationAction::Stop => {
+            let grace = Duration::from_secs(timeout.as_secs() / 2);
+            api.stop(id, grace).await?;
+            Ok((Vec::new(), String::new()))
+        }
+        IsolationAction::NetworkDisconnect => {
+            let attached = api.inspect(id).await?.attachments;
+            if attached.is_empty() {
+                return Ok((Vec::new(), "no network attached".into()));
+            }
+            let mut done = Vec::new();
+            for a in attached {
+                api.disconnect(id, &a.network).await?;
+                done.push(a);
+            }
+            let names: Vec<&str> = done.iter().map(|a| a.network.as_str()).collect();
+            let detail = format!("disconnected from {}", names.join(", "));
+            Ok((done, detail))
+        }
+    }
+}
+
+/// Unpauses `id`; a container that is not paused is left as it is.
+pub(crate) async fn unpause_once(api: &DockerApi, id: &str) -> Result<((), String), DockerError> {
+    match api.unpause(id).await {
+        Ok(()) => Ok(((), String::new())),
+        Err(e) if e.status() == Some(409) && !api.inspect(id).await?.paused => {
+            Ok(((), "was not paused".into()))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Starts `id` (304 "already started" is a success).
+pub(crate) async fn start_once(api: &DockerApi, id: &str) -> Result<((), String), DockerError> {
+    api.start(id).await.map(|()| ((), String::new()))
+}
+
+/// Re-attaches `a`, with the same aliases and addresses when Docker accepts them (it refuses
+/// static addresses and aliases on its default `bridge` network; then without them).
+pub(crate) async fn reconnect_once(
+    api: &DockerApi,
+    id: &str,
+    a: &Attachment,
+) -> Result<((), String), DockerError> {
+    let current = api.inspect(id).await?;
+    if current.attachments.iter().any(|c| c.network == a.network) {
+        return Ok(((), format!("already on {}", a.network)));
+    }
+    match api.connect_network(id, a, true).await {
+        Ok(()) => Ok((
+            (),
+            format!(
+                "reconnected to {} ({})",
+                a.network,
+                a.ipv4.as_deref().unwrap_or("dynamic address")
+            ),
+        )),
+        Err(e) if matches!(e.status(), Some(400 | 403)) => {
+            api.connect_network(id, a, false).await?;
+            Ok((
+                (),
+                format!(
+                    "reconnected to {} with a new address (Docker refused the old one: {})",
+                    a.network,
+                    error_chain(&e)
+                ),
+            ))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ironpost_core::Severity;
+
+    #[test]
+    fn actions_parse_and_map_to_low_cardinality_types() {
+        for a in [
+            IsolationAction::Pause,
+            IsolationAction::Stop,
+            IsolationAction::NetworkDisconnect,
+        ] {
+            assert_eq!(a.as_str().parse::<IsolationAction>().unwrap(), a);
+            assert!(a.action_type().as_str().starts_with("container_"));
+        }
+        assert!("kill".parse::<IsolationAction>().is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_attempt_ends_in_an_event_and_retries_stop_at_success() {
+        let template = ActionEvent::manual(
+            ActionType::ContainerPause,
+            ActionOutcome::Failure,
+            Severity::High,
+        );
+        let limits = Limits { retries: 3 };
+        let mut calls = 0;
+        let (v, events) = with_retries(limits, &template, || {
+            calls += 1;
+            let n = calls;
+            async move {
+                if n < 3 {
+                    Err(DockerError::Timeout {
+                        call: "pause",
+                        target: "c".into(),
+                        timeout: Duration::from_secs(1),
+                    })
+                } else {
+                    Ok((n, "ok".into()))
+                }
+            }
+        })
+        .await;
+        assert_eq!(v, Some(3));
+        let got: Vec<(u32, ActionOutcome)> =
+            events.iter().map(|e| (e.attempt, e.outcome)).collect();
+        assert_eq!(
+            got,
+            [
+                (1, ActionOutcome::Failure),
+                (2, ActionOutcome::Failure),
+                (3, ActionOutcome::Success)
+            ]
+        );
+        assert!(
+            events[0]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("did not answer")
+        );
+        assert!(events.iter().all(|e| e.trace_id == template.trace_id));
+
+        let (v, events) = with_retries(Limits { retries: 0 }, &template, || async {
+            Err::<((), String), _>(DockerError::Timeout {
+                call: "pause",
+                target: "c".into(),
+                timeout: Duration::from_secs(1),
+            })
+        })
+        .await;
+        assert!(v.is_none());
+        assert_eq!(events.len(), 1);
+    }
+}

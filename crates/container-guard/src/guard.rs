@@ -1,0 +1,693 @@
+//! The container guard under the daemon: alerts in, policies and targeting decide, the executor
+//! acts on Docker, `ActionEvent`s out. A `GuardHandle` serves the CLI (isolate, restore, list) and
+//! policy reloads.
+//!
+//! Alerts are handled concurrently (at most `MAX_CONCURRENT_ACTIONS` at a time) so that a slow
+//! `stop` does not hold up the next pause. On stop, actions in flight finish; alerts still queued
+//! are counted in `ironpost_container_guard_alerts_total{outcome="shutdown"}`.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Instant;
+
+use ironpost_core::metrics::{self, prometheus};
+use ironpost_core::{
+    ActionEvent, ActionOutcome, ActionType, AlertEvent, BoxFuture, Health, Module, ModuleError,
+    Severity,
+};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::config::ContainerConfig;
+use crate::docker::{DockerApi, DockerError};
+use crate::executor::{self, Limits, Subject};
+use crate::inventory::{self, InventoryState};
+use crate::isolations::{Isolation, Isolations, StateError};
+use crate::policy::{ContainerInfo, IsolationAction, PolicySet};
+use crate::target::{Link, NoTarget, target};
+
+/// Capacity of the guard's alert queue (a full queue is counted by the sender).
+pub const ALERT_QUEUE_CAPACITY: usize = 1024;
+/// Alerts acted on at the same time.
+const MAX_CONCURRENT_ACTIONS: usize = 16;
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The guard's metrics (no container id or name is ever a label).
+#[derive(Debug)]
+pub(crate) struct GuardMetrics {
+    pub(crate) alerts: prometheus::IntCounterVec,
+    pub(crate) actions: prometheus::IntCounterVec,
+    pub(crate) action_latency: prometheus::HistogramVec,
+    pub(crate) docker_calls: prometheus::HistogramVec,
+    pub(crate) containers: prometheus::IntGauge,
+    pub(crate) isolated: prometheus::IntGauge,
+    pub(crate) connected: prometheus::IntGauge,
+    pub(crate) reconnects: prometheus::IntCounter,
+    pub(crate) events: prometheus::IntCounter,
+    pub(crate) refreshes: prometheus::IntCounterVec,
+    pub(crate) policies: prometheus::IntGauge,
+    pub(crate) policy_reloads: prometheus::IntCounterVec,
+}
+
+impl GuardMetrics {
+    fn new(r: &prometheus::Registry) -> Self {
+        let p = |n: &str| format!("container_guard_{n}");
+        GuardMetrics {
+            alerts: metrics::int_counter_vec(
+                r,
+                &p("alerts_total"),
+                "Alerts the guard handled, by outcome (isolated, dry_run, failed, no_target, ambiguous, no_policy, shutdown).",
+                &["outcome"],
+            ),
+            actions: metrics::int_counter_vec(
+                r,
+                &p("actions_total"),
+                "Action attempts on containers.",
+                &["action_type", "outcome"],
+            ),
+            action_latency: metrics::histogram_vec(
+                r,
+                &p("action_duration_seconds"),
+                "From the alert reaching the guard to the container action confirmed by Docker.",
+                &["action_type"],
+                metrics::latency_buckets(),
+            ),
+            docker_calls: metrics::histogram_vec(
+                r,
+                &p("docker_call_duration_seconds"),
+                "Duration of each Docker API call.",
+                &["call"],
+                metrics::latency_buckets(),
+            ),
+            containers: metrics::int_gauge(r, &p("containers"), "Containers in the inventory."),
+            isolated: metrics::int_gauge(
+                r,
+                &p("isolated_containers"),
+                "Containers isolated by the guard and not yet restored.",
+            ),
+            connected: metrics::int_gauge(
+                r,
+                &p("docker_connected"),
+                "1 while the guard is connected to Docker.",
+            ),
+            reconnects: metrics::int_counter(
+                r,
+                &p("docker_reconnects_total"),
+                "Reconnections to Docker after it went away.",
+            ),
+            events: metrics::int_counter(
+                r,
+                &p("docker_events_total"),
+                "Docker container and network events received.",
+            ),
+            refreshes: metrics::int_counter_vec(
+                r,
+                &p("inventory_refreshes_total"),
+                "Full inventory refreshes by trigger (connect, event, ttl, alert).",
+                &["trigger"],
+            ),
+            policies: metrics::int_gauge(r, &p("policies"), "Isolation policies in force."),
+            policy_reloads: metrics::int_counter_vec(
+                r,
+                &p("policy_reloads_total"),
+                "Policy reloads by result.",
+                &["result"],
+            ),
+        }
+    }
+}
+
+/// Why a manual request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GuardError {
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    #[error(
+        "container `{0}` has nothing to restore: the guard has not isolated it and it is not paused"
+    )]
+    NothingToRestore(String),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("{action} on container `{container}` failed after {attempts} attempt(s): {error}")]
+    Failed {
+        action: &'static str,
+        container: String,
+        attempts: usize,
+        error: String,
+    },
+}
+
+pub(crate) struct Inner {
+    pub(crate) cfg: ContainerConfig,
+    auto_isolate: AtomicBool,
+    pub(crate) metrics: GuardMetrics,
+    pub(crate) inventory: Mutex<InventoryState>,
+    pub(crate) api: Mutex<Option<DockerApi>>,
+    policies: RwLock<Arc<PolicySet>>,
+    policy_error: Mutex<Option<String>>,
+    isolations: tokio::sync::Mutex<Isolations>,
+    state_path: Option<PathBuf>,
+    actions: mpsc::Sender<ActionEvent>,
+    alert_tx: mpsc::Sender<AlertEvent>,
+    started: AtomicBool,
+}
+
+/// The `container_guard` module.
+pub struct ContainerGuard {
+    inner: Arc<Inner>,
+    alert_rx: Option<mpsc::Receiver<AlertEvent>>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for ContainerGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContainerGuard")
+            .field("docker_socket", &self.inner.cfg.docker_socket)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Manual control and reloads, for the daemon's control socket.
+#[derive(Clone)]
+pub struct GuardHandle {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for GuardHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuardHandle").finish_non_exhaustive()
+    }
+}
+
+fn policy_errors(errors: &[crate::policy::PolicyError]) -> String {
+    errors
+        .iter()
+        .map(|e| executor::error_chain(e))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl ContainerGuard {
+    /// `data_dir`: where isolations are remembered (`None`: in memory only).
+    pub fn new(
+        cfg: ContainerConfig,
+        data_dir: Option<PathBuf>,
+        registry: &prometheus::Registry,
+        actions: mpsc::Sender<ActionEvent>,
+    ) -> Self {
+        let (alert_tx, alert_rx) = mpsc::channel(ALERT_QUEUE_CAPACITY);
+        let (stop, _) = watch::channel(false);
+        ContainerGuard {
+            inner: Arc::new(Inner {
+                auto_isolate: AtomicBool::new(cfg.auto_isolate),
+                cfg,
+                metrics: GuardMetrics::new(registry),
+                inventory: Mutex::new(InventoryState::default()),
+                api: Mutex::new(None),
+                policies: RwLock::new(Arc::new(PolicySet::default())),
+                policy_error: Mutex::new(None),
+                isolations: tokio::sync::Mutex::new(Isolations::in_memory()),
+                state_path: data_dir.map(|d| d.join("container-guard").join("isolations.json")),
+                actions,
+                alert_tx,
+                started: AtomicBool::new(false),
+            }),
+            alert_rx: Some(alert_rx),
+            stop,
+            tasks: Vec::new(),
+        }
+    }
+
+    pub fn handle(&self) -> GuardHandle {
+        GuardHandle {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl Module for ContainerGuard {
+    fn name(&self) -> &'static str {
+        "container_guard"
+    }
+
+    fn start(&mut self) -> BoxFuture<'_, Result<(), ModuleError>> {
+        Box::pin(async move {
+            let inner = self.inner.clone();
+            let set = PolicySet::load_dir(&inner.cfg.policy_path).map_err(|e| {
+                ModuleError::start("container_guard", std::io::Error::other(policy_errors(&e)))
+            })?;
+            inner.metrics.policies.set(set.policies().len() as i64);
+            *inner.policies.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
+            if let Some(path) = &inner.state_path {
+                let reg =
+                    Isolations::load(path).map_err(|e| ModuleError::start("container_guard", e))?;
+                inner.metrics.isolated.set(reg.len() as i64);
+                *inner.isolations.lock().await = reg;
+            }
+            let Some(rx) = self.alert_rx.take() else {
+                return Err(ModuleError::start(
+                    "container_guard",
+                    std::io::Error::other("already started once; build a new guard"),
+                ));
+            };
+            self.tasks.push(tokio::spawn(inventory::monitor(
+                inner.clone(),
+                self.stop.subscribe(),
+            )));
+            self.tasks.push(tokio::spawn(handle_alerts(
+                inner.clone(),
+                rx,
+                self.stop.subscribe(),
+            )));
+            inner.started.store(true, Ordering::SeqCst);
+            info!(
+                policies = inner.metrics.policies.get(),
+                auto_isolate = inner.auto_isolate.load(Ordering::Relaxed),
+                endpoint = %inner.cfg.docker_socket,
+                "container guard started"
+            );
+            Ok(())
+        })
+    }
+
+    fn stop(&mut self) -> BoxFuture<'_, Result<(), ModuleError>> {
+        Box::pin(async move {
+            let _ = self.stop.send(true);
+            for t in self.tasks.drain(..) {
+                let _ = t.await;
+            }
+            self.inner.started.store(false, Ordering::SeqCst);
+            Ok(())
+        })
+    }
+
+    fn health(&self) -> Health {
+        if !self.inner.started.load(Ordering::SeqCst) {
+            return Health::Degraded("not running".into());
+        }
+        let inv = lock(&self.inner.inventory);
+        if let Some(why) = &inv.down {
+            return Health::Degraded(format!(
+                "Docker unreachable at {}: {why}",
+                self.inner.cfg.docker_socket
+            ));
+        }
+        if !inv.ever_connected {
+            return Health::Degraded("connecting to Docker".into());
+        }
+        drop(inv);
+        if let Some(e) = lock(&self.inner.policy_error).as_ref() {
+            return Health::Degraded(format!(
+                "policy reload failed, previous policies still enforced: {e}"
+            ));
+        }
+        Health::Healthy
+    }
+}
+
+/// Takes alerts until `stop`; each is handled in its own task.
+async fn handle_alerts(
+    inner: Arc<Inner>,
+    mut rx: mpsc::Receiver<AlertEvent>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_ACTIONS));
+    let mut running = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            a = rx.recv() => {
+                let Some(alert) = a else { break };
+                let received = Instant::now();
+                let Ok(permit) = permits.clone().acquire_owned().await else { break };
+                let inner = inner.clone();
+                running.spawn(async move {
+                    inner.on_alert(alert, received).await;
+                    drop(permit);
+                });
+                while running.try_join_next().is_some() {}
+            }
+            _ = stop.changed() => break,
+        }
+    }
+    rx.close();
+    let mut left = 0;
+    while rx.recv().await.is_some() {
+        left += 1;
+    }
+    inner
+        .metrics
+        .alerts
+        .with_label_values(&["shutdown"])
+        .inc_by(left);
+    while running.join_next().await.is_some() {}
+}
+
+impl Inner {
+    fn current_api(&self) -> Result<DockerApi, DockerError> {
+        lock(&self.api)
+            .clone()
+            .ok_or_else(|| DockerError::Unavailable {
+                endpoint: self.cfg.docker_socket.clone(),
+                reason: lock(&self.inventory)
+                    .down
+                    .clone()
+                    .unwrap_or_else(|| "not connected yet".into()),
+            })
+    }
+
+    async fn emit(&self, events: &[ActionEvent]) {
+        for ev in events {
+            self.metrics
+                .actions
+                .with_label_values(&[ev.action_type.as_str(), ev.outcome.as_str()])
+                .inc();
+            if self.actions.send(ev.clone()).await.is_err() {
+                warn!(trace_id = %ev.trace_id, "action channel closed; action event not stored");
+            }
+        }
+    }
+
+    fn count(&self, outcome: &str) {
+        self.metrics.alerts.with_label_values(&[outcome]).inc();
+    }
+
+    /// The container `alert` concerns, refreshing a stale inventory first.
+    async fn find_target(&self, alert: &AlertEvent) -> Result<(ContainerInfo, Link), NoTarget> {
+        let stale = lock(&self.inventory)
+            .refreshed_at
+            .is_none_or(|t| t.elapsed() > self.cfg.container_cache_ttl);
+        if stale && let Ok(api) = self.current_api() {
+            let _ = self.refresh(&api, "alert").await;
+        }
+        let inv = lock(&self.inventory);
+        target(alert, &inv.containers, &inv.host_ips).map(|(c, l)| (c.clone(), l))
+    }
+
+    async fn on_alert(&self, alert: AlertEvent, received: Instant) {
+        let (container, link) = match self.find_target(&alert).await {
+            Ok(t) => t,
+            Err(NoTarget::Unrelated) => return self.count("no_target"),
+            Err(NoTarget::Ambiguous(names)) => {
+                warn!(trace_id = %alert.trace_id, candidates = ?names, "alert fits several containers; no action");
+                return self.count("ambiguous");
+            }
+        };
+        let policy = self
+            .policies
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .first_match(alert.severity, &container)
+            .cloned();
+        let Some(policy) = policy else {
+            return self.count("no_policy");
+        };
+        let action = policy.action;
+        let subject = Subject {
+            id: container.id.clone(),
+            name: container.name.clone(),
+        };
+        let mut template =
+            ActionEvent::for_alert(&alert, action.action_type(), ActionOutcome::Failure);
+        template.target = subject.entities();
+        template.detail = format!(
+            "policy {}; container {} linked by {}",
+            policy.name,
+            container.name,
+            link.as_str()
+        );
+        if !self.auto_isolate.load(Ordering::Relaxed) {
+            template.outcome = ActionOutcome::DryRun;
+            template.detail = format!(
+                "dry run (auto_isolate = false): would {} container {}; {}",
+                action.as_str(),
+                container.name,
+                template.detail
+            );
+            self.emit(&[template]).await;
+            return self.count("dry_run");
+        }
+        let alert_id = alert.id.to_string();
+        match self
+            .isolate(&subject, action, &template, &policy.name, Some(alert_id))
+            .await
+        {
+            Ok(_) => {
+                self.metrics
+                    .action_latency
+                    .with_label_values(&[action.action_type().as_str()])
+                    .observe(received.elapsed().as_secs_f64());
+                self.count("isolated");
+            }
+            Err(_) => self.count("failed"),
+        }
+    }
+
+    /// Runs `action` with retries, emits every attempt's event and remembers a success.
+    async fn isolate(
+        &self,
+        subject: &Subject,
+        action: IsolationAction,
+        template: &ActionEvent,
+        cause: &str,
+        alert_id: Option<String>,
+    ) -> Result<Vec<ActionEvent>, GuardError> {
+        let timeout = self.cfg.action_timeout;
+        let (done, events) = executor::with_retries(self.limits(), template, || async {
+            let api = self.current_api()?;
+            executor::isolate_once(&api, action, &subject.id, timeout).await
+        })
+        .await;
+        self.emit(&events).await;
+        let Some(networks) = done else {
+            return Err(failed(action.action_type(), &subject.name, &events));
+        };
+        info!(
+            trace_id = %template.trace_id, container = %subject.name, action = action.as_str(),
+            attempts = events.len(), "container isolated"
+        );
+        let mut reg = self.isolations.lock().await;
+        reg.record(Isolation {
+            container_id: subject.id.clone(),
+            container_name: subject.name.clone(),
+            actions: vec![action],
+            since: chrono::Utc::now(),
+            cause: cause.to_owned(),
+            alert_id,
+            networks,
+        })?;
+        self.metrics.isolated.set(reg.len() as i64);
+        Ok(events)
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            retries: self.cfg.retry_max_attempts,
+        }
+    }
+}
+
+fn failed(action: ActionType, container: &str, events: &[ActionEvent]) -> GuardError {
+    GuardError::Failed {
+        action: action.as_str(),
+        container: container.to_owned(),
+        attempts: events.len(),
+        error: events
+            .last()
+            .and_then(|e| e.error.clone())
+            .unwrap_or_default(),
+    }
+}
+
+impl Link {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Link::Named => "name in the alert",
+            Link::DestinationAddress => "destination address",
+            Link::PublishedPort => "published port",
+        }
+    }
+}
+
+impl GuardHandle {
+    /// Where the daemon sends the alerts the guard should consider.
+    pub fn alert_input(&self) -> mpsc::Sender<AlertEvent> {
+        self.inner.alert_tx.clone()
+    }
+
+    /// Re-reads `policy_path`; a broken file keeps the policies in force (and is reported).
+    pub fn reload_policies(&self) -> Result<usize, String> {
+        let inner = &self.inner;
+        match PolicySet::load_dir(&inner.cfg.policy_path) {
+            Ok(set) => {
+                let n = set.policies().len();
+                inner.metrics.policies.set(n as i64);
+                *inner.policies.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
+                *lock(&inner.policy_error) = None;
+                inner
+                    .metrics
+                    .policy_reloads
+                    .with_label_values(&["ok"])
+                    .inc();
+                info!(policies = n, "isolation policies reloaded");
+                Ok(n)
+            }
+            Err(errors) => {
+                let msg = policy_errors(&errors);
+                inner
+                    .metrics
+                    .policy_reloads
+                    .with_label_values(&["error"])
+                    .inc();
+                warn!(error = %msg, "policy reload rejected; previous policies still enforced");
+                *lock(&inner.policy_error) = Some(msg.clone());
+                Err(msg)
+            }
+        }
+    }
+
+    /// Switches between acting and dry run (`container.auto_isolate`).
+    pub fn set_auto_isolate(&self, on: bool) {
+        self.inner.auto_isolate.store(on, Ordering::Relaxed);
+    }
+
+    /// The containers the guard has isolated and not yet restored.
+    pub async fn isolations(&self) -> Vec<Isolation> {
+        self.inner.isolations.lock().await.list()
+    }
+
+    /// The inventory as last refreshed.
+    pub fn containers(&self) -> Vec<ContainerInfo> {
+        lock(&self.inner.inventory).containers.clone()
+    }
+
+    /// Isolates `container` (id or name) now, whatever `auto_isolate` says: an operator asked.
+    pub async fn isolate(
+        &self,
+        container: &str,
+        action: IsolationAction,
+    ) -> Result<Vec<ActionEvent>, GuardError> {
+        let inner = &self.inner;
+        let found = inner.current_api()?.inspect(container).await?;
+        let subject = Subject {
+            id: found.id,
+            name: found.name,
+        };
+        let mut template =
+            ActionEvent::manual(action.action_type(), ActionOutcome::Failure, Severity::Info);
+        template.target = subject.entities();
+        template.detail = format!("manual; container {}", subject.name);
+        inner
+            .isolate(&subject, action, &template, "manual", None)
+            .await
+    }
+
+    /// Undoes what the guard did to `container`: re-attaches the networks it was disconnected
+    /// from (same aliases and addresses where Docker allows), starts it if it was stopped,
+    /// unpauses it. A paused container the guard has no record of is unpaused too.
+    pub async fn restore(&self, container: &str) -> Result<Vec<ActionEvent>, GuardError> {
+        let inner = &self.inner;
+        let found = inner.current_api()?.inspect(container).await?;
+        let subject = Subject {
+            id: found.id.clone(),
+            name: found.name.clone(),
+        };
+        let record = inner.isolations.lock().await.get(&found.id).cloned();
+        if record.is_none() && !found.paused {
+            return Err(GuardError::NothingToRestore(container.to_owned()));
+        }
+        let template = |t: ActionType, detail: String| {
+            let mut ev = ActionEvent::manual(t, ActionOutcome::Failure, Severity::Info);
+            ev.target = subject.entities();
+            ev.detail = detail;
+            ev
+        };
+        let limits = inner.limits();
+        let mut all = Vec::new();
+        let mut left = record.clone();
+        if let Some(rec) = &record {
+            let mut remaining = Vec::new();
+            for a in &rec.networks {
+                let t = template(
+                    ActionType::ContainerNetworkReconnect,
+                    format!("restore; network {}", a.network),
+                );
+                let (ok, evs) = executor::with_retries(limits, &t, || async {
+                    executor::reconnect_once(&inner.current_api()?, &subject.id, a).await
+                })
+                .await;
+                all.extend(evs);
+                if ok.is_none() {
+                    remaining.push(a.clone());
+                }
+            }
+            if let Some(l) = &mut left {
+                l.networks = remaining;
+                l.actions
+                    .retain(|a| *a != IsolationAction::NetworkDisconnect);
+                if !l.networks.is_empty() {
+                    l.actions.push(IsolationAction::NetworkDisconnect);
+                }
+            }
+            if rec.actions.contains(&IsolationAction::Stop) && !found.running {
+                let t = template(ActionType::ContainerStart, "restore; start".into());
+                let (ok, evs) = executor::with_retries(limits, &t, || async {
+                    executor::start_once(&inner.current_api()?, &subject.id).await
+                })
+                .await;
+                all.extend(evs);
+                if ok.is_some()
+                    && let Some(l) = &mut left
+                {
+                    l.actions.retain(|a| *a != IsolationAction::Stop);
+                }
+            } else if let Some(l) = &mut left {
+                l.actions.retain(|a| *a != IsolationAction::Stop);
+            }
+        }
+        let paused = found.paused
+            || record
+                .as_ref()
+                .is_some_and(|r| r.actions.contains(&IsolationAction::Pause));
+        if paused {
+            let t = template(ActionType::ContainerUnpause, "restore; unpause".into());
+            let (ok, evs) = executor::with_retries(limits, &t, || async {
+                executor::unpause_once(&inner.current_api()?, &subject.id).await
+            })
+            .await;
+            all.extend(evs);
+            if ok.is_some()
+                && let Some(l) = &mut left
+            {
+                l.actions.retain(|a| *a != IsolationAction::Pause);
+            }
+        }
+        inner.emit(&all).await;
+        let left = left.filter(|l| !l.actions.is_empty());
+        let complete = left.is_none();
+        {
+            let mut reg = inner.isolations.lock().await;
+            reg.set(&subject.id, left)?;
+            inner.metrics.isolated.set(reg.len() as i64);
+        }
+        if !complete {
+            return Err(GuardError::Failed {
+                action: "restore",
+                container: subject.name,
+                attempts: all.len(),
+                error: all
+                    .iter()
+                    .rev()
+                    .find_map(|e| e.error.clone())
+                    .unwrap_or_default(),
+            });
+        }
+        info!(container = %subject.name, "container restored");
+        Ok(all)
+    }
+}
