@@ -100,10 +100,10 @@ pub fn parse_native(text: &str) -> Result<Advisory, NativeError> {
     let adv = file.advisory;
     let summary = body
         .lines()
-        .map(str::trim)
         .find_map(|l| l.strip_prefix("# "))
         .unwrap_or_default()
-        .trim()
+        // Kept as written after `# ` (RustSec's export keeps leading spaces too).
+        .trim_end()
         .to_owned();
     Ok(Advisory {
         url: Some(format!("https://rustsec.org/advisories/{}.html", adv.id)),
