@@ -1,6 +1,7 @@
 //! OSV range evaluation through the whole path (import → open → match) with hand-written OSV
 //! records: every event kind, each ecosystem (crates.io, npm, PyPI, Go), explicit version lists,
 //! withdrawn advisories, GIT ranges, ecosystem and registry checks.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns: a panic is the failure report
 
 use ironpost_core::Severity;
 use ironpost_vulndb::Db;

@@ -1,6 +1,7 @@
 //! The real RustSec data in `../shared/data/`: the native advisory-db and its OSV export import
 //! to the same advisories, and packages just inside and just outside chosen advisories' ranges
 //! yield exactly the expected ids.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns: a panic is the failure report
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
