@@ -352,3 +352,98 @@ fn eq_parsed(scheme: Scheme, listed: &str, parsed: &Option<Version>) -> bool {
         None => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn affected_of(events: Vec<Event>) -> Affected {
+        Affected {
+            ecosystem: "crates.io".into(),
+            name: "p".into(),
+            ranges: vec![Range {
+                kind: RangeKind::SemVer,
+                events,
+            }],
+            versions: Vec::new(),
+        }
+    }
+
+    proptest! {
+        /// Against a model: disjoint [introduced, fixed) or [introduced, last_affected]
+        /// intervals over 0.0.x, listed in any order, affect exactly their members.
+        #[test]
+        fn ranges_match_an_interval_model(
+            cuts in proptest::collection::btree_set(0u64..40, 0..8),
+            closers in proptest::collection::vec(any::<bool>(), 8),
+            shuffle in proptest::collection::vec(any::<u32>(), 8),
+        ) {
+            let cuts: Vec<u64> = cuts.into_iter().collect();
+            let mut events = Vec::new();
+            let mut model: Vec<(u64, Option<u64>, bool)> = Vec::new();
+            for (i, pair) in cuts.chunks(2).enumerate() {
+                let start = pair[0];
+                let end = pair.get(1).copied();
+                let last_affected = closers[i];
+                events.push(Event::Introduced(format!("0.0.{start}")));
+                if let Some(e) = end {
+                    events.push(if last_affected {
+                        Event::LastAffected(format!("0.0.{e}"))
+                    } else {
+                        Event::Fixed(format!("0.0.{e}"))
+                    });
+                }
+                model.push((start, end, last_affected));
+            }
+            // Any listing order: evaluation sorts.
+            let mut keyed: Vec<(u32, Event)> = shuffle.iter().copied().zip(events).collect();
+            keyed.sort_by_key(|(k, _)| *k);
+            let aff = affected_of(keyed.into_iter().map(|(_, e)| e).collect());
+            for v in 0u64..45 {
+                let want = model.iter().any(|&(s, e, la)| {
+                    v >= s && match e { None => true, Some(e) if la => v <= e, Some(e) => v < e }
+                });
+                prop_assert_eq!(affected_includes(&aff, &format!("0.0.{v}")), want, "0.0.{}", v);
+            }
+        }
+
+        #[test]
+        fn record_parser_never_panics(s in "\\PC{0,200}") {
+            let _ = parse_record(s.as_bytes());
+        }
+
+        #[test]
+        fn native_parser_never_panics(body in "\\PC{0,200}") {
+            let _ = crate::rustsec::parse_native(&format!("```toml\n{body}\n```\n# t\n"));
+            let _ = crate::rustsec::parse_native(&body);
+        }
+    }
+
+    #[test]
+    fn introduced_and_fixed_at_the_same_version_affect_nothing() {
+        let aff = affected_of(vec![
+            Event::Introduced("1.0.0".into()),
+            Event::Fixed("1.0.0".into()),
+        ]);
+        for v in ["0.9.0", "1.0.0", "2.0.0"] {
+            assert!(!affected_includes(&aff, v), "{v}");
+        }
+    }
+
+    #[test]
+    fn unparsable_event_versions_are_reported_and_skip_the_range() {
+        let json = br#"{"id":"X","affected":[{"package":{"ecosystem":"crates.io","name":"p"},
+            "ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"1.x"}]},
+                      {"type":"WEIRD","events":[]}],
+            "versions":["0.5.0"]}]}"#;
+        let (adv, issues) = parse_record(json).unwrap();
+        assert_eq!(issues.len(), 2, "{issues:?}");
+        let aff = &adv.affected[0];
+        assert!(!affected_includes(aff, "0.1.0"));
+        assert!(
+            affected_includes(aff, "0.5.0"),
+            "the versions list still applies"
+        );
+    }
+}
