@@ -1,0 +1,427 @@
+//! The local vulnerability database: a directory holding `index.json` (every advisory, compact
+//! JSON without markdown details) and `meta.json` (the imported sources), indexed in memory by
+//! (ecosystem, package name) when opened.
+//!
+//! Importing a source again replaces what that source brought before; an advisory id already
+//! present from another source is replaced by the newer import. Files are written to a
+//! temporary name and renamed, so a reader never sees half an index.
+//!
+//! Matching ([`Db::matches`]): withdrawn advisories never match; the ecosystem must equal the
+//! advisory's exactly; only registry packages match (a git or path dependency is not the
+//! registry package of the same name); PyPI names compare PEP 503-normalised; then the OSV
+//! evaluation of [`crate::osv`] decides.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::advisory::{Advisory, Affected, FindingKind};
+use crate::error::{EntryError, VulnDbError};
+use crate::import::{EntryNote, Limits, SourceKind, detect, load};
+use crate::osv::affected_includes;
+use crate::version::Ecosystem;
+
+const FORMAT: u32 = 1;
+const INDEX_FILE: &str = "index.json";
+const META_FILE: &str = "meta.json";
+
+/// One imported source as recorded in `meta.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceMeta {
+    /// The source path as given at import, made absolute.
+    pub path: PathBuf,
+    pub kind: SourceKind,
+    pub imported_at: DateTime<Utc>,
+    /// Advisories read from the source at its last import.
+    pub advisories: usize,
+    /// Entries that could not be read at its last import.
+    pub errors: usize,
+    pub skipped: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Meta {
+    format: u32,
+    sources: Vec<SourceMeta>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Index {
+    format: u32,
+    advisories: Vec<Advisory>,
+    /// For each advisory, the position of its source in `Meta::sources`.
+    source_of: Vec<u32>,
+}
+
+/// The outcome of one import.
+#[derive(Debug)]
+pub struct ImportReport {
+    pub source: PathBuf,
+    pub kind: SourceKind,
+    /// Advisories read from the source (withdrawn ones included).
+    pub imported: usize,
+    pub withdrawn: usize,
+    pub informational: usize,
+    /// Advisory ids that were held from another source and now come from this one.
+    pub replaced: usize,
+    /// Records of this source that repeated an id (the later file wins).
+    pub duplicates: usize,
+    /// Files that are not advisories of this kind.
+    pub skipped: usize,
+    /// Entries that could not be read, each naming its file.
+    pub errors: Vec<EntryError>,
+    /// Records kept with a part dropped (unknown range type, unparsable version…).
+    pub notes: Vec<EntryNote>,
+    /// Advisories in the database after the import.
+    pub total: usize,
+}
+
+/// What `status` shows for one source.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceStatus {
+    #[serde(flatten)]
+    pub meta: SourceMeta,
+    /// Advisories the database holds from this source now.
+    pub held: usize,
+    pub age_seconds: i64,
+}
+
+/// The database at a glance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Status {
+    pub dir: PathBuf,
+    pub advisories: usize,
+    pub withdrawn: usize,
+    pub informational: usize,
+    /// Advisories per ecosystem (an advisory affecting two ecosystems counts in both).
+    pub by_ecosystem: BTreeMap<String, usize>,
+    pub sources: Vec<SourceStatus>,
+    /// Age of the most recent import.
+    pub newest_import_age_seconds: Option<i64>,
+}
+
+/// One advisory that applies to a package.
+#[derive(Debug, Clone, Copy)]
+pub struct Match<'a> {
+    pub advisory: &'a Advisory,
+    /// The entry of `advisory.affected` that matched.
+    pub affected: &'a Affected,
+}
+
+impl Match<'_> {
+    pub fn kind(&self) -> FindingKind {
+        self.advisory.kind()
+    }
+}
+
+/// An opened database.
+#[derive(Debug)]
+pub struct Db {
+    dir: PathBuf,
+    meta: Meta,
+    index: Index,
+    /// ecosystem → package name → (advisory, affected entry) positions; withdrawn left out.
+    by_package: HashMap<String, HashMap<String, Vec<(u32, u32)>>>,
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, VulnDbError> {
+    let bytes = fs::read(path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => VulnDbError::NotFound {
+            path: path.parent().unwrap_or(path).to_owned(),
+        },
+        _ => VulnDbError::Read {
+            path: path.to_owned(),
+            source,
+        },
+    })?;
+    serde_json::from_slice(&bytes).map_err(|source| VulnDbError::Corrupt {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn write_atomic(path: &Path, value: &impl Serialize) -> Result<(), VulnDbError> {
+    let err = |source| VulnDbError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let tmp = path.with_extension("json.tmp");
+    let bytes = serde_json::to_vec(value).map_err(|e| err(std::io::Error::other(e)))?;
+    fs::write(&tmp, bytes).map_err(err)?;
+    fs::rename(&tmp, path).map_err(err)
+}
+
+impl Db {
+    /// Opens the database in `dir`.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Db, VulnDbError> {
+        let dir = dir.as_ref();
+        let meta: Meta = read_json(&dir.join(META_FILE))?;
+        check_format(&dir.join(META_FILE), meta.format)?;
+        let index: Index = read_json(&dir.join(INDEX_FILE))?;
+        check_format(&dir.join(INDEX_FILE), index.format)?;
+        if index.source_of.len() != index.advisories.len() {
+            return Err(VulnDbError::Corrupt {
+                path: dir.join(INDEX_FILE),
+                source: serde::de::Error::custom("source_of and advisories differ in length"),
+            });
+        }
+        Ok(Db::build(dir.to_owned(), meta, index))
+    }
+
+    fn build(dir: PathBuf, meta: Meta, index: Index) -> Db {
+        let mut by_package: HashMap<String, HashMap<String, Vec<(u32, u32)>>> = HashMap::new();
+        for (ai, adv) in index.advisories.iter().enumerate() {
+            if adv.withdrawn.is_some() {
+                continue;
+            }
+            for (fi, aff) in adv.affected.iter().enumerate() {
+                let name = match Ecosystem::from_osv(&aff.ecosystem) {
+                    Some(eco) => eco.normalize_name(&aff.name).into_owned(),
+                    None => aff.name.clone(),
+                };
+                by_package
+                    .entry(aff.ecosystem.clone())
+                    .or_default()
+                    .entry(name)
+                    .or_default()
+                    .push((ai as u32, fi as u32));
+            }
+        }
+        Db {
+            dir,
+            meta,
+            index,
+            by_package,
+        }
+    }
+
+    /// Imports `source` into the database in `db_dir` (created if needed), detecting its kind.
+    pub fn import(
+        db_dir: impl AsRef<Path>,
+        source: impl AsRef<Path>,
+    ) -> Result<ImportReport, VulnDbError> {
+        Db::import_with(db_dir, source, None, &Limits::default(), Utc::now())
+    }
+
+    /// [`Db::import`] with an explicit kind, limits and clock.
+    pub fn import_with(
+        db_dir: impl AsRef<Path>,
+        source: impl AsRef<Path>,
+        kind: Option<SourceKind>,
+        limits: &Limits,
+        now: DateTime<Utc>,
+    ) -> Result<ImportReport, VulnDbError> {
+        let (db_dir, source) = (db_dir.as_ref(), source.as_ref());
+        let source = std::path::absolute(source).map_err(|e| VulnDbError::Read {
+            path: source.to_owned(),
+            source: e,
+        })?;
+        let kind = match kind {
+            Some(k) => k,
+            None => detect(&source, limits)?,
+        };
+        let loaded = load(&source, kind, limits)?;
+
+        let (mut meta, mut index) = match Db::open(db_dir) {
+            Ok(db) => (db.meta, db.index),
+            Err(VulnDbError::NotFound { .. }) => (Meta::default(), Index::default()),
+            Err(e) => return Err(e),
+        };
+        let src_idx = match meta.sources.iter().position(|s| s.path == source) {
+            Some(i) => i,
+            None => {
+                meta.sources.push(SourceMeta {
+                    path: source.clone(),
+                    kind,
+                    imported_at: now,
+                    advisories: 0,
+                    errors: 0,
+                    skipped: 0,
+                });
+                meta.sources.len() - 1
+            }
+        } as u32;
+        // Drop what this source brought last time, and ids it brings now from other sources.
+        let new_ids: std::collections::HashSet<&str> =
+            loaded.advisories.iter().map(|a| a.id.as_str()).collect();
+        let mut replaced = 0;
+        let mut kept = Vec::with_capacity(index.advisories.len());
+        let mut kept_src = Vec::with_capacity(index.advisories.len());
+        for (adv, src) in index.advisories.into_iter().zip(index.source_of) {
+            if src == src_idx {
+                continue;
+            }
+            if new_ids.contains(adv.id.as_str()) {
+                replaced += 1;
+                continue;
+            }
+            kept.push(adv);
+            kept_src.push(src);
+        }
+        let report_counts = (
+            loaded.advisories.len(),
+            loaded
+                .advisories
+                .iter()
+                .filter(|a| a.withdrawn.is_some())
+                .count(),
+            loaded
+                .advisories
+                .iter()
+                .filter(|a| a.informational.is_some())
+                .count(),
+        );
+        kept_src.extend(std::iter::repeat_n(src_idx, loaded.advisories.len()));
+        kept.extend(loaded.advisories);
+        index = Index {
+            format: FORMAT,
+            advisories: kept,
+            source_of: kept_src,
+        };
+        let entry = &mut meta.sources[src_idx as usize];
+        entry.kind = kind;
+        entry.imported_at = now;
+        entry.advisories = report_counts.0;
+        entry.errors = loaded.errors.len();
+        entry.skipped = loaded.skipped;
+        meta.format = FORMAT;
+
+        fs::create_dir_all(db_dir).map_err(|e| VulnDbError::Write {
+            path: db_dir.to_owned(),
+            source: e,
+        })?;
+        // Index first: a crash between the two leaves the old meta, which still lists every
+        // source the new index refers to or fewer.
+        write_atomic(&db_dir.join(INDEX_FILE), &index)?;
+        write_atomic(&db_dir.join(META_FILE), &meta)?;
+        Ok(ImportReport {
+            source,
+            kind,
+            imported: report_counts.0,
+            withdrawn: report_counts.1,
+            informational: report_counts.2,
+            replaced,
+            duplicates: loaded.duplicates,
+            skipped: loaded.skipped,
+            errors: loaded.errors,
+            notes: loaded.notes,
+            total: index.advisories.len(),
+        })
+    }
+
+    /// Advisories that apply to `name` at `version` in `ecosystem` (an OSV ecosystem name such
+    /// as `crates.io`, `npm`, `PyPI`, `Go`). `is_registry` is false for git and path
+    /// dependencies, which never match registry advisories. Each advisory appears once.
+    pub fn matches(
+        &self,
+        ecosystem: &str,
+        name: &str,
+        version: &str,
+        is_registry: bool,
+    ) -> Vec<Match<'_>> {
+        if !is_registry {
+            return Vec::new();
+        }
+        let Some(names) = self.by_package.get(ecosystem) else {
+            return Vec::new();
+        };
+        let key = match Ecosystem::from_osv(ecosystem) {
+            Some(eco) => eco.normalize_name(name),
+            None => std::borrow::Cow::Borrowed(name),
+        };
+        let Some(entries) = names.get(key.as_ref()) else {
+            return Vec::new();
+        };
+        let mut out: Vec<Match<'_>> = Vec::new();
+        for &(ai, fi) in entries {
+            let advisory = &self.index.advisories[ai as usize];
+            if out
+                .last()
+                .is_some_and(|m| std::ptr::eq(m.advisory, advisory))
+            {
+                continue;
+            }
+            let affected = &advisory.affected[fi as usize];
+            if affected_includes(affected, version) {
+                out.push(Match { advisory, affected });
+            }
+        }
+        out
+    }
+
+    /// Every advisory held, withdrawn ones included.
+    pub fn advisories(&self) -> &[Advisory] {
+        &self.index.advisories
+    }
+
+    /// The advisory with this id, if held.
+    pub fn get(&self, id: &str) -> Option<&Advisory> {
+        self.index.advisories.iter().find(|a| a.id == id)
+    }
+
+    pub fn status(&self) -> Status {
+        self.status_at(Utc::now())
+    }
+
+    /// [`Db::status`] with ages computed against `now`.
+    pub fn status_at(&self, now: DateTime<Utc>) -> Status {
+        let mut by_ecosystem: BTreeMap<String, usize> = BTreeMap::new();
+        let mut held = vec![0usize; self.meta.sources.len()];
+        for (adv, &src) in self.index.advisories.iter().zip(&self.index.source_of) {
+            if let Some(h) = held.get_mut(src as usize) {
+                *h += 1;
+            }
+            let mut ecos: Vec<&str> = adv.affected.iter().map(|a| a.ecosystem.as_str()).collect();
+            ecos.sort_unstable();
+            ecos.dedup();
+            for eco in ecos {
+                *by_ecosystem.entry(eco.to_owned()).or_default() += 1;
+            }
+        }
+        let sources: Vec<SourceStatus> = self
+            .meta
+            .sources
+            .iter()
+            .zip(held)
+            .map(|(meta, held)| SourceStatus {
+                meta: meta.clone(),
+                held,
+                age_seconds: (now - meta.imported_at).num_seconds(),
+            })
+            .collect();
+        Status {
+            dir: self.dir.clone(),
+            advisories: self.index.advisories.len(),
+            withdrawn: self
+                .index
+                .advisories
+                .iter()
+                .filter(|a| a.withdrawn.is_some())
+                .count(),
+            informational: self
+                .index
+                .advisories
+                .iter()
+                .filter(|a| a.informational.is_some())
+                .count(),
+            by_ecosystem,
+            newest_import_age_seconds: sources.iter().map(|s| s.age_seconds).min(),
+            sources,
+        }
+    }
+}
+
+fn check_format(path: &Path, found: u32) -> Result<(), VulnDbError> {
+    if found == FORMAT {
+        Ok(())
+    } else {
+        Err(VulnDbError::Format {
+            path: path.to_owned(),
+            found,
+            expected: FORMAT,
+        })
+    }
+}

@@ -1,0 +1,77 @@
+//! Errors of this crate: [`VulnDbError`] stops an operation; [`EntryError`] is one bad advisory
+//! file or archive entry, counted in the import report while the import goes on.
+
+use std::path::PathBuf;
+
+use crate::rustsec::NativeError;
+
+/// An operation on the database or a source failed as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum VulnDbError {
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open zip archive {}", path.display())]
+    Zip {
+        path: PathBuf,
+        #[source]
+        source: zip::result::ZipError,
+    },
+    #[error("no vulnerability database in {} (import a source first)", path.display())]
+    NotFound { path: PathBuf },
+    #[error("database file {} is corrupt", path.display())]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("database file {} has format {found}, this build reads format {expected}", path.display())]
+    Format {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
+    #[error("source {} is neither a directory nor a zip file", path.display())]
+    UnknownSource { path: PathBuf },
+    #[error("source {} has more than {limit} entries", path.display())]
+    TooManyEntries { path: PathBuf, limit: usize },
+    #[error("source {} holds more than {limit} bytes of advisories", path.display())]
+    TooLarge { path: PathBuf, limit: u64 },
+}
+
+/// One advisory file (or zip entry) that could not be imported.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}{}: {kind}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct EntryError {
+    /// The file path, or `archive.zip!entry/name.json` for a zip entry.
+    pub file: String,
+    /// 1-based line in the file, when the parser knows it.
+    pub line: Option<usize>,
+    #[source]
+    pub kind: EntryErrorKind,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EntryErrorKind {
+    #[error("{size} bytes is over the {limit}-byte limit for one advisory")]
+    TooLarge { size: u64, limit: u64 },
+    #[error("cannot read")]
+    Read(#[source] std::io::Error),
+    #[error("not UTF-8")]
+    NotUtf8,
+    #[error("invalid OSV JSON")]
+    Json(#[source] serde_json::Error),
+    #[error("invalid RustSec advisory")]
+    Native(#[source] Box<NativeError>),
+    #[error("cannot read zip entry")]
+    Zip(#[source] zip::result::ZipError),
+}
