@@ -99,12 +99,14 @@ fn resolve(dep: &str, entries: &[Entry], by_name: &HashMap<&str, Vec<usize>>) ->
     let source = parts
         .next()
         .map(|s| s.trim_start_matches('(').trim_end_matches(')'));
+    let key = |i: usize| (&entries[i].version, &entries[i].source);
     let mut hits = by_name.get(name)?.iter().copied().filter(|&i| {
         version.is_none_or(|v| entries[i].version == v)
             && source.is_none_or(|s| entries[i].source.as_deref() == Some(s))
     });
     let first = hits.next()?;
-    hits.next().is_none().then_some(first)
+    // A package listed twice is still one package.
+    hits.all(|i| key(i) == key(first)).then_some(first)
 }
 
 fn source(s: Option<&str>) -> Source {

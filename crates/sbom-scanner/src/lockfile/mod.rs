@@ -275,6 +275,16 @@ pub(crate) fn npm_source_from_url(name: &str, url: &str) -> crate::Source {
             rev,
         };
     }
+    // GitHub's archive of a commit: a git source, whatever protocol fetched it.
+    if let Some(rest) = url.strip_prefix("https://codeload.github.com/") {
+        let parts: Vec<&str> = rest.split('/').collect();
+        if let [owner, repo, "tar.gz", rev] = parts[..] {
+            return Source::Git {
+                url: format!("https://github.com/{owner}/{repo}"),
+                rev: Some(rev.to_owned()),
+            };
+        }
+    }
     if let Some(p) = url.strip_prefix("file:") {
         return Source::Path(p.to_owned());
     }

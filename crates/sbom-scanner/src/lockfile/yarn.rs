@@ -131,15 +131,24 @@ fn classic_package(e: &Entry) -> Option<Package> {
     let source = match e.resolved.as_deref() {
         Some(url) => {
             let (base, frag) = url.split_once('#').unwrap_or((url, ""));
-            if url.starts_with("git") || url.contains("codeload.github.com") {
+            if url.starts_with("git") {
                 npm_source_from_url(name, url)
             } else {
                 checksums.extend(Checksum::from_hex(HashAlg::Sha1, frag));
                 npm_source_from_url(name, base)
             }
         }
-        None if version.starts_with("file:") => Source::Path(version["file:".len()..].to_owned()),
-        None => Source::Registry { url: None },
+        None => {
+            // `name@file:./dir`, `name@link:./dir`: local, with nothing to download.
+            let range = split_npm_spec(e.descriptors.first()?).map_or("", |(_, r)| r);
+            match range
+                .strip_prefix("file:")
+                .or_else(|| range.strip_prefix("link:"))
+            {
+                Some(dir) => Source::Path(dir.to_owned()),
+                None => Source::Registry { url: None },
+            }
+        }
     };
     let mut p = Package::new(Ecosystem::Npm, name, version, source);
     checksums.extend(
@@ -249,6 +258,8 @@ fn percent_decode(s: &str) -> String {
 /// Source of a berry resolution `name@reference`; `None` for the project's root workspace.
 fn berry_source(name: &str, reference: &str) -> Option<Source> {
     let (protocol, rest) = reference.split_once(':').unwrap_or(("", reference));
+    // `::locator=...` binds a relative path to the workspace it is relative to.
+    let rest = rest.split_once("::").map_or(rest, |(r, _)| r);
     Some(match protocol {
         "npm" => Source::Registry { url: None },
         "workspace" if rest == "." => return None,
