@@ -157,6 +157,11 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
     let toml = format!("a = {}{}", "[".repeat(100_000), "]".repeat(100_000));
     let path = write(tmp.path(), "uv.lock", toml.as_bytes());
     assert!(parse_lockfile(&path).is_err());
+    // Line formats have no nesting: the brackets are just an unusable line.
+    for name in ["go.mod", "requirements.txt"] {
+        let path = write(tmp.path(), name, deep.as_bytes());
+        assert_eq!(parse_lockfile(&path).unwrap(), [], "{name}");
+    }
 }
 
 proptest! {

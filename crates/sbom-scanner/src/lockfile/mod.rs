@@ -91,12 +91,74 @@ impl Ctx<'_> {
     }
 
     pub(crate) fn yaml<T: serde::de::DeserializeOwned>(&self, text: &str) -> Result<T, Error> {
+        if let Some(line) = flow_too_deep(text) {
+            return Err(self.invalid(
+                Some(line),
+                format!("flow collections nested deeper than {MAX_FLOW_DEPTH}"),
+            ));
+        }
         yaml_serde::from_str(text).map_err(|source| Error::Yaml {
             path: self.path.to_owned(),
             line: source.location().map(|l| l.line()),
             source,
         })
     }
+}
+
+/// Deepest `[`/`{` nesting accepted in YAML; lockfiles use two or three levels.
+const MAX_FLOW_DEPTH: usize = 64;
+
+/// The line where unquoted `[`/`{` nesting first exceeds [`MAX_FLOW_DEPTH`]. The YAML parser takes
+/// time quadratic in that depth before its own recursion limit rejects the document, so hostile
+/// input is turned away first.
+fn flow_too_deep(text: &str) -> Option<usize> {
+    let (mut depth, mut line) = (0usize, 1usize);
+    let mut quote: Option<u8> = None;
+    let mut prev = b'\n';
+    let mut bytes = text.bytes().peekable();
+    while let Some(b) = bytes.next() {
+        match (quote, b) {
+            (_, b'\n') => {
+                line += 1;
+            }
+            (Some(b'"'), b'\\') => {
+                bytes.next();
+            }
+            (Some(q), c) if c == q => {
+                // `''` inside a single-quoted scalar is an escaped quote.
+                if q == b'\'' && bytes.peek() == Some(&b'\'') {
+                    bytes.next();
+                } else {
+                    quote = None;
+                }
+            }
+            (Some(_), _) => {}
+            // A quote opens a scalar only where a token starts (`it's` is plain text).
+            (None, b'"' | b'\'') if prev.is_ascii_whitespace() || b"[{,:-".contains(&prev) => {
+                quote = Some(b)
+            }
+            (None, b'#') if prev.is_ascii_whitespace() => {
+                for c in bytes.by_ref() {
+                    if c == b'\n' {
+                        line += 1;
+                        break;
+                    }
+                }
+                prev = b'\n';
+                continue;
+            }
+            (None, b'[' | b'{') => {
+                depth += 1;
+                if depth > MAX_FLOW_DEPTH {
+                    return Some(line);
+                }
+            }
+            (None, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        prev = b;
+    }
+    None
 }
 
 /// 1-based line of a byte offset.
@@ -318,6 +380,20 @@ mod tests {
         assert_eq!(f("requirements-dev.txt"), Some(Format::Requirements));
         assert_eq!(f("Cargo.toml"), None);
         assert_eq!(f("package.json"), None);
+    }
+
+    #[test]
+    fn flow_depth() {
+        let deep = format!("a: {}{}", "[".repeat(65), "]".repeat(65));
+        assert_eq!(flow_too_deep(&deep), Some(1));
+        assert_eq!(flow_too_deep(&format!("a: 1\nb: {}", &deep[3..])), Some(2));
+        let quoted = format!("a: '{}'", "[".repeat(100));
+        assert_eq!(flow_too_deep(&quoted), None);
+        let comment = format!("a: 1 # {}", "{".repeat(100));
+        assert_eq!(flow_too_deep(&comment), None);
+        // A stray apostrophe in a plain scalar does not hide what follows.
+        let sneaky = format!("a: it's\nb: {}", &deep[3..]);
+        assert_eq!(flow_too_deep(&sneaky), Some(2));
     }
 
     #[test]
