@@ -41,8 +41,9 @@ pub enum Error {
     Toml {
         path: PathBuf,
         line: Option<usize>,
+        /// Boxed: the TOML error is large and errors travel in every `Result`.
         #[source]
-        source: toml::de::Error,
+        source: Box<toml::de::Error>,
     },
     #[error("{}{}: invalid YAML", path.display(), Line(*line))]
     Yaml {

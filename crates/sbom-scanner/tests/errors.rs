@@ -1,6 +1,9 @@
 //! Errors name the file (and line where known); limits hold; the inventory collects per-file
 //! errors and skipped lines; random input never panics a parser.
 
+// Helpers outside #[test] functions unwrap too; a failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 
 use ironpost_sbom_scanner::{Error, MAX_FILE_BYTES, MAX_PACKAGES, inventory, parse_lockfile};
@@ -53,12 +56,9 @@ fn syntax_errors_carry_path_and_line() {
         let path = write(tmp.path(), name, body.as_bytes());
         let err = parse_lockfile(&path).expect_err(name);
         assert_eq!(err.path(), path, "{name}: {err}");
-        if line.is_some() {
-            assert_eq!(err.line(), line, "{name}: {err}");
-            assert!(
-                err.to_string().contains(&format!(":{}", line.unwrap())),
-                "{err}"
-            );
+        assert_eq!(err.line(), line, "{name}: {err}");
+        if let Some(line) = line {
+            assert!(err.to_string().contains(&format!(":{line}")), "{err}");
         }
     }
 }

@@ -1,5 +1,8 @@
 //! Table-driven tests: every fixture under `tests/fixtures/` parses to exactly the listed packages.
 
+// Helpers outside #[test] functions unwrap too; a failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 
 use ironpost_sbom_scanner::{Ecosystem, Package, parse_lockfile};

@@ -86,7 +86,7 @@ impl Ctx<'_> {
         toml::from_str(text).map_err(|source| Error::Toml {
             path: self.path.to_owned(),
             line: source.span().map(|s| line_of(text, s.start)),
-            source,
+            source: Box::new(source),
         })
     }
 

@@ -177,9 +177,7 @@ fn parse_v2(nodes: &BTreeMap<String, Node>) -> Parsed {
 fn v1_package(name: &str, dep: &V1Dep) -> Package {
     let (name, version) = unalias(name, &dep.version);
     let from_version = |v: &str| {
-        if v.starts_with("git") || v.starts_with("github:") {
-            Some(npm_source_from_url(name, v))
-        } else if v.starts_with("file:") {
+        if v.starts_with("git") || v.starts_with("github:") || v.starts_with("file:") {
             Some(npm_source_from_url(name, v))
         } else if v.starts_with("http://") || v.starts_with("https://") {
             Some(Source::Url(v.to_owned()))

@@ -108,7 +108,7 @@ fn parse_classic(ctx: Ctx<'_>, text: &str) -> Result<Parsed, Error> {
             }
         }
     }
-    Ok(build(entries, |e| classic_package(e), &|name, range| {
+    Ok(build(entries, classic_package, &|name, range| {
         vec![format!("{name}@{range}")]
     }))
 }
