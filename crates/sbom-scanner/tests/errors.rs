@@ -48,7 +48,7 @@ fn syntax_errors_carry_path_and_line() {
         (
             "pnpm-lock.yaml",
             "lockfileVersion: '6.0'\npackages: [\n",
-            None,
+            Some(3),
         ),
         ("Cargo.lock", "version = 9\n", None),
     ];
