@@ -98,7 +98,12 @@ fn parse_v2(nodes: &BTreeMap<String, Node>) -> Parsed {
             continue;
         }
         let workspace = !key.contains("node_modules/");
-        let dir_name = name_of_key(key);
+        // A workspace without a `name` is known by its directory.
+        let dir_name = if workspace {
+            key.rsplit('/').next().unwrap_or(key)
+        } else {
+            name_of_key(key)
+        };
         let name = node.name.as_deref().unwrap_or(dir_name);
         let Some(version) = node.version.as_deref() else {
             parsed.skipped.push(Skipped {
