@@ -1,11 +1,101 @@
-//! sbom-scanner: lockfile inventory, SBOM generation and offline OSV vulnerability matching.
+//! sbom-scanner: lockfile inventory and SBOM generation.
 //!
-//! This crate owns the `[sbom]` config section. Parsers, the vulnerability database and the
-//! scanner arrive with the sbom-scanner issue; until then the daemon reports the module as
-//! unavailable when it is enabled.
+//! Entry points: [`parse_lockfile`] reads one lockfile (format from its file name, see
+//! [`Format`]); [`inventory`] walks scan directories (`discover.rs`) and parses every lockfile
+//! found, collecting per-file errors; [`cyclonedx`] and [`spdx`] render an inventory as SBOM JSON.
+//! The `[sbom]` config section lives in `config.rs`. Vulnerability matching is not here.
 //!
-//! Architecture invariant: depends on `ironpost-core` only.
+//! Architecture invariant: depends on `ironpost-core` only. Parsers never panic on hostile input:
+//! a file over [`MAX_FILE_BYTES`] or with more than [`MAX_PACKAGES`] packages is an error naming
+//! the file.
 
 pub mod config;
+mod discover;
+mod error;
+mod lockfile;
+mod package;
+mod sbom;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
 pub use config::{SbomConfig, SbomFormat};
+pub use error::{Error, MAX_FILE_BYTES, MAX_PACKAGES};
+pub use lockfile::Format;
+pub use package::{
+    Checksum, Ecosystem, HashAlg, Inventory, LockfileReport, Package, Skipped, Source,
+};
+pub use sbom::cyclonedx::CycloneDxVersion;
+
+/// Parses one lockfile: its packages de-duplicated and sorted, each naming `path` as its lockfile.
+/// Lines deliberately skipped (unpinned requirements) are dropped here; [`inventory`] reports them.
+pub fn parse_lockfile(path: &Path) -> Result<Vec<Package>, Error> {
+    lockfile::parse_file(path).map(|p| p.packages)
+}
+
+/// Inventories every lockfile under `scan_dirs`. A scan directory that cannot be read is an error;
+/// a lockfile that cannot be parsed is reported in [`Inventory::lockfiles`] and the scan goes on.
+pub fn inventory(scan_dirs: &[PathBuf]) -> Result<Inventory, Error> {
+    let mut inv = Inventory {
+        scan_dirs: scan_dirs.to_vec(),
+        ..Inventory::default()
+    };
+    let mut seen = BTreeSet::new();
+    for dir in scan_dirs {
+        let (files, errors) = discover::discover(dir)?;
+        inv.walk_errors.extend(errors);
+        for path in files {
+            let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+            if !seen.insert(key) {
+                continue;
+            }
+            let report = match lockfile::parse_file(&path) {
+                Ok(parsed) if inv.packages.len() + parsed.packages.len() > MAX_PACKAGES => {
+                    LockfileReport {
+                        error: Some(lockfile::too_many(&path)),
+                        path,
+                        packages: 0,
+                        skipped: parsed.skipped,
+                    }
+                }
+                Ok(parsed) => {
+                    let report = LockfileReport {
+                        path,
+                        packages: parsed.packages.len(),
+                        skipped: parsed.skipped,
+                        error: None,
+                    };
+                    inv.packages.extend(parsed.packages);
+                    report
+                }
+                Err(e) => LockfileReport {
+                    path,
+                    packages: 0,
+                    skipped: Vec::new(),
+                    error: Some(e),
+                },
+            };
+            inv.lockfiles.push(report);
+        }
+    }
+    inv.packages.sort_by(|a, b| {
+        (a.ecosystem, &a.name, &a.version, &a.source, &a.lockfile).cmp(&(
+            b.ecosystem,
+            &b.name,
+            &b.version,
+            &b.source,
+            &b.lockfile,
+        ))
+    });
+    Ok(inv)
+}
+
+/// The inventory as a CycloneDX JSON document.
+pub fn cyclonedx(inv: &Inventory, version: CycloneDxVersion) -> serde_json::Value {
+    sbom::cyclonedx::render(inv, version, sbom::DocMeta::now())
+}
+
+/// The inventory as an SPDX 2.3 JSON document.
+pub fn spdx(inv: &Inventory) -> serde_json::Value {
+    sbom::spdx::render(inv, sbom::DocMeta::now())
+}

@@ -1,0 +1,406 @@
+//! Lockfile parsers, one file per format, behind one entry point that recognises the format by file
+//! name, enforces the size and package limits, and de-duplicates what a parser found.
+
+mod cargo;
+mod gomod;
+mod npm;
+mod pnpm;
+mod poetry;
+mod requirements;
+mod uv;
+mod yarn;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Read;
+use std::path::Path;
+
+use crate::error::{Error, MAX_FILE_BYTES, MAX_PACKAGES};
+use crate::package::{Package, Skipped};
+
+/// The lockfile formats the scanner reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Format {
+    CargoLock,
+    /// `package-lock.json` and `npm-shrinkwrap.json`.
+    PackageLock,
+    YarnLock,
+    PnpmLock,
+    /// `requirements.txt` and `requirements-*.txt`.
+    Requirements,
+    PoetryLock,
+    UvLock,
+    GoMod,
+    GoSum,
+}
+
+impl Format {
+    /// The format of a file, from its name alone.
+    pub fn from_path(path: &Path) -> Option<Format> {
+        let name = path.file_name()?.to_str()?;
+        Some(match name {
+            "Cargo.lock" => Format::CargoLock,
+            "package-lock.json" | "npm-shrinkwrap.json" => Format::PackageLock,
+            "yarn.lock" => Format::YarnLock,
+            "pnpm-lock.yaml" => Format::PnpmLock,
+            "poetry.lock" => Format::PoetryLock,
+            "uv.lock" => Format::UvLock,
+            "go.mod" => Format::GoMod,
+            "go.sum" => Format::GoSum,
+            n if n.starts_with("requirements") && n.ends_with(".txt") => Format::Requirements,
+            _ => return None,
+        })
+    }
+}
+
+/// What a parser found in one file, before de-duplication.
+#[derive(Debug, Default)]
+pub(crate) struct Parsed {
+    pub(crate) packages: Vec<Package>,
+    pub(crate) skipped: Vec<Skipped>,
+}
+
+/// The file being parsed, for error context.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ctx<'a> {
+    pub(crate) path: &'a Path,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn invalid(&self, line: Option<usize>, reason: impl Into<String>) -> Error {
+        Error::Invalid {
+            path: self.path.to_owned(),
+            line,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn json<T: serde::de::DeserializeOwned>(&self, text: &str) -> Result<T, Error> {
+        serde_json::from_str(text).map_err(|source| Error::Json {
+            path: self.path.to_owned(),
+            line: Some(source.line()).filter(|&l| l > 0),
+            source,
+        })
+    }
+
+    pub(crate) fn toml<T: serde::de::DeserializeOwned>(&self, text: &str) -> Result<T, Error> {
+        toml::from_str(text).map_err(|source| Error::Toml {
+            path: self.path.to_owned(),
+            line: source.span().map(|s| line_of(text, s.start)),
+            source: Box::new(source),
+        })
+    }
+
+    pub(crate) fn yaml<T: serde::de::DeserializeOwned>(&self, text: &str) -> Result<T, Error> {
+        if let Some(line) = flow_too_deep(text) {
+            return Err(self.invalid(
+                Some(line),
+                format!("flow collections nested deeper than {MAX_FLOW_DEPTH}"),
+            ));
+        }
+        yaml_serde::from_str(text).map_err(|source| Error::Yaml {
+            path: self.path.to_owned(),
+            line: source.location().map(|l| l.line()),
+            source,
+        })
+    }
+}
+
+/// Deepest `[`/`{` nesting accepted in YAML; lockfiles use two or three levels.
+const MAX_FLOW_DEPTH: usize = 64;
+
+/// The line where unquoted `[`/`{` nesting first exceeds [`MAX_FLOW_DEPTH`]. The YAML parser takes
+/// time quadratic in that depth before its own recursion limit rejects the document, so hostile
+/// input is turned away first.
+fn flow_too_deep(text: &str) -> Option<usize> {
+    let (mut depth, mut line) = (0usize, 1usize);
+    let mut quote: Option<u8> = None;
+    let mut prev = b'\n';
+    let mut bytes = text.bytes().peekable();
+    while let Some(b) = bytes.next() {
+        match (quote, b) {
+            (_, b'\n') => {
+                line += 1;
+            }
+            (Some(b'"'), b'\\') => {
+                bytes.next();
+            }
+            (Some(q), c) if c == q => {
+                // `''` inside a single-quoted scalar is an escaped quote.
+                if q == b'\'' && bytes.peek() == Some(&b'\'') {
+                    bytes.next();
+                } else {
+                    quote = None;
+                }
+            }
+            (Some(_), _) => {}
+            // A quote opens a scalar only where a token starts (`it's` is plain text).
+            (None, b'"' | b'\'') if prev.is_ascii_whitespace() || b"[{,:-".contains(&prev) => {
+                quote = Some(b)
+            }
+            (None, b'#') if prev.is_ascii_whitespace() => {
+                for c in bytes.by_ref() {
+                    if c == b'\n' {
+                        line += 1;
+                        break;
+                    }
+                }
+                prev = b'\n';
+                continue;
+            }
+            (None, b'[' | b'{') => {
+                depth += 1;
+                if depth > MAX_FLOW_DEPTH {
+                    return Some(line);
+                }
+            }
+            (None, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        prev = b;
+    }
+    None
+}
+
+/// 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()
+        .iter()
+        .take(offset)
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Reads at most [`MAX_FILE_BYTES`] of a file as UTF-8.
+pub(crate) fn read_limited(path: &Path) -> Result<String, Error> {
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        let size = std::fs::metadata(path).map_or(bytes.len() as u64, |m| m.len());
+        return Err(Error::TooLarge {
+            path: path.to_owned(),
+            size,
+            limit: MAX_FILE_BYTES,
+        });
+    }
+    String::from_utf8(bytes).map_err(|_| Error::NotUtf8 {
+        path: path.to_owned(),
+    })
+}
+
+/// Parses the text of a lockfile of a known format: de-duplicated, sorted, each package carrying
+/// `path` as its lockfile.
+pub(crate) fn parse_text(format: Format, path: &Path, text: &str) -> Result<Parsed, Error> {
+    let ctx = Ctx { path };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut parsed = match format {
+        Format::CargoLock => cargo::parse(ctx, text)?,
+        Format::PackageLock => npm::parse(ctx, text)?,
+        Format::YarnLock => yarn::parse(ctx, text)?,
+        Format::PnpmLock => pnpm::parse(ctx, text)?,
+        Format::Requirements => requirements::parse(ctx, text)?,
+        Format::PoetryLock => poetry::parse(ctx, text)?,
+        Format::UvLock => uv::parse(ctx, text)?,
+        Format::GoMod => gomod::parse_mod(ctx, text)?,
+        Format::GoSum => gomod::parse_sum(ctx, text)?,
+    };
+    if parsed.packages.len() > MAX_PACKAGES {
+        return Err(too_many(path));
+    }
+    parsed.packages = dedup(std::mem::take(&mut parsed.packages));
+    for p in &mut parsed.packages {
+        p.lockfile = path.to_owned();
+    }
+    Ok(parsed)
+}
+
+pub(crate) fn too_many(path: &Path) -> Error {
+    Error::TooManyPackages {
+        path: path.to_owned(),
+        limit: MAX_PACKAGES,
+    }
+}
+
+/// Reads and parses one lockfile.
+pub(crate) fn parse_file(path: &Path) -> Result<Parsed, Error> {
+    let format = Format::from_path(path).ok_or_else(|| Error::UnknownFormat {
+        path: path.to_owned(),
+    })?;
+    let text = read_limited(path)?;
+    parse_text(format, path, &text)
+}
+
+/// Merges packages with the same identity (ecosystem, name, version, source): flags that restrict
+/// (dev, optional) hold only if they hold everywhere, checksums and dependencies are united.
+pub(crate) fn dedup(packages: Vec<Package>) -> Vec<Package> {
+    let mut by_key: BTreeMap<(crate::Ecosystem, String, String, crate::Source), Package> =
+        BTreeMap::new();
+    for p in packages {
+        let key = (
+            p.ecosystem,
+            p.name.clone(),
+            p.version.clone(),
+            p.source.clone(),
+        );
+        match by_key.get_mut(&key) {
+            None => {
+                by_key.insert(key, p);
+            }
+            Some(seen) => merge_into(seen, p),
+        }
+    }
+    by_key
+        .into_values()
+        .map(|mut p| {
+            p.checksums.sort();
+            p.checksums.dedup();
+            if let Some(d) = &mut p.dependencies {
+                d.sort();
+                d.dedup();
+            }
+            p
+        })
+        .collect()
+}
+
+pub(crate) fn merge_into(seen: &mut Package, p: Package) {
+    seen.dev &= p.dev;
+    seen.optional &= p.optional;
+    seen.bundled |= p.bundled;
+    seen.indirect &= p.indirect;
+    seen.checksums.extend(p.checksums);
+    match (&mut seen.dependencies, p.dependencies) {
+        (Some(a), Some(b)) => a.extend(b),
+        (a @ None, Some(b)) => *a = Some(b),
+        _ => {}
+    }
+}
+
+/// Marks as `dev` the packages reachable from `dev_roots` but not from `prod_roots`, following the
+/// packages' dependency ids. Used by formats that record the dev/prod split only at the roots.
+pub(crate) fn mark_dev_only(packages: &mut [Package], prod_roots: &[String], dev_roots: &[String]) {
+    let index: HashMap<String, usize> = packages
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id(), i))
+        .collect();
+    let reach = |roots: &[String]| {
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<usize> = roots.iter().filter_map(|r| index.get(r).copied()).collect();
+        while let Some(i) = stack.pop() {
+            if !seen.insert(i) {
+                continue;
+            }
+            for d in packages[i].dependencies.iter().flatten() {
+                if let Some(&j) = index.get(d) {
+                    stack.push(j);
+                }
+            }
+        }
+        seen
+    };
+    let prod = reach(prod_roots);
+    let dev = reach(dev_roots);
+    for i in dev.difference(&prod) {
+        packages[*i].dev = true;
+    }
+}
+
+/// Splits an npm descriptor `name@range` (`@scope/name@range`) at the version separator.
+pub(crate) fn split_npm_spec(spec: &str) -> Option<(&str, &str)> {
+    let at = spec.get(1..)?.find('@')? + 1;
+    Some((&spec[..at], &spec[at + 1..]))
+}
+
+/// Where an npm tarball URL came from: the registry (URL kept only when not the public one) or a
+/// plain URL.
+pub(crate) fn npm_source_from_url(name: &str, url: &str) -> crate::Source {
+    use crate::Source;
+    if let Some(rest) = url
+        .strip_prefix("git+")
+        .or_else(|| url.strip_prefix("git:"))
+    {
+        let full = if url.starts_with("git:") { url } else { rest };
+        let (repo, rev) = match full.split_once('#') {
+            Some((r, rev)) => (r, Some(rev.to_owned())),
+            None => (full, None),
+        };
+        return Source::Git {
+            url: repo.to_owned(),
+            rev,
+        };
+    }
+    // GitHub's archive of a commit: a git source, whatever protocol fetched it.
+    if let Some(rest) = url.strip_prefix("https://codeload.github.com/") {
+        let parts: Vec<&str> = rest.split('/').collect();
+        if let [owner, repo, "tar.gz", rev] = parts[..] {
+            return Source::Git {
+                url: format!("https://github.com/{owner}/{repo}"),
+                rev: Some(rev.to_owned()),
+            };
+        }
+    }
+    if let Some(p) = url.strip_prefix("file:") {
+        return Source::Path(p.to_owned());
+    }
+    let marker = format!("/{name}/-/");
+    match url.find(&marker) {
+        Some(i) => {
+            let base = url[..i].trim_end_matches('/');
+            let default = matches!(
+                base,
+                "https://registry.npmjs.org"
+                    | "https://registry.yarnpkg.com"
+                    | "http://registry.npmjs.org"
+            );
+            Source::Registry {
+                url: (!default).then(|| base.to_owned()),
+            }
+        }
+        None => Source::Url(url.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_by_name() {
+        let f = |n: &str| Format::from_path(Path::new(n));
+        assert_eq!(f("a/Cargo.lock"), Some(Format::CargoLock));
+        assert_eq!(f("npm-shrinkwrap.json"), Some(Format::PackageLock));
+        assert_eq!(f("requirements-dev.txt"), Some(Format::Requirements));
+        assert_eq!(f("Cargo.toml"), None);
+        assert_eq!(f("package.json"), None);
+    }
+
+    #[test]
+    fn flow_depth() {
+        let deep = format!("a: {}{}", "[".repeat(65), "]".repeat(65));
+        assert_eq!(flow_too_deep(&deep), Some(1));
+        assert_eq!(flow_too_deep(&format!("a: 1\nb: {}", &deep[3..])), Some(2));
+        let quoted = format!("a: '{}'", "[".repeat(100));
+        assert_eq!(flow_too_deep(&quoted), None);
+        let comment = format!("a: 1 # {}", "{".repeat(100));
+        assert_eq!(flow_too_deep(&comment), None);
+        // A stray apostrophe in a plain scalar does not hide what follows.
+        let sneaky = format!("a: it's\nb: {}", &deep[3..]);
+        assert_eq!(flow_too_deep(&sneaky), Some(2));
+    }
+
+    #[test]
+    fn npm_specs() {
+        assert_eq!(split_npm_spec("@a/b@^1"), Some(("@a/b", "^1")));
+        assert_eq!(split_npm_spec("b@npm:c@1"), Some(("b", "npm:c@1")));
+        assert_eq!(split_npm_spec("b"), None);
+        assert_eq!(split_npm_spec("@"), None);
+    }
+}
