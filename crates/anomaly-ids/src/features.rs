@@ -208,7 +208,8 @@ impl WindowExtractor {
         self.stats.events_in += 1;
         self.seq += 1;
         let seq = self.seq;
-        if !self.sources.contains_key(&event.saddr) && self.sources.len() >= self.config.max_sources {
+        if !self.sources.contains_key(&event.saddr) && self.sources.len() >= self.config.max_sources
+        {
             self.evict_least_recent();
         }
         let window = self.sources.entry(event.saddr).or_default();
@@ -248,7 +249,11 @@ impl WindowExtractor {
                 emptied.push((window.last_seq, *src));
                 continue;
             }
-            if let Some(f) = features_of(*src, window.attempts.iter().filter(|a| a.ts <= now), self.config) {
+            if let Some(f) = features_of(
+                *src,
+                window.attempts.iter().filter(|a| a.ts <= now),
+                self.config,
+            ) {
                 out.push(f);
             }
         }
@@ -256,7 +261,7 @@ impl WindowExtractor {
             self.lru.remove(&key);
             self.sources.remove(&key.1);
         }
-        out.sort_by(|a, b| a.src.cmp(&b.src));
+        out.sort_by_key(|f| f.src);
         out
     }
 }

@@ -41,7 +41,14 @@ fn check(events: Vec<FlowEvent>, now: f64, want: &[Row]) {
         .into_iter()
         .map(|f| {
             let src: &'static str = Box::leak(f.src.to_string().into_boxed_str());
-            (src, f.conn_rate, f.uniq_dports, f.uniq_daddrs, f.syn_only_ratio, f.rst_ratio)
+            (
+                src,
+                f.conn_rate,
+                f.uniq_dports,
+                f.uniq_daddrs,
+                f.syn_only_ratio,
+                f.rst_ratio,
+            )
         })
         .collect();
     assert_eq!(got, want);
@@ -53,32 +60,52 @@ const D: &str = "10.0.0.9";
 
 #[test]
 fn single_attempt() {
-    check(vec![ev(1.0, A, D, 80, "")], 1.0, &[(A, 0.5, 1, 1, None, None)]);
+    check(
+        vec![ev(1.0, A, D, 80, "")],
+        1.0,
+        &[(A, 0.5, 1, 1, None, None)],
+    );
 }
 
 #[test]
 fn port_scan_counts_distinct_ports() {
-    let events = (0..10).map(|i| ev(10.0 + f64::from(i) * 0.1, A, D, 1000 + i as u16, "")).collect();
+    let events = (0..10)
+        .map(|i| ev(10.0 + f64::from(i) * 0.1, A, D, 1000 + i as u16, ""))
+        .collect();
     check(events, 11.0, &[(A, 5.0, 10, 1, None, None)]);
 }
 
 #[test]
 fn repeated_port_counts_once() {
-    let events = vec![ev(1.0, A, D, 80, ""), ev(1.1, A, D, 80, ""), ev(1.2, A, D, 443, "")];
+    let events = vec![
+        ev(1.0, A, D, 80, ""),
+        ev(1.1, A, D, 80, ""),
+        ev(1.2, A, D, 443, ""),
+    ];
     check(events, 1.5, &[(A, 1.5, 2, 1, None, None)]);
 }
 
 #[test]
 fn host_sweep_counts_distinct_destinations() {
-    let events = (1..=6).map(|i| ev(1.0, A, &format!("10.0.1.{i}"), 22, "")).collect();
+    let events = (1..=6)
+        .map(|i| ev(1.0, A, &format!("10.0.1.{i}"), 22, ""))
+        .collect();
     check(events, 1.0, &[(A, 3.0, 1, 6, None, None)]);
 }
 
 #[test]
 fn window_excludes_its_start_and_includes_now() {
     check(vec![ev(0.0, A, D, 80, "")], 2.0, &[]);
-    check(vec![ev(0.0, A, D, 80, "")], 1.999, &[(A, 0.5, 1, 1, None, None)]);
-    check(vec![ev(3.0, A, D, 80, "")], 3.0, &[(A, 0.5, 1, 1, None, None)]);
+    check(
+        vec![ev(0.0, A, D, 80, "")],
+        1.999,
+        &[(A, 0.5, 1, 1, None, None)],
+    );
+    check(
+        vec![ev(3.0, A, D, 80, "")],
+        3.0,
+        &[(A, 0.5, 1, 1, None, None)],
+    );
 }
 
 #[test]
@@ -103,16 +130,27 @@ fn outcome_ratios_over_attempts_with_flags() {
         ev(1.0, A, D, 8, "R"),
     ];
     // known: S, S, SR, SA, SAR, R -> syn-only 2/6, refused (RST without ACK) 2/6
-    check(events, 1.0, &[(A, 4.0, 8, 1, Some(2.0 / 6.0), Some(2.0 / 6.0))]);
+    check(
+        events,
+        1.0,
+        &[(A, 4.0, 8, 1, Some(2.0 / 6.0), Some(2.0 / 6.0))],
+    );
 }
 
 #[test]
 fn sources_are_separate_and_sorted() {
-    let events = vec![ev(1.0, B, D, 80, "SA"), ev(1.0, A, D, 80, ""), ev(1.5, A, D, 81, "")];
+    let events = vec![
+        ev(1.0, B, D, 80, "SA"),
+        ev(1.0, A, D, 80, ""),
+        ev(1.5, A, D, 81, ""),
+    ];
     check(
         events,
         1.5,
-        &[(A, 1.0, 2, 1, None, None), (B, 0.5, 1, 1, Some(0.0), Some(0.0))],
+        &[
+            (A, 1.0, 2, 1, None, None),
+            (B, 0.5, 1, 1, Some(0.0), Some(0.0)),
+        ],
     );
 }
 
@@ -206,9 +244,18 @@ fn flow_event_json() {
                 ..ev(1.0, A, D, 22, "SR")
             }),
         ),
-        (r#"{"ts": 1, "saddr": "10.0.0.5", "daddr": "10.0.0.9"}"#, None),
-        (r#"{"ts": 1, "saddr": "nope", "daddr": "10.0.0.9", "dport": 1}"#, None),
-        (r#"{"ts": 1, "saddr": "10.0.0.5", "daddr": "10.0.0.9", "dport": 70000}"#, None),
+        (
+            r#"{"ts": 1, "saddr": "10.0.0.5", "daddr": "10.0.0.9"}"#,
+            None,
+        ),
+        (
+            r#"{"ts": 1, "saddr": "nope", "daddr": "10.0.0.9", "dport": 1}"#,
+            None,
+        ),
+        (
+            r#"{"ts": 1, "saddr": "10.0.0.5", "daddr": "10.0.0.9", "dport": 70000}"#,
+            None,
+        ),
         (
             r#"{"ts": 1, "saddr": "10.0.0.5", "daddr": "10.0.0.9", "dport": 1, "flags": {"fin": true}}"#,
             None,

@@ -14,6 +14,7 @@ pub mod scorer;
 
 pub use error::IdsError;
 pub use features::{
-    ExtractorConfig, ExtractorStats, FEATURE_NAMES, Features, FlowEvent, TcpFlags, WINDOW_SECONDS, WindowExtractor,
+    ExtractorConfig, ExtractorStats, FEATURE_NAMES, Features, FlowEvent, TcpFlags, WINDOW_SECONDS,
+    WindowExtractor,
 };
 pub use scorer::{DEFAULT_THRESHOLD, OnnxScorer, Scorer, formula};

@@ -79,10 +79,12 @@ impl OnnxScorer {
             plan,
             run_errors: AtomicU64::new(0),
         };
-        let probe = scorer.run(&[0.0; FEATURE_NAMES.len()]).map_err(|e| IdsError::Model {
-            path: scorer.path.clone(),
-            source: e.into(),
-        })?;
+        let probe = scorer
+            .run(&[0.0; FEATURE_NAMES.len()])
+            .map_err(|e| IdsError::Model {
+                path: scorer.path.clone(),
+                source: e.into(),
+            })?;
         if !(0.0..=1.0).contains(&probe) {
             return Err(IdsError::NotAProbability {
                 path: scorer.path,
@@ -129,7 +131,10 @@ impl OnnxScorer {
         let probs = probs.as_slice::<f32>()?;
         match probs {
             [_, attack] => Ok(*attack),
-            other => bail!("expected 2 probabilities, got {}", other.len()),
+            other => Err(TractError::msg(format!(
+                "expected 2 probabilities, got {}",
+                other.len()
+            ))),
         }
     }
 }
@@ -137,7 +142,9 @@ impl OnnxScorer {
 fn build_plan(path: &Path) -> TractResult<Plan> {
     let mut model = tract_onnx::onnx().model_for_path(path)?;
     let Some(probs) = model.find_outlet_label(PROBABILITIES) else {
-        bail!("the model has no `{PROBABILITIES}` output");
+        return Err(TractError::msg(format!(
+            "the model has no `{PROBABILITIES}` output"
+        )));
     };
     model.select_output_outlets(&[probs])?;
     let model = model.with_input_fact(0, f32::fact([1, FEATURE_NAMES.len()]).into())?;

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use ironpost_anomaly_ids::{FEATURE_NAMES, Features, FlowEvent, OnnxScorer, Scorer, TcpFlags, WindowExtractor};
+use ironpost_anomaly_ids::{
+    FEATURE_NAMES, Features, FlowEvent, OnnxScorer, Scorer, TcpFlags, WindowExtractor,
+};
 use serde_json::Value;
 
 const TOLERANCE: f32 = 1e-5;
@@ -61,12 +63,20 @@ fn check_model(name: &str) {
     let scorer = model(name);
     let mut worst = 0f32;
     for (i, (row, want)) in rows.iter().zip(&want).enumerate() {
-        let got = scorer.score_input(row).unwrap_or_else(|e| panic!("row {i}: {e}"));
+        let got = scorer
+            .score_input(row)
+            .unwrap_or_else(|e| panic!("row {i}: {e}"));
         let diff = (got - want).abs();
         worst = worst.max(diff);
-        assert!(diff <= TOLERANCE, "{name} row {i} {row:?}: tract {got}, onnxruntime {want}");
+        assert!(
+            diff <= TOLERANCE,
+            "{name} row {i} {row:?}: tract {got}, onnxruntime {want}"
+        );
     }
-    eprintln!("{name}: {} rows, max |tract - onnxruntime| = {worst:e}", rows.len());
+    eprintln!(
+        "{name}: {} rows, max |tract - onnxruntime| = {worst:e}",
+        rows.len()
+    );
 }
 
 #[test]
@@ -103,7 +113,10 @@ fn features_reach_the_model_in_fixture_order() {
             continue;
         }
         let got = scorer.score(&features_of(row));
-        assert!((got - want.as_f64().expect("score") as f32).abs() <= TOLERANCE, "{row:?}");
+        assert!(
+            (got - want.as_f64().expect("score") as f32).abs() <= TOLERANCE,
+            "{row:?}"
+        );
         checked += 1;
     }
     assert!(checked >= 40, "only {checked} rows checked");
@@ -115,7 +128,10 @@ fn formula_fallback_is_the_seed_formula() {
         let f = features_of(&row);
         let seed = (0.5 * f64::from(f.conn_rate) + 0.05 * f64::from(f.uniq_dports)).min(1.0);
         let got = Scorer::Formula.score(&f);
-        assert!((f64::from(got) - seed).abs() < 1e-6, "{row:?}: {got} != {seed}");
+        assert!(
+            (f64::from(got) - seed).abs() < 1e-6,
+            "{row:?}: {got} != {seed}"
+        );
     }
 }
 
@@ -123,7 +139,9 @@ fn threshold(name: &str, regime: &str) -> f32 {
     let path = repo_root().join("models/metrics.json");
     let text = std::fs::read_to_string(&path).expect("models/metrics.json");
     let v: Value = serde_json::from_str(&text).expect("metrics JSON");
-    v["models"][name][regime]["threshold_at_fpr_1pct"].as_f64().expect("threshold") as f32
+    v["models"][name][regime]["threshold_at_fpr_1pct"]
+        .as_f64()
+        .expect("threshold") as f32
 }
 
 fn event(ts: f64, dst: &str, dport: u16, flags: Option<TcpFlags>) -> FlowEvent {
@@ -146,11 +164,20 @@ fn port_scan_through_the_extractor_crosses_the_probe_threshold() {
     // The seed simulator's scan: one source, many ports on one host, no flags.
     let mut x = WindowExtractor::default();
     for i in 0..40u16 {
-        x.push(event(100.0 + f64::from(i) * 0.04, "198.18.5.1", 1000 + i, None));
+        x.push(event(
+            100.0 + f64::from(i) * 0.04,
+            "198.18.5.1",
+            1000 + i,
+            None,
+        ));
     }
     let scan = x.tick(101.6);
     assert_eq!(scan.len(), 1);
-    assert!(scorer.score(&scan[0]) >= t, "scan {:?} scored below {t}", scan[0]);
+    assert!(
+        scorer.score(&scan[0]) >= t,
+        "scan {:?} scored below {t}",
+        scan[0]
+    );
 
     // A client opening two HTTPS connections that completed.
     let done = Some(TcpFlags {
@@ -162,5 +189,9 @@ fn port_scan_through_the_extractor_crosses_the_probe_threshold() {
     x.push(event(100.0, "198.18.5.1", 443, done));
     x.push(event(100.5, "198.18.5.1", 443, done));
     let benign = x.tick(101.0);
-    assert!(scorer.score(&benign[0]) < t, "benign {:?} scored at or above {t}", benign[0]);
+    assert!(
+        scorer.score(&benign[0]) < t,
+        "benign {:?} scored at or above {t}",
+        benign[0]
+    );
 }
