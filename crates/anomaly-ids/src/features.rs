@@ -112,6 +112,7 @@ impl Features {
 /// Bounds of the extractor's state.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ExtractorConfig {
+    /// The models are trained for [`WINDOW_SECONDS`]; another length changes what `conn_rate` means to them.
     pub window_seconds: f64,
     pub max_sources: usize,
     pub max_events_per_source: usize,
@@ -173,12 +174,18 @@ impl Default for WindowExtractor {
 }
 
 impl WindowExtractor {
-    /// `max_sources` and `max_events_per_source` below 1 are taken as 1.
+    /// `max_sources` and `max_events_per_source` below 1 are taken as 1; a `window_seconds` that is not a
+    /// positive finite number is taken as [`WINDOW_SECONDS`].
     pub fn new(config: ExtractorConfig) -> Self {
+        let window_seconds = if config.window_seconds.is_finite() && config.window_seconds > 0.0 {
+            config.window_seconds
+        } else {
+            WINDOW_SECONDS
+        };
         let config = ExtractorConfig {
+            window_seconds,
             max_sources: config.max_sources.max(1),
             max_events_per_source: config.max_events_per_source.max(1),
-            ..config
         };
         WindowExtractor {
             config,

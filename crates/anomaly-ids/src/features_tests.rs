@@ -205,6 +205,26 @@ fn per_source_cap_drops_oldest() {
 }
 
 #[test]
+fn unusable_bounds_are_corrected() {
+    let mut x = WindowExtractor::new(ExtractorConfig {
+        window_seconds: 0.0,
+        max_sources: 0,
+        max_events_per_source: 0,
+    });
+    x.push(ev(1.0, A, D, 80, ""));
+    x.push(ev(1.5, A, D, 81, ""));
+    x.push(ev(1.5, B, D, 81, ""));
+    // window 2 s, one source (A evicted by B), one attempt each.
+    let f = x.tick(2.0);
+    assert_eq!(f.len(), 1);
+    assert_eq!((f[0].src, f[0].conn_rate), (ip(B), 0.5));
+    assert_eq!(
+        (x.stats().events_dropped, x.stats().sources_evicted),
+        (1, 1)
+    );
+}
+
+#[test]
 fn non_finite_timestamps_are_refused() {
     let mut x = WindowExtractor::default();
     x.push(ev(f64::NAN, A, D, 80, ""));
