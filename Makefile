@@ -6,7 +6,7 @@ CARGO ?= cargo
 # .ci/run points CARGO_TARGET_DIR outside the clone so CI reuses earlier builds.
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
-.PHONY: demo test setup services build build-release lint bench-xdp
+.PHONY: demo test setup services build build-release lint bench-xdp train
 
 setup:
 	bash scripts/setup.sh
@@ -40,3 +40,10 @@ lint:
 ## veth pair against iptables, ipset and nft. BENCH_DURATION=SECS per drop variant (default 5).
 bench-xdp: setup
 	bash bench/run.sh xdp
+
+## Anomaly IDS models: NSL-KDD -> XGBoost -> models/*.onnx, metrics and the Rust parity fixture.
+## `make train TRAIN_ARGS=--check` retrains in memory and compares with the committed files instead.
+train:
+	bash training/setup.sh
+	cd training && "$${IRONPOST_TRAIN_VENV:-/var/tmp/ironpost-train-venv}/bin/python" train.py $(TRAIN_ARGS)
+	cd training && "$${IRONPOST_TRAIN_VENV:-/var/tmp/ironpost-train-venv}/bin/python" export_fixture.py $(TRAIN_ARGS)

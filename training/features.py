@@ -1,0 +1,81 @@
+"""NSL-KDD records -> the live extractor's window features (see models/MODEL_CARD.md).
+
+The feature order here is the model's input order and must match
+`crates/anomaly-ids/src/features.rs` (`FEATURE_NAMES`).
+"""
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+
+FEATURE_NAMES = ["conn_rate", "uniq_dports", "uniq_daddrs", "syn_only_ratio", "rst_ratio"]
+# Features that need TCP outcome flags; the seed telemetry has none, so they are often missing (NaN).
+FLAG_FEATURES = [3, 4]
+WINDOW_SECONDS = 2.0
+
+PROBE = {"ipsweep", "nmap", "portsweep", "satan"}
+DOS = {"back", "land", "neptune", "pod", "smurf", "teardrop"}
+
+# Column indices in the NSL-KDD CSV (no header; names in field-names.csv).
+COL = {
+    "count": 22,
+    "srv_count": 23,
+    "serror_rate": 24,
+    "rerror_rate": 26,
+    "same_srv_rate": 28,
+    "diff_srv_rate": 29,
+    "srv_diff_host_rate": 30,
+    "label": 41,
+}
+
+
+def category(label):
+    if label == "normal":
+        return "normal"
+    if label in PROBE:
+        return "probe"
+    if label in DOS:
+        return "dos"
+    return "other"
+
+
+def record_features(row):
+    """One NSL-KDD record -> [conn_rate, uniq_dports, uniq_daddrs, syn_only_ratio, rst_ratio]."""
+    count = float(row[COL["count"]])
+    srv_count = float(row[COL["srv_count"]])
+    diff_srv = float(row[COL["diff_srv_rate"]])
+    srv_diff_host = float(row[COL["srv_diff_host_rate"]])
+    # count and srv_count are both lower bounds of the connections seen in the 2 s window.
+    conn_rate = max(count, srv_count) / WINDOW_SECONDS
+    # Connections to this host on another service, plus the current one: an upper bound of distinct services.
+    uniq_dports = max(1.0, min(count, 1.0 + math.floor(count * diff_srv + 0.5)))
+    # Same-service connections to other hosts, plus this host.
+    uniq_daddrs = max(1.0, min(srv_count, 1.0 + math.floor(srv_count * srv_diff_host + 0.5)))
+    return [
+        conn_rate,
+        uniq_dports,
+        uniq_daddrs,
+        float(row[COL["serror_rate"]]),
+        float(row[COL["rerror_rate"]]),
+    ]
+
+
+def load(path):
+    """Returns (X float32 [n, 5], categories list[str]) in file order."""
+    xs, cats = [], []
+    with Path(path).open(newline="") as f:
+        for row in csv.reader(f):
+            if not row:
+                continue
+            xs.append(record_features(row))
+            cats.append(category(row[COL["label"]]))
+    return np.asarray(xs, dtype=np.float32), cats
+
+
+def without_flags(x):
+    """The same rows as the seed telemetry shows them: no outcome flags, so the flag features are missing."""
+    y = x.copy()
+    y[:, FLAG_FEATURES] = np.nan
+    return y
