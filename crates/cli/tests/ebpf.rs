@@ -7,50 +7,10 @@
 
 mod common;
 
-use common::{ATTACKER_IP, Daemon, Lab, VICTIM_IP, run, text, wait_for};
-
-fn ebpf_env(lab: &Lab) -> Vec<(&'static str, String)> {
-    vec![
-        ("IRONPOST_EBPF_ENABLED", "true".into()),
-        ("IRONPOST_EBPF_INTERFACE", lab.victim_if.clone()),
-        ("IRONPOST_EBPF_XDP_MODE", "skb".into()),
-    ]
-}
-
-fn start_in_victim(lab: &Lab, dir: tempfile::TempDir, extra: &[(&str, &str)]) -> Daemon {
-    let env = ebpf_env(lab);
-    let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    all.extend_from_slice(extra);
-    let d = Daemon::start_wrapped(
-        dir,
-        &["ip", "netns", "exec", &lab.victim],
-        &["--defaults"],
-        &all,
-    );
-    wait_for(20, "the ebpf module to attach", || {
-        let o = run(d.cli().args(["status", "--output", "json"]));
-        let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
-        let m = v["status"]["modules"]
-            .as_array()?
-            .iter()
-            .find(|m| m["name"] == "ebpf")?
-            .clone();
-        (m["health"]["status"] == "healthy").then_some(())
-    });
-    d
-}
-
-fn stats(d: &Daemon) -> serde_json::Value {
-    let o = run(d.cli().args(["stats", "--output", "json"]));
-    assert!(o.status.success(), "stats: {}", text(&o.stderr));
-    serde_json::from_slice(&o.stdout).unwrap()
-}
-
-fn blocks(d: &Daemon) -> Vec<serde_json::Value> {
-    let o = run(d.cli().args(["block", "list", "--output", "json"]));
-    assert!(o.status.success(), "block list: {}", text(&o.stderr));
-    serde_json::from_slice(&o.stdout).unwrap()
-}
+use common::{
+    ATTACKER_IP, Daemon, Lab, VICTIM_IP, alerts_of, blocks, lab_get, run, start_in_victim, stats,
+    text, wait_for,
+};
 
 #[test]
 fn xdp_counts_real_traffic_and_blocks_from_the_next_packet() {
@@ -140,22 +100,6 @@ fn xdp_counts_real_traffic_and_blocks_from_the_next_packet() {
 }
 
 /// GET on the daemon's HTTP listener, which lives in the victim's namespace.
-fn lab_get(lab: &Lab, d: &Daemon, path: &str) -> (u16, String) {
-    let o = lab
-        .victim(&[
-            "curl",
-            "-s",
-            "-w",
-            "\n%{http_code}",
-            &format!("http://{}{path}", d.http),
-        ])
-        .output()
-        .unwrap();
-    let out = text(&o.stdout);
-    let (body, code) = out.rsplit_once('\n').unwrap();
-    (code.trim().parse().unwrap(), body.to_owned())
-}
-
 #[test]
 fn blocks_survive_a_daemon_restart_in_pinned_maps() {
     let lab = Lab::new("pin");
@@ -264,16 +208,6 @@ fn block_commands_without_ebpf_say_so() {
         "{}",
         text(&o.stderr)
     );
-}
-
-/// Alerts of `rule` in the store.
-fn alerts_of(d: &Daemon, rule: &str) -> Vec<serde_json::Value> {
-    let o = run(d
-        .cli()
-        .args(["alerts", "list", "--output", "json", "--limit", "1000"]));
-    assert!(o.status.success(), "alerts list: {}", text(&o.stderr));
-    let all: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
-    all.into_iter().filter(|a| a["rule_id"] == rule).collect()
 }
 
 #[test]

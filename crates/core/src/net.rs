@@ -18,6 +18,13 @@ impl Cidr {
     }
 }
 
+impl From<IpAddr> for Cidr {
+    /// The host route of one address.
+    fn from(ip: IpAddr) -> Self {
+        Cidr(IpNet::from(ip))
+    }
+}
+
 impl FromStr for Cidr {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -105,6 +112,49 @@ fn parse_host_addresses(fib_trie: &str, if_inet6: &str) -> Vec<IpAddr> {
     out
 }
 
+/// The default gateways of this host: IPv4 from `/proc/net/route`, IPv6 from
+/// `/proc/net/ipv6_route` (routes to `0.0.0.0/0` and `::/0` with a next hop).
+pub fn default_gateways() -> Vec<IpAddr> {
+    let v4 = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    let v6 = std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default();
+    parse_default_gateways(&v4, &v6)
+}
+
+fn parse_default_gateways(route: &str, ipv6_route: &str) -> Vec<IpAddr> {
+    let mut out: Vec<IpAddr> = Vec::new();
+    for line in route.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // Iface Destination Gateway Flags … Mask: little-endian hex.
+        if f.len() >= 8
+            && f[1] == "00000000"
+            && f[7] == "00000000"
+            && let Ok(g) = u32::from_str_radix(f[2], 16)
+            && g != 0
+        {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::from(g.swap_bytes()));
+            if !out.contains(&ip) {
+                out.push(ip);
+            }
+        }
+    }
+    for line in ipv6_route.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // dest dest_len src src_len next_hop …
+        if f.len() >= 5
+            && f[1] == "00"
+            && f[0].bytes().all(|b| b == b'0')
+            && let Ok(g) = u128::from_str_radix(f[4], 16)
+            && g != 0
+        {
+            let ip = IpAddr::V6(std::net::Ipv6Addr::from(g));
+            if !out.contains(&ip) {
+                out.push(ip);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +189,14 @@ mod tests {
             .collect();
         assert_eq!(got, want);
         assert!(host_addresses().contains(&"127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn default_gateways_come_from_the_routing_tables() {
+        let v4 = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\neth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\ndocker0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
+        let v6 = "00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003     eth0\nfe800000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0\n";
+        let got = parse_default_gateways(v4, v6);
+        let want: Vec<IpAddr> = vec!["192.0.2.1".parse().unwrap(), "fe80::1".parse().unwrap()];
+        assert_eq!(got, want);
     }
 }

@@ -35,6 +35,7 @@ use crate::control::{self, ChannelStatus, ModuleStatus, Response, StatusReport};
 use crate::exit::{Exit, ExitError, WithExit};
 use crate::logging::{self, LogHandle};
 use crate::pidfile::PidFile;
+use crate::response::{self, RESPONSE_CHANNEL_CAPACITY, Responder};
 use crate::routes::{route_actions, route_alerts, route_logs, route_packets};
 
 /// Capacity of the channel every alert producer sends into.
@@ -483,8 +484,21 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
         });
         modules.push(Arc::new(RwLock::new(Box::new(pipeline))));
     }
+    let mut fanout: Vec<(&'static str, mpsc::Sender<AlertEvent>)> = Vec::new();
+    let mut responder = None;
+    if cfg.response.enabled {
+        let (tx, rx) = mpsc::channel(RESPONSE_CHANNEL_CAPACITY);
+        fanout.push(("alert_to_responder", tx));
+        let r = Arc::new(Responder {
+            cfg: cfg.response.clone(),
+            ebpf_allowlist: cfg.ebpf.allowlist.clone(),
+            ebpf: ebpf.clone(),
+            actions: action_tx.clone(),
+            decisions: Responder::metrics(&registry),
+        });
+        responder = Some((r, rx));
+    }
     let mut guard = None;
-    let mut guard_alerts = None;
     if cfg.container.enabled {
         let g = ContainerGuard::new(
             cfg.container.clone(),
@@ -493,7 +507,7 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
             action_tx.clone(),
         );
         let handle = g.handle();
-        guard_alerts = Some(handle.alert_input());
+        fanout.push(("alert_to_container_guard", handle.alert_input()));
         guard = Some(handle.clone());
         reloaders.push(Reloader {
             name: "container_guard",
@@ -577,8 +591,10 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
         writer.clone(),
         shared.clone(),
         stop_rx.clone(),
-        guard_alerts,
+        fanout,
     ));
+    let responder_task =
+        responder.map(|(r, rx)| tokio::spawn(response::run(r, rx, stop_rx.clone())));
     let log_router = tokio::spawn(route_logs(
         log_rx,
         writer.clone(),
@@ -647,6 +663,9 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
             }
         }
         let _ = alert_router.await;
+        if let Some(t) = responder_task {
+            let _ = t.await;
+        }
         let _ = action_router.await;
         let _ = packet_router.await;
         let _ = log_router.await;

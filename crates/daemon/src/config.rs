@@ -13,6 +13,8 @@ use ironpost_log_pipeline::LogPipelineConfig;
 use ironpost_sbom_scanner::SbomConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::response::ResponseConfig;
+
 /// Default location of the config file.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/ironpost/ironpost.toml";
 
@@ -31,6 +33,7 @@ pub struct IronpostConfig {
     pub log_pipeline: LogPipelineConfig,
     pub container: ContainerConfig,
     pub sbom: SbomConfig,
+    pub response: ResponseConfig,
 }
 
 impl Validate for IronpostConfig {
@@ -41,6 +44,13 @@ impl Validate for IronpostConfig {
             .validate(&key(prefix, "log_pipeline"), issues);
         self.container.validate(&key(prefix, "container"), issues);
         self.sbom.validate(&key(prefix, "sbom"), issues);
+        self.response.validate(&key(prefix, "response"), issues);
+        if self.response.enabled && !self.response.dry_run && !self.ebpf.enabled {
+            issues.push(
+                key(&key(prefix, "response"), "enabled"),
+                "blocking needs the XDP engine: set ebpf.enabled = true, or response.dry_run = true",
+            );
+        }
     }
 }
 

@@ -29,6 +29,7 @@ impl control::Handler for Shared {
                             reason
                         },
                         alert_id: None,
+                        trace_id: None,
                         escalate: false,
                     };
                     match ebpf.block(req).await {

@@ -10,6 +10,7 @@ mod app;
 mod handler;
 mod http;
 mod logging;
+pub mod response;
 mod routes;
 
 pub use app::{

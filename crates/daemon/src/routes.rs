@@ -42,25 +42,24 @@ async fn persist(app: &Shared, store: &StoreWriter, record: Record, kind: &'stat
     }
 }
 
-/// Alerts go to the store and, when the container guard runs, to it too (without waiting: a full
-/// guard queue is counted in `ironpost_events_dropped_total{kind="alert_to_container_guard"}`).
+/// Alerts go to the store and to each consumer in `fanout` (the responder, the container guard),
+/// without waiting: a full consumer queue is counted in
+/// `ironpost_events_dropped_total{kind="alert_to_<consumer>"}`.
 pub(crate) async fn route_alerts(
     rx: mpsc::Receiver<AlertEvent>,
     store: StoreWriter,
     app: Arc<Shared>,
     stop: watch::Receiver<bool>,
-    guard: Option<mpsc::Sender<AlertEvent>>,
+    fanout: Vec<(&'static str, mpsc::Sender<AlertEvent>)>,
 ) {
+    let fanout = Arc::new(fanout);
     drain_channel(rx, stop, |alert: AlertEvent| {
-        let (store, app, guard) = (store.clone(), app.clone(), guard.clone());
+        let (store, app, fanout) = (store.clone(), app.clone(), fanout.clone());
         async move {
-            if let Some(g) = guard
-                && g.try_send(alert.clone()).is_err()
-            {
-                app.metrics
-                    .dropped
-                    .with_label_values(&["alert_to_container_guard"])
-                    .inc();
+            for (kind, tx) in fanout.iter() {
+                if tx.try_send(alert.clone()).is_err() {
+                    app.metrics.dropped.with_label_values(&[kind]).inc();
+                }
             }
             app.metrics.alerts.with_label_values(&[alert.severity.as_str(), alert.source.as_str()]).inc();
             info!(

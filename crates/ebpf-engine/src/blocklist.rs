@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use ironpost_core::EventId;
 use ironpost_core::net::Cidr;
+use ironpost_core::{EventId, TraceId};
 use serde::{Deserialize, Serialize};
 
 /// Kernel rule ids from here up belong to blocks added at run time; below are config rules.
@@ -33,6 +33,8 @@ pub struct BlockRequest {
     pub reason: String,
     /// The alert that caused it.
     pub alert_id: Option<EventId>,
+    /// That alert's trace, carried by the block's and the unblock's `ActionEvent`s.
+    pub trace_id: Option<TraceId>,
     /// Lengthen the TTL for repeat offenders (alert-driven blocks); manual blocks keep theirs.
     pub escalate: bool,
 }
@@ -45,6 +47,8 @@ pub struct Block {
     pub reason: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alert_id: Option<EventId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<TraceId>,
     pub added_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
@@ -233,6 +237,7 @@ impl Blocklist {
             rule_id,
             reason: req.reason.clone(),
             alert_id: req.alert_id,
+            trace_id: req.trace_id,
             added_at: now,
             expires_at: ttl
                 .and_then(|t| chrono::Duration::from_std(t).ok())
@@ -273,6 +278,7 @@ impl Blocklist {
             rule_id,
             reason: "restored from a pinned kernel map (no recorded reason)".into(),
             alert_id: None,
+            trace_id: None,
             added_at: now,
             expires_at: None,
             offence: 1,
@@ -316,6 +322,7 @@ mod tests {
             ttl: ttl.map(Duration::from_secs),
             reason: "test".into(),
             alert_id: None,
+            trace_id: None,
             escalate,
         }
     }

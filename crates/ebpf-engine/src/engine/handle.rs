@@ -62,6 +62,9 @@ impl EngineHandle {
         let mut ev =
             ActionEvent::manual(ActionType::IpBlock, ActionOutcome::Success, Severity::Info);
         ev.alert_id = block.alert_id;
+        if let Some(t) = block.trace_id {
+            ev.trace_id = t;
+        }
         ev.target = target(block.cidr);
         ev.detail = match block.expires_at {
             Some(t) => format!(

@@ -560,6 +560,9 @@ fn unblock_action(b: &Block, why: &str) -> ActionEvent {
         Severity::Info,
     );
     ev.alert_id = b.alert_id;
+    if let Some(t) = b.trace_id {
+        ev.trace_id = t;
+    }
     ev.target = target(b.cidr);
     ev.detail = format!("{}: {why}", b.cidr);
     ev
