@@ -2,7 +2,8 @@
 //! database, lockfile scans against it, and SBOM documents.
 //!
 //! The database directory is `--db`, else `sbom.vuln_db_path` from the config (joined to
-//! `general.data_dir` when relative). The config is read only when a flag leaves something to it.
+//! `general.data_dir` when relative). The config is read only when a flag leaves something to it;
+//! without a config file these commands use the built-in defaults.
 //! A progress indicator is drawn on stderr while importing and scanning when stderr is a terminal.
 
 use std::ffi::OsString;
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Args as ClapArgs, Subcommand, ValueEnum};
 use ironpost_core::Severity;
+use ironpost_daemon::config::ConfigSource;
 use ironpost_daemon::exit::{Exit, ExitError, WithExit};
 use ironpost_sbom_scanner::{
     CycloneDxVersion, Inventory, Policy, SbomConfig, SbomFormat, Suppressions, Vex, scan,
@@ -226,7 +228,19 @@ fn sbom_config(g: &Global, needed: bool) -> Result<(SbomConfig, PathBuf), ExitEr
     if !needed {
         return Ok((SbomConfig::default(), PathBuf::new()));
     }
-    let cfg = config_cmd::load(g)?;
+    // These commands work without a daemon install: with no `--config`, no `IRONPOST_CONFIG` and
+    // no file at the default path, they use the built-in defaults (plus `IRONPOST_*` overrides).
+    let source = match config_cmd::source(g) {
+        ConfigSource::File(p)
+            if g.config.is_none()
+                && std::env::var_os("IRONPOST_CONFIG").is_none()
+                && !p.exists() =>
+        {
+            ConfigSource::Defaults
+        }
+        s => s,
+    };
+    let cfg = source.load().map(|l| l.value).exit_with(Exit::Config)?;
     Ok((cfg.sbom, cfg.general.data_dir))
 }
 

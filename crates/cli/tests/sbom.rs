@@ -85,12 +85,15 @@ fn import(db: &Path, source: &str) -> Value {
 }
 
 fn scan(db: &Path, dir: &Path, extra: &[&str]) -> (Option<i32>, Value) {
-    let o = run(cli()
-        .args(["scan", "sbom", "--format", "json", "--db"])
+    let mut c = cli();
+    c.args(["scan", "sbom", "--db"])
         .arg(db)
         .arg("--dir")
-        .arg(dir)
-        .args(extra));
+        .arg(dir);
+    if !extra.contains(&"--format") {
+        c.args(["--format", "json"]);
+    }
+    let o = run(c.args(extra));
     let v = serde_json::from_slice(&o.stdout)
         .unwrap_or_else(|e| panic!("{e}: {} {}", text(&o.stdout), text(&o.stderr)));
     (o.status.code(), v)
@@ -202,7 +205,13 @@ fn both_databases_give_exactly_the_expected_advisories() {
         assert_eq!(r["findings"], serde_json::json!([]));
         assert_eq!(code, Some(0));
     }
-    assert_eq!(statuses[0]["advisories"], statuses[1]["advisories"]);
+    // The OSV export holds one record more: RUSTSEC-2025-0000, a stale duplicate of
+    // RUSTSEC-2025-0065 that the advisory-db's main branch does not have (see
+    // crates/vulndb/tests/rustsec_data.rs, which compares the two imports id by id).
+    assert_eq!(
+        statuses[0]["advisories"].as_u64().unwrap() + 1,
+        statuses[1]["advisories"].as_u64().unwrap()
+    );
 }
 
 #[test]
