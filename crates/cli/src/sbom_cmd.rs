@@ -173,15 +173,13 @@ impl Progress {
             while !s.3.load(Ordering::Relaxed) {
                 let (done, total) = (s.1.load(Ordering::Relaxed), s.2.load(Ordering::Relaxed));
                 let label = s.0.lock().map(|l| l.clone()).unwrap_or_default();
-                let bar = if total > 0 {
-                    let filled = (done.min(total) * 30) / total;
-                    format!(
+                let bar = match (done.min(total) * 30).checked_div(total) {
+                    Some(filled) => format!(
                         " [{}{}] {done}/{total}",
                         "#".repeat(filled),
                         ".".repeat(30 - filled)
-                    )
-                } else {
-                    String::new()
+                    ),
+                    None => String::new(),
                 };
                 let mut e = std::io::stderr().lock();
                 let _ = write!(
