@@ -260,7 +260,6 @@ async fn run(
                 continue;
             }
         };
-        m.scans.with_label_values(&["ok"]).inc();
         m.lockfile_errors.inc_by(lockfile_errors as u64);
         for s in Severity::ALL {
             m.findings.with_label_values(&[s.as_str()]).set(0);
@@ -290,6 +289,8 @@ async fn run(
             m.alerts.inc();
             sent.insert(f.key());
         }
+        // Counted once its alerts are sent: a completed scan includes its alerting.
+        m.scans.with_label_values(&["ok"]).inc();
         info!(
             findings = findings.len(),
             alerted = sent.len(),
@@ -358,6 +359,84 @@ mod tests {
         );
         cfg.vuln_db_path = "vuln-db".into();
         assert_eq!(db_dir(&cfg, Path::new("/d")), PathBuf::from("/d/vuln-db"));
+    }
+
+    fn osv(dir: &Path, id: &str) {
+        let rec = format!(
+            r#"{{"id":"{id}","modified":"2024-01-01T00:00:00Z","summary":"test {id}","aliases":["CVE-{id}"],
+            "affected":[{{"package":{{"ecosystem":"crates.io","name":"demo"}},
+            "ranges":[{{"type":"SEMVER","events":[{{"introduced":"0"}},{{"fixed":"2.0.0"}}]}}]}}]}}"#
+        );
+        std::fs::write(dir.join(format!("{id}.json")), rec).unwrap();
+    }
+
+    fn scans_ok(r: &prometheus::Registry) -> u64 {
+        let text = metrics::render(r);
+        text.lines()
+            .find_map(|l| l.strip_prefix("ironpost_sbom_scans_total{result=\"ok\"} "))
+            .map_or(0, |v| v.parse().unwrap())
+    }
+
+    async fn wait_scans(r: &prometheus::Registry, n: u64) {
+        while scans_ok(r) < n {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_finding_alerts_once_and_a_new_advisory_alerts_after_reimport() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (src, db, proj) = (
+            tmp.path().join("src"),
+            tmp.path().join("db"),
+            tmp.path().join("p"),
+        );
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::create_dir_all(&proj).unwrap();
+        std::fs::write(
+            proj.join("Cargo.lock"),
+            "version = 3\n\n[[package]]\nname = \"demo\"\nversion = \"1.0.0\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n",
+        )
+        .unwrap();
+        osv(&src, "TEST-0001");
+        Db::import(&db, &src).unwrap();
+        let cfg = SbomConfig {
+            enabled: true,
+            scan_dirs: vec![proj.clone()],
+            vuln_db_path: db.clone(),
+            min_severity: Severity::High,
+            ..SbomConfig::default()
+        };
+        let registry = metrics::new_registry();
+        let (tx, mut rx) = mpsc::channel(8);
+        let mut m = SbomModule::new(cfg, tmp.path(), &registry, tx);
+        m.start().await.unwrap();
+
+        // First scan at start; no severity score, so it passes min_severity = high.
+        let a = rx.recv().await.unwrap();
+        assert_eq!(a.rule_id, "TEST-0001");
+        assert_eq!(a.source, AlertSource::Sbom);
+        assert_eq!(a.severity, Severity::Medium);
+        assert_eq!(a.tags, ["CVE-TEST-0001"]);
+        let p = a.entities.package.unwrap();
+        assert_eq!((p.name.as_str(), p.version.as_str()), ("demo", "1.0.0"));
+        assert_eq!(p.advisory_id.as_deref(), Some("TEST-0001"));
+
+        // Two more scans (60 s apart): nothing new, nothing re-alerted.
+        wait_scans(&registry, 3).await;
+        assert!(rx.try_recv().is_err(), "a finding was alerted twice");
+        assert_eq!(m.health(), Health::Healthy);
+
+        // A re-import brings a second advisory for the same package: it alerts, the first not.
+        osv(&src, "TEST-0002");
+        Db::import(&db, &src).unwrap();
+        // The scan running during the import may have read the old database: wait for two more.
+        let n = scans_ok(&registry);
+        wait_scans(&registry, n + 2).await;
+        let b = rx.try_recv().unwrap();
+        assert_eq!(b.rule_id, "TEST-0002");
+        assert!(rx.try_recv().is_err());
+        m.stop().await.unwrap();
     }
 
     #[tokio::test(start_paused = true)]
