@@ -6,7 +6,7 @@ CARGO ?= cargo
 # .ci/run points CARGO_TARGET_DIR outside the clone so CI reuses earlier builds.
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
-.PHONY: demo test setup services build build-release lint bench-xdp train
+.PHONY: demo test setup services build build-release lint bench-xdp bench-sbom train
 
 setup:
 	bash scripts/setup.sh
@@ -40,6 +40,11 @@ lint:
 ## veth pair against iptables, ipset and nft. BENCH_DURATION=SECS per drop variant (default 5).
 bench-xdp: setup
 	bash bench/run.sh xdp
+
+## SBOM scan of a generated 10,000-package Cargo.lock against the RustSec advisory-db, warm and
+## cold, side by side with cargo-audit 0.22 (installed from crates.io on first run).
+bench-sbom: setup
+	bash bench/sbom.sh
 
 ## Anomaly IDS models: NSL-KDD -> XGBoost -> models/*.onnx, metrics and the Rust parity fixture.
 ## `make train TRAIN_ARGS=--check` retrains in memory and compares with the committed files instead.

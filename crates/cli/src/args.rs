@@ -16,7 +16,7 @@ pub(crate) struct Args {
 }
 
 const EXIT_CODES: &str = "Exit codes: 0 ok, 1 failure, 2 usage, 3 config invalid or missing, \
-4 daemon not running, 5 storage unavailable (docs/cli.md).";
+4 daemon not running, 5 storage unavailable, 6 scan found vulnerabilities (docs/cli.md).";
 
 /// Options every command takes.
 #[derive(Debug, ClapArgs)]
@@ -72,6 +72,15 @@ pub(crate) enum Command {
     /// Undo the guard's isolation of a container: reconnect its networks (same aliases and
     /// addresses where Docker allows), start it if stopped, unpause it.
     Restore(RestoreArgs),
+    /// Import and inspect the offline vulnerability database.
+    #[command(subcommand)]
+    Db(crate::sbom_cmd::DbCmd),
+    /// Scan lockfiles for known vulnerabilities.
+    #[command(subcommand)]
+    Scan(crate::sbom_cmd::ScanCmd),
+    /// Write an SBOM (CycloneDX or SPDX JSON) of the lockfiles under directories.
+    #[command(subcommand)]
+    Sbom(crate::sbom_cmd::SbomCmd),
 }
 
 #[derive(Debug, ClapArgs)]

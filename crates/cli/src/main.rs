@@ -9,6 +9,7 @@ mod daemon_cmd;
 mod isolate;
 mod output;
 mod rules_cmd;
+mod sbom_cmd;
 mod since;
 
 use std::process::ExitCode;
@@ -19,7 +20,7 @@ use ironpost_daemon::exit::{self, Exit, ExitError, WithExit};
 use crate::args::{ActionsCmd, AlertsCmd, Args, BlockCmd, Command, PacketsCmd, RulesCmd};
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = Args::parse_from(sbom_cmd::rewrite_args(std::env::args_os().collect()));
     exit::report(run(args), "ironpost-cli")
 }
 
@@ -46,5 +47,9 @@ fn run(args: Args) -> Result<Exit, ExitError> {
         Command::Rules(RulesCmd::Test(a)) => rules_cmd::test(g, a),
         Command::Isolate(a) => rt.block_on(isolate::isolate(g, a)),
         Command::Restore(a) => rt.block_on(isolate::restore(g, a)),
+        Command::Db(sbom_cmd::DbCmd::Import(a)) => sbom_cmd::db_import(g, a),
+        Command::Db(sbom_cmd::DbCmd::Status(a)) => sbom_cmd::db_status(g, a),
+        Command::Scan(sbom_cmd::ScanCmd::Sbom(a)) => sbom_cmd::scan_sbom(g, a),
+        Command::Sbom(sbom_cmd::SbomCmd::Generate(a)) => sbom_cmd::sbom_generate(g, a),
     }
 }

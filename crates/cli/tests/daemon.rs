@@ -262,8 +262,18 @@ fn reload_applies_log_level_and_rejects_a_broken_file() {
 }
 
 #[test]
-fn enabled_module_missing_from_the_build_is_reported_degraded() {
-    let d = Daemon::start(&["--defaults"], &[("IRONPOST_SBOM_ENABLED", "true")]);
+fn an_enabled_module_that_cannot_work_is_reported_degraded() {
+    // The sbom module without a vulnerability database (tests/sbom.rs checks the reason).
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-db");
+    let d = Daemon::start(
+        &["--defaults"],
+        &[
+            ("IRONPOST_SBOM_ENABLED", "true"),
+            ("IRONPOST_SBOM_SCAN_DIRS", dir.path().to_str().unwrap()),
+            ("IRONPOST_SBOM_VULN_DB_PATH", missing.to_str().unwrap()),
+        ],
+    );
     let (code, body) = d.get("/health");
     assert_eq!(code, 200, "degraded is still serving");
     let h: serde_json::Value = serde_json::from_str(&body).unwrap();

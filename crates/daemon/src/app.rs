@@ -520,10 +520,19 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
         });
         modules.push(Arc::new(RwLock::new(Box::new(g))));
     }
+    if cfg.sbom.enabled {
+        let scanner = ironpost_sbom_scanner::SbomModule::new(
+            cfg.sbom.clone(),
+            &cfg.general.data_dir,
+            &registry,
+            alert_tx.clone(),
+        );
+        modules.push(Arc::new(RwLock::new(Box::new(scanner))));
+    }
     for name in cfg
         .enabled_modules()
         .into_iter()
-        .filter(|m| !["ebpf", "log_pipeline", "container_guard"].contains(m))
+        .filter(|m| !["ebpf", "log_pipeline", "container_guard", "sbom"].contains(m))
     {
         warn!(
             module = name,

@@ -19,6 +19,8 @@ pub enum Exit {
     Daemon = 4,
     /// The event store (SQLite file or PostgreSQL) cannot be opened or queried.
     Storage = 5,
+    /// CLI `scan sbom`: findings at or above the minimum severity remain after suppressions.
+    Findings = 6,
 }
 
 impl Exit {

@@ -23,7 +23,8 @@ pub struct SbomConfig {
     pub enabled: bool,
     /// Directories searched for lockfiles.
     pub scan_dirs: Vec<PathBuf>,
-    /// Local vulnerability database (imported with `ironpost-cli db import`).
+    /// Local vulnerability database (imported with `ironpost-cli db import`); a relative path is
+    /// taken under `general.data_dir`.
     pub vuln_db_path: PathBuf,
     /// Findings below this severity do not become alerts.
     pub min_severity: Severity,

@@ -3,9 +3,16 @@
 //! Entry points: [`parse_lockfile`] reads one lockfile (format from its file name, see
 //! [`Format`]); [`inventory`] walks scan directories (`discover.rs`) and parses every lockfile
 //! found, collecting per-file errors; [`cyclonedx`] and [`spdx`] render an inventory as SBOM JSON.
-//! The `[sbom]` config section lives in `config.rs`. Vulnerability matching is not here.
+//! The `[sbom]` config section lives in `config.rs`.
 //!
-//! Architecture invariant: depends on `ironpost-core` only. Parsers never panic on hostile input:
+//! Vulnerability scanning: [`scan::find`] matches an inventory against an
+//! [`ironpost_vulndb::Db`]; [`scan::apply`] applies the policy (minimum severity, the
+//! suppressions file and CycloneDX VEX of `suppress.rs`) into a [`ScanReport`]; `render.rs` prints
+//! it as a table or SARIF 2.1.0. `module.rs` is the daemon's `sbom` module (periodic scans →
+//! `AlertEvent`s).
+//!
+//! Architecture invariant: depends on `ironpost-core` and `ironpost-vulndb` (the database this
+//! crate matches against) only. Parsers never panic on hostile input:
 //! a file over [`MAX_FILE_BYTES`] or with more than [`MAX_PACKAGES`] packages is an error naming
 //! the file.
 
@@ -13,8 +20,12 @@ pub mod config;
 mod discover;
 mod error;
 mod lockfile;
+mod module;
 mod package;
+mod render;
 mod sbom;
+pub mod scan;
+mod suppress;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -22,10 +33,14 @@ use std::path::{Path, PathBuf};
 pub use config::{SbomConfig, SbomFormat};
 pub use error::{Error, MAX_FILE_BYTES, MAX_PACKAGES};
 pub use lockfile::Format;
+pub use module::{SbomModule, db_dir};
 pub use package::{
     Checksum, Ecosystem, HashAlg, Inventory, LockfileReport, Package, Skipped, Source,
 };
+pub use render::{sarif, table};
 pub use sbom::cyclonedx::CycloneDxVersion;
+pub use scan::{Finding, Policy, ScanReport};
+pub use suppress::{Suppressions, Vex};
 
 /// Parses one lockfile: its packages de-duplicated and sorted, each naming `path` as its lockfile.
 /// Lines deliberately skipped (unpinned requirements) are dropped here; [`inventory`] reports them.

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# SBOM scan benchmark: a generated 10,000-package Cargo.lock scanned against the full RustSec
+# advisory-db by `ironpost-cli scan sbom` (warm: database already imported; cold: import included)
+# and by `cargo audit --db DIR --no-fetch --stale --no-yanked` on the same file. Prints both times,
+# the ratio and whether the vulnerability findings (advisory id, package, version) are identical.
+#
+#   bench/sbom.sh [--packages N] [--rounds N]
+#
+# Environment: BENCH_PACKAGES (10000), BENCH_ROUNDS (5, the median is shown), RUSTSEC_NATIVE
+# (../shared/data/rustsec-native), CARGO, CARGO_TARGET_DIR, CARGO_AUDIT_ROOT
+# (/var/tmp/ironpost-cargo-audit: cargo-audit 0.22 is installed there from crates.io if absent).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CARGO=${CARGO:-cargo}
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+PACKAGES=${BENCH_PACKAGES:-10000}
+ROUNDS=${BENCH_ROUNDS:-5}
+NATIVE=${RUSTSEC_NATIVE:-$ROOT/../shared/data/rustsec-native}
+AUDIT_ROOT=${CARGO_AUDIT_ROOT:-/var/tmp/ironpost-cargo-audit}
+
+while [ $# -gt 0 ]; do
+  case $1 in
+    --packages) PACKAGES=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    *) sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  esac
+done
+
+[ -d "$NATIVE/crates" ] || { echo "bench: $NATIVE/crates is missing" >&2; exit 1; }
+command -v jq >/dev/null || { echo "bench: jq is missing (scripts/setup.sh installs it)" >&2; exit 1; }
+command -v git >/dev/null || { echo "bench: git is missing" >&2; exit 1; }
+
+echo "== building ironpost-cli (release)"
+"$CARGO" build --release --locked -p ironpost-cli >&2
+CLI=$TARGET_DIR/release/ironpost-cli
+
+AUDIT=$AUDIT_ROOT/bin/cargo-audit
+if [ ! -x "$AUDIT" ]; then
+  echo "== installing cargo-audit 0.22 into $AUDIT_ROOT"
+  "$CARGO" install cargo-audit --version '~0.22' --locked --root "$AUDIT_ROOT" >&2
+fi
+AUDIT_VERSION=$("$AUDIT" audit --version 2>/dev/null || "$AUDIT" --version)
+
+work=$(mktemp -d /var/tmp/ironpost-bench-sbom.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+# cargo audit opens --db as a git repository: one commit of the same advisories.
+mkdir -p "$work/advisory-db"
+cp -r "$NATIVE/crates" "$work/advisory-db/crates"
+git -C "$work/advisory-db" init -q
+git -C "$work/advisory-db" -c user.name=bench -c user.email=bench@localhost add -A
+git -C "$work/advisory-db" -c user.name=bench -c user.email=bench@localhost commit -q -m "rustsec-native snapshot"
+
+# The lockfile: every crate the advisories name (at versions around their ranges: the first
+# `introduced`, each `patched` bound and just below it), then synthetic names up to N. Fully
+# deterministic: names and versions come from the data in sorted order.
+mkdir -p "$work/proj"
+python3 - "$NATIVE/crates" "$PACKAGES" "$work/proj/Cargo.lock" <<'PY'
+import os, re, sys
+root, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ver = re.compile(r'(\d+)\.(\d+)\.(\d+)')
+pkgs = []
+for name in sorted(os.listdir(root)):
+    versions = set()
+    for f in sorted(os.listdir(os.path.join(root, name))):
+        text = open(os.path.join(root, name, f), encoding="utf-8").read()
+        m = re.search(r'^patched\s*=\s*\[(.*?)\]', text, re.S | re.M)
+        for a, b, c in ver.findall(m.group(1) if m else ""):
+            a, b, c = int(a), int(b), int(c)
+            versions.add(f"{a}.{b}.{c}")
+            if c > 0:
+                versions.add(f"{a}.{b}.{c - 1}")
+            elif b > 0:
+                versions.add(f"{a}.{b - 1}.0")
+    if not versions:
+        versions.add("0.1.0")
+    for v in sorted(versions)[:3]:
+        pkgs.append((name, v))
+pkgs = pkgs[: n // 4]
+i = 0
+while len(pkgs) < n:
+    pkgs.append((f"ironpost-bench-crate-{i:05}", f"{i % 5}.{i % 13}.{i % 7}"))
+    i += 1
+src = "registry+https://github.com/rust-lang/crates.io-index"
+with open(out, "w") as fh:
+    fh.write("version = 3\n")
+    for name, v in sorted(pkgs):
+        fh.write(f'\n[[package]]\nname = "{name}"\nversion = "{v}"\nsource = "{src}"\n')
+print(f"lockfile: {len(pkgs)} packages, {sum(1 for p in pkgs if not p[0].startswith('ironpost-bench'))} named by advisories")
+PY
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+now_ms() { date +%s%N | awk '{printf "%.3f\n", $1/1e6}'; }
+time_ms() { # runs "$@" with stdout to $out_file, prints elapsed ms
+  local t0 t1
+  t0=$(now_ms)
+  "$@" >"$out_file" 2>"$work/stderr" || true
+  t1=$(now_ms)
+  awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f\n", b-a}'
+}
+
+echo "== warm: ironpost-cli scan sbom (database imported once beforehand)"
+"$CLI" db import "$NATIVE" --db "$work/db" >/dev/null
+out_file=$work/ironpost.json
+warm=$(for _ in $(seq "$ROUNDS"); do time_ms "$CLI" scan sbom --db "$work/db" --dir "$work/proj" --min-severity info --format json; done | median)
+
+echo "== cold: ironpost-cli db import + scan sbom"
+cold=$(for _ in $(seq "$ROUNDS"); do
+  rm -rf "$work/db-cold"
+  t0=$(now_ms)
+  "$CLI" db import "$NATIVE" --db "$work/db-cold" >/dev/null
+  "$CLI" scan sbom --db "$work/db-cold" --dir "$work/proj" --min-severity info --format json >/dev/null || true
+  t1=$(now_ms)
+  awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f\n", b-a}'
+done | median)
+
+echo "== cargo audit --db DIR --no-fetch --stale --no-yanked"
+out_file=$work/audit.json
+audit=$(for _ in $(seq "$ROUNDS"); do
+  time_ms "$AUDIT" audit --db "$work/advisory-db" --no-fetch --stale --no-yanked --json --file "$work/proj/Cargo.lock"
+done | median)
+if ! jq -e .vulnerabilities "$work/audit.json" >/dev/null 2>&1; then
+  echo "bench: cargo audit produced no JSON report:" >&2
+  cat "$work/stderr" >&2
+  exit 1
+fi
+
+jq -r '.findings[] | select(.kind == "vulnerability") | "\(.advisory_id) \(.package) \(.version)"' \
+  "$work/ironpost.json" | sort -u >"$work/ours.txt"
+jq -r '.vulnerabilities.list[] | "\(.advisory.id) \(.package.name) \(.package.version)"' \
+  "$work/audit.json" | sort -u >"$work/theirs.txt"
+if cmp -s "$work/ours.txt" "$work/theirs.txt"; then identical=yes; else identical=no; fi
+
+ratio=$(awk -v a="$audit" -v w="$warm" 'BEGIN {printf "%.1f", a/w}')
+ratio_cold=$(awk -v a="$audit" -v c="$cold" 'BEGIN {printf "%.1f", a/c}')
+verdict() { if awk -v x="$1" -v t="$2" -v op="$3" 'BEGIN {exit !(op == "le" ? x <= t : x >= t)}'; then echo ok; else echo MISSED; fi; }
+
+echo
+echo "SBOM scan, $(grep -c '^\[\[package\]\]' "$work/proj/Cargo.lock") packages, $(find "$NATIVE/crates" -name '*.md' | wc -l) advisories, median of $ROUNDS"
+echo "  $(date -u +%Y-%m-%dT%H:%MZ) · $(nproc) cores · $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+printf '  ironpost warm (scan)           %8.1f ms   target <= 100 ms: %s\n' "$warm" "$(verdict "$warm" 100 le)"
+printf '  ironpost cold (import + scan)  %8.1f ms\n' "$cold"
+printf '  %-30s %8.1f ms\n' "$AUDIT_VERSION" "$audit"
+printf '  ratio cargo-audit / warm       %8s x    target >= 10x: %s\n' "$ratio" "$(verdict "$ratio" 10 ge)"
+printf '  ratio cargo-audit / cold       %8s x\n' "$ratio_cold"
+printf '  vulnerability findings         %8s      (ironpost %d, cargo-audit %d) identical: %s\n' "" \
+  "$(wc -l <"$work/ours.txt")" "$(wc -l <"$work/theirs.txt")" "$identical"
+if [ "$identical" = no ]; then
+  echo "  differences (< ironpost, > cargo-audit):"
+  diff "$work/ours.txt" "$work/theirs.txt" | grep '^[<>]' | head -20 | sed 's/^/    /'
+fi
