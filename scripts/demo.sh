@@ -1,16 +1,39 @@
 #!/usr/bin/env bash
-# The main demo on embedded defaults: starts ironpost-daemon with the built-in config (SQLite,
-# nothing to install), shows its health and metrics, feeds it an alert the way a detector would,
-# reads the alert back from storage, and shuts the daemon down cleanly. Everything lives in a
-# temporary directory that is removed at the end.
+# The main demo: a real attack on a protected container, detected and answered in the kernel.
+#
+#   attacker netns (198.18.66.200 and .201) ──veth──▶ ipdemo-h0 [XDP] ──bridge──▶ container
+#                                                                         198.18.66.10: busybox httpd
+#                                                                         + a real sshd in its netns
+#
+# ironpost-daemon runs on embedded defaults (SQLite) plus environment overrides: XDP on the
+# attacker's bridge port, the log pipeline tailing sshd's auth log with the rules in rules/, the
+# responder (alerts block their source in XDP) and the container guard (a policy pauses the
+# container an attack is aimed at). The attack: an SSH brute force (hydra) from .200, then a port
+# scan (nmap) from .201. Everything is removed at the end.
 set -euo pipefail
 
-BIN_DIR=${DEMO_BIN_DIR:-target/release}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN_DIR=${DEMO_BIN_DIR:-$ROOT/target/release}
 DAEMON="$BIN_DIR/ironpost-daemon"
 CLI="$BIN_DIR/ironpost-cli"
 for b in "$DAEMON" "$CLI"; do
   [ -x "$b" ] || { echo "demo: $b not built; run: make build-release" >&2; exit 1; }
 done
+[ "$(id -u)" = 0 ] || { echo "demo: run as root (XDP, network namespaces, dockerd)" >&2; exit 1; }
+for c in ip nmap hydra nsenter unshare busybox /usr/sbin/sshd ssh-keygen curl; do
+  command -v "$c" >/dev/null || { echo "demo: $c missing; run: bash scripts/setup.sh" >&2; exit 1; }
+done
+
+NS=ipdemo-att          # attacker namespace
+NET=ipdemo-net         # Docker network (bridge ipdemo-br)
+BR=ipdemo-br
+HOST_IF=ipdemo-h0      # attacker's bridge port, where XDP sits
+CTR=ironpost-demo-web
+VICTIM=198.18.66.10
+BRUTER=198.18.66.200
+SCANNER=198.18.66.201
+DOCKER=/usr/bin/docker
+export DOCKER_BUILDKIT=0
 
 WORK=$(mktemp -d /tmp/ironpost-demo.XXXXXX)
 export IRONPOST_GENERAL_DATA_DIR="$WORK/data"
@@ -18,54 +41,172 @@ export IRONPOST_GENERAL_PID_FILE="$WORK/run/ironpost.pid"
 export IRONPOST_GENERAL_CONTROL_SOCKET="$WORK/run/control.sock"
 export IRONPOST_GENERAL_HTTP_LISTEN="127.0.0.1:0"
 export IRONPOST_GENERAL_LOG_FORMAT="pretty"
+export IRONPOST_EBPF_ENABLED=true IRONPOST_EBPF_INTERFACE=$HOST_IF IRONPOST_EBPF_XDP_MODE=skb
+export IRONPOST_LOG_PIPELINE_ENABLED=true IRONPOST_LOG_PIPELINE_SOURCES=file
+export IRONPOST_LOG_PIPELINE_WATCH_PATHS="$WORK/auth.log" IRONPOST_LOG_PIPELINE_RULES_DIR="$ROOT/rules"
+export IRONPOST_LOG_PIPELINE_FILE_POLL_MS=50
+export IRONPOST_RESPONSE_ENABLED=true IRONPOST_RESPONSE_BLOCK_TTL_SECS=600
+export IRONPOST_CONTAINER_ENABLED=true IRONPOST_CONTAINER_AUTO_ISOLATE=true
+export IRONPOST_CONTAINER_POLICY_PATH="$WORK/policies"
+cli() { "$CLI" --defaults "$@"; }
 
 DAEMON_PID=
+SSHD_PID=
 cleanup() {
-  if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then kill -TERM "$DAEMON_PID"; wait "$DAEMON_PID" || true; fi
+  set +e
+  [ -n "$DAEMON_PID" ] && kill -TERM "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
+  [ -n "$SSHD_PID" ] && kill "$SSHD_PID" 2>/dev/null
+  $DOCKER rm -f "$CTR" >/dev/null 2>&1
+  $DOCKER network rm "$NET" >/dev/null 2>&1
+  ip netns del "$NS" 2>/dev/null
+  ip link del "$HOST_IF" 2>/dev/null
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+cleanup_leftovers() {
+  $DOCKER rm -f "$CTR" >/dev/null 2>&1 || true
+  $DOCKER network rm "$NET" >/dev/null 2>&1 || true
+  ip netns del "$NS" 2>/dev/null || true
+  ip link del "$HOST_IF" 2>/dev/null || true
+}
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+t0=$(date +%s.%N)
+at() { awk -v now="$(date +%s.%N)" -v t0="$t0" 'BEGIN { printf "[+%5.1fs] ", now - t0 }'; }
+wait_until() { # wait_until SECONDS CMD...: polls CMD every 0.1 s
+  local deadline=$(( $(date +%s) + $1 )); shift
+  until "$@" >/dev/null 2>&1; do
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 0.1
+  done
+}
 
-step "Starting ironpost-daemon on the built-in defaults (SQLite under $WORK/data)"
+step "Setting up: dockerd, a protected container, an attacker namespace"
+cleanup_leftovers
+bash "$ROOT/scripts/services.sh" start docker
+mkdir -p "$WORK/img" "$WORK/policies" "$WORK/run"
+cp /bin/busybox "$WORK/img/"
+printf 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox","--install","-s","/bin"]\nENV PATH=/bin\n' >"$WORK/img/Dockerfile"
+$DOCKER build -q -t ironpost-test-bb "$WORK/img" >/dev/null
+$DOCKER network create --subnet 198.18.66.0/24 -o com.docker.network.bridge.name=$BR "$NET" >/dev/null
+$DOCKER run -d --name "$CTR" --network "$NET" --ip "$VICTIM" ironpost-test-bb \
+  sh -c 'mkdir -p /www && echo "protected service" >/www/index.html && exec httpd -f -p 80 -h /www' >/dev/null
+ip netns add "$NS"
+ip link add ipdemo-a0 type veth peer name "$HOST_IF"
+ip link set ipdemo-a0 netns "$NS"
+ip link set "$HOST_IF" master "$BR" up
+ip -n "$NS" addr add "$BRUTER/24" dev ipdemo-a0
+ip -n "$NS" addr add "$SCANNER/24" dev ipdemo-a0
+ip -n "$NS" link set lo up
+ip -n "$NS" link set ipdemo-a0 up
+echo "container $CTR at $VICTIM (busybox httpd); attacker namespace $NS ($BRUTER, $SCANNER)"
+
+# A real sshd in the container's network namespace. It logs through a private /dev/log to
+# busybox syslogd, which writes the auth log the daemon tails.
+PID=$($DOCKER inspect -f '{{.State.Pid}}' "$CTR")
+ssh-keygen -q -t ed25519 -N '' -f "$WORK/hostkey"
+cat >"$WORK/sshd_config" <<EOF
+ListenAddress $VICTIM:22
+HostKey $WORK/hostkey
+PidFile $WORK/sshd.pid
+PasswordAuthentication yes
+UsePAM no
+AllowUsers ironpost-demo
+MaxAuthTries 10
+EOF
+mkdir -m 0755 -p /run/sshd
+cat >"$WORK/sshd.sh" <<EOF
+mount -t tmpfs -o mode=0755 tmpfs /dev
+for d in "null 1 3" "zero 1 5" "random 1 8" "urandom 1 9" "tty 5 0"; do set -- \$d; mknod -m 666 /dev/\$1 c \$2 \$3; done
+busybox syslogd -n -S -O $WORK/auth.log &
+sleep 0.3
+exec /usr/sbin/sshd -D -f $WORK/sshd_config
+EOF
+: >"$WORK/auth.log"
+nsenter --net=/proc/$PID/ns/net unshare --mount --propagation private sh "$WORK/sshd.sh" >"$WORK/sshd.out" 2>&1 &
+SSHD_PID=$!
+wait_until 10 ip netns exec "$NS" sh -c "echo | nc -w1 $VICTIM 22" || { cat "$WORK/sshd.out"; exit 1; }
+echo "sshd listening on $VICTIM:22, logging to $WORK/auth.log"
+
+cat >"$WORK/policies/protect.toml" <<EOF
+[[policy]]
+name = "pause_attacked_web"
+priority = 10
+severity_threshold = "medium"
+filters.container_names = ["ironpost-demo-*"]
+action = "pause"
+EOF
+
+step "Starting ironpost-daemon (SQLite under $WORK/data, XDP on $HOST_IF)"
 "$DAEMON" --defaults >"$WORK/daemon.log" 2>&1 &
 DAEMON_PID=$!
-for _ in $(seq 1 100); do
-  "$CLI" --defaults status >/dev/null 2>&1 && break
-  kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$WORK/daemon.log"; exit 1; }
-  sleep 0.1
-done
-"$CLI" --defaults status
-HTTP=$("$CLI" --defaults status --output json | sed -n 's/.*"http_listen": *"\([^"]*\)".*/\1/p')
+healthy() { curl -fsS "http://$(http)/health" | grep -q '^{"status":"healthy"'; }
+http() { cli status --output json | sed -n 's/.*"http_listen": *"\([^"]*\)".*/\1/p'; }
+wait_until 30 cli status || { cat "$WORK/daemon.log"; exit 1; }
+wait_until 30 healthy || { cli status; cat "$WORK/daemon.log"; exit 1; }
+HTTP=$(http)
+cli status
+drops() { cli stats --output json | sed -n '/"total"/,/}/s/.*"drops": *\([0-9]*\).*/\1/p' | head -1; }
+reach() { ip netns exec "$NS" sh -c "echo | nc -s $1 -w1 $VICTIM 22"; }
+echo "from $BRUTER: $(reach $BRUTER >/dev/null 2>&1 && echo reachable || echo unreachable)"
 
-step "GET http://$HTTP/health"
-curl -fsS "http://$HTTP/health"; echo
+step "Attack 1: SSH brute force from $BRUTER (hydra, wrong passwords)"
+printf '%s\n' password 123456 admin root letmein qwerty dragon master monkey shadow >"$WORK/words.txt"
+at; echo "hydra starts"
+ip netns exec "$NS" hydra -I -l ironpost-demo -P "$WORK/words.txt" -t 4 -w 10 -W 1 \
+  "ssh://$VICTIM" >"$WORK/hydra.log" 2>&1 &
+HYDRA=$!
+wait_until 60 sh -c "'$CLI' --defaults alerts list --output json | grep -q ssh_brute_force" || { tail -20 "$WORK/daemon.log"; exit 1; }
+at; echo "alert:"; cli alerts list | grep -E 'ssh_brute_force|SEVERITY'
+wait_until 10 sh -c "'$CLI' --defaults block list | grep -q '$BRUTER'"
+at; echo "block in XDP:"; cli block list
+kill -KILL $HYDRA 2>/dev/null || true; pkill -KILL -f "hydra -I -l ironpost-demo" || true; wait $HYDRA 2>/dev/null || true
+before=$(drops)
+if reach $BRUTER >/dev/null 2>&1; then echo "UNEXPECTED: $BRUTER still reaches the victim"; exit 1; fi
+after=$(drops)
+at; echo "$BRUTER's next connection attempt is dropped: XDP drops $before -> $after"
 
-step "An SSH brute-force alert arrives (as the log pipeline will raise it)"
-cat <<JSON | tee /dev/stderr | "$CLI" --defaults alerts submit
-{"severity":"high","source":"external","rule_id":"ssh_brute_force","title":"SSH brute force","description":"5 failed passwords within 60s","entities":{"src_ip":"198.18.5.2","dst_ip":"198.18.5.1","dst_port":22,"user":"root"},"tags":["attack.credential_access","T1110"]}
-JSON
+step "Attack 2: port scan of the container from $SCANNER (nmap -sS)"
+at; echo "nmap starts"
+ip netns exec "$NS" nmap -sS -S "$SCANNER" -e ipdemo-a0 -p 1-1000 --max-rate 2000 --max-retries 0 \
+  --host-timeout 20s -n -Pn "$VICTIM" >"$WORK/nmap.log" 2>&1 &
+NMAP=$!
+wait_until 20 sh -c "'$CLI' --defaults alerts list --output json | grep -q port_scan" || { tail -20 "$WORK/daemon.log"; exit 1; }
+at; echo "alert:"; cli alerts list | grep -E 'port_scan|SEVERITY'
+wait_until 10 sh -c "'$CLI' --defaults block list | grep -q '$SCANNER'"
+at; echo "block in XDP:"; cli block list
+wait_until 15 sh -c "[ \"\$($DOCKER inspect -f '{{.State.Status}}' $CTR)\" = paused ]"
+at; echo "container action: $CTR is $($DOCKER inspect -f '{{.State.Status}}' "$CTR")"
+kill $NMAP 2>/dev/null || true; wait $NMAP 2>/dev/null || true
+cli isolate list
 
-step "ironpost-cli alerts list (read back from the store)"
-for _ in $(seq 1 50); do
-  "$CLI" --defaults alerts list | grep -q ssh_brute_force && break
-  sleep 0.1
-done
-"$CLI" --defaults alerts list
+step "Every response, linked to the alert that caused it (ironpost-cli actions list)"
+cli actions list
+step "Selected metrics (GET http://$HTTP/metrics)"
+curl -fsS "http://$HTTP/metrics" | grep -E '^ironpost_(alerts_total|response_decisions_total|ebpf_packets_blocked_total|container_guard_alerts_total|container_guard_actions_total)' || true
 
-step "GET http://$HTTP/metrics (selected lines)"
-curl -fsS "http://$HTTP/metrics" | grep -E '^ironpost_(build_info|uptime_seconds|alerts_total|store_records_written_total|module_health)' || true
+# For the end-to-end test (crates/cli/tests/closed_loop.rs): the final state as JSON.
+if [ -n "${DEMO_JSON_OUT:-}" ]; then
+  mkdir -p "$DEMO_JSON_OUT"
+  sleep 1 # the last actions reach the store
+  cli alerts list --output json >"$DEMO_JSON_OUT/alerts.json"
+  cli block list --output json >"$DEMO_JSON_OUT/blocks.json"
+  cli actions list --output json >"$DEMO_JSON_OUT/actions.json"
+  cli stats --output json >"$DEMO_JSON_OUT/stats.json"
+  cli isolate list --output json >"$DEMO_JSON_OUT/isolations.json"
+  echo "$before $after" >"$DEMO_JSON_OUT/drops_around_retry"
+fi
 
-step "Stopping the daemon (SIGTERM: drains channels, flushes the store)"
-kill -TERM "$DAEMON_PID"; wait "$DAEMON_PID"; DAEMON_PID=
-echo "daemon exited cleanly"
+step "Stopping (SIGTERM drains and flushes the store); removing the namespace, container and network"
+kill -TERM "$DAEMON_PID"; wait "$DAEMON_PID" || true; DAEMON_PID=
+at; echo "done"
 
 cat <<EOF_NEXT
 
-Where to look next:
-  ironpost-cli alerts list --since '1 hour ago' --severity high
-  ironpost-cli status                      # live module health over the control socket
-  curl http://127.0.0.1:9470/metrics       # with the default config
-  ironpost-cli config init ./ironpost.toml # a commented config to start from
+Where to look next (with your own daemon):
+  ironpost-cli alerts list --since '1 hour ago'    # what was detected
+  ironpost-cli block list                          # XDP blocks, their hits and the alert behind each
+  ironpost-cli actions list                        # every block, unblock and container action
+  ironpost-cli isolate list / restore <container>  # what the container guard did, and undo it
+  curl http://127.0.0.1:9470/metrics               # Prometheus metrics (default listen address)
 EOF_NEXT

@@ -56,17 +56,22 @@ pub(crate) async fn route_alerts(
     drain_channel(rx, stop, |alert: AlertEvent| {
         let (store, app, fanout) = (store.clone(), app.clone(), fanout.clone());
         async move {
-            for (kind, tx) in fanout.iter() {
-                if tx.try_send(alert.clone()).is_err() {
-                    app.metrics.dropped.with_label_values(&[kind]).inc();
-                }
-            }
             app.metrics.alerts.with_label_values(&[alert.severity.as_str(), alert.source.as_str()]).inc();
             info!(
                 trace_id = %alert.trace_id, alert_id = %alert.id, rule_id = %alert.rule_id,
                 severity = %alert.severity, source = alert.source.as_str(), title = %alert.title, "alert"
             );
+            // Queued for the store before any consumer sees it: the actions it causes reference
+            // it (a foreign key) and must reach the store after it.
+            let copy = (!fanout.is_empty()).then(|| alert.clone());
             persist(&app, &store, Record::Alert(alert), "alert").await;
+            if let Some(alert) = copy {
+                for (kind, tx) in fanout.iter() {
+                    if tx.try_send(alert.clone()).is_err() {
+                        app.metrics.dropped.with_label_values(&[kind]).inc();
+                    }
+                }
+            }
         }
     })
     .await;
