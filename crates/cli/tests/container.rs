@@ -13,7 +13,9 @@ use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
 
-use common::docker::{Ctr, IMAGE, Net, PrivateDockerd, docker_ok, ensure_image, write_policy};
+use common::docker::{
+    Ctr, IMAGE, Net, PrivateDockerd, docker, docker_ok, ensure_image, write_policy,
+};
 use common::{Daemon, run, text, wait_for};
 use serde_json::{Value, json};
 
@@ -380,5 +382,100 @@ fn guard_reconnects_after_dockerd_restarts_and_acts_on_the_next_alert() {
     assert!(
         metrics.contains("ironpost_container_guard_docker_reconnects_total 1"),
         "{metrics}"
+    );
+}
+
+#[test]
+fn alerts_about_a_container_with_vulnerable_packages_are_raised_one_level() {
+    ensure_image();
+    let prefix = tag("cve");
+    let c = Ctr::run(None, &format!("{prefix}-p-1"), &[]);
+    let clean = Ctr::run(None, &format!("{prefix}-p-2"), &[]);
+    // A lockfile inside the container with arc-swap 1.0.0 (RUSTSEC-2020-0091, high).
+    let dir = tempfile::tempdir().unwrap();
+    let lock = dir.path().join("Cargo.lock");
+    std::fs::write(
+        &lock,
+        "version = 3\n\n[[package]]\nname = \"arc-swap\"\nversion = \"1.0.0\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n",
+    )
+    .unwrap();
+    docker(&["exec", &c.name, "mkdir", "-p", "/app"]);
+    docker(&[
+        "cp",
+        &lock.display().to_string(),
+        &format!("{}:/app/Cargo.lock", c.name),
+    ]);
+
+    let db = dir.path().join("vuln-db");
+    let advisories = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/rustsec-native"
+    );
+    let o = run(common::cli()
+        .args(["--defaults", "db", "import", advisories, "--db"])
+        .arg(&db));
+    assert!(o.status.success(), "db import: {}", text(&o.stderr));
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+
+    let pol = dir.path().join("policies");
+    write_policy(&pol, "isolate.toml", &policies(&prefix));
+    let mut env = guard_env(&pol, false, None);
+    env.extend([
+        ("IRONPOST_SBOM_ENABLED".to_owned(), "true".to_owned()),
+        (
+            "IRONPOST_SBOM_VULN_DB_PATH".to_owned(),
+            db.display().to_string(),
+        ),
+        (
+            "IRONPOST_SBOM_SCAN_DIRS".to_owned(),
+            empty.display().to_string(),
+        ),
+    ]);
+    let d = start(tempfile::tempdir().unwrap(), &env);
+    wait_for(
+        60,
+        "the container scan to find the vulnerable package",
+        || {
+            d.get("/metrics")
+                .1
+                .contains("ironpost_sbom_vulnerable_containers 1")
+                .then_some(())
+        },
+    );
+
+    let raised = submit(&d, &alert("medium", json!({"container": {"name": c.name}})));
+    let same = submit(
+        &d,
+        &alert("medium", json!({"container": {"name": clean.name}})),
+    );
+    let alerts: Vec<Value> = wait_for(20, "both alerts stored", || {
+        let v: Vec<Value> =
+            serde_json::from_str(&cli_ok(&d, &["alerts", "list", "--output", "json"])).ok()?;
+        let n = v
+            .iter()
+            .filter(|a| a["id"] == raised.as_str() || a["id"] == same.as_str())
+            .count();
+        (n == 2).then_some(v)
+    });
+    let get = |id: &str| alerts.iter().find(|a| a["id"] == id).unwrap().clone();
+    let a = get(&raised);
+    assert_eq!(a["severity"], "high", "{a}");
+    let note = a["severity_note"].as_str().unwrap();
+    assert!(
+        note.contains("raised from medium") && note.contains("RUSTSEC-2020-0091"),
+        "{note}"
+    );
+    assert!(
+        a["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "vulnerable_container")
+    );
+    let b = get(&same);
+    assert_eq!(
+        b["severity"], "medium",
+        "a container without findings keeps the severity: {b}"
     );
 }

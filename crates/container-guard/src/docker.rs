@@ -83,6 +83,8 @@ pub(crate) struct Inspected {
     pub name: String,
     pub running: bool,
     pub paused: bool,
+    /// The container's init process on the host, while it runs.
+    pub pid: Option<i64>,
     pub attachments: Vec<Attachment>,
 }
 
@@ -202,6 +204,7 @@ impl DockerApi {
             name: bare(&r.name.unwrap_or_default()),
             running: state.running.unwrap_or(false),
             paused: state.paused.unwrap_or(false),
+            pid: state.pid.filter(|p| *p > 0),
             attachments,
         })
     }

@@ -566,6 +566,28 @@ impl GuardHandle {
         lock(&self.inner.inventory).containers.clone()
     }
 
+    /// This host's addresses, as last read (for targeting).
+    pub fn host_ips(&self) -> Vec<std::net::IpAddr> {
+        lock(&self.inner.inventory).host_ips.clone()
+    }
+
+    /// Running containers with their root filesystem as the host sees it
+    /// (`/proc/<init pid>/root`), for scanning what is inside them.
+    pub async fn running_roots(&self) -> Result<Vec<(ContainerInfo, PathBuf)>, GuardError> {
+        let api = self.inner.current_api()?;
+        let mut out = Vec::new();
+        for c in self.containers() {
+            if c.state != "running" {
+                continue;
+            }
+            // A container that went away since the last refresh is skipped.
+            if let Ok(Some(pid)) = api.inspect(&c.id).await.map(|i| i.pid) {
+                out.push((c, PathBuf::from(format!("/proc/{pid}/root"))));
+            }
+        }
+        Ok(out)
+    }
+
     /// Isolates `container` (id or name) now, whatever `auto_isolate` says: an operator asked.
     pub async fn isolate(
         &self,

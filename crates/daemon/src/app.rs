@@ -32,6 +32,7 @@ use tracing::{error, info, warn};
 
 use crate::config::{ConfigSource, IronpostConfig};
 use crate::control::{self, ChannelStatus, ModuleStatus, Response, StatusReport};
+use crate::cve::ContainerVulns;
 use crate::exit::{Exit, ExitError, WithExit};
 use crate::logging::{self, LogHandle};
 use crate::pidfile::PidFile;
@@ -175,6 +176,8 @@ pub(crate) struct Shared {
     pub(crate) ebpf: Option<EngineHandle>,
     /// The container guard, when `[container] enabled`.
     pub(crate) guard: Option<GuardHandle>,
+    /// Vulnerable packages per container, when both the guard and the SBOM scanner run.
+    pub(crate) cve: Option<Arc<ContainerVulns>>,
     reload: Mutex<ReloadState>,
 }
 
@@ -529,6 +532,10 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
         );
         modules.push(Arc::new(RwLock::new(Box::new(scanner))));
     }
+    let cve = match (&guard, cfg.sbom.enabled && cfg.sbom.raise_container_alerts) {
+        (Some(g), true) => Some(Arc::new(ContainerVulns::new(g.clone(), &registry))),
+        _ => None,
+    };
     for name in cfg
         .enabled_modules()
         .into_iter()
@@ -584,6 +591,7 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
         log_tx,
         ebpf,
         guard,
+        cve: cve.clone(),
         reload: Mutex::new(ReloadState {
             source: opts.source.clone(),
             started: cfg.clone(),
@@ -602,6 +610,10 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
         stop_rx.clone(),
         fanout,
     ));
+    let cve_task = cve.map(|c| {
+        let db = ironpost_sbom_scanner::db_dir(&cfg.sbom, &cfg.general.data_dir);
+        tokio::spawn(crate::cve::run(c, db, stop_rx.clone()))
+    });
     let responder_task =
         responder.map(|(r, rx)| tokio::spawn(response::run(r, rx, stop_rx.clone())));
     let log_router = tokio::spawn(route_logs(
@@ -673,6 +685,9 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
         }
         let _ = alert_router.await;
         if let Some(t) = responder_task {
+            let _ = t.await;
+        }
+        if let Some(t) = cve_task {
             let _ = t.await;
         }
         let _ = action_router.await;

@@ -7,6 +7,7 @@ pub mod exit;
 pub mod pidfile;
 
 mod app;
+mod cve;
 mod handler;
 mod http;
 mod logging;

@@ -53,9 +53,12 @@ pub(crate) async fn route_alerts(
     fanout: Vec<(&'static str, mpsc::Sender<AlertEvent>)>,
 ) {
     let fanout = Arc::new(fanout);
-    drain_channel(rx, stop, |alert: AlertEvent| {
+    drain_channel(rx, stop, |mut alert: AlertEvent| {
         let (store, app, fanout) = (store.clone(), app.clone(), fanout.clone());
         async move {
+            if let Some(cve) = &app.cve {
+                cve.raise(&mut alert);
+            }
             app.metrics.alerts.with_label_values(&[alert.severity.as_str(), alert.source.as_str()]).inc();
             info!(
                 trace_id = %alert.trace_id, alert_id = %alert.id, rule_id = %alert.rule_id,

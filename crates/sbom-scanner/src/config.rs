@@ -32,6 +32,9 @@ pub struct SbomConfig {
     /// Period of the daemon's scan of `scan_dirs`.
     #[serde(rename = "scan_interval_secs", with = "secs")]
     pub scan_interval: Duration,
+    /// With the container guard on: alerts about a container whose lockfiles hold known
+    /// vulnerable packages are raised one severity level (noted in the alert).
+    pub raise_container_alerts: bool,
 }
 
 impl Default for SbomConfig {
@@ -43,6 +46,7 @@ impl Default for SbomConfig {
             min_severity: Severity::Medium,
             output_format: SbomFormat::Cyclonedx,
             scan_interval: Duration::from_secs(24 * 3600),
+            raise_container_alerts: true,
         }
     }
 }

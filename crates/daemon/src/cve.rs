@@ -1,0 +1,165 @@
+//! CVE-aware severity: the lockfiles inside each running container (its root filesystem as the host
+//! sees it, `/proc/<pid>/root`, found through the container guard's Docker inventory) are matched
+//! against the SBOM scanner's vulnerability database; an alert that concerns a container with
+//! known vulnerable packages is raised one severity level, with `severity_note` saying why and the
+//! tag `vulnerable_container` (`sbom.raise_container_alerts`, on by default when both the
+//! container guard and the SBOM scanner are enabled).
+//!
+//! Each container is scanned once (by id) when it is first seen running; new containers are found
+//! every `RESCAN`. The gauge `ironpost_sbom_vulnerable_containers` counts those with findings.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ironpost_container_guard::{GuardHandle, target};
+use ironpost_core::metrics::{self, prometheus};
+use ironpost_core::{AlertEvent, AlertSource};
+use ironpost_sbom_scanner::scan;
+use ironpost_vulndb::Db;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::control;
+
+/// How often running containers are listed to find new ones.
+const RESCAN: Duration = Duration::from_secs(30);
+/// Top-level directories of a container's root that are never walked.
+const SKIP: &[&str] = &["proc", "sys", "dev", "run"];
+/// Advisory ids quoted in the note at most.
+const QUOTED: usize = 3;
+
+/// Known vulnerable packages of one container.
+#[derive(Debug, Clone, Default)]
+struct Vulns {
+    name: String,
+    findings: usize,
+    ids: Vec<String>,
+}
+
+/// Container id → what its lockfiles hold.
+pub(crate) struct ContainerVulns {
+    guard: GuardHandle,
+    by_id: Mutex<HashMap<String, Vulns>>,
+    vulnerable: prometheus::IntGauge,
+}
+
+impl ContainerVulns {
+    pub(crate) fn new(guard: GuardHandle, r: &prometheus::Registry) -> Self {
+        ContainerVulns {
+            guard,
+            by_id: Mutex::new(HashMap::new()),
+            vulnerable: metrics::int_gauge(
+                r,
+                "sbom_vulnerable_containers",
+                "Running containers whose lockfiles hold packages with known vulnerabilities.",
+            ),
+        }
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vulns>> {
+        self.by_id
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Raises `alert` one level when it concerns a container with known vulnerable packages.
+    pub(crate) fn raise(&self, alert: &mut AlertEvent) {
+        if alert.source == AlertSource::Sbom {
+            return;
+        }
+        let (inventory, host) = (self.guard.containers(), self.guard.host_ips());
+        let Ok((c, _)) = target(alert, &inventory, &host) else {
+            return;
+        };
+        let Some(v) = self.map().get(&c.id).cloned().filter(|v| v.findings > 0) else {
+            return;
+        };
+        let old = alert.severity;
+        alert.severity = old.raised(1);
+        alert.severity_note = Some(format!(
+            "raised from {old}: container {} has {} known vulnerable package finding(s) ({})",
+            v.name,
+            v.findings,
+            v.ids.join(", ")
+        ));
+        alert.tags.push("vulnerable_container".into());
+    }
+}
+
+/// Directories to walk inside a container's root.
+fn scan_roots(root: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut dirs: Vec<PathBuf> = rd
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| !SKIP.iter().any(|s| e.file_name() == *s))
+        .map(|e| e.path())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+fn scan_container(root: &Path, db_dir: &Path) -> Result<(usize, Vec<String>), String> {
+    let db = Db::open(db_dir).map_err(|e| scan::error_chain(&e))?;
+    let inv =
+        ironpost_sbom_scanner::inventory(&scan_roots(root)).map_err(|e| scan::error_chain(&e))?;
+    let findings: Vec<_> = scan::find(&inv, &db)
+        .into_iter()
+        .filter(|f| f.kind == scan::Kind::Vulnerability)
+        .collect();
+    let mut ids: Vec<String> = findings.iter().map(|f| f.advisory_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    ids.truncate(QUOTED);
+    Ok((findings.len(), ids))
+}
+
+/// Scans containers as they appear, until `stop`.
+pub(crate) async fn run(
+    index: Arc<ContainerVulns>,
+    db_dir: PathBuf,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        // Until Docker answers, look again every second; then every RESCAN.
+        let mut wait = Duration::from_secs(1);
+        if let Ok(roots) = index.guard.running_roots().await {
+            wait = RESCAN;
+            let present: HashSet<String> = roots.iter().map(|(c, _)| c.id.clone()).collect();
+            index.map().retain(|id, _| present.contains(id));
+            for (c, root) in roots {
+                if index.map().contains_key(&c.id) {
+                    continue;
+                }
+                let d = db_dir.clone();
+                let r = tokio::task::spawn_blocking(move || scan_container(&root, &d)).await;
+                match r {
+                    Ok(Ok((findings, ids))) => {
+                        if findings > 0 {
+                            info!(container = %c.name, findings, advisories = ?ids, "container holds vulnerable packages");
+                        }
+                        let v = Vulns {
+                            name: c.name.clone(),
+                            findings,
+                            ids,
+                        };
+                        index.map().insert(c.id.clone(), v);
+                    }
+                    // The database may not be imported yet: try again on the next round.
+                    Ok(Err(e)) => warn!(container = %c.name, error = %e, "container scan failed"),
+                    Err(e) => warn!(container = %c.name, error = %e, "container scan task failed"),
+                }
+            }
+            let n = index.map().values().filter(|v| v.findings > 0).count();
+            index.vulnerable.set(n as i64);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = control::stopped(&mut stop) => return,
+        }
+    }
+}
