@@ -9,6 +9,7 @@ mod daemon_cmd;
 mod isolate;
 mod output;
 mod rules_cmd;
+mod simulate;
 mod since;
 
 use std::process::ExitCode;
@@ -46,5 +47,6 @@ fn run(args: Args) -> Result<Exit, ExitError> {
         Command::Rules(RulesCmd::Test(a)) => rules_cmd::test(g, a),
         Command::Isolate(a) => rt.block_on(isolate::isolate(g, a)),
         Command::Restore(a) => rt.block_on(isolate::restore(g, a)),
+        Command::Simulate(a) => rt.block_on(simulate::simulate(g, a)),
     }
 }

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use ironpost_anomaly_ids::IdsConfig;
 use ironpost_container_guard::ContainerConfig;
 use ironpost_core::config::{
     self, ConfigError, ConfigText, GeneralConfig, Issues, Loaded, StorageConfig, Validate, key,
@@ -31,6 +32,7 @@ pub struct IronpostConfig {
     pub log_pipeline: LogPipelineConfig,
     pub container: ContainerConfig,
     pub sbom: SbomConfig,
+    pub ids: IdsConfig,
 }
 
 impl Validate for IronpostConfig {
@@ -41,6 +43,7 @@ impl Validate for IronpostConfig {
             .validate(&key(prefix, "log_pipeline"), issues);
         self.container.validate(&key(prefix, "container"), issues);
         self.sbom.validate(&key(prefix, "sbom"), issues);
+        self.ids.validate(&key(prefix, "ids"), issues);
     }
 }
 
@@ -77,6 +80,7 @@ impl IronpostConfig {
             ("log_pipeline", self.log_pipeline.enabled),
             ("container_guard", self.container.enabled),
             ("sbom", self.sbom.enabled),
+            ("ids", self.ids.enabled),
         ]
         .into_iter()
         .filter_map(|(name, on)| on.then_some(name))

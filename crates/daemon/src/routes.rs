@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use ironpost_anomaly_ids::{FlowEvent, FlowInput};
+use ironpost_core::event::Protocol;
 use ironpost_core::{ActionEvent, AlertEvent, LogEvent, PacketEvent};
 use ironpost_store::{Record, StoreWriter};
 use tokio::sync::{mpsc, watch};
@@ -96,17 +98,43 @@ pub(crate) async fn route_actions(
     .await;
 }
 
+/// A TCP SYN without ACK as the IDS's flow telemetry (the first packet of a connection attempt; its
+/// outcome is unknown here, so `flags` stays unset).
+fn syn_flow(p: &PacketEvent) -> Option<FlowEvent> {
+    let flags = p.tcp_flags?;
+    (p.protocol == Protocol::Tcp && flags & 0x02 != 0 && flags & 0x10 == 0).then(|| FlowEvent {
+        ts: p.timestamp.timestamp_micros() as f64 / 1e6,
+        pid: 0,
+        saddr: p.src_ip,
+        daddr: p.dst_ip,
+        dport: p.dst_port.unwrap_or(0),
+        proto: Some(Protocol::Tcp),
+        flags: None,
+    })
+}
+
 /// Packets go to the store and, when the log pipeline runs, to its rules too (without waiting:
-/// a full pipeline queue is counted in `ironpost_events_dropped_total{kind="packet_to_pipeline"}`).
+/// a full pipeline queue is counted in `ironpost_events_dropped_total{kind="packet_to_pipeline"}`);
+/// TCP SYNs go to the IDS (`kind="packet_to_ids"` when its buffer is full).
 pub(crate) async fn route_packets(
     rx: mpsc::Receiver<PacketEvent>,
     store: StoreWriter,
     app: Arc<Shared>,
     stop: watch::Receiver<bool>,
     pipeline: Option<mpsc::Sender<PacketEvent>>,
+    ids: Option<FlowInput>,
 ) {
     drain_channel(rx, stop, |packet: PacketEvent| {
         let (store, app, pipeline) = (store.clone(), app.clone(), pipeline.clone());
+        if let Some(ids) = &ids
+            && let Some(flow) = syn_flow(&packet)
+            && !ids.submit(flow)
+        {
+            app.metrics
+                .dropped
+                .with_label_values(&["packet_to_ids"])
+                .inc();
+        }
         async move {
             if let Some(p) = pipeline
                 && p.try_send(packet.clone()).is_err()
