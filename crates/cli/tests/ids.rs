@@ -171,7 +171,7 @@ impl Stack {
         }
         let env_ref: Vec<(&str, &str)> =
             env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let daemon = Daemon::start_in(dir, &[], &env_ref);
+        let daemon = Daemon::start_in(dir, &["--defaults"], &env_ref);
         wait_for(
             30,
             "the ids module to be healthy (consuming from NATS)",
