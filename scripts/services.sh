@@ -106,7 +106,7 @@ stop_nats() { if pid_alive "$DIR/nats/nats.pid"; then kill "$(cat "$DIR/nats/nat
 status_nats() { nats_up && echo "nats: up" || echo "nats: down"; }
 
 # --- alertmanager ---------------------------------------------------------------------------
-am_up() { curl -fsS http://127.0.0.1:9093/-/ready >/dev/null; }
+am_up() { curl -fsS http://127.0.0.1:9093/-/ready >/dev/null 2>&1; }
 start_alertmanager() {
   if am_up; then log "alertmanager already running"; return; fi
   mkdir -p "$DIR/alertmanager"
@@ -122,7 +122,7 @@ stop_alertmanager() { if pid_alive "$DIR/alertmanager/alertmanager.pid"; then ki
 status_alertmanager() { am_up && echo "alertmanager: up" || echo "alertmanager: down"; }
 
 # --- prometheus -----------------------------------------------------------------------------
-prom_up() { curl -fsS http://127.0.0.1:9090/-/ready >/dev/null; }
+prom_up() { curl -fsS http://127.0.0.1:9090/-/ready >/dev/null 2>&1; }
 start_prometheus() {
   if prom_up; then log "prometheus already running"; return; fi
   mkdir -p "$DIR/prometheus"

@@ -39,7 +39,7 @@ fn counter(name: &str) -> IntCounter {
 fn attempt(mode: SimMode, i: u64, dst: IpAddr) -> (IpAddr, u16) {
     match mode {
         SimMode::Scan => (dst, (i % 65_535) as u16 + 1),
-        SimMode::Benign => (dst, if i % 2 == 0 { 443 } else { 80 }),
+        SimMode::Benign => (dst, if i.is_multiple_of(2) { 443 } else { 80 }),
     }
 }
 
