@@ -462,3 +462,7 @@ impl Module for IdsModule {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "module_tests.rs"]
+mod tests;

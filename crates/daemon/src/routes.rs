@@ -162,3 +162,34 @@ pub(crate) async fn route_logs(
     })
     .await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ironpost_core::event::PacketAction;
+
+    #[test]
+    fn only_tcp_syn_without_ack_is_flow_telemetry() {
+        let pkt = |proto, flags| {
+            let mut p = PacketEvent::new(
+                "198.18.0.5".parse().unwrap(),
+                "198.18.0.9".parse().unwrap(),
+                proto,
+                PacketAction::Pass,
+            );
+            p.tcp_flags = flags;
+            p.dst_port = Some(22);
+            p
+        };
+        let f = syn_flow(&pkt(Protocol::Tcp, Some(0x02))).expect("SYN");
+        assert_eq!((f.dport, f.flags), (22, None));
+        assert_eq!(f.saddr, "198.18.0.5".parse::<std::net::IpAddr>().unwrap());
+        assert!(
+            syn_flow(&pkt(Protocol::Tcp, Some(0x12))).is_none(),
+            "SYN-ACK"
+        );
+        assert!(syn_flow(&pkt(Protocol::Tcp, Some(0x10))).is_none(), "ACK");
+        assert!(syn_flow(&pkt(Protocol::Tcp, None)).is_none());
+        assert!(syn_flow(&pkt(Protocol::Udp, Some(0x02))).is_none());
+    }
+}
