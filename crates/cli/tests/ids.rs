@@ -376,3 +376,62 @@ fn prometheus_answers_every_grafana_panel_query_during_a_scan() {
     }
     let _ = std::io::stderr().flush();
 }
+
+#[test]
+fn the_publisher_buffers_through_a_nats_outage() {
+    // A private nats-server that is down when the simulator starts publishing and comes up a second later.
+    let dir = tempfile::tempdir().unwrap();
+    let (port, mon) = (free_port(), free_port());
+    let subject = format!("telemetry.flow.outage.{}", std::process::id());
+    let sim = Command::new(env!("CARGO_BIN_EXE_ironpost-cli"))
+        .args([
+            "--defaults",
+            "--output",
+            "json",
+            "simulate",
+            "--mode",
+            "scan",
+            "--seconds",
+            "2",
+            "--rate",
+            "50",
+        ])
+        .args([
+            "--nats-url",
+            &format!("nats://127.0.0.1:{port}"),
+            "--subject",
+            &subject,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let _nats = spawn_logged(
+        Command::new("nats-server")
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-m",
+                &mon.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(dir.path().join("js")),
+        &dir.path().join("nats.log"),
+    );
+    let o = sim.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["sent"], 100, "{report}");
+    assert_eq!(report["published"], 100, "{report}");
+    assert_eq!(report["dropped"], 0, "{report}");
+    // The stream holds every event once the server is back.
+    let (code, body) = http_get(&format!("127.0.0.1:{mon}"), "/jsz?streams=true");
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["messages"], 100, "{body}");
+}
