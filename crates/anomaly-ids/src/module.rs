@@ -162,6 +162,9 @@ pub struct IdsModule {
     /// Transport tasks (stopped first) and the scorer (stopped after them).
     transport: Vec<JoinHandle<()>>,
     scorer: Option<JoinHandle<()>>,
+    /// Alertmanager and syslog senders: they end once the scorer (their last sender) has, after
+    /// sending what is queued.
+    sink_tasks: Vec<JoinHandle<()>>,
 }
 
 impl IdsModule {
@@ -179,6 +182,7 @@ impl IdsModule {
             stop_tx: watch::channel(false).0,
             transport: Vec::new(),
             scorer: None,
+            sink_tasks: Vec::new(),
         }
     }
 
@@ -253,15 +257,22 @@ impl IdsModule {
                 rx
             }
         };
+        let alertmanager = self.cfg.alertmanager_url.as_deref().and_then(|url| {
+            let target = HttpTarget::parse(url, "/api/v2/alerts").ok()?;
+            let (sink, task) = alertmanager::spawn(target, self.metrics.alertmanager.clone());
+            self.sink_tasks.push(task);
+            Some(sink)
+        });
+        let syslog = self.cfg.syslog_forward.map(|addr| {
+            let (sink, task) =
+                syslog::spawn(addr, self.cfg.syslog_framing, self.metrics.syslog.clone());
+            self.sink_tasks.push(task);
+            sink
+        });
         let sinks = Sinks {
             alerts: self.alerts.clone(),
-            alertmanager: self.cfg.alertmanager_url.as_deref().and_then(|url| {
-                let target = HttpTarget::parse(url, "/api/v2/alerts").ok()?;
-                Some(alertmanager::spawn(target, self.metrics.alertmanager.clone()).0)
-            }),
-            syslog: self.cfg.syslog_forward.map(|addr| {
-                syslog::spawn(addr, self.cfg.syslog_framing, self.metrics.syslog.clone()).0
-            }),
+            alertmanager,
+            syslog,
         };
         let runner = Runner {
             cfg: self.cfg.clone(),
@@ -425,6 +436,10 @@ impl Module for IdsModule {
                 let _ = t.await;
             }
             if let Some(t) = self.scorer.take() {
+                let _ = t.await;
+            }
+            // Bounded by the daemon's shutdown timeout; each POST has its own 5 s timeout.
+            for t in self.sink_tasks.drain(..) {
                 let _ = t.await;
             }
             if let Some(c) = self.nats.take() {
