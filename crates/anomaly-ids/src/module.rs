@@ -225,6 +225,10 @@ impl IdsModule {
             None => ingress_rx,
             Some(url) => {
                 let client = nats::connect(url, "ironpost-ids").await?;
+                // Before the consumer task exists: it clears this once subscribed.
+                if let Ok(mut s) = self.nats_status.lock() {
+                    *s = Some("connecting to NATS".into());
+                }
                 let (tx, rx) = mpsc::channel(SCORER_CHANNEL_CAPACITY);
                 self.transport.push(tokio::spawn(nats::publish_loop(
                     client.clone(),
@@ -250,9 +254,6 @@ impl IdsModule {
                     self.nats_status.clone(),
                     stop.clone(),
                 )));
-                if let Ok(mut s) = self.nats_status.lock() {
-                    *s = Some("connecting to NATS".into());
-                }
                 self.nats = Some(client);
                 rx
             }

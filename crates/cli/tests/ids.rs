@@ -120,6 +120,26 @@ fn am_alerts(am: &str, src: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// [`wait_for`], but a timeout shows the end of the daemon's log.
+fn wait_daemon<T>(d: &Daemon, secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if std::time::Instant::now() >= deadline {
+            let log = d.log();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            panic!(
+                "timed out after {secs}s waiting for {what}; daemon log:\n{}",
+                tail.join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn metric(d: &Daemon, name: &str) -> f64 {
     let (_, body) = d.get("/metrics");
     body.lines()
@@ -172,7 +192,8 @@ impl Stack {
         let env_ref: Vec<(&str, &str)> =
             env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let daemon = Daemon::start_in(dir, &["--defaults"], &env_ref);
-        wait_for(
+        wait_daemon(
+            &daemon,
             30,
             "the ids module to be healthy (consuming from NATS)",
             || {
@@ -226,7 +247,8 @@ fn scan_alerts_via_alertmanager_to_the_notifier_store_and_syslog_and_benign_does
     let report = s.simulate("scan", "2", scanner);
     assert_eq!(report["published"], report["sent"], "{report}");
 
-    let alerts = wait_for(
+    let alerts = wait_daemon(
+        &s.daemon,
         20,
         "Alertmanager to hold an AnomalyScoreHigh alert for the scanner",
         || {
@@ -244,10 +266,10 @@ fn scan_alerts_via_alertmanager_to_the_notifier_store_and_syslog_and_benign_does
     );
 
     // Alertmanager's webhook reached the notifier, which counted and logged it.
-    wait_for(20, "the notifier to count the alert", || {
+    wait_daemon(&s.daemon, 20, "the notifier to count the alert", || {
         (metric(&s.daemon, "ironpost_notifier_alerts_total") >= 1.0).then_some(())
     });
-    wait_for(10, "the notifier to log the alert", || {
+    wait_daemon(&s.daemon, 10, "the notifier to log the alert", || {
         s.daemon
             .log()
             .contains("notifier: alert from Alertmanager")
@@ -256,7 +278,7 @@ fn scan_alerts_via_alertmanager_to_the_notifier_store_and_syslog_and_benign_does
     assert!(s.daemon.log().contains(scanner));
 
     // The AlertEvent was stored.
-    let stored = wait_for(20, "the alert in the store", || {
+    let stored = wait_daemon(&s.daemon, 20, "the alert in the store", || {
         let o = run(s.daemon.cli().args(["alerts", "list", "--output", "json"]));
         let v: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).ok()?;
         let mine: Vec<_> = v
@@ -273,12 +295,17 @@ fn scan_alerts_via_alertmanager_to_the_notifier_store_and_syslog_and_benign_does
     assert_eq!(stored[0]["source"], "anomaly");
 
     // And forwarded as RFC 5424 to rsyslog.
-    let line = wait_for(20, "rsyslog to write the forwarded alert", || {
-        let t = std::fs::read_to_string(&rs_out).ok()?;
-        t.lines()
-            .find(|l| l.contains("AnomalyScoreHigh: 198.18.1.5"))
-            .map(str::to_owned)
-    });
+    let line = wait_daemon(
+        &s.daemon,
+        20,
+        "rsyslog to write the forwarded alert",
+        || {
+            let t = std::fs::read_to_string(&rs_out).ok()?;
+            t.lines()
+                .find(|l| l.contains("AnomalyScoreHigh: 198.18.1.5"))
+                .map(str::to_owned)
+        },
+    );
     assert!(line.starts_with("<35>1 "), "{line}");
     assert!(
         line.contains("[ironpost@32473 ") && line.contains("src=\"198.18.1.5\""),
@@ -291,9 +318,12 @@ fn scan_alerts_via_alertmanager_to_the_notifier_store_and_syslog_and_benign_does
     let report = s.simulate("benign", "4", benign);
     let sent = report["sent"].as_f64().unwrap();
     assert!(sent >= 2.0, "{report}");
-    wait_for(20, "the daemon to take in the benign events", || {
-        (metric(&s.daemon, "ironpost_fe_events_in") >= before + sent).then_some(())
-    });
+    wait_daemon(
+        &s.daemon,
+        20,
+        "the daemon to take in the benign events",
+        || (metric(&s.daemon, "ironpost_fe_events_in") >= before + sent).then_some(()),
+    );
     // Two more ticks and an Alertmanager round trip for a wrong alert to show up.
     std::thread::sleep(Duration::from_secs(1));
     assert!(am_alerts(&s.am, benign).is_empty());
@@ -356,18 +386,23 @@ fn prometheus_answers_every_grafana_panel_query_during_a_scan() {
         r["value"][1].as_str()?.parse().ok()
     };
     // The counters must be scraped before the scan, or their increase is invisible to rate().
-    wait_for(
+    wait_daemon(
+        &s.daemon,
         60,
         "Prometheus to hold a first scrape of the daemon",
         || query("ironpost_notifier_alerts_total").filter(|x| *x == 0.0),
     );
     let scanner = "198.18.2.5";
     s.simulate("scan", "3", scanner);
-    wait_for(20, "Alertmanager to hold the scanner's alert", || {
-        (!am_alerts(&s.am, scanner).is_empty()).then_some(())
-    });
+    wait_daemon(
+        &s.daemon,
+        20,
+        "Alertmanager to hold the scanner's alert",
+        || (!am_alerts(&s.am, scanner).is_empty()).then_some(()),
+    );
     for q in &queries {
-        let value = wait_for(
+        let value = wait_daemon(
+            &s.daemon,
             60,
             &format!("Prometheus to answer {q} with a positive number"),
             || query(q).filter(|x| x.is_finite() && *x > 0.0),
