@@ -470,3 +470,64 @@ fn the_publisher_buffers_through_a_nats_outage() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["messages"], 100, "{body}");
 }
+
+#[test]
+fn an_xdp_observed_port_scan_reaches_the_ids_in_process() {
+    // The daemon in the victim's namespace with the XDP engine and the IDS (no NATS: in-process); a real
+    // SYN scan from the attacker's namespace becomes packet events, the router hands the SYNs to the IDS.
+    let lab = common::Lab::new("ids");
+    let model = repo_root().join("models/probe.onnx").display().to_string();
+    let d = Daemon::start_wrapped(
+        tempfile::tempdir().unwrap(),
+        &["ip", "netns", "exec", &lab.victim],
+        &["--defaults"],
+        &[
+            ("IRONPOST_EBPF_ENABLED", "true"),
+            ("IRONPOST_EBPF_INTERFACE", &lab.victim_if),
+            ("IRONPOST_EBPF_XDP_MODE", "skb"),
+            ("IRONPOST_IDS_ENABLED", "true"),
+            ("IRONPOST_IDS_MODEL_PATH", &model),
+        ],
+    );
+    wait_daemon(&d, 20, "the ebpf and ids modules to be healthy", || {
+        let o = run(d.cli().args(["status", "--output", "json"]));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
+        let healthy = |name: &str| {
+            v["status"]["modules"].as_array().is_some_and(|ms| {
+                ms.iter()
+                    .any(|m| m["name"] == name && m["health"]["status"] == "healthy")
+            })
+        };
+        (healthy("ebpf") && healthy("ids")).then_some(())
+    });
+    let o = lab.attacker(&[
+        "nmap",
+        "-sS",
+        "-p",
+        "1-200",
+        "--max-rate",
+        "400",
+        "-n",
+        "-Pn",
+        common::VICTIM_IP,
+    ]);
+    assert!(o.status.success(), "nmap: {}", text(&o.stderr));
+    let alert = wait_daemon(
+        &d,
+        20,
+        "an anomaly alert for the scanner in the store",
+        || {
+            let o = run(d.cli().args(["alerts", "list", "--output", "json"]));
+            let v: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).ok()?;
+            v.into_iter().find(|a| {
+                a["rule_id"] == "anomaly_score_high"
+                    && a["entities"]["src_ip"] == common::ATTACKER_IP
+            })
+        },
+    );
+    assert_eq!(alert["source"], "anomaly", "{alert}");
+    assert!(
+        alert["description"].as_str().unwrap().contains("model "),
+        "{alert}"
+    );
+}
