@@ -364,6 +364,37 @@ fn prometheus_answers_every_grafana_panel_query_during_a_scan() {
     let prom = format!("127.0.0.1:{port}");
     wait_for(60, "Prometheus to be ready", || ready(&prom, "/-/ready"));
 
+    // The exposition parses; promtool's only lint complaints are the seed's own metric names.
+    let (_, metrics) = s.daemon.get("/metrics");
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let o = promtool.wait_with_output().unwrap();
+    let lint = text(&o.stdout) + &text(&o.stderr);
+    assert!(matches!(o.status.code(), Some(0 | 3)), "{lint}");
+    for line in lint.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(
+            [
+                "ironpost_fe_events_in ",
+                "ironpost_fe_window_build_ms ",
+                "ironpost_infer_latency_ms "
+            ]
+            .iter()
+            .any(|seed| line.starts_with(seed)),
+            "promtool: {line}"
+        );
+    }
+
     let dashboard: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(repo_root().join("deploy/grafana/dashboards/ids.json")).unwrap(),
     )
