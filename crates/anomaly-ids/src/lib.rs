@@ -25,5 +25,5 @@ pub use features::{
     ExtractorConfig, ExtractorStats, FEATURE_NAMES, Features, FlowEvent, TcpFlags, WINDOW_SECONDS,
     WindowExtractor,
 };
-pub use module::{FlowInput, IdsModule};
+pub use module::{FlowInput, IdsHandle, IdsModule};
 pub use scorer::{DEFAULT_THRESHOLD, OnnxScorer, Scorer, formula};

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -141,6 +142,19 @@ impl FlowInput {
     }
 }
 
+/// Changes the running module's reloadable settings (`ids.threshold`).
+#[derive(Debug, Clone)]
+pub struct IdsHandle {
+    threshold: Arc<AtomicU32>,
+}
+
+impl IdsHandle {
+    /// Takes effect at the next tick. The value was validated with the config.
+    pub fn set_threshold(&self, threshold: f32) {
+        self.threshold.store(threshold.to_bits(), Ordering::Relaxed);
+    }
+}
+
 #[derive(Debug, Default)]
 struct Status {
     model: Option<String>,
@@ -165,6 +179,8 @@ pub struct IdsModule {
     /// Alertmanager and syslog senders: they end once the scorer (their last sender) has, after
     /// sending what is queued.
     sink_tasks: Vec<JoinHandle<()>>,
+    /// `threshold` as f32 bits, shared with the scorer and the handle.
+    threshold: Arc<AtomicU32>,
 }
 
 impl IdsModule {
@@ -172,7 +188,6 @@ impl IdsModule {
         let (ingress_tx, ingress_rx) = mpsc::channel(cfg.publish_buffer.max(1));
         IdsModule {
             metrics: IdsMetrics::new(registry),
-            cfg,
             alerts,
             ingress_tx,
             ingress_rx: Some(ingress_rx),
@@ -183,6 +198,14 @@ impl IdsModule {
             transport: Vec::new(),
             scorer: None,
             sink_tasks: Vec::new(),
+            threshold: Arc::new(AtomicU32::new(cfg.threshold.to_bits())),
+            cfg,
+        }
+    }
+
+    pub fn handle(&self) -> IdsHandle {
+        IdsHandle {
+            threshold: self.threshold.clone(),
         }
     }
 
@@ -280,6 +303,7 @@ impl IdsModule {
             metrics: self.metrics.clone(),
             scorer,
             sinks,
+            threshold: self.threshold.clone(),
             last_alert: HashMap::new(),
         };
         self.scorer = Some(tokio::spawn(runner.run(scorer_rx, stop)));
@@ -308,6 +332,7 @@ struct Runner {
     metrics: IdsMetrics,
     scorer: Scorer,
     sinks: Sinks,
+    threshold: Arc<AtomicU32>,
     /// Last alert per source (bounded by `max_sources`; entries older than the cooldown are forgotten).
     last_alert: HashMap<IpAddr, Instant>,
 }
@@ -365,23 +390,24 @@ impl Runner {
         self.metrics.sources.set(extractor.tracked_sources() as i64);
         let cooldown = self.cfg.alert_cooldown;
         self.last_alert.retain(|_, t| t.elapsed() < cooldown);
+        let threshold = f32::from_bits(self.threshold.load(Ordering::Relaxed));
         for f in &features {
             let t = Instant::now();
             let score = self.scorer.score(f);
             self.metrics
                 .infer_latency_ms
                 .observe(t.elapsed().as_secs_f64() * 1e3);
-            if score >= self.cfg.threshold
+            if score >= threshold
                 && !self.last_alert.contains_key(&f.src)
                 && self.last_alert.len() < self.cfg.max_sources
             {
                 self.last_alert.insert(f.src, Instant::now());
-                self.raise(f, score);
+                self.raise(f, score, threshold);
             }
         }
     }
 
-    fn raise(&self, f: &Features, score: f32) {
+    fn raise(&self, f: &Features, score: f32, threshold: f32) {
         self.metrics.alerts.inc();
         let mut alert = AlertEvent::new(
             AlertSource::Anomaly,
@@ -394,7 +420,7 @@ impl Runner {
             f.conn_rate,
             f.uniq_dports,
             f.uniq_daddrs,
-            self.cfg.threshold,
+            threshold,
             match &self.scorer {
                 Scorer::Onnx(m) => format!("model {}", m.path().display()),
                 Scorer::Formula => "seed formula".into(),

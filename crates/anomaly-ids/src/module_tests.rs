@@ -141,3 +141,29 @@ async fn healthy_with_the_shipped_model() {
     assert_eq!(m.health(), Health::Healthy);
     m.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_reloaded_threshold_applies_at_the_next_tick() {
+    // Threshold 1.0 (the formula caps at 1.0): a slow pair of attempts scores 0.6, below it.
+    let (mut m, mut alerts, _r) = started(IdsConfig {
+        threshold: 1.0,
+        ..cfg()
+    })
+    .await;
+    let input = m.flow_input();
+    input.submit(attempt("198.18.0.8", 1));
+    input.submit(attempt("198.18.0.8", 2));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(alerts.try_recv().is_err());
+    m.handle().set_threshold(0.5);
+    let alert = tokio::time::timeout(Duration::from_secs(5), alerts.recv())
+        .await
+        .expect("an alert once the threshold is lowered")
+        .unwrap();
+    assert!(
+        alert.description.contains("threshold 0.5"),
+        "{}",
+        alert.description
+    );
+    m.stop().await.unwrap();
+}

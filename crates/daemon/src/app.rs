@@ -518,6 +518,16 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
     if cfg.ids.enabled {
         let ids = IdsModule::new(cfg.ids.clone(), &registry, alert_tx.clone());
         ids_input = Some(ids.flow_input());
+        let handle = ids.handle();
+        reloaders.push(Reloader {
+            name: "ids",
+            keys: &["ids.threshold"],
+            always: false,
+            apply: Box::new(move |cfg: &IronpostConfig| {
+                handle.set_threshold(cfg.ids.threshold);
+                Ok(())
+            }),
+        });
         modules.push(Arc::new(RwLock::new(Box::new(ids))));
     }
     for name in cfg
