@@ -56,6 +56,15 @@ pub async fn ensure_stream(
     .map_err(|e| format!("JetStream stream {name} ({subject}): {e}"))
 }
 
+/// Deletes a stream (tests and tools clean up after themselves); a missing stream is not an error.
+pub async fn delete_stream(client: async_nats::Client, name: &str) -> Result<(), String> {
+    match jetstream::new(client).delete_stream(name).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.to_string().contains("not found") => Ok(()),
+        Err(e) => Err(format!("JetStream stream {name}: {e}")),
+    }
+}
+
 /// Counters of a publisher.
 #[derive(Debug, Clone)]
 pub struct PublishMetrics {

@@ -152,7 +152,32 @@ struct Stack {
     daemon: Daemon,
     am: String,
     subject: String,
+    stream: String,
     _am: Proc,
+}
+
+impl Drop for Stack {
+    /// Removes this test's stream from the shared nats-server.
+    fn drop(&mut self) {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        let stream = self.stream.clone();
+        let _ = rt.block_on(async move {
+            let client = ironpost_anomaly_ids::nats::connect(NATS_URL, "ironpost-test-cleanup")
+                .await
+                .map_err(|e| e.to_string())?;
+            tokio::time::timeout(
+                Duration::from_secs(5),
+                ironpost_anomaly_ids::nats::delete_stream(client, &stream),
+            )
+            .await
+            .map_err(|e| e.to_string())?
+        });
+    }
 }
 
 impl Stack {
@@ -176,7 +201,7 @@ impl Stack {
             ("IRONPOST_IDS_ENABLED".into(), "true".into()),
             ("IRONPOST_IDS_NATS_URL".into(), NATS_URL.into()),
             ("IRONPOST_IDS_SUBJECT".into(), subject.clone()),
-            ("IRONPOST_IDS_STREAM".into(), stream),
+            ("IRONPOST_IDS_STREAM".into(), stream.clone()),
             ("IRONPOST_IDS_MODEL_PATH".into(), model),
             (
                 "IRONPOST_IDS_ALERTMANAGER_URL".into(),
@@ -206,6 +231,7 @@ impl Stack {
             daemon,
             am: format!("127.0.0.1:{am_port}"),
             subject,
+            stream,
             _am: am_proc,
         }
     }
