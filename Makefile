@@ -6,7 +6,7 @@ CARGO ?= cargo
 # .ci/run points CARGO_TARGET_DIR outside the clone so CI reuses earlier builds.
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
-.PHONY: demo test setup services build build-release lint bench-xdp bench-sbom train
+.PHONY: demo test setup services build build-release lint bench-xdp bench-sbom train demo-ids bench-ids
 
 setup:
 	bash scripts/setup.sh
@@ -52,3 +52,11 @@ train:
 	bash training/setup.sh
 	cd training && "$${IRONPOST_TRAIN_VENV:-/var/tmp/ironpost-train-venv}/bin/python" train.py $(TRAIN_ARGS)
 	cd training && "$${IRONPOST_TRAIN_VENV:-/var/tmp/ironpost-train-venv}/bin/python" export_fixture.py $(TRAIN_ARGS)
+
+## Anomaly IDS (seed 004): simulated scan -> NATS -> daemon -> Alertmanager -> notifier, then benign traffic.
+demo-ids: setup build-release
+	DEMO_BIN_DIR=$(TARGET_DIR)/release bash scripts/demo-ids.sh
+
+## Scan start -> Alertmanager alert latency over BENCH_RUNS runs (default 5): p50 and max.
+bench-ids: setup build-release
+	DEMO_BIN_DIR=$(TARGET_DIR)/release bash bench/ids.sh

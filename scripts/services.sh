@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Starts, stops or reports the real services Ironpost's tests and demo use, each on loopback,
 # idempotently, waiting until each one answers:
-#   dockerd, PostgreSQL 15 (role/database ironpost_test), Redis, nats-server -js.
+#   dockerd, PostgreSQL 15 (role/database ironpost_test), Redis, nats-server -js,
+#   Alertmanager (:9093, deploy/alertmanager/alertmanager.yml), Prometheus (:9090,
+#   deploy/prometheus/prometheus.yml), rsyslog as a TCP collector (:5514, deploy/rsyslog/).
 # State lives under $IRONPOST_SERVICES_DIR (default /var/tmp/ironpost-services).
 # Usage: scripts/services.sh start|stop|status [SERVICE...]
 set -euo pipefail
 
 DIR=${IRONPOST_SERVICES_DIR:-/var/tmp/ironpost-services}
-ALL=(docker postgres redis nats)
+ALL=(docker postgres redis nats alertmanager prometheus rsyslog)
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PG_VERSION=15
 PG_ROLE=ironpost_test
 PG_PASSWORD=ironpost_test
@@ -101,6 +104,51 @@ start_nats() {
 }
 stop_nats() { if pid_alive "$DIR/nats/nats.pid"; then kill "$(cat "$DIR/nats/nats.pid")"; log "nats stopped"; fi; }
 status_nats() { nats_up && echo "nats: up" || echo "nats: down"; }
+
+# --- alertmanager ---------------------------------------------------------------------------
+am_up() { curl -fsS http://127.0.0.1:9093/-/ready >/dev/null 2>&1; }
+start_alertmanager() {
+  if am_up; then log "alertmanager already running"; return; fi
+  mkdir -p "$DIR/alertmanager"
+  # --cluster.listen-address= (empty): no gossip, or the first notification waits ~10 s.
+  prometheus-alertmanager --config.file="$ROOT/deploy/alertmanager/alertmanager.yml" \
+    --storage.path="$DIR/alertmanager" --web.listen-address=127.0.0.1:9093 --cluster.listen-address= \
+    >"$DIR/alertmanager/alertmanager.log" 2>&1 </dev/null &
+  echo $! >"$DIR/alertmanager/alertmanager.pid"
+  wait_for alertmanager 30 am_up
+  log "alertmanager started (http://127.0.0.1:9093)"
+}
+stop_alertmanager() { if pid_alive "$DIR/alertmanager/alertmanager.pid"; then kill "$(cat "$DIR/alertmanager/alertmanager.pid")"; log "alertmanager stopped"; fi; }
+status_alertmanager() { am_up && echo "alertmanager: up" || echo "alertmanager: down"; }
+
+# --- prometheus -----------------------------------------------------------------------------
+prom_up() { curl -fsS http://127.0.0.1:9090/-/ready >/dev/null 2>&1; }
+start_prometheus() {
+  if prom_up; then log "prometheus already running"; return; fi
+  mkdir -p "$DIR/prometheus"
+  prometheus --config.file="$ROOT/deploy/prometheus/prometheus.yml" --storage.tsdb.path="$DIR/prometheus" \
+    --web.listen-address=127.0.0.1:9090 >"$DIR/prometheus/prometheus.log" 2>&1 </dev/null &
+  echo $! >"$DIR/prometheus/prometheus.pid"
+  wait_for prometheus 60 prom_up
+  log "prometheus started (http://127.0.0.1:9090)"
+}
+stop_prometheus() { if pid_alive "$DIR/prometheus/prometheus.pid"; then kill "$(cat "$DIR/prometheus/prometheus.pid")"; log "prometheus stopped"; fi; }
+status_prometheus() { prom_up && echo "prometheus: up" || echo "prometheus: down"; }
+
+# --- rsyslog (a TCP collector writing what it receives to $DIR/rsyslog/ironpost-alerts.log) ---
+rsyslog_up() { (exec 3<>/dev/tcp/127.0.0.1/5514) 2>/dev/null; }
+start_rsyslog() {
+  if pid_alive "$DIR/rsyslog/rsyslogd.pid" && rsyslog_up; then log "rsyslog already running"; return; fi
+  mkdir -p "$DIR/rsyslog"
+  { echo "global(workDirectory=\"$DIR/rsyslog\")"
+    sed "s|@DIR@|$DIR/rsyslog|g" "$ROOT/deploy/rsyslog/ironpost-collector.conf"; } >"$DIR/rsyslog/rsyslog.conf"
+  rsyslogd -n -f "$DIR/rsyslog/rsyslog.conf" -i "$DIR/rsyslog/rsyslogd.pid" \
+    >"$DIR/rsyslog/rsyslogd.log" 2>&1 </dev/null &
+  wait_for rsyslog 30 rsyslog_up
+  log "rsyslog started (tcp 127.0.0.1:5514 -> $DIR/rsyslog/ironpost-alerts.log)"
+}
+stop_rsyslog() { if pid_alive "$DIR/rsyslog/rsyslogd.pid"; then kill "$(cat "$DIR/rsyslog/rsyslogd.pid")"; log "rsyslog stopped"; fi; }
+status_rsyslog() { rsyslog_up && echo "rsyslog: up" || echo "rsyslog: down"; }
 
 cmd=${1:-status}
 shift || true

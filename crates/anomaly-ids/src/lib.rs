@@ -5,16 +5,25 @@
 //! - [`scorer`]: [`Scorer`], an ONNX model run by tract or the seed's formula; alert at or above
 //!   [`DEFAULT_THRESHOLD`].
 //!
+//! - [`config`]: the `[ids]` section; [`module`]: the `ids` module the daemon runs (NATS transport in [`nats`],
+//!   sinks in [`alertmanager`] and [`syslog`]).
+//!
 //! The models come from `training/train.py` (NSL-KDD, XGBoost); `models/MODEL_CARD.md` describes them.
-//! Transport (NATS), alerting (Alertmanager) and metrics are wired by the daemon, not here.
 
+pub mod alertmanager;
+pub mod config;
 pub mod error;
 pub mod features;
+pub mod module;
+pub mod nats;
 pub mod scorer;
+pub mod syslog;
 
+pub use config::{IdsConfig, SyslogFraming};
 pub use error::IdsError;
 pub use features::{
     ExtractorConfig, ExtractorStats, FEATURE_NAMES, Features, FlowEvent, TcpFlags, WINDOW_SECONDS,
     WindowExtractor,
 };
+pub use module::{FlowInput, IdsHandle, IdsModule};
 pub use scorer::{DEFAULT_THRESHOLD, OnnxScorer, Scorer, formula};

@@ -81,6 +81,8 @@ pub(crate) enum Command {
     /// Write an SBOM (CycloneDX or SPDX JSON) of the lockfiles under directories.
     #[command(subcommand)]
     Sbom(crate::sbom_cmd::SbomCmd),
+    /// Publish simulated connection attempts to the IDS telemetry subject on NATS (seed 004).
+    Simulate(SimulateArgs),
 }
 
 #[derive(Debug, ClapArgs)]
@@ -273,4 +275,36 @@ pub(crate) struct ActionQueryArgs {
     pub(crate) alert: Option<ironpost_core::EventId>,
     #[arg(long, default_value_t = 100)]
     pub(crate) limit: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SimMode {
+    /// One host, a new destination port on every attempt (a port scan).
+    Scan,
+    /// One host, ports 443 and 80 in turn, slowly.
+    Benign,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct SimulateArgs {
+    #[arg(long, value_enum)]
+    pub(crate) mode: SimMode,
+    /// How long to publish.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub(crate) seconds: u32,
+    /// Attempts per second [default: scan 100, benign 0.5].
+    #[arg(long)]
+    pub(crate) rate: Option<f64>,
+    /// NATS server [default: `[ids] nats_url`].
+    #[arg(long, value_name = "URL")]
+    pub(crate) nats_url: Option<String>,
+    /// Subject [default: `[ids] subject`].
+    #[arg(long)]
+    pub(crate) subject: Option<String>,
+    /// Source address of the attempts [default: scan 198.18.0.5, benign 198.18.0.6].
+    #[arg(long)]
+    pub(crate) src: Option<std::net::IpAddr>,
+    /// Destination address [default: 198.18.0.9].
+    #[arg(long)]
+    pub(crate) dst: Option<std::net::IpAddr>,
 }

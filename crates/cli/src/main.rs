@@ -10,6 +10,7 @@ mod isolate;
 mod output;
 mod rules_cmd;
 mod sbom_cmd;
+mod simulate;
 mod since;
 
 use std::process::ExitCode;
@@ -51,5 +52,6 @@ fn run(args: Args) -> Result<Exit, ExitError> {
         Command::Db(sbom_cmd::DbCmd::Status(a)) => sbom_cmd::db_status(g, a),
         Command::Scan(sbom_cmd::ScanCmd::Sbom(a)) => sbom_cmd::scan_sbom(g, a),
         Command::Sbom(sbom_cmd::SbomCmd::Generate(a)) => sbom_cmd::sbom_generate(g, a),
+        Command::Simulate(a) => rt.block_on(simulate::simulate(g, a)),
     }
 }

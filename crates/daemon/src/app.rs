@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
+use ironpost_anomaly_ids::IdsModule;
 use ironpost_container_guard::{ContainerGuard, GuardHandle};
 use ironpost_core::config::{LogFormat, LogLevel};
 use ironpost_core::metrics::{self, prometheus};
@@ -96,6 +97,8 @@ pub(crate) struct DaemonMetrics {
     pub(crate) channel_queued: prometheus::IntGaugeVec,
     pub(crate) module_health: prometheus::IntGaugeVec,
     pub(crate) reloads: prometheus::IntCounterVec,
+    /// Alerts received from Alertmanager's webhook (`POST /api/v1/notify`).
+    pub(crate) notifier_alerts: prometheus::IntCounter,
 }
 
 impl DaemonMetrics {
@@ -152,6 +155,11 @@ impl DaemonMetrics {
                 "config_reloads_total",
                 "Config reloads by result.",
                 &["result"],
+            ),
+            notifier_alerts: metrics::int_counter(
+                r,
+                "notifier_alerts_total",
+                "Alerts received on the Alertmanager webhook (POST /api/v1/notify).",
             ),
         }
     }
@@ -536,10 +544,27 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
         (Some(g), true) => Some(Arc::new(ContainerVulns::new(g.clone(), &registry))),
         _ => None,
     };
+
+    let mut ids_input = None;
+    if cfg.ids.enabled {
+        let ids = IdsModule::new(cfg.ids.clone(), &registry, alert_tx.clone());
+        ids_input = Some(ids.flow_input());
+        let handle = ids.handle();
+        reloaders.push(Reloader {
+            name: "ids",
+            keys: &["ids.threshold"],
+            always: false,
+            apply: Box::new(move |cfg: &IronpostConfig| {
+                handle.set_threshold(cfg.ids.threshold);
+                Ok(())
+            }),
+        });
+        modules.push(Arc::new(RwLock::new(Box::new(ids))));
+    }
     for name in cfg
         .enabled_modules()
         .into_iter()
-        .filter(|m| !["ebpf", "log_pipeline", "container_guard", "sbom"].contains(m))
+        .filter(|m| !["ebpf", "log_pipeline", "container_guard", "sbom", "ids"].contains(m))
     {
         warn!(
             module = name,
@@ -628,6 +653,7 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
         shared.clone(),
         stop_rx.clone(),
         pipeline_packets,
+        ids_input,
     ));
     let action_router = tokio::spawn(route_actions(
         action_rx,

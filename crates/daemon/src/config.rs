@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use ironpost_anomaly_ids::IdsConfig;
 use ironpost_container_guard::ContainerConfig;
 use ironpost_core::config::{
     self, ConfigError, ConfigText, GeneralConfig, Issues, Loaded, StorageConfig, Validate, key,
@@ -34,6 +35,7 @@ pub struct IronpostConfig {
     pub container: ContainerConfig,
     pub sbom: SbomConfig,
     pub response: ResponseConfig,
+    pub ids: IdsConfig,
 }
 
 impl Validate for IronpostConfig {
@@ -51,6 +53,7 @@ impl Validate for IronpostConfig {
                 "blocking needs the XDP engine: set ebpf.enabled = true, or response.dry_run = true",
             );
         }
+        self.ids.validate(&key(prefix, "ids"), issues);
     }
 }
 
@@ -87,6 +90,7 @@ impl IronpostConfig {
             ("log_pipeline", self.log_pipeline.enabled),
             ("container_guard", self.container.enabled),
             ("sbom", self.sbom.enabled),
+            ("ids", self.ids.enabled),
         ]
         .into_iter()
         .filter_map(|(name, on)| on.then_some(name))

@@ -1,16 +1,20 @@
-//! Read-only HTTP listener: `GET /health` (per-module status from live state; 200, or 503 when a
-//! module is unhealthy) and `GET /metrics` (Prometheus text format).
+//! HTTP listener: `GET /health` (per-module status from live state; 200, or 503 when a
+//! module is unhealthy), `GET /metrics` (Prometheus text format), and `POST /api/v1/notify`, the
+//! notifier that receives Alertmanager's webhook: it counts `ironpost_notifier_alerts_total` and logs
+//! each alert, and changes no other state (the listener stays read-only for everything else).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use ironpost_core::Health;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use tracing::info;
 
 use crate::app::Shared;
 
@@ -49,9 +53,58 @@ async fn metrics(State(app): State<Arc<Shared>>) -> Response {
         .into_response()
 }
 
+/// Largest webhook body accepted (Alertmanager groups alerts; 256 KiB holds hundreds).
+const NOTIFY_BODY_LIMIT: usize = 256 * 1024;
+/// Alerts logged per webhook call at most (all are counted).
+const NOTIFY_LOG_MAX: usize = 100;
+
+/// Alertmanager's webhook payload (version 4), the parts the notifier reads.
+#[derive(Deserialize)]
+struct Webhook {
+    #[serde(default)]
+    alerts: Vec<WebhookAlert>,
+}
+
+#[derive(Deserialize)]
+struct WebhookAlert {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+async fn notify(State(app): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let hook: Webhook = match serde_json::from_slice(&body) {
+        Ok(h) => h,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("not an Alertmanager webhook payload: {e}\n"),
+            )
+                .into_response();
+        }
+    };
+    app.metrics.notifier_alerts.inc_by(hook.alerts.len() as u64);
+    for a in hook.alerts.iter().take(NOTIFY_LOG_MAX) {
+        let label = |k: &str| a.labels.get(k).map(String::as_str).unwrap_or("");
+        let note = |k: &str| a.annotations.get(k).map(String::as_str).unwrap_or("");
+        info!(
+            alertname = label("alertname"), src = label("src"), status = %a.status,
+            summary = note("summary"), detail = note("detail"), "notifier: alert from Alertmanager"
+        );
+    }
+    (StatusCode::OK, "ok\n").into_response()
+}
+
 pub(crate) fn router(app: Arc<Shared>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route(
+            "/api/v1/notify",
+            post(notify).layer(DefaultBodyLimit::max(NOTIFY_BODY_LIMIT)),
+        )
         .with_state(app)
 }

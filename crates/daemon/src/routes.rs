@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use ironpost_anomaly_ids::{FlowEvent, FlowInput};
+use ironpost_core::event::Protocol;
 use ironpost_core::{ActionEvent, AlertEvent, LogEvent, PacketEvent};
 use ironpost_store::{Record, StoreWriter};
 use tokio::sync::{mpsc, watch};
@@ -103,17 +105,43 @@ pub(crate) async fn route_actions(
     .await;
 }
 
+/// A TCP SYN without ACK as the IDS's flow telemetry (the first packet of a connection attempt; its
+/// outcome is unknown here, so `flags` stays unset).
+fn syn_flow(p: &PacketEvent) -> Option<FlowEvent> {
+    let flags = p.tcp_flags?;
+    (p.protocol == Protocol::Tcp && flags & 0x02 != 0 && flags & 0x10 == 0).then(|| FlowEvent {
+        ts: p.timestamp.timestamp_micros() as f64 / 1e6,
+        pid: 0,
+        saddr: p.src_ip,
+        daddr: p.dst_ip,
+        dport: p.dst_port.unwrap_or(0),
+        proto: Some(Protocol::Tcp),
+        flags: None,
+    })
+}
+
 /// Packets go to the store and, when the log pipeline runs, to its rules too (without waiting:
-/// a full pipeline queue is counted in `ironpost_events_dropped_total{kind="packet_to_pipeline"}`).
+/// a full pipeline queue is counted in `ironpost_events_dropped_total{kind="packet_to_pipeline"}`);
+/// TCP SYNs go to the IDS (`kind="packet_to_ids"` when its buffer is full).
 pub(crate) async fn route_packets(
     rx: mpsc::Receiver<PacketEvent>,
     store: StoreWriter,
     app: Arc<Shared>,
     stop: watch::Receiver<bool>,
     pipeline: Option<mpsc::Sender<PacketEvent>>,
+    ids: Option<FlowInput>,
 ) {
     drain_channel(rx, stop, |packet: PacketEvent| {
         let (store, app, pipeline) = (store.clone(), app.clone(), pipeline.clone());
+        if let Some(ids) = &ids
+            && let Some(flow) = syn_flow(&packet)
+            && !ids.submit(flow)
+        {
+            app.metrics
+                .dropped
+                .with_label_values(&["packet_to_ids"])
+                .inc();
+        }
         async move {
             if let Some(p) = pipeline
                 && p.try_send(packet.clone()).is_err()
@@ -140,4 +168,35 @@ pub(crate) async fn route_logs(
         async move { persist(&app, &store, Record::Log(log), "log").await }
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ironpost_core::event::PacketAction;
+
+    #[test]
+    fn only_tcp_syn_without_ack_is_flow_telemetry() {
+        let pkt = |proto, flags| {
+            let mut p = PacketEvent::new(
+                "198.18.0.5".parse().unwrap(),
+                "198.18.0.9".parse().unwrap(),
+                proto,
+                PacketAction::Pass,
+            );
+            p.tcp_flags = flags;
+            p.dst_port = Some(22);
+            p
+        };
+        let f = syn_flow(&pkt(Protocol::Tcp, Some(0x02))).expect("SYN");
+        assert_eq!((f.dport, f.flags), (22, None));
+        assert_eq!(f.saddr, "198.18.0.5".parse::<std::net::IpAddr>().unwrap());
+        assert!(
+            syn_flow(&pkt(Protocol::Tcp, Some(0x12))).is_none(),
+            "SYN-ACK"
+        );
+        assert!(syn_flow(&pkt(Protocol::Tcp, Some(0x10))).is_none(), "ACK");
+        assert!(syn_flow(&pkt(Protocol::Tcp, None)).is_none());
+        assert!(syn_flow(&pkt(Protocol::Udp, Some(0x02))).is_none());
+    }
 }

@@ -1,0 +1,203 @@
+//! `[ids]` section: where flow telemetry comes from, how it is scored, where alerts go.
+//!
+//! The seed's environment variables map onto the usual overrides: `NATS_URL` → `IRONPOST_IDS_NATS_URL`,
+//! `THRESHOLD` → `IRONPOST_IDS_THRESHOLD`, `ALERTMANAGER` → `IRONPOST_IDS_ALERTMANAGER_URL`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ironpost_core::config::{Issues, Validate, key, millis, secs};
+use serde::{Deserialize, Serialize};
+
+use crate::features::WINDOW_SECONDS;
+use crate::scorer::DEFAULT_THRESHOLD;
+
+/// How syslog messages are framed on the TCP connection to the collector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyslogFraming {
+    /// RFC 6587 octet counting: `LEN <PRI>1 ...` (no delimiter).
+    #[default]
+    OctetCounting,
+    /// One message per line, terminated by LF.
+    Lf,
+}
+
+/// `[ids]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdsConfig {
+    pub enabled: bool,
+    /// NATS server (`nats://127.0.0.1:4222`). Unset: telemetry stays in-process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nats_url: Option<String>,
+    /// Subject the telemetry is published on and consumed from.
+    pub subject: String,
+    /// JetStream stream holding `subject` (created when missing).
+    pub stream: String,
+    /// Durable pull consumer the IDS reads through (created when missing).
+    pub durable: String,
+    /// ONNX model. Empty: the seed's formula. A file that cannot be loaded: the formula, and the module
+    /// reports Degraded with the reason. Relative paths are relative to the daemon's working directory.
+    pub model_path: PathBuf,
+    /// Alert when a score is at or above this (seed `THRESHOLD`). `models/metrics.json` lists each model's
+    /// threshold at 1% false positives, which is the better choice for that model.
+    pub threshold: f32,
+    /// Sliding window per source; the models are trained for 2 s.
+    pub window_secs: f64,
+    /// How often windows are built and scored.
+    #[serde(rename = "tick_ms", with = "millis")]
+    pub tick: Duration,
+    /// One alert per source at most this often (Alertmanager deduplicates too; this spares the store).
+    #[serde(rename = "alert_cooldown_secs", with = "secs")]
+    pub alert_cooldown: Duration,
+    /// Alertmanager base URL (`http://127.0.0.1:9093`; `/api/v2/alerts` is appended when no path is given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alertmanager_url: Option<String>,
+    /// TCP address of a syslog collector that receives each IDS alert as an RFC 5424 message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub syslog_forward: Option<SocketAddr>,
+    pub syslog_framing: SyslogFraming,
+    /// Sources tracked at once (least recently seen evicted first).
+    pub max_sources: usize,
+    /// Connection attempts kept per source within the window.
+    pub max_events_per_source: usize,
+    /// Events buffered for NATS (through an outage) or for the scorer; beyond it they are dropped and counted.
+    pub publish_buffer: usize,
+}
+
+impl Default for IdsConfig {
+    fn default() -> Self {
+        IdsConfig {
+            enabled: false,
+            nats_url: None,
+            subject: "telemetry.flow".into(),
+            stream: "IRONPOST_TELEMETRY".into(),
+            durable: "ironpost-ids".into(),
+            model_path: PathBuf::from("models/probe.onnx"),
+            threshold: DEFAULT_THRESHOLD,
+            window_secs: WINDOW_SECONDS,
+            tick: Duration::from_millis(200),
+            alert_cooldown: Duration::from_secs(60),
+            alertmanager_url: None,
+            syslog_forward: None,
+            syslog_framing: SyslogFraming::OctetCounting,
+            max_sources: 65_536,
+            max_events_per_source: 16_384,
+            publish_buffer: 65_536,
+        }
+    }
+}
+
+/// NATS subject tokens: no spaces, no wildcards, no empty tokens.
+fn valid_subject(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.').all(|t| {
+            !t.is_empty() && !t.contains(['*', '>']) && !t.chars().any(char::is_whitespace)
+        })
+}
+
+/// Stream and consumer names: no spaces, dots, wildcards or path separators (NATS's rule).
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || matches!(c, '.' | '*' | '>' | '/' | '\\'))
+}
+
+impl Validate for IdsConfig {
+    fn validate(&self, prefix: &str, issues: &mut Issues) {
+        if let Some(url) = &self.nats_url
+            && !(url.starts_with("nats://") || url.starts_with("tls://"))
+        {
+            issues.push(key(prefix, "nats_url"), "must start with nats:// or tls://");
+        }
+        if !valid_subject(&self.subject) {
+            issues.push(
+                key(prefix, "subject"),
+                "must be a NATS subject without wildcards (e.g. telemetry.flow)",
+            );
+        }
+        for (field, v) in [("stream", &self.stream), ("durable", &self.durable)] {
+            if !valid_name(v) {
+                issues.push(
+                    key(prefix, field),
+                    "must be 1-64 characters without spaces, dots, wildcards or slashes",
+                );
+            }
+        }
+        if !(self.threshold.is_finite() && self.threshold > 0.0 && self.threshold <= 1.0) {
+            issues.push(key(prefix, "threshold"), "must be in (0, 1]");
+        }
+        if !(self.window_secs.is_finite() && (0.1..=60.0).contains(&self.window_secs)) {
+            issues.push(key(prefix, "window_secs"), "must be between 0.1 and 60");
+        }
+        if !(10..=10_000).contains(&self.tick.as_millis()) {
+            issues.push(key(prefix, "tick_ms"), "must be between 10 and 10000");
+        }
+        if self.alert_cooldown.as_secs() > 86_400 {
+            issues.push(key(prefix, "alert_cooldown_secs"), "must be at most 86400");
+        }
+        if let Some(url) = &self.alertmanager_url
+            && let Err(e) = crate::alertmanager::HttpTarget::parse(url, "/api/v2/alerts")
+        {
+            issues.push(key(prefix, "alertmanager_url"), e);
+        }
+        for (field, v, hi) in [
+            ("max_sources", self.max_sources, 10_000_000),
+            (
+                "max_events_per_source",
+                self.max_events_per_source,
+                1_000_000,
+            ),
+            ("publish_buffer", self.publish_buffer, 10_000_000),
+        ] {
+            if !(1..=hi).contains(&v) {
+                issues.push(key(prefix, field), format!("must be between 1 and {hi}"));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let mut issues = Issues::default();
+        IdsConfig::default().validate("ids", &mut issues);
+        assert!(issues.is_empty(), "{:?}", issues.into_vec());
+    }
+
+    #[test]
+    fn bad_values_name_their_keys() {
+        let cfg = IdsConfig {
+            nats_url: Some("http://x".into()),
+            subject: "telemetry.*".into(),
+            stream: "a.b".into(),
+            threshold: 1.5,
+            tick: Duration::from_millis(1),
+            alertmanager_url: Some("ftp://x".into()),
+            publish_buffer: 0,
+            ..Default::default()
+        };
+        let mut issues = Issues::default();
+        cfg.validate("ids", &mut issues);
+        let keys: Vec<_> = issues.into_vec().into_iter().map(|i| i.key).collect();
+        assert_eq!(
+            keys,
+            [
+                "ids.nats_url",
+                "ids.subject",
+                "ids.stream",
+                "ids.threshold",
+                "ids.tick_ms",
+                "ids.alertmanager_url",
+                "ids.publish_buffer"
+            ]
+        );
+    }
+}
