@@ -39,7 +39,7 @@ WORK=$(mktemp -d /tmp/ironpost-demo.XXXXXX)
 export IRONPOST_GENERAL_DATA_DIR="$WORK/data"
 export IRONPOST_GENERAL_PID_FILE="$WORK/run/ironpost.pid"
 export IRONPOST_GENERAL_CONTROL_SOCKET="$WORK/run/control.sock"
-export IRONPOST_GENERAL_HTTP_LISTEN="127.0.0.1:0"
+export IRONPOST_GENERAL_HTTP_LISTEN="${DEMO_HTTP_LISTEN:-127.0.0.1:0}"
 export IRONPOST_GENERAL_LOG_FORMAT="pretty"
 export IRONPOST_EBPF_ENABLED=true IRONPOST_EBPF_INTERFACE=$HOST_IF IRONPOST_EBPF_XDP_MODE=skb
 export IRONPOST_LOG_PIPELINE_ENABLED=true IRONPOST_LOG_PIPELINE_SOURCES=file
@@ -195,6 +195,9 @@ if [ -n "${DEMO_JSON_OUT:-}" ]; then
   cli stats --output json >"$DEMO_JSON_OUT/stats.json"
   cli isolate list --output json >"$DEMO_JSON_OUT/isolations.json"
   echo "$before $after" >"$DEMO_JSON_OUT/drops_around_retry"
+  curl -fsS "http://$HTTP/metrics" >"$DEMO_JSON_OUT/metrics.txt"
+  sleep 2 # a scraper (crates/cli/tests/closed_loop.rs runs Prometheus) sees the final state
+  date +%s >"$DEMO_JSON_OUT/end_time"
 fi
 
 step "Stopping (SIGTERM drains and flushes the store); removing the namespace, container and network"

@@ -9,51 +9,16 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Daemon, http_get, run, text, wait_for};
+use common::{
+    Daemon, Proc, free_port, http_get, ready, repo_root, run, spawn_logged, text, urlencode,
+    wait_for,
+};
 
 const NATS_URL: &str = "nats://127.0.0.1:4222";
-
-/// A child process killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn spawn_logged(cmd: &mut Command, log: &Path) -> Proc {
-    let log = std::fs::File::create(log).unwrap();
-    Proc(
-        cmd.stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e} (scripts/setup.sh installs it)")),
-    )
-}
-
-fn ready(hostport: &str, path: &str) -> Option<()> {
-    std::net::TcpStream::connect(hostport).ok()?;
-    (http_get(hostport, path).0 == 200).then_some(())
-}
 
 /// A private Alertmanager routing every alert to `webhook` at once.
 fn alertmanager(dir: &Path, port: u16, webhook: &str) -> Proc {
@@ -354,17 +319,6 @@ fn scan_alerts_via_alertmanager_to_the_notifier_store_and_syslog_and_benign_does
     std::thread::sleep(Duration::from_secs(1));
     assert!(am_alerts(&s.am, benign).is_empty());
     assert_eq!(metric(&s.daemon, "ironpost_ids_alerts_total"), 1.0);
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[test]

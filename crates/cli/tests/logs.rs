@@ -9,7 +9,7 @@ mod common;
 use std::io::Write;
 use std::process::Command;
 
-use common::{Daemon, run, text, wait_for};
+use common::{Daemon, free_port, run, text, wait_for};
 
 const SEED_RULE: &str = r#"id: ssh_brute_force
 title: SSH Brute Force Attack
@@ -35,17 +35,6 @@ tags:
   - attack.credential_access
   - T1110  # MITRE ATT&CK
 "#;
-
-/// A port free for both TCP and UDP on 127.0.0.1 (the daemon binds both on it).
-fn free_port() -> u16 {
-    loop {
-        let t = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = t.local_addr().unwrap().port();
-        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
 
 fn rules_dir(dir: &std::path::Path) -> String {
     let rules = dir.join("rules");
