@@ -6,7 +6,7 @@ CARGO ?= cargo
 # .ci/run points CARGO_TARGET_DIR outside the clone so CI reuses earlier builds.
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
-.PHONY: demo test setup services build build-release lint bench-xdp bench-sbom train demo-ids bench-ids
+.PHONY: demo test setup services build build-release lint bench-xdp bench-sbom train demo-ids bench-ids bench-loop bench-container
 
 setup:
 	bash scripts/setup.sh
@@ -60,3 +60,11 @@ demo-ids: setup build-release
 ## Scan start -> Alertmanager alert latency over BENCH_RUNS runs (default 5): p50 and max.
 bench-ids: setup build-release
 	DEMO_BIN_DIR=$(TARGET_DIR)/release bash bench/ids.sh
+
+## Closed loop (root): failed-login line -> XDP drop over 200 attackers; port scan -> alert.
+bench-loop: setup
+	bash bench/closed-loop.sh
+
+## Container guard: alert -> container paused over 100 alerts, against the real dockerd.
+bench-container: setup
+	bash bench/container.sh

@@ -7,9 +7,11 @@ use serde::Serialize;
 
 /// Prints `value` as pretty JSON on stdout.
 pub(crate) fn json<T: Serialize + ?Sized>(value: &T) -> Result<(), ExitError> {
-    let mut out = std::io::stdout().lock();
+    // Buffered: stdout is line-buffered, and serde writes a document in many small pieces.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     serde_json::to_writer_pretty(&mut out, value).exit_with(Exit::Failure)?;
-    writeln!(out).exit_with(Exit::Failure)
+    writeln!(out).exit_with(Exit::Failure)?;
+    out.flush().exit_with(Exit::Failure)
 }
 
 /// Prints text on stdout.

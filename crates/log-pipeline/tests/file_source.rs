@@ -21,15 +21,14 @@ struct Running {
 }
 
 fn start(dir: &Path, pattern: &str, start_at: StartAt) -> Running {
+    start_polling(dir, pattern, start_at, Duration::from_millis(20))
+}
+
+fn start_polling(dir: &Path, pattern: &str, start_at: StartAt, poll: Duration) -> Running {
     let reg = metrics::new_registry();
     let m = SourceMetrics::new(&reg);
     let checkpoints = Checkpoints::load(dir.join("state/checkpoints.json"));
-    let src = FileSource::new(
-        vec![dir.join(pattern)],
-        start_at,
-        Duration::from_millis(20),
-        checkpoints.clone(),
-    );
+    let src = FileSource::new(vec![dir.join(pattern)], start_at, poll, checkpoints.clone());
     let (tx, rx) = mpsc::channel(16);
     let (stop, stop_rx) = watch::channel(false);
     let task = tokio::spawn(src.run(tx, m.clone(), stop_rx));
@@ -154,5 +153,32 @@ async fn restart_resumes_from_the_committed_checkpoint() {
     let second = r.take(400).await;
     let all: Vec<String> = first.into_iter().chain(second).collect();
     assert_eq!(all, lines);
+    r.stop().await;
+}
+
+/// inotify wakes the source: with a one-minute poll, a written line still arrives at once (the
+/// wait below gives up long before the next poll).
+#[tokio::test]
+async fn a_written_line_is_read_without_waiting_for_the_poll() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.log");
+    std::fs::write(&path, "first line, read by the scan at start\n").unwrap();
+    let mut r = start_polling(
+        dir.path(),
+        "auth.log",
+        StartAt::Beginning,
+        Duration::from_secs(60),
+    );
+    assert_eq!(r.take(1).await.len(), 1);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    writeln!(f, "Failed password for root from 198.18.3.3 port 22 ssh2").unwrap();
+    let (b, _) = tokio::time::timeout(Duration::from_secs(5), r.rx.recv())
+        .await
+        .expect("the line arrives through inotify, not after the 60 s poll")
+        .unwrap();
+    assert_eq!(b.lines().count(), 1);
     r.stop().await;
 }

@@ -2,6 +2,8 @@
 //! literal), picks up new files, follows rotation by rename+create (the old file is read to its
 //! end, then the new one from its start) and by copytruncate (a file shorter than the read offset
 //! is read again from its start), and starts new files at their beginning or end (`start_at`).
+//! It reads as soon as inotify reports a change in a watched directory, and every `file_poll_ms`
+//! as well (the fallback where inotify is unavailable).
 //!
 //! Offsets are checkpointed under `data_dir` (temporary file + rename) from what the pipeline
 //! acknowledged ([`Checkpoints::commit`]), not from what was read, so a crash loses nothing: the
@@ -12,9 +14,9 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
@@ -172,6 +174,53 @@ struct Tailed {
     replay_until: u64,
 }
 
+/// Checkpoints are written at most this often while lines flow (and at stop).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+type Events = inotify::EventStream<[u8; 4096]>;
+
+/// An inotify stream on the directories of the patterns, so that a new line is read as soon as it
+/// is written; the poll stays as the fallback (and is all there is where inotify is unavailable or
+/// a directory is itself a glob).
+fn watcher(patterns: &[PathBuf]) -> Option<Events> {
+    use inotify::WatchMask;
+    let ino = inotify::Inotify::init().ok()?;
+    let mask = WatchMask::MODIFY | WatchMask::CREATE | WatchMask::MOVED_TO | WatchMask::CLOSE_WRITE;
+    let mut any = false;
+    for p in patterns {
+        let Some(dir) = p.parent() else { continue };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let globbed = dir.to_string_lossy().contains(['*', '?', '[']);
+        if !globbed && ino.watches().add(dir, mask).is_ok() {
+            any = true;
+        }
+    }
+    if !any {
+        return None;
+    }
+    ino.into_event_stream([0u8; 4096]).ok()
+}
+
+/// The next change, or `None` when the stream failed; never resolves without a stream.
+async fn next_event(events: &mut Option<Events>) -> Option<()> {
+    use futures_util::StreamExt;
+    match events {
+        Some(s) => s.next().await.and_then(Result::ok).map(drop),
+        None => std::future::pending().await,
+    }
+}
+
+fn drain(events: &mut Option<Events>) {
+    use futures_util::{FutureExt, StreamExt};
+    if let Some(s) = events {
+        while let Some(Some(Ok(_))) = s.next().now_or_never() {}
+    }
+}
+
 /// Tails files; see the module doc.
 #[derive(Debug)]
 pub struct FileSource {
@@ -208,12 +257,18 @@ impl FileSource {
         let mut first_scan = true;
         let mut tick = tokio::time::interval(self.poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut saves = 0u32;
+        let mut last_save = Instant::now();
         let mut buf = vec![0u8; READ_CHUNK];
+        let mut events = watcher(&self.patterns);
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
                 _ = tick.tick() => {}
+                ev = next_event(&mut events) => match ev {
+                    // One pass for every change already queued.
+                    Some(()) => drain(&mut events),
+                    None => events = None,
+                },
             }
             self.scan(&mut files, &mut retired, first_scan, &metrics);
             first_scan = false;
@@ -237,9 +292,8 @@ impl FileSource {
                 }
             }
             retired.clear();
-            saves += 1;
-            if saves * u32::try_from(self.poll.as_millis()).unwrap_or(1000).max(1) >= 1000 {
-                saves = 0;
+            if last_save.elapsed() >= CHECKPOINT_EVERY {
+                last_save = Instant::now();
                 let live: Vec<FileKey> = files.values().map(|t| t.key).collect();
                 if self.checkpoints.save(&live).is_err() {
                     metrics.errors.with_label_values(&[NAME]).inc();
