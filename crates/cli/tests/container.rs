@@ -9,14 +9,12 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::Stdio;
 
 use common::docker::{
     Ctr, IMAGE, Net, PrivateDockerd, docker, docker_ok, ensure_image, write_policy,
 };
-use common::{Daemon, run, text, wait_for};
+use common::{Daemon, actions_for, run, submit_alert, text, wait_for};
 use serde_json::{Value, json};
 
 /// Names unique to this test process.
@@ -80,35 +78,11 @@ fn start(dir: tempfile::TempDir, env: &[(String, String)]) -> Daemon {
     d
 }
 
-/// Submits one alert (JSON) through `ironpost-cli alerts submit`; returns its id.
-fn submit(d: &Daemon, alert: &Value) -> String {
-    let mut c = d.cli();
-    c.args(["alerts", "submit", "--output", "json"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    writeln!(child.stdin.as_mut().unwrap(), "{alert}").unwrap();
-    let o = child.wait_with_output().unwrap();
-    assert!(o.status.success(), "submit: {}", text(&o.stderr));
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    v["accepted"][0].as_str().unwrap().to_owned()
-}
-
 fn alert(severity: &str, entities: Value) -> Value {
     json!({
         "severity": severity, "source": "external", "rule_id": "test_container",
         "title": "attack on a container", "entities": entities
     })
-}
-
-/// Stored actions caused by `alert_id`.
-fn actions_for(d: &Daemon, alert_id: &str) -> Vec<Value> {
-    let o = run(d
-        .cli()
-        .args(["actions", "list", "--output", "json", "--alert", alert_id]));
-    assert!(o.status.success(), "actions list: {}", text(&o.stderr));
-    serde_json::from_slice(&o.stdout).unwrap()
 }
 
 fn wait_action(d: &Daemon, alert_id: &str, outcome: &str) -> Value {
@@ -168,9 +142,9 @@ fn alerts_isolate_exactly_the_targeted_container_and_restore_undoes_it() {
     let d = start(dir, &guard_env(&pol, true, None));
 
     // Named in the alert → pause; the sibling that matches the same glob keeps running.
-    let a1 = submit(&d, &alert("high", json!({"container": {"name": p1.name}})));
+    let a1 = submit_alert(&d, &alert("high", json!({"container": {"name": p1.name}})));
     // Destination = a host port s-1 publishes → stop.
-    let a2 = submit(
+    let a2 = submit_alert(
         &d,
         &alert(
             "critical",
@@ -178,7 +152,7 @@ fn alerts_isolate_exactly_the_targeted_container_and_restore_undoes_it() {
         ),
     );
     // Destination = n-1's address on its network → disconnect.
-    let a3 = submit(
+    let a3 = submit_alert(
         &d,
         &alert(
             "medium",
@@ -186,7 +160,7 @@ fn alerts_isolate_exactly_the_targeted_container_and_restore_undoes_it() {
         ),
     );
     // Concerns no container → nothing.
-    let a4 = submit(&d, &alert("critical", json!({"dst_ip": "198.18.250.250"})));
+    let a4 = submit_alert(&d, &alert("critical", json!({"dst_ip": "198.18.250.250"})));
 
     let ev = wait_action(&d, &a1, "success");
     assert_eq!(ev["action_type"], "container_pause");
@@ -280,7 +254,7 @@ fn dry_run_records_the_would_be_action_and_changes_nothing() {
     let pol = dir.path().join("policies");
     write_policy(&pol, "isolate.toml", &policies(&prefix));
     let d = start(dir, &guard_env(&pol, false, None));
-    let id = submit(
+    let id = submit_alert(
         &d,
         &alert("critical", json!({"container": {"name": c.name}})),
     );
@@ -326,7 +300,7 @@ fn broken_policy_reload_names_file_and_line_and_keeps_the_previous_policies() {
         "{health}"
     );
 
-    let id = submit(&d, &alert("high", json!({"container": {"name": c.name}})));
+    let id = submit_alert(&d, &alert("high", json!({"container": {"name": c.name}})));
     wait_action(&d, &id, "success");
     assert_eq!(c.status(), "paused");
 
@@ -367,7 +341,7 @@ fn guard_reconnects_after_dockerd_restarts_and_acts_on_the_next_alert() {
         let v: Value = serde_json::from_str(&body).ok()?;
         (v["modules"]["container_guard"]["status"] == "healthy").then_some(())
     });
-    let id = submit(&d, &alert("high", json!({"container": {"name": c.name}})));
+    let id = submit_alert(&d, &alert("high", json!({"container": {"name": c.name}})));
     wait_action(&d, &id, "success");
     assert_eq!(
         docker_ok(
@@ -444,8 +418,8 @@ fn alerts_about_a_container_with_vulnerable_packages_are_raised_one_level() {
         },
     );
 
-    let raised = submit(&d, &alert("medium", json!({"container": {"name": c.name}})));
-    let same = submit(
+    let raised = submit_alert(&d, &alert("medium", json!({"container": {"name": c.name}})));
+    let same = submit_alert(
         &d,
         &alert("medium", json!({"container": {"name": clean.name}})),
     );

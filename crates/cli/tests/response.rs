@@ -6,36 +6,13 @@
 
 mod common;
 
-use std::io::Write;
 use std::process::Stdio;
 
 use common::{
-    ATTACKER_IP, Daemon, Lab, VICTIM_IP, alerts_of, blocks, lab_get, run, start_in_victim, text,
-    wait_for,
+    ATTACKER_IP, Daemon, Lab, VICTIM_IP, actions_for, alerts_of, blocks, lab_get, start_in_victim,
+    submit_alert, wait_for,
 };
-use serde_json::{Value, json};
-
-fn actions_for(d: &Daemon, alert_id: &str) -> Vec<Value> {
-    let o = run(d
-        .cli()
-        .args(["actions", "list", "--output", "json", "--alert", alert_id]));
-    assert!(o.status.success(), "actions list: {}", text(&o.stderr));
-    serde_json::from_slice(&o.stdout).unwrap()
-}
-
-fn submit(d: &Daemon, alert: &Value) -> String {
-    let mut c = d.cli();
-    c.args(["alerts", "submit", "--output", "json"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    writeln!(child.stdin.as_mut().unwrap(), "{alert}").unwrap();
-    let o = child.wait_with_output().unwrap();
-    assert!(o.status.success(), "submit: {}", text(&o.stderr));
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    v["accepted"][0].as_str().unwrap().to_owned()
-}
+use serde_json::json;
 
 fn metric(d: &Daemon, lab: &Lab, line: &str) -> bool {
     lab_get(lab, d, "/metrics").1.contains(line)
@@ -125,7 +102,7 @@ fn allowlisted_sources_are_never_blocked_and_dry_run_blocks_nothing() {
     };
     // Configured CIDR, the host's own address, loopback.
     for src in [ATTACKER_IP, VICTIM_IP, "127.0.0.1"] {
-        submit(&d, &alert(src));
+        submit_alert(&d, &alert(src));
     }
     wait_for(10, "three allowlisted decisions", || {
         metric(
@@ -147,7 +124,7 @@ fn allowlisted_sources_are_never_blocked_and_dry_run_blocks_nothing() {
             ("IRONPOST_RESPONSE_DRY_RUN", "true"),
         ],
     );
-    let id = submit(&d, &alert(ATTACKER_IP));
+    let id = submit_alert(&d, &alert(ATTACKER_IP));
     let a = wait_for(10, "the dry-run ip_block action", || {
         actions_for(&d, &id).into_iter().next()
     });

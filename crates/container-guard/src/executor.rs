@@ -112,17 +112,7 @@ where
     (None, events)
 }
 
-/// `error: cause: cause` on one line, for the stored event.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
-}
+pub(crate) use ironpost_core::error_chain;
 
 /// One attempt at `action`; returns the networks it detached (for `NetworkDisconnect`).
 pub(crate) async fn isolate_once(

@@ -289,16 +289,7 @@ pub fn apply(
 }
 
 /// An error and its sources, joined with `: `.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
+pub use ironpost_core::error_chain;
 
 #[cfg(test)]
 mod tests {

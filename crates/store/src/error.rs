@@ -124,13 +124,4 @@ impl StoreError {
 }
 
 /// Error chain on one line (`a: b: c`), for logs and health reasons.
-pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
+pub(crate) use ironpost_core::error_chain as chain;

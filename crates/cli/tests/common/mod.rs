@@ -497,3 +497,27 @@ pub fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+/// Submits one alert (JSON) through `ironpost-cli alerts submit`; returns its id.
+pub fn submit_alert(d: &Daemon, alert: &serde_json::Value) -> String {
+    let mut c = d.cli();
+    c.args(["alerts", "submit", "--output", "json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    writeln!(child.stdin.as_mut().unwrap(), "{alert}").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "submit: {}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["accepted"][0].as_str().unwrap().to_owned()
+}
+
+/// Stored actions caused by `alert_id`.
+pub fn actions_for(d: &Daemon, alert_id: &str) -> Vec<serde_json::Value> {
+    let o = run(d
+        .cli()
+        .args(["actions", "list", "--output", "json", "--alert", alert_id]));
+    assert!(o.status.success(), "actions list: {}", text(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}

@@ -535,16 +535,7 @@ impl Inner {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
+use ironpost_core::error_chain;
 
 fn target(cidr: Cidr) -> Entities {
     Entities {
