@@ -80,7 +80,11 @@ pub fn inventory(scan_dirs: &[PathBuf]) -> Result<Inventory, Error> {
                         skipped: parsed.skipped,
                         error: None,
                     };
-                    inv.packages.extend(parsed.packages);
+                    if inv.packages.is_empty() {
+                        inv.packages = parsed.packages;
+                    } else {
+                        inv.packages.extend(parsed.packages);
+                    }
                     report
                 }
                 Err(e) => LockfileReport {

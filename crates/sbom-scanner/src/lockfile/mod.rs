@@ -10,7 +10,7 @@ mod requirements;
 mod uv;
 mod yarn;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::path::Path;
 
@@ -238,45 +238,43 @@ pub(crate) fn parse_file(path: &Path) -> Result<Parsed, Error> {
 }
 
 /// Merges packages with the same identity (ecosystem, name, version, source): flags that restrict
-/// (dev, optional) hold only if they hold everywhere, checksums and dependencies are united.
-pub(crate) fn dedup(packages: Vec<Package>) -> Vec<Package> {
-    let mut by_key: BTreeMap<(crate::Ecosystem, String, String, crate::Source), Package> =
-        BTreeMap::new();
-    for p in packages {
-        let key = (
-            p.ecosystem,
-            p.name.clone(),
-            p.version.clone(),
-            p.source.clone(),
-        );
-        match by_key.get_mut(&key) {
-            None => {
-                by_key.insert(key, p);
-            }
-            Some(seen) => merge_into(seen, p),
-        }
+/// (dev, optional) hold only if they hold everywhere, checksums and dependencies are united. The
+/// result is sorted by that identity. Sorting first (stable, and quick on the mostly sorted lists
+/// lockfiles hold) puts the copies of a package next to each other, the first one seen first.
+pub(crate) fn dedup(mut packages: Vec<Package>) -> Vec<Package> {
+    fn key(p: &Package) -> (crate::Ecosystem, &str, &str, &crate::Source) {
+        (p.ecosystem, &p.name, &p.version, &p.source)
     }
-    by_key
-        .into_values()
-        .map(|mut p| {
+    packages.sort_by(|a, b| key(a).cmp(&key(b)));
+    // `dedup_by` hands over (later, earlier): the later copy is merged into the one kept.
+    packages.dedup_by(|p, seen| {
+        let same = key(seen) == key(p);
+        if same {
+            merge_into(seen, p);
+        }
+        same
+    });
+    for p in &mut packages {
+        if p.checksums.len() > 1 {
             p.checksums.sort();
             p.checksums.dedup();
-            if let Some(d) = &mut p.dependencies {
-                d.sort();
-                d.dedup();
-            }
-            p
-        })
-        .collect()
+        }
+        if let Some(d) = &mut p.dependencies {
+            d.sort();
+            d.dedup();
+        }
+    }
+    packages
 }
 
-pub(crate) fn merge_into(seen: &mut Package, p: Package) {
+/// Merges what `p` adds into `seen`, another copy of the same package; `p` is left emptied.
+fn merge_into(seen: &mut Package, p: &mut Package) {
     seen.dev &= p.dev;
     seen.optional &= p.optional;
     seen.bundled |= p.bundled;
     seen.indirect &= p.indirect;
-    seen.checksums.extend(p.checksums);
-    match (&mut seen.dependencies, p.dependencies) {
+    seen.checksums.append(&mut p.checksums);
+    match (&mut seen.dependencies, p.dependencies.take()) {
         (Some(a), Some(b)) => a.extend(b),
         (a @ None, Some(b)) => *a = Some(b),
         _ => {}
