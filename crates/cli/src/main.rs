@@ -20,6 +20,9 @@ use ironpost_daemon::exit::{self, Exit, ExitError, WithExit};
 
 use crate::args::{ActionsCmd, AlertsCmd, Args, BlockCmd, Command, PacketsCmd, RulesCmd};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = Args::parse_from(sbom_cmd::rewrite_args(std::env::args_os().collect()));
     exit::report(run(args), "ironpost-cli")

@@ -13,6 +13,10 @@ use ironpost_core::Severity;
 use ironpost_sbom_scanner::{Policy, scan};
 use ironpost_vulndb::Db;
 
+// The allocator of `ironpost-cli`, so that the phases cost what they cost there.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let (Some(db_dir), Some(dir)) = (args.next(), args.next()) else {

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock};
 
 use crate::error::Error;
 
@@ -107,6 +108,18 @@ impl Checksum {
         })
     }
 
+    /// [`Checksum::from_hex`] keeping the string it is given.
+    pub(crate) fn from_hex_owned(alg: HashAlg, mut hex: String) -> Option<Checksum> {
+        if hex.trim().len() != hex.len() {
+            return Checksum::from_hex(alg, &hex);
+        }
+        let ok = hex.len() == alg.hex_len() && hex.bytes().all(|b| b.is_ascii_hexdigit());
+        ok.then(|| {
+            hex.make_ascii_lowercase();
+            Checksum { alg, hex }
+        })
+    }
+
     /// `sha256:HEX` (pip, poetry, uv).
     pub(crate) fn from_prefixed_hex(s: &str) -> Option<Checksum> {
         let (alg, hex) = s.split_once(':')?;
@@ -166,6 +179,12 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The lockfile of a package not yet given one (parsers work before the caller sets it).
+fn no_lockfile() -> Arc<Path> {
+    static EMPTY: LazyLock<Arc<Path>> = LazyLock::new(|| Arc::from(Path::new("")));
+    Arc::clone(&EMPTY)
+}
+
 /// One package version as a lockfile records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Package {
@@ -185,16 +204,26 @@ pub struct Package {
     /// Ids ([`Package::id`]) of the packages this one depends on, `None` where the format does not
     /// record dependencies. Only dependencies found in the same lockfile are listed.
     pub dependencies: Option<Vec<String>>,
-    /// The lockfile it was read from.
-    pub lockfile: PathBuf,
+    /// The lockfile it was read from, shared by all the packages of that file.
+    pub lockfile: Arc<Path>,
 }
 
 impl Package {
     pub(crate) fn new(ecosystem: Ecosystem, name: &str, version: &str, source: Source) -> Package {
+        Package::from_owned(ecosystem, name.to_owned(), version.to_owned(), source)
+    }
+
+    /// [`Package::new`] taking the strings it keeps.
+    pub(crate) fn from_owned(
+        ecosystem: Ecosystem,
+        name: String,
+        version: String,
+        source: Source,
+    ) -> Package {
         Package {
             ecosystem,
-            name: name.to_owned(),
-            version: version.to_owned(),
+            name,
+            version,
             source,
             checksums: Vec::new(),
             dev: false,
@@ -202,7 +231,7 @@ impl Package {
             bundled: false,
             indirect: false,
             dependencies: None,
-            lockfile: PathBuf::new(),
+            lockfile: no_lockfile(),
         }
     }
 

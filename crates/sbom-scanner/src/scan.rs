@@ -124,7 +124,7 @@ pub fn find_with(inv: &Inventory, db: &Db, mut progress: impl FnMut(usize)) -> V
                 package: pkg.name.clone(),
                 version: pkg.version.clone(),
                 purl: pkg.purl(),
-                lockfile: pkg.lockfile.clone(),
+                lockfile: pkg.lockfile.to_path_buf(),
                 fixed,
                 url: adv.url.clone(),
             });

@@ -79,6 +79,17 @@ fn file_size_limit_names_file_and_limit() {
         msg.contains("requirements.txt") && msg.contains(&MAX_FILE_BYTES.to_string()),
         "{msg}"
     );
+
+    // A well-formed Cargo.lock over the limit: the streaming reader stops at the limit too.
+    let entry = |i: usize| format!("\n[[package]]\nname = \"crate-{i:07}\"\nversion = \"1.0.0\"\n");
+    let per = entry(0).len() as u64;
+    let body: String = (0..(MAX_FILE_BYTES / per + 1) as usize)
+        .map(entry)
+        .collect();
+    let path = write(tmp.path(), "Cargo.lock", body.as_bytes());
+    let err = parse_lockfile(&path).unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "{err:?}");
+    assert!(err.to_string().contains("Cargo.lock"), "{err}");
 }
 
 #[test]
@@ -138,6 +149,9 @@ fn inventory_collects_errors_and_skips() {
 fn not_utf8_is_an_error() {
     let tmp = tempfile::tempdir().unwrap();
     let path = write(tmp.path(), "yarn.lock", b"\xff\xfe");
+    assert!(matches!(parse_lockfile(&path), Err(Error::NotUtf8 { .. })));
+    let body = b"version = 3\n\n[[package]]\nname = \"a\xff\"\nversion = \"1.0.0\"\n";
+    let path = write(tmp.path(), "Cargo.lock", body);
     assert!(matches!(parse_lockfile(&path), Err(Error::NotUtf8 { .. })));
 }
 

@@ -41,7 +41,7 @@ fn check(rel: &str, ecosystem: Ecosystem, want: &[&str]) -> Vec<Package> {
     assert_eq!(got_sorted, want, "{rel}: got\n{}", got.join("\n"));
     for p in &pkgs {
         assert_eq!(p.ecosystem, ecosystem, "{rel}: {}", p.name);
-        assert_eq!(p.lockfile, path);
+        assert_eq!(&*p.lockfile, path);
     }
     pkgs
 }

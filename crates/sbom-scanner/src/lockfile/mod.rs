@@ -200,7 +200,7 @@ pub(crate) fn read_limited(path: &Path) -> Result<String, Error> {
 pub(crate) fn parse_text(format: Format, path: &Path, text: &str) -> Result<Parsed, Error> {
     let ctx = Ctx { path };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut parsed = match format {
+    let parsed = match format {
         Format::CargoLock => cargo::parse(ctx, text)?,
         Format::PackageLock => npm::parse(ctx, text)?,
         Format::YarnLock => yarn::parse(ctx, text)?,
@@ -211,12 +211,18 @@ pub(crate) fn parse_text(format: Format, path: &Path, text: &str) -> Result<Pars
         Format::GoMod => gomod::parse_mod(ctx, text)?,
         Format::GoSum => gomod::parse_sum(ctx, text)?,
     };
+    finish(path, parsed)
+}
+
+/// The package limit, de-duplication, and `path` as every package's lockfile.
+fn finish(path: &Path, mut parsed: Parsed) -> Result<Parsed, Error> {
     if parsed.packages.len() > MAX_PACKAGES {
         return Err(too_many(path));
     }
     parsed.packages = dedup(std::mem::take(&mut parsed.packages));
+    let lockfile: std::sync::Arc<Path> = path.into();
     for p in &mut parsed.packages {
-        p.lockfile = path.to_owned();
+        p.lockfile = lockfile.clone();
     }
     Ok(parsed)
 }
@@ -233,6 +239,12 @@ pub(crate) fn parse_file(path: &Path) -> Result<Parsed, Error> {
     let format = Format::from_path(path).ok_or_else(|| Error::UnknownFormat {
         path: path.to_owned(),
     })?;
+    // Cargo.lock as Cargo writes it is read as a stream: the text of a large one is never held.
+    if format == Format::CargoLock
+        && let Some(parsed) = cargo::parse_file_fast(path)?
+    {
+        return finish(path, parsed);
+    }
     let text = read_limited(path)?;
     parse_text(format, path, &text)
 }

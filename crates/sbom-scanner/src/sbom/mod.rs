@@ -71,7 +71,7 @@ pub(crate) fn components(inv: &Inventory) -> Vec<Component> {
                 .get_or_insert_default()
                 .extend(deps.iter().cloned());
         }
-        c.lockfiles.insert(p.lockfile.clone());
+        c.lockfiles.insert(p.lockfile.to_path_buf());
     }
     let ids: BTreeSet<String> = by_id.keys().cloned().collect();
     by_id
