@@ -1,6 +1,9 @@
 //! The advisory model the database stores and matching reads: OSV's shape reduced to what a
 //! scanner needs (no markdown details), with severity already scored and RustSec's
 //! informational kind lifted to the advisory.
+//!
+//! The database stores these with postcard, which writes every field in order: no
+//! `skip_serializing_if` here.
 
 use ironpost_core::Severity;
 use serde::{Deserialize, Serialize};
@@ -9,25 +12,25 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Advisory {
     pub id: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default)]
     pub summary: String,
     /// Other ids of the same issue (CVE, GHSA, …), as the source lists them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub aliases: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub published: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub modified: Option<String>,
     /// Set when the advisory was withdrawn; withdrawn advisories never match.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub withdrawn: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub severity: Option<SeverityScore>,
     /// RustSec's informational advisories (unmaintained, unsound, notice) are warnings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub informational: Option<Informational>,
     /// Where to read the advisory.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub url: Option<String>,
     pub affected: Vec<Affected>,
 }
@@ -115,7 +118,7 @@ pub enum ScoreSource {
 pub struct SeverityScore {
     pub source: ScoreSource,
     pub vector: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub score: Option<f64>,
     pub level: Severity,
 }
@@ -126,10 +129,10 @@ pub struct Affected {
     /// The OSV ecosystem name, exactly as the advisory spells it (`crates.io`, `npm`, `PyPI`, `Go`, …).
     pub ecosystem: String,
     pub name: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub ranges: Vec<Range>,
     /// Explicitly enumerated affected versions.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub versions: Vec<String>,
 }
 

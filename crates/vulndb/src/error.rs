@@ -32,9 +32,9 @@ pub enum VulnDbError {
     Corrupt {
         path: PathBuf,
         #[source]
-        source: serde_json::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
-    #[error("database file {} has format {found}, this build reads format {expected}", path.display())]
+    #[error("database file {} has format {found}, this build reads format {expected} (import the sources again)", path.display())]
     Format {
         path: PathBuf,
         found: u32,

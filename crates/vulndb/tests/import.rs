@@ -240,8 +240,36 @@ fn open_reports_missing_and_corrupt_databases() {
     std::fs::write(src.join("1.json"), GOOD).unwrap();
     let dbdir = tmp.path().join("db");
     Db::import(&dbdir, &src).unwrap();
-    std::fs::write(dbdir.join("index.json"), "{\"format\":1,\"advisories\":[").unwrap();
-    assert!(matches!(Db::open(&dbdir), Err(VulnDbError::Corrupt { .. })));
+    // Cut short, trailing garbage, another file, another format.
+    let good = std::fs::read(dbdir.join("index.bin")).unwrap();
+    let broken: [Vec<u8>; 3] = [
+        good[..good.len() - 3].to_vec(),
+        [good.as_slice(), b"xx"].concat(),
+        b"{\"format\":1,\"advisories\":[".to_vec(),
+    ];
+    for bytes in broken {
+        std::fs::write(dbdir.join("index.bin"), &bytes).unwrap();
+        let err = Db::open(&dbdir).unwrap_err();
+        assert!(matches!(err, VulnDbError::Corrupt { .. }), "{err:?}");
+        assert!(err.to_string().contains("index.bin"), "{err}");
+    }
+    let mut other = good.clone();
+    other[16..20].copy_from_slice(&1u32.to_le_bytes());
+    std::fs::write(dbdir.join("index.bin"), &other).unwrap();
+    let err = Db::open(&dbdir).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            VulnDbError::Format {
+                found: 1,
+                expected: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    std::fs::write(dbdir.join("index.bin"), &good).unwrap();
+    assert!(Db::open(&dbdir).is_ok());
     assert!(matches!(
         Db::import(tmp.path().join("db2"), tmp.path().join("nope")),
         Err(VulnDbError::Read { .. })
