@@ -6,7 +6,7 @@
 #
 #   bench/sbom.sh [--packages N] [--rounds N]
 #
-# Environment: BENCH_PACKAGES (10000), BENCH_ROUNDS (5, the median is shown), RUSTSEC_NATIVE
+# Environment: BENCH_PACKAGES (10000), BENCH_ROUNDS (11, the median is shown), RUSTSEC_NATIVE
 # (../shared/data/rustsec-native), CARGO, CARGO_TARGET_DIR, CARGO_AUDIT_ROOT
 # (/var/tmp/ironpost-cargo-audit: cargo-audit 0.22 is installed there from crates.io if absent).
 set -euo pipefail
@@ -15,7 +15,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CARGO=${CARGO:-cargo}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 PACKAGES=${BENCH_PACKAGES:-10000}
-ROUNDS=${BENCH_ROUNDS:-5}
+ROUNDS=${BENCH_ROUNDS:-11}
 NATIVE=${RUSTSEC_NATIVE:-$ROOT/../shared/data/rustsec-native}
 AUDIT_ROOT=${CARGO_AUDIT_ROOT:-/var/tmp/ironpost-cargo-audit}
 
@@ -90,36 +90,36 @@ with open(out, "w") as fh:
 print(f"lockfile: {len(pkgs)} packages, {sum(1 for p in pkgs if not p[0].startswith('ironpost-bench'))} named by advisories")
 PY
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-now_ms() { date +%s%N | awk '{printf "%.3f\n", $1/1e6}'; }
-time_ms() { # runs "$@" with stdout to $out_file, prints elapsed ms
-  local t0 t1
-  t0=$(now_ms)
-  "$@" >"$out_file" 2>"$work/stderr" || true
-  t1=$(now_ms)
-  awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f\n", b-a}'
-}
-
-echo "== warm: ironpost-cli scan sbom (database imported once beforehand)"
+echo "== timing: ironpost warm (database imported once beforehand), cold (import + scan), cargo audit"
 "$CLI" db import "$NATIVE" --db "$work/db" >/dev/null
-out_file=$work/ironpost.json
-warm=$(for _ in $(seq "$ROUNDS"); do time_ms "$CLI" scan sbom --db "$work/db" --dir "$work/proj" --min-severity info --format json; done | median)
 
-echo "== cold: ironpost-cli db import + scan sbom"
-cold=$(for _ in $(seq "$ROUNDS"); do
-  rm -rf "$work/db-cold"
-  t0=$(now_ms)
-  "$CLI" db import "$NATIVE" --db "$work/db-cold" >/dev/null
-  "$CLI" scan sbom --db "$work/db-cold" --dir "$work/proj" --min-severity info --format json >/dev/null || true
-  t1=$(now_ms)
-  awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f\n", b-a}'
-done | median)
+# Wall-clock time of each run, measured around the child process by python3 (perf_counter): a
+# `date` forked before and after would add milliseconds of its own to a 10 ms scan. The rounds of
+# the three measurements are interleaved, so that a noisy stretch of the machine hits all of them.
+python3 - "$ROUNDS" "$work" "$CLI" "$NATIVE" "$AUDIT" >"$work/times" <<'PY'
+import os, shutil, statistics, subprocess, sys, time
+rounds, work, cli, native, audit = int(sys.argv[1]), *sys.argv[2:]
+def run(args, out):
+    with open(out, "wb") as fh, open(os.path.join(work, "stderr"), "ab") as err:
+        t0 = time.perf_counter()
+        subprocess.run(args, stdout=fh, stderr=err)
+        return (time.perf_counter() - t0) * 1e3
+scan = lambda db: [cli, "scan", "sbom", "--db", db, "--dir", os.path.join(work, "proj"),
+                   "--min-severity", "info", "--format", "json"]
+warm, cold, theirs = [], [], []
+for _ in range(rounds):
+    warm.append(run(scan(os.path.join(work, "db")), os.path.join(work, "ironpost.json")))
+    shutil.rmtree(os.path.join(work, "db-cold"), ignore_errors=True)
+    cold.append(run([cli, "db", "import", native, "--db", os.path.join(work, "db-cold")], os.devnull)
+                + run(scan(os.path.join(work, "db-cold")), os.devnull))
+    theirs.append(run([audit, "audit", "--db", os.path.join(work, "advisory-db"), "--no-fetch",
+                       "--stale", "--no-yanked", "--json", "--file",
+                       os.path.join(work, "proj", "Cargo.lock")], os.path.join(work, "audit.json")))
+for xs in (warm, cold, theirs):
+    print("%.1f" % statistics.median(xs))
+PY
+{ read -r warm; read -r cold; read -r audit; } <"$work/times"
 
-echo "== cargo audit --db DIR --no-fetch --stale --no-yanked"
-out_file=$work/audit.json
-audit=$(for _ in $(seq "$ROUNDS"); do
-  time_ms "$AUDIT" audit --db "$work/advisory-db" --no-fetch --stale --no-yanked --json --file "$work/proj/Cargo.lock"
-done | median)
 if ! jq -e .vulnerabilities "$work/audit.json" >/dev/null 2>&1; then
   echo "bench: cargo audit produced no JSON report:" >&2
   cat "$work/stderr" >&2

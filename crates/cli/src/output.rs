@@ -7,9 +7,24 @@ use serde::Serialize;
 
 /// Prints `value` as pretty JSON on stdout.
 pub(crate) fn json<T: Serialize + ?Sized>(value: &T) -> Result<(), ExitError> {
+    write_json(value, true)
+}
+
+/// Prints `value` as JSON on stdout: pretty on a terminal, compact (a third smaller, and quicker
+/// to write) when it goes to a file or a pipe. For reports that can run to megabytes.
+pub(crate) fn json_report<T: Serialize + ?Sized>(value: &T) -> Result<(), ExitError> {
+    use std::io::IsTerminal;
+    write_json(value, std::io::stdout().is_terminal())
+}
+
+fn write_json<T: Serialize + ?Sized>(value: &T, pretty: bool) -> Result<(), ExitError> {
     // Buffered: stdout is line-buffered, and serde writes a document in many small pieces.
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    serde_json::to_writer_pretty(&mut out, value).exit_with(Exit::Failure)?;
+    if pretty {
+        serde_json::to_writer_pretty(&mut out, value).exit_with(Exit::Failure)?;
+    } else {
+        serde_json::to_writer(&mut out, value).exit_with(Exit::Failure)?;
+    }
     writeln!(out).exit_with(Exit::Failure)?;
     out.flush().exit_with(Exit::Failure)
 }

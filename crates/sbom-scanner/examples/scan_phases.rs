@@ -46,6 +46,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let json = serde_json::to_vec_pretty(&report)?;
         let write = ms(t);
         let t = Instant::now();
+        let compact = serde_json::to_vec(&report)?;
+        let write_compact = ms(t);
+        println!("compact {write_compact:.2} ms ({} bytes)", compact.len());
+        let t = Instant::now();
         drop((report, inv, db));
         let free = ms(t);
         println!(

@@ -97,7 +97,13 @@ pub fn inventory(scan_dirs: &[PathBuf]) -> Result<Inventory, Error> {
             inv.lockfiles.push(report);
         }
     }
-    inv.packages.sort_by(|a, b| {
+    // No two packages share this whole key (each file is de-duplicated), so the order is total.
+    // Each file's packages come sorted by the rest of the key: one file needs no sort.
+    let files_with_packages = inv.lockfiles.iter().filter(|l| l.packages > 0).count();
+    if files_with_packages <= 1 {
+        return Ok(inv);
+    }
+    inv.packages.sort_unstable_by(|a, b| {
         (a.ecosystem, &a.name, &a.version, &a.source, &a.lockfile).cmp(&(
             b.ecosystem,
             &b.name,

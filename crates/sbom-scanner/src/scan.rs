@@ -82,7 +82,8 @@ impl Finding {
     }
 }
 
-/// Every advisory match of every package, sorted by lockfile, package, version, advisory id.
+/// Every advisory match of every package, sorted by lockfile, package, version, advisory id (and
+/// ecosystem).
 pub fn find(inv: &Inventory, db: &Db) -> Vec<Finding> {
     find_with(inv, db, |_| {})
 }
@@ -130,13 +131,23 @@ pub fn find_with(inv: &Inventory, db: &Db, mut progress: impl FnMut(usize)) -> V
             });
         }
     }
-    out.sort_by(|a, b| {
-        (&a.lockfile, &a.package, &a.version, &a.advisory_id).cmp(&(
-            &b.lockfile,
-            &b.package,
-            &b.version,
-            &b.advisory_id,
-        ))
+    // Nearly sorted already (packages come sorted); the ecosystem makes the key total, so an
+    // in-place unstable sort gives the one order.
+    out.sort_unstable_by(|a, b| {
+        (
+            &a.lockfile,
+            &a.package,
+            &a.version,
+            &a.advisory_id,
+            a.ecosystem,
+        )
+            .cmp(&(
+                &b.lockfile,
+                &b.package,
+                &b.version,
+                &b.advisory_id,
+                b.ecosystem,
+            ))
     });
     out
 }
@@ -254,7 +265,7 @@ pub fn apply(
                 error: l.error.as_ref().map(|e| error_chain(e)),
             })
             .collect(),
-        findings: Vec::new(),
+        findings: Vec::with_capacity(findings.len()),
         suppressed: Vec::new(),
         expired_suppressions: policy
             .suppressions

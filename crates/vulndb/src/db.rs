@@ -129,8 +129,9 @@ pub struct Db {
     dir: PathBuf,
     meta: Meta,
     index: Index,
-    /// ecosystem → package name → (advisory, affected entry) positions; withdrawn left out.
-    by_package: HashMap<String, PackageMap>,
+    /// ecosystem → package name → (advisory, affected entry) positions; withdrawn left out. A
+    /// few ecosystems: a list.
+    by_package: Vec<(String, PackageMap)>,
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, VulnDbError> {
@@ -214,7 +215,7 @@ impl Db {
     }
 
     fn build(dir: PathBuf, meta: Meta, index: Index) -> Db {
-        let mut by_package: HashMap<String, PackageMap> = HashMap::new();
+        let mut by_package: Vec<(String, PackageMap)> = Vec::new();
         for (ai, adv) in index.advisories.iter().enumerate() {
             if adv.withdrawn.is_some() {
                 continue;
@@ -224,9 +225,15 @@ impl Db {
                     Some(eco) => eco.normalize_name(&aff.name).into_owned(),
                     None => aff.name.clone(),
                 };
-                by_package
-                    .entry(aff.ecosystem.clone())
-                    .or_default()
+                let e = match by_package.iter().position(|(e, _)| *e == aff.ecosystem) {
+                    Some(e) => e,
+                    None => {
+                        by_package.push((aff.ecosystem.clone(), PackageMap::default()));
+                        by_package.len() - 1
+                    }
+                };
+                by_package[e]
+                    .1
                     .entry(name)
                     .or_default()
                     .push((ai as u32, fi as u32));
@@ -375,7 +382,7 @@ impl Db {
         if !is_registry {
             return Vec::new();
         }
-        let Some(names) = self.by_package.get(ecosystem) else {
+        let Some((_, names)) = self.by_package.iter().find(|(e, _)| e == ecosystem) else {
             return Vec::new();
         };
         let key = match Ecosystem::from_osv(ecosystem) {

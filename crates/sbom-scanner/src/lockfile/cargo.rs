@@ -374,7 +374,7 @@ impl Fast {
                 }
             }
             Section::Entry => {
-                let (key, v) = key_value(line)?;
+                let (key, v) = cargo_key_value(line).or_else(|| key_value(line))?;
                 let bit = match key {
                     "name" => 1,
                     "version" => 2,
@@ -451,6 +451,22 @@ fn trim_blank_end(line: &str) -> &str {
     &line[..end]
 }
 
+/// [`key_value`] for the lines Cargo writes in a package: one `memcmp` for the key instead of a
+/// scan for its end. `None` for any other line (which [`key_value`] then reads).
+fn cargo_key_value(line: &str) -> Option<(&'static str, &str)> {
+    const KEYS: [&str; 5] = ["name", "version", "source", "checksum", "dependencies"];
+    let key = match line.as_bytes().first()? {
+        b'n' => KEYS[0],
+        b'v' => KEYS[1],
+        b's' => KEYS[2],
+        b'c' => KEYS[3],
+        b'd' => KEYS[4],
+        _ => return None,
+    };
+    let v = line.strip_prefix(key)?.strip_prefix(" = ")?;
+    (!v.starts_with([' ', '\t'])).then_some((key, v))
+}
+
 /// `bare-key = value`, the value with the blanks before it removed (trailing ones are gone already).
 fn key_value(line: &str) -> Option<(&str, &str)> {
     let end = line
@@ -484,7 +500,7 @@ fn basic_string(s: &str) -> Option<&str> {
 /// A leading `"..."` string and the text after it (`plain` ruled out escapes).
 fn basic_string_prefix(s: &str) -> Option<(&str, &str)> {
     let body = s.strip_prefix('"')?;
-    let end = body.find('"')?;
+    let end = memchr::memchr(b'"', body.as_bytes())?;
     Some((&body[..end], &body[end + 1..]))
 }
 

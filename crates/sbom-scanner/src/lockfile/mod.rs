@@ -251,21 +251,25 @@ pub(crate) fn parse_file(path: &Path) -> Result<Parsed, Error> {
 
 /// Merges packages with the same identity (ecosystem, name, version, source): flags that restrict
 /// (dev, optional) hold only if they hold everywhere, checksums and dependencies are united. The
-/// result is sorted by that identity. Sorting first (stable, and quick on the mostly sorted lists
-/// lockfiles hold) puts the copies of a package next to each other, the first one seen first.
+/// result is sorted by that identity. Sorting first puts the copies of a package next to each
+/// other; the merge does not depend on their order, so the sort need not be stable (and works in
+/// place: a stable sort would allocate a scratch copy of a large inventory).
 pub(crate) fn dedup(mut packages: Vec<Package>) -> Vec<Package> {
     fn key(p: &Package) -> (crate::Ecosystem, &str, &str, &crate::Source) {
         (p.ecosystem, &p.name, &p.version, &p.source)
     }
-    packages.sort_by(|a, b| key(a).cmp(&key(b)));
-    // `dedup_by` hands over (later, earlier): the later copy is merged into the one kept.
-    packages.dedup_by(|p, seen| {
-        let same = key(seen) == key(p);
-        if same {
-            merge_into(seen, p);
-        }
-        same
-    });
+    // Lockfiles usually list each package once, in this order already: one pass tells.
+    if !packages.is_sorted_by(|a, b| key(a) < key(b)) {
+        packages.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
+        // `dedup_by` hands over (later, earlier): the later copy is merged into the one kept.
+        packages.dedup_by(|p, seen| {
+            let same = key(seen) == key(p);
+            if same {
+                merge_into(seen, p);
+            }
+            same
+        });
+    }
     for p in &mut packages {
         if p.checksums.len() > 1 {
             p.checksums.sort();
