@@ -12,7 +12,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::{Ctx, Parsed};
-use crate::error::{Error, MAX_FILE_BYTES};
+use crate::error::{Error, MAX_FILE_BYTES, MAX_PACKAGES};
 use crate::package::{Checksum, Ecosystem, HashAlg, Package, Source};
 
 /// The lockfile as the TOML parser reads it.
@@ -156,7 +156,7 @@ pub(super) fn parse_file_fast(path: &Path) -> Result<Option<Parsed>, Error> {
     let file = std::fs::File::open(path).map_err(io)?;
     let size = file.metadata().map_or(0, |m| m.len());
     let mut file = file.take(MAX_FILE_BYTES + 1);
-    let mut fast = Fast::new(size as usize);
+    let mut fast: Option<Fast> = None;
     let mut buf = vec![0u8; CHUNK];
     let (mut filled, mut total) = (0usize, 0u64);
     loop {
@@ -181,6 +181,13 @@ pub(super) fn parse_file_fast(path: &Path) -> Result<Option<Parsed>, Error> {
         let Ok(text) = std::str::from_utf8(&buf[..end]) else {
             return Ok(None);
         };
+        let fast = fast.get_or_insert_with(|| {
+            // Room for as many packages as the first chunk promises for the whole file: a
+            // large allocation sized far beyond need costs more than it saves.
+            let size = size.min(MAX_FILE_BYTES);
+            let estimate = count_packages(text.as_bytes()) as u64 * size / end.max(1) as u64;
+            Fast::new((estimate as usize * 21 / 20 + 16).min(MAX_PACKAGES + 1))
+        });
         if fast.feed(text).is_none() {
             return Ok(None);
         }
@@ -190,10 +197,15 @@ pub(super) fn parse_file_fast(path: &Path) -> Result<Option<Parsed>, Error> {
         buf.copy_within(end..filled, 0);
         filled -= end;
     }
-    match fast.finish() {
+    match fast.unwrap_or_else(|| Fast::new(0)).finish() {
         Some(lock) => build(Ctx { path }, lock).map(Some),
         None => Ok(None),
     }
+}
+
+/// `[[package]]` headers in `text`.
+fn count_packages(text: &[u8]) -> usize {
+    memchr::memmem::find_iter(text, b"[[package]]").count()
 }
 
 /// The packages of a lockfile, v1 checksums and dependencies resolved.
@@ -255,7 +267,7 @@ fn build(ctx: Ctx<'_>, mut lock: Lock) -> Result<Parsed, Error> {
 /// parser then reads the file and reports what is wrong with it. Where this returns a lock it is
 /// the one the TOML parser returns (tested on mutated lockfiles).
 fn fast(text: &str) -> Option<Lock> {
-    let mut fast = Fast::new(text.len());
+    let mut fast = Fast::new(count_packages(text.as_bytes()));
     fast.feed(text)?;
     fast.finish()
 }
@@ -280,13 +292,13 @@ struct Fast {
 
 impl Fast {
     /// Ready for a lockfile of about `size` bytes.
-    fn new(size: usize) -> Fast {
+    /// Ready for about `packages` packages.
+    fn new(packages: usize) -> Fast {
         Fast {
             lock: Lock {
-                // Cargo writes at least 64 bytes per package: room for all without counting.
-                packages: Vec::with_capacity(size / 64 + 1),
-                source_of: Vec::with_capacity(size / 64 + 1),
-                has_checksum: Vec::with_capacity(size / 64 + 1),
+                packages: Vec::with_capacity(packages),
+                source_of: Vec::with_capacity(packages),
+                has_checksum: Vec::with_capacity(packages),
                 ..Lock::default()
             },
             section: Section::Top,
