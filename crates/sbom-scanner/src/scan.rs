@@ -91,12 +91,18 @@ pub fn find(inv: &Inventory, db: &Db) -> Vec<Finding> {
 /// [`find`], calling `progress` with the number of packages matched so far (every 256).
 pub fn find_with(inv: &Inventory, db: &Db, mut progress: impl FnMut(usize)) -> Vec<Finding> {
     let mut out = Vec::new();
+    // Packages come sorted by ecosystem: look each one up once.
+    let mut current: Option<(crate::Ecosystem, ironpost_vulndb::EcosystemAdvisories<'_>)> = None;
     for (i, pkg) in inv.packages.iter().enumerate() {
         if i % 256 == 0 {
             progress(i);
         }
         let eco = pkg.ecosystem.osv_name();
-        for m in db.matches(eco, &pkg.name, &pkg.version, pkg.is_registry()) {
+        let in_eco = match current {
+            Some((e, a)) if e == pkg.ecosystem => a,
+            _ => current.insert((pkg.ecosystem, db.ecosystem(eco))).1,
+        };
+        for m in in_eco.matches(&pkg.name, &pkg.version, pkg.is_registry()) {
             let adv = m.advisory;
             let (kind, informational) = match m.kind() {
                 FindingKind::Vulnerability => (Kind::Vulnerability, None),

@@ -123,6 +123,45 @@ impl Match<'_> {
 /// with foldhash rather than SipHash: the keys come from the database, a lockfile only probes.
 type PackageMap = HashMap<String, Vec<(u32, u32)>, foldhash::fast::RandomState>;
 
+/// The advisories of one ecosystem of a [`Db`] (see [`Db::ecosystem`]).
+#[derive(Debug, Clone, Copy)]
+pub struct EcosystemAdvisories<'a> {
+    db: &'a Db,
+    names: Option<&'a PackageMap>,
+    eco: Option<Ecosystem>,
+}
+
+impl<'a> EcosystemAdvisories<'a> {
+    /// [`Db::matches`] in this ecosystem.
+    pub fn matches(&self, name: &str, version: &str, is_registry: bool) -> Vec<Match<'a>> {
+        let Some(names) = self.names.filter(|_| is_registry) else {
+            return Vec::new();
+        };
+        let key = match self.eco {
+            Some(eco) => eco.normalize_name(name),
+            None => std::borrow::Cow::Borrowed(name),
+        };
+        let Some(entries) = names.get(key.as_ref()) else {
+            return Vec::new();
+        };
+        let mut out: Vec<Match<'a>> = Vec::new();
+        for &(ai, fi) in entries {
+            let advisory = &self.db.index.advisories[ai as usize];
+            if out
+                .last()
+                .is_some_and(|m| std::ptr::eq(m.advisory, advisory))
+            {
+                continue;
+            }
+            let affected = &advisory.affected[fi as usize];
+            if affected_includes(affected, version) {
+                out.push(Match { advisory, affected });
+            }
+        }
+        out
+    }
+}
+
 /// An opened database.
 #[derive(Debug)]
 pub struct Db {
@@ -379,34 +418,22 @@ impl Db {
         version: &str,
         is_registry: bool,
     ) -> Vec<Match<'_>> {
-        if !is_registry {
-            return Vec::new();
+        self.ecosystem(ecosystem)
+            .matches(name, version, is_registry)
+    }
+
+    /// The advisories of one ecosystem, for matching many of its packages: [`Db::matches`]
+    /// without looking the ecosystem up again for each.
+    pub fn ecosystem(&self, ecosystem: &str) -> EcosystemAdvisories<'_> {
+        EcosystemAdvisories {
+            db: self,
+            names: self
+                .by_package
+                .iter()
+                .find(|(e, _)| e == ecosystem)
+                .map(|(_, names)| names),
+            eco: Ecosystem::from_osv(ecosystem),
         }
-        let Some((_, names)) = self.by_package.iter().find(|(e, _)| e == ecosystem) else {
-            return Vec::new();
-        };
-        let key = match Ecosystem::from_osv(ecosystem) {
-            Some(eco) => eco.normalize_name(name),
-            None => std::borrow::Cow::Borrowed(name),
-        };
-        let Some(entries) = names.get(key.as_ref()) else {
-            return Vec::new();
-        };
-        let mut out: Vec<Match<'_>> = Vec::new();
-        for &(ai, fi) in entries {
-            let advisory = &self.index.advisories[ai as usize];
-            if out
-                .last()
-                .is_some_and(|m| std::ptr::eq(m.advisory, advisory))
-            {
-                continue;
-            }
-            let affected = &advisory.affected[fi as usize];
-            if affected_includes(affected, version) {
-                out.push(Match { advisory, affected });
-            }
-        }
-        out
     }
 
     /// Every advisory held, withdrawn ones included.

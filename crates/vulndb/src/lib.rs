@@ -25,6 +25,6 @@ pub use advisory::{
     Advisory, Affected, Event, FindingKind, Informational, Range, RangeKind, ScoreSource,
     SeverityScore,
 };
-pub use db::{Db, ImportReport, Match, SourceMeta, SourceStatus, Status};
+pub use db::{Db, EcosystemAdvisories, ImportReport, Match, SourceMeta, SourceStatus, Status};
 pub use error::{EntryError, EntryErrorKind, VulnDbError};
 pub use import::{EntryNote, Limits, SourceKind};

@@ -94,6 +94,11 @@ impl SemVer {
 
     /// Strict SemVer 2.0: three numeric parts without leading zeros, optional `-pre` and `+build`.
     pub fn parse(s: &str) -> Option<SemVer> {
+        plain_triple(s).or_else(|| SemVer::parse_general(s))
+    }
+
+    /// [`SemVer::parse`] for any version: build metadata, pre-release identifiers.
+    fn parse_general(s: &str) -> Option<SemVer> {
         let (core, build) = match s.split_once('+') {
             Some((c, b)) => (c, Some(b)),
             None => (s, None),
@@ -145,6 +150,38 @@ impl SemVer {
     }
 }
 
+/// `MAJOR.MINOR.PATCH` alone, the form of most versions, in one pass; `None` for anything else
+/// (which [`SemVer::parse_general`] then reads, rejecting what this rejects).
+fn plain_triple(s: &str) -> Option<SemVer> {
+    let mut nums = [0u64; 3];
+    let (mut part, mut digits) = (0usize, 0usize);
+    for &b in s.as_bytes() {
+        match b {
+            b'0'..=b'9' => {
+                // A leading zero (`01`) is not SemVer.
+                if digits == 1 && nums[part] == 0 {
+                    return None;
+                }
+                nums[part] = nums[part]
+                    .checked_mul(10)?
+                    .checked_add(u64::from(b - b'0'))?;
+                digits += 1;
+            }
+            b'.' if digits > 0 && part < 2 => {
+                part += 1;
+                digits = 0;
+            }
+            _ => return None,
+        }
+    }
+    (part == 2 && digits > 0).then_some(SemVer {
+        major: nums[0],
+        minor: nums[1],
+        patch: nums[2],
+        pre: Vec::new(),
+    })
+}
+
 fn parse_num(s: &str) -> Option<u64> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
     {
@@ -171,6 +208,34 @@ fn valid_build_ident(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The one-pass reader of `MAJOR.MINOR.PATCH` agrees with the general parser.
+        #[test]
+        fn plain_triples_parse_as_the_general_parser_does(s in "[0-9.]{0,12}|[0-9]{1,21}\\.[0-9]{1,3}\\.[0-9]{1,21}") {
+            prop_assert_eq!(SemVer::parse(&s), SemVer::parse_general(&s));
+        }
+    }
+
+    #[test]
+    fn plain_triples() {
+        for (s, want) in [
+            ("1.2.3", Some((1, 2, 3))),
+            ("0.0.0", Some((0, 0, 0))),
+            ("10.20.30", Some((10, 20, 30))),
+            ("01.2.3", None),
+            ("1.2", None),
+            ("1.2.3.4", None),
+            ("1..3", None),
+            ("1.2.", None),
+            ("18446744073709551616.0.0", None),
+        ] {
+            let got = plain_triple(s).map(|v| (v.major, v.minor, v.patch));
+            assert_eq!(got, want, "{s}");
+            assert_eq!(SemVer::parse(s), SemVer::parse_general(s), "{s}");
+        }
+    }
 
     fn v(s: &str) -> SemVer {
         SemVer::parse(s).unwrap_or_else(|| panic!("{s} should parse"))
