@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SBOM scan benchmark: a generated 10,000-package Cargo.lock scanned against the full RustSec
 # advisory-db by `ironpost-cli scan sbom` (warm: database already imported; cold: import included)
-# and by `cargo audit --db DIR --no-fetch --stale --no-yanked` on the same file. Prints both times,
-# the ratio and whether the vulnerability findings (advisory id, package, version) are identical.
+# and by `cargo audit --db DIR --no-fetch --stale --no-yanked` on the same file, each with its
+# default report (table, text) and with JSON. Prints the times, the ratios and whether the
+# vulnerability findings (advisory id, package, version) of the JSON reports are identical.
 #
 #   bench/sbom.sh [--packages N] [--rounds N]
 #
@@ -23,7 +24,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --packages) PACKAGES=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
-    *) sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 
@@ -108,21 +109,25 @@ def run(args, out):
         pid = os.posix_spawn(args[0], args, os.environ, file_actions=actions)
         os.waitpid(pid, 0)
         return (time.perf_counter() - t0) * 1e3
-scan = lambda db: [cli, "scan", "sbom", "--db", db, "--dir", os.path.join(work, "proj"),
-                   "--min-severity", "info", "--format", "json"]
-warm, cold, theirs = [], [], []
+scan = lambda db, *fmt: [cli, "scan", "sbom", "--db", db, "--dir", os.path.join(work, "proj"),
+                         "--min-severity", "info", *fmt]
+audit_cmd = lambda *fmt: [audit, "audit", "--db", os.path.join(work, "advisory-db"), "--no-fetch",
+                          "--stale", "--no-yanked", *fmt, "--file",
+                          os.path.join(work, "proj", "Cargo.lock")]
+times = {k: [] for k in ("warm", "warm_json", "cold", "audit", "audit_json")}
 for _ in range(rounds):
-    warm.append(run(scan(os.path.join(work, "db")), os.path.join(work, "ironpost.json")))
+    db = os.path.join(work, "db")
+    times["warm"].append(run(scan(db), os.path.join(work, "ironpost.txt")))
+    times["warm_json"].append(run(scan(db, "--format", "json"), os.path.join(work, "ironpost.json")))
     shutil.rmtree(os.path.join(work, "db-cold"), ignore_errors=True)
-    cold.append(run([cli, "db", "import", native, "--db", os.path.join(work, "db-cold")], os.devnull)
-                + run(scan(os.path.join(work, "db-cold")), os.devnull))
-    theirs.append(run([audit, "audit", "--db", os.path.join(work, "advisory-db"), "--no-fetch",
-                       "--stale", "--no-yanked", "--json", "--file",
-                       os.path.join(work, "proj", "Cargo.lock")], os.path.join(work, "audit.json")))
-for xs in (warm, cold, theirs):
-    print("%.1f" % statistics.median(xs))
+    times["cold"].append(run([cli, "db", "import", native, "--db", os.path.join(work, "db-cold")], os.devnull)
+                         + run(scan(os.path.join(work, "db-cold")), os.devnull))
+    times["audit"].append(run(audit_cmd(), os.path.join(work, "audit.txt")))
+    times["audit_json"].append(run(audit_cmd("--json"), os.path.join(work, "audit.json")))
+for k in ("warm", "warm_json", "cold", "audit", "audit_json"):
+    print("%.1f" % statistics.median(times[k]))
 PY
-{ read -r warm; read -r cold; read -r audit; } <"$work/times"
+{ read -r warm; read -r warm_json; read -r cold; read -r audit; read -r audit_json; } <"$work/times"
 
 if ! jq -e .vulnerabilities "$work/audit.json" >/dev/null 2>&1; then
   echo "bench: cargo audit produced no JSON report:" >&2
@@ -137,17 +142,23 @@ jq -r '.vulnerabilities.list[] | "\(.advisory.id) \(.package.name) \(.package.ve
 if cmp -s "$work/ours.txt" "$work/theirs.txt"; then identical=yes; else identical=no; fi
 
 ratio=$(awk -v a="$audit" -v w="$warm" 'BEGIN {printf "%.1f", a/w}')
+ratio_json=$(awk -v a="$audit_json" -v w="$warm_json" 'BEGIN {printf "%.1f", a/w}')
 ratio_cold=$(awk -v a="$audit" -v c="$cold" 'BEGIN {printf "%.1f", a/c}')
 verdict() { if awk -v x="$1" -v t="$2" -v op="$3" 'BEGIN {exit !(op == "le" ? x <= t : x >= t)}'; then echo ok; else echo MISSED; fi; }
 
 echo
 echo "SBOM scan, $(grep -c '^\[\[package\]\]' "$work/proj/Cargo.lock") packages, $(find "$NATIVE/crates" -name '*.md' | wc -l) advisories, median of $ROUNDS"
 echo "  $(date -u +%Y-%m-%dT%H:%MZ) · $(nproc) cores · $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "  Default output of both (ironpost's table, cargo audit's text report):"
 printf '  ironpost warm (scan)           %8.1f ms   target <= 100 ms: %s\n' "$warm" "$(verdict "$warm" 100 le)"
 printf '  ironpost cold (import + scan)  %8.1f ms\n' "$cold"
 printf '  %-30s %8.1f ms\n' "$AUDIT_VERSION" "$audit"
 printf '  ratio cargo-audit / warm       %8s x    target >= 10x: %s\n' "$ratio" "$(verdict "$ratio" 10 ge)"
 printf '  ratio cargo-audit / cold       %8s x\n' "$ratio_cold"
+echo "  JSON output of both (the reports compared below):"
+printf '  ironpost warm --format json    %8.1f ms\n' "$warm_json"
+printf '  %-30s %8.1f ms\n' "cargo audit --json" "$audit_json"
+printf '  ratio cargo-audit / warm       %8s x    (>= 10x: %s)\n' "$ratio_json" "$(verdict "$ratio_json" 10 ge)"
 printf '  vulnerability findings         %8s      (ironpost %d, cargo-audit %d) identical: %s\n' "" \
   "$(wc -l <"$work/ours.txt")" "$(wc -l <"$work/theirs.txt")" "$identical"
 if [ "$identical" = no ]; then

@@ -6,6 +6,7 @@
 //! `suppressions` entry (kind `external`) with the reason or VEX justification, so code-scanning
 //! tools show them as dismissed rather than losing them.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -16,50 +17,55 @@ use crate::scan::{Finding, Kind, ScanReport, severity_label};
 
 const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
-fn columns(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+/// Cells padded to their column's width (in characters) and two blanks apart; the last column is
+/// not padded and each line loses its trailing whitespace. Written straight into one buffer: a
+/// report can hold thousands of rows.
+fn columns<const N: usize>(header: &[&str; N], rows: &[[Cow<'_, str>; N]]) -> String {
+    let mut widths = header.map(|h| h.chars().count());
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {
             *w = (*w).max(c.chars().count());
         }
     }
-    let mut out = String::new();
-    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
-        let mut s = String::new();
-        for (i, c) in cells.enumerate() {
-            if i + 1 == widths.len() {
-                s.push_str(c);
-            } else {
-                let _ = write!(s, "{c:<w$}  ", w = widths[i]);
+    let line_len: usize = widths.iter().sum::<usize>() + 2 * N + 1;
+    let mut out = String::with_capacity(line_len * (rows.len() + 1));
+    let mut line = |cells: [&str; N]| {
+        let start = out.len();
+        for (i, c) in cells.iter().enumerate() {
+            out.push_str(c);
+            if i + 1 < N {
+                let pad = widths[i] - c.chars().count() + 2;
+                out.extend(std::iter::repeat_n(' ', pad));
             }
         }
-        out.push_str(s.trim_end());
+        let kept = out[start..].trim_end().len();
+        out.truncate(start + kept);
         out.push('\n');
     };
-    line(&mut header.iter().copied());
+    line(*header);
     for r in rows {
-        line(&mut r.iter().map(String::as_str));
+        line(std::array::from_fn(|i| &*r[i]));
     }
     out
 }
 
-fn row(f: &Finding, last: String) -> Vec<String> {
+fn row<'a>(f: &'a Finding, last: Cow<'a, str>) -> [Cow<'a, str>; 7] {
     let kind = match (&f.kind, &f.informational) {
-        (Kind::Warning, Some(i)) => format!("warning ({i})"),
-        (Kind::Warning, None) => "warning".into(),
-        (Kind::Vulnerability, _) => "vulnerability".into(),
+        (Kind::Warning, Some(i)) => Cow::Owned(format!("warning ({i})")),
+        (Kind::Warning, None) => Cow::Borrowed("warning"),
+        (Kind::Vulnerability, _) => Cow::Borrowed("vulnerability"),
     };
-    vec![
-        severity_label(f.severity).to_owned(),
-        f.advisory_id.clone(),
+    [
+        Cow::Borrowed(severity_label(f.severity)),
+        Cow::Borrowed(&f.advisory_id),
         kind,
-        format!("{} {}", f.package, f.version),
-        if f.fixed.is_empty() {
-            "-".into()
-        } else {
-            f.fixed.join(", ")
+        Cow::Owned(format!("{} {}", f.package, f.version)),
+        match f.fixed.as_slice() {
+            [] => Cow::Borrowed("-"),
+            [one] => Cow::Borrowed(one),
+            more => Cow::Owned(more.join(", ")),
         },
-        f.lockfile.display().to_string(),
+        f.lockfile.to_string_lossy(),
         last,
     ]
 }
@@ -72,10 +78,10 @@ pub fn table(r: &ScanReport) -> String {
         "SEVERITY", "ID", "KIND", "PACKAGE", "FIXED IN", "LOCKFILE", "SUMMARY",
     ];
     if !r.findings.is_empty() {
-        let rows: Vec<Vec<String>> = r
+        let rows: Vec<[Cow<'_, str>; 7]> = r
             .findings
             .iter()
-            .map(|f| row(f, f.summary.clone()))
+            .map(|f| row(f, Cow::Borrowed(&f.summary)))
             .collect();
         out.push_str(&columns(&header, &rows));
     }
@@ -83,10 +89,10 @@ pub fn table(r: &ScanReport) -> String {
         let _ = writeln!(out, "\nSuppressed ({}):", r.suppressed.len());
         let mut h = header;
         h[6] = "WHY";
-        let rows: Vec<Vec<String>> = r
+        let rows: Vec<[Cow<'_, str>; 7]> = r
             .suppressed
             .iter()
-            .map(|s| row(&s.finding, s.suppressed.text()))
+            .map(|s| row(&s.finding, Cow::Owned(s.suppressed.text())))
             .collect();
         out.push_str(&columns(&h, &rows));
     }
@@ -128,7 +134,9 @@ pub fn table(r: &ScanReport) -> String {
         r.below_min_severity,
         r.min_severity
     );
-    out.trim_start().to_owned()
+    let leading = out.len() - out.trim_start().len();
+    out.drain(..leading);
+    out
 }
 
 /// SARIF `level` for a finding.
@@ -266,6 +274,22 @@ pub fn sarif(r: &ScanReport) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn columns_pad_by_characters_and_trim_line_ends() {
+        let rows = [
+            [
+                Cow::Borrowed("é"),
+                Cow::Borrowed("x"),
+                Cow::Borrowed("last  "),
+            ],
+            [Cow::Borrowed("abc"), Cow::Borrowed(""), Cow::Borrowed("")],
+        ];
+        assert_eq!(
+            columns(&["A", "BB", "C"], &rows),
+            "A    BB  C\né    x   last\nabc\n"
+        );
+    }
 
     #[test]
     fn artifact_uris() {
