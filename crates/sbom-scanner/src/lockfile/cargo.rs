@@ -615,6 +615,9 @@ mod tests {
             "version = 3 # three\n",
             "version = 03\n",
             "[[package]]\nname = \"a\"\nversion = \"1\"\ndependencies = [\n \"b\",\n",
+            // A `[metadata]` key twice, a second `[metadata]`.
+            "[metadata]\n\"checksum a 1 ()\" = \"x\"\n\"checksum a 1 ()\" = \"y\"\n",
+            "[metadata]\n\"k\" = \"x\"\n[metadata]\n\"j\" = \"y\"\n",
             // A carriage return that does not end a line.
             "version = 3\n\r",
             "[[package]]\nname = \"a\"\n\rversion = \"1\"\n",
