@@ -97,10 +97,10 @@ pub fn find_with(inv: &Inventory, db: &Db, mut progress: impl FnMut(usize)) -> V
         if i % 256 == 0 {
             progress(i);
         }
-        let eco = pkg.ecosystem.osv_name();
+        let eco = pkg.ecosystem;
         let in_eco = match current {
-            Some((e, a)) if e == pkg.ecosystem => a,
-            _ => current.insert((pkg.ecosystem, db.ecosystem(eco))).1,
+            Some((e, a)) if e == eco => a,
+            _ => current.insert((eco, db.ecosystem(eco.osv_name()))).1,
         };
         for m in in_eco.matches(&pkg.name, &pkg.version, pkg.is_registry()) {
             let adv = m.advisory;
@@ -127,7 +127,7 @@ pub fn find_with(inv: &Inventory, db: &Db, mut progress: impl FnMut(usize)) -> V
                 informational,
                 severity: adv.severity_level(),
                 cvss_score: adv.severity.as_ref().and_then(|s| s.score),
-                ecosystem: eco,
+                ecosystem: eco.osv_name(),
                 package: pkg.name.clone(),
                 version: pkg.version.clone(),
                 purl: pkg.purl(),

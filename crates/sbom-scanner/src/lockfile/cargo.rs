@@ -136,12 +136,10 @@ const CRATES_IO: [&str; 2] = [
     "sparse+https://index.crates.io/",
 ];
 
+/// The TOML parser's reading of a lockfile. Reached for the files [`parse_file_fast`] leaves to
+/// it, so it does not try the fast path again.
 pub(super) fn parse(ctx: Ctx<'_>, text: &str) -> Result<Parsed, Error> {
-    let lock = match fast(text) {
-        Some(lock) => lock,
-        None => Lock::from(ctx.toml::<OwnedLock>(text)?),
-    };
-    build(ctx, lock)
+    build(ctx, Lock::from(ctx.toml::<OwnedLock>(text)?))
 }
 
 /// Reads the lockfile at `path` through the fast path in 64 KiB chunks, without holding its text;
@@ -180,6 +178,10 @@ pub(super) fn parse_file_fast(path: &Path) -> Result<Option<Parsed>, Error> {
         };
         let Ok(text) = std::str::from_utf8(&buf[..end]) else {
             return Ok(None);
+        };
+        let text = match fast {
+            None => text.strip_prefix('\u{feff}').unwrap_or(text),
+            Some(_) => text,
         };
         let fast = fast.get_or_insert_with(|| {
             // Room for as many packages as the first chunk promises for the whole file: a
@@ -265,7 +267,9 @@ fn build(ctx: Ctx<'_>, mut lock: Lock) -> Result<Parsed, Error> {
 /// an order of magnitude faster than the TOML parser. `None` as soon as a line is anything else
 /// (escapes, other keys or tables, inline arrays, a key twice, a missing name or version): the TOML
 /// parser then reads the file and reports what is wrong with it. Where this returns a lock it is
-/// the one the TOML parser returns (tested on mutated lockfiles).
+/// the one the TOML parser returns (tested on mutated lockfiles). [`parse_file_fast`] feeds the
+/// same reader chunk by chunk.
+#[cfg(test)]
 fn fast(text: &str) -> Option<Lock> {
     let mut fast = Fast::new(count_packages(text.as_bytes()));
     fast.feed(text)?;
@@ -595,6 +599,13 @@ mod tests {
         let crlf = FIXTURES[1].replace('\n', "\r\n");
         assert_eq!(fast(&crlf), slow(&crlf));
         assert!(fast(&crlf).is_some());
+        // A byte-order mark before the first line: the streaming reader skips it.
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), format!("\u{feff}{}", FIXTURES[2])).unwrap();
+        let ctx = Ctx { path: file.path() };
+        let want = build(ctx, fast(FIXTURES[2]).unwrap()).unwrap().packages;
+        let got = parse_file_fast(file.path()).unwrap().map(|p| p.packages);
+        assert_eq!(got, Some(want));
     }
 
     #[test]
