@@ -53,6 +53,7 @@ fn alerts_table(alerts: &[AlertEvent]) -> String {
                 a.source.as_str().to_owned(),
                 a.rule_id.clone(),
                 ip_port(a.entities.src_ip, a.entities.src_port),
+                a.evidence.as_str().to_owned(),
                 ip_port(a.entities.dst_ip, a.entities.dst_port),
                 a.id.to_string(),
                 a.title.clone(),
@@ -66,6 +67,7 @@ fn alerts_table(alerts: &[AlertEvent]) -> String {
             "SOURCE",
             "RULE",
             "SRC",
+            "EVIDENCE",
             "DST",
             "ID",
             "TITLE",
@@ -78,6 +80,10 @@ pub(crate) async fn list_alerts(g: &Global, a: &AlertQueryArgs) -> Result<Exit, 
     let q = AlertQuery {
         since: since(&a.since)?,
         min_severity: a.severity,
+        evidence: a.evidence,
+        rule_id: a.rule.clone(),
+        src_ip: a.src,
+        container: a.container.clone(),
         limit: a.limit,
     };
     let alerts = reader(g).await?.alerts(&q).await.exit_with(Exit::Storage)?;

@@ -1,9 +1,10 @@
 //! Command-line grammar of `ironpost-cli`.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
-use ironpost_core::Severity;
+use ironpost_core::{Evidence, Severity};
 
 /// Ironpost command-line interface.
 #[derive(Debug, Parser)]
@@ -245,6 +246,18 @@ pub(crate) struct AlertQueryArgs {
     /// Only this severity and above.
     #[arg(long, value_name = "LEVEL")]
     pub(crate) severity: Option<Severity>,
+    /// Only alerts whose source address rests on this evidence: verified, spoofable or forgeable.
+    #[arg(long, value_name = "CLASS")]
+    pub(crate) evidence: Option<Evidence>,
+    /// Only alerts of this rule or detector id.
+    #[arg(long, value_name = "ID")]
+    pub(crate) rule: Option<String>,
+    /// Only alerts whose source address is this one.
+    #[arg(long, value_name = "IP")]
+    pub(crate) src: Option<IpAddr>,
+    /// Only alerts about this container: its name, id, or an id prefix of 12+ hex digits.
+    #[arg(long, value_name = "NAME|ID")]
+    pub(crate) container: Option<String>,
     /// At most this many.
     #[arg(long, default_value_t = 100)]
     pub(crate) limit: usize,

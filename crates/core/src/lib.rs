@@ -15,7 +15,7 @@ pub mod severity;
 
 pub use event::{
     ActionEvent, ActionOutcome, ActionType, AlertEvent, AlertSource, ContainerRef, Entities, Event,
-    EventId, LogEvent, PackageRef, PacketAction, PacketEvent, Protocol, TraceId,
+    EventId, Evidence, LogEvent, PackageRef, PacketAction, PacketEvent, Protocol, TraceId,
 };
 pub use module::{BoxFuture, Health, Module, ModuleError};
 pub use severity::Severity;

@@ -109,6 +109,7 @@ pub(crate) const ALERTS: Table = Table {
         "description",
         "tags",
         "severity_note",
+        "evidence",
         // entities
         "src_ip",
         "src_port",
@@ -288,6 +289,7 @@ pub(crate) fn encode(r: &Record) -> Vec<Value> {
                 .collect();
             v.push(Value::Json(Some(serde_json::Value::Array(tags))));
             v.push(opt_text(&a.severity_note));
+            v.push(text(a.evidence.as_str()));
             push_entities(&mut v, &a.entities);
         }
         Record::Action(a) => {
@@ -559,6 +561,7 @@ pub(crate) fn decode_alert<R: RowSource>(row: &R) -> Result<AlertEvent, StoreErr
         description: c.text()?,
         tags: c.string_list()?,
         severity_note: c.opt_text()?,
+        evidence: c.parse()?,
         entities: c.entities()?,
     })
 }

@@ -1,12 +1,15 @@
 //! `StoreReader`: read-only queries for the CLI, independent of a running daemon. Results are
 //! newest first.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use ironpost_core::config::StorageConfig;
-use ironpost_core::{ActionEvent, AlertEvent, EventId, LogEvent, PacketEvent, Severity};
+use ironpost_core::{
+    ActionEvent, AlertEvent, EventId, Evidence, LogEvent, PacketEvent, Severity,
+};
 use rusqlite::Connection;
 
 use crate::codec::{self, Dialect, Table, Value};
@@ -24,6 +27,14 @@ pub struct AlertQuery {
     pub since: Option<DateTime<Utc>>,
     /// Only alerts at least this severe.
     pub min_severity: Option<Severity>,
+    /// Only alerts whose source address rests on this evidence.
+    pub evidence: Option<Evidence>,
+    /// Only alerts of this rule or detector id.
+    pub rule_id: Option<String>,
+    /// Only alerts whose source address is this one.
+    pub src_ip: Option<IpAddr>,
+    /// Only alerts about this container (its id, a prefix of its id of 12+ characters, or its name).
+    pub container: Option<String>,
     /// At most this many (0 = `DEFAULT_LIMIT`).
     pub limit: usize,
 }
@@ -112,6 +123,31 @@ fn alerts_sql(q: &AlertQuery, d: Dialect) -> (String, Vec<Value>) {
             .collect();
         s.conditions
             .push(format!("severity IN ({})", names.join(", ")));
+    }
+    if let Some(e) = q.evidence {
+        let p = s.param(Value::Text(Some(e.as_str().to_owned())));
+        s.conditions.push(format!("evidence = {p}"));
+    }
+    if let Some(rule) = &q.rule_id {
+        let p = s.param(Value::Text(Some(rule.clone())));
+        s.conditions.push(format!("rule_name = {p}"));
+    }
+    if let Some(ip) = q.src_ip {
+        let p = s.param(Value::Ip(Some(ip)));
+        s.conditions.push(format!("src_ip = {p}"));
+    }
+    if let Some(c) = &q.container {
+        let name = s.param(Value::Text(Some(c.clone())));
+        let id = s.param(Value::Text(Some(c.clone())));
+        // A short id (as `docker ps` shows it) matches the full id it starts.
+        let prefix = if c.len() >= 12 && c.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let p = s.param(Value::Text(Some(format!("{c}%"))));
+            format!(" OR container_id LIKE {p}")
+        } else {
+            String::new()
+        };
+        s.conditions
+            .push(format!("(container_name = {name} OR container_id = {id}{prefix})"));
     }
     s.finish(q.limit)
 }
@@ -276,7 +312,7 @@ mod tests {
         let q = AlertQuery {
             since: Some(since),
             min_severity: Some(Severity::High),
-            limit: 0,
+            ..AlertQuery::default()
         };
         let (sql, params) = alerts_sql(&q, Dialect::Postgres);
         assert!(
@@ -288,6 +324,34 @@ mod tests {
         assert_eq!(params[1], Value::Text(Some("high".into())));
         assert_eq!(params[2], Value::Text(Some("critical".into())));
         assert_eq!(params[3], Value::Int(Some(DEFAULT_LIMIT as i64)));
+    }
+
+    #[test]
+    fn alert_query_filters_by_evidence_rule_source_and_container() {
+        let q = AlertQuery {
+            evidence: Some(Evidence::Verified),
+            rule_id: Some("ssh_brute_force".into()),
+            src_ip: Some("198.18.5.2".parse().unwrap()),
+            container: Some("0123456789ab".into()),
+            ..AlertQuery::default()
+        };
+        let (sql, params) = alerts_sql(&q, Dialect::Postgres);
+        assert!(
+            sql.contains(
+                "WHERE evidence = $1 AND rule_name = $2 AND src_ip = $3 AND \
+                 (container_name = $4 OR container_id = $5 OR container_id LIKE $6)"
+            ),
+            "{sql}"
+        );
+        assert_eq!(params[0], Value::Text(Some("verified".into())));
+        assert_eq!(params[2], Value::Ip(Some("198.18.5.2".parse().unwrap())));
+        assert_eq!(params[5], Value::Text(Some("0123456789ab%".into())));
+        let by_name = AlertQuery {
+            container: Some("web-1".into()),
+            ..AlertQuery::default()
+        };
+        let (sql, _) = alerts_sql(&by_name, Dialect::Sqlite);
+        assert!(!sql.contains("LIKE"), "a name is never a prefix: {sql}");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use ironpost_core::config::StorageConfig;
 use ironpost_core::metrics::{new_registry, prometheus::Registry, render};
 use ironpost_core::{
     ActionEvent, ActionOutcome, ActionType, AlertEvent, AlertSource, ContainerRef, Entities,
-    EventId, LogEvent, Module, PackageRef, PacketAction, PacketEvent, Protocol, Severity,
+    EventId, Evidence, LogEvent, Module, PackageRef, PacketAction, PacketEvent, Protocol, Severity,
 };
 use ironpost_store::{ActionQuery, AlertQuery, LogQuery, PacketQuery, Store, StoreReader};
 
@@ -61,6 +61,7 @@ pub(crate) fn full_alert(at: DateTime<Utc>, severity: Severity) -> AlertEvent {
     a.entities = entities();
     a.tags = vec!["T1110".into(), "auth".into()];
     a.severity_note = Some("raised: target runs a vulnerable package".into());
+    a.evidence = Evidence::Verified;
     a
 }
 
@@ -337,9 +338,14 @@ pub(crate) async fn queries(cfg: &StorageConfig, dir: &Path) {
     store.start().await.expect("start");
     let t0 = now_us() - chrono::Duration::days(1);
     let at = |i: i64| t0 + chrono::Duration::minutes(i);
-    let alerts: Vec<AlertEvent> = (0..10)
+    let mut alerts: Vec<AlertEvent> = (0..10)
         .map(|i| minimal_alert(at(i), Severity::ALL[i as usize % Severity::ALL.len()]))
         .collect();
+    // Two alerts with a source, a container and a class of evidence, for the filters.
+    alerts[2] = full_alert(at(2), Severity::Low);
+    alerts[6] = full_alert(at(6), Severity::Medium);
+    alerts[6].evidence = Evidence::Spoofable;
+    alerts[6].rule_id = "port_scan".into();
     let for3 = [
         full_action(&alerts[3], at(20)),
         full_action(&alerts[3], at(21)),
@@ -392,10 +398,31 @@ pub(crate) async fn queries(cfg: &StorageConfig, dir: &Path) {
         .await,
         severe
     );
+    let only = |i: usize| vec![alerts[i].clone()];
+    let q = |f: fn(&mut AlertQuery)| {
+        let mut q = AlertQuery::default();
+        f(&mut q);
+        q
+    };
+    assert_eq!(got(q(|q| q.evidence = Some(Evidence::Verified))).await, only(2));
+    assert_eq!(got(q(|q| q.evidence = Some(Evidence::Spoofable))).await, only(6));
+    assert_eq!(
+        got(q(|q| q.evidence = Some(Evidence::Forgeable))).await.len(),
+        8
+    );
+    assert_eq!(got(q(|q| q.rule_id = Some("port_scan".into()))).await, only(6));
+    let both = vec![alerts[6].clone(), alerts[2].clone()];
+    let src = entities().src_ip;
+    assert_eq!(got(AlertQuery { src_ip: src, ..AlertQuery::default() }).await, both);
+    assert_eq!(got(q(|q| q.container = Some("web-1".into()))).await, both);
+    let id = entities().container.and_then(|c| c.id).expect("container id");
+    assert_eq!(got(AlertQuery { container: Some(id[..12].to_owned()), ..AlertQuery::default() }).await, both);
+    assert!(got(q(|q| q.container = Some("web".into()))).await.is_empty());
     let q = AlertQuery {
         since: Some(at(4)),
         min_severity: Some(Severity::Medium),
         limit: 2,
+        ..AlertQuery::default()
     };
     let expect: Vec<AlertEvent> = newest_first
         .iter()
