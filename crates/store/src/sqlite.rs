@@ -316,15 +316,42 @@ mod tests {
     }
 
     #[test]
+    fn a_version_1_database_gains_evidence_and_old_alerts_count_as_forgeable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ironpost.db");
+        {
+            // The schema as a daemon before migration 2 left it, with one alert.
+            let conn = Connection::open(&path).expect("create");
+            conn.execute_batch(MIGRATIONS[0].1).expect("migration 1");
+            conn.execute_batch(
+                "CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY,
+                     applied_at INTEGER NOT NULL) STRICT;
+                 INSERT INTO schema_migrations VALUES (1, 0);
+                 INSERT INTO alerts (id, title, severity, rule_name, created_at, trace_id, source,
+                     description, tags)
+                 VALUES ('0190f0f0-0000-7000-8000-000000000001', 't', 'high', 'r', 0,
+                     '00000000000000000000000000000001', 'external', '', '[]');",
+            )
+            .expect("old alert");
+        }
+        let conn = open_rw(&path).expect("open upgrades");
+        assert_eq!(applied_versions(&conn), vec![1, 2]);
+        let evidence: String = conn
+            .query_row("SELECT evidence FROM alerts", [], |r| r.get(0))
+            .expect("evidence");
+        assert_eq!(evidence, "forgeable");
+    }
+
+    #[test]
     fn reopening_applies_no_migration_twice() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("sub/ironpost.db");
         let mut conn = open_rw(&path).expect("first open");
-        assert_eq!(applied_versions(&conn), vec![1]);
+        assert_eq!(applied_versions(&conn), vec![1, 2]);
         assert!(migrate(&mut conn, &path).expect("migrate again").is_empty());
         drop(conn);
         let conn = open_rw(&path).expect("second open");
-        assert_eq!(applied_versions(&conn), vec![1]);
+        assert_eq!(applied_versions(&conn), vec![1, 2]);
     }
 
     #[test]
