@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
-# The main demo: a real attack on a protected container, detected and answered in the kernel.
+# The main demo: real attacks on a protected container, detected and answered in the kernel, and a
+# response that cannot be aimed at bystanders (docs/threat-model.md).
 #
-#   attacker netns (198.18.66.200 and .201) ──veth──▶ ipdemo-h0 [XDP] ──bridge──▶ container
+#   attacker netns (198.18.66.200 and .201) ──veth──▶ ipdemo-h0 [XDP] ──bridge──▶ web container
 #                                                                         198.18.66.10: busybox httpd
 #                                                                         + a real sshd in its netns
+#                                                              bridge──▶ compromised container
+#                                                                         198.18.66.20
 #
 # ironpost-daemon runs on embedded defaults (SQLite) plus environment overrides: XDP on the
-# attacker's bridge port, the log pipeline tailing sshd's auth log with the rules in rules/, the
-# responder (alerts block their source in XDP) and the container guard (a policy pauses the
-# container an attack is aimed at). The attack: an SSH brute force (hydra) from .200, then a port
-# scan (nmap) from .201. Everything is removed at the end.
+# attacker's bridge port, the log pipeline tailing sshd's own log file (declared trusted: only sshd
+# writes it), the responder (verified alerts block their source in XDP) and the container guard (a
+# policy disconnects the container that attacks). The story:
+#   1. an SSH brute force (hydra) from .200: sshd's lines are verified evidence, .200 is blocked;
+#   2. a port scan from .201 hidden among decoys (nmap -D): spoofable evidence, alerts only,
+#      no bystander blocked;
+#   3. a compromised container brute-forces its neighbour's sshd: the guard disconnects it from
+#      the network; the neighbour keeps serving.
+# Everything is removed at the end.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,7 +37,10 @@ NET=ipdemo-net         # Docker network (bridge ipdemo-br)
 BR=ipdemo-br
 HOST_IF=ipdemo-h0      # attacker's bridge port, where XDP sits
 CTR=ironpost-demo-web
+BAD=ironpost-demo-compromised
 VICTIM=198.18.66.10
+BAD_IP=198.18.66.20
+DECOYS=198.18.66.53,198.18.66.123
 BRUTER=198.18.66.200
 SCANNER=198.18.66.201
 DOCKER=/usr/bin/docker
@@ -44,6 +55,9 @@ export IRONPOST_GENERAL_LOG_FORMAT="pretty"
 export IRONPOST_EBPF_ENABLED=true IRONPOST_EBPF_INTERFACE=$HOST_IF IRONPOST_EBPF_XDP_MODE=skb
 export IRONPOST_LOG_PIPELINE_ENABLED=true IRONPOST_LOG_PIPELINE_SOURCES=file
 export IRONPOST_LOG_PIPELINE_WATCH_PATHS="$WORK/auth.log" IRONPOST_LOG_PIPELINE_RULES_DIR="$ROOT/rules"
+# Only sshd writes this file (through a /dev/log private to its mount namespace): its lines are
+# authenticated, so sshd's failures are verified evidence.
+export IRONPOST_LOG_PIPELINE_TRUSTED_PATHS="$WORK/auth.log"
 export IRONPOST_LOG_PIPELINE_FILE_POLL_MS=50
 export IRONPOST_RESPONSE_ENABLED=true IRONPOST_RESPONSE_BLOCK_TTL_SECS=600
 export IRONPOST_CONTAINER_ENABLED=true IRONPOST_CONTAINER_AUTO_ISOLATE=true
@@ -56,7 +70,7 @@ cleanup() {
   set +e
   [ -n "$DAEMON_PID" ] && kill -TERM "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
   [ -n "$SSHD_PID" ] && kill "$SSHD_PID" 2>/dev/null
-  $DOCKER rm -f "$CTR" >/dev/null 2>&1
+  $DOCKER rm -f "$CTR" "$BAD" >/dev/null 2>&1
   $DOCKER network rm "$NET" >/dev/null 2>&1
   ip netns del "$NS" 2>/dev/null
   ip link del "$HOST_IF" 2>/dev/null
@@ -64,7 +78,7 @@ cleanup() {
 }
 trap cleanup EXIT
 cleanup_leftovers() {
-  $DOCKER rm -f "$CTR" >/dev/null 2>&1 || true
+  $DOCKER rm -f "$CTR" "$BAD" >/dev/null 2>&1 || true
   $DOCKER network rm "$NET" >/dev/null 2>&1 || true
   ip netns del "$NS" 2>/dev/null || true
   ip link del "$HOST_IF" 2>/dev/null || true
@@ -81,7 +95,7 @@ wait_until() { # wait_until SECONDS CMD...: polls CMD every 0.1 s
   done
 }
 
-step "Setting up: dockerd, a protected container, an attacker namespace"
+step "Setting up: dockerd, two containers, an attacker namespace"
 cleanup_leftovers
 bash "$ROOT/scripts/services.sh" start docker
 mkdir -p "$WORK/img" "$WORK/policies" "$WORK/run"
@@ -91,6 +105,7 @@ $DOCKER build -q -t ironpost-test-bb "$WORK/img" >/dev/null
 $DOCKER network create --subnet 198.18.66.0/24 -o com.docker.network.bridge.name=$BR "$NET" >/dev/null
 $DOCKER run -d --name "$CTR" --network "$NET" --ip "$VICTIM" ironpost-test-bb \
   sh -c 'mkdir -p /www && echo "protected service" >/www/index.html && exec httpd -f -p 80 -h /www' >/dev/null
+$DOCKER run -d --name "$BAD" --network "$NET" --ip "$BAD_IP" ironpost-test-bb sleep 3600 >/dev/null
 ip netns add "$NS"
 ip link add ipdemo-a0 type veth peer name "$HOST_IF"
 ip link set ipdemo-a0 netns "$NS"
@@ -99,7 +114,7 @@ ip -n "$NS" addr add "$BRUTER/24" dev ipdemo-a0
 ip -n "$NS" addr add "$SCANNER/24" dev ipdemo-a0
 ip -n "$NS" link set lo up
 ip -n "$NS" link set ipdemo-a0 up
-echo "container $CTR at $VICTIM (busybox httpd); attacker namespace $NS ($BRUTER, $SCANNER)"
+echo "container $CTR at $VICTIM (busybox httpd), container $BAD at $BAD_IP; attacker namespace $NS ($BRUTER, $SCANNER)"
 
 # A real sshd in the container's network namespace. It logs through a private /dev/log to
 # busybox syslogd, which writes the auth log the daemon tails.
@@ -128,13 +143,15 @@ SSHD_PID=$!
 wait_until 10 ip netns exec "$NS" sh -c "echo | nc -w1 $VICTIM 22" || { cat "$WORK/sshd.out"; exit 1; }
 echo "sshd listening on $VICTIM:22, logging to $WORK/auth.log"
 
+# The default link is `actor`: the guard acts on the container an alert's source address (or its
+# own logs) points at, never on the container that is attacked.
 cat >"$WORK/policies/protect.toml" <<EOF
 [[policy]]
-name = "pause_attacked_web"
+name = "disconnect_attacking_container"
 priority = 10
 severity_threshold = "medium"
 filters.container_names = ["ironpost-demo-*"]
-action = "pause"
+action = "network_disconnect"
 EOF
 
 step "Starting ironpost-daemon (SQLite under $WORK/data, XDP on $HOST_IF)"
@@ -166,19 +183,39 @@ if reach $BRUTER >/dev/null 2>&1; then echo "UNEXPECTED: $BRUTER still reaches t
 after=$(drops)
 at; echo "$BRUTER's next connection attempt is dropped: XDP drops $before -> $after"
 
-step "Attack 2: port scan of the container from $SCANNER (nmap -sS)"
+step "Attack 2: port scan from $SCANNER hidden among decoys (nmap -sS -D $DECOYS,ME)"
 at; echo "nmap starts"
-ip netns exec "$NS" nmap -sS -S "$SCANNER" -e ipdemo-a0 -p 1-1000 --max-rate 2000 --max-retries 0 \
-  --host-timeout 20s -n -Pn "$VICTIM" >"$WORK/nmap.log" 2>&1 &
-NMAP=$!
-wait_until 20 sh -c "'$CLI' --defaults alerts list --output json | grep -q port_scan" || { tail -20 "$WORK/daemon.log"; exit 1; }
-at; echo "alert:"; cli alerts list | grep -E 'port_scan|SEVERITY'
-wait_until 10 sh -c "'$CLI' --defaults block list | grep -q '$SCANNER'"
-at; echo "block in XDP:"; cli block list
-wait_until 15 sh -c "[ \"\$($DOCKER inspect -f '{{.State.Status}}' $CTR)\" = paused ]"
-at; echo "container action: $CTR is $($DOCKER inspect -f '{{.State.Status}}' "$CTR")"
-kill $NMAP 2>/dev/null || true; wait $NMAP 2>/dev/null || true
+ip netns exec "$NS" nmap -sS -S "$SCANNER" -e ipdemo-a0 -D "$DECOYS,ME" -p 1-1000 --max-rate 2000 \
+  --max-retries 0 --host-timeout 20s -n -Pn "$VICTIM" >"$WORK/nmap.log" 2>&1 || true
+scan_sources() { cli alerts list --rule port_scan --output json | grep -o '"src_ip": *"[^"]*"' | sort -u | wc -l; }
+three_scan_sources() { [ "$(scan_sources)" -ge 3 ]; }
+wait_until 20 three_scan_sources || { cli alerts list; tail -20 "$WORK/daemon.log"; exit 1; }
+at; echo "alerts (a SYN scan's source address can be forged: evidence spoofable):"
+cli alerts list --rule port_scan
+sleep 0.5
+at; echo "blocks in XDP (the decoys are bystanders: nobody was blocked for the scan):"; cli block list
+for ip in $SCANNER ${DECOYS//,/ }; do
+  if cli block list --output json | grep -q "\"$ip\""; then echo "UNEXPECTED: $ip was blocked"; exit 1; fi
+done
+if [ "$($DOCKER inspect -f '{{.State.Status}}' "$CTR")" != running ]; then echo "UNEXPECTED: the scanned container was isolated"; exit 1; fi
+at; echo "the scanned container $CTR is untouched: $($DOCKER inspect -f '{{.State.Status}}' "$CTR")"
+
+step "Attack 3: the compromised container $BAD ($BAD_IP) brute-forces its neighbour's sshd"
+BADPID=$($DOCKER inspect -f '{{.State.Pid}}' "$BAD")
+at; echo "hydra starts inside $BAD's network namespace"
+nsenter --net=/proc/$BADPID/ns/net hydra -I -l ironpost-demo -P "$WORK/words.txt" -t 4 -w 10 -W 1 \
+  "ssh://$VICTIM" >"$WORK/hydra-bad.log" 2>&1 &
+HYDRA=$!
+bad_alerted() { cli alerts list --src "$BAD_IP" --output json | grep -q ssh_brute_force; }
+wait_until 60 bad_alerted || { tail -20 "$WORK/daemon.log"; exit 1; }
+at; echo "alert:"; cli alerts list --src "$BAD_IP"
+bad_disconnected() { [ -z "$($DOCKER inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}' "$BAD")" ]; }
+wait_until 15 bad_disconnected || { cli actions list; tail -20 "$WORK/daemon.log"; exit 1; }
+at; echo "container action: $BAD is disconnected from every network"
+kill -KILL $HYDRA 2>/dev/null || true; wait $HYDRA 2>/dev/null || true
 cli isolate list
+if ! curl -fsS --max-time 5 "http://$VICTIM/" | grep -q "protected service"; then echo "UNEXPECTED: $CTR stopped serving"; exit 1; fi
+at; echo "the neighbour $CTR still serves: $($DOCKER inspect -f '{{.State.Status}}' "$CTR"), GET http://$VICTIM/ answers"
 
 step "Every response, linked to the alert that caused it (ironpost-cli actions list)"
 cli actions list
@@ -194,6 +231,7 @@ if [ -n "${DEMO_JSON_OUT:-}" ]; then
   cli actions list --output json >"$DEMO_JSON_OUT/actions.json"
   cli stats --output json >"$DEMO_JSON_OUT/stats.json"
   cli isolate list --output json >"$DEMO_JSON_OUT/isolations.json"
+  $DOCKER inspect -f '{{.State.Status}}' "$CTR" >"$DEMO_JSON_OUT/web_status"
   echo "$before $after" >"$DEMO_JSON_OUT/drops_around_retry"
   curl -fsS "http://$HTTP/metrics" >"$DEMO_JSON_OUT/metrics.txt"
   sleep 2 # a scraper (crates/cli/tests/closed_loop.rs runs Prometheus) sees the final state

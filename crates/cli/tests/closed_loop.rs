@@ -1,8 +1,9 @@
 //! The main demo's scenario end to end (`scripts/demo.sh`, which `make demo` runs): a real sshd
-//! in a protected container's network namespace, hydra and nmap from an attacker namespace, the
-//! daemon with XDP, the log pipeline, the responder and the container guard. Asserts on the final
-//! state the script dumps as JSON: alerts, blocks linked to them, drop counters, ActionEvents and
-//! the paused container.
+//! in a protected container's network namespace, hydra and nmap (with decoys) from an attacker
+//! namespace, hydra from inside a compromised container, the daemon with XDP, the log pipeline,
+//! the responder and the container guard. Asserts on the final state the script dumps as JSON:
+//! verified and spoofable alerts, the one block (linked to its alert), no bystander blocked, drop
+//! counters, ActionEvents, the compromised container disconnected and its neighbour untouched.
 
 #![allow(clippy::unwrap_used)]
 
@@ -22,7 +23,7 @@ fn json(dir: &Path, name: &str) -> Value {
 }
 
 #[test]
-fn brute_force_and_port_scan_are_blocked_in_xdp_and_the_targeted_container_is_paused() {
+fn brute_force_is_blocked_decoys_block_nobody_and_the_compromised_container_is_disconnected() {
     let out = tempfile::tempdir().unwrap();
     let bin_dir = bin("ironpost-daemon").parent().unwrap().to_owned();
     // A private Prometheus with the shipped scrape config, pointed at the demo's daemon.
@@ -40,41 +41,39 @@ fn brute_force_and_port_scan_are_blocked_in_xdp_and_the_targeted_container_is_pa
 
     let alerts = json(out.path(), "alerts.json");
     let alerts = alerts.as_array().unwrap();
-    let find = |rule: &str| {
+    let find = |rule: &str, src: &str| {
         alerts
             .iter()
-            .find(|a| a["rule_id"] == rule)
-            .unwrap_or_else(|| panic!("no {rule} alert:\n{log}"))
+            .find(|a| a["rule_id"] == rule && a["entities"]["src_ip"] == src)
+            .unwrap_or_else(|| panic!("no {rule} alert from {src}:\n{log}"))
     };
-    assert_eq!(
-        find("ssh_brute_force")["entities"]["src_ip"],
-        "198.18.66.200"
-    );
-    let first_scan = find("port_scan");
-    assert_eq!(first_scan["entities"]["src_ip"], "198.18.66.201");
-    assert_eq!(first_scan["entities"]["dst_ip"], "198.18.66.10");
+    let brute = find("ssh_brute_force", "198.18.66.200");
+    assert_eq!(brute["evidence"], "verified", "{brute}");
+    // The scanner and both decoys: spoofable evidence, each.
+    for src in ["198.18.66.201", "198.18.66.53", "198.18.66.123"] {
+        let scan = find("port_scan", src);
+        assert_eq!(scan["evidence"], "spoofable", "{scan}");
+        assert_eq!(scan["entities"]["dst_ip"], "198.18.66.10");
+    }
+    let inside = find("ssh_brute_force", "198.18.66.20");
+    assert_eq!(inside["evidence"], "verified", "{inside}");
 
     let blocks = json(out.path(), "blocks.json");
-    let block_of = |ip: &str| {
-        blocks
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|b| b["cidr"] == ip)
-            .unwrap_or_else(|| panic!("{ip} not blocked:\n{log}"))
-            .clone()
-    };
+    let blocks = blocks.as_array().unwrap();
+    let block_of = |ip: &str| blocks.iter().find(|b| b["cidr"] == ip);
+    let b = block_of("198.18.66.200").unwrap_or_else(|| panic!(".200 not blocked:\n{log}"));
+    assert_eq!(b["evidence"], "verified");
+    assert!(b["hits"].as_u64().unwrap() > 0);
     // A block links the alert that set or last renewed it (hydra may cross the threshold twice).
-    let linked = |ip: &str, rule: &str| {
-        let id = block_of(ip)["alert_id"].clone();
+    assert!(
         alerts
             .iter()
-            .find(|a| a["id"] == id && a["rule_id"] == rule)
-            .unwrap_or_else(|| panic!("{ip}'s block links {id}, not a {rule} alert:\n{log}"))
-    };
-    let brute = linked("198.18.66.200", "ssh_brute_force");
-    let scan = linked("198.18.66.201", "port_scan");
-    assert!(block_of("198.18.66.201")["hits"].as_u64().unwrap() > 0);
+            .any(|a| a["id"] == b["alert_id"] && a["rule_id"] == "ssh_brute_force"),
+        "{b}"
+    );
+    for bystander in ["198.18.66.201", "198.18.66.53", "198.18.66.123"] {
+        assert!(block_of(bystander).is_none(), "{bystander} was blocked:\n{log}");
+    }
 
     let drops = std::fs::read_to_string(out.path().join("drops_around_retry")).unwrap();
     let (before, after) = drops.trim().split_once(' ').unwrap();
@@ -87,32 +86,52 @@ fn brute_force_and_port_scan_are_blocked_in_xdp_and_the_targeted_container_is_pa
 
     let actions = json(out.path(), "actions.json");
     let actions = actions.as_array().unwrap();
-    let action = |kind: &str, alert: &Value| {
+    let of = |alert: &Value| -> Vec<&Value> {
         actions
             .iter()
-            .find(|a| a["action_type"] == kind && a["alert_id"] == alert["id"])
-            .unwrap_or_else(|| panic!("no {kind} action for {}:\n{log}", alert["id"]))
-            .clone()
+            .filter(|a| a["alert_id"] == alert["id"])
+            .collect()
     };
-    for (kind, alert) in [
-        ("ip_block", brute),
-        ("ip_block", scan),
-        ("container_pause", scan),
-    ] {
-        let a = action(kind, alert);
-        assert_eq!(a["outcome"], "success", "{a}");
-        assert_eq!(a["trace_id"], alert["trace_id"], "{a}");
-    }
-    assert!(
-        !actions
-            .iter()
-            .any(|a| a["action_type"] == "container_pause" && a["alert_id"] == brute["id"]),
-        "the brute force names no container: no container action"
+    let block = of(brute)
+        .into_iter()
+        .find(|a| a["action_type"] == "ip_block")
+        .unwrap_or_else(|| panic!("no ip_block for the brute force:\n{log}"));
+    assert_eq!(block["outcome"], "success", "{block}");
+    assert_eq!(block["trace_id"], brute["trace_id"]);
+    // The compromised container: disconnected because of its own brute force, by the alert's
+    // source address. Only alerts from 198.18.66.20 caused container actions.
+    let alerts_from_inside: Vec<&Value> = alerts
+        .iter()
+        .filter(|a| a["entities"]["src_ip"] == "198.18.66.20")
+        .collect();
+    let disconnect = alerts_from_inside
+        .iter()
+        .flat_map(|a| of(a))
+        .find(|a| a["action_type"] == "container_network_disconnect" && a["outcome"] == "success")
+        .unwrap_or_else(|| panic!("no disconnect of the compromised container:\n{log}"));
+    assert_eq!(
+        disconnect["target"]["container"]["name"],
+        "ironpost-demo-compromised",
+        "{disconnect}"
     );
+    for a in actions.iter().filter(|a| {
+        a["action_type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("container_"))
+    }) {
+        assert!(
+            alerts_from_inside.iter().any(|x| x["id"] == a["alert_id"]),
+            "a container action not caused by the compromised container: {a}"
+        );
+    }
     let iso = json(out.path(), "isolations.json");
-    assert_eq!(iso[0]["container_name"], "ironpost-demo-web");
-    assert_eq!(iso[0]["actions"][0], "pause");
-    assert!(log.contains("ironpost-demo-web is paused"), "{log}");
+    let iso = iso.as_array().unwrap();
+    assert_eq!(iso.len(), 1, "{iso:?}");
+    assert_eq!(iso[0]["container_name"], "ironpost-demo-compromised");
+    assert_eq!(iso[0]["actions"][0], "network_disconnect");
+    let web = std::fs::read_to_string(out.path().join("web_status")).unwrap();
+    assert_eq!(web.trim(), "running", "the attacked neighbour is untouched");
+    assert!(log.contains("ironpost-demo-web still serves"), "{log}");
 
     // Every panel of the three dashboards has data for the scenario (evaluated at its end).
     let end = std::fs::read_to_string(out.path().join("end_time")).unwrap();

@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 pub mod docker;
+pub mod sshd;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
