@@ -2,8 +2,12 @@
 # Closed-loop benchmarks (bench/README.md, "Closed loop"), with the release daemon:
 #  1. failed-login line written -> XDP drops that source: p50/p99 over N attackers with distinct
 #     IPs (target p99 <= 10 ms). The daemon tails the auth log (file source, file_poll_ms =
-#     BENCH_POLL_MS, default 10), a rule alerts on each failed password, the responder blocks.
-#  2. port scan start -> port_scan alert (target <= 1 s), over BENCH_SCANS nmap runs from distinct
+#     BENCH_POLL_MS, default 10; the file is declared trusted, so its sshd lines are verified
+#     evidence), a rule alerts on each failed password, the responder blocks.
+#  2. the same through the journal: the line goes to journald's syslog socket from a writer whose
+#     executable the daemon trusts (a copy of python3 named sshd, listed in
+#     log_pipeline.journald.trusted_exes), the daemon follows the journal (journald source).
+#  3. port scan start -> port_scan alert (target <= 1 s), over BENCH_SCANS nmap runs from distinct
 #     sources.
 #
 #   bench/closed-loop.sh [--attackers N]      (BENCH_ATTACKERS, default 200)
@@ -41,7 +45,7 @@ ip netns add $A; ip netns add $V
 ip link add ipbl-a0 type veth peer name ipbl-v0
 ip link set ipbl-a0 netns $A; ip link set ipbl-v0 netns $V
 ip -n $V addr add 198.19.0.1/16 dev ipbl-v0
-for i in $(seq 0 $((N + SCANS))); do echo "addr add 198.19.$((1 + i / 250)).$((1 + i % 250))/16 dev ipbl-a0"; done | ip -n $A -batch -
+for i in $(seq 0 $((2 * N + SCANS))); do echo "addr add 198.19.$((1 + i / 250)).$((1 + i % 250))/16 dev ipbl-a0"; done | ip -n $A -batch -
 for ns in $A $V; do ip -n $ns link set lo up; done
 ip -n $A link set ipbl-a0 up; ip -n $V link set ipbl-v0 up
 
@@ -60,13 +64,18 @@ detection:
       value: "Failed password"
 EOF
 : >"$W/auth.log"
+bash "$ROOT/scripts/services.sh" start journald
+mkdir -p "$W/bin"
+cp "$(readlink -f /usr/bin/python3)" "$W/bin/sshd"
 env -i PATH="$PATH" \
   IRONPOST_GENERAL_DATA_DIR="$W/data" IRONPOST_GENERAL_PID_FILE="$W/d.pid" \
   IRONPOST_GENERAL_CONTROL_SOCKET="$W/c.sock" IRONPOST_GENERAL_HTTP_LISTEN=127.0.0.1:0 \
   IRONPOST_EBPF_ENABLED=true IRONPOST_EBPF_INTERFACE=ipbl-v0 IRONPOST_EBPF_XDP_MODE=skb \
   IRONPOST_EBPF_BLOCKLIST_MAX_ENTRIES=4096 \
-  IRONPOST_LOG_PIPELINE_ENABLED=true IRONPOST_LOG_PIPELINE_SOURCES=file \
+  IRONPOST_LOG_PIPELINE_ENABLED=true IRONPOST_LOG_PIPELINE_SOURCES='["file", "journald"]' \
   IRONPOST_LOG_PIPELINE_WATCH_PATHS="$W/auth.log" IRONPOST_LOG_PIPELINE_RULES_DIR="$W/rules" \
+  IRONPOST_LOG_PIPELINE_TRUSTED_PATHS="$W/auth.log" \
+  IRONPOST_LOG_PIPELINE_JOURNALD_TRUSTED_EXES="[\"$W/bin/sshd\"]" \
   IRONPOST_LOG_PIPELINE_FILE_POLL_MS="$POLL" \
   IRONPOST_LOG_PIPELINE_ALERTING_DEDUP_WINDOW_SECS=0 IRONPOST_LOG_PIPELINE_ALERTING_RATE_LIMIT_PER_MIN=0 \
   IRONPOST_RESPONSE_ENABLED=true IRONPOST_RESPONSE_BLOCK_TTL_SECS=600 \
@@ -85,10 +94,20 @@ kill -TERM $RPID; wait $RPID || true; RPID=
 python3 "$ROOT/bench/closed_loop.py" report "$W/recv.json" "$W/send.json"
 echo "  blocks in XDP: $(cli block list --output json | grep -c '"cidr"')"
 
-echo "== 2. port scan start -> port_scan alert: $SCANS scans from distinct sources =="
+echo "== 2. failed-login line to the journal -> XDP drop: $N attackers, journald source =="
+ip netns exec $V python3 "$ROOT/bench/closed_loop.py" recv "$W/recv2.json" &
+RPID=$!
+sleep 0.5
+j=$N; first=198.19.$((1 + j / 250)).$((1 + j % 250))
+ip netns exec $A "$W/bin/sshd" "$ROOT/bench/closed_loop.py" send journal "$N" "$first" "$W/send2.json"
+kill -TERM $RPID; wait $RPID || true; RPID=
+python3 "$ROOT/bench/closed_loop.py" report "$W/recv2.json" "$W/send2.json"
+echo "  blocks in XDP: $(cli block list --output json | grep -c '"cidr"')"
+
+echo "== 3. port scan start -> port_scan alert: $SCANS scans from distinct sources =="
 lat=()
 for k in $(seq 1 "$SCANS"); do
-  i=$((N + k)); src=198.19.$((1 + i / 250)).$((1 + i % 250))
+  i=$((2 * N + k)); src=198.19.$((1 + i / 250)).$((1 + i % 250))
   t0=$(date +%s.%N)
   ip netns exec $A timeout 10 nmap -sS -S "$src" -e ipbl-a0 -p 1-1000 --max-rate 2000 --max-retries 0 \
     -n -Pn 198.19.0.1 >/dev/null 2>&1 &

@@ -8,7 +8,9 @@ Run by bench/closed-loop.sh, which creates the namespaces and starts the daemon.
   closed_loop.py send LOG N FIRST OUT.json (in the attacker namespace) for each of N sources
                                            FIRST, FIRST+1, ...: send a UDP datagram every 200 us,
                                            append one failed-login line to LOG after 20 of them
-                                           (time recorded), keep sending 150 ms
+                                           (time recorded), keep sending 150 ms. LOG `journal`:
+                                           send the line to journald's syslog socket instead
+                                           (/run/systemd/journal/dev-log) as `sshd[PID]`
   closed_loop.py report RECV.json SEND.json
 
 CLOCK_MONOTONIC is shared by all network namespaces, so arrival and write times compare.
@@ -46,11 +48,31 @@ def recv(out):
         json.dump(last, f)
 
 
+class JournalSink:
+    """Lines to journald's syslog socket, one datagram each, as sshd's own syslog(3) sends them."""
+
+    def __init__(self):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.s.connect("/run/systemd/journal/dev-log")
+
+    def write(self, line):
+        # `MMM DD HH:MM:SS bench sshd[PID]: MSG` -> `<38>sshd[PID]: MSG` (auth.info)
+        self.s.send(b"<38>" + line.split(" bench ", 1)[1].rstrip("\n").encode())
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        self.s.close()
+        return False
+
+
 def send(log, n, first, out):
     first = ipaddress.ip_address(first)
     dst = os.environ.get("BENCH_VICTIM", "198.19.0.1")
     written = {}
-    with open(log, "a", buffering=1) as f:
+    sink = JournalSink() if log == "journal" else open(log, "a", buffering=1)
+    with sink as f:
         for i in range(n):
             src = str(first + i)
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -103,7 +125,7 @@ def report(recv_path, send_path):
             never.append(src)
             continue
         lat.append(max(d, 0) / 1e6)
-    print(f"failed-login line written -> XDP drops the source, {len(written)} attackers (distinct IPs)")
+    print(f"  failed-login line written -> XDP drops the source, {len(written)} attackers (distinct IPs)")
     if lat:
         p50, p99 = pct(lat, 0.5), pct(lat, 0.99)
         verdict = "met" if p99 <= 10.0 else "MISSED"
