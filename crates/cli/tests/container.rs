@@ -170,7 +170,10 @@ fn alerts_isolate_exactly_the_targeted_container_and_restore_undoes_it() {
     let ev = wait_action(&d, &a2, "success");
     assert_eq!(ev["action_type"], "container_stop");
     assert!(
-        ev["detail"].as_str().unwrap().contains("linked by published port"),
+        ev["detail"]
+            .as_str()
+            .unwrap()
+            .contains("linked by published port"),
         "{ev}"
     );
     let ev = wait_action(&d, &a3, "success");
@@ -274,11 +277,14 @@ fn serve(c: &Ctr) {
     ]);
 }
 
-/// What `from` gets from `http://ip/` (wget inside `from`), or `None` when it cannot connect.
+/// The body `from` gets for `GET /` on `ip:80`, or `None` when it cannot connect. busybox `nc`,
+/// not `wget`: the static busybox's `wget -O -` crashes in a `FROM scratch` image.
 fn fetch(from: &Ctr, ip: &str) -> Option<String> {
-    let url = format!("http://{ip}/");
-    let o = docker_at(None, &["exec", &from.name, "wget", "-q", "-T", "3", "-O", "-", &url]);
-    o.status.success().then(|| text(&o.stdout).trim().to_owned())
+    let get = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {ip} 80");
+    let o = docker_at(None, &["exec", &from.name, "sh", "-c", &get]);
+    let out = text(&o.stdout);
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.trim().to_owned());
+    if o.status.success() { body } else { None }
 }
 
 /// Alerts the guard has handled with `outcome`.
@@ -458,7 +464,8 @@ fn the_container_an_attack_is_aimed_at_is_isolated_only_under_a_destination_poli
     assert_eq!(fetch(&client, &b_ip), None);
     let (_, metrics) = d.get("/metrics");
     assert!(
-        metrics.contains("ironpost_container_guard_alert_links_total{link=\"destination_address\"} 1"),
+        metrics
+            .contains("ironpost_container_guard_alert_links_total{link=\"destination_address\"} 1"),
         "{metrics}"
     );
 }
