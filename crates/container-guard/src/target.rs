@@ -20,16 +20,17 @@
 //!    - `spoofable` (SYN without handshake, UDP, ICMP): someone else may have written the address.
 //!      Who can write a bridge address? Another container on the same bridge: Docker grants
 //!      `CAP_NET_RAW` by default and filters no source address between bridge ports. And a host
-//!      outside, when packets with the bridge's private source reach this host: Docker installs no
-//!      anti-spoofing rule, and reverse-path filtering is off (`rp_filter = 0`, the kernel's and
-//!      this Debian host's default) or loose (`2`, which passes them: the bridge subnet is routable
-//!      through the bridge), so a sender on the same segment can. The bridge does not filter them;
-//!      strict `rp_filter = 1` on the external interface does. Yet a compromised container's
-//!      outbound SYN scan, UDP or ICMP flood only ever yields `spoofable` evidence: requiring
-//!      `verified` would leave the commonest sign of a compromised container unanswered. So the
-//!      default acts on it, the action's detail records the evidence, and a policy for which a
-//!      forged disconnect costs more than an unanswered scan says `min_source_evidence =
-//!      "verified"`.
+//!      outside, when packets with the bridge's private source reach this host: Docker (20.10,
+//!      Debian 12's engine) installs no anti-spoofing rule for them, and IPv4 reverse-path
+//!      filtering is off (`rp_filter = 0`, the kernel default) or loose (`2`, which passes them:
+//!      the bridge subnet is routable through the bridge), so a sender on the same segment can.
+//!      Neither the bridge nor Docker filters them; strict `rp_filter = 1` on the external
+//!      interface does (IPv6 has no `rp_filter`; a netfilter `rpfilter` rule does the same). Yet
+//!      a compromised container's outbound SYN scan, UDP or ICMP flood only ever yields
+//!      `spoofable` evidence: requiring `verified` would leave the commonest sign of a
+//!      compromised container unanswered. So the default acts on it, the action's detail records
+//!      the evidence, and a policy for which a forged disconnect costs more than an unanswered
+//!      scan says `min_source_evidence = "verified"`.
 //!    - `forgeable` (a log line whose writer is not authenticated): the address is text that
 //!      anyone able to write a line chose — any local user with `logger`, any container that
 //!      reaches a syslog port. Forging it costs nothing and needs no packet, so it links only
