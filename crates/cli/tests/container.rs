@@ -1,9 +1,11 @@
 //! The container guard under the real daemon against a real dockerd (started by
 //! `scripts/services.sh`; images built locally `FROM scratch` with Debian's busybox-static):
 //! alerts routed through the daemon pause / stop / disconnect exactly the container they concern
-//! while glob-matching siblings are untouched; dry run changes nothing; `restore` undoes each
-//! action (networks back with the same address and alias); a broken policy file is reported with
-//! file:line and the previous policies stay in force; a dockerd restart is survived.
+//! while glob-matching siblings are untouched; the container that attacks its neighbour is
+//! disconnected while the neighbour keeps serving; the container an attack is aimed at is left
+//! alone unless a policy says `link = "destination"`; dry run changes nothing; `restore` undoes
+//! each action (networks back with the same address and alias); a broken policy file is reported
+//! with file:line and the previous policies stay in force; a dockerd restart is survived.
 
 #![allow(clippy::unwrap_used)]
 
@@ -12,7 +14,7 @@ mod common;
 use std::path::Path;
 
 use common::docker::{
-    Ctr, IMAGE, Net, PrivateDockerd, docker, docker_ok, ensure_image, write_policy,
+    Ctr, IMAGE, Net, PrivateDockerd, docker, docker_at, docker_ok, ensure_image, write_policy,
 };
 use common::{Daemon, actions_for, run, submit_alert, text, wait_for};
 use serde_json::{Value, json};
@@ -39,6 +41,7 @@ severity_threshold = "high"
 filters.container_names = ["{prefix}-s-*"]
 filters.image_patterns = ["{IMAGE}*"]
 action = "stop"
+link = "destination"
 
 [[policy]]
 name = "disconnect_n"
@@ -143,7 +146,7 @@ fn alerts_isolate_exactly_the_targeted_container_and_restore_undoes_it() {
 
     // Named in the alert → pause; the sibling that matches the same glob keeps running.
     let a1 = submit_alert(&d, &alert("high", json!({"container": {"name": p1.name}})));
-    // Destination = a host port s-1 publishes → stop.
+    // Destination = a host port s-1 publishes, under a policy with `link = "destination"` → stop.
     let a2 = submit_alert(
         &d,
         &alert(
@@ -151,14 +154,13 @@ fn alerts_isolate_exactly_the_targeted_container_and_restore_undoes_it() {
             json!({"src_ip": "198.18.9.9", "dst_ip": "127.0.0.1", "dst_port": s1_port.parse::<u16>().unwrap()}),
         ),
     );
-    // Destination = n-1's address on its network → disconnect.
-    let a3 = submit_alert(
-        &d,
-        &alert(
-            "medium",
-            json!({"src_ip": "198.18.9.9", "dst_ip": fixed_ip, "dst_port": 80}),
-        ),
+    // Source = n-1's address on its network (n-1 scans out, SYNs only) → disconnect.
+    let mut scan = alert(
+        "medium",
+        json!({"src_ip": fixed_ip, "dst_ip": "198.18.9.9", "dst_port": 80}),
     );
+    scan["evidence"] = json!("spoofable");
+    let a3 = submit_alert(&d, &scan);
     // Concerns no container → nothing.
     let a4 = submit_alert(&d, &alert("critical", json!({"dst_ip": "198.18.250.250"})));
 
@@ -167,9 +169,22 @@ fn alerts_isolate_exactly_the_targeted_container_and_restore_undoes_it() {
     assert_eq!(ev["target"]["container"]["name"], p1.name.as_str());
     let ev = wait_action(&d, &a2, "success");
     assert_eq!(ev["action_type"], "container_stop");
+    assert!(
+        ev["detail"]
+            .as_str()
+            .unwrap()
+            .contains("linked by published port"),
+        "{ev}"
+    );
     let ev = wait_action(&d, &a3, "success");
     assert_eq!(ev["action_type"], "container_network_disconnect");
-    assert!(ev["detail"].as_str().unwrap().contains(&net.0), "{ev}");
+    let detail = ev["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&net.0)
+            && detail.contains("linked by source address")
+            && detail.contains("evidence spoofable"),
+        "{ev}"
+    );
 
     assert_eq!(p1.status(), "paused");
     assert_eq!(s1.status(), "exited");
@@ -235,6 +250,9 @@ fn alerts_isolate_exactly_the_targeted_container_and_restore_undoes_it() {
     for line in [
         "ironpost_container_guard_alerts_total{outcome=\"isolated\"} 3",
         "ironpost_container_guard_alerts_total{outcome=\"no_target\"} 1",
+        "ironpost_container_guard_alert_links_total{link=\"named\"} 1",
+        "ironpost_container_guard_alert_links_total{link=\"published_port\"} 1",
+        "ironpost_container_guard_alert_links_total{link=\"source_address\"} 1",
         "ironpost_container_guard_isolated_containers 0",
         "ironpost_container_guard_docker_connected 1",
     ] {
@@ -243,6 +261,213 @@ fn alerts_isolate_exactly_the_targeted_container_and_restore_undoes_it() {
     assert!(metrics.contains(
         "ironpost_container_guard_action_duration_seconds_count{action_type=\"container_pause\"} 1"
     ));
+}
+
+/// Starts busybox httpd in `c`, serving a page that names it.
+fn serve(c: &Ctr) {
+    docker(&[
+        "exec",
+        &c.name,
+        "sh",
+        "-c",
+        &format!(
+            "mkdir -p /www && echo 'hello from {}' > /www/index.html && httpd -p 80 -h /www",
+            c.name
+        ),
+    ]);
+}
+
+/// The body `from` gets for `GET /` on `ip:80`, or `None` when it cannot connect. busybox `nc`,
+/// not `wget`: the static busybox's `wget -O -` crashes in a `FROM scratch` image.
+fn fetch(from: &Ctr, ip: &str) -> Option<String> {
+    let get = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {ip} 80");
+    let o = docker_at(None, &["exec", &from.name, "sh", "-c", &get]);
+    let out = text(&o.stdout);
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.trim().to_owned());
+    if o.status.success() { body } else { None }
+}
+
+/// Alerts the guard has handled with `outcome`.
+fn guard_outcome(d: &Daemon, outcome: &str) -> u64 {
+    let (_, metrics) = d.get("/metrics");
+    let series = format!("ironpost_container_guard_alerts_total{{outcome=\"{outcome}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+fn wait_outcome(d: &Daemon, outcome: &str, n: u64) {
+    wait_for(30, &format!("{n} alert(s) with outcome {outcome}"), || {
+        (guard_outcome(d, outcome) >= n).then_some(())
+    });
+}
+
+/// One policy: every container of the test (attacker and neighbour alike, so that only the link
+/// can choose), disconnected; `extra` adds keys.
+fn disconnect_all(prefix: &str, extra: &str) -> String {
+    format!(
+        "[[policy]]\nname = \"disconnect_all\"\nseverity_threshold = \"medium\"\nfilters.container_names = [\"{prefix}-*\"]\naction = \"network_disconnect\"\n{extra}"
+    )
+}
+
+#[test]
+fn the_container_that_attacks_its_neighbour_is_disconnected_and_the_neighbour_keeps_serving() {
+    ensure_image();
+    let prefix = tag("act");
+    let subnet = format!("198.18.{}.0/24", 150 + std::process::id() % 50);
+    let net = Net::create(&tag("actnet"), &subnet);
+    let ip = |n: u8| subnet.replace(".0/24", &format!(".{n}"));
+    let (a_ip, b_ip) = (ip(20), ip(21));
+    let on_net = |name: &str, addr: &str| {
+        Ctr::run(
+            None,
+            &format!("{prefix}-{name}"),
+            &["--network", &net.0, "--ip", addr],
+        )
+    };
+    let a = on_net("attacker", &a_ip);
+    let b = on_net("neighbour", &b_ip);
+    let client = on_net("client", &ip(22));
+    serve(&b);
+    let page = format!("hello from {}", b.name);
+    wait_for(20, "the neighbour's httpd to answer", || {
+        (fetch(&client, &b_ip)? == page).then_some(())
+    });
+    assert_eq!(fetch(&a, &b_ip).as_deref(), Some(page.as_str()));
+
+    let dir = tempfile::tempdir().unwrap();
+    let pol = dir.path().join("policies");
+    write_policy(&pol, "isolate.toml", &disconnect_all(&prefix, ""));
+    let d = start(dir, &guard_env(&pol, true, None));
+
+    let attack = |src: &str, dst: &str, port: u16, evidence: &str| {
+        let mut v = alert(
+            "high",
+            json!({"src_ip": src, "dst_ip": dst, "dst_port": port, "protocol": "tcp"}),
+        );
+        v["evidence"] = json!(evidence);
+        v
+    };
+    // A log line naming the neighbour's address as a brute-forcer, from a writer nobody
+    // authenticated: anyone could have written it, so it moves nothing.
+    let forged = submit_alert(&d, &attack(&b_ip, &ip(99), 22, "forgeable"));
+    // "The neighbour scans itself" through a sensor: a forged source whatever the evidence.
+    let itself = submit_alert(&d, &attack(&b_ip, &b_ip, 80, "verified"));
+    wait_outcome(&d, "weak_evidence", 1);
+    wait_outcome(&d, "self_directed", 1);
+    // The attacker's SYN scan of its neighbour (spoofable: no handshake completes).
+    let scan = submit_alert(&d, &attack(&a_ip, &b_ip, 80, "spoofable"));
+
+    let ev = wait_action(&d, &scan, "success");
+    assert_eq!(ev["action_type"], "container_network_disconnect");
+    assert_eq!(ev["target"]["container"]["name"], a.name.as_str(), "{ev}");
+    let detail = ev["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("linked by source address (actor of the alert)")
+            && detail.contains("evidence spoofable")
+            && detail.contains(&net.0),
+        "{detail}"
+    );
+    assert!(a.networks().is_empty(), "{:?}", a.networks());
+    assert_eq!(b.networks(), [(net.0.clone(), b_ip.clone())]);
+    assert_eq!(b.status(), "running");
+    // The neighbour still serves; the attacker reaches nothing.
+    assert_eq!(fetch(&client, &b_ip).as_deref(), Some(page.as_str()));
+    assert_eq!(fetch(&a, &b_ip), None);
+    assert!(actions_for(&d, &forged).is_empty());
+    assert!(actions_for(&d, &itself).is_empty());
+
+    let listed: Vec<Value> =
+        serde_json::from_str(&cli_ok(&d, &["isolate", "list", "--output", "json"])).unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["container_name"], a.name.as_str());
+    let (_, metrics) = d.get("/metrics");
+    for line in [
+        "ironpost_container_guard_alerts_total{outcome=\"isolated\"} 1",
+        "ironpost_container_guard_alert_links_total{link=\"source_address\"} 1",
+    ] {
+        assert!(metrics.contains(line), "missing `{line}` in:\n{metrics}");
+    }
+
+    // Restored, the attacker is back on its network with its address.
+    cli_ok(&d, &["restore", &a.name]);
+    assert_eq!(a.networks(), [(net.0.clone(), a_ip.clone())]);
+    assert_eq!(fetch(&a, &b_ip).as_deref(), Some(page.as_str()));
+}
+
+#[test]
+fn the_container_an_attack_is_aimed_at_is_isolated_only_under_a_destination_policy() {
+    ensure_image();
+    let prefix = tag("dst");
+    let subnet = format!("198.18.{}.0/24", 200 + std::process::id() % 50);
+    let net = Net::create(&tag("dstnet"), &subnet);
+    let b_ip = subnet.replace(".0/24", ".30");
+    let b = Ctr::run(
+        None,
+        &format!("{prefix}-web"),
+        &["--network", &net.0, "--ip", &b_ip, "-p", "127.0.0.1::80"],
+    );
+    let client = Ctr::run(None, &format!("{prefix}-client"), &["--network", &net.0]);
+    serve(&b);
+    let page = format!("hello from {}", b.name);
+    wait_for(20, "the web container's httpd to answer", || {
+        (fetch(&client, &b_ip)? == page).then_some(())
+    });
+    let published: u16 = b
+        .inspect(r#"{{(index (index .NetworkSettings.Ports "80/tcp") 0).HostPort}}"#)
+        .parse()
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let pol = dir.path().join("policies");
+    write_policy(&pol, "isolate.toml", &disconnect_all(&prefix, ""));
+    let d = start(dir, &guard_env(&pol, true, None));
+
+    // An inbound scan from outside, at its address and at the host port it publishes, with the
+    // strongest evidence: under the default policy the victim is left alone.
+    let inbound = |dst: &str, port: u16| {
+        let mut v = alert(
+            "critical",
+            json!({"src_ip": "198.18.9.9", "dst_ip": dst, "dst_port": port}),
+        );
+        v["evidence"] = json!("verified");
+        v
+    };
+    let at_address = submit_alert(&d, &inbound(&b_ip, 80));
+    let at_port = submit_alert(&d, &inbound("127.0.0.1", published));
+    wait_outcome(&d, "destination_only", 2);
+    assert!(actions_for(&d, &at_address).is_empty());
+    assert!(actions_for(&d, &at_port).is_empty());
+    assert_eq!(b.networks(), [(net.0.clone(), b_ip.clone())]);
+    assert_eq!(fetch(&client, &b_ip).as_deref(), Some(page.as_str()));
+
+    // The operator opts in: the same alert now isolates the container it was aimed at.
+    write_policy(
+        &pol,
+        "isolate.toml",
+        &disconnect_all(&prefix, "link = \"destination\"\n"),
+    );
+    cli_ok(&d, &["reload"]);
+    let again = submit_alert(&d, &inbound(&b_ip, 80));
+    let ev = wait_action(&d, &again, "success");
+    assert_eq!(ev["action_type"], "container_network_disconnect");
+    assert_eq!(ev["target"]["container"]["name"], b.name.as_str(), "{ev}");
+    assert!(
+        ev["detail"]
+            .as_str()
+            .unwrap()
+            .contains("linked by destination address (destination of the alert)"),
+        "{ev}"
+    );
+    assert!(b.networks().is_empty(), "{:?}", b.networks());
+    assert_eq!(fetch(&client, &b_ip), None);
+    let (_, metrics) = d.get("/metrics");
+    assert!(
+        metrics
+            .contains("ironpost_container_guard_alert_links_total{link=\"destination_address\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[test]

@@ -25,8 +25,8 @@ use crate::docker::{DockerApi, DockerError};
 use crate::executor::{self, Limits, Subject};
 use crate::inventory::{self, InventoryState};
 use crate::isolations::{Isolation, Isolations, StateError};
-use crate::policy::{ContainerInfo, IsolationAction, PolicySet};
-use crate::target::{Link, NoTarget, target};
+use crate::policy::{ContainerInfo, IsolationAction, Policy, PolicySet};
+use crate::target::{Decision, Link, Skip, decide};
 
 /// Capacity of the guard's alert queue (a full queue is counted by the sender).
 pub const ALERT_QUEUE_CAPACITY: usize = 1024;
@@ -41,6 +41,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug)]
 pub(crate) struct GuardMetrics {
     pub(crate) alerts: prometheus::IntCounterVec,
+    pub(crate) links: prometheus::IntCounterVec,
     pub(crate) actions: prometheus::IntCounterVec,
     pub(crate) action_latency: prometheus::HistogramVec,
     pub(crate) docker_calls: prometheus::HistogramVec,
@@ -61,8 +62,14 @@ impl GuardMetrics {
             alerts: metrics::int_counter_vec(
                 r,
                 &p("alerts_total"),
-                "Alerts the guard handled, by outcome (isolated, dry_run, failed, no_target, ambiguous, no_policy, shutdown).",
+                "Alerts the guard handled, by outcome (isolated, dry_run, failed, no_target, ambiguous, no_policy, weak_evidence, self_directed, destination_only, shutdown).",
                 &["outcome"],
+            ),
+            links: metrics::int_counter_vec(
+                r,
+                &p("alert_links_total"),
+                "Alerts a policy acted on (isolated, dry run or failed), by how the container was linked (named, source_address, destination_address, published_port).",
+                &["link"],
             ),
             actions: metrics::int_counter_vec(
                 r,
@@ -377,36 +384,53 @@ impl Inner {
         self.metrics.alerts.with_label_values(&[outcome]).inc();
     }
 
-    /// The container `alert` concerns, refreshing a stale inventory first.
-    async fn find_target(&self, alert: &AlertEvent) -> Result<(ContainerInfo, Link), NoTarget> {
+    /// What to do with `alert` (the policy, the container and its link), refreshing a stale
+    /// inventory first.
+    async fn decide(&self, alert: &AlertEvent) -> Result<(Policy, ContainerInfo, Link), Skip> {
         let stale = lock(&self.inventory)
             .refreshed_at
             .is_none_or(|t| t.elapsed() > self.cfg.container_cache_ttl);
         if stale && let Ok(api) = self.current_api() {
             let _ = self.refresh(&api, "alert").await;
         }
-        let inv = lock(&self.inventory);
-        target(alert, &inv.containers, &inv.host_ips).map(|(c, l)| (c.clone(), l))
-    }
-
-    async fn on_alert(&self, alert: AlertEvent, received: Instant) {
-        let (container, link) = match self.find_target(&alert).await {
-            Ok(t) => t,
-            Err(NoTarget::Unrelated) => return self.count("no_target"),
-            Err(NoTarget::Ambiguous(names)) => {
-                warn!(trace_id = %alert.trace_id, candidates = ?names, "alert fits several containers; no action");
-                return self.count("ambiguous");
-            }
-        };
-        let policy = self
+        let policies = self
             .policies
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .first_match(alert.severity, &container)
-            .cloned();
-        let Some(policy) = policy else {
-            return self.count("no_policy");
+            .clone();
+        let inv = lock(&self.inventory);
+        match decide(&policies, alert, &inv.containers, &inv.host_ips) {
+            Decision::Act {
+                policy,
+                container,
+                link,
+            } => Ok((policy.clone(), container.clone(), link)),
+            Decision::Skip(why) => Err(why),
+        }
+    }
+
+    async fn on_alert(&self, alert: AlertEvent, received: Instant) {
+        let (policy, container, link) = match self.decide(&alert).await {
+            Ok(t) => t,
+            Err(why) => {
+                match &why {
+                    Skip::Ambiguous(names) => {
+                        warn!(trace_id = %alert.trace_id, candidates = ?names, "alert fits several containers; no action");
+                    }
+                    Skip::WeakEvidence(name) => {
+                        info!(trace_id = %alert.trace_id, container = %name, evidence = %alert.evidence,
+                            "alert's source is a container's address, on evidence weaker than the policy accepts; no action");
+                    }
+                    Skip::SelfDirected(name) => {
+                        warn!(trace_id = %alert.trace_id, container = %name,
+                            "alert's source and destination are the same container: forged source; no action");
+                    }
+                    Skip::DestinationOnly(_) | Skip::Unrelated | Skip::NoPolicy(_) => {}
+                }
+                return self.count(why.outcome());
+            }
         };
+        self.metrics.links.with_label_values(&[link.label()]).inc();
         let action = policy.action;
         let subject = Subject {
             id: container.id.clone(),
@@ -415,11 +439,15 @@ impl Inner {
         let mut template =
             ActionEvent::for_alert(&alert, action.action_type(), ActionOutcome::Failure);
         template.target = subject.entities();
+        // The evidence is what the source address rests on: recorded so that whoever reads the
+        // action can weigh a source-address link (`target.rs`).
         template.detail = format!(
-            "policy {}; container {} linked by {}",
+            "policy {}; container {} linked by {} ({} of the alert); alert evidence {}",
             policy.name,
             container.name,
-            link.as_str()
+            link.as_str(),
+            link.mode().as_str(),
+            alert.evidence
         );
         if !self.auto_isolate.load(Ordering::Relaxed) {
             template.outcome = ActionOutcome::DryRun;
@@ -501,16 +529,6 @@ fn failed(action: ActionType, container: &str, events: &[ActionEvent]) -> GuardE
             .last()
             .and_then(|e| e.error.clone())
             .unwrap_or_default(),
-    }
-}
-
-impl Link {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Link::Named => "name in the alert",
-            Link::DestinationAddress => "destination address",
-            Link::PublishedPort => "published port",
-        }
     }
 }
 

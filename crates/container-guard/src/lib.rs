@@ -3,7 +3,9 @@
 //! - `config.rs`: the `[container]` section.
 //! - `policy.rs`: isolation policies (TOML files, file:line errors, priority-then-name order,
 //!   all-or-nothing loading so a broken reload keeps the policies in force).
-//! - `target.rs`: which container an alert concerns — by explicit link only.
+//! - `target.rs`: which container an alert concerns — by explicit link only: the actor (named, or
+//!   holding the source address on enough evidence) for every policy, the destination (address,
+//!   published port) only for policies with `link = "destination"`.
 //! - `docker.rs`: the Docker Engine API (bollard), every call timed.
 //! - `inventory.rs`: list + events stream + TTL refresh, reconnect with backoff.
 //! - `executor.rs`: actions with timeout and retries, one `ActionEvent` per attempt.
@@ -26,5 +28,7 @@ pub use config::ContainerConfig;
 pub use docker::{Attachment, DockerError};
 pub use guard::{ALERT_QUEUE_CAPACITY, ContainerGuard, GuardError, GuardHandle};
 pub use isolations::{Isolation, StateError};
-pub use policy::{ContainerInfo, Filters, IsolationAction, Policy, PolicyError, PolicySet};
-pub use target::{Link, NoTarget, target};
+pub use policy::{
+    ContainerInfo, Filters, IsolationAction, LinkMode, Policy, PolicyError, PolicySet,
+};
+pub use target::{Decision, Link, NoTarget, Skip, actor, decide, destination};

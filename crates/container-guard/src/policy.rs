@@ -9,7 +9,17 @@
 //! filters.image_patterns = ["nginx:*", "node:*"]
 //! filters.labels = { tier = "front*" }           # every label must match (value is a glob)
 //! action = "network_disconnect"       # pause, stop, network_disconnect
+//! link = "actor"                      # default; or "destination"
+//! min_source_evidence = "spoofable"   # default; or "verified", "forgeable" (actor policies)
 //! ```
+//!
+//! `link` says which container of an alert the policy acts on (`target.rs` has the reasoning):
+//! `actor` (the default) — the container the alert names, or whose address is the alert's
+//! source; `destination` — the container the alert was aimed at (its address or a host port it
+//! publishes). Isolating the destination turns an inbound scan into a denial of service of its
+//! victim, so only a policy that says so does it. `min_source_evidence` is the weakest evidence
+//! (`AlertEvent.evidence`) on which a source address links an actor policy to a container; it
+//! means nothing to a destination policy and is rejected there.
 //!
 //! Files are read with core's config loader, so mistakes are reported with file:line and key.
 //! The order is deterministic: priority, then name. A policy with no filter at all would match
@@ -19,9 +29,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use ironpost_core::Severity;
 use ironpost_core::config::{self, ConfigError, ConfigText, Issues, Validate, key};
 use ironpost_core::glob::glob_match;
+use ironpost_core::{Evidence, Severity};
 use serde::{Deserialize, Serialize};
 
 /// Longest glob accepted in a filter.
@@ -37,6 +47,31 @@ pub enum IsolationAction {
     Stop,
     NetworkDisconnect,
 }
+
+/// Which of an alert's containers a policy acts on (`link` in a policy).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkMode {
+    /// The container that acts: named by the alert, or the holder of its source address.
+    #[default]
+    Actor,
+    /// The container the alert was aimed at: its destination address or a published port.
+    Destination,
+}
+
+impl LinkMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkMode::Actor => "actor",
+            LinkMode::Destination => "destination",
+        }
+    }
+}
+
+/// The weakest evidence an actor policy accepts for a source-address link when the policy does
+/// not say: a compromised container's outbound SYN scan or flood is only ever `spoofable`
+/// (`target.rs` weighs this).
+pub const DEFAULT_MIN_SOURCE_EVIDENCE: Evidence = Evidence::Spoofable;
 
 /// Which containers a policy applies to; every non-empty filter must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +100,13 @@ pub struct Policy {
     #[serde(default)]
     pub filters: Filters,
     pub action: IsolationAction,
+    /// Which of the alert's containers this policy acts on.
+    #[serde(default)]
+    pub link: LinkMode,
+    /// Actor policies: the weakest evidence on which a source address is a link
+    /// (default [`DEFAULT_MIN_SOURCE_EVIDENCE`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_source_evidence: Option<Evidence>,
 }
 
 /// One policy file.
@@ -85,6 +127,12 @@ impl Validate for PolicyFile {
                 issues.push(
                     at("name"),
                     format!("`{}` is already the name of policy[{first}]", p.name),
+                );
+            }
+            if p.link == LinkMode::Destination && p.min_source_evidence.is_some() {
+                issues.push(
+                    at("min_source_evidence"),
+                    "applies to source-address links of `link = \"actor\"` policies only; a `link = \"destination\"` policy never links by source",
                 );
             }
             if p.filters.is_empty() {
@@ -128,6 +176,12 @@ pub struct ContainerInfo {
 }
 
 impl Policy {
+    /// The weakest evidence on which this policy accepts a source-address link.
+    pub fn min_source_evidence(&self) -> Evidence {
+        self.min_source_evidence
+            .unwrap_or(DEFAULT_MIN_SOURCE_EVIDENCE)
+    }
+
     /// Whether this policy acts on `c` for an alert of `severity`.
     pub fn applies(&self, severity: Severity, c: &ContainerInfo) -> bool {
         let f = &self.filters;
@@ -233,7 +287,8 @@ impl PolicySet {
         &self.policies
     }
 
-    /// The first policy (by priority, then name) that acts on `c` for an alert of `severity`.
+    /// The first policy (by priority, then name) whose severity and filters fit `c`, whatever
+    /// its `link` (`target::decide` is what the guard uses).
     pub fn first_match(&self, severity: Severity, c: &ContainerInfo) -> Option<&Policy> {
         self.policies
             .iter()

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ironpost_container_guard::{GuardHandle, target};
+use ironpost_container_guard::{GuardHandle, NoTarget, actor, destination};
 use ironpost_core::metrics::{self, prometheus};
 use ironpost_core::{AlertEvent, AlertSource};
 use ironpost_sbom_scanner::scan;
@@ -70,7 +70,14 @@ impl ContainerVulns {
             return;
         }
         let (inventory, host) = (self.guard.containers(), self.guard.host_ips());
-        let Ok((c, _)) = target(alert, &inventory, &host) else {
+        // Raising a severity isolates nothing by itself, so both sides count: a vulnerable
+        // container acting (likely compromised) or attacked (likely to be). Which container the
+        // guard may then act on is still decided by each policy's `link`.
+        let found = match actor(alert, &inventory) {
+            Err(NoTarget::Unrelated) => destination(alert, &inventory, &host),
+            other => other,
+        };
+        let Ok((c, _)) = found else {
             return;
         };
         let Some(v) = self.map().get(&c.id).cloned().filter(|v| v.findings > 0) else {

@@ -1,6 +1,7 @@
 //! Policy loading and matching.
 
 use super::*;
+use ironpost_core::Evidence;
 
 const SEED: &str = r#"[[policy]]
 name = "isolate_high_severity"
@@ -136,4 +137,71 @@ fn a_policy_without_filters_or_with_a_duplicate_name_is_rejected() {
 fn missing_directory_is_an_error_naming_it() {
     let errs = PolicySet::load_dir(Path::new("/nonexistent/policies")).unwrap_err();
     assert!(errs[0].to_string().contains("/nonexistent/policies"));
+}
+
+#[test]
+fn link_and_min_source_evidence_default_to_the_actor_on_spoofable_evidence() {
+    let d = dir_with(&[("isolate_attacks.toml", SEED)]);
+    let set = PolicySet::load_dir(d.path()).unwrap();
+    let p = &set.policies()[0].policy;
+    assert_eq!(p.link, LinkMode::Actor);
+    assert_eq!(p.min_source_evidence, None);
+    assert_eq!(p.min_source_evidence(), Evidence::Spoofable);
+
+    let body = |extra: &str| format!("{SEED}{extra}\n");
+    for (extra, link, evidence) in [
+        ("link = \"actor\"", LinkMode::Actor, Evidence::Spoofable),
+        (
+            "link = \"destination\"",
+            LinkMode::Destination,
+            Evidence::Spoofable,
+        ),
+        (
+            "min_source_evidence = \"verified\"",
+            LinkMode::Actor,
+            Evidence::Verified,
+        ),
+        (
+            "link = \"actor\"\nmin_source_evidence = \"forgeable\"",
+            LinkMode::Actor,
+            Evidence::Forgeable,
+        ),
+    ] {
+        let d = dir_with(&[("p.toml", &body(extra))]);
+        let set = PolicySet::load_dir(d.path()).unwrap();
+        let p = &set.policies()[0].policy;
+        assert_eq!(
+            (p.link, p.min_source_evidence()),
+            (link, evidence),
+            "{extra}"
+        );
+    }
+}
+
+#[test]
+fn bad_link_or_evidence_values_name_file_line_and_key() {
+    // SEED is 9 lines long, so the first added key is on line 10.
+    for (extra, key, says) in [
+        ("link = \"victim\"", "policy[0].link", "victim"),
+        ("link = \"Destination \"", "policy[0].link", "Destination"),
+        ("link = 1", "policy[0].link", "link"),
+        (
+            "min_source_evidence = \"strong\"",
+            "policy[0].min_source_evidence",
+            "strong",
+        ),
+        (
+            "link = \"destination\"\nmin_source_evidence = \"verified\"",
+            "policy[0].min_source_evidence",
+            "source-address links",
+        ),
+    ] {
+        let d = dir_with(&[("bad.toml", &format!("{SEED}{extra}\n"))]);
+        let msg = PolicySet::load_dir(d.path()).unwrap_err()[0].to_string();
+        let line = 9 + extra.lines().count();
+        assert!(
+            msg.contains(&format!("bad.toml:{line}:")) && msg.contains(key) && msg.contains(says),
+            "{extra}: {msg}"
+        );
+    }
 }
