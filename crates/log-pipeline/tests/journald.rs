@@ -272,7 +272,7 @@ impl SshLab {
         // Listening: the client namespace reaches port 22 (bounded wait).
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while !Command::new("ip")
-            .args(["netns", "exec", &lab.client, "sh", "-c"])
+            .args(["netns", "exec", &lab.client, "bash", "-c"])
             .arg(format!("exec 3<>/dev/tcp/{net}.1/22"))
             .stderr(Stdio::null())
             .status()

@@ -15,14 +15,15 @@ use super::record::{AuthFields, Outcome, Span};
 /// Extracts what an auth line says. `app` is the record's program name (a path is reduced to
 /// its last component).
 pub(crate) fn extract(app: Option<&str>, message: &str) -> AuthFields {
-    let mut x = Extract {
-        msg: message,
-        out: AuthFields::default(),
-    };
     let program = app.map(|a| match a.bytes().rposition(|c| c == b'/') {
         Some(i) => &a[i + 1..],
         None => a,
     });
+    let mut x = Extract {
+        msg: message,
+        out: AuthFields::default(),
+        sshd: matches!(program, Some("sshd" | "sshd-session" | "sshd-auth")),
+    };
     match program {
         Some("sshd" | "sshd-session" | "sshd-auth") => x.sshd(message),
         Some("sudo") => x.sudo(message),
@@ -36,6 +37,8 @@ pub(crate) fn extract(app: Option<&str>, message: &str) -> AuthFields {
 struct Extract<'m> {
     msg: &'m str,
     out: AuthFields,
+    /// The line is sshd's, which never sets PAM's `ruser` (see [`Extract::pam_kv`]).
+    sshd: bool,
 }
 
 impl<'m> Extract<'m> {
@@ -469,11 +472,12 @@ impl<'m> Extract<'m> {
     }
 
     /// `logname=L uid=N euid=N tty=T ruser=R rhost=H  user=U` (pam_unix), read in order:
-    /// `logname`, `uid`, `euid` and `tty` are the system's, `ruser` and `user` may be a client's
-    /// choice (sshd hands PAM the login name as `user`). So the address is the value right after
-    /// the first ` ruser=VALUE` — a value without spaces; one with spaces leaves the address
-    /// unset rather than guess — and `user` is the rest of the line: text in either name
-    /// cannot move `rhost`.
+    /// `logname`, `uid`, `euid` and `tty` are the system's; `user` may be a client's choice (sshd
+    /// hands PAM the login name) and so may `ruser` for some services (rsh). So the address is
+    /// the value right after the first ` ruser=VALUE`, and `user` is the rest of the line. Text
+    /// holding ` rhost=` of its own makes that ambiguous: the address is then left unset —
+    /// except in sshd's lines, whose `ruser` is always empty (OpenSSH never sets `PAM_RUSER`),
+    /// so their first ` ruser= rhost=` is sshd's own whatever the login name holds.
     fn pam_kv(&mut self, kv: &'m str) {
         let Some(i) = find(kv, " ruser=").or_else(|| kv.starts_with("ruser=").then_some(0)) else {
             return;
@@ -484,6 +488,10 @@ impl<'m> Extract<'m> {
         let Some(rest) = after[sp..].strip_prefix(" rhost=") else {
             return;
         };
+        let sshd_own = self.sshd && ruser.is_empty();
+        if !sshd_own && find(rest, " rhost=").is_some() {
+            return;
+        }
         let hend = memchr::memchr(b' ', rest.as_bytes()).unwrap_or(rest.len());
         let rhost = &rest[..hend];
         // pam_unix writes `rhost=%s %s%s` with ` user=NAME` or nothing: any other text after

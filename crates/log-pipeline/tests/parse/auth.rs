@@ -616,7 +616,11 @@ mod injection {
     }
 
     fn extract(msg: &str) -> Option<IpAddr> {
-        let line = format!("Nov 10 06:55:46 h sshd[1]: {msg}");
+        extract_from("sshd", msg)
+    }
+
+    fn extract_from(app: &str, msg: &str) -> Option<IpAddr> {
+        let line = format!("Nov 10 06:55:46 h {app}[1]: {msg}");
         parse(line.as_bytes(), &ctx()).auth().src_ip
     }
 
@@ -652,8 +656,14 @@ mod injection {
             }
             // Text after the address that sshd would not write, or a `ruser` with spaces: the
             // address may be refused, never replaced.
+            // A service whose `ruser` is the client's (rsh): a crafted `ruser` may make the
+            // line ambiguous (no address), never name another address.
+            let got = extract_from(
+                "in.rshd",
+                &format!("pam_unix(rsh:auth): authentication failure; logname= uid=0 euid=0 tty=rsh ruser={other} rhost={ip}  user={user}"),
+            );
+            prop_assert!(got.is_none() || got == Some(ip), "ruser {:?} → {:?}", other, got);
             let at_most = [
-                format!("pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser={other} rhost={ip}  user={user}"),
                 format!("Failed publickey for {user} from {ip} port {port} ssh2: RSA-CERT SHA256:x ID {other} (serial 3) CA ED25519 SHA256:y"),
                 format!("Disconnecting invalid user {user} {ip} port {port}: Change of username or service not allowed: ({user},ssh-connection) -> ({other},ssh-connection) [preauth]"),
             ];
