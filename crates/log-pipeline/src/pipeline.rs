@@ -793,3 +793,81 @@ impl Module for LogPipeline {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trust() -> Trust {
+        Trust::from_config(&LogPipelineConfig {
+            trusted_paths: vec![PathBuf::from("/var/log/ironpost-sshd/*.log")],
+            trusted_senders: vec!["198.18.40.0/24".parse().unwrap()],
+            ..LogPipelineConfig::default()
+        })
+    }
+
+    const SSHD: &[u8] =
+        b"<38>1 2026-11-10T06:55:46Z gw sshd 1 - - Failed password for root from 198.18.9.9 port 22 ssh2";
+
+    #[test]
+    fn sources_vouch_text_does_not() {
+        let t = trust();
+        assert!(t.file_trusted("/var/log/ironpost-sshd/a.log"));
+        assert!(!t.file_trusted("/var/log/ironpost-sshd/sub/a.log"));
+        assert!(!t.file_trusted("/var/log/auth.log"));
+        let inside = Some("198.18.40.7".parse().unwrap());
+        let outside = Some("198.18.41.7".parse().unwrap());
+        assert!(t.sender_trusted("syslog_tcp", inside));
+        assert!(!t.sender_trusted("syslog_tcp", outside));
+        assert!(!t.sender_trusted("syslog_tcp", None));
+        // A UDP source address can be forged: trusted only when the operator says so.
+        assert!(!t.sender_trusted("syslog_udp", inside));
+        let udp = Trust {
+            udp_senders: true,
+            ..trust()
+        };
+        assert!(udp.sender_trusted("syslog_udp", inside));
+        assert!(!t.sender_trusted("file", inside));
+    }
+
+    #[test]
+    fn verified_needs_authentication_program_and_extracted_address() {
+        let t = trust();
+        let ctx = ParseContext::new(0, 0);
+        let rec = parse(SSHD, &ctx);
+        assert_eq!(t.evidence(true, &rec), Evidence::Verified);
+        assert_eq!(t.evidence(false, &rec), Evidence::Forgeable);
+        // Same text under another program name: no grammar vouches for the address.
+        let other = parse(
+            b"<38>1 2026-11-10T06:55:46Z gw app 1 - - Failed password for root from 198.18.9.9 port 22 ssh2",
+            &ctx,
+        );
+        assert_eq!(t.evidence(true, &other), Evidence::Forgeable);
+        // sshd, authenticated, but no address in sshd's grammar (a JSON key does not count).
+        let json = parse(
+            br#"{"app":"sshd","message":"hello","src_ip":"198.18.9.9"}"#,
+            &ctx,
+        );
+        assert_eq!(t.evidence(true, &json), Evidence::Forgeable);
+        let restricted = Trust {
+            verified_programs: vec!["sshd-session".into()],
+            ..trust()
+        };
+        assert_eq!(restricted.evidence(true, &rec), Evidence::Forgeable);
+    }
+
+    #[test]
+    fn batches_keep_their_senders() {
+        let mut b = Batch::new("syslog_udp", Arc::from("udp"));
+        b.push_from(b"a", "198.18.40.1".parse().unwrap());
+        b.push_from(b"b", "::ffff:198.18.40.2".parse().unwrap());
+        assert_eq!(b.sender(0), Some("198.18.40.1".parse().unwrap()));
+        assert_eq!(b.sender(1), Some("198.18.40.2".parse().unwrap()));
+        let mut t = Batch::new("syslog_tcp", Arc::from("tcp"));
+        t.set_sender("198.18.40.3".parse().unwrap());
+        t.push(b"x");
+        t.push(b"y");
+        assert_eq!(t.sender(1), Some("198.18.40.3".parse().unwrap()));
+        assert_eq!(Batch::new("file", Arc::from("f")).sender(0), None);
+    }
+}

@@ -444,3 +444,78 @@ async fn damaged_cursor_is_reported_and_reading_starts_at_the_end() {
     assert_eq!(got.message, "badcursor-test new");
     r.pipeline.stop().await.unwrap();
 }
+
+/// `journalctl` processes whose command line holds `needle` (ours: the test's own identifier).
+fn journalctl_with(needle: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|c| {
+            let s = String::from_utf8_lossy(c);
+            s.contains("journalctl") && s.contains(needle)
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_is_restarted_with_backoff_and_killed_on_stop() {
+    ensure_journald();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = rules_dir(dir.path(), "never");
+    // A journalctl that exits at once: restarted, counted, the module Degraded meanwhile.
+    let cfg = LogPipelineConfig {
+        enabled: true,
+        sources: vec![SourceKind::Journald],
+        rules_dir: rules.clone(),
+        journald: JournaldConfig {
+            journalctl: PathBuf::from("/bin/false"),
+            ..JournaldConfig::default()
+        },
+        ..LogPipelineConfig::default()
+    };
+    let registry = metrics::new_registry();
+    let (atx, _arx) = mpsc::channel(16);
+    let (ltx, _lrx) = mpsc::channel(16);
+    let mut p = LogPipeline::new(
+        cfg,
+        dir.path().to_path_buf(),
+        &registry,
+        PipelineOutputs {
+            alerts: atx,
+            logs: ltx,
+        },
+    );
+    p.start().await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while metric(&registry, "ironpost_log_journald_restarts_total", None) < 2.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no restarts in 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    match p.health() {
+        Health::Degraded(why) => assert!(why.contains("journalctl exited"), "{why}"),
+        h => panic!("expected Degraded, got {h:?}"),
+    }
+    p.stop().await.unwrap();
+
+    // The real one: running while the pipeline runs, gone after stop.
+    let ident = format!("ironpost-kill-{}", std::process::id());
+    let mut r = start(dir.path(), &rules, &[&ident], StartAt::End).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while journalctl_with(&ident) == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "journalctl not started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(r.pipeline.health(), Health::Healthy);
+    r.pipeline.stop().await.unwrap();
+    assert_eq!(
+        journalctl_with(&ident),
+        0,
+        "journalctl left running after stop"
+    );
+}

@@ -19,8 +19,8 @@
 //! are bounded to [`MAX_ENTRY`] bytes (longer ones are skipped to their end and counted as
 //! truncated and dropped). If it exits, it is started again after a backoff (0.5 s doubling to
 //! 30 s, reset after a child that produced entries), from the last entry read; restarts are
-//! counted (`ironpost_log_journald_restarts_total`) and the module is Degraded until entries flow
-//! again. A child that fails at once on a saved cursor drops the cursor (counted as invalid) so
+//! counted (`ironpost_log_journald_restarts_total`) and the module is Degraded until the new
+//! child produced entries or ran for 5 s. A child that fails at once on a saved cursor drops the cursor (counted as invalid) so
 //! the next start is from the end. At stop the child is killed.
 //!
 //! Filters: `units` (`-u`, any of them) and `identifiers` (`-t`, any of them); both given, an
@@ -57,6 +57,8 @@ const FIELDS: &str = "MESSAGE,SYSLOG_IDENTIFIER,_PID,PRIORITY,SYSLOG_FACILITY,_H
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 const SAVE_EVERY: Duration = Duration::from_secs(1);
+/// A child alive this long without entries counts as up (the journal may just be quiet).
+const UP_AFTER: Duration = Duration::from_secs(5);
 
 /// `[log_pipeline.journald]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -426,15 +428,25 @@ impl JournaldSource {
             };
             let mut reader = BufReader::with_capacity(256 * 1024, stdout);
             let mut follower = Follower::default();
+            // Up: once it produced entries, or stayed alive this long (a quiet journal).
+            let up_at = tokio::time::Instant::now() + UP_AFTER;
+            let mut up = false;
             let end = loop {
                 let mut batch = Batch::new(NAME, origin.clone());
+                // Cancelling `fill` loses nothing: complete lines are in `batch` (sent below),
+                // a partial one in `follower`, unread bytes in `reader`.
                 let r = tokio::select! {
                     _ = stop.changed() => Ended::Stop,
+                    _ = tokio::time::sleep_until(up_at), if !up => {
+                        up = true;
+                        self.set_status(None);
+                        Ended::More
+                    }
                     r = follower.fill(&mut reader, &mut batch, &metrics) => r,
                 };
                 if !batch.is_empty() {
-                    if follower.entries == batch.len() as u64 {
-                        // The first entries of this child: it is up.
+                    if !up {
+                        up = true;
                         self.set_status(None);
                     }
                     backoff = BACKOFF_MIN;
