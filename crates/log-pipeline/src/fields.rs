@@ -12,7 +12,7 @@
 //! | `severity` | syslog severity keyword (`emerg` … `debug`), or a JSON level mapped onto those |
 //! | `facility` | syslog facility keyword (`kern`, `user`, `auth`, `authpriv` …) |
 //! | `msgid` | RFC 5424 MSGID |
-//! | `src_ip`, `user`, `port`, `outcome` | extracted from sshd/sudo/su/pam lines (`outcome`: `failure`, `success`, `invalid_user` …) |
+//! | `src_ip`, `user`, `port`, `outcome` | extracted from sshd/sudo/su/pam lines (`outcome`: `failure`, `success`, `invalid_user`, `max_attempts`, `disconnect`, `pubkey_probe` — a refused key of an existing user, not a failure) |
 //! | `source` | the component that received it (`file:/var/log/auth.log`, `syslog_udp` …) |
 //! | `evidence` | what the record's address rests on: `verified`, `spoofable` or `forgeable` (decided by the source, never by the text) |
 //! | `sender_ip` | the syslog sender's address (UDP datagram source or TCP peer) |
