@@ -3,13 +3,14 @@
 # idempotently, waiting until each one answers:
 #   dockerd, PostgreSQL 15 (role/database ironpost_test), Redis, nats-server -js,
 #   Alertmanager (:9093, deploy/alertmanager/alertmanager.yml), Prometheus (:9090,
-#   deploy/prometheus/prometheus.yml), rsyslog as a TCP collector (:5514, deploy/rsyslog/).
+#   deploy/prometheus/prometheus.yml), rsyslog as a TCP collector (:5514, deploy/rsyslog/),
+#   systemd-journald standalone (no systemd as PID 1; the machine's journal at /run/systemd/journal).
 # State lives under $IRONPOST_SERVICES_DIR (default /var/tmp/ironpost-services).
 # Usage: scripts/services.sh start|stop|status [SERVICE...]
 set -euo pipefail
 
 DIR=${IRONPOST_SERVICES_DIR:-/var/tmp/ironpost-services}
-ALL=(docker postgres redis nats alertmanager prometheus rsyslog)
+ALL=(docker postgres redis nats alertmanager prometheus rsyslog journald)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PG_VERSION=15
 PG_ROLE=ironpost_test
@@ -149,6 +150,24 @@ start_rsyslog() {
 }
 stop_rsyslog() { if pid_alive "$DIR/rsyslog/rsyslogd.pid"; then kill "$(cat "$DIR/rsyslog/rsyslogd.pid")"; log "rsyslog stopped"; fi; }
 status_rsyslog() { rsyslog_up && echo "rsyslog: up" || echo "rsyslog: down"; }
+
+# --- journald (standalone: the host's journal, for the log pipeline's journald source) ------
+# Without systemd as PID 1 nothing starts journald; it then runs on its own and serves the usual
+# sockets (/run/systemd/journal/{socket,stdout,dev-log}). A journald already running (started by
+# systemd or anyone else) is left alone and never stopped by this script.
+journald_up() { [ -S /run/systemd/journal/socket ] && pgrep -x systemd-journal >/dev/null; }
+start_journald() {
+  if journald_up; then log "journald already running"; return; fi
+  mkdir -p "$DIR/journald" /run/systemd/journal
+  nohup /lib/systemd/systemd-journald >"$DIR/journald/journald.log" 2>&1 </dev/null &
+  echo $! >"$DIR/journald/journald.pid"
+  wait_for journald 30 journald_up || { tail -20 "$DIR/journald/journald.log"; return 1; }
+  log "journald started (/run/systemd/journal/socket)"
+}
+stop_journald() {
+  if pid_alive "$DIR/journald/journald.pid"; then kill "$(cat "$DIR/journald/journald.pid")"; rm -f "$DIR/journald/journald.pid"; log "journald stopped"; fi
+}
+status_journald() { journald_up && echo "journald: up" || echo "journald: down"; }
 
 cmd=${1:-status}
 shift || true

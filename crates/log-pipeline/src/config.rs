@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ironpost_core::config::{Issues, StorageConfig, Validate, key, millis, secs};
+use ironpost_core::net::Cidr;
 use serde::{Deserialize, Serialize};
 
 /// Kinds of log source named in `sources`.
@@ -21,6 +22,9 @@ pub enum SourceKind {
     SyslogTcp,
     /// Tail of the files in `watch_paths`.
     File,
+    /// The systemd journal, followed through `journalctl` with a persisted cursor
+    /// (`[log_pipeline.journald]`).
+    Journald,
 }
 
 impl SourceKind {
@@ -72,9 +76,36 @@ pub struct LogPipelineConfig {
     /// How often files are checked for new lines, rotation and new matches.
     #[serde(rename = "file_poll_ms", with = "millis")]
     pub file_poll: Duration,
+    /// Files (glob patterns, as in `watch_paths`) whose lines the operator vouches for: only a
+    /// trusted program can write them (for example `sshd -E /var/log/sshd.log`). Their lines are
+    /// authenticated (see `verified_programs`). Do not list a file that a syslog daemon fills
+    /// from `/dev/log` (`/var/log/auth.log`): any local user can write `logger -t sshd …` there.
+    pub trusted_paths: Vec<PathBuf>,
+    /// Syslog senders (addresses or CIDRs) whose records are authenticated. Checked against the
+    /// TCP peer; a UDP datagram's source address can be forged, so UDP senders are trusted only
+    /// with `trust_udp_senders`. Every syslog record keeps its sender as the `sender_ip` field.
+    pub trusted_senders: Vec<Cidr>,
+    /// Also trust UDP datagrams whose source is in `trusted_senders` (off: a forged datagram
+    /// can carry a trusted sender's address).
+    pub trust_udp_senders: bool,
+    /// Programs whose log grammar places the address of a TCP peer (one that completed the
+    /// handshake). An authenticated record of one of these, whose address the sshd/PAM
+    /// extractor found, is `verified`; any other record is `forgeable` (packet records:
+    /// `spoofable`). Compared with the record's program name (a path is reduced to its last
+    /// component).
+    pub verified_programs: Vec<String>,
+    /// `[log_pipeline.journald]`: the journald source.
+    pub journald: crate::source::journald::JournaldConfig,
     /// `[log_pipeline.alerting]`: dedup window, per-rule rate limit, threshold state bounds.
     pub alerting: crate::rules::AlertingConfig,
     pub storage: StorageConfig,
+}
+
+/// The sshd family: `sshd`, and OpenSSH 9.8+'s `sshd-session` and `sshd-auth`.
+pub fn default_verified_programs() -> Vec<String> {
+    ["sshd", "sshd-session", "sshd-auth"]
+        .map(String::from)
+        .to_vec()
 }
 
 impl Default for LogPipelineConfig {
@@ -94,6 +125,11 @@ impl Default for LogPipelineConfig {
             syslog_tls_key: None,
             file_start_at: StartAt::End,
             file_poll: Duration::from_millis(250),
+            trusted_paths: Vec::new(),
+            trusted_senders: Vec::new(),
+            trust_udp_senders: false,
+            verified_programs: default_verified_programs(),
+            journald: crate::source::journald::JournaldConfig::default(),
             alerting: crate::rules::AlertingConfig::default(),
             storage: StorageConfig::default(),
         }
@@ -160,17 +196,41 @@ impl Validate for LogPipelineConfig {
         if self.file_poll < Duration::from_millis(10) || self.file_poll > Duration::from_secs(60) {
             issues.push(key(prefix, "file_poll_ms"), "must be between 10 and 60000");
         }
-        for (i, p) in self.watch_paths.iter().enumerate() {
-            let dir_has_glob = p
-                .parent()
-                .is_some_and(|d| d.to_string_lossy().contains(['*', '?']));
-            if dir_has_glob || !p.is_absolute() {
+        for (name, list) in [
+            ("watch_paths", &self.watch_paths),
+            ("trusted_paths", &self.trusted_paths),
+        ] {
+            for (i, p) in list.iter().enumerate() {
+                let dir_has_glob = p
+                    .parent()
+                    .is_some_and(|d| d.to_string_lossy().contains(['*', '?']));
+                if dir_has_glob || !p.is_absolute() {
+                    issues.push(
+                        format!("{}[{i}]", key(prefix, name)),
+                        format!("`{}` must be an absolute path; `*` and `?` are allowed in the file name only", p.display()),
+                    );
+                }
+            }
+        }
+        if self.trust_udp_senders && self.trusted_senders.is_empty() {
+            issues.push(
+                key(prefix, "trust_udp_senders"),
+                "is set but `trusted_senders` is empty: list the senders to trust",
+            );
+        }
+        for (i, p) in self.verified_programs.iter().enumerate() {
+            if p.is_empty() || p.contains(['/', ' ']) || p.len() > 64 {
                 issues.push(
-                    format!("{}[{i}]", key(prefix, "watch_paths")),
-                    format!("`{}` must be an absolute path; `*` and `?` are allowed in the file name only", p.display()),
+                    format!("{}[{i}]", key(prefix, "verified_programs")),
+                    format!("`{p}` must be a program name (1-64 characters, no `/` or space)"),
                 );
             }
         }
+        self.journald.validate(
+            &key(prefix, "journald"),
+            self.enabled && self.sources.contains(&SourceKind::Journald),
+            issues,
+        );
         self.storage.validate(&key(prefix, "storage"), issues);
     }
 }

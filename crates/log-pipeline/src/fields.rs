@@ -12,11 +12,15 @@
 //! | `severity` | syslog severity keyword (`emerg` … `debug`), or a JSON level mapped onto those |
 //! | `facility` | syslog facility keyword (`kern`, `user`, `auth`, `authpriv` …) |
 //! | `msgid` | RFC 5424 MSGID |
-//! | `src_ip`, `user`, `port`, `outcome` | extracted from sshd/sudo/su/pam lines (`outcome`: `failure`, `success`, `invalid_user` …) |
+//! | `src_ip`, `user`, `port`, `outcome` | extracted from sshd/sudo/su/pam lines (`outcome`: `failure`, `success`, `invalid_user`, `max_attempts`, `disconnect`, `pubkey_probe` — a refused key of an existing user, not a failure) |
 //! | `source` | the component that received it (`file:/var/log/auth.log`, `syslog_udp` …) |
+//! | `evidence` | what the record's address rests on: `verified`, `spoofable` or `forgeable` (decided by the source, never by the text) |
+//! | `sender_ip` | the syslog sender's address (UDP datagram source or TCP peer) |
 //! | anything else | RFC 5424 structured data as `SDID.param`, JSON keys as dotted paths |
 
 use std::net::IpAddr;
+
+use ironpost_core::Evidence;
 
 /// A field's value, borrowed from the record.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,6 +51,12 @@ pub trait FieldSource {
 
     /// When the record says it happened (microseconds since the Unix epoch), if it says so.
     fn timestamp_micros(&self) -> Option<i64>;
+
+    /// What the record's source address rests on. Decided by where the record came from (see
+    /// `pipeline.rs`), never by its text; the weakest class unless a source says otherwise.
+    fn evidence(&self) -> Evidence {
+        Evidence::Forgeable
+    }
 }
 
 /// A simple owned record for tests and tools (`rules test`): fields in a list.

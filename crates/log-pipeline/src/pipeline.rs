@@ -1,22 +1,35 @@
 //! The `log_pipeline` module: sources → parse → rules → thresholds → alerts.
 //!
-//! Sources (`syslog_udp`, `syslog_tcp`, `file`) send batches on bounded channels; one worker
-//! parses every line, asks the [`RuleSet`] for the rules it matches (one Aho-Corasick pass picks
-//! the candidates), feeds matches to the [`Alerter`] (windows, dedup, rate limit) and sends the
-//! resulting `AlertEvent`s — and the line that raised each, as `LogEvent` evidence — to the daemon. File
-//! positions are acknowledged only after their batch is processed.
+//! Sources (`syslog_udp`, `syslog_tcp`, `file`, `journald`) send batches on bounded channels;
+//! one worker parses every line, asks the [`RuleSet`] for the rules it matches (one Aho-Corasick
+//! pass picks the candidates), feeds matches to the [`Alerter`] (windows, dedup, rate limit) and
+//! sends the resulting `AlertEvent`s — and the line that raised each, as `LogEvent` evidence — to
+//! the daemon. File positions and journal cursors are acknowledged only after their batch is
+//! processed.
+//!
+//! **Evidence.** Each record gets its evidence class from where it came from, never from its
+//! text ([`Trust::evidence`]): a record is *authenticated* when its source vouches for the
+//! writer — a journal entry whose trusted fields name the program it claims to be, a line of a
+//! file in `trusted_paths`, a syslog message from a `trusted_senders` TCP peer (or UDP source
+//! with `trust_udp_senders`). An authenticated record of a `verified_programs` program (the sshd
+//! family) whose address the sshd/PAM extractor found is `verified`; every other log record is
+//! `forgeable`, and packet records are `spoofable`. Records are counted per class
+//! (`ironpost_log_records_evidence_total{class}`).
 //!
 //! Rules reload whole ([`PipelineHandle::reload_rules`]): a directory with any broken rule keeps
 //! the running rules and reports every error; in-flight lines finish on the rules they started
 //! with. Stop order: sources first, then the worker drains what they queued, then checkpoints are
 //! written.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use ironpost_core::metrics::{self, prometheus};
+use ironpost_core::net::Cidr;
 use ironpost_core::{
-    AlertEvent, BoxFuture, Entities, Health, LogEvent, Module, ModuleError, PacketEvent, Severity,
+    AlertEvent, BoxFuture, Entities, Evidence, Health, LogEvent, Module, ModuleError, PacketEvent,
+    Severity,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -24,12 +37,15 @@ use tracing::{info, warn};
 
 use crate::config::LogPipelineConfig;
 use crate::fields::{FieldSource, FieldValue};
-use crate::parse::{Format, ParseContext, parse};
+use crate::parse::{Format, JournalTrust, ParseContext, Record, parse, parse_journal_entry};
 use crate::rules::{
     Alerter, MemoryAlertState, RedisAlertState, Rule, RuleSet, SystemClock, load_dir,
 };
 use crate::source::ebpf::PacketRecord;
-use crate::source::file::{Checkpoints, FilePos, FileSource};
+use crate::source::file::{Checkpoints, FilePos, FileSource, glob_match};
+use crate::source::journald::{
+    CursorFile, CursorLoad, JournaldMetrics, JournaldSource, SourceStatus,
+};
 use crate::source::syslog_tcp::{SyslogTcp, load_tls};
 use crate::source::syslog_udp::SyslogUdp;
 use crate::source::{Batch, SourceMetrics};
@@ -48,8 +64,78 @@ pub struct PipelineOutputs {
     pub logs: mpsc::Sender<LogEvent>,
 }
 
+/// What decides a record's evidence class (see the module doc).
+#[derive(Debug, Clone)]
+pub struct Trust {
+    /// `trusted_paths` globs.
+    pub paths: Vec<PathBuf>,
+    pub senders: Vec<Cidr>,
+    pub udp_senders: bool,
+    pub verified_programs: Vec<String>,
+    pub journal: JournalTrust,
+}
+
+impl Trust {
+    pub fn from_config(cfg: &LogPipelineConfig) -> Self {
+        Trust {
+            paths: cfg.trusted_paths.clone(),
+            senders: cfg.trusted_senders.clone(),
+            udp_senders: cfg.trust_udp_senders,
+            verified_programs: cfg.verified_programs.clone(),
+            journal: cfg.journald.trust(),
+        }
+    }
+
+    /// Whether the file at `path` is in `trusted_paths` (same globbing as `watch_paths`: `*`
+    /// and `?` in the file name only).
+    pub fn file_trusted(&self, path: &str) -> bool {
+        let p = std::path::Path::new(path);
+        let (Some(dir), Some(name)) = (p.parent(), p.file_name().and_then(|n| n.to_str())) else {
+            return false;
+        };
+        self.paths.iter().any(|pat| {
+            pat.parent() == Some(dir)
+                && pat
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|g| glob_match(g, name))
+        })
+    }
+
+    /// Whether a syslog message from `sender` over `source` (`syslog_tcp`, `syslog_udp`) is
+    /// authenticated.
+    pub fn sender_trusted(&self, source: &str, sender: Option<IpAddr>) -> bool {
+        let transport_ok = match source {
+            "syslog_tcp" => true,
+            "syslog_udp" => self.udp_senders,
+            _ => false,
+        };
+        transport_ok && sender.is_some_and(|ip| self.senders.iter().any(|c| c.contains(&ip)))
+    }
+
+    /// The class of `rec`, given whether its source authenticated the writer: `verified` only for
+    /// an authenticated record of a `verified_programs` program whose address the auth extractor
+    /// found in the position the program's grammar gives it.
+    pub fn evidence(&self, authenticated: bool, rec: &Record<'_>) -> Evidence {
+        if !authenticated {
+            return Evidence::Forgeable;
+        }
+        let Some(app) = rec.app.as_deref() else {
+            return Evidence::Forgeable;
+        };
+        let program = app.rsplit_once('/').map_or(app, |(_, p)| p);
+        if self.verified_programs.iter().any(|p| p == program) && rec.auth().src_ip.is_some() {
+            Evidence::Verified
+        } else {
+            Evidence::Forgeable
+        }
+    }
+}
+
 struct PipelineMetrics {
     parsed: prometheus::IntCounterVec,
+    evidence: prometheus::IntCounterVec,
+    journal_malformed: prometheus::IntCounter,
     matches: prometheus::IntCounter,
     evidence_dropped: prometheus::IntCounter,
     rules: prometheus::IntGauge,
@@ -64,6 +150,17 @@ impl PipelineMetrics {
                 "log_parsed_total",
                 "Lines parsed, by detected format (raw: not recognised, kept as a raw message).",
                 &["format"],
+            ),
+            evidence: metrics::int_counter_vec(
+                r,
+                "log_records_evidence_total",
+                "Records by evidence class: what their address rests on (verified, spoofable, forgeable).",
+                &["class"],
+            ),
+            journal_malformed: metrics::int_counter(
+                r,
+                "log_journald_malformed_total",
+                "Journal entries that were not one JSON object (kept as raw records).",
             ),
             matches: metrics::int_counter(
                 r,
@@ -88,8 +185,11 @@ impl PipelineMetrics {
 
 struct Shared {
     cfg: LogPipelineConfig,
+    trust: Trust,
     rules: RwLock<Arc<RuleSet>>,
     health: Mutex<Health>,
+    /// Why the journald source is not reading, if it is not.
+    journald_status: SourceStatus,
     metrics: PipelineMetrics,
 }
 
@@ -171,6 +271,8 @@ pub struct LogPipeline {
     shared: Arc<Shared>,
     data_dir: PathBuf,
     source_metrics: SourceMetrics,
+    journald_metrics: JournaldMetrics,
+    journal_cursor: Option<CursorFile>,
     outputs: PipelineOutputs,
     stop_sources: watch::Sender<bool>,
     sources: Vec<JoinHandle<()>>,
@@ -196,15 +298,19 @@ impl LogPipeline {
         let (packets_tx, packets_rx) = mpsc::channel(PACKET_CHANNEL_CAPACITY);
         LogPipeline {
             shared: Arc::new(Shared {
+                trust: Trust::from_config(&cfg),
                 cfg,
                 rules: RwLock::new(Arc::new(
                     RuleSet::compile(Vec::new()).unwrap_or_else(|_| unreachable_empty()),
                 )),
                 health: Mutex::new(Health::Degraded("not started".into())),
+                journald_status: Arc::new(Mutex::new(None)),
                 metrics: PipelineMetrics::new(registry),
             }),
             data_dir,
             source_metrics: SourceMetrics::new(registry),
+            journald_metrics: JournaldMetrics::new(registry),
+            journal_cursor: None,
             outputs,
             stop_sources,
             sources: Vec::new(),
@@ -259,6 +365,11 @@ fn to_log_event(source: String, rec: &(impl FieldSource + ?Sized), severity: Sev
     if let Some(o) = text("outcome") {
         ev.fields.insert("outcome".into(), o);
     }
+    if let Some(s) = text("sender_ip") {
+        ev.fields.insert("sender_ip".into(), s);
+    }
+    ev.fields
+        .insert("evidence".into(), rec.evidence().as_str().into());
     ev
 }
 
@@ -286,6 +397,8 @@ struct Worker {
     alerter: AnyAlerter,
     ctx: ParseContext,
     checkpoints: Option<Checkpoints>,
+    journal_cursor: Option<CursorFile>,
+    source_metrics: Option<SourceMetrics>,
 }
 
 impl Worker {
@@ -298,18 +411,42 @@ impl Worker {
             .clone();
         let ctx = self.ctx.clone().with_received_micros(batch.received_micros);
         let metrics = &self.shared.metrics;
+        let trust = &self.shared.trust;
         let mut matched = Vec::new();
         let mut alerts = Vec::new();
         let mut evidence = Vec::new();
-        let mut counts = [0u64; 4];
+        let mut counts = [0u64; 5];
+        let mut classes = [0u64; 3];
+        let (mut malformed, mut truncated) = (0u64, 0u64);
         let mut match_count = 0u64;
-        for line in batch.lines() {
-            let rec = parse(line, &ctx);
+        let journal = batch.source == crate::source::journald::NAME;
+        // A file's trust is the same for all its lines: decided once per batch.
+        let file_trusted = batch.source == "file" && trust.file_trusted(&batch.origin);
+        for (i, line) in batch.lines().enumerate() {
+            let (mut rec, authenticated) = if journal {
+                let e = parse_journal_entry(line, &ctx, &trust.journal);
+                malformed += u64::from(e.record.format == Format::Raw);
+                truncated += u64::from(e.truncated);
+                (e.record, e.authenticated)
+            } else {
+                let mut rec = parse(line, &ctx);
+                rec.sender_ip = batch.sender(i);
+                let authenticated =
+                    file_trusted || trust.sender_trusted(batch.source, rec.sender_ip);
+                (rec, authenticated)
+            };
+            rec.evidence = trust.evidence(authenticated, &rec);
+            classes[match rec.evidence {
+                Evidence::Verified => 0,
+                Evidence::Spoofable => 1,
+                Evidence::Forgeable => 2,
+            }] += 1;
             counts[match rec.format {
                 Format::Rfc5424 => 0,
                 Format::Rfc3164 => 1,
                 Format::Json => 2,
                 Format::Raw => 3,
+                Format::Journal => 4,
             }] += 1;
             matched.clear();
             rules.matches(&rec, &mut matched);
@@ -328,7 +465,22 @@ impl Worker {
                 }
             }
         }
-        for (i, format) in ["rfc5424", "rfc3164", "json", "raw"]
+        for (n, class) in classes
+            .into_iter()
+            .zip(["verified", "spoofable", "forgeable"])
+        {
+            if n > 0 {
+                metrics.evidence.with_label_values(&[class]).inc_by(n);
+            }
+        }
+        if malformed > 0 {
+            metrics.journal_malformed.inc_by(malformed);
+        }
+        if truncated > 0 {
+            // The message, not the line, was cut: counted with the source's other truncations.
+            self.source_truncated(batch.source, truncated);
+        }
+        for (i, format) in ["rfc5424", "rfc3164", "json", "raw", "journal"]
             .into_iter()
             .enumerate()
         {
@@ -350,6 +502,18 @@ impl Worker {
         }
     }
 
+    fn source_truncated(&self, source: &'static str, n: u64) {
+        if let Some(m) = &self.source_metrics {
+            m.truncated.with_label_values(&[source]).inc_by(n);
+        }
+    }
+
+    fn source_errors(&self, source: &'static str) {
+        if let Some(m) = &self.source_metrics {
+            m.errors.with_label_values(&[source]).inc();
+        }
+    }
+
     /// One packet event through the rules.
     async fn process_packet(&mut self, ev: PacketEvent) {
         let rules = self
@@ -363,6 +527,11 @@ impl Worker {
             .metrics
             .parsed
             .with_label_values(&["ebpf"])
+            .inc();
+        self.shared
+            .metrics
+            .evidence
+            .with_label_values(&[rec.evidence().as_str()])
             .inc();
         let mut matched = Vec::new();
         rules.matches(&rec, &mut matched);
@@ -383,11 +552,13 @@ impl Worker {
         mut self,
         mut lines: mpsc::Receiver<Batch>,
         mut files: mpsc::Receiver<(Batch, FilePos)>,
+        mut journal: mpsc::Receiver<(Batch, Option<String>)>,
         mut packets: mpsc::Receiver<PacketEvent>,
     ) {
         let (mut lines_open, mut files_open, mut packets_open) = (true, true, true);
+        let mut journal_open = true;
         // Packets keep coming while the daemon runs; the worker ends with its log sources.
-        while lines_open || files_open {
+        while lines_open || files_open || journal_open {
             tokio::select! {
                 p = packets.recv(), if packets_open => match p {
                     Some(p) => self.process_packet(p).await,
@@ -405,6 +576,18 @@ impl Worker {
                         }
                     }
                     None => files_open = false,
+                },
+                j = journal.recv(), if journal_open => match j {
+                    Some((b, cursor)) => {
+                        self.process(&b).await;
+                        if let (Some(f), Some(c)) = (&self.journal_cursor, cursor) {
+                            f.commit(&c);
+                            if f.save_due().is_err() {
+                                self.source_errors(crate::source::journald::NAME);
+                            }
+                        }
+                    }
+                    None => journal_open = false,
                 },
             }
         }
@@ -504,7 +687,37 @@ impl Module for LogPipeline {
                 )));
                 checkpoints = Some(c);
             }
-            drop((line_tx, file_tx));
+            let (journal_tx, journal_rx) = mpsc::channel(BATCH_CHANNEL_CAPACITY);
+            if cfg.sources.contains(&crate::config::SourceKind::Journald) {
+                let (cursor, load) =
+                    CursorFile::load(self.data_dir.join("log_pipeline/journald.cursor"));
+                if let CursorLoad::Invalid(why) = &load {
+                    self.journald_metrics.cursor_invalid.inc();
+                    warn!(reason = %why, "journald cursor unreadable; starting from the end of the journal");
+                    problems.push(format!(
+                        "journald cursor unreadable ({why}); started from the end of the journal"
+                    ));
+                }
+                let src = JournaldSource::new(
+                    cfg.journald.clone(),
+                    // A damaged cursor starts from the end whatever `file_start_at` says.
+                    if matches!(load, CursorLoad::Invalid(_)) {
+                        crate::source::file::StartAt::End
+                    } else {
+                        cfg.file_start_at
+                    },
+                    cursor.clone(),
+                    self.shared.journald_status.clone(),
+                    self.journald_metrics.clone(),
+                );
+                self.sources.push(tokio::spawn(src.run(
+                    journal_tx.clone(),
+                    m.clone(),
+                    self.stop_sources.subscribe(),
+                )));
+                self.journal_cursor = Some(cursor);
+            }
+            drop((line_tx, file_tx, journal_tx));
             let alerter = match &cfg.storage.redis_url {
                 Some(url) => match RedisAlertState::connect(url, RedisAlertState::DEFAULT_PREFIX) {
                     Ok(state) => {
@@ -534,9 +747,13 @@ impl Module for LogPipeline {
                 alerter,
                 ctx: ParseContext::now_local(),
                 checkpoints,
+                journal_cursor: self.journal_cursor.clone(),
+                source_metrics: Some(self.source_metrics.clone()),
             };
             let packets = self.packets_rx.take().unwrap_or_else(|| mpsc::channel(1).1);
-            self.worker = Some(tokio::spawn(worker.run(line_rx, file_rx, packets)));
+            self.worker = Some(tokio::spawn(
+                worker.run(line_rx, file_rx, journal_rx, packets),
+            ));
             self.shared.set_health(if problems.is_empty() {
                 Health::Healthy
             } else {
@@ -556,12 +773,101 @@ impl Module for LogPipeline {
             if let Some(w) = self.worker.take() {
                 let _ = w.await;
             }
+            // What the worker acknowledged while draining is written now, so a restart neither
+            // repeats nor skips an entry.
+            if let Some(c) = &self.journal_cursor
+                && let Err(e) = c.save()
+            {
+                warn!(error = %e, path = %c.path().display(), "journald cursor not saved");
+            }
             self.shared.set_health(Health::Degraded("stopped".into()));
             Ok(())
         })
     }
 
     fn health(&self) -> Health {
-        lock(&self.shared.health).clone()
+        let h = lock(&self.shared.health).clone();
+        match (&h, lock(&self.shared.journald_status).as_ref()) {
+            (Health::Healthy, Some(why)) => Health::Degraded(why.clone()),
+            _ => h,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trust() -> Trust {
+        Trust::from_config(&LogPipelineConfig {
+            trusted_paths: vec![PathBuf::from("/var/log/ironpost-sshd/*.log")],
+            trusted_senders: vec!["198.18.40.0/24".parse().unwrap()],
+            ..LogPipelineConfig::default()
+        })
+    }
+
+    const SSHD: &[u8] =
+        b"<38>1 2026-11-10T06:55:46Z gw sshd 1 - - Failed password for root from 198.18.9.9 port 22 ssh2";
+
+    #[test]
+    fn sources_vouch_text_does_not() {
+        let t = trust();
+        assert!(t.file_trusted("/var/log/ironpost-sshd/a.log"));
+        assert!(!t.file_trusted("/var/log/ironpost-sshd/sub/a.log"));
+        assert!(!t.file_trusted("/var/log/auth.log"));
+        let inside = Some("198.18.40.7".parse().unwrap());
+        let outside = Some("198.18.41.7".parse().unwrap());
+        assert!(t.sender_trusted("syslog_tcp", inside));
+        assert!(!t.sender_trusted("syslog_tcp", outside));
+        assert!(!t.sender_trusted("syslog_tcp", None));
+        // A UDP source address can be forged: trusted only when the operator says so.
+        assert!(!t.sender_trusted("syslog_udp", inside));
+        let udp = Trust {
+            udp_senders: true,
+            ..trust()
+        };
+        assert!(udp.sender_trusted("syslog_udp", inside));
+        assert!(!t.sender_trusted("file", inside));
+    }
+
+    #[test]
+    fn verified_needs_authentication_program_and_extracted_address() {
+        let t = trust();
+        let ctx = ParseContext::new(0, 0);
+        let rec = parse(SSHD, &ctx);
+        assert_eq!(t.evidence(true, &rec), Evidence::Verified);
+        assert_eq!(t.evidence(false, &rec), Evidence::Forgeable);
+        // Same text under another program name: no grammar vouches for the address.
+        let other = parse(
+            b"<38>1 2026-11-10T06:55:46Z gw app 1 - - Failed password for root from 198.18.9.9 port 22 ssh2",
+            &ctx,
+        );
+        assert_eq!(t.evidence(true, &other), Evidence::Forgeable);
+        // sshd, authenticated, but no address in sshd's grammar (a JSON key does not count).
+        let json = parse(
+            br#"{"app":"sshd","message":"hello","src_ip":"198.18.9.9"}"#,
+            &ctx,
+        );
+        assert_eq!(t.evidence(true, &json), Evidence::Forgeable);
+        let restricted = Trust {
+            verified_programs: vec!["sshd-session".into()],
+            ..trust()
+        };
+        assert_eq!(restricted.evidence(true, &rec), Evidence::Forgeable);
+    }
+
+    #[test]
+    fn batches_keep_their_senders() {
+        let mut b = Batch::new("syslog_udp", Arc::from("udp"));
+        b.push_from(b"a", "198.18.40.1".parse().unwrap());
+        b.push_from(b"b", "::ffff:198.18.40.2".parse().unwrap());
+        assert_eq!(b.sender(0), Some("198.18.40.1".parse().unwrap()));
+        assert_eq!(b.sender(1), Some("198.18.40.2".parse().unwrap()));
+        let mut t = Batch::new("syslog_tcp", Arc::from("tcp"));
+        t.set_sender("198.18.40.3".parse().unwrap());
+        t.push(b"x");
+        t.push(b"y");
+        assert_eq!(t.sender(1), Some("198.18.40.3".parse().unwrap()));
+        assert_eq!(Batch::new("file", Arc::from("f")).sender(0), None);
     }
 }

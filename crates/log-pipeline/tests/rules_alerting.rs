@@ -366,3 +366,59 @@ fn seed_rule_on_parsed_syslog_lines() {
     assert_eq!(alert.entities.hostname.as_deref(), Some("host"));
     assert_eq!(alert.timestamp.to_rfc3339(), "2024-02-09T10:30:07+00:00");
 }
+
+/// Forged and genuine lines never add up: the evidence class is part of the threshold, dedup
+/// and rate keys, and the alert carries the class of the records that raised it.
+#[test]
+fn evidence_classes_never_mix() {
+    use ironpost_core::Evidence;
+    let rule = seed_rule();
+    let mut a = alerter(AlertingConfig {
+        rate_limit_per_min: 1,
+        ..AlertingConfig::default()
+    });
+    let ctx = ParseContext::new(T0, 0);
+    let line = |i: i64| {
+        format!(
+            "<38>1 2020-03-01T00:00:{i:02}Z gw sshd 1 - - Failed password for root from 198.51.100.9 port 4242 ssh2"
+        )
+    };
+    let mut observe = |i: i64, e: Evidence| {
+        let l = line(i);
+        let mut rec = parse(l.as_bytes(), &ctx);
+        rec.evidence = e;
+        a.observe(&rule, &rec)
+    };
+    // Four forged and one genuine within the window: five matches, but no class has five.
+    for i in 0..4 {
+        assert!(observe(i, Evidence::Forgeable).is_none());
+    }
+    assert!(observe(4, Evidence::Verified).is_none());
+    // The fifth forged line: a forgeable alert, saying so.
+    let forged = observe(5, Evidence::Forgeable).expect("five forged lines");
+    assert_eq!(forged.evidence, Evidence::Forgeable);
+    assert!(
+        forged.description.contains("evidence: forgeable"),
+        "{}",
+        forged.description
+    );
+    // More forged lines have spent the forgeable budget (1 per minute) and are deduplicated;
+    // neither touches the verified group, which alerts on its own fifth line.
+    for i in 6..9 {
+        assert!(observe(i, Evidence::Forgeable).is_none());
+    }
+    for i in 9..12 {
+        assert!(observe(i, Evidence::Verified).is_none());
+    }
+    let genuine = observe(12, Evidence::Verified).expect("five genuine lines");
+    assert_eq!(genuine.evidence, Evidence::Verified);
+    assert!(
+        genuine.description.contains("evidence: verified"),
+        "{}",
+        genuine.description
+    );
+    assert_eq!(
+        genuine.entities.src_ip,
+        Some("198.51.100.9".parse().unwrap())
+    );
+}

@@ -15,14 +15,15 @@ use super::record::{AuthFields, Outcome, Span};
 /// Extracts what an auth line says. `app` is the record's program name (a path is reduced to
 /// its last component).
 pub(crate) fn extract(app: Option<&str>, message: &str) -> AuthFields {
-    let mut x = Extract {
-        msg: message,
-        out: AuthFields::default(),
-    };
     let program = app.map(|a| match a.bytes().rposition(|c| c == b'/') {
         Some(i) => &a[i + 1..],
         None => a,
     });
+    let mut x = Extract {
+        msg: message,
+        out: AuthFields::default(),
+        sshd: matches!(program, Some("sshd" | "sshd-session" | "sshd-auth")),
+    };
     match program {
         Some("sshd" | "sshd-session" | "sshd-auth") => x.sshd(message),
         Some("sudo") => x.sudo(message),
@@ -36,6 +37,8 @@ pub(crate) fn extract(app: Option<&str>, message: &str) -> AuthFields {
 struct Extract<'m> {
     msg: &'m str,
     out: AuthFields,
+    /// The line is sshd's, which never sets PAM's `ruser` (see [`Extract::pam_kv`]).
+    sshd: bool,
 }
 
 impl<'m> Extract<'m> {
@@ -66,6 +69,11 @@ impl<'m> Extract<'m> {
             Some(b'f') => msg.strip_prefix("fatal: ").unwrap_or(msg),
             _ => msg,
         };
+        // `error: PAM: Authentication failure for …` (auth-pam.c).
+        let m = match m.strip_prefix("PAM: ") {
+            Some(r) if r.starts_with(['A', 'a', 'U']) => r,
+            _ => m,
+        };
         // Dispatch on the first byte: one comparison instead of a chain of prefix tests.
         match m.as_bytes().first() {
             Some(b'p') if m.starts_with("pam_") => self.pam(m),
@@ -82,11 +90,33 @@ impl<'m> Extract<'m> {
                     if let Some(i) = find(r, " maps to ") {
                         self.out.src_ip = parse_ip(&r[..i]);
                     }
+                } else if let Some(r) = m
+                    .strip_prefix("Authentication failure for ")
+                    .or_else(|| m.strip_prefix("Authentication error for "))
+                    .or_else(|| m.strip_prefix("Authentication failed for "))
+                {
+                    self.pam_for(r);
+                }
+            }
+            Some(b'a') => {
+                if let Some(r) = m
+                    .strip_prefix("authentication failure for ")
+                    .or_else(|| m.strip_prefix("authentication error for "))
+                {
+                    self.pam_for(r);
                 }
             }
             Some(b'I') => {
                 if let Some(r) = m.strip_prefix("Invalid user ") {
-                    self.user_from(r, Some(Outcome::InvalidUser));
+                    // `Invalid user NAME from IP port N` (`port` absent before OpenSSH 7.5).
+                    self.user_from_end(r, Outcome::InvalidUser, |t| opt_port_tail(t, false));
+                } else if let Some(r) = m.strip_prefix("Illegal user ") {
+                    self.user_from_end(r, Outcome::InvalidUser, |t| opt_port_tail(t, false));
+                }
+            }
+            Some(b'i') => {
+                if let Some(r) = m.strip_prefix("input_userauth_request: invalid user ") {
+                    self.user(r.strip_suffix(" [preauth]").unwrap_or(r));
                 }
             }
             Some(b'C' | b'D') => {
@@ -101,26 +131,37 @@ impl<'m> Extract<'m> {
                     .or_else(|| m.strip_prefix("Connection from "))
                 {
                     self.ip_port(r);
+                } else if let Some(r) = m.strip_prefix("Disconnecting ") {
+                    self.user_change(r);
                 }
             }
             Some(b'R') => {
-                if let Some(r) = m.strip_prefix("Received disconnect from ")
-                    && self.ip_port(r)
-                {
-                    self.out.outcome = Some(Outcome::Disconnect);
+                if let Some(r) = m.strip_prefix("Received disconnect from ") {
+                    self.received_disconnect(r);
+                } else if let Some(r) = m.strip_prefix("ROOT LOGIN REFUSED FROM ") {
+                    // auth.c: `ROOT LOGIN REFUSED FROM %.200s port %d`.
+                    if let Some((ip, rest)) = ip_token(r)
+                        && let Some(p) = opt_port_tail(rest, false)
+                    {
+                        self.out.src_ip = Some(ip);
+                        self.out.port = p;
+                        self.out.outcome = Some(Outcome::Failure);
+                    }
                 }
             }
             Some(b'm') => {
                 if let Some(r) = m.strip_prefix("maximum authentication attempts exceeded for ") {
                     let r = r.strip_prefix("invalid user ").unwrap_or(r);
-                    self.user_from(r, Some(Outcome::MaxAttempts));
+                    self.user_from_end(r, Outcome::MaxAttempts, |t| opt_port_tail(t, true));
                 }
             }
             Some(b'U') => {
-                if let Some(r) = m.strip_prefix("User ") {
-                    if find(r, " not allowed because ").is_some() {
-                        self.user_from(r, Some(Outcome::Failure));
-                    }
+                if let Some(r) =
+                    m.strip_prefix("User not known to the underlying authentication module for ")
+                {
+                    self.pam_for(r);
+                } else if let Some(r) = m.strip_prefix("User ") {
+                    self.user_not_allowed(r);
                 } else if let Some(r) = m.strip_prefix("Unable to negotiate with ") {
                     self.ip_port(r);
                 }
@@ -134,36 +175,33 @@ impl<'m> Extract<'m> {
                 }
             }
             Some(b'B') => {
-                if m.starts_with("Bad protocol version identification ")
-                    && let Some(i) = rfind(m, " from ")
-                {
-                    self.ip_port(&m[i + 6..]);
+                // `Bad protocol version identification 'BANNER' from IP port N`: the banner is
+                // the client's, the address ends the line.
+                if let Some(r) = m.strip_prefix("Bad protocol version identification ") {
+                    self.addr_from_end(r, |t| opt_port_tail(t, false));
                 }
             }
             Some(b'r') => {
-                // `reverse mapping checking getaddrinfo for HOST [IP] failed - POSSIBLE BREAK-IN ATTEMPT!`
-                if let Some(r) = m.strip_prefix("reverse mapping checking getaddrinfo for ")
-                    && let Some(i) = find(r, " [")
-                    && let Some(j) = memchr::memchr(b']', &r.as_bytes()[i..])
-                {
-                    self.out.src_ip = parse_ip(&r[i + 2..i + j]);
-                }
-            }
-            Some(b'i') => {
-                if let Some(r) = m.strip_prefix("input_userauth_request: invalid user ") {
-                    self.user(r.strip_suffix(" [preauth]").unwrap_or(r));
+                if let Some(r) = m.strip_prefix("reverse mapping checking getaddrinfo for ") {
+                    // `… for HOST [IP] failed - POSSIBLE BREAK-IN ATTEMPT!`
+                    if let Some(r) = r.strip_suffix("] failed - POSSIBLE BREAK-IN ATTEMPT!")
+                        && let Some(i) = rfind(r, " [")
+                    {
+                        self.out.src_ip = parse_ip(&r[i + 2..]);
+                    }
+                } else if let Some(r) = m.strip_prefix("refused connect from ") {
+                    // tcp_wrappers: `refused connect from NAME (IP)`.
+                    if let Some(r) = r.strip_suffix(')')
+                        && let Some(i) = rfind(r, " (")
+                        && let Some(ip) = parse_ip(&r[i + 2..])
+                    {
+                        self.out.src_ip = Some(ip);
+                        self.out.outcome = Some(Outcome::Failure);
+                    }
                 }
             }
             Some(b'P') => {
-                if let Some(r) = m.strip_prefix("PAM: Authentication failure for ") {
-                    // `[illegal user ]NAME from HOST` (sshd's own PAM message)
-                    let r = r.strip_prefix("illegal user ").unwrap_or(r);
-                    if let Some(i) = rfind(r, " from ") {
-                        self.user(&r[..i]);
-                        self.out.src_ip = parse_ip(&r[i + 6..]);
-                        self.out.outcome = Some(Outcome::Failure);
-                    }
-                } else if m.starts_with("PAM ")
+                if m.starts_with("PAM ")
                     && let Some(i) = find(m, " more authentication failures; ")
                 {
                     // A summary of failures already logged one by one: no outcome, so they
@@ -175,37 +213,201 @@ impl<'m> Extract<'m> {
         }
     }
 
-    /// `METHOD for [invalid user ]NAME from IP port N ssh2…` (after `Failed `/`Accepted `;
-    /// methods have no spaces: `password`, `keyboard-interactive/pam`).
+    /// `METHOD for [invalid user ]NAME from IP port N ssh2[: EXTRA]` (after `Failed `/
+    /// `Accepted `; auth.c `auth_log`). The name is the client's and may hold anything, ` from
+    /// 1.2.3.4 port 5 ssh2` included; after the address sshd writes only ` port N ssh2` and, for
+    /// public and host keys, `: TYPE FINGERPRINT` (or a certificate's description). So every
+    /// ` from ` followed by an address, a port and a tail of that shape is a candidate: exactly
+    /// one is taken; several (a certificate ID and a name both crafted) leave the address unset.
     fn method_for(&mut self, r: &'m str, outcome: Outcome) {
-        if let Some(i) = memchr::memchr(b' ', r.as_bytes())
-            && let Some(r) = r[i..].strip_prefix(" for ")
-        {
-            let r = r.strip_prefix("invalid user ").unwrap_or(r);
-            self.user_from(r, Some(outcome));
+        let Some(sp) = memchr::memchr(b' ', r.as_bytes()) else {
+            return;
+        };
+        let method = &r[..sp];
+        let Some(r) = r[sp..].strip_prefix(" for ") else {
+            return;
+        };
+        let (invalid, r) = match r.strip_prefix("invalid user ") {
+            Some(r) => (true, r),
+            None => (false, r),
+        };
+        let keyed = matches!(method, "publickey" | "hostbased");
+        let tail_ok = |t: &str| -> Option<u16> {
+            let (port, t) = port_prefix(t)?;
+            let t = t.strip_prefix(" ssh2").unwrap_or(t);
+            let t = t.strip_suffix(" [preauth]").unwrap_or(t);
+            if t.is_empty() {
+                return Some(port);
+            }
+            let extra = t.strip_prefix(": ")?;
+            (keyed && key_description(extra)).then_some(port)
+        };
+        let mut found: Option<(usize, IpAddr, u16)> = None;
+        let mut ambiguous = false;
+        let mut from = 0;
+        // An empty name (`for invalid user  from IP`) leaves ` from IP` at 0.
+        while let Some(j) = find(&r[from..], " from ") {
+            let i = from + j;
+            if let Some((ip, rest)) = ip_token(&r[i + 6..])
+                && let Some(port) = tail_ok(rest)
+            {
+                ambiguous |= found.is_some();
+                found = Some((i, ip, port));
+            }
+            from = i + 1;
+        }
+        // fail2ban (normal mode) does not count `Failed publickey` for an existing user: clients
+        // offer their keys one after another, and each refusal is logged.
+        let outcome = match (outcome, method, invalid) {
+            (Outcome::Failure, "publickey", false) => Outcome::PubkeyProbe,
+            (o, ..) => o,
+        };
+        self.out.outcome = Some(outcome);
+        if let (Some((i, ip, port)), false) = (found, ambiguous) {
+            self.user(&r[..i]);
+            self.out.src_ip = Some(ip);
+            self.out.port = Some(port);
         }
     }
 
-    /// `NAME from IP[ port N]…`, the `from` found from the right so that names with spaces
-    /// (or the word `from`) stay whole. Returns whether an address was found.
-    fn user_from(&mut self, r: &'m str, outcome: Option<Outcome>) -> bool {
-        let mut end = r.len();
-        // An empty name (`Invalid user  from IP`) leaves ` from IP`: found at 0.
-        while let Some(i) = rfind(&r[..end], " from ") {
-            let after = &r[i + 6..];
-            if let Some((ip, rest)) = ip_token(after) {
-                self.user(&r[..i]);
-                self.out.src_ip = Some(ip);
-                self.out.port = port(rest);
-                self.out.outcome = outcome;
-                return true;
-            }
-            if i == 0 {
-                break;
-            }
-            end = i;
+    /// `NAME from IP<tail>`: the address is the last ` from ` whose remainder is the address and
+    /// a tail `tail` accepts (returning the port, if the tail has one) up to the end of the
+    /// message. sshd writes the name first and only fixed text after the address, so a name
+    /// holding ` from 1.2.3.4` cannot move it. Returns whether an address was found.
+    fn user_from_end(
+        &mut self,
+        r: &'m str,
+        outcome: Outcome,
+        tail: impl Fn(&str) -> Option<Option<u16>>,
+    ) -> bool {
+        let Some((i, ip, port)) = last_from(r, &tail) else {
+            return false;
+        };
+        self.user(&r[..i]);
+        self.out.src_ip = Some(ip);
+        self.out.port = port;
+        self.out.outcome = Some(outcome);
+        true
+    }
+
+    /// `… from IP<tail>` without a user (see [`Self::user_from_end`]).
+    fn addr_from_end(&mut self, r: &str, tail: impl Fn(&str) -> Option<Option<u16>>) {
+        if let Some((_, ip, port)) = last_from(r, &tail) {
+            self.out.src_ip = Some(ip);
+            self.out.port = port;
         }
-        false
+    }
+
+    /// `[illegal user ]NAME from HOST[ via HOST]` (auth-pam.c, after `PAM: Authentication
+    /// failure for` and its variants).
+    fn pam_for(&mut self, r: &'m str) {
+        let r = r
+            .strip_prefix("illegal user ")
+            .or_else(|| r.strip_prefix("invalid user "))
+            .unwrap_or(r);
+        let found = self.user_from_end(r, Outcome::Failure, |t| {
+            let t = t.strip_suffix(" [preauth]").unwrap_or(t);
+            let t = match t.strip_prefix(" via ") {
+                Some(v) if !v.is_empty() && !v.contains(' ') => "",
+                _ => t,
+            };
+            t.is_empty().then_some(None)
+        });
+        if !found {
+            // A host name (UseDNS): the failure still counts for the user; no address.
+            self.out.outcome = Some(Outcome::Failure);
+        }
+    }
+
+    /// `NAME from HOST not allowed because REASON` (auth.c `allowed_user`, fixed reasons), or
+    /// `NAME not allowed because account is locked`.
+    fn user_not_allowed(&mut self, r: &'m str) {
+        const REASONS: [&str; 5] = [
+            "not listed in AllowUsers",
+            "listed in DenyUsers",
+            "not in any group",
+            "a group is listed in DenyGroups",
+            "none of user's groups are listed in AllowGroups",
+        ];
+        let r = r.strip_suffix(" [preauth]").unwrap_or(r);
+        let Some(i) = rfind(r, " not allowed because ") else {
+            return;
+        };
+        let reason = &r[i + " not allowed because ".len()..];
+        let head = &r[..i];
+        if REASONS.contains(&reason) {
+            self.user_from_end(head, Outcome::Failure, |t| t.is_empty().then_some(None));
+        } else if reason == "account is locked" {
+            self.user(head);
+            self.out.outcome = Some(Outcome::Failure);
+        }
+    }
+
+    /// `(invalid|authenticating) user NAME IP port N: Change of username or service not
+    /// allowed: (A,S) -> (B,S) [preauth]` (auth2.c): the client chose NAME, A and B, so the
+    /// address is taken only when exactly one `IP port N: Change of username` occurs.
+    fn user_change(&mut self, r: &'m str) {
+        const MARK: &str = ": Change of username or service not allowed: ";
+        let Some(body) = r
+            .strip_prefix("invalid user ")
+            .or_else(|| r.strip_prefix("authenticating user "))
+        else {
+            return;
+        };
+        let mut found = None;
+        let mut count = 0;
+        let mut from = 0;
+        while let Some(j) = find(&body[from..], MARK) {
+            let end = from + j;
+            // Back from the mark: ` IP port N`.
+            if let Some(p) = rfind(&body[..end], " port ")
+                && let Some((port, "")) = port_prefix(&body[p..end])
+                && let Some(s) = memchr::memrchr(b' ', &body.as_bytes()[..p])
+                && let Some(ip) = parse_ip(&body[s + 1..p])
+            {
+                count += 1;
+                found = Some((s, ip, port));
+            }
+            from = end + 1;
+        }
+        if let (1, Some((s, ip, port))) = (count, found) {
+            self.user(&body[..s]);
+            self.out.src_ip = Some(ip);
+            self.out.port = Some(port);
+            self.out.outcome = Some(Outcome::Failure);
+        }
+    }
+
+    /// `IP port N:CODE: REASON` (packet.c; older: `IP: CODE: REASON`). The reason is the
+    /// client's; the address comes first. fail2ban counts code 3 ending in `Auth fail` (JSch's
+    /// failed login) and nothing else.
+    fn received_disconnect(&mut self, r: &str) {
+        let Some((ip, rest)) = ip_token(r) else {
+            return;
+        };
+        let (port, rest) = match port_prefix(rest) {
+            Some((p, rest)) => (Some(p), rest.strip_prefix(':')),
+            // The old `IP: CODE:` form: `ip_token` took the colon with the address.
+            None => (
+                None,
+                r[..r.len() - rest.len()].ends_with(':').then_some(rest),
+            ),
+        };
+        let Some(rest) = rest else {
+            return;
+        };
+        let rest = rest.trim_start_matches(' ');
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let code = &rest[..digits];
+        let reason = &rest[digits..];
+        let reason = reason.strip_suffix(" [preauth]").unwrap_or(reason);
+        self.out.src_ip = Some(ip);
+        self.out.port = port;
+        self.out.outcome = Some(if code == "3" && reason.ends_with(": Auth fail") {
+            Outcome::Failure
+        } else {
+            Outcome::Disconnect
+        });
     }
 
     /// `[authenticating user NAME |invalid user NAME |user NAME ]IP[ port N][ [preauth]]`.
@@ -269,26 +471,42 @@ impl<'m> Extract<'m> {
         }
     }
 
-    /// `logname= uid=0 euid=0 tty=ssh ruser= rhost=IP  user=NAME`
+    /// `logname=L uid=N euid=N tty=T ruser=R rhost=H  user=U` (pam_unix), read in order:
+    /// `logname`, `uid`, `euid` and `tty` are the system's; `user` may be a client's choice (sshd
+    /// hands PAM the login name) and so may `ruser` for some services (rsh). So the address is
+    /// the value right after the first ` ruser=VALUE`, and `user` is the rest of the line. Text
+    /// holding ` rhost=` of its own makes that ambiguous: the address is then left unset —
+    /// except in sshd's lines, whose `ruser` is always empty (OpenSSH never sets `PAM_RUSER`),
+    /// so their first ` ruser= rhost=` is sshd's own whatever the login name holds.
     fn pam_kv(&mut self, kv: &'m str) {
-        // Looks up the three keys it needs instead of splitting every pair. A key starts the
-        // text or follows a space (`user=` is not the end of `ruser=`).
-        let value = |key: &str| -> Option<&'m str> {
-            let mut from = 0;
-            loop {
-                let i = from + find(&kv[from..], key)?;
-                if i == 0 || kv.as_bytes()[i - 1] == b' ' {
-                    let v = &kv[i + key.len()..];
-                    return Some(&v[..v.bytes().position(|c| c == b' ').unwrap_or(v.len())]);
-                }
-                from = i + 1;
-            }
+        let Some(i) = find(kv, " ruser=").or_else(|| kv.starts_with("ruser=").then_some(0)) else {
+            return;
         };
-        if let Some(rhost) = value("rhost=").filter(|v| !v.is_empty()) {
+        let after = &kv[i + if i == 0 && kv.starts_with('r') { 6 } else { 7 }..];
+        let sp = memchr::memchr(b' ', after.as_bytes()).unwrap_or(after.len());
+        let ruser = &after[..sp];
+        let Some(rest) = after[sp..].strip_prefix(" rhost=") else {
+            return;
+        };
+        let sshd_own = self.sshd && ruser.is_empty();
+        if !sshd_own && find(rest, " rhost=").is_some() {
+            return;
+        }
+        let hend = memchr::memchr(b' ', rest.as_bytes()).unwrap_or(rest.len());
+        let rhost = &rest[..hend];
+        // pam_unix writes `rhost=%s %s%s` with ` user=NAME` or nothing: any other text after
+        // the value means `ruser` held a space (and a `rhost=` of its own).
+        let tail = &rest[hend..];
+        let user = match tail.strip_prefix(' ') {
+            None | Some("") => None,
+            Some(t) => match t.strip_prefix(" user=").or_else(|| t.strip_prefix("user=")) {
+                Some(u) => Some(u.trim_end_matches(' ')),
+                None => return,
+            },
+        };
+        if !rhost.is_empty() {
             self.out.src_ip = parse_ip(rhost);
         }
-        let ruser = value("ruser=").unwrap_or_default();
-        let user = value("user=");
         if !ruser.is_empty() {
             self.user(ruser);
             if let Some(u) = user {
@@ -485,4 +703,93 @@ fn port(s: &str) -> Option<u16> {
         .position(|c| !c.is_ascii_digit())
         .unwrap_or(r.len());
     r[..end].parse().ok()
+}
+
+/// ` port N` at the start of `s`, and what follows the digits.
+fn port_prefix(s: &str) -> Option<(u16, &str)> {
+    let r = s.strip_prefix(" port ")?;
+    let end = r
+        .bytes()
+        .position(|c| !c.is_ascii_digit())
+        .unwrap_or(r.len());
+    Some((r[..end].parse().ok()?, &r[end..]))
+}
+
+/// `[ port N][ ssh2][ [preauth]]` and nothing else (`ssh2` only when `ssh2` is allowed): the
+/// port, if any.
+fn opt_port_tail(t: &str, ssh2: bool) -> Option<Option<u16>> {
+    let (port, t) = match port_prefix(t) {
+        Some((p, rest)) => (Some(p), rest),
+        None => (None, t),
+    };
+    let t = if ssh2 {
+        t.strip_prefix(" ssh2").unwrap_or(t)
+    } else {
+        t
+    };
+    let t = t.strip_suffix(" [preauth]").unwrap_or(t);
+    t.is_empty().then_some(port)
+}
+
+/// The last ` from IP<tail>` of `r` whose tail `tail` accepts: (position of ` from `, address,
+/// port).
+fn last_from(
+    r: &str,
+    tail: &impl Fn(&str) -> Option<Option<u16>>,
+) -> Option<(usize, IpAddr, Option<u16>)> {
+    let mut end = r.len();
+    while let Some(i) = rfind(&r[..end], " from ") {
+        if let Some((ip, rest)) = ip_token(&r[i + 6..])
+            && let Some(port) = tail(rest)
+        {
+            return Some((i, ip, port));
+        }
+        if i == 0 {
+            break;
+        }
+        end = i;
+    }
+    None
+}
+
+/// What sshd writes after `ssh2: ` for a public or host key (`sshkey_format_oneline` style):
+/// `TYPE FINGERPRINT`, or for a certificate `TYPE-CERT FINGERPRINT ID KEYID (serial N) CA
+/// TYPE FINGERPRINT`, or for host-based `TYPE FINGERPRINT, client user "…", client host "…"`.
+fn key_description(s: &str) -> bool {
+    let token_ok = |t: &str| {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'@' | b'.' | b'_'))
+    };
+    let fp_ok = |t: &str| {
+        let v = t.strip_prefix("SHA256:").or_else(|| t.strip_prefix("MD5:"));
+        v.is_some_and(|v| {
+            !v.is_empty()
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b':'))
+        })
+    };
+    let Some((ty, rest)) = s.split_once(' ') else {
+        return false;
+    };
+    if !token_ok(ty) {
+        return false;
+    }
+    if ty.contains("-CERT") {
+        // The key ID is the certificate signer's free text: only the frame is checked.
+        let Some((fp, rest)) = rest.split_once(" ID ") else {
+            return false;
+        };
+        let Some((_, ca)) = rest.rsplit_once(" CA ") else {
+            return false;
+        };
+        let Some((ca_ty, ca_fp)) = ca.split_once(' ') else {
+            return false;
+        };
+        return fp_ok(fp) && rest.contains(" (serial ") && token_ok(ca_ty) && fp_ok(ca_fp);
+    }
+    match rest.split_once(", client user \"") {
+        Some((fp, hb)) => fp_ok(fp) && hb.ends_with('"') && hb.contains("\", client host \""),
+        None => fp_ok(rest),
+    }
 }

@@ -28,6 +28,7 @@
 //! `<PRI>` otherwise, or with a BSD or ISO timestamp, RFC 3164; anything else is Raw.
 
 mod auth;
+pub mod journal;
 mod json;
 mod record;
 mod rfc3164;
@@ -37,6 +38,7 @@ mod time;
 use std::borrow::Cow;
 use std::cell::Cell;
 
+pub use journal::{JournalEntry, JournalTrust, cursor_of, parse_journal_entry};
 pub use json::MAX_JSON_DEPTH;
 pub use record::{
     AuthFields, Format, Issues, MAX_STRUCTURED, Outcome, Param, Record, StructuredData,

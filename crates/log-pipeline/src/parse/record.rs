@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::net::IpAddr;
 
+use ironpost_core::Evidence;
 use smallvec::SmallVec;
 
 use super::ParseContext;
@@ -22,6 +23,8 @@ pub enum Format {
     Rfc5424,
     Rfc3164,
     Json,
+    /// A `journalctl -o json` entry (read by the journald source).
+    Journal,
     /// Nothing recognisable: the whole line is the message. Counted by the caller.
     Raw,
 }
@@ -33,6 +36,7 @@ impl Format {
             Format::Rfc5424 => "rfc5424",
             Format::Rfc3164 => "rfc3164",
             Format::Json => "json",
+            Format::Journal => "journal",
             Format::Raw => "raw",
         }
     }
@@ -149,6 +153,11 @@ pub enum Outcome {
     Disconnect,
     /// sshd gave up on a connection after MaxAuthTries failures.
     MaxAttempts,
+    /// sshd refused one public key of an existing user (`Failed publickey for alice`). Not a
+    /// failure: clients offer their keys one after another and each refusal is logged, so
+    /// fail2ban's sshd filter does not count it either (a refused key for an *invalid* user is
+    /// a `failure`).
+    PubkeyProbe,
 }
 
 impl Outcome {
@@ -159,6 +168,7 @@ impl Outcome {
             Outcome::InvalidUser => "invalid_user",
             Outcome::Disconnect => "disconnect",
             Outcome::MaxAttempts => "max_attempts",
+            Outcome::PubkeyProbe => "pubkey_probe",
         }
     }
 }
@@ -221,6 +231,11 @@ pub struct Record<'a> {
     /// The component that received the line (`file:/var/log/auth.log`): not in the line, so
     /// `parse` leaves it `None` for the caller to set. Answers the `source` field.
     pub source: Option<&'a str>,
+    /// The syslog sender's address (not in the line: set by the caller). Answers `sender_ip`.
+    pub sender_ip: Option<IpAddr>,
+    /// What the address rests on. `parse` says `Forgeable` (text alone proves nothing); the
+    /// pipeline raises it from what the source vouches for. Answers the `evidence` field.
+    pub evidence: Evidence,
 }
 
 /// Field by field, the auth fields included (extracted for the comparison if need be): whether
@@ -240,6 +255,8 @@ impl PartialEq for Record<'_> {
             && self.structured == other.structured
             && self.issues == other.issues
             && self.source == other.source
+            && self.sender_ip == other.sender_ip
+            && self.evidence == other.evidence
             && self.auth() == other.auth()
     }
 }
@@ -293,6 +310,8 @@ impl<'a> Record<'a> {
             auth: OnceCell::new(),
             issues: Issues::default(),
             source: None,
+            sender_ip: None,
+            evidence: Evidence::Forgeable,
         }
     }
 
@@ -386,6 +405,8 @@ impl FieldSource for Record<'_> {
             "port" => self.auth().port.map(|p| FieldValue::Num(f64::from(p))),
             "outcome" => self.auth().outcome.map(|o| FieldValue::Str(o.as_str())),
             "source" => self.source.map(FieldValue::Str),
+            "sender_ip" => self.sender_ip.map(FieldValue::Ip),
+            "evidence" => Some(FieldValue::Str(self.evidence.as_str())),
             _ => None,
         };
         // A name the record has no built-in value for may still be a structured key (a JSON
@@ -405,5 +426,9 @@ impl FieldSource for Record<'_> {
 
     fn timestamp_micros(&self) -> Option<i64> {
         self.timestamp_micros
+    }
+
+    fn evidence(&self) -> Evidence {
+        self.evidence
     }
 }

@@ -18,6 +18,12 @@
 //! (default 60; 0 = unlimited). Suppressed alerts are counted, never queued.
 //!
 //! Rules with `status: test` go through thresholds and are counted (`test_only`) but never alert.
+//!
+//! **Evidence.** The record's evidence class ([`FieldSource::evidence`]) is part of every key —
+//! threshold windows, dedup and the per-rule rate budget — so classes never mix: ten forged
+//! lines and one genuine one are two groups, not eleven hits of a verified alert; a flood of
+//! forged lines can neither suppress (dedup) nor starve (rate limit) the genuine alert. The alert
+//! carries the class (`AlertEvent::evidence`) and says it in its description.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -26,6 +32,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use ironpost_core::Evidence;
 use ironpost_core::config::secs;
 use ironpost_core::event::{AlertEvent, AlertSource};
 use serde::{Deserialize, Serialize};
@@ -212,7 +219,12 @@ impl<S: AlertState> Alerter<S> {
             return None;
         }
         let rate = self.config.rate_limit_per_min;
-        if rate > 0 && !self.state.take_rate(&rule.id, at, rate) {
+        let evidence = rec.evidence();
+        if rate > 0
+            && !self
+                .state
+                .take_rate(&rate_key(&rule.id, evidence), at, rate)
+        {
             if dedup > 0 {
                 self.state.release_alert(&self.key, at);
             }
@@ -223,8 +235,8 @@ impl<S: AlertState> Alerter<S> {
         Some(self.alert(rule, rec, at, count))
     }
 
-    /// Builds `rule id \x1f group values` into `self.key` and the human `field=value` list into
-    /// `self.group`; false when a `group_by` field is missing.
+    /// Builds `rule id \x1f evidence \x1f group values` into `self.key` and the human
+    /// `field=value` list into `self.group`; false when a `group_by` field is missing.
     fn make_key<R: FieldSource + ?Sized>(
         &mut self,
         rule: &Rule,
@@ -235,6 +247,8 @@ impl<S: AlertState> Alerter<S> {
         self.key.clear();
         self.group.clear();
         self.key.push_str(&rule.id);
+        self.key.push('\x1f');
+        self.key.push_str(rec.evidence().as_str());
         for field in group_by {
             let value = if field == "message" {
                 Some(FieldValue::Str(rec.message()))
@@ -283,7 +297,13 @@ impl<S: AlertState> Alerter<S> {
         let msg = rec.message();
         let cut = msg.char_indices().nth(240).map_or(msg.len(), |(i, _)| i);
         d.push_str(&format!("; last: {}", &msg[..cut]));
+        let evidence = rec.evidence();
+        d.push_str(&format!(
+            "; evidence: {evidence} ({})",
+            evidence_reason(evidence)
+        ));
         a.description = d;
+        a.evidence = evidence;
         a.tags = rule.tags.clone();
         let text = |name: &str| rec.field(name).map(|v| v.to_text().into_owned());
         a.entities.src_ip = match rec.field("src_ip") {
@@ -301,6 +321,25 @@ impl<S: AlertState> Alerter<S> {
         a.entities.user = text("user");
         a.entities.hostname = text("hostname");
         a
+    }
+}
+
+/// The rate budget's key: per rule and evidence class, so forged lines cannot spend the budget
+/// of genuine ones.
+fn rate_key(rule_id: &str, evidence: Evidence) -> String {
+    format!("{rule_id}\x1f{evidence}")
+}
+
+/// What each class means, for the alert's description.
+fn evidence_reason(e: Evidence) -> &'static str {
+    match e {
+        Evidence::Verified => {
+            "an authenticated writer's line, the address where the service's grammar places the TCP peer"
+        }
+        Evidence::Spoofable => "a packet's source address, which a forged packet can carry",
+        Evidence::Forgeable => {
+            "the line's writer is not authenticated: whoever wrote it chose the address"
+        }
     }
 }
 

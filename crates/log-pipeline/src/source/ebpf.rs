@@ -2,10 +2,14 @@
 //! record that rules can match like a log line — `process` is `ebpf`, `message` describes the
 //! packet (`tcp SYN 198.18.7.1:40000 -> 198.18.7.2:22 pass`), and the addresses, ports, protocol,
 //! action and kernel rule are typed fields.
+//!
+//! Evidence: a packet's source address is whatever the packet says, so a packet record is
+//! `spoofable` (a forged source address produces the same event) — the pipeline never raises
+//! it. Verified flow evidence (an established connection) is the XDP engine's own business.
 
 use std::fmt::Write;
 
-use ironpost_core::{PacketEvent, Protocol};
+use ironpost_core::{Evidence, PacketEvent, Protocol};
 
 use crate::fields::{FieldSource, FieldValue};
 
@@ -90,6 +94,7 @@ impl FieldSource for PacketRecord {
             "action" => FieldValue::Str(self.ev.action.as_str()),
             "rule" => FieldValue::Str(self.ev.rule_id.as_deref()?),
             "length" => FieldValue::Num(f64::from(self.ev.length)),
+            "evidence" => FieldValue::Str(Evidence::Spoofable.as_str()),
             _ => return None,
         })
     }
@@ -100,6 +105,10 @@ impl FieldSource for PacketRecord {
 
     fn timestamp_micros(&self) -> Option<i64> {
         Some(self.ev.timestamp.timestamp_micros())
+    }
+
+    fn evidence(&self) -> Evidence {
+        Evidence::Spoofable
     }
 }
 
@@ -137,6 +146,8 @@ mod tests {
         assert_eq!(r.field("dst_port"), Some(FieldValue::Num(22.0)));
         assert_eq!(r.field("process"), Some(FieldValue::Str("ebpf")));
         assert_eq!(r.field("rule"), None);
+        assert_eq!(r.evidence(), Evidence::Spoofable);
+        assert_eq!(r.field("evidence"), Some(FieldValue::Str("spoofable")));
         let v6 = syn("2001:db8::1", 443);
         assert_eq!(
             v6.message(),

@@ -9,9 +9,11 @@
 pub mod ebpf;
 pub mod file;
 pub mod framing;
+pub mod journald;
 pub mod syslog_tcp;
 pub mod syslog_udp;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use ironpost_core::metrics::{self, prometheus};
@@ -22,7 +24,7 @@ pub const MAX_LINE: usize = 64 * 1024;
 /// Lines received together from one origin, in one buffer.
 #[derive(Debug, Clone)]
 pub struct Batch {
-    /// Component kind: `file`, `syslog_udp`, `syslog_tcp`.
+    /// Component kind: `file`, `syslog_udp`, `syslog_tcp`, `journald`.
     pub source: &'static str,
     /// Where from: a path or a peer address.
     pub origin: Arc<str>,
@@ -30,6 +32,9 @@ pub struct Batch {
     pub received_micros: i64,
     buf: Vec<u8>,
     ends: Vec<usize>,
+    /// The network sender of the lines (syslog): empty when there is none (files, journal),
+    /// one address for the whole batch (a TCP connection), or one per line (UDP datagrams).
+    senders: Vec<IpAddr>,
 }
 
 impl Batch {
@@ -40,6 +45,32 @@ impl Batch {
             received_micros: now_micros(),
             buf: Vec::new(),
             ends: Vec::new(),
+            senders: Vec::new(),
+        }
+    }
+
+    /// Every line of this batch came from `ip` (a TCP peer). IPv4-mapped IPv6 is kept as IPv4.
+    pub fn set_sender(&mut self, ip: IpAddr) {
+        self.senders.clear();
+        self.senders.push(ip.to_canonical());
+    }
+
+    /// Appends one line (already bounded) sent by `ip` (a UDP datagram's source).
+    pub fn push_from(&mut self, line: &[u8], ip: IpAddr) {
+        // Lines pushed before without a sender would shift the per-line list: keep it aligned.
+        if self.senders.len() != self.ends.len() {
+            let fill = self.senders.first().copied();
+            self.senders.resize(self.ends.len(), fill.unwrap_or(ip));
+        }
+        self.push(line);
+        self.senders.push(ip.to_canonical());
+    }
+
+    /// The network sender of line `i`, if the source knows one.
+    pub fn sender(&self, i: usize) -> Option<IpAddr> {
+        match self.senders.as_slice() {
+            [one] => Some(*one),
+            many => many.get(i).copied(),
         }
     }
 

@@ -212,6 +212,7 @@ async fn connection<S: AsyncRead + Unpin>(
             },
         };
         let mut batch = Batch::with_capacity(NAME, origin.clone(), n);
+        batch.set_sender(peer.ip());
         let result = if n == 0 {
             framer.finish(&mut batch);
             Ok(())

@@ -1,7 +1,8 @@
 //! `syslog_udp`: one syslog message per datagram. The socket's receive buffer is configurable
 //! (`SO_RCVBUF`); what the kernel drops when it overflows is read from `/proc/net/udp{,6}` (the
 //! socket's `drops` column, matched by inode) every second and added to
-//! `ironpost_log_source_dropped_total{source="syslog_udp"}`.
+//! `ironpost_log_source_dropped_total{source="syslog_udp"}`. Each message keeps its datagram's
+//! source address (`sender_ip`), which `trusted_senders` is checked against.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -73,7 +74,7 @@ impl SyslogUdp {
                 r = self.socket.recv_from(&mut buf) => {
                     let mut batch = Batch::new(NAME, origin.clone());
                     match r {
-                        Ok((n, _)) => push(&mut batch, &buf[..n], &metrics),
+                        Ok((n, from)) => push(&mut batch, &buf[..n], from, &metrics),
                         Err(_) => {
                             metrics.errors.with_label_values(&[NAME]).inc();
                             continue;
@@ -81,7 +82,7 @@ impl SyslogUdp {
                     }
                     while batch.len() < BATCH_DATAGRAMS {
                         match self.socket.try_recv_from(&mut buf) {
-                            Ok((n, _)) => push(&mut batch, &buf[..n], &metrics),
+                            Ok((n, from)) => push(&mut batch, &buf[..n], from, &metrics),
                             Err(_) => break,
                         }
                     }
@@ -98,7 +99,7 @@ impl SyslogUdp {
     }
 }
 
-fn push(batch: &mut Batch, datagram: &[u8], metrics: &SourceMetrics) {
+fn push(batch: &mut Batch, datagram: &[u8], from: SocketAddr, metrics: &SourceMetrics) {
     let mut d = datagram;
     if d.len() > MAX_LINE {
         metrics.truncated.with_label_values(&[NAME]).inc();
@@ -108,7 +109,7 @@ fn push(batch: &mut Batch, datagram: &[u8], metrics: &SourceMetrics) {
         d = rest;
     }
     if !d.is_empty() {
-        batch.push(d);
+        batch.push_from(d, from.ip());
     }
 }
 
