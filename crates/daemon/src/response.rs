@@ -628,7 +628,16 @@ mod tests {
         use Evidence::{Forgeable, Spoofable, Verified};
         let hour = Duration::from_secs(3600);
         let short = Duration::from_secs(300);
-        let cases: &[(Evidence, bool, bool, bool, &str, Option<(Duration, bool)>)] = &[
+        // evidence, block_unverified, protected, budget left, decision, (ttl, escalate)
+        type Case = (
+            Evidence,
+            bool,
+            bool,
+            bool,
+            &'static str,
+            Option<(Duration, bool)>,
+        );
+        let cases: &[Case] = &[
             // evidence, block_unverified, protected, budget left, decision, (ttl, escalate)
             (Verified, false, false, true, "blocked", Some((hour, true))),
             (Verified, false, true, true, "blocked", Some((hour, true))),

@@ -100,24 +100,16 @@ fn escalation_is_capped() {
 #[test]
 fn capacity_counts_config_entries_per_family() {
     let mut b = Blocklist::new(3, None);
-    b.add(&req("198.18.0.1", None, false), 1, t(0))
-        .unwrap()
-        .block;
-    b.add(&req("198.18.0.2", None, false), 1, t(0))
-        .unwrap()
-        .block;
+    b.add(&req("198.18.0.1", None, false), 1, t(0)).unwrap();
+    b.add(&req("198.18.0.2", None, false), 1, t(0)).unwrap();
     let err = b.add(&req("198.18.0.3", None, false), 1, t(0)).unwrap_err();
     assert!(
         err.to_string().contains("blocklist_max_entries = 3"),
         "{err}"
     );
     // Renewing an existing entry needs no room; the other family has its own map.
-    b.add(&req("198.18.0.2", Some(5), false), 1, t(0))
-        .unwrap()
-        .block;
-    b.add(&req("2001:db8::1", None, false), 1, t(0))
-        .unwrap()
-        .block;
+    b.add(&req("198.18.0.2", Some(5), false), 1, t(0)).unwrap();
+    b.add(&req("2001:db8::1", None, false), 1, t(0)).unwrap();
 }
 
 #[test]
