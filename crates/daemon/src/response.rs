@@ -638,7 +638,6 @@ mod tests {
             Option<(Duration, bool)>,
         );
         let cases: &[Case] = &[
-            // evidence, block_unverified, protected, budget left, decision, (ttl, escalate)
             (Verified, false, false, true, "blocked", Some((hour, true))),
             (Verified, false, true, true, "blocked", Some((hour, true))),
             (Verified, true, true, false, "blocked", Some((hour, true))),
