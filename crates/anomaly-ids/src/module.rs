@@ -2,6 +2,9 @@
 //! durable consumer), windows built and scored every `tick_ms`, and each source at or above the threshold
 //! raised once per cooldown as an `AlertEvent` (to the daemon), an Alertmanager alert and a syslog message.
 //!
+//! Alerts carry `Evidence::Spoofable`: the flow events are TCP SYNs without ACK (connection
+//! attempts, not completed handshakes), whose source address a sender can forge.
+//!
 //! Tasks: without `nats_url` the scorer reads the ingress channel directly. With it, a publisher moves the
 //! ingress channel to JetStream (the channel is the bounded buffer through outages) and a consumer feeds the
 //! scorer from the durable consumer. Stop: publisher and consumer stop, the scorer scores what it holds once
@@ -17,7 +20,9 @@ use ironpost_core::metrics::prometheus::{
     Histogram, IntCounter, IntCounterVec, IntGauge, Registry,
 };
 use ironpost_core::metrics::{self};
-use ironpost_core::{AlertEvent, AlertSource, BoxFuture, Health, Module, ModuleError, Severity};
+use ironpost_core::{
+    AlertEvent, AlertSource, BoxFuture, Evidence, Health, Module, ModuleError, Severity,
+};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
@@ -414,7 +419,9 @@ impl Runner {
             RULE_ID,
             format!("AnomalyScoreHigh: {} score={score:.2}", f.src),
             Severity::High,
-        );
+        )
+        // Scored from SYNs without ACK: a forged source address produces the same features.
+        .with_evidence(Evidence::Spoofable);
         alert.description = format!(
             "rate={}, uniq_dports={}, uniq_daddrs={} (threshold {}, {})",
             f.conn_rate,

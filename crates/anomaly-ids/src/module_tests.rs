@@ -52,6 +52,7 @@ async fn scan_raises_one_alert_and_benign_none() {
         .unwrap();
     assert_eq!(alert.rule_id, RULE_ID);
     assert_eq!(alert.source, AlertSource::Anomaly);
+    assert_eq!(alert.evidence, ironpost_core::Evidence::Spoofable);
     assert_eq!(alert.entities.src_ip, Some("198.18.0.5".parse().unwrap()));
     assert!(alert.title.contains("score=1.00"), "{}", alert.title);
     // More of the same scan within the cooldown: no second alert; the benign source never alerts.

@@ -1,6 +1,7 @@
 //! The XDP engine under the real daemon, on a veth pair between two network namespaces the test
 //! creates: real ICMP/UDP/TCP is counted, a block stops the attacker from the next packet, removal
-//! and TTL expiry restore it, blocks survive a restart, packet events reach the store, and a
+//! and TTL expiry restore it, blocks survive a restart (pinned maps; the journal after a SIGKILL),
+//! packet events reach the store, and a
 //! missing interface degrades the module without stopping the daemon.
 
 #![allow(clippy::unwrap_used)]
@@ -171,6 +172,64 @@ fn blocks_survive_a_daemon_restart_in_pinned_maps() {
     assert!(!lab.ping(), "still dropped after the restart");
 }
 
+/// Without pinned maps the kernel entries die with the daemon; the journal beside the snapshot
+/// brings the block back after a SIGKILL (no shutdown, so no snapshot was written).
+#[test]
+fn blocks_survive_a_sigkill_through_the_journal() {
+    let lab = Lab::new("jrn");
+    let dir = tempfile::tempdir().unwrap();
+    let keep = dir.path().to_owned();
+    let mut d = start_in_victim(&lab, dir, &[]);
+    assert!(
+        run(d.cli().args([
+            "block",
+            "add",
+            ATTACKER_IP,
+            "--ttl",
+            "1h",
+            "--reason",
+            "journal"
+        ]))
+        .status
+        .success()
+    );
+    assert!(!lab.ping());
+    let journal = keep.join("data/ebpf/blocklist.journal");
+    assert!(
+        std::fs::read_to_string(&journal)
+            .unwrap()
+            .contains(ATTACKER_IP),
+        "the block is journaled at once"
+    );
+    assert!(
+        !keep.join("data/ebpf/blocklist.json").exists(),
+        "no snapshot rewritten per block"
+    );
+    d.signal("KILL");
+    let mut child = d.child.take().unwrap();
+    let _ = child.wait();
+    // A torn record at the tail, as a crash mid-write leaves it.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&journal)
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"{\"op\":\"block\",\"blo").unwrap();
+    drop(f);
+    let dir = std::mem::replace(&mut d.dir, tempfile::tempdir().unwrap());
+    let d2 = start_in_victim(&lab, dir, &[]);
+    let b = blocks(&d2);
+    assert_eq!(b.len(), 1, "{b:?}");
+    assert_eq!(b[0]["reason"], "journal");
+    assert_eq!(b[0]["evidence"], "verified", "an operator's block");
+    assert!(b[0]["expires_at"].is_string());
+    assert!(!lab.ping(), "dropped again after the restart");
+    let (_, m) = lab_get(&lab, &d2, "/metrics");
+    assert!(
+        m.contains("ironpost_ebpf_blocklist_journal_corrupt_total 1"),
+        "the torn record is counted"
+    );
+}
+
 #[test]
 fn missing_interface_degrades_the_module_not_the_daemon() {
     let d = Daemon::start(
@@ -259,6 +318,16 @@ fn hping3_syn_flood_raises_a_syn_flood_alert_naming_the_attacker() {
         alerts[0]
     );
     assert_eq!(alerts[0]["severity"], "high");
+    // SYNs prove no handshake: the named source may be forged.
+    assert_eq!(alerts[0]["evidence"], "spoofable");
+    assert!(
+        alerts[0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("net.ipv4.tcp_syncookies = 1"),
+        "the alert names the mitigation: {}",
+        alerts[0]["description"]
+    );
 }
 
 #[test]

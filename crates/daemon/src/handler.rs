@@ -31,6 +31,8 @@ impl control::Handler for Shared {
                         alert_id: None,
                         trace_id: None,
                         escalate: false,
+                        // An operator's decision: never evicted, never downgraded.
+                        evidence: ironpost_core::Evidence::Verified,
                     };
                     match ebpf.block(req).await {
                         Ok(block) => Response::Blocked { block },

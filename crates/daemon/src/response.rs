@@ -1,12 +1,39 @@
 //! The responder: alerts that qualify (`[response]`: minimum severity, rule ids, tags) block their
-//! source address in XDP, with the alert's TTL policy and repeat-offender escalation, unless the
-//! address is allowlisted (loopback, this host's own addresses, its default gateways, configured
-//! CIDRs, `ebpf.allowlist`). Dry run records what would have been blocked.
+//! source address in XDP, as far as the alert's evidence allows.
 //!
-//! The block's `ActionEvent` (emitted by the engine) carries the alert's id and trace id; so does
-//! the unblock when the TTL expires. Decisions are counted in
-//! `ironpost_response_decisions_total{decision}`.
+//! # Policy on evidence
+//!
+//! An address is only as good as what it rests on (`AlertEvent.evidence`):
+//!
+//! - `verified` (the peer completed a TCP handshake): blocked for `block_ttl_secs`, doubled for
+//!   repeat offenders when `escalate` is on.
+//! - `spoofable` (SYN-only, UDP, ICMP) and `forgeable` (a log line of an unauthenticated
+//!   writer): not blocked (decision `unverified`), unless `block_unverified` is on; then blocked
+//!   for `unverified_block_ttl_secs`, never escalated, at most `unverified_blocks_per_minute`
+//!   of them (beyond it: `unverified_rate_limited`), and never when the address is a protected
+//!   peer (`protected_peer`; `peers.rs`: established TCP peers, DNS resolvers, NTP servers,
+//!   `infrastructure` CIDRs).
+//! - Whatever the evidence: loopback, this host's addresses, its default gateways,
+//!   `response.allowlist` and `ebpf.allowlist` are never blocked (`allowlisted`).
+//! - A SYN flood alert never blocks its source (`syn_flood_source`): the flood's sources are
+//!   forged at will, and blocking them is what an attacker would want. The mitigation is at the
+//!   destination, the kernel's SYN cookies (`net.ipv4.tcp_syncookies`, which the ebpf engine
+//!   checks and reports in its health when it is 0).
+//!
+//! In the blocklist an unverified block never evicts anything, and never shortens or
+//! downgrades a block on verified evidence (`ironpost_ebpf_engine::blocklist`).
+//!
+//! The block's `ActionEvent` (emitted by the engine) carries the alert's id and trace id and
+//! says the evidence; so does the unblock when the TTL expires. Every decision is counted in
+//! `ironpost_response_decisions_total{decision}`: `blocked`, `blocked_unverified`, `dry_run`,
+//! `unverified`, `protected_peer`, `unverified_rate_limited`, `allowlisted`,
+//! `syn_flood_source`, `not_selected`, `no_source`, `failed`. Problems in the files protected
+//! peers come from are counted in `ironpost_response_peer_source_errors_total{source}`.
 
+#[path = "peers.rs"]
+mod peers;
+
+use std::collections::{HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,18 +42,24 @@ use ironpost_core::config::{Issues, Validate, key, secs};
 use ironpost_core::glob::glob_match;
 use ironpost_core::metrics::{self, prometheus};
 use ironpost_core::net::Cidr;
-use ironpost_core::{ActionEvent, ActionOutcome, ActionType, AlertEvent, Severity};
+use ironpost_core::{ActionEvent, ActionOutcome, ActionType, AlertEvent, Evidence, Severity};
+use ironpost_ebpf_engine::detect::SYN_FLOOD_RULE_ID;
 use ironpost_ebpf_engine::{BlockRequest, EngineHandle};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use crate::control;
+use peers::{PEER_POLL, PeerFiles, Peers};
 
 /// Capacity of the responder's queue (the alert router counts what does not fit).
 pub const RESPONSE_CHANNEL_CAPACITY: usize = 4096;
-/// How often this host's addresses and gateways are re-read.
+/// How often this host's addresses, gateways, resolvers and NTP servers are re-read.
 const HOST_REFRESH: Duration = Duration::from_secs(30);
+/// How often NTP host names are resolved again.
+const RESOLVE_EVERY: Duration = Duration::from_secs(300);
+/// The window of `unverified_blocks_per_minute`.
+const MINUTE: Duration = Duration::from_secs(60);
 
 /// `[response]` section.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,13 +76,30 @@ pub struct ResponseConfig {
     pub rule_ids: Vec<String>,
     /// Alert tags (e.g. `attack.t1110`) whose alerts block.
     pub tags: Vec<String>,
-    /// Block duration for a first offence; repeat offenders get twice the previous one (7 days
-    /// at most) when `escalate` is on.
+    /// Block duration for a first offence on verified evidence; repeat offenders get twice the
+    /// previous one (7 days at most) when `escalate` is on.
     #[serde(rename = "block_ttl_secs", with = "secs")]
     pub block_ttl: Duration,
     pub escalate: bool,
     /// Never blocked, in addition to loopback, this host's addresses and its default gateways.
     pub allowlist: Vec<Cidr>,
+    /// Also block on `spoofable` and `forgeable` evidence (which a forged packet or log line can
+    /// produce, naming any bystander): short TTL, no escalation, capped per minute, never a
+    /// protected peer. Off: such alerts are stored and shown, nothing is blocked.
+    pub block_unverified: bool,
+    /// Block duration on unverified evidence (1 s to 1 day).
+    #[serde(rename = "unverified_block_ttl_secs", with = "secs")]
+    pub unverified_block_ttl: Duration,
+    /// New blocks on unverified evidence allowed per sliding minute; beyond it the alert is not
+    /// acted on (`unverified_rate_limited`). 0: none.
+    pub unverified_blocks_per_minute: u32,
+    /// How long an address this host had an established TCP connection with stays protected
+    /// from blocks on unverified evidence after the connection is gone.
+    #[serde(rename = "protected_peer_ttl_secs", with = "secs")]
+    pub protected_peer_ttl: Duration,
+    /// Networks this host depends on (management, monitoring, upstream routers): never blocked
+    /// on unverified evidence.
+    pub infrastructure: Vec<Cidr>,
 }
 
 impl Default for ResponseConfig {
@@ -63,6 +113,11 @@ impl Default for ResponseConfig {
             block_ttl: Duration::from_secs(3600),
             escalate: true,
             allowlist: Vec::new(),
+            block_unverified: false,
+            unverified_block_ttl: Duration::from_secs(300),
+            unverified_blocks_per_minute: 10,
+            protected_peer_ttl: Duration::from_secs(3600),
+            infrastructure: Vec::new(),
         }
     }
 }
@@ -74,6 +129,24 @@ impl Validate for ResponseConfig {
             issues.push(
                 key(prefix, "block_ttl_secs"),
                 "must be between 1 and 604800 (7 days)",
+            );
+        }
+        if !(1..=24 * 3600).contains(&self.unverified_block_ttl.as_secs()) {
+            issues.push(
+                key(prefix, "unverified_block_ttl_secs"),
+                "must be between 1 and 86400 (1 day)",
+            );
+        }
+        if self.unverified_blocks_per_minute > 10_000 {
+            issues.push(
+                key(prefix, "unverified_blocks_per_minute"),
+                "must be at most 10000",
+            );
+        }
+        if self.protected_peer_ttl.as_secs() > 7 * 24 * 3600 {
+            issues.push(
+                key(prefix, "protected_peer_ttl_secs"),
+                "must be at most 604800 (7 days)",
             );
         }
         for (field, list) in [("rule_ids", &self.rule_ids), ("tags", &self.tags)] {
@@ -137,47 +210,211 @@ impl Allowlist {
     }
 }
 
+/// What the policy decided for an alert whose source is not allowlisted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Block for `ttl`; `label` is the decision counted.
+    Block {
+        ttl: Duration,
+        escalate: bool,
+        label: &'static str,
+    },
+    /// Do not block; the decision counted and, for a protected peer, why.
+    Skip {
+        label: &'static str,
+        why: Option<&'static str>,
+    },
+}
+
+/// New unverified blocks within the last minute (at most `per_minute` instants kept).
+#[derive(Debug, Default)]
+pub(crate) struct UnverifiedBudget {
+    recent: VecDeque<Instant>,
+}
+
+impl UnverifiedBudget {
+    /// Takes one unit if fewer than `per_minute` were taken within the last minute.
+    fn take(&mut self, per_minute: u32, now: Instant) -> bool {
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= MINUTE)
+        {
+            self.recent.pop_front();
+        }
+        if self.recent.len() >= per_minute as usize {
+            return false;
+        }
+        self.recent.push_back(now);
+        true
+    }
+}
+
+/// The evidence policy (see the module doc). `protected` is asked only for unverified evidence
+/// with `block_unverified` on, since it may re-read the socket tables.
+pub(crate) fn decide(
+    cfg: &ResponseConfig,
+    evidence: Evidence,
+    protected: impl FnOnce() -> Option<&'static str>,
+    budget: &mut UnverifiedBudget,
+    now: Instant,
+) -> Decision {
+    if evidence.is_verified() {
+        return Decision::Block {
+            ttl: cfg.block_ttl,
+            escalate: cfg.escalate,
+            label: "blocked",
+        };
+    }
+    if !cfg.block_unverified {
+        return Decision::Skip {
+            label: "unverified",
+            why: None,
+        };
+    }
+    if let Some(why) = protected() {
+        return Decision::Skip {
+            label: "protected_peer",
+            why: Some(why),
+        };
+    }
+    if !budget.take(cfg.unverified_blocks_per_minute, now) {
+        return Decision::Skip {
+            label: "unverified_rate_limited",
+            why: None,
+        };
+    }
+    Decision::Block {
+        ttl: cfg.unverified_block_ttl,
+        escalate: false,
+        label: "blocked_unverified",
+    }
+}
+
+/// The responder's metrics. (The field that holds them is still called `decisions`, as the
+/// daemon's wiring names it.)
+#[derive(Clone)]
+pub(crate) struct ResponderMetrics {
+    decisions: prometheus::IntCounterVec,
+    peer_errors: prometheus::IntCounterVec,
+    peer_overflow: prometheus::IntCounter,
+    peers: prometheus::IntGauge,
+}
+
 pub(crate) struct Responder {
     pub(crate) cfg: ResponseConfig,
     pub(crate) ebpf_allowlist: Vec<Cidr>,
     pub(crate) ebpf: Option<EngineHandle>,
     pub(crate) actions: mpsc::Sender<ActionEvent>,
-    pub(crate) decisions: prometheus::IntCounterVec,
+    pub(crate) decisions: ResponderMetrics,
+}
+
+/// What the responder task keeps between alerts.
+struct State {
+    allow: Allowlist,
+    peers: Peers,
+    budget: UnverifiedBudget,
 }
 
 impl Responder {
-    pub(crate) fn metrics(r: &prometheus::Registry) -> prometheus::IntCounterVec {
-        metrics::int_counter_vec(
-            r,
-            "response_decisions_total",
-            "Responder decisions on alerts (blocked, dry_run, allowlisted, not_selected, no_source, failed).",
-            &["decision"],
-        )
+    pub(crate) fn metrics(r: &prometheus::Registry) -> ResponderMetrics {
+        ResponderMetrics {
+            decisions: metrics::int_counter_vec(
+                r,
+                "response_decisions_total",
+                "Responder decisions on alerts (blocked, blocked_unverified, dry_run, unverified, protected_peer, unverified_rate_limited, allowlisted, syn_flood_source, not_selected, no_source, failed).",
+                &["decision"],
+            ),
+            peer_errors: metrics::int_counter_vec(
+                r,
+                "response_peer_source_errors_total",
+                "Unreadable files and invalid lines in the sources of protected peers (proc_net, resolv_conf, ntp).",
+                &["source"],
+            ),
+            peer_overflow: metrics::int_counter(
+                r,
+                "response_protected_peers_overflow_total",
+                "Established peers not remembered because the protected-peer table was full.",
+            ),
+            peers: metrics::int_gauge(
+                r,
+                "response_protected_peers",
+                "Learned protected peers (established TCP peers, DNS and NTP servers in use).",
+            ),
+        }
     }
 
     fn count(&self, d: &str) {
-        self.decisions.with_label_values(&[d]).inc();
+        self.decisions.decisions.with_label_values(&[d]).inc();
     }
 
-    async fn on_alert(&self, alert: &AlertEvent, allow: &Allowlist) {
+    /// Counts and reports what the last reads of the peer sources found wrong. The same broken
+    /// file is re-read every few seconds: each distinct problem is logged once (`reported`,
+    /// bounded).
+    fn drain_peer_errors(&self, peers: &mut Peers, reported: &mut HashSet<String>) {
+        let m = &self.decisions;
+        m.peer_overflow.inc_by(std::mem::take(&mut peers.overflow));
+        m.peers
+            .set(i64::try_from(peers.learned_len()).unwrap_or(i64::MAX));
+        let mut logged = 0;
+        for e in std::mem::take(&mut peers.errors) {
+            m.peer_errors.with_label_values(&[e.source]).inc();
+            if reported.len() >= 256 {
+                reported.clear();
+            }
+            let text = e.to_string();
+            // At most 16 lines per read: a table of garbage must not flood the log.
+            if logged < 16 && reported.insert(text.clone()) {
+                logged += 1;
+                warn!(error = %text, "invalid line in a source of protected peers");
+            }
+        }
+    }
+
+    async fn on_alert(&self, alert: &AlertEvent, st: &mut State) {
         if !self.cfg.selects(alert) {
             return self.count("not_selected");
         }
         let Some(src) = alert.entities.src_ip else {
             return self.count("no_source");
         };
-        if let Some(why) = allow.reason(&src) {
+        if alert.rule_id == SYN_FLOOD_RULE_ID {
+            info!(trace_id = %alert.trace_id, src = %src, "a SYN flood's source is never blocked (forged at will)");
+            return self.count("syn_flood_source");
+        }
+        if let Some(why) = st.allow.reason(&src) {
             info!(trace_id = %alert.trace_id, src = %src, why, "alert source not blocked");
             return self.count("allowlisted");
         }
+        let now = Instant::now();
+        let peers = &mut st.peers;
+        let decision = decide(
+            &self.cfg,
+            alert.evidence,
+            || peers.protects(&src, now),
+            &mut st.budget,
+            now,
+        );
+        let (ttl, escalate, label) = match decision {
+            Decision::Skip { label, why } => {
+                info!(trace_id = %alert.trace_id, src = %src, evidence = %alert.evidence, decision = label, why, "alert source not blocked");
+                return self.count(label);
+            }
+            Decision::Block {
+                ttl,
+                escalate,
+                label,
+            } => (ttl, escalate, label),
+        };
         let cidr = Cidr::from(src);
         let reason = format!("{}: {}", alert.rule_id, alert.title);
         if self.cfg.dry_run {
             let mut ev = ActionEvent::for_alert(alert, ActionType::IpBlock, ActionOutcome::DryRun);
             ev.target.src_ip = Some(src);
             ev.detail = format!(
-                "dry run: would block {cidr} for {}s ({reason})",
-                self.cfg.block_ttl.as_secs()
+                "dry run: would block {cidr} for {}s ({reason}; evidence {})",
+                ttl.as_secs(),
+                alert.evidence
             );
             let _ = self.actions.send(ev).await;
             return self.count("dry_run");
@@ -186,11 +423,12 @@ impl Responder {
             Some(engine) => engine
                 .block(BlockRequest {
                     cidr,
-                    ttl: Some(self.cfg.block_ttl),
+                    ttl: Some(ttl),
                     reason,
                     alert_id: Some(alert.id),
                     trace_id: Some(alert.trace_id),
-                    escalate: self.cfg.escalate,
+                    escalate,
+                    evidence: alert.evidence,
                 })
                 .await
                 .map(drop)
@@ -198,7 +436,7 @@ impl Responder {
             None => Err("the ebpf module is not enabled".to_owned()),
         };
         match result {
-            Ok(()) => self.count("blocked"),
+            Ok(()) => self.count(label),
             Err(error) => {
                 warn!(trace_id = %alert.trace_id, src = %src, %error, "block failed");
                 let mut ev =
@@ -212,29 +450,93 @@ impl Responder {
     }
 }
 
+/// Resolves the NTP configuration's host names in the background, every [`RESOLVE_EVERY`].
+async fn resolve_loop(
+    files: PeerFiles,
+    tx: watch::Sender<Vec<IpAddr>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let mut errors = Vec::new();
+        let names = peers::read_host_servers(&files, &mut errors).ntp_names;
+        if !names.is_empty() {
+            let ips = tokio::select! {
+                ips = peers::resolve_names(&names) => ips,
+                _ = control::stopped(&mut stop) => return,
+            };
+            if tx.send(ips).is_err() {
+                return;
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(RESOLVE_EVERY) => {}
+            _ = control::stopped(&mut stop) => return,
+        }
+    }
+}
+
 /// Handles alerts until the channel closes or `stop` turns true; then drains what is queued.
 pub(crate) async fn run(
     r: Arc<Responder>,
+    rx: mpsc::Receiver<AlertEvent>,
+    stop: watch::Receiver<bool>,
+) {
+    run_with(r, rx, stop, PeerFiles::system()).await;
+}
+
+async fn run_with(
+    r: Arc<Responder>,
     mut rx: mpsc::Receiver<AlertEvent>,
     mut stop: watch::Receiver<bool>,
+    files: PeerFiles,
 ) {
-    let mut allow = Allowlist::new(&r.cfg.allowlist, &r.ebpf_allowlist);
+    let mut peers = Peers::new(
+        files.clone(),
+        r.cfg.protected_peer_ttl,
+        r.cfg.infrastructure.clone(),
+    );
+    let _names = peers.refresh_servers();
+    peers.refresh_sockets(Instant::now());
+    let mut reported = HashSet::new();
+    r.drain_peer_errors(&mut peers, &mut reported);
+    let (resolved_tx, mut resolved_rx) = watch::channel(Vec::new());
+    let resolver = tokio::spawn(resolve_loop(files, resolved_tx, stop.clone()));
+    let mut st = State {
+        allow: Allowlist::new(&r.cfg.allowlist, &r.ebpf_allowlist),
+        peers,
+        budget: UnverifiedBudget::default(),
+    };
     let mut refreshed = Instant::now();
+    let mut poll = tokio::time::interval(PEER_POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let alert = tokio::select! {
-            a = rx.recv() => match a { Some(a) => a, None => return },
+            a = rx.recv() => match a { Some(a) => a, None => break },
             _ = control::stopped(&mut stop) => break,
+            _ = poll.tick() => {
+                st.peers.refresh_sockets(Instant::now());
+                r.drain_peer_errors(&mut st.peers, &mut reported);
+                continue;
+            }
+            Ok(()) = resolved_rx.changed() => {
+                let ips = resolved_rx.borrow_and_update().clone();
+                st.peers.set_resolved(ips);
+                continue;
+            }
         };
         if refreshed.elapsed() > HOST_REFRESH {
-            allow = Allowlist::new(&r.cfg.allowlist, &r.ebpf_allowlist);
+            st.allow = Allowlist::new(&r.cfg.allowlist, &r.ebpf_allowlist);
+            let _names = st.peers.refresh_servers();
+            r.drain_peer_errors(&mut st.peers, &mut reported);
             refreshed = Instant::now();
         }
-        r.on_alert(&alert, &allow).await;
+        r.on_alert(&alert, &mut st).await;
     }
     rx.close();
     while let Some(a) = rx.recv().await {
-        r.on_alert(&a, &allow).await;
+        r.on_alert(&a, &mut st).await;
     }
+    resolver.abort();
 }
 
 #[cfg(test)]
@@ -285,5 +587,159 @@ mod tests {
         let mut issues = Issues::default();
         c.validate("response", &mut issues);
         assert_eq!(issues.into_vec()[0].key, "response.block_ttl_secs");
+    }
+
+    #[test]
+    fn unverified_settings_are_bounded() {
+        let c = ResponseConfig {
+            unverified_block_ttl: Duration::from_secs(0),
+            unverified_blocks_per_minute: 10_001,
+            protected_peer_ttl: Duration::from_secs(8 * 24 * 3600),
+            ..ResponseConfig::default()
+        };
+        let mut issues = Issues::default();
+        c.validate("response", &mut issues);
+        let keys: Vec<String> = issues.into_vec().into_iter().map(|i| i.key).collect();
+        assert_eq!(
+            keys,
+            [
+                "response.unverified_block_ttl_secs",
+                "response.unverified_blocks_per_minute",
+                "response.protected_peer_ttl_secs"
+            ]
+        );
+        let d = ResponseConfig::default();
+        assert!(
+            !d.block_unverified,
+            "default: block only on verified evidence"
+        );
+        assert_eq!(
+            (
+                d.unverified_block_ttl.as_secs(),
+                d.unverified_blocks_per_minute
+            ),
+            (300, 10)
+        );
+    }
+
+    /// Evidence × block_unverified × protected peer × budget left → decision.
+    #[test]
+    fn the_policy_table() {
+        use Evidence::{Forgeable, Spoofable, Verified};
+        let hour = Duration::from_secs(3600);
+        let short = Duration::from_secs(300);
+        // evidence, block_unverified, protected, budget left, decision, (ttl, escalate)
+        type Case = (
+            Evidence,
+            bool,
+            bool,
+            bool,
+            &'static str,
+            Option<(Duration, bool)>,
+        );
+        let cases: &[Case] = &[
+            (Verified, false, false, true, "blocked", Some((hour, true))),
+            (Verified, false, true, true, "blocked", Some((hour, true))),
+            (Verified, true, true, false, "blocked", Some((hour, true))),
+            (Verified, true, false, false, "blocked", Some((hour, true))),
+            (Spoofable, false, false, true, "unverified", None),
+            (Spoofable, false, true, true, "unverified", None),
+            (Forgeable, false, false, true, "unverified", None),
+            (Spoofable, true, true, true, "protected_peer", None),
+            (Forgeable, true, true, false, "protected_peer", None),
+            (
+                Spoofable,
+                true,
+                false,
+                false,
+                "unverified_rate_limited",
+                None,
+            ),
+            (
+                Forgeable,
+                true,
+                false,
+                false,
+                "unverified_rate_limited",
+                None,
+            ),
+            (
+                Spoofable,
+                true,
+                false,
+                true,
+                "blocked_unverified",
+                Some((short, false)),
+            ),
+            (
+                Forgeable,
+                true,
+                false,
+                true,
+                "blocked_unverified",
+                Some((short, false)),
+            ),
+        ];
+        let now = Instant::now();
+        for &(evidence, block_unverified, protected, budget_left, want, block) in cases {
+            let cfg = ResponseConfig {
+                block_unverified,
+                unverified_blocks_per_minute: 1,
+                ..ResponseConfig::default()
+            };
+            let mut budget = UnverifiedBudget::default();
+            if !budget_left {
+                assert!(budget.take(1, now));
+            }
+            let mut asked = false;
+            let got = decide(
+                &cfg,
+                evidence,
+                || {
+                    asked = true;
+                    protected.then_some("established TCP peer")
+                },
+                &mut budget,
+                now,
+            );
+            let case = format!(
+                "{evidence} block_unverified={block_unverified} protected={protected} budget={budget_left}"
+            );
+            match (got, block) {
+                (
+                    Decision::Block {
+                        ttl,
+                        escalate,
+                        label,
+                    },
+                    Some(b),
+                ) => {
+                    assert_eq!((label, (ttl, escalate)), (want, b), "{case}");
+                }
+                (Decision::Skip { label, why }, None) => {
+                    assert_eq!(label, want, "{case}");
+                    assert_eq!(why.is_some(), want == "protected_peer", "{case}");
+                }
+                (got, _) => panic!("{case}: {got:?}, want {want}"),
+            }
+            // The socket tables are consulted only when the answer depends on them.
+            assert_eq!(asked, block_unverified && !evidence.is_verified(), "{case}");
+        }
+    }
+
+    #[test]
+    fn the_unverified_budget_is_a_sliding_minute() {
+        let mut b = UnverifiedBudget::default();
+        let t0 = Instant::now();
+        for i in 0..3 {
+            assert!(b.take(3, t0 + Duration::from_secs(i)), "{i}");
+        }
+        assert!(!b.take(3, t0 + Duration::from_secs(30)));
+        assert!(!b.take(3, t0 + Duration::from_secs(59)));
+        // The first one leaves the window: one more fits, not two.
+        assert!(b.take(3, t0 + Duration::from_secs(60)));
+        assert!(!b.take(3, t0 + Duration::from_secs(60)));
+        assert_eq!(b.recent.len(), 3, "bounded by the cap");
+        assert!(!UnverifiedBudget::default().take(0, t0), "0: none");
     }
 }

@@ -143,6 +143,15 @@ pub enum Error {
     #[error(transparent)]
     Blocklist(#[from] crate::blocklist::BlocklistError),
 
+    /// The blocklist's journal or snapshot under `data_dir/ebpf/` could not be written or read.
+    #[error("cannot {op} {}", path.display())]
+    BlocklistState {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     /// The engine has no loaded program (it failed to load, or is stopped).
     #[error("the XDP filter is not loaded: {reason}")]
     NotLoaded { reason: String },

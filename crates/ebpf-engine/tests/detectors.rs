@@ -180,6 +180,7 @@ fn a_syn_flood_and_a_port_scan_through_the_kernel() {
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
     let a = &alerts[0];
     assert_eq!(a.rule_id, "syn_flood");
+    assert_eq!(a.evidence, ironpost_core::Evidence::Spoofable);
     assert_eq!(a.entities.dst_ip, Some(ip("192.0.2.1")));
     assert_eq!(a.entities.src_ip, Some(ip("198.51.100.66")));
     assert!(a.description.contains("105 TCP SYNs"), "{}", a.description);
@@ -191,6 +192,7 @@ fn a_syn_flood_and_a_port_scan_through_the_kernel() {
     let alerts = rig.second(2, &frames);
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
     assert_eq!(alerts[0].rule_id, "port_scan");
+    assert_eq!(alerts[0].evidence, ironpost_core::Evidence::Spoofable);
     assert_eq!(alerts[0].entities.src_ip, Some(ip("198.51.100.99")));
     assert_eq!(alerts[0].entities.dst_ip, Some(ip("192.0.2.2")));
 }

@@ -8,6 +8,10 @@
 //! an ephemeral port). The kernel reports every SYN without ACK and every packet that hits a
 //! `monitor` rule, so FIN/NULL/Xmas probes are seen only where a monitor rule covers them.
 //!
+//! Evidence: `spoofable`. A probe is a segment without a completed handshake, so its source
+//! address may be forged (nmap's `-D` decoys, hping3's `--spoof`): the alert says so and the
+//! responder, by default, does not block on it.
+//!
 //! State is bounded: at most `max_tracked` sources (least recently active evicted first), and
 //! per source at most `port_threshold` ports — once that many distinct ports are live the alert
 //! condition holds and more would add nothing; a new port then replaces the least recently
@@ -16,7 +20,7 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use ironpost_core::{AlertEvent, AlertSource, Entities, PacketEvent, Protocol, Severity};
+use ironpost_core::{AlertEvent, AlertSource, Entities, Evidence, PacketEvent, Protocol, Severity};
 
 use super::lru::Lru;
 use super::{TCP_ACK, TCP_RST, within};
@@ -132,7 +136,9 @@ fn alert(ev: &PacketEvent, ports: &[u16], window: Duration, threshold: usize) ->
         PORT_SCAN_RULE_ID,
         format!("Port scan from {}", ev.src_ip),
         Severity::Medium,
-    );
+    )
+    // SYN-only (or FIN/NULL/Xmas) probes: any address can be written into them.
+    .with_evidence(Evidence::Spoofable);
     // The event that crossed the threshold starts the trace: a block taken because of this
     // alert links back to it.
     a.timestamp = ev.timestamp;
@@ -237,6 +243,7 @@ mod tests {
         assert_eq!(a.rule_id, "port_scan");
         assert_eq!(a.source, AlertSource::Ebpf);
         assert_eq!(a.severity, Severity::Medium);
+        assert_eq!(a.evidence, Evidence::Spoofable);
         assert_eq!(a.entities.src_ip, Some(ip(SRC)));
         assert_eq!(a.entities.dst_ip, Some(ip(DST)));
         assert_eq!(a.tags, ["attack.discovery", "T1046"]);

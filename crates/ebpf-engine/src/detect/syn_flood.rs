@@ -33,6 +33,15 @@
 //! a miss. Dropped packets raise no event, so once a responder blocks the top talker the next
 //! alert names the next dominant source, if any.
 //!
+//! # Evidence
+//!
+//! `spoofable`, always: the counted segments are SYNs without a completed handshake, which a
+//! flooder sends from random forged addresses (`hping3 --flood --rand-source`), so even the
+//! named dominant source may be a bystander. The responder never blocks a SYN flood's source;
+//! the mitigation is at the destination: the kernel's SYN cookies
+//! (`net.ipv4.tcp_syncookies`, per network namespace; the engine reports when it is 0), which
+//! keep completing handshakes for real clients while the SYN backlog is full.
+//!
 //! # Bounds
 //!
 //! At most `max_tracked` destinations with window state (least recently active evicted first,
@@ -42,7 +51,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use ironpost_core::{AlertEvent, AlertSource, Entities, PacketEvent, Protocol, Severity};
+use ironpost_core::{AlertEvent, AlertSource, Entities, Evidence, PacketEvent, Protocol, Severity};
 
 use super::lru::Lru;
 use super::{TCP_ACK, TCP_SYN, within};
@@ -255,7 +264,8 @@ impl SynFloodDetector {
             SYN_FLOOD_RULE_ID,
             format!("SYN flood against {dst}"),
             Severity::High,
-        );
+        )
+        .with_evidence(Evidence::Spoofable);
         let percent = |x: f64| (x * 100.0).round();
         let share = if tcp == 0 {
             1.0

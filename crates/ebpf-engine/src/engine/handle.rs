@@ -26,39 +26,51 @@ impl EngineHandle {
     }
 
     /// Blocks a source address or network (renews it when already blocked) and records the
-    /// `ip_block` action.
+    /// `ip_block` action. When the family's table is full, a block on verified evidence evicts
+    /// per policy (see `blocklist`); each eviction is removed from the kernel, counted in
+    /// `ironpost_ebpf_blocks_evicted_total{evidence}` and announced by an `ip_unblock` action.
     pub async fn block(&self, req: BlockRequest) -> Result<Block> {
         let v4 = req.cidr.0.addr().is_ipv4();
-        let block = {
+        // The lock is released before any `.await`: the outcome is computed first.
+        let (outcome, evicted) = {
             let mut bl = lock(&self.inner.blocklist);
             let existing = bl.get(&req.cidr).cloned();
-            let block = bl.add(&req, reserved_entries(&self.inner.compiled, v4), Utc::now())?;
-            if let Err(e) =
+            let added = bl.add(&req, reserved_entries(&self.inner.compiled, v4), Utc::now())?;
+            // Evicted entries leave the kernel first, so the new one finds room.
+            let evicted = added.evicted.clone();
+            let _ = self.with_filter(|f| {
+                for b in &evicted {
+                    f.remove_block(b.cidr)?;
+                }
+                Ok(())
+            });
+            let block = added.block;
+            let outcome = if !added.changed {
+                Ok((block, false))
+            } else if let Err(e) =
                 self.with_filter(|f| f.insert_block(block.cidr, block.rule_id, RuleAction::Drop))
             {
                 match existing {
-                    Some(prev) => {
-                        bl.add(
-                            &BlockRequest {
-                                ttl: None,
-                                escalate: false,
-                                ..req.clone()
-                            },
-                            0,
-                            prev.added_at,
-                        )?;
-                    }
+                    Some(prev) => bl.restore(prev),
                     None => {
                         bl.remove(&req.cidr);
                     }
                 }
-                return Err(e);
-            }
-            block
+                Err(e)
+            } else {
+                Ok((block, true))
+            };
+            (outcome, evicted)
         };
+        // The evictions stand whatever happened next (the kernel no longer holds them).
         self.inner.persist();
+        self.inner.announce_evictions(&evicted, &req).await;
+        let (block, changed) = outcome?;
+        if !changed {
+            return Ok(block);
+        }
         self.inner.metrics.blocks_added.inc();
-        info!(cidr = %block.cidr, reason = %block.reason, expires_at = ?block.expires_at, offence = block.offence, "blocked");
+        info!(cidr = %block.cidr, reason = %block.reason, evidence = %block.evidence, expires_at = ?block.expires_at, offence = block.offence, "blocked");
         let mut ev =
             ActionEvent::manual(ActionType::IpBlock, ActionOutcome::Success, Severity::Info);
         ev.alert_id = block.alert_id;
@@ -68,13 +80,17 @@ impl EngineHandle {
         ev.target = target(block.cidr);
         ev.detail = match block.expires_at {
             Some(t) => format!(
-                "{} until {} ({}; offence {})",
+                "{} until {} ({}; offence {}; evidence {})",
                 block.cidr,
                 t.to_rfc3339(),
                 block.reason,
-                block.offence
+                block.offence,
+                block.evidence
             ),
-            None => format!("{} until removed ({})", block.cidr, block.reason),
+            None => format!(
+                "{} until removed ({}; evidence {})",
+                block.cidr, block.reason, block.evidence
+            ),
         };
         let _ = self.inner.outputs.actions.send(ev).await;
         Ok(block)

@@ -94,6 +94,9 @@ struct EngineMetrics {
     block_entries: prometheus::IntGauge,
     blocks_added: prometheus::IntCounter,
     blocks_expired: prometheus::IntCounter,
+    blocks_evicted: prometheus::IntCounterVec,
+    state_corrupt: prometheus::IntCounter,
+    state_errors: prometheus::IntCounter,
     attached: prometheus::IntGauge,
     tracked: prometheus::IntGaugeVec,
     evicted: prometheus::IntCounterVec,
@@ -156,6 +159,22 @@ impl EngineMetrics {
                 r,
                 "ebpf_blocks_expired_total",
                 "Blocks removed at expiry.",
+            ),
+            blocks_evicted: metrics::int_counter_vec(
+                r,
+                "ebpf_blocks_evicted_total",
+                "Blocks evicted to make room for a block on verified evidence, by the evicted block's evidence.",
+                &["evidence"],
+            ),
+            state_corrupt: metrics::int_counter(
+                r,
+                "ebpf_blocklist_journal_corrupt_total",
+                "Damaged blocklist journal records skipped at start.",
+            ),
+            state_errors: metrics::int_counter(
+                r,
+                "ebpf_blocklist_persist_errors_total",
+                "Failed writes of the blocklist journal or snapshot.",
             ),
             attached: metrics::int_gauge(r, "ebpf_attached", "1 when the XDP program is attached."),
             tracked: metrics::int_gauge_vec(
@@ -234,6 +253,32 @@ fn reserved_entries(compiled: &CompiledRules, v4: bool) -> usize {
         .count()
 }
 
+/// Where the kernel says whether it answers SYNs with cookies when the backlog overflows
+/// (per network namespace: this is the daemon's).
+const SYNCOOKIES: &str = "/proc/sys/net/ipv4/tcp_syncookies";
+/// How often the SYN cookie setting is re-read.
+const SYNCOOKIES_CHECK: Duration = Duration::from_secs(30);
+
+/// `net.ipv4.tcp_syncookies` of this namespace: 0 off, 1 on overflow (the default), 2 always.
+fn syncookies() -> Option<u8> {
+    std::fs::read_to_string(SYNCOOKIES)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+}
+
+/// The note health and SYN flood alerts carry when SYN cookies are off.
+fn syncookies_note(value: Option<u8>) -> Option<String> {
+    match value {
+        Some(0) => Some(
+            "net.ipv4.tcp_syncookies = 0 in this network namespace: a SYN flood from spoofed \
+             sources can fill the SYN backlog and lock out real clients (the responder never \
+             blocks its forged sources); set it to 1"
+                .to_owned(),
+        ),
+        _ => None,
+    }
+}
+
 fn interface_exists(iface: &str) -> bool {
     std::path::Path::new("/sys/class/net").join(iface).exists()
 }
@@ -246,20 +291,28 @@ impl Engine {
         registry: &prometheus::Registry,
         outputs: EngineOutputs,
     ) -> Self {
-        let (blocklist, warning) = Blocklist::load(
+        let (mut blocklist, report) = Blocklist::load(
             cfg.blocklist_max_entries,
             &data_dir.join("ebpf/blocklist.json"),
         );
-        if let Some(w) = warning {
+        for w in &report.warnings {
             warn!(warning = %w, "ebpf blocklist state");
         }
+        if report.replayed > 0 || report.corrupt_records > 0 {
+            // Start from a clean snapshot and an empty journal.
+            if let Err(e) = blocklist.save() {
+                warn!(error = %error_chain(&e), "cannot compact the blocklist journal");
+            }
+        }
+        let metrics = EngineMetrics::new(registry);
+        metrics.state_corrupt.inc_by(report.corrupt_records);
         let compiled = rules::compile(&cfg.rules);
         let inner = Arc::new(Inner {
             compiled,
             filter: Mutex::new(None),
             blocklist: Mutex::new(blocklist),
             health: Mutex::new(Health::Degraded("not started".into())),
-            metrics: EngineMetrics::new(registry),
+            metrics,
             outputs,
             last: Mutex::new((TrafficStats::default(), KernelCounters::default())),
             detectors: Mutex::new(Detectors {
@@ -358,7 +411,7 @@ impl Inner {
                 drop(guard);
                 info!(interface = %iface, mode = ?self.cfg.xdp_mode, "XDP program attached");
                 self.metrics.attached.set(1);
-                self.set_health(Health::Healthy);
+                self.set_attached_health();
             }
             Err(e) => {
                 drop(guard);
@@ -367,6 +420,35 @@ impl Inner {
                     error_chain(&e)
                 )));
             }
+        }
+    }
+
+    /// Healthy, or Degraded with the SYN cookie note: attached, but a spoofed SYN flood would
+    /// lock out real clients, which the operator must hear about.
+    fn set_attached_health(&self) {
+        match syncookies_note(syncookies()) {
+            Some(note) => {
+                warn!(%note, "SYN flood mitigation is off");
+                self.set_health(Health::Degraded(format!(
+                    "attached to {}; {note}",
+                    self.cfg.interface
+                )));
+            }
+            None => self.set_health(Health::Healthy),
+        }
+    }
+
+    /// Re-reads the SYN cookie setting while attached; health changes only when the note
+    /// appears or goes (so another Degraded reason is not overwritten).
+    fn check_syncookies(&self) {
+        let off = syncookies() == Some(0);
+        let noted =
+            matches!(&*lock(&self.health), Health::Degraded(m) if m.contains("tcp_syncookies"));
+        let attached = lock(&self.filter)
+            .as_ref()
+            .is_some_and(|f| f.attached_to().is_some());
+        if attached && off != noted {
+            self.set_attached_health();
         }
     }
 
@@ -471,13 +553,42 @@ impl Inner {
         }
     }
 
+    /// Updates the gauge, compacts the journal when due and reports persistence errors (every
+    /// change was already journaled by the blocklist).
     fn persist(&self) {
-        let bl = lock(&self.blocklist);
+        let mut bl = lock(&self.blocklist);
         self.metrics
             .block_entries
             .set(i64::try_from(bl.len()).unwrap_or(i64::MAX));
+        bl.compact_if_due();
+        if let Some((e, n)) = bl.take_error() {
+            self.metrics.state_errors.inc_by(n);
+            warn!(error = %error_chain(&e), failures = n, "cannot persist the blocklist state");
+        }
+    }
+
+    /// Writes the snapshot (at shutdown).
+    fn save(&self) {
+        let mut bl = lock(&self.blocklist);
         if let Err(e) = bl.save() {
-            warn!(error = %e, "cannot save the blocklist state");
+            self.metrics.state_errors.inc();
+            warn!(error = %error_chain(&e), "cannot save the blocklist state");
+        }
+    }
+
+    /// Counts evictions and sends their `ip_unblock` actions.
+    async fn announce_evictions(&self, evicted: &[Block], by: &crate::BlockRequest) {
+        for b in evicted {
+            self.metrics
+                .blocks_evicted
+                .with_label_values(&[b.evidence.as_str()])
+                .inc();
+            info!(cidr = %b.cidr, evidence = %b.evidence, offence = b.offence, for_cidr = %by.cidr, "block evicted");
+            let why = format!(
+                "evicted: blocklist full (ebpf.blocklist_max_entries = {}), room made for {} on {} evidence; this block rested on {} evidence, offence {}",
+                self.cfg.blocklist_max_entries, by.cidr, by.evidence, b.evidence, b.offence
+            );
+            let _ = self.outputs.actions.send(unblock_action(b, &why)).await;
         }
     }
 
@@ -513,7 +624,20 @@ impl Inner {
             }
         };
         let mut d = lock(&self.detectors);
-        let alerts = d.syn_flood.observe_snapshot(&snapshot, now);
+        let mut alerts = d.syn_flood.observe_snapshot(&snapshot, now);
+        if !alerts.is_empty() {
+            let note = match syncookies() {
+                Some(0) => syncookies_note(Some(0)).unwrap_or_default(),
+                Some(v) => format!(
+                    "Its sources may be forged and are not blocked; mitigation: the kernel's SYN \
+                     cookies (net.ipv4.tcp_syncookies = {v} in this network namespace)."
+                ),
+                None => "Its sources may be forged and are not blocked.".to_owned(),
+            };
+            for a in &mut alerts {
+                a.description = format!("{} {note}", a.description);
+            }
+        }
         d.syn_flood.expire(now);
         d.port_scan.expire(now);
         let (syn, scan) = (d.syn_flood.stats(), d.port_scan.stats());
@@ -609,6 +733,7 @@ async fn read_events(inner: Arc<Inner>, reader: EventReader, mut stop: watch::Re
 async fn tick(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     let mut interval = tokio::time::interval(TICK);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut cookies_checked = Instant::now();
     loop {
         tokio::select! {
             _ = stop.changed() => return,
@@ -620,6 +745,10 @@ async fn tick(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
                     let _ = inner.outputs.alerts.send(alert).await;
                 }
                 inner.expire().await;
+                if cookies_checked.elapsed() >= SYNCOOKIES_CHECK {
+                    cookies_checked = Instant::now();
+                    inner.check_syncookies();
+                }
             }
         }
     }
@@ -666,6 +795,7 @@ impl Module for Engine {
                 let _ = t.await;
             }
             self.inner.persist();
+            self.inner.save();
             // Dropping the filter detaches the program; pinned maps stay in bpffs.
             if let Some(mut f) = lock(&self.inner.filter).take() {
                 let _ = f.detach();

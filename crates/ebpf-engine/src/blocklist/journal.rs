@@ -1,0 +1,245 @@
+//! Persistence of the blocklist without rewriting it per block: an append-only journal of
+//! block / unblock records (one JSON object per line, `fdatasync`ed after each), compacted into
+//! the snapshot (`blocklist.json`, written to a temporary file, synced and renamed) when it has
+//! grown to twice the live state, and on shutdown.
+//!
+//! Crash safety: the snapshot is replaced atomically before the journal is truncated, and
+//! replaying a record twice gives the same state (a block record carries the whole block, an
+//! unblock record names the CIDR), so a crash between the two steps loses nothing. A torn or
+//! damaged line (a crash mid-write, a full disk) is skipped, reported and counted; the records
+//! after it still apply.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use ironpost_core::net::Cidr;
+use serde::{Deserialize, Serialize};
+
+use super::{Block, State};
+use crate::{Error, Result};
+
+/// Largest snapshot or journal read back.
+pub(super) const MAX_STATE_BYTES: u64 = 256 * 1024 * 1024;
+/// Longest journal line accepted (a block record is a few hundred bytes; the reason is bounded
+/// by the control socket's frame size).
+const MAX_RECORD_BYTES: usize = 256 * 1024;
+/// The journal is not compacted before it holds this many records.
+const COMPACT_MIN_RECORDS: u64 = 4096;
+
+/// One journal line.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub(super) enum Record {
+    /// A block added, renewed, restored or adopted. `remembered`: its offence was recorded in
+    /// the repeat-offender history at `added_at`.
+    Block {
+        block: Block,
+        #[serde(default)]
+        remembered: bool,
+    },
+    /// A block removed (expired, evicted, unblocked).
+    Unblock { cidr: Cidr },
+}
+
+/// The snapshot path and its journal beside it.
+#[derive(Debug)]
+pub(super) struct Journal {
+    snapshot: PathBuf,
+    journal: PathBuf,
+    file: Option<File>,
+    /// Records appended since the last compaction.
+    pub(super) records: u64,
+    /// Snapshots written.
+    pub(super) compactions: u64,
+}
+
+/// What `Journal::read` found.
+#[derive(Debug, Default)]
+pub(super) struct ReadBack {
+    pub(super) state: Option<State>,
+    pub(super) records: Vec<Record>,
+    pub(super) warnings: Vec<String>,
+    /// Journal lines skipped because they were damaged.
+    pub(super) corrupt: u64,
+}
+
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |source| Error::BlocklistState {
+        op,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+impl Journal {
+    /// `snapshot` is `…/blocklist.json`; the journal is `…/blocklist.journal`.
+    pub(super) fn new(snapshot: &Path) -> Self {
+        Journal {
+            snapshot: snapshot.to_owned(),
+            journal: snapshot.with_extension("journal"),
+            file: None,
+            records: 0,
+            compactions: 0,
+        }
+    }
+
+    /// Reads the snapshot and the journal's records. Nothing here is fatal.
+    pub(super) fn read(&self) -> ReadBack {
+        let mut out = ReadBack::default();
+        match read_bounded(&self.snapshot) {
+            Ok(None) => {}
+            Ok(Some(text)) => match serde_json::from_slice::<State>(&text) {
+                Ok(s) => out.state = Some(s),
+                Err(e) => out.warnings.push(format!(
+                    "{} is damaged ({e}); starting from the journal alone",
+                    self.snapshot.display()
+                )),
+            },
+            Err(w) => out.warnings.push(w),
+        }
+        let file = match File::open(&self.journal) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return out,
+            Err(e) => {
+                out.warnings
+                    .push(format!("cannot read {}: {e}", self.journal.display()));
+                return out;
+            }
+        };
+        let mut reader = BufReader::new(file.take(MAX_STATE_BYTES));
+        let mut line = Vec::new();
+        let mut lineno = 0u64;
+        loop {
+            line.clear();
+            // Bounded: a line longer than MAX_RECORD_BYTES is read in pieces and rejected.
+            match (&mut reader)
+                .take(MAX_RECORD_BYTES as u64 + 1)
+                .read_until(b'\n', &mut line)
+            {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    out.warnings
+                        .push(format!("cannot read {}: {e}", self.journal.display()));
+                    break;
+                }
+            }
+            lineno += 1;
+            if line.len() > MAX_RECORD_BYTES {
+                // Skip the rest of the overlong line.
+                let mut rest = Vec::new();
+                let _ = reader.read_until(b'\n', &mut rest);
+                out.corrupt += 1;
+                out.warnings.push(format!(
+                    "{}:{lineno}: record longer than {MAX_RECORD_BYTES} bytes; skipped",
+                    self.journal.display()
+                ));
+                continue;
+            }
+            let text = line.strip_suffix(b"\n").unwrap_or(&line);
+            if text.is_empty() {
+                continue;
+            }
+            match serde_json::from_slice::<Record>(text) {
+                Ok(r) => out.records.push(r),
+                Err(e) => {
+                    out.corrupt += 1;
+                    out.warnings.push(format!(
+                        "{}:{lineno}: damaged record ({e}); skipped",
+                        self.journal.display()
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// Appends one record and syncs it to disk.
+    pub(super) fn append(&mut self, r: &Record) -> Result<()> {
+        let mut line = serde_json::to_vec(r).map_err(|e| Error::BlocklistState {
+            op: "encode a record for",
+            path: self.journal.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        line.push(b'\n');
+        if self.file.is_none() {
+            if let Some(dir) = self.journal.parent() {
+                std::fs::create_dir_all(dir).map_err(io("create the directory of", dir))?;
+            }
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.journal)
+                .map_err(io("open", &self.journal))?;
+            self.file = Some(f);
+        }
+        let f = self.file.as_mut().expect("opened above");
+        f.write_all(&line)
+            .and_then(|()| f.sync_data())
+            .map_err(io("append to", &self.journal))?;
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Whether the journal has grown enough, relative to `live` blocks, to be compacted.
+    pub(super) fn due(&self, live: usize) -> bool {
+        self.records >= COMPACT_MIN_RECORDS && self.records > 2 * live as u64
+    }
+
+    /// Writes `state` as the snapshot (temporary file, sync, rename) and empties the journal.
+    pub(super) fn compact(&mut self, state: &State) -> Result<()> {
+        let path = &self.snapshot;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io("create the directory of", dir))?;
+        }
+        let tmp = path.with_extension("tmp");
+        let bytes = serde_json::to_vec(state).map_err(|e| Error::BlocklistState {
+            op: "encode",
+            path: path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        {
+            let mut f = File::create(&tmp).map_err(io("create", &tmp))?;
+            f.write_all(&bytes)
+                .and_then(|()| f.sync_all())
+                .map_err(io("write", &tmp))?;
+        }
+        std::fs::rename(&tmp, path).map_err(io("replace", path))?;
+        if let Some(dir) = path.parent()
+            && let Ok(d) = File::open(dir)
+        {
+            // Makes the rename durable before the journal it replaces is emptied.
+            let _ = d.sync_all();
+        }
+        // Reopened on the next append.
+        self.file = None;
+        match OpenOptions::new().write(true).open(&self.journal) {
+            Ok(f) => f
+                .set_len(0)
+                .and_then(|()| f.sync_all())
+                .map_err(io("truncate", &self.journal))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("open", &self.journal)(e)),
+        }
+        self.records = 0;
+        self.compactions += 1;
+        Ok(())
+    }
+}
+
+/// The file's bytes; `Ok(None)` when it does not exist; `Err` a warning when it cannot be read
+/// or is too large.
+fn read_bounded(path: &Path) -> std::result::Result<Option<Vec<u8>>, String> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        Ok(m) if m.len() > MAX_STATE_BYTES => Err(format!(
+            "{} is larger than {MAX_STATE_BYTES} bytes; ignored",
+            path.display()
+        )),
+        Ok(_) => std::fs::read(path)
+            .map(Some)
+            .map_err(|e| format!("cannot read {}: {e}", path.display())),
+    }
+}
