@@ -162,6 +162,8 @@ start_journald() {
   nohup /lib/systemd/systemd-journald >"$DIR/journald/journald.log" 2>&1 </dev/null &
   echo $! >"$DIR/journald/journald.pid"
   wait_for journald 30 journald_up || { tail -20 "$DIR/journald/journald.log"; return 1; }
+  # As systemd's journald dev-log socket unit does: syslog(3) callers (sshd, logger) reach journald.
+  if [ ! -e /dev/log ] && [ ! -L /dev/log ]; then ln -s /run/systemd/journal/dev-log /dev/log; fi
   log "journald started (/run/systemd/journal/socket)"
 }
 stop_journald() {

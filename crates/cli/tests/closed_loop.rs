@@ -72,7 +72,10 @@ fn brute_force_is_blocked_decoys_block_nobody_and_the_compromised_container_is_d
         "{b}"
     );
     for bystander in ["198.18.66.201", "198.18.66.53", "198.18.66.123"] {
-        assert!(block_of(bystander).is_none(), "{bystander} was blocked:\n{log}");
+        assert!(
+            block_of(bystander).is_none(),
+            "{bystander} was blocked:\n{log}"
+        );
     }
 
     let drops = std::fs::read_to_string(out.path().join("drops_around_retry")).unwrap();
@@ -110,8 +113,7 @@ fn brute_force_is_blocked_decoys_block_nobody_and_the_compromised_container_is_d
         .find(|a| a["action_type"] == "container_network_disconnect" && a["outcome"] == "success")
         .unwrap_or_else(|| panic!("no disconnect of the compromised container:\n{log}"));
     assert_eq!(
-        disconnect["target"]["container"]["name"],
-        "ironpost-demo-compromised",
+        disconnect["target"]["container"]["name"], "ironpost-demo-compromised",
         "{disconnect}"
     );
     for a in actions.iter().filter(|a| {

@@ -24,6 +24,9 @@ use common::{
     start_in_victim, text, wait_for,
 };
 
+/// journald's syslog socket (what `/dev/log` points to on a systemd host).
+const DEV_LOG: &str = "/run/systemd/journal/dev-log";
+
 /// Adds `ip/24` to the attacker namespace's veth (a second host behind the same link).
 fn add_attacker_address(lab: &Lab, ip: &str) {
     let o = Command::new("ip")
@@ -38,7 +41,15 @@ fn add_attacker_address(lab: &Lab, ip: &str) {
         .find(|n| *n != "lo")
         .unwrap_or_else(|| panic!("no veth in {}: {links}", lab.attacker));
     let o = Command::new("ip")
-        .args(["-n", &lab.attacker, "addr", "add", &format!("{ip}/24"), "dev", dev])
+        .args([
+            "-n",
+            &lab.attacker,
+            "addr",
+            "add",
+            &format!("{ip}/24"),
+            "dev",
+            dev,
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "addr add {ip}: {}", text(&o.stderr));
@@ -62,6 +73,21 @@ fn attack(lab: &Lab, args: &[&str]) {
         text(&o.stdout),
         text(&o.stderr)
     );
+}
+
+/// hping3 with a forged source from the attacker namespace. No reply comes back to a forged
+/// address, so hping3 reports 100 % loss and exits 1: only its own failures (2+) count.
+fn spoof(lab: &Lab, args: &[&str]) {
+    let o = lab.attacker(&[&["hping3", "-q", "-S"], args].concat());
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "hping3 {args:?}: {:?} {}{}",
+        o.status,
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    let out = text(&o.stdout) + &text(&o.stderr);
+    assert!(out.contains(" packets transmitted"), "{out}");
 }
 
 /// A port-scan alert per source in `srcs`, each `spoofable`.
@@ -93,19 +119,42 @@ fn decoy_and_spoofed_scans_alert_as_spoofable_and_block_no_bystander() {
     attack(
         &lab,
         &[
-            "nmap", "-sS", "-D", "198.18.7.53,198.18.7.123,ME", "-p", "1-300", "--max-rate",
-            "1500", "--max-retries", "0", "--host-timeout", "20s", "-n", "-Pn", VICTIM_IP,
-        ],
-    );
-    // hping3 forging one bystander's address over 300 ports.
-    attack(
-        &lab,
-        &[
-            "hping3", "-q", "-S", "--spoof", "198.18.7.77", "-p", "++1", "-c", "300", "-i", "u2000",
+            "nmap",
+            "-sS",
+            "-D",
+            "198.18.7.53,198.18.7.123,ME",
+            "-p",
+            "1-300",
+            "--max-rate",
+            "1500",
+            "--max-retries",
+            "0",
+            "--host-timeout",
+            "20s",
+            "-n",
+            "-Pn",
             VICTIM_IP,
         ],
     );
-    let scans = spoofable_scans_of(&d, &["198.18.7.53", "198.18.7.123", ATTACKER_IP, "198.18.7.77"]);
+    // hping3 forging one bystander's address over 300 ports.
+    spoof(
+        &lab,
+        &[
+            "--spoof",
+            "198.18.7.77",
+            "-p",
+            "++1",
+            "-c",
+            "300",
+            "-i",
+            "u2000",
+            VICTIM_IP,
+        ],
+    );
+    let scans = spoofable_scans_of(
+        &d,
+        &["198.18.7.53", "198.18.7.123", ATTACKER_IP, "198.18.7.77"],
+    );
     for a in &scans {
         assert_eq!(a["evidence"], "spoofable", "{a}");
     }
@@ -114,11 +163,31 @@ fn decoy_and_spoofed_scans_alert_as_spoofable_and_block_no_bystander() {
     assert!(blocks(&d).is_empty(), "{:?}", blocks(&d));
     assert!(lab.ping(), "nobody is dropped");
     // The CLI shows and filters the evidence.
-    let o = run(d.cli().args(["alerts", "list", "--evidence", "spoofable", "--rule", "port_scan"]));
+    let o = run(d.cli().args([
+        "alerts",
+        "list",
+        "--evidence",
+        "spoofable",
+        "--rule",
+        "port_scan",
+    ]));
     let table = text(&o.stdout);
-    assert!(o.status.success() && table.contains("198.18.7.53"), "{table}");
-    assert!(table.lines().skip(1).all(|l| l.contains("spoofable")), "{table}");
-    let o = run(d.cli().args(["alerts", "list", "--evidence", "verified", "--output", "json"]));
+    assert!(
+        o.status.success() && table.contains("198.18.7.53"),
+        "{table}"
+    );
+    assert!(
+        table.lines().skip(1).all(|l| l.contains("spoofable")),
+        "{table}"
+    );
+    let o = run(d.cli().args([
+        "alerts",
+        "list",
+        "--evidence",
+        "verified",
+        "--output",
+        "json",
+    ]));
     assert_eq!(text(&o.stdout).trim(), "[]");
 }
 
@@ -151,7 +220,16 @@ fn an_established_session_survives_spoofed_scans_claiming_its_address() {
     );
     let mut client = wait_for(10, "the admin's session", || {
         let c = Command::new("ip")
-            .args(["netns", "exec", &lab.attacker, "nc", "-s", ADMIN, VICTIM_IP, "7777"])
+            .args([
+                "netns",
+                "exec",
+                &lab.attacker,
+                "nc",
+                "-s",
+                ADMIN,
+                VICTIM_IP,
+                "7777",
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -159,7 +237,10 @@ fn an_established_session_survives_spoofed_scans_claiming_its_address() {
             .unwrap();
         let mut c = Proc(c);
         std::thread::sleep(Duration::from_millis(200));
-        let ss = lab.victim(&["ss", "-Htn", "state", "established"]).output().unwrap();
+        let ss = lab
+            .victim(&["ss", "-Htn", "state", "established"])
+            .output()
+            .unwrap();
         if text(&ss.stdout).contains(ADMIN) {
             Some(c)
         } else {
@@ -173,11 +254,10 @@ fn an_established_session_survives_spoofed_scans_claiming_its_address() {
 
     // Spoofed SYN scans claiming the admin's address, and one claiming a non-peer.
     for src in [ADMIN, NOBODY] {
-        attack(
+        spoof(
             &lab,
             &[
-                "hping3", "-q", "-S", "--spoof", src, "-p", "++1000", "-c", "200", "-i", "u2000",
-                VICTIM_IP,
+                "--spoof", src, "-p", "++1000", "-c", "200", "-i", "u2000", VICTIM_IP,
             ],
         );
     }
@@ -234,6 +314,13 @@ fn a_random_source_syn_flood_blocks_nobody_and_a_real_client_is_served() {
             ("IRONPOST_RESPONSE_BLOCK_UNVERIFIED", "true"),
         ],
     );
+    // A host has a default route: without one, the kernel cannot answer the random sources and
+    // drops their SYNs before they reach the listener's queue.
+    let o = lab
+        .victim(&["ip", "route", "add", "default", "via", ATTACKER_IP])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "default route: {}", text(&o.stderr));
     let syncookies = lab
         .victim(&["sysctl", "-n", "net.ipv4.tcp_syncookies"])
         .output()
@@ -257,7 +344,15 @@ fn a_random_source_syn_flood_blocks_nobody_and_a_real_client_is_served() {
     let mut flood = Proc(
         Command::new("ip")
             .args(["netns", "exec", &lab.attacker])
-            .args(["timeout", "4", "hping3", "-q", "-S", "--flood", "--rand-source"])
+            .args([
+                "timeout",
+                "4",
+                "hping3",
+                "-q",
+                "-S",
+                "--flood",
+                "--rand-source",
+            ])
             .args(["-p", "7778", VICTIM_IP])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -265,9 +360,25 @@ fn a_random_source_syn_flood_blocks_nobody_and_a_real_client_is_served() {
             .unwrap(),
     );
     std::thread::sleep(Duration::from_millis(500));
-    let (ok, tries) = connect_loop(&lab, CLIENT, "7778", Instant::now() + Duration::from_secs(3));
+    let (ok, tries) = connect_loop(
+        &lab,
+        CLIENT,
+        "7778",
+        Instant::now() + Duration::from_secs(3),
+    );
     let _ = flood.0.wait();
-    println!("legitimate handshakes during the flood: {ok}/{tries}");
+    // The flood did overflow the listener's SYN queue: the kernel answered with SYN cookies.
+    let cookies = lab
+        .victim(&["nstat", "-az", "TcpExtSyncookiesSent"])
+        .output()
+        .unwrap();
+    let sent: u64 = text(&cookies.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("TcpExtSyncookiesSent"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("nstat: {}", text(&cookies.stdout)));
+    println!("legitimate handshakes during the flood: {ok}/{tries}; SYN cookies sent: {sent}");
+    assert!(sent > 0, "the flood never filled the SYN queue");
     assert!(tries > 0);
     assert!(
         ok * 2 >= tries,
@@ -300,10 +411,17 @@ fn forged_sshd_lines_in_the_journal_block_nobody_but_a_real_brute_force_is_block
             ),
         ],
     );
+    // The source follows the journal once a marker written now reaches it.
     wait_for(20, "the journald source", || {
+        let o = Command::new("logger")
+            .args(["-u", DEV_LOG, "-t", "ironpost-test", "marker"])
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        std::thread::sleep(Duration::from_millis(200));
         lab_get(&lab, &d, "/metrics")
             .1
-            .contains("source=\"journald\"")
+            .contains("ironpost_log_source_received_total{source=\"journald\"}")
             .then_some(())
     });
     // Any local user can do this: lines that claim to be sshd's, naming a bystander and the
@@ -311,7 +429,10 @@ fn forged_sshd_lines_in_the_journal_block_nobody_but_a_real_brute_force_is_block
     for ip in ["198.18.7.50", ATTACKER_IP] {
         for i in 0..8 {
             let line = format!("Failed password for root from {ip} port {} ssh2", 40000 + i);
-            let o = Command::new("logger").args(["-t", "sshd", &line]).output().unwrap();
+            let o = Command::new("logger")
+                .args(["-u", DEV_LOG, "-t", "sshd", &line])
+                .output()
+                .unwrap();
             assert!(o.status.success());
         }
     }

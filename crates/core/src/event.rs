@@ -785,7 +785,11 @@ mod tests {
         .unwrap();
         assert_eq!(a.severity, Severity::High);
         assert!(a.entities.is_empty());
-        assert_eq!(a.evidence, Evidence::Forgeable, "unsaid evidence is the weakest");
+        assert_eq!(
+            a.evidence,
+            Evidence::Forgeable,
+            "unsaid evidence is the weakest"
+        );
         assert!(
             serde_json::from_str::<AlertEvent>(
                 r#"{"severity":"high","source":"external","rule_id":"r1","title":"t","bogus":1}"#

@@ -17,7 +17,10 @@ use crate::record::{BatchOutcome, Record};
 /// Embedded migrations, applied in order and recorded in `schema_migrations`.
 const MIGRATIONS: &[(u32, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
-    (2, include_str!("../migrations/postgres/0002_alert_evidence.sql")),
+    (
+        2,
+        include_str!("../migrations/postgres/0002_alert_evidence.sql"),
+    ),
 ];
 
 /// Advisory lock key held while migrating, so two processes do not migrate at once ("ironpost").

@@ -7,9 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use ironpost_core::config::StorageConfig;
-use ironpost_core::{
-    ActionEvent, AlertEvent, EventId, Evidence, LogEvent, PacketEvent, Severity,
-};
+use ironpost_core::{ActionEvent, AlertEvent, EventId, Evidence, LogEvent, PacketEvent, Severity};
 use rusqlite::Connection;
 
 use crate::codec::{self, Dialect, Table, Value};
@@ -146,8 +144,9 @@ fn alerts_sql(q: &AlertQuery, d: Dialect) -> (String, Vec<Value>) {
         } else {
             String::new()
         };
-        s.conditions
-            .push(format!("(container_name = {name} OR container_id = {id}{prefix})"));
+        s.conditions.push(format!(
+            "(container_name = {name} OR container_id = {id}{prefix})"
+        ));
     }
     s.finish(q.limit)
 }

@@ -20,7 +20,10 @@ use crate::record::{BatchOutcome, Record};
 /// Embedded migrations, applied in order and recorded in `schema_migrations`.
 const MIGRATIONS: &[(u32, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
-    (2, include_str!("../migrations/sqlite/0002_alert_evidence.sql")),
+    (
+        2,
+        include_str!("../migrations/sqlite/0002_alert_evidence.sql"),
+    ),
 ];
 
 /// How long a statement waits for another connection's lock (the CLI reading, retention).

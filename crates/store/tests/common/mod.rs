@@ -404,20 +404,52 @@ pub(crate) async fn queries(cfg: &StorageConfig, dir: &Path) {
         f(&mut q);
         q
     };
-    assert_eq!(got(q(|q| q.evidence = Some(Evidence::Verified))).await, only(2));
-    assert_eq!(got(q(|q| q.evidence = Some(Evidence::Spoofable))).await, only(6));
     assert_eq!(
-        got(q(|q| q.evidence = Some(Evidence::Forgeable))).await.len(),
+        got(q(|q| q.evidence = Some(Evidence::Verified))).await,
+        only(2)
+    );
+    assert_eq!(
+        got(q(|q| q.evidence = Some(Evidence::Spoofable))).await,
+        only(6)
+    );
+    assert_eq!(
+        got(q(|q| q.evidence = Some(Evidence::Forgeable)))
+            .await
+            .len(),
         8
     );
-    assert_eq!(got(q(|q| q.rule_id = Some("port_scan".into()))).await, only(6));
+    assert_eq!(
+        got(q(|q| q.rule_id = Some("port_scan".into()))).await,
+        only(6)
+    );
     let both = vec![alerts[6].clone(), alerts[2].clone()];
     let src = entities().src_ip;
-    assert_eq!(got(AlertQuery { src_ip: src, ..AlertQuery::default() }).await, both);
+    assert_eq!(
+        got(AlertQuery {
+            src_ip: src,
+            ..AlertQuery::default()
+        })
+        .await,
+        both
+    );
     assert_eq!(got(q(|q| q.container = Some("web-1".into()))).await, both);
-    let id = entities().container.and_then(|c| c.id).expect("container id");
-    assert_eq!(got(AlertQuery { container: Some(id[..12].to_owned()), ..AlertQuery::default() }).await, both);
-    assert!(got(q(|q| q.container = Some("web".into()))).await.is_empty());
+    let id = entities()
+        .container
+        .and_then(|c| c.id)
+        .expect("container id");
+    assert_eq!(
+        got(AlertQuery {
+            container: Some(id[..12].to_owned()),
+            ..AlertQuery::default()
+        })
+        .await,
+        both
+    );
+    assert!(
+        got(q(|q| q.container = Some("web".into())))
+            .await
+            .is_empty()
+    );
     let q = AlertQuery {
         since: Some(at(4)),
         min_severity: Some(Severity::Medium),
