@@ -104,6 +104,7 @@ fn blocks_table(blocks: &[BlockView]) -> String {
                 v.hits.to_string(),
                 expiry(&v.block),
                 v.block.offence.to_string(),
+                v.block.evidence.as_str().to_owned(),
                 v.block
                     .alert_id
                     .map(|i| i.to_string())
@@ -118,6 +119,7 @@ fn blocks_table(blocks: &[BlockView]) -> String {
             "HITS",
             "EXPIRES (UTC)",
             "OFFENCE",
+            "EVIDENCE",
             "ALERT",
             "REASON",
         ],
