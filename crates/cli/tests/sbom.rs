@@ -17,7 +17,11 @@ use serde_json::Value;
 const REGISTRY: &str = "registry+https://github.com/rust-lang/crates.io-index";
 
 fn data(dir: &str) -> PathBuf {
-    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/rustsec")).join(dir);
+    let p = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/rustsec"
+    ))
+    .join(dir);
     assert!(p.is_dir(), "test data {} is missing", p.display());
     p
 }
@@ -138,7 +142,9 @@ fn both_databases_give_exactly_the_expected_advisories() {
         let o = run(cli().args(["db", "status", "--db"]).arg(&db));
         let t = text(&o.stdout);
         assert!(
-            o.status.success() && t.contains("crates.io") && t.contains(&data(source).display().to_string()),
+            o.status.success()
+                && t.contains("crates.io")
+                && t.contains(&data(source).display().to_string()),
             "{t}"
         );
         statuses.push(st);
