@@ -5,7 +5,8 @@
 #  (2) by its file source reading an auth.log already on disk (start_at = beginning).
 # Prints lines/s from "first line sent" (or daemon start, for the file) until the pipeline has
 # parsed and matched every line (ironpost_log_parsed_total), and the daemon's peak RSS (VmHWM).
-# Input: gen-authlog.py's reference corpus (1M lines, seed 42); BENCH_LINES=N for a quick run.
+# Input: the reference corpus of crates/log-pipeline/examples/gen_authlog (1M lines, seed 42);
+# BENCH_LINES=N for a quick run.
 # Targets printed beside the figures: >= 1,000,000 lines/s with peak RSS <= 64 MB.
 set -euo pipefail
 unset RUST_BACKTRACE
@@ -25,15 +26,13 @@ trap cleanup EXIT
 
 echo "building (release) ..."
 cargo build --release --locked -q -p ironpost-daemon -p ironpost-cli
-cargo build --release --locked -q -p ironpost-log-pipeline --example tcp_flood
+cargo build --release --locked -q -p ironpost-log-pipeline --example tcp_flood --example gen_authlog
 BIN=$TARGET_DIR/release
 
 mkdir -p "$CORPUS_DIR"
 BASE="$CORPUS_DIR/auth-$LINES"
-if [ ! -f "$BASE.log" ]; then
-  echo "generating the corpus ($LINES lines, seed 42) ..."
-  python3 ../shared/tools/gen-authlog.py -n "$LINES" --seed 42 --out "$BASE" --formats rfc3164,rfc5424 --force >/dev/null
-fi
+# Idempotent: the generator returns at once when the files exist with the same parameters.
+"$BIN/examples/gen_authlog" -n "$LINES" --seed 42 --out "$BASE" --formats rfc3164,rfc5424 >/dev/null
 
 # 20 rules: 10 on literals the corpus contains (some with thresholds per source IP), 10 that never match.
 RULES="$WORK/rules"; mkdir -p "$RULES"

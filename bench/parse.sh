@@ -8,14 +8,13 @@
 # Options (environment variable in brackets, flags win):
 #   --lines N    lines of the generated corpus [BENCH_LINES, 1000000: the reference corpus]
 #   --rounds N   passes over the lines per contender, the best is shown [BENCH_ROUNDS, 3]
-# Also CARGO, CARGO_TARGET_DIR. The corpus (gen-authlog.py, seed 42) is generated into
-# /tmp/ironpost-bench/authlog/ unless already there; needs python3 and ../shared/tools.
+# Also CARGO, CARGO_TARGET_DIR. The corpus (examples/gen_authlog of the log pipeline, seed 42)
+# is generated into /tmp/ironpost-bench/authlog/ unless already there.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CARGO=${CARGO:-cargo}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-GEN=$ROOT/../shared/tools/gen-authlog.py
 # As in .ci/run: backtraces add nothing to a benchmark and slow down any path that captures one.
 unset RUST_BACKTRACE
 
@@ -29,20 +28,16 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-if [ ! -f "$GEN" ]; then
-  echo "parse.sh: $GEN is missing (shared/tools must sit next to the repository)" >&2
-  exit 1
-fi
+echo "== building the log-pipeline examples (release) =="
+(cd "$ROOT" && "$CARGO" build --release --locked -p ironpost-log-pipeline \
+  --example parse_bench --example gen_authlog)
+echo
 
 base=/tmp/ironpost-bench/authlog/auth-$lines-s42
 echo "== corpus: $lines lines, seed 42 =="
 # Idempotent: the generator returns at once when the files exist with the same parameters.
-python3 "$GEN" -n "$lines" --seed 42 --out "$base" --formats rfc3164,rfc3164pri,rfc5424,jsonl |
-  grep -v '^METRIC'
-echo
-
-echo "== building the log-pipeline examples (release) =="
-(cd "$ROOT" && "$CARGO" build --release --locked -p ironpost-log-pipeline --example parse_bench)
+"$TARGET_DIR/release/examples/gen_authlog" -n "$lines" --seed 42 --out "$base" \
+  --formats rfc3164,rfc3164pri,rfc5424,jsonl
 echo
 
 "$TARGET_DIR/release/examples/parse_bench" --base "$base" --rounds "$rounds"

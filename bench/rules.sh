@@ -9,14 +9,13 @@
 #   --lines N    lines of the generated auth.log [BENCH_LINES, 200000]
 #   --rules N    generated Sigma rules [BENCH_RULES, 100]
 #   --rounds N   timed passes per engine, alternating, the median is shown [BENCH_ROUNDS, 5]
-# Also CARGO, CARGO_TARGET_DIR. The log (gen-authlog.py, seed 1) is generated into
-# /tmp/ironpost-bench/authlog/ unless already there; needs python3 and ../shared/tools.
+# Also CARGO, CARGO_TARGET_DIR. The log (examples/gen_authlog of the log pipeline, seed 1) is
+# generated into /tmp/ironpost-bench/authlog/ unless already there.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CARGO=${CARGO:-cargo}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-GEN=$ROOT/../shared/tools/gen-authlog.py
 # As in .ci/run: backtraces add nothing to a benchmark and slow down any path that captures one.
 unset RUST_BACKTRACE
 
@@ -32,20 +31,15 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-if [ ! -f "$GEN" ]; then
-  echo "rules.sh: $GEN is missing (shared/tools must sit next to the repository)" >&2
-  exit 1
-fi
+echo "== building the rule benchmark (release, feature rsigma-bench) =="
+(cd "$ROOT" && "$CARGO" build --release --locked -p ironpost-log-pipeline \
+  --features rsigma-bench --example rules_bench --example gen_authlog)
+echo
 
 base=/tmp/ironpost-bench/authlog/auth-$lines-s1
 echo "== events: $lines auth.log lines, seed 1 =="
 # Idempotent: the generator returns at once when the files exist with the same parameters.
-python3 "$GEN" -n "$lines" --seed 1 --out "$base" --formats rfc3164 | grep -v '^METRIC'
-echo
-
-echo "== building the rule benchmark (release, feature rsigma-bench) =="
-(cd "$ROOT" && "$CARGO" build --release --locked -p ironpost-log-pipeline \
-  --features rsigma-bench --example rules_bench)
+"$TARGET_DIR/release/examples/gen_authlog" -n "$lines" --seed 1 --out "$base" --formats rfc3164
 echo
 
 echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -8,7 +8,7 @@
 #   bench/sbom.sh [--packages N] [--rounds N]
 #
 # Environment: BENCH_PACKAGES (10000), BENCH_ROUNDS (11, the median is shown), RUSTSEC_NATIVE
-# (../shared/data/rustsec-native), CARGO, CARGO_TARGET_DIR, CARGO_AUDIT_ROOT
+# (testdata/rustsec/native), CARGO, CARGO_TARGET_DIR, CARGO_AUDIT_ROOT
 # (/var/tmp/ironpost-cargo-audit: cargo-audit 0.22 is installed there from crates.io if absent).
 set -euo pipefail
 
@@ -17,7 +17,7 @@ CARGO=${CARGO:-cargo}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 PACKAGES=${BENCH_PACKAGES:-10000}
 ROUNDS=${BENCH_ROUNDS:-11}
-NATIVE=${RUSTSEC_NATIVE:-$ROOT/../shared/data/rustsec-native}
+NATIVE=${RUSTSEC_NATIVE:-$ROOT/testdata/rustsec/native}
 AUDIT_ROOT=${CARGO_AUDIT_ROOT:-/var/tmp/ironpost-cargo-audit}
 
 while [ $# -gt 0 ]; do

@@ -6,6 +6,9 @@
 #   deploy/prometheus/prometheus.yml), rsyslog as a TCP collector (:5514, deploy/rsyslog/),
 #   systemd-journald standalone (no systemd as PID 1; the machine's journal at /run/systemd/journal).
 # State lives under $IRONPOST_SERVICES_DIR (default /var/tmp/ironpost-services).
+# With systemd as PID 1, Debian's own units for nats-server, prometheus, prometheus-alertmanager
+# and redis-server are stopped and masked first (see "packaged units" below); a listener on one of
+# our ports that is not ours (no JetStream, another Prometheus/Alertmanager config) is an error.
 # Usage: scripts/services.sh start|stop|status [SERVICE...]
 set -euo pipefail
 
@@ -32,6 +35,41 @@ wait_for() { # wait_for NAME SECONDS CMD...
 }
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# Whether anything accepts TCP connections on 127.0.0.1:PORT.
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Refuses to go on, saying why; `set -e` stops the script at the caller.
+foreign() { # foreign NAME PORT REASON UNIT
+  log "$1: 127.0.0.1:$2 is taken by a server that is not ours ($3)." >&2
+  log "$1: stop it (Debian's unit: systemctl disable --now $4; systemctl mask $4) and run this again." >&2
+  return 1
+}
+
+# --- packaged units -------------------------------------------------------------------------
+# Debian's packages enable and start their own services when systemd runs: nats-server on 4222
+# without JetStream, prometheus and prometheus-alertmanager on 9090/9093 with Debian's configs,
+# redis-server on 6379 with persistence. Each is stopped and masked (so that neither a reboot nor
+# a package upgrade brings it back) before ours starts on its port. Without systemd as PID 1
+# (containers, CI) nothing runs them: scripts/setup.sh keeps the install from starting them.
+# docker.service and postgresql@15-main are used as they are (ours are the same daemons).
+declare -A PACKAGED_UNIT=([nats]=nats-server [prometheus]=prometheus
+                          [alertmanager]=prometheus-alertmanager [redis]=redis-server)
+systemd_booted() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null; } # sd_booted(3)
+quiet_packaged_unit() { # quiet_packaged_unit SERVICE
+  local unit=${PACKAGED_UNIT[$1]:-}
+  [ -n "$unit" ] && systemd_booted || return 0
+  local state
+  state=$(systemctl show -p LoadState --value "$unit.service" 2>/dev/null) || return 0
+  case $state in
+    not-found|"") return 0 ;;  # package not installed
+    masked) systemctl is-active -q "$unit.service" || return 0 ;;
+  esac
+  log "$1: stopping and masking Debian's $unit unit (it listens where ours must)"
+  # `mask` fails when the unit file lives in /etc/systemd/system; disabling is the fallback.
+  systemctl mask --now "$unit.service" >/dev/null 2>&1 || systemctl disable --now "$unit.service"
+  systemctl stop "$unit.service" 2>/dev/null || true
+}
 
 # --- docker ---------------------------------------------------------------------------------
 docker_up() { /usr/bin/docker info >/dev/null 2>&1; }
@@ -82,7 +120,9 @@ status_postgres() { pg_up && echo "postgres: up" || echo "postgres: down"; }
 # --- redis ----------------------------------------------------------------------------------
 redis_up() { [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = PONG ]; }
 start_redis() {
+  quiet_packaged_unit redis
   if redis_up; then log "redis already running"; return; fi
+  port_taken 6379 && foreign redis 6379 "it does not answer PING" redis-server
   mkdir -p "$DIR/redis"
   redis-server --bind 127.0.0.1 --port 6379 --save '' --appendonly no --dir "$DIR/redis" --daemonize no \
     >"$DIR/redis/redis.log" 2>&1 </dev/null &
@@ -96,7 +136,12 @@ status_redis() { redis_up && echo "redis: up" || echo "redis: down"; }
 # --- nats -----------------------------------------------------------------------------------
 nats_up() { curl -fsS http://127.0.0.1:8222/jsz 2>/dev/null | jq -e '.disabled != true' >/dev/null; }
 start_nats() {
+  quiet_packaged_unit nats
   if nats_up; then log "nats already running"; return; fi
+  # Debian's nats-server.conf has no monitoring port and no JetStream: it answers on 4222 only.
+  if port_taken 4222 || port_taken 8222; then
+    foreign nats 4222 "no JetStream reported on http://127.0.0.1:8222/jsz" nats-server
+  fi
   mkdir -p "$DIR/nats"
   nats-server -a 127.0.0.1 -p 4222 -m 8222 -js -sd "$DIR/nats" -l "$DIR/nats/nats.log" >/dev/null 2>&1 </dev/null &
   echo $! >"$DIR/nats/nats.pid"
@@ -104,12 +149,26 @@ start_nats() {
   log "nats started (JetStream on)"
 }
 stop_nats() { if pid_alive "$DIR/nats/nats.pid"; then kill "$(cat "$DIR/nats/nats.pid")"; log "nats stopped"; fi; }
-status_nats() { nats_up && echo "nats: up" || echo "nats: down"; }
+status_nats() {
+  if nats_up; then echo "nats: up"
+  elif port_taken 4222; then echo "nats: port 4222 taken by a server without JetStream (not ours)"
+  else echo "nats: down"; fi
+}
 
 # --- alertmanager ---------------------------------------------------------------------------
 am_up() { curl -fsS http://127.0.0.1:9093/-/ready >/dev/null 2>&1; }
+# Ours routes to the `ironpost-notifier` receiver (deploy/alertmanager/alertmanager.yml).
+am_ours() {
+  curl -fsS http://127.0.0.1:9093/api/v2/status 2>/dev/null |
+    jq -e '.config.original | test("name: ironpost-notifier")' >/dev/null
+}
 start_alertmanager() {
-  if am_up; then log "alertmanager already running"; return; fi
+  quiet_packaged_unit alertmanager
+  if am_up; then
+    am_ours || foreign alertmanager 9093 "its config has no receiver ironpost-notifier" prometheus-alertmanager
+    log "alertmanager already running"; return
+  fi
+  port_taken 9093 && foreign alertmanager 9093 "it does not answer /-/ready" prometheus-alertmanager
   mkdir -p "$DIR/alertmanager"
   # --cluster.listen-address= (empty): no gossip, or the first notification waits ~10 s.
   prometheus-alertmanager --config.file="$ROOT/deploy/alertmanager/alertmanager.yml" \
@@ -120,12 +179,25 @@ start_alertmanager() {
   log "alertmanager started (http://127.0.0.1:9093)"
 }
 stop_alertmanager() { if pid_alive "$DIR/alertmanager/alertmanager.pid"; then kill "$(cat "$DIR/alertmanager/alertmanager.pid")"; log "alertmanager stopped"; fi; }
-status_alertmanager() { am_up && echo "alertmanager: up" || echo "alertmanager: down"; }
+status_alertmanager() {
+  if am_up; then am_ours && echo "alertmanager: up" || echo "alertmanager: up, another config (not ours)"
+  else echo "alertmanager: down"; fi
+}
 
 # --- prometheus -----------------------------------------------------------------------------
 prom_up() { curl -fsS http://127.0.0.1:9090/-/ready >/dev/null 2>&1; }
+# Ours scrapes the job `ironpost` (deploy/prometheus/prometheus.yml); Debian's scrapes itself.
+prom_ours() {
+  curl -fsS http://127.0.0.1:9090/api/v1/status/config 2>/dev/null |
+    jq -e '.data.yaml | test("job_name: ironpost\\b")' >/dev/null
+}
 start_prometheus() {
-  if prom_up; then log "prometheus already running"; return; fi
+  quiet_packaged_unit prometheus
+  if prom_up; then
+    prom_ours || foreign prometheus 9090 "its config has no scrape job ironpost" prometheus
+    log "prometheus already running"; return
+  fi
+  port_taken 9090 && foreign prometheus 9090 "it does not answer /-/ready" prometheus
   mkdir -p "$DIR/prometheus"
   prometheus --config.file="$ROOT/deploy/prometheus/prometheus.yml" --storage.tsdb.path="$DIR/prometheus" \
     --web.listen-address=127.0.0.1:9090 >"$DIR/prometheus/prometheus.log" 2>&1 </dev/null &
@@ -134,7 +206,10 @@ start_prometheus() {
   log "prometheus started (http://127.0.0.1:9090)"
 }
 stop_prometheus() { if pid_alive "$DIR/prometheus/prometheus.pid"; then kill "$(cat "$DIR/prometheus/prometheus.pid")"; log "prometheus stopped"; fi; }
-status_prometheus() { prom_up && echo "prometheus: up" || echo "prometheus: down"; }
+status_prometheus() {
+  if prom_up; then prom_ours && echo "prometheus: up" || echo "prometheus: up, another config (not ours)"
+  else echo "prometheus: down"; fi
+}
 
 # --- rsyslog (a TCP collector writing what it receives to $DIR/rsyslog/ironpost-alerts.log) ---
 rsyslog_up() { (exec 3<>/dev/tcp/127.0.0.1/5514) 2>/dev/null; }

@@ -34,6 +34,17 @@ else
   fi
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # No packaged service may start during the install: nats-server, prometheus,
+  # prometheus-alertmanager and redis-server would take the ports of the ones
+  # scripts/services.sh runs with our configs (which also masks their units under systemd,
+  # where installing enables them). invoke-rc.d and deb-systemd-invoke both ask policy-rc.d;
+  # exit code 101 means "action forbidden". One that is already there is left as it is.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# scripts/setup.sh: no service starts during this install\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   echo "setup: done"

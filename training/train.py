@@ -28,7 +28,7 @@ from sklearn.model_selection import train_test_split
 from features import FEATURE_NAMES, load, without_flags
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "nsl-kdd" / "KDDTrain+_20Percent.txt"
+DEFAULT_DATA = ROOT / "testdata" / "nsl-kdd" / "KDDTrain+_20Percent.txt"
 MODELS = ROOT / "models"
 SEED = 20240611
 TEST_SIZE = 0.3

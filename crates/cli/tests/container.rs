@@ -606,10 +606,7 @@ fn alerts_about_a_container_with_vulnerable_packages_are_raised_one_level() {
     ]);
 
     let db = dir.path().join("vuln-db");
-    let advisories = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/rustsec-native"
-    );
+    let advisories = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/rustsec/native");
     let o = run(common::cli()
         .args(["--defaults", "db", "import", advisories, "--db"])
         .arg(&db));

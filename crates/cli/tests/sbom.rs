@@ -17,12 +17,12 @@ use serde_json::Value;
 const REGISTRY: &str = "registry+https://github.com/rust-lang/crates.io-index";
 
 fn data(dir: &str) -> PathBuf {
-    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data")).join(dir);
-    assert!(
-        p.is_dir(),
-        "test data {} is missing: the shared data folder must sit beside the repository",
-        p.display()
-    );
+    let p = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/rustsec"
+    ))
+    .join(dir);
+    assert!(p.is_dir(), "test data {} is missing", p.display());
     p
 }
 
@@ -124,7 +124,7 @@ fn both_databases_give_exactly_the_expected_advisories() {
     let work = tempfile::tempdir().unwrap();
     write_lock(&work.path().join("proj"), PACKAGES);
     let mut statuses = Vec::new();
-    for source in ["rustsec-native", "rustsec-osv"] {
+    for source in ["native", "osv"] {
         let db = work.path().join(source);
         let rep = import(&db, source);
         assert!(rep["imported"].as_u64().unwrap() > 800, "{rep}");
@@ -142,7 +142,9 @@ fn both_databases_give_exactly_the_expected_advisories() {
         let o = run(cli().args(["db", "status", "--db"]).arg(&db));
         let t = text(&o.stdout);
         assert!(
-            o.status.success() && t.contains("crates.io") && t.contains(source),
+            o.status.success()
+                && t.contains("crates.io")
+                && t.contains(&data(source).display().to_string()),
             "{t}"
         );
         statuses.push(st);
@@ -216,7 +218,7 @@ fn both_databases_give_exactly_the_expected_advisories() {
 
 #[test]
 fn suppressions_and_vex_take_findings_out_with_their_reasons() {
-    let db = imported_db("rustsec-native");
+    let db = imported_db("native");
     let work = tempfile::tempdir().unwrap();
     let proj = work.path().join("proj");
     write_lock(&proj, PACKAGES);
@@ -323,7 +325,7 @@ expires = "2001-01-01"
 
 #[test]
 fn sarif_output_has_rules_results_and_locations() {
-    let db = imported_db("rustsec-osv");
+    let db = imported_db("osv");
     let work = tempfile::tempdir().unwrap();
     write_lock(work.path(), PACKAGES);
     let (code, s) = scan(
@@ -421,7 +423,7 @@ fn alerts(d: &Daemon) -> Vec<Value> {
 fn daemon_scans_at_start_and_stores_alerts() {
     let work = tempfile::tempdir().unwrap();
     let db = work.path().join("db");
-    import(&db, "rustsec-native");
+    import(&db, "native");
     let scan_dir = work.path().join("scan");
     write_lock(&scan_dir, PACKAGES);
     let d = Daemon::start(

@@ -9,7 +9,7 @@
 //! cargo run --release -p ironpost-log-pipeline --example parse_bench -- --base /tmp/ironpost-bench/authlog/auth-1000000-s42 [--rounds 3]
 //! ```
 //!
-//! `--base` is the generator's output path without suffix (`gen-authlog.py --out`); the files
+//! `--base` is the generator's output path without suffix (`gen_authlog --out`); the files
 //! `BASE.rfc5424.log`, `BASE.pri.log`, `BASE.log` and `BASE.jsonl` must exist.
 //!
 //! What is timed per line. Ours: format detection, parsing into a borrowed `Record`, and the
@@ -53,7 +53,7 @@ fn args() -> Result<Args, String> {
         }
     }
     Ok(Args {
-        base: base.ok_or("--base BASE is required (gen-authlog.py's --out)")?,
+        base: base.ok_or("--base BASE is required (gen_authlog's --out)")?,
         rounds,
     })
 }

@@ -1,6 +1,6 @@
 //! Rule-evaluation benchmark: Ironpost's `RuleSet` against `rsigma-eval` 0.23 on the same 100
 //! Sigma rules (generated below, parsed by each engine from the same YAML text) and the same
-//! events (lines of `gen-authlog.py`'s auth.log split into fields here, independently of the
+//! events (lines of `examples/gen_authlog`'s auth.log split into fields here, independently of the
 //! crate's parser), single-threaded, in one run. Run it through `bench/rules.sh`.
 //!
 //! What each side does per event:
@@ -88,7 +88,8 @@ impl Splitter {
     fn new() -> Self {
         Splitter {
             head: Regex::new(r"^(\w{3}) +(\d{1,2}) (\d\d):(\d\d):(\d\d) (\S+) ([^\[:\s]+)(?:\[(\d+)\])?: (.*)$").unwrap(),
-            ip: Regex::new(r"(?:from |rhost=|by |\[)(\d{1,3}(?:\.\d{1,3}){3})").unwrap(),
+            // IPv4, or IPv6 as the generator writes it (RFC 5952: hex groups, `::`).
+            ip: Regex::new(r"(?:from |rhost=|by |\[)(\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f]{1,4}(?::[0-9a-f]{0,4}){2,7})").unwrap(),
             port: Regex::new(r" port (\d+)").unwrap(),
             user: Regex::new(
                 r"(?:for invalid user |Invalid user |invalid user |(?:password|publickey) for |user=|for user )([^\s;]+)",

@@ -4,7 +4,7 @@
 //! cargo run --release -p ironpost-vulndb --example match_bench -- [DB_DIR] [SOURCE] [N]
 //! ```
 //! DB_DIR defaults to a fresh temporary directory; SOURCE (imported first when given, default
-//! `../shared/data/rustsec-native`) and N (default 10,000). The packages mix the names of every
+//! `testdata/rustsec/native`, relative to the repository root) and N (default 10,000). The packages mix the names of every
 //! advisory's crate (at versions around their ranges) with names no advisory mentions, the
 //! way a large Cargo.lock does.
 #![allow(clippy::print_stdout)]
@@ -21,7 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let source = args
         .next()
-        .unwrap_or_else(|| "../shared/data/rustsec-native".to_owned());
+        .unwrap_or_else(|| "testdata/rustsec/native".to_owned());
     let n: usize = args
         .next()
         .map(|s| s.parse())

@@ -10,7 +10,7 @@ use chrono::{TimeZone, Utc};
 use ironpost_vulndb::{Db, EntryErrorKind, Limits, SourceKind, VulnDbError};
 
 fn osv_data() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/rustsec-osv");
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/rustsec/osv");
     assert!(p.is_dir(), "test data {} is missing", p.display());
     p
 }

@@ -1,4 +1,4 @@
-//! The real RustSec data in `../shared/data/`: the native advisory-db and its OSV export import
+//! The real RustSec data in `testdata/rustsec/`: the native advisory-db and its OSV export import
 //! to the same advisories, and packages just inside and just outside chosen advisories' ranges
 //! yield exactly the expected ids.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns: a panic is the failure report
@@ -14,13 +14,9 @@ const OSV_ONLY: &[&str] = &["RUSTSEC-2025-0000"];
 
 fn data(dir: &str) -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
+        .join("../../testdata/rustsec")
         .join(dir);
-    assert!(
-        p.is_dir(),
-        "test data {} is missing: the shared data folder must sit beside the repository",
-        p.display()
-    );
+    assert!(p.is_dir(), "test data {} is missing", p.display());
     p
 }
 
@@ -77,8 +73,8 @@ fn sweep_versions(db: &Db, name: &str) -> BTreeSet<String> {
 
 #[test]
 fn native_and_osv_imports_hold_the_same_advisories() {
-    let (_n, native) = import("rustsec-native");
-    let (_o, osv) = import("rustsec-osv");
+    let (_n, native) = import("native");
+    let (_o, osv) = import("osv");
     assert_eq!(
         native.status().sources[0].meta.kind,
         SourceKind::RustsecNative
@@ -245,19 +241,19 @@ fn expected_matches(db: &Db) {
 
 #[test]
 fn lockfile_packages_match_exactly_the_expected_ids_native() {
-    let (_t, db) = import("rustsec-native");
+    let (_t, db) = import("native");
     expected_matches(&db);
 }
 
 #[test]
 fn lockfile_packages_match_exactly_the_expected_ids_osv() {
-    let (_t, db) = import("rustsec-osv");
+    let (_t, db) = import("osv");
     expected_matches(&db);
 }
 
 #[test]
 fn severity_and_aliases_are_shown() {
-    let (_t, db) = import("rustsec-osv");
+    let (_t, db) = import("osv");
     let lz4 = db.get("RUSTSEC-2026-0041").unwrap();
     assert_eq!(lz4.aliases, ["CVE-2026-32829", "GHSA-vvp9-7p8x-rfvv"]);
     let sev = lz4.severity.as_ref().unwrap();
