@@ -3,7 +3,7 @@
 //! tests create:
 //! - nmap `-D` decoys and hping3 `--spoof` scans raise `spoofable` port-scan alerts and block
 //!   nobody under the default policy;
-//! - with `block_unverified` on, an established TCP session from X survives spoofed scans that
+//! - with `block_unverified` on, an established SSH session from X survives spoofed scans that
 //!   claim to come from X (X is a protected peer), while a spoofed non-peer is blocked briefly;
 //! - an `hping3 --flood --rand-source` SYN flood raises a `syn_flood` alert, blocks no source, and
 //!   a legitimate client still completes handshakes (SYN cookies at the destination);
@@ -206,51 +206,24 @@ fn an_established_session_survives_spoofed_scans_claiming_its_address() {
             ("IRONPOST_RESPONSE_BLOCK_UNVERIFIED", "true"),
         ],
     );
-    // The admin's session: a TCP connection from ADMIN into the protected host.
+    // The admin's SSH session from ADMIN into the protected host, appending what it is sent to
+    // a file.
+    let sshd = JournalSshd::start(&lab);
     let dir = tempfile::tempdir().unwrap();
     let received = dir.path().join("received");
-    let out = std::fs::File::create(&received).unwrap();
-    let _server = Proc(
-        lab.victim(&["nc", "-l", VICTIM_IP, "7777"])
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut client = wait_for(10, "the admin's session", || {
-        let c = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &lab.attacker,
-                "nc",
-                "-s",
-                ADMIN,
-                VICTIM_IP,
-                "7777",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut c = Proc(c);
-        std::thread::sleep(Duration::from_millis(200));
-        let ss = lab
-            .victim(&["ss", "-Htn", "state", "established"])
-            .output()
-            .unwrap();
-        if text(&ss.stdout).contains(ADMIN) {
-            Some(c)
-        } else {
-            let _ = c.0.kill();
-            None
-        }
-    });
+    let mut client = sshd.session(&lab, ADMIN, &format!("cat >> {}", received.display()));
     let stdin = client.0.stdin.as_mut().unwrap();
     writeln!(stdin, "before").unwrap();
     stdin.flush().unwrap();
+    wait_for(20, "the admin's SSH session", || {
+        let got = std::fs::read_to_string(&received).unwrap_or_default();
+        got.contains("before").then_some(())
+    });
+    let ss = lab
+        .victim(&["ss", "-Htn", "state", "established"])
+        .output()
+        .unwrap();
+    assert!(text(&ss.stdout).contains(ADMIN), "{}", text(&ss.stdout));
 
     // Spoofed SYN scans claiming the admin's address, and one claiming a non-peer.
     for src in [ADMIN, NOBODY] {
@@ -271,7 +244,7 @@ fn an_established_session_survives_spoofed_scans_claiming_its_address() {
         "the admin was blocked: {:?}",
         blocks(&d)
     );
-    // The session still carries data both ways after the scans.
+    // The session still carries data after the scans.
     let stdin = client.0.stdin.as_mut().unwrap();
     writeln!(stdin, "after the scans").unwrap();
     stdin.flush().unwrap();

@@ -50,12 +50,26 @@ impl JournalSshd {
             .output()
             .expect("ssh-keygen (package openssh-client)");
         assert!(o.status.success(), "{}", text(&o.stderr));
+        // The administrator's key: root may log in with it (and only with a key).
+        let o = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", ""])
+            .arg("-f")
+            .arg(dir.path().join("admin_key"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        std::fs::copy(
+            dir.path().join("admin_key.pub"),
+            dir.path().join("authorized_keys"),
+        )
+        .unwrap();
         std::fs::write(
             dir.path().join("sshd_config"),
             format!(
                 "ListenAddress {VICTIM_IP}:22\nHostKey {d}/hostkey\nPidFile {d}/sshd.pid\n\
                  PasswordAuthentication yes\nKbdInteractiveAuthentication no\nUsePAM no\n\
-                 PermitRootLogin no\nLogLevel INFO\nMaxStartups 100\nMaxAuthTries 6\n"
+                 PermitRootLogin prohibit-password\nAuthorizedKeysFile {d}/authorized_keys\n\
+                 StrictModes no\nLogLevel INFO\nMaxStartups 100\nMaxAuthTries 6\n"
             ),
         )
         .unwrap();
@@ -87,6 +101,27 @@ impl JournalSshd {
             std::thread::sleep(Duration::from_millis(100));
         }
         JournalSshd { dir, _sshd: sshd }
+    }
+
+    /// An SSH session as root from `from` (an address of the attacker namespace) running
+    /// `command` on the server; its stdin is piped.
+    pub fn session(&self, lab: &Lab, from: &str, command: &str) -> Proc {
+        let key = self.dir.path().join("admin_key");
+        Proc(
+            Command::new("ip")
+                .args(["netns", "exec", &lab.attacker, "ssh", "-T", "-i"])
+                .arg(&key)
+                .args(["-b", from, "-o", "StrictHostKeyChecking=no"])
+                .args(["-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes"])
+                .args(["-o", "ServerAliveInterval=0"])
+                .arg(format!("root@{VICTIM_IP}"))
+                .arg(command)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("ssh (package openssh-client)"),
+        )
     }
 
     /// hydra from the attacker namespace: `guesses` wrong passwords for a user that does not
