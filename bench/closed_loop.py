@@ -8,7 +8,7 @@ Run by bench/closed-loop.sh, which creates the namespaces and starts the daemon.
   closed_loop.py send LOG N FIRST OUT.json (in the attacker namespace) for each of N sources
                                            FIRST, FIRST+1, ...: send a UDP datagram every 200 us,
                                            append one failed-login line to LOG after 20 of them
-                                           (time recorded), keep sending 150 ms. LOG `journal`:
+                                           (time recorded), keep sending 150 ms (BENCH_AFTER_MS). LOG `journal`:
                                            send the line to journald's syslog socket instead
                                            (/run/systemd/journal/dev-log) as `sshd[PID]`
   closed_loop.py report RECV.json SEND.json
@@ -28,7 +28,8 @@ import time
 PORT = 9999
 GAP_NS = 200_000
 BEFORE = 20
-AFTER_NS = 150_000_000
+# How long each source keeps sending after its line (BENCH_AFTER_MS, default 150).
+AFTER_NS = int(os.environ.get("BENCH_AFTER_MS", "150")) * 1_000_000
 
 
 def recv(out):
@@ -120,7 +121,7 @@ def report(recv_path, send_path):
             never.append(src)
             continue
         d = last[src] - t
-        # Still arriving at the end of the window: not blocked within 150 ms.
+        # Still arriving at the end of the window: not blocked within it.
         if d >= AFTER_NS - 5 * GAP_NS:
             never.append(src)
             continue
@@ -128,10 +129,12 @@ def report(recv_path, send_path):
     print(f"  failed-login line written -> XDP drops the source, {len(written)} attackers (distinct IPs)")
     if lat:
         p50, p99 = pct(lat, 0.5), pct(lat, 0.99)
-        verdict = "met" if p99 <= 10.0 else "MISSED"
+        target = os.environ.get("BENCH_TARGET_MS", "10")
         print(f"  p50 {p50:.2f} ms  p99 {p99:.2f} ms  max {max(lat):.2f} ms  (resolution 0.2 ms)")
-        print(f"  target p99 <= 10 ms: {verdict}")
-    print(f"  not blocked within 150 ms: {len(never)}")
+        if target:
+            verdict = "met" if p99 <= float(target) else "MISSED"
+            print(f"  target p99 <= {target} ms: {verdict}")
+    print(f"  not blocked within {AFTER_NS // 1_000_000} ms: {len(never)}")
     return 0 if lat else 1
 
 
