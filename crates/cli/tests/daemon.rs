@@ -308,3 +308,44 @@ fn alerts_list_without_a_database_is_a_storage_error() {
         text(&o.stderr)
     );
 }
+
+/// `alerts list` as a person sees it in a terminal (a pty from `script`): coloured verdict words;
+/// with `NO_COLOR` set, or through a pipe, plain text.
+#[test]
+fn alerts_list_is_coloured_on_a_terminal_unless_no_color_is_set() {
+    let d = Daemon::start(&["--defaults"], &[]);
+    submit(&d, 1);
+    wait_for(10, "the alert in the store", || {
+        (!listed_ids(&d, &[]).is_empty()).then_some(())
+    });
+    let in_pty = |no_color: Option<&str>| {
+        let cmd = format!(
+            "{} --defaults alerts list",
+            env!("CARGO_BIN_EXE_ironpost-cli")
+        );
+        let mut c = Command::new("script");
+        c.args(["-qec", &cmd, "/dev/null"])
+            .envs(d.env.iter().cloned())
+            .env("TERM", "xterm")
+            .stdin(Stdio::null());
+        match no_color {
+            Some(v) => c.env("NO_COLOR", v),
+            None => c.env_remove("NO_COLOR"),
+        };
+        let o = c.output().expect("script (package bsdutils)");
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        text(&o.stdout)
+    };
+    let coloured = in_pty(None);
+    assert!(
+        coloured.contains("\x1b[31mhigh\x1b[0m") && coloured.contains("\x1b[1mSEVERITY\x1b[0m"),
+        "{coloured:?}"
+    );
+    let plain = in_pty(Some("1"));
+    assert!(
+        plain.contains("high") && !plain.contains('\x1b'),
+        "{plain:?}"
+    );
+    let piped = run(d.cli().args(["alerts", "list"]));
+    assert!(!text(&piped.stdout).contains('\x1b'));
+}
