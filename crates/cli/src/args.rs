@@ -84,6 +84,24 @@ pub(crate) enum Command {
     Sbom(crate::sbom_cmd::SbomCmd),
     /// Publish simulated connection attempts to the IDS telemetry subject on NATS (seed 004).
     Simulate(SimulateArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions(CompletionsArgs),
+    /// Write the manual pages (roff): ironpost-cli.1 and one page per command.
+    Man(ManArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct ManArgs {
+    /// Directory to write the pages into (created when missing).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub(crate) dir: PathBuf,
 }
 
 #[derive(Debug, ClapArgs)]

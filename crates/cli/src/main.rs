@@ -6,6 +6,7 @@ mod args;
 mod block;
 mod config_cmd;
 mod daemon_cmd;
+mod docs_cmd;
 mod isolate;
 mod output;
 mod rules_cmd;
@@ -66,5 +67,7 @@ fn run(args: Args) -> Result<Exit, ExitError> {
         Command::Scan(sbom_cmd::ScanCmd::Sbom(a)) => sbom_cmd::scan_sbom(g, a),
         Command::Sbom(sbom_cmd::SbomCmd::Generate(a)) => sbom_cmd::sbom_generate(g, a),
         Command::Simulate(a) => block_on(simulate::simulate(g, a)),
+        Command::Completions(a) => docs_cmd::completions(a),
+        Command::Man(a) => docs_cmd::man(a),
     }
 }

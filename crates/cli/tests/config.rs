@@ -202,3 +202,43 @@ fn invalid_ebpf_rules_name_the_rule_id() {
         assert!(err.contains(&format!("{path}:")), "{err}");
     }
 }
+
+#[test]
+fn manual_pages_cover_every_command_and_completions_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(cli().args(["man", "--dir"]).arg(dir.path()));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let page = |name: &str| {
+        std::fs::read_to_string(dir.path().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    assert!(page("ironpost-cli.1").starts_with(".ie"), "roff");
+    assert!(page("ironpost-cli.1").contains(".TH ironpost-cli 1"));
+    // A page per command, with the command's own options.
+    let list = page("ironpost-cli-alerts-list.1");
+    assert!(
+        list.contains("evidence") && list.contains("container"),
+        "{list}"
+    );
+    assert!(page("ironpost-cli-scan-sbom.1").contains("min\\-severity"));
+    assert!(text(&o.stdout).contains("ironpost-cli-block-add.1"));
+
+    let o = run(cli().args(["completions", "bash"]));
+    assert!(o.status.success());
+    let script = dir.path().join("ironpost-cli.bash");
+    std::fs::write(&script, &o.stdout).unwrap();
+    let check = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", text(&check.stderr));
+    assert!(text(&o.stdout).contains("--evidence"));
+    for shell in ["zsh", "fish"] {
+        let o = run(cli().args(["completions", shell]));
+        assert!(
+            o.status.success() && text(&o.stdout).contains("isolate"),
+            "{shell}"
+        );
+    }
+    assert!(!run(cli().args(["completions", "tcsh"])).status.success());
+}
