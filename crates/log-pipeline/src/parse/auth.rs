@@ -201,12 +201,16 @@ impl<'m> Extract<'m> {
                 }
             }
             Some(b'P') => {
+                // `PAM %d more authentication failure%s;` (sshd's auth-pam.c: singular for one)
                 if m.starts_with("PAM ")
-                    && let Some(i) = find(m, " more authentication failures; ")
+                    && let Some(i) = find(m, " more authentication failure")
                 {
-                    // A summary of failures already logged one by one: no outcome, so they
-                    // are not counted twice.
-                    self.pam_kv(&m[i + " more authentication failures; ".len()..]);
+                    let rest = &m[i + " more authentication failure".len()..];
+                    if let Some(kv) = rest.strip_prefix("s; ").or_else(|| rest.strip_prefix("; ")) {
+                        // A summary of failures already logged one by one: no outcome, so
+                        // they are not counted twice.
+                        self.pam_kv(kv);
+                    }
                 }
             }
             _ => {}
@@ -354,6 +358,25 @@ impl<'m> Extract<'m> {
         else {
             return;
         };
+        // `… NAME IP port N: Too many authentication failures [preauth]` (OpenSSH 8+): sshd's
+        // own reason, anchored at the end, so the address is the token before ` port N`.
+        if let Some(head) = body
+            .strip_suffix(" [preauth]")
+            .unwrap_or(body)
+            .strip_suffix(": Too many authentication failures")
+        {
+            if let Some(p) = rfind(head, " port ")
+                && let Some((port, "")) = port_prefix(&head[p..])
+                && let Some(s) = memchr::memrchr(b' ', &head.as_bytes()[..p])
+                && let Some(ip) = parse_ip(&head[s + 1..p])
+            {
+                self.user(&head[..s]);
+                self.out.src_ip = Some(ip);
+                self.out.port = Some(port);
+                self.out.outcome = Some(Outcome::MaxAttempts);
+            }
+            return;
+        }
         let mut found = None;
         let mut count = 0;
         let mut from = 0;

@@ -173,6 +173,21 @@ const CASES: &[(&str, &str, &str)] = &[
     ),
     (
         "sshd",
+        "Disconnecting authenticating user root 1.2.3.4 port 4242: Too many authentication failures [preauth]",
+        r#"auth{ip=1.2.3.4 port=4242 user="root" out=max_attempts}"#,
+    ),
+    (
+        "sshd",
+        "Disconnecting invalid user a 9.9.9.9 port 1 b 1.2.3.4 port 22: Too many authentication failures [preauth]",
+        r#"auth{ip=1.2.3.4 port=22 user="a 9.9.9.9 port 1 b" out=max_attempts}"#,
+    ),
+    (
+        "sshd",
+        "PAM 1 more authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=1.2.3.4  user=root",
+        r#"auth{ip=1.2.3.4 user="root"}"#,
+    ),
+    (
+        "sshd",
         "pam_unix(sshd:session): session opened for user alice(uid=1000) by (uid=0)",
         r#"auth{user="alice"}"#,
     ),
@@ -644,6 +659,7 @@ mod injection {
                 format!("error: maximum authentication attempts exceeded for invalid user {user} from {ip} port {port} ssh2 [preauth]"),
                 format!("Connection closed by invalid user {user} {ip} port {port} [preauth]"),
                 format!("Disconnected from authenticating user {user} {ip} port {port} [preauth]"),
+                format!("Disconnecting authenticating user {user} {ip} port {port}: Too many authentication failures [preauth]"),
                 format!("Received disconnect from {ip} port {port}:11: {other} [preauth]"),
                 format!("Unable to negotiate with {ip} port {port}: no matching key exchange method found. Their offer: {other} [preauth]"),
                 format!("Bad protocol version identification '{other}' from {ip} port {port}"),
