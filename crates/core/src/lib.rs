@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod event;
+pub mod evidence;
 pub mod glob;
 pub mod metrics;
 pub mod module;

@@ -12,6 +12,7 @@ pub mod parse;
 pub mod pipeline;
 pub mod rules;
 pub mod source;
+pub mod trust;
 
 pub use config::{LogPipelineConfig, SourceKind};
 pub use fields::{FieldSource, FieldValue, MapFields};

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use ironpost_core::metrics::{self, prometheus};
+use ironpost_core::metrics::prometheus;
 use ironpost_core::net::Cidr;
 use ironpost_core::{
     ActionEvent, ActionOutcome, ActionType, AlertEvent, BoxFuture, Entities, Health, Module,
@@ -35,7 +35,9 @@ use crate::events::EventReader;
 use crate::kernel::{LoadOptions, XdpFilter};
 use crate::maps::{KernelCounters, TrafficStats};
 use crate::rules::{self, CompiledRules};
+use engine_metrics::EngineMetrics;
 
+mod engine_metrics;
 mod handle;
 
 /// Events read from the ring buffer per wake-up at most (then the reader yields).
@@ -81,116 +83,6 @@ pub struct Counters {
     pub packets: u64,
     pub bytes: u64,
     pub drops: u64,
-}
-
-struct EngineMetrics {
-    packets: prometheus::IntCounterVec,
-    bytes: prometheus::IntCounterVec,
-    blocked: prometheus::IntCounterVec,
-    pps: prometheus::IntGaugeVec,
-    events: prometheus::IntCounter,
-    events_lost: prometheus::IntCounterVec,
-    malformed: prometheus::IntCounter,
-    block_entries: prometheus::IntGauge,
-    blocks_added: prometheus::IntCounter,
-    blocks_expired: prometheus::IntCounter,
-    blocks_evicted: prometheus::IntCounterVec,
-    state_corrupt: prometheus::IntCounter,
-    state_errors: prometheus::IntCounter,
-    attached: prometheus::IntGauge,
-    tracked: prometheus::IntGaugeVec,
-    evicted: prometheus::IntCounterVec,
-}
-
-impl EngineMetrics {
-    fn new(r: &prometheus::Registry) -> Self {
-        EngineMetrics {
-            packets: metrics::int_counter_vec(
-                r,
-                "ebpf_packets_total",
-                "Packets seen by the XDP program.",
-                &["proto"],
-            ),
-            bytes: metrics::int_counter_vec(
-                r,
-                "ebpf_bytes_total",
-                "Bytes seen by the XDP program.",
-                &["proto"],
-            ),
-            blocked: metrics::int_counter_vec(
-                r,
-                "ebpf_packets_blocked_total",
-                "Packets dropped by the XDP program.",
-                &["proto"],
-            ),
-            pps: metrics::int_gauge_vec(
-                r,
-                "ebpf_pps",
-                "Packets per second over the last second.",
-                &["proto"],
-            ),
-            events: metrics::int_counter(
-                r,
-                "ebpf_events_total",
-                "Packet events read from the kernel.",
-            ),
-            events_lost: metrics::int_counter_vec(
-                r,
-                "ebpf_events_lost_total",
-                "Packet events lost: ring buffer full, suppressed by the rate limit, or channel full.",
-                &["reason"],
-            ),
-            malformed: metrics::int_counter(
-                r,
-                "ebpf_malformed_total",
-                "Malformed frames passed untouched.",
-            ),
-            block_entries: metrics::int_gauge(
-                r,
-                "ebpf_blocklist_entries",
-                "Run-time blocks in the kernel.",
-            ),
-            blocks_added: metrics::int_counter(
-                r,
-                "ebpf_blocks_added_total",
-                "Blocks added or renewed.",
-            ),
-            blocks_expired: metrics::int_counter(
-                r,
-                "ebpf_blocks_expired_total",
-                "Blocks removed at expiry.",
-            ),
-            blocks_evicted: metrics::int_counter_vec(
-                r,
-                "ebpf_blocks_evicted_total",
-                "Blocks evicted to make room for a block on verified evidence, by the evicted block's evidence.",
-                &["evidence"],
-            ),
-            state_corrupt: metrics::int_counter(
-                r,
-                "ebpf_blocklist_journal_corrupt_total",
-                "Damaged blocklist journal records skipped at start.",
-            ),
-            state_errors: metrics::int_counter(
-                r,
-                "ebpf_blocklist_persist_errors_total",
-                "Failed writes of the blocklist journal or snapshot.",
-            ),
-            attached: metrics::int_gauge(r, "ebpf_attached", "1 when the XDP program is attached."),
-            tracked: metrics::int_gauge_vec(
-                r,
-                "ebpf_detector_tracked",
-                "Addresses a detector currently tracks (bounded by max_tracked).",
-                &["detector"],
-            ),
-            evicted: metrics::int_counter_vec(
-                r,
-                "ebpf_detector_evicted_total",
-                "Tracked addresses evicted because max_tracked was reached.",
-                &["detector"],
-            ),
-        }
-    }
 }
 
 struct Inner {

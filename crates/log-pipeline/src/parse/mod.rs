@@ -28,6 +28,7 @@
 //! `<PRI>` otherwise, or with a BSD or ISO timestamp, RFC 3164; anything else is Raw.
 
 mod auth;
+mod auth_tokens;
 pub mod journal;
 mod json;
 mod record;
