@@ -104,6 +104,24 @@ impl<'de> Deserialize<'de> for TraceId {
     }
 }
 
+/// A name that is none of a closed set's (`PacketAction`, `AlertSource`, `ActionType`,
+/// `ActionOutcome`): which set, and the text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} `{input}`")]
+pub struct UnknownName {
+    pub kind: &'static str,
+    pub input: String,
+}
+
+impl UnknownName {
+    fn new(kind: &'static str, input: &str) -> Self {
+        UnknownName {
+            kind,
+            input: input.to_owned(),
+        }
+    }
+}
+
 /// Transport protocol of a packet or flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Protocol {
@@ -318,13 +336,13 @@ impl PacketAction {
 }
 
 impl FromStr for PacketAction {
-    type Err = String;
+    type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "pass" => Ok(PacketAction::Pass),
             "drop" => Ok(PacketAction::Drop),
             "monitor" => Ok(PacketAction::Monitor),
-            other => Err(format!("unknown packet action `{other}`")),
+            other => Err(UnknownName::new("packet action", other)),
         }
     }
 }
@@ -443,7 +461,7 @@ impl AlertSource {
 }
 
 impl FromStr for AlertSource {
-    type Err = String;
+    type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         [
             AlertSource::Ebpf,
@@ -455,7 +473,7 @@ impl FromStr for AlertSource {
         ]
         .into_iter()
         .find(|a| a.as_str() == s)
-        .ok_or_else(|| format!("unknown alert source `{s}`"))
+        .ok_or_else(|| UnknownName::new("alert source", s))
     }
 }
 
@@ -563,12 +581,12 @@ impl ActionType {
 }
 
 impl FromStr for ActionType {
-    type Err = String;
+    type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL
             .into_iter()
             .find(|a| a.as_str() == s)
-            .ok_or_else(|| format!("unknown action type `{s}`"))
+            .ok_or_else(|| UnknownName::new("action type", s))
     }
 }
 
@@ -593,13 +611,13 @@ impl ActionOutcome {
 }
 
 impl FromStr for ActionOutcome {
-    type Err = String;
+    type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "success" => Ok(ActionOutcome::Success),
             "failure" => Ok(ActionOutcome::Failure),
             "dry_run" => Ok(ActionOutcome::DryRun),
-            other => Err(format!("unknown action outcome `{other}`")),
+            other => Err(UnknownName::new("action outcome", other)),
         }
     }
 }
@@ -749,5 +767,8 @@ mod tests {
         for t in ActionType::ALL {
             assert_eq!(t.as_str().parse::<ActionType>(), Ok(t));
         }
+        let e = "reboot".parse::<ActionType>().unwrap_err();
+        assert_eq!(e.to_string(), "unknown action type `reboot`");
+        assert_eq!((e.kind, e.input.as_str()), ("action type", "reboot"));
     }
 }

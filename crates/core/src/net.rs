@@ -25,23 +25,46 @@ impl From<IpAddr> for Cidr {
     }
 }
 
+/// Why a text is not an address or a CIDR. The parser's reason is part of the message (these
+/// errors reach users through serde and clap, which print only the message), so it is not also
+/// a `source`: the cause is printed once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseCidrError {
+    #[error("invalid CIDR `{input}`: {reason}")]
+    Net {
+        input: String,
+        reason: ipnet::AddrParseError,
+    },
+    #[error("CIDR `{input}` has host bits set; did you mean `{network}`?")]
+    HostBits { input: String, network: IpNet },
+    #[error("invalid IP address `{input}`: {reason}")]
+    Addr {
+        input: String,
+        reason: std::net::AddrParseError,
+    },
+}
+
 impl FromStr for Cidr {
-    type Err = String;
+    type Err = ParseCidrError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
         if t.contains('/') {
-            let net: IpNet = t.parse().map_err(|e| format!("invalid CIDR `{t}`: {e}"))?;
+            let net: IpNet = t.parse().map_err(|reason| ParseCidrError::Net {
+                input: t.to_owned(),
+                reason,
+            })?;
             if net.trunc() != net {
-                return Err(format!(
-                    "CIDR `{t}` has host bits set; did you mean `{}`?",
-                    net.trunc()
-                ));
+                return Err(ParseCidrError::HostBits {
+                    input: t.to_owned(),
+                    network: net.trunc(),
+                });
             }
             Ok(Cidr(net))
         } else {
-            let ip: IpAddr = t
-                .parse()
-                .map_err(|e| format!("invalid IP address `{t}`: {e}"))?;
+            let ip: IpAddr = t.parse().map_err(|reason| ParseCidrError::Addr {
+                input: t.to_owned(),
+                reason,
+            })?;
             Ok(Cidr(IpNet::from(ip)))
         }
     }
@@ -169,13 +192,17 @@ mod tests {
         assert!(!c.contains(&"198.20.0.1".parse().unwrap()));
         let c: Cidr = "2001:db8::/32".parse().unwrap();
         assert!(c.contains(&"2001:db8::1".parse().unwrap()));
-        assert!(
-            "10.0.0.1/8"
-                .parse::<Cidr>()
-                .unwrap_err()
-                .contains("10.0.0.0/8")
-        );
-        assert!("10.0.0.300".parse::<Cidr>().is_err());
+        let e = "10.0.0.1/8".parse::<Cidr>().unwrap_err();
+        assert!(e.to_string().contains("did you mean `10.0.0.0/8`"), "{e}");
+        assert!(matches!(e, ParseCidrError::HostBits { .. }));
+        assert!(matches!(
+            "10.0.0.300".parse::<Cidr>(),
+            Err(ParseCidrError::Addr { .. })
+        ));
+        assert!(matches!(
+            "10.0.0.0/33".parse::<Cidr>(),
+            Err(ParseCidrError::Net { .. })
+        ));
     }
 
     #[test]

@@ -97,7 +97,6 @@ fn read_list(path: &PathBuf) -> anyhow::Result<Vec<Cidr>> {
         }
         let cidr: Cidr = line
             .parse()
-            .map_err(|e: String| anyhow::anyhow!(e))
             .with_context(|| format!("{}:{n}", path.display()))?;
         out.push(cidr);
     }
