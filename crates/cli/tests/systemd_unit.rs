@@ -34,7 +34,7 @@ fn unit_for_this_build(dir: &std::path::Path) -> std::path::PathBuf {
 fn setting(unit: &str, key: &str) -> String {
     unit.lines()
         .filter_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-        .last()
+        .next_back()
         .unwrap_or_else(|| panic!("no {key}= in the unit"))
         .to_owned()
 }
