@@ -10,12 +10,17 @@
 //!
 //! The models come from `training/train.py` (NSL-KDD, XGBoost); `models/MODEL_CARD.md` describes them.
 
+// Without the runtime, the model loader and its imports have no user in this build.
+#![cfg_attr(not(feature = "runtime"), allow(unused_imports, dead_code))]
+
 pub mod alertmanager;
 pub mod config;
 pub mod error;
 pub mod features;
+#[cfg(feature = "runtime")]
 pub mod module;
 pub mod nats;
+mod packet_flow;
 pub mod scorer;
 pub mod syslog;
 
@@ -25,5 +30,8 @@ pub use features::{
     ExtractorConfig, ExtractorStats, FEATURE_NAMES, Features, FlowEvent, TcpFlags, WINDOW_SECONDS,
     WindowExtractor,
 };
+#[cfg(feature = "runtime")]
 pub use module::{FlowInput, IdsHandle, IdsModule};
-pub use scorer::{DEFAULT_THRESHOLD, OnnxScorer, Scorer, formula};
+#[cfg(feature = "runtime")]
+pub use scorer::OnnxScorer;
+pub use scorer::{DEFAULT_THRESHOLD, Scorer, formula};

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+#[cfg(feature = "runtime")]
 use tract_onnx::prelude::*;
 
 use crate::error::IdsError;
@@ -18,14 +19,17 @@ use crate::features::{FEATURE_NAMES, Features};
 pub const DEFAULT_THRESHOLD: f32 = 0.7;
 
 /// The models' probability output.
+#[cfg(feature = "runtime")]
 const PROBABILITIES: &str = "probabilities";
 
+#[cfg(feature = "runtime")]
 type Plan = Arc<TypedRunnableModel>;
 
 /// Turns [`Features`] into a score in `[0, 1]`.
 #[derive(Debug)]
 pub enum Scorer {
     /// A model loaded from an ONNX file.
+    #[cfg(feature = "runtime")]
     Onnx(OnnxScorer),
     /// The seed's formula: `min(1.0, 0.5*conn_rate + 0.05*uniq_dports)`.
     Formula,
@@ -33,6 +37,7 @@ pub enum Scorer {
 
 impl Scorer {
     /// Loads an ONNX model (see [`OnnxScorer::load`]).
+    #[cfg(feature = "runtime")]
     pub fn load(path: impl AsRef<Path>) -> Result<Self, IdsError> {
         OnnxScorer::load(path).map(Scorer::Onnx)
     }
@@ -40,6 +45,7 @@ impl Scorer {
     /// P(attack) from the model, or the formula's score.
     pub fn score(&self, features: &Features) -> f32 {
         match self {
+            #[cfg(feature = "runtime")]
             Scorer::Onnx(m) => m.score(features),
             Scorer::Formula => formula(features),
         }
@@ -56,6 +62,7 @@ pub fn formula(features: &Features) -> f32 {
     (0.5 * features.conn_rate + 0.05 * features.uniq_dports as f32).min(1.0)
 }
 
+#[cfg(feature = "runtime")]
 /// A binary classifier over [`FEATURE_NAMES`], compiled once by tract.
 #[derive(Debug)]
 pub struct OnnxScorer {
@@ -65,6 +72,7 @@ pub struct OnnxScorer {
     run_errors: AtomicU64,
 }
 
+#[cfg(feature = "runtime")]
 impl OnnxScorer {
     /// Loads, type-checks and optimises the model for one row of [`FEATURE_NAMES`] and checks that it answers
     /// a probe row with two probabilities.
@@ -139,6 +147,7 @@ impl OnnxScorer {
     }
 }
 
+#[cfg(feature = "runtime")]
 fn build_plan(path: &Path) -> TractResult<Plan> {
     let mut model = tract_onnx::onnx().model_for_path(path)?;
     let Some(probs) = model.find_outlet_label(PROBABILITIES) else {
@@ -151,7 +160,7 @@ fn build_plan(path: &Path) -> TractResult<Plan> {
     model.into_optimized()?.into_runnable()
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "runtime"))]
 mod tests {
     use super::*;
 

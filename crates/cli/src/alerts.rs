@@ -4,8 +4,9 @@
 use std::io::Read;
 
 use ironpost_core::{ActionEvent, AlertEvent};
-use ironpost_daemon::control::{self, ControlError, Request, Response};
-use ironpost_daemon::exit::{Exit, ExitError, WithExit};
+use ironpost_proto::client as control;
+use ironpost_proto::exit::{Exit, ExitError, WithExit};
+use ironpost_proto::{ControlError, Request, Response};
 use ironpost_store::{ActionQuery, AlertQuery, PacketQuery, StoreReader};
 use serde_json::json;
 

@@ -2,9 +2,10 @@
 //! the control socket.
 
 use chrono::Utc;
-use ironpost_daemon::control::{self, ControlError, Request, Response};
-use ironpost_daemon::exit::{Exit, ExitError, WithExit};
-use ironpost_ebpf_engine::{Block, BlockView, EngineStats};
+use ironpost_proto::client as control;
+use ironpost_proto::exit::{Exit, ExitError, WithExit};
+use ironpost_proto::wire::{Block, BlockView, EngineStats};
+use ironpost_proto::{ControlError, Request, Response};
 use serde_json::json;
 
 use crate::args::{BlockAddArgs, BlockTarget, Global, OutputFormat, SocketArg};

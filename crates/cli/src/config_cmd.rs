@@ -3,8 +3,8 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use ironpost_daemon::config::{ConfigSource, EXAMPLE, IronpostConfig};
-use ironpost_daemon::exit::{Exit, ExitError, WithExit};
+use ironpost_config::{ConfigSource, EXAMPLE, IronpostConfig};
+use ironpost_proto::exit::{Exit, ExitError, WithExit};
 use serde_json::json;
 
 use crate::args::{ConfigCmd, Global, OutputFormat};
@@ -34,9 +34,7 @@ pub(crate) fn run(g: &Global, cmd: &ConfigCmd) -> Result<Exit, ExitError> {
         ConfigCmd::Init(a) => {
             let path = a.path.clone().unwrap_or_else(|| match source(g) {
                 ConfigSource::File(p) => p,
-                ConfigSource::Defaults => {
-                    PathBuf::from(ironpost_daemon::config::DEFAULT_CONFIG_PATH)
-                }
+                ConfigSource::Defaults => PathBuf::from(ironpost_config::DEFAULT_CONFIG_PATH),
             });
             if path.as_os_str() == "-" {
                 output::text(EXAMPLE)?;

@@ -6,10 +6,11 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ironpost_config::ConfigSource;
 use ironpost_core::config::GeneralConfig;
-use ironpost_daemon::config::ConfigSource;
-use ironpost_daemon::control::{self, ControlError, Request, Response, StatusReport};
-use ironpost_daemon::exit::{Exit, ExitError, WithExit};
+use ironpost_proto::client as control;
+use ironpost_proto::exit::{Exit, ExitError, WithExit};
+use ironpost_proto::{ControlError, Request, Response, StatusReport};
 use serde_json::json;
 
 use crate::args::{Global, MetricsArgs, OutputFormat, SocketArg};

@@ -2,7 +2,7 @@
 //! argument definitions (clap_complete, clap_mangen), so they never drift from the code.
 
 use clap::CommandFactory;
-use ironpost_daemon::exit::{Exit, ExitError, WithExit};
+use ironpost_proto::exit::{Exit, ExitError, WithExit};
 
 use crate::args::{Args, CompletionsArgs, ManArgs};
 use crate::output;

@@ -1,10 +1,10 @@
 //! `ironpost-cli isolate <container> --action …`, `isolate list` and `restore <container>`: the
 //! container guard of the running daemon, over the control socket.
 
-use ironpost_container_guard::{Isolation, IsolationAction};
 use ironpost_core::{ActionEvent, ActionOutcome};
-use ironpost_daemon::control::{Request, Response};
-use ironpost_daemon::exit::{Exit, ExitError, WithExit};
+use ironpost_proto::exit::{Exit, ExitError, WithExit};
+use ironpost_proto::wire::{Isolation, IsolationAction};
+use ironpost_proto::{Request, Response};
 
 use crate::args::{Global, IsolateAction, IsolateArgs, IsolateCmd, OutputFormat, RestoreArgs};
 use crate::block::{ask, unexpected};

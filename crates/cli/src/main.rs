@@ -1,5 +1,5 @@
 //! `ironpost-cli`: parses arguments and dispatches to one file per command group. Exit codes come
-//! from `ironpost_daemon::exit` (one table for both binaries).
+//! from `ironpost_proto::exit` (one table for both binaries).
 
 mod alerts;
 mod args;
@@ -17,7 +17,7 @@ mod since;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ironpost_daemon::exit::{self, Exit, ExitError, WithExit};
+use ironpost_proto::exit::{self, Exit, ExitError, WithExit};
 
 use crate::args::{ActionsCmd, AlertsCmd, Args, BlockCmd, Command, PacketsCmd, RulesCmd};
 

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use ironpost_daemon::exit::{Exit, ExitError, WithExit};
+use ironpost_proto::exit::{Exit, ExitError, WithExit};
 use serde::Serialize;
 
 /// Prints `value` as pretty JSON on stdout.

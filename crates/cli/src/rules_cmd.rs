@@ -4,10 +4,10 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use ironpost_daemon::exit::{Exit, ExitError, WithExit};
 use ironpost_log_pipeline::fields::FieldSource;
 use ironpost_log_pipeline::parse::{ParseContext, parse};
 use ironpost_log_pipeline::rules::{RejectKind, RuleSet, load_file, validate_dir};
+use ironpost_proto::exit::{Exit, ExitError, WithExit};
 use serde_json::json;
 
 use crate::args::{Global, OutputFormat, RulesTestArgs, RulesValidateArgs};

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args as ClapArgs, Subcommand, ValueEnum};
+use ironpost_config::ConfigSource;
 use ironpost_core::Severity;
-use ironpost_daemon::config::ConfigSource;
-use ironpost_daemon::exit::{Exit, ExitError, WithExit};
+use ironpost_proto::exit::{Exit, ExitError, WithExit};
 use ironpost_sbom_scanner::{
     CycloneDxVersion, Inventory, Policy, SbomConfig, SbomFormat, Suppressions, Vex, scan,
 };

@@ -9,7 +9,7 @@ use ironpost_anomaly_ids::FlowEvent;
 use ironpost_anomaly_ids::nats::{self, PublishMetrics};
 use ironpost_core::event::Protocol;
 use ironpost_core::metrics::prometheus::IntCounter;
-use ironpost_daemon::exit::{Exit, ExitError, WithExit};
+use ironpost_proto::exit::{Exit, ExitError, WithExit};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 

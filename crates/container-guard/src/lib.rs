@@ -13,20 +13,33 @@
 //!   so `restore` can undo it after a restart.
 //! - `guard.rs`: the `container_guard` module and the `GuardHandle` the CLI talks to.
 //!
-//! Architecture invariant: depends on `ironpost-core` only (and bollard for Docker).
+//! Architecture invariant: depends on `ironpost-core` and `ironpost-proto` (the wire types it
+//! converts into) only, and bollard for Docker with the `runtime` feature.
 
 pub mod config;
+#[cfg(feature = "runtime")]
+mod directory;
+#[cfg(feature = "runtime")]
 mod docker;
+#[cfg(feature = "runtime")]
 mod executor;
+#[cfg(feature = "runtime")]
 mod guard;
+#[cfg(feature = "runtime")]
 mod inventory;
+#[cfg(feature = "runtime")]
 mod isolations;
 pub mod policy;
 pub mod target;
+#[cfg(feature = "runtime")]
+mod wire;
 
 pub use config::ContainerConfig;
+#[cfg(feature = "runtime")]
 pub use docker::{Attachment, DockerError};
+#[cfg(feature = "runtime")]
 pub use guard::{ALERT_QUEUE_CAPACITY, ContainerGuard, GuardError, GuardHandle};
+#[cfg(feature = "runtime")]
 pub use isolations::{Isolation, StateError};
 pub use policy::{
     ContainerInfo, Filters, IsolationAction, LinkMode, Policy, PolicyError, PolicySet,

@@ -6,6 +6,7 @@
 //! config section is loaded and validated; the sections themselves live in the module crates.
 
 pub mod config;
+pub mod containers;
 pub mod event;
 pub mod evidence;
 pub mod glob;

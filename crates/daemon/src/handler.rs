@@ -3,8 +3,9 @@
 use ironpost_core::BoxFuture;
 use ironpost_ebpf_engine::BlockRequest;
 
-use crate::app::Shared;
-use crate::control::{self, Request, Response};
+use crate::shared::Shared;
+use ironpost_proto::server as control;
+use ironpost_proto::{Request, Response};
 
 impl control::Handler for Shared {
     fn handle(&self, req: Request) -> BoxFuture<'_, Response> {
@@ -35,7 +36,9 @@ impl control::Handler for Shared {
                         evidence: ironpost_core::Evidence::Verified,
                     };
                     match ebpf.block(req).await {
-                        Ok(block) => Response::Blocked { block },
+                        Ok(block) => Response::Blocked {
+                            block: block.into(),
+                        },
                         Err(e) => Response::Error {
                             message: format!("{:#}", anyhow::Error::new(e)),
                         },
@@ -46,7 +49,9 @@ impl control::Handler for Shared {
                         return ebpf_disabled();
                     };
                     match ebpf.unblock(cidr).await {
-                        Ok(block) => Response::Unblocked { block },
+                        Ok(block) => Response::Unblocked {
+                            block: block.map(Into::into),
+                        },
                         Err(e) => Response::Error {
                             message: format!("{:#}", anyhow::Error::new(e)),
                         },
@@ -57,7 +62,9 @@ impl control::Handler for Shared {
                         return ebpf_disabled();
                     };
                     match ebpf.list() {
-                        Ok(blocks) => Response::Blocks { blocks },
+                        Ok(blocks) => Response::Blocks {
+                            blocks: blocks.into_iter().map(Into::into).collect(),
+                        },
                         Err(e) => Response::Error {
                             message: format!("{:#}", anyhow::Error::new(e)),
                         },
@@ -68,7 +75,9 @@ impl control::Handler for Shared {
                         return ebpf_disabled();
                     };
                     match ebpf.stats() {
-                        Ok(stats) => Response::Stats { stats },
+                        Ok(stats) => Response::Stats {
+                            stats: stats.into(),
+                        },
                         Err(e) => Response::Error {
                             message: format!("{:#}", anyhow::Error::new(e)),
                         },
@@ -79,14 +88,19 @@ impl control::Handler for Shared {
                         return guard_disabled();
                     };
                     Response::Isolations {
-                        isolations: guard.isolations().await,
+                        isolations: guard
+                            .isolations()
+                            .await
+                            .into_iter()
+                            .map(Into::into)
+                            .collect(),
                     }
                 }
                 Request::Isolate { container, action } => {
                     let Some(guard) = &self.guard else {
                         return guard_disabled();
                     };
-                    match guard.isolate(&container, action).await {
+                    match guard.isolate(&container, action.into()).await {
                         Ok(actions) => Response::Actions { actions },
                         Err(e) => Response::Error {
                             message: format!("{:#}", anyhow::Error::new(e)),
@@ -111,7 +125,7 @@ impl control::Handler for Shared {
                         };
                     }
                     let id = alert.id;
-                    match self.alert_tx.send(*alert).await {
+                    match self.bus.alerts().send(*alert).await {
                         Ok(()) => Response::Accepted { id },
                         Err(_) => Response::Error {
                             message: "daemon is shutting down".into(),

@@ -16,7 +16,7 @@ use ironpost_core::Health;
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
-use crate::app::Shared;
+use crate::shared::Shared;
 
 #[derive(Serialize)]
 struct HealthBody {

@@ -1,20 +1,19 @@
-//! ironpost-daemon as a library: the composed config, the control protocol (shared with the CLI),
-//! exit codes, and [`run`]. The binary in `main.rs` only parses arguments and calls [`run`].
-
-pub mod config;
-pub mod control;
-pub mod exit;
-pub mod pidfile;
+//! ironpost-daemon as a library: [`run`] (what the binary calls) and [`serve`] (what tests call
+//! with their own listeners). It only assembles: the config is `ironpost-config`, the control
+//! protocol and exit codes are `ironpost-proto`, and each module crate owns its logic; this crate
+//! wires them on one event bus (`bus.rs`, `wiring.rs`) and serves HTTP and the control socket.
 
 mod app;
-mod cve;
+mod bus;
 mod handler;
 mod http;
 mod logging;
-pub mod response;
+pub mod pidfile;
 mod routes;
+mod shared;
+mod wiring;
 
-pub use app::{
+pub use app::{Listeners, RunOptions, run, serve};
+pub use bus::{
     ACTION_CHANNEL_CAPACITY, ALERT_CHANNEL_CAPACITY, LOG_CHANNEL_CAPACITY, PACKET_CHANNEL_CAPACITY,
-    RunOptions, run,
 };

@@ -33,6 +33,18 @@ impl LogHandle {
     }
 }
 
+/// The handle of the subscriber this process installed, for the log-level reloader.
+static INSTALLED: std::sync::OnceLock<LogHandle> = std::sync::OnceLock::new();
+
+/// The installed subscriber's handle; one that does nothing when none was installed (in-process
+/// tests).
+pub(crate) fn handle() -> LogHandle {
+    INSTALLED
+        .get()
+        .cloned()
+        .unwrap_or(LogHandle { handle: None })
+}
+
 /// Installs the global subscriber (once per process; later calls only return a handle that does
 /// nothing, which is what in-process tests need).
 pub(crate) fn init(level: LogLevel, format: LogFormat) -> LogHandle {
@@ -53,9 +65,13 @@ pub(crate) fn init(level: LogLevel, format: LogFormat) -> LogHandle {
         .with(fmt_layer)
         .try_init()
     {
-        Ok(()) => LogHandle {
-            handle: Some(handle),
-        },
+        Ok(()) => {
+            let h = LogHandle {
+                handle: Some(handle),
+            };
+            let _ = INSTALLED.set(h.clone());
+            h
+        }
         Err(_) => LogHandle { handle: None },
     }
 }

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use ironpost_config::ConfigSource;
 use ironpost_core::config::{LogFormat, LogLevel};
-use ironpost_daemon::config::ConfigSource;
-use ironpost_daemon::exit::{self, Exit, WithExit};
 use ironpost_daemon::{RunOptions, run};
+use ironpost_proto::exit::{self, Exit, WithExit};
 
 /// Ironpost host-protection daemon.
 #[derive(Debug, Parser)]

@@ -3,10 +3,13 @@
 
 use std::path::PathBuf;
 
+#[cfg(feature = "runtime")]
 use aya::maps::MapError;
+#[cfg(feature = "runtime")]
 use aya::programs::ProgramError;
 use ironpost_core::net::Cidr;
 
+#[cfg(feature = "runtime")]
 use crate::config::XdpMode;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -14,6 +17,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Parsing the object or creating its maps failed (before any program reached the verifier).
+    #[cfg(feature = "runtime")]
     #[error(
         "cannot load the XDP object (maps: blocklist_max_entries={blocklist_max_entries}, ring_buffer_size={ring_buffer_size})"
     )]
@@ -26,6 +30,7 @@ pub enum Error {
 
     /// The kernel verifier rejected the program. `verifier_log` is the kernel's full log; the
     /// source's message repeats it, so printing the error chain shows it once.
+    #[cfg(feature = "runtime")]
     #[error("the kernel rejected XDP program `{program}`")]
     Verifier {
         program: &'static str,
@@ -35,6 +40,7 @@ pub enum Error {
     },
 
     /// Loading the program failed for another reason than the verifier (missing privileges …).
+    #[cfg(feature = "runtime")]
     #[error("cannot load XDP program `{program}` into the kernel")]
     ProgramLoad {
         program: &'static str,
@@ -51,6 +57,7 @@ pub enum Error {
     },
 
     /// A pinned map could not be opened or pinned (is `pin_path` on a bpffs mount?).
+    #[cfg(feature = "runtime")]
     #[error("cannot pin or reuse the maps under {} (it must be on a bpffs mount, e.g. /sys/fs/bpf)", path.display())]
     Pin {
         path: PathBuf,
@@ -58,6 +65,7 @@ pub enum Error {
         source: Box<aya::EbpfError>,
     },
 
+    #[cfg(feature = "runtime")]
     #[error("cannot attach XDP program to interface `{iface}` in {mode:?} mode")]
     Attach {
         iface: String,
@@ -69,6 +77,7 @@ pub enum Error {
     #[error("the XDP program is already attached to `{iface}`")]
     AlreadyAttached { iface: String },
 
+    #[cfg(feature = "runtime")]
     #[error("cannot detach the XDP program from `{iface}`")]
     Detach {
         iface: String,
@@ -77,6 +86,7 @@ pub enum Error {
     },
 
     /// The object lacks a map or program the loader expects, or it has another type or layout.
+    #[cfg(feature = "runtime")]
     #[error("map `{map}` is missing from the XDP object or has an unexpected type or layout")]
     MapLayout {
         map: &'static str,
@@ -91,6 +101,7 @@ pub enum Error {
     /// A family's blocklist is full when its host map and its trie together hold
     /// `blocklist_max_entries` entries, whichever of the two the new entry belongs in; `map` then
     /// names the family's trie (`blocklist_v4` or `blocklist_v6`) even for a host entry.
+    #[cfg(feature = "runtime")]
     #[error(
         "map `{map}` is full ({max_entries} entries) while inserting {cidr}: raise ebpf.{setting} or remove entries"
     )]
@@ -103,6 +114,7 @@ pub enum Error {
         source: Box<MapError>,
     },
 
+    #[cfg(feature = "runtime")]
     #[error("cannot insert {cidr} into map `{map}`")]
     Insert {
         map: &'static str,
@@ -111,6 +123,7 @@ pub enum Error {
         source: Box<MapError>,
     },
 
+    #[cfg(feature = "runtime")]
     #[error("cannot remove {cidr} from map `{map}`")]
     Remove {
         map: &'static str,
@@ -119,6 +132,7 @@ pub enum Error {
         source: Box<MapError>,
     },
 
+    #[cfg(feature = "runtime")]
     #[error("cannot read or write map `{map}`")]
     Map {
         map: &'static str,
@@ -133,6 +147,7 @@ pub enum Error {
     #[error("{count} match rules given, the kernel program holds at most {max}")]
     TooManyMatchRules { count: usize, max: usize },
 
+    #[cfg(feature = "runtime")]
     #[error("BPF_PROG_TEST_RUN failed on a {len}-byte frame")]
     TestRun {
         len: usize,

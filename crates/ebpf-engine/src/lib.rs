@@ -60,29 +60,47 @@
 //! `events_burst`, one per event. Suppressed events and events lost to a full ring buffer are
 //! counted separately ([`KernelCounters`]).
 //!
-//! Architecture invariant: depends on `ironpost-core` only (plus aya for the kernel).
+//! Architecture invariant: depends on `ironpost-core` and `ironpost-proto` (the wire types it
+//! converts into) only, plus aya for the kernel with the `runtime` feature.
+
+// Without the runtime, parts of the kernel contract (`maps.rs`) have no user in this build.
+#![cfg_attr(not(feature = "runtime"), allow(dead_code, unused_imports))]
 
 pub mod blocklist;
 pub mod config;
 pub mod detect;
+#[cfg(feature = "runtime")]
 mod engine;
 mod error;
+#[cfg(feature = "runtime")]
 mod events;
+#[cfg(feature = "runtime")]
 mod kernel;
 mod maps;
+#[cfg(feature = "runtime")]
+pub mod response;
+mod response_config;
 pub mod rules;
+#[cfg(feature = "runtime")]
+mod wire;
 
 pub use blocklist::{Block, BlockRequest, BlocklistError};
 pub use config::{EbpfConfig, FilterRule, RuleAction, XdpMode};
 pub use config::{PortScanConfig, SynFloodConfig};
 pub use detect::{PortScanDetector, PortScanStats, SynFloodDetector, SynFloodStats};
+#[cfg(feature = "runtime")]
 pub use engine::{BlockView, Counters, Engine, EngineHandle, EngineOutputs, EngineStats};
 pub use error::{Error, Result};
+#[cfg(feature = "runtime")]
 pub use events::{EventReader, KernelEvent};
+#[cfg(feature = "runtime")]
 pub use kernel::{LoadOptions, XdpAction, XdpFilter};
 pub use maps::{
     ALLOWLIST_MAX_ENTRIES, AllowEntry, BlockEntry, HitCount, KernelCounters, MAX_MATCH_RULES,
     ProtoCounters, TrafficStats,
 };
 pub use maps::{DST_TCP_MAX_ENTRIES, DstTcpCounters};
+#[cfg(feature = "runtime")]
+pub use response::{RESPONSE_CHANNEL_CAPACITY, Responder};
+pub use response_config::ResponseConfig;
 pub use rules::{CompiledRules, MatchRule};

@@ -6,6 +6,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+#[cfg(feature = "runtime")]
 use aya::maps::lpm_trie::Key;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use ironpost_core::net::Cidr;
@@ -70,7 +71,9 @@ pub(crate) const COUNTER_SLOTS: u32 = 4;
 
 pub(crate) const NANOS_PER_SEC: u64 = 1_000_000_000;
 
+#[cfg(feature = "runtime")]
 pub(crate) type KeyV4 = Key<[u8; 4]>;
+#[cfg(feature = "runtime")]
 pub(crate) type KeyV6 = Key<[u8; 16]>;
 /// Key of `block_hosts_v4`: the address, network order (a `__be32` in C).
 pub(crate) type HostV4 = [u8; 4];
@@ -161,8 +164,6 @@ pub(crate) struct RawDstTcp {
 
 // The same sizes as the `_Static_assert`s in bpf/xdp_filter.h.
 const _: () = {
-    assert!(size_of::<KeyV4>() == 8);
-    assert!(size_of::<KeyV6>() == 20);
     assert!(size_of::<HostV6>() == 16);
     assert!(size_of::<LpmValue>() == 8);
     assert!(size_of::<RawProtoStats>() == 24);
@@ -174,9 +175,16 @@ const _: () = {
     assert!(size_of::<RawDstTcp>() == 16);
 };
 
+#[cfg(feature = "runtime")]
+const _: () = {
+    assert!(size_of::<KeyV4>() == 8);
+    assert!(size_of::<KeyV6>() == 20);
+};
+
 // SAFETY: each type below is `#[repr(C)]`, `Copy`, made only of integers and integer arrays laid
 // out without implicit padding (the size asserts above prove it), so every bit pattern is a valid
 // value and reading or writing it as bytes is sound.
+#[cfg(feature = "runtime")]
 #[allow(unsafe_code)]
 mod pod {
     // SAFETY: see the module comment: repr(C), integers only, no padding.
@@ -282,6 +290,7 @@ impl List {
         List::NetsV6,
     ];
 
+    #[cfg(feature = "runtime")]
     pub(crate) fn of_block(key: &BlockKey) -> List {
         match key {
             BlockKey::HostV4(_) => List::HostsV4,
@@ -358,12 +367,14 @@ pub(crate) fn action_from_code(code: u32) -> Option<RuleAction> {
     }
 }
 
+#[cfg(feature = "runtime")]
 /// An LPM key for a CIDR, in the map of its family.
 pub(crate) enum LpmKey {
     V4(KeyV4),
     V6(KeyV6),
 }
 
+#[cfg(feature = "runtime")]
 /// Where a blocklist CIDR lives: a single address (/32, /128) in the host hash of its family,
 /// any shorter prefix in the trie (see `bpf/xdp_filter.bpf.c`).
 pub(crate) enum BlockKey {
@@ -372,6 +383,7 @@ pub(crate) enum BlockKey {
     Net(LpmKey),
 }
 
+#[cfg(feature = "runtime")]
 pub(crate) fn block_key(cidr: Cidr) -> BlockKey {
     match cidr.0 {
         IpNet::V4(n) if n.prefix_len() == n.max_prefix_len() => BlockKey::HostV4(n.addr().octets()),
@@ -388,6 +400,7 @@ pub(crate) fn cidr_from_host_v6(key: &HostV6) -> Cidr {
     Cidr(IpNet::V6(Ipv6Net::from(Ipv6Addr::from(*key))))
 }
 
+#[cfg(feature = "runtime")]
 pub(crate) fn lpm_key(cidr: Cidr) -> LpmKey {
     match cidr.0 {
         IpNet::V4(n) => LpmKey::V4(Key::new(u32::from(n.prefix_len()), n.network().octets())),
@@ -395,6 +408,7 @@ pub(crate) fn lpm_key(cidr: Cidr) -> LpmKey {
     }
 }
 
+#[cfg(feature = "runtime")]
 pub(crate) fn cidr_from_v4(key: &KeyV4) -> Option<Cidr> {
     let len = u8::try_from(key.prefix_len()).ok()?;
     Ipv4Net::new(Ipv4Addr::from(key.data()), len)
@@ -402,6 +416,7 @@ pub(crate) fn cidr_from_v4(key: &KeyV4) -> Option<Cidr> {
         .map(|n| Cidr(IpNet::V4(n)))
 }
 
+#[cfg(feature = "runtime")]
 pub(crate) fn cidr_from_v6(key: &KeyV6) -> Option<Cidr> {
     let len = u8::try_from(key.prefix_len()).ok()?;
     Ipv6Net::new(Ipv6Addr::from(key.data()), len)

@@ -17,6 +17,7 @@
 //! the file.
 
 pub mod config;
+pub mod containers;
 mod discover;
 mod error;
 mod lockfile;

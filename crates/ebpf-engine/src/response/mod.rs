@@ -30,27 +30,40 @@
 //! `syn_flood_source`, `not_selected`, `no_source`, `failed`. Problems in the files protected
 //! peers come from are counted in `ironpost_response_peer_source_errors_total{source}`.
 
-#[path = "peers.rs"]
-mod peers;
+pub mod peers;
 
 use std::collections::{HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ironpost_core::config::{Issues, Validate, key, secs};
-use ironpost_core::glob::glob_match;
+use crate::detect::SYN_FLOOD_RULE_ID;
+use crate::response_config::ResponseConfig;
+use crate::{BlockRequest, EngineHandle};
 use ironpost_core::metrics::{self, prometheus};
 use ironpost_core::net::Cidr;
-use ironpost_core::{ActionEvent, ActionOutcome, ActionType, AlertEvent, Evidence, Severity};
-use ironpost_ebpf_engine::detect::SYN_FLOOD_RULE_ID;
-use ironpost_ebpf_engine::{BlockRequest, EngineHandle};
-use serde::{Deserialize, Serialize};
+use ironpost_core::{ActionEvent, ActionOutcome, ActionType, AlertEvent, Evidence};
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
-use crate::control;
 use peers::{PEER_POLL, PeerFiles, Peers};
+
+/// An error and its causes on one line, each once.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await.is_ok();
+}
 
 /// Capacity of the responder's queue (the alert router counts what does not fit).
 pub const RESPONSE_CHANNEL_CAPACITY: usize = 4096;
@@ -60,124 +73,6 @@ const HOST_REFRESH: Duration = Duration::from_secs(30);
 const RESOLVE_EVERY: Duration = Duration::from_secs(300);
 /// The window of `unverified_blocks_per_minute`.
 const MINUTE: Duration = Duration::from_secs(60);
-
-/// `[response]` section.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ResponseConfig {
-    /// Block the source address of qualifying alerts in XDP (needs `[ebpf] enabled`).
-    pub enabled: bool,
-    /// Record `ip_block` actions with outcome `dry_run` instead of blocking.
-    pub dry_run: bool,
-    /// Alerts below this severity never block.
-    pub min_severity: Severity,
-    /// Rule ids (`*`/`?` globs) whose alerts block. With `tags`: an alert qualifies when its rule
-    /// id or one of its tags is listed; both empty: every alert at or above `min_severity`.
-    pub rule_ids: Vec<String>,
-    /// Alert tags (e.g. `attack.t1110`) whose alerts block.
-    pub tags: Vec<String>,
-    /// Block duration for a first offence on verified evidence; repeat offenders get twice the
-    /// previous one (7 days at most) when `escalate` is on.
-    #[serde(rename = "block_ttl_secs", with = "secs")]
-    pub block_ttl: Duration,
-    pub escalate: bool,
-    /// Never blocked, in addition to loopback, this host's addresses and its default gateways.
-    pub allowlist: Vec<Cidr>,
-    /// Also block on `spoofable` and `forgeable` evidence (which a forged packet or log line can
-    /// produce, naming any bystander): short TTL, no escalation, capped per minute, never a
-    /// protected peer. Off: such alerts are stored and shown, nothing is blocked.
-    pub block_unverified: bool,
-    /// Block duration on unverified evidence (1 s to 1 day).
-    #[serde(rename = "unverified_block_ttl_secs", with = "secs")]
-    pub unverified_block_ttl: Duration,
-    /// New blocks on unverified evidence allowed per sliding minute; beyond it the alert is not
-    /// acted on (`unverified_rate_limited`). 0: none.
-    pub unverified_blocks_per_minute: u32,
-    /// How long an address this host had an established TCP connection with stays protected
-    /// from blocks on unverified evidence after the connection is gone.
-    #[serde(rename = "protected_peer_ttl_secs", with = "secs")]
-    pub protected_peer_ttl: Duration,
-    /// Networks this host depends on (management, monitoring, upstream routers): never blocked
-    /// on unverified evidence.
-    pub infrastructure: Vec<Cidr>,
-}
-
-impl Default for ResponseConfig {
-    fn default() -> Self {
-        ResponseConfig {
-            enabled: false,
-            dry_run: false,
-            min_severity: Severity::Medium,
-            rule_ids: Vec::new(),
-            tags: Vec::new(),
-            block_ttl: Duration::from_secs(3600),
-            escalate: true,
-            allowlist: Vec::new(),
-            block_unverified: false,
-            unverified_block_ttl: Duration::from_secs(300),
-            unverified_blocks_per_minute: 10,
-            protected_peer_ttl: Duration::from_secs(3600),
-            infrastructure: Vec::new(),
-        }
-    }
-}
-
-impl Validate for ResponseConfig {
-    fn validate(&self, prefix: &str, issues: &mut Issues) {
-        let ttl = self.block_ttl.as_secs();
-        if !(1..=7 * 24 * 3600).contains(&ttl) {
-            issues.push(
-                key(prefix, "block_ttl_secs"),
-                "must be between 1 and 604800 (7 days)",
-            );
-        }
-        if !(1..=24 * 3600).contains(&self.unverified_block_ttl.as_secs()) {
-            issues.push(
-                key(prefix, "unverified_block_ttl_secs"),
-                "must be between 1 and 86400 (1 day)",
-            );
-        }
-        if self.unverified_blocks_per_minute > 10_000 {
-            issues.push(
-                key(prefix, "unverified_blocks_per_minute"),
-                "must be at most 10000",
-            );
-        }
-        if self.protected_peer_ttl.as_secs() > 7 * 24 * 3600 {
-            issues.push(
-                key(prefix, "protected_peer_ttl_secs"),
-                "must be at most 604800 (7 days)",
-            );
-        }
-        for (field, list) in [("rule_ids", &self.rule_ids), ("tags", &self.tags)] {
-            for g in list {
-                if g.is_empty() || g.len() > 256 {
-                    issues.push(
-                        key(prefix, field),
-                        format!("entry `{g}` must be 1 to 256 characters"),
-                    );
-                }
-            }
-        }
-    }
-}
-
-impl ResponseConfig {
-    /// Whether `alert` is one this responder acts on (its source is checked separately).
-    pub fn selects(&self, alert: &AlertEvent) -> bool {
-        if alert.severity < self.min_severity {
-            return false;
-        }
-        if self.rule_ids.is_empty() && self.tags.is_empty() {
-            return true;
-        }
-        self.rule_ids.iter().any(|g| glob_match(g, &alert.rule_id))
-            || alert
-                .tags
-                .iter()
-                .any(|t| self.tags.iter().any(|w| w.eq_ignore_ascii_case(t)))
-    }
-}
 
 /// Addresses that are never blocked.
 #[derive(Debug, Clone, Default)]
@@ -291,8 +186,7 @@ pub(crate) fn decide(
     }
 }
 
-/// The responder's metrics. (The field that holds them is still called `decisions`, as the
-/// daemon's wiring names it.)
+/// The responder's metrics.
 #[derive(Clone)]
 pub(crate) struct ResponderMetrics {
     decisions: prometheus::IntCounterVec,
@@ -301,12 +195,23 @@ pub(crate) struct ResponderMetrics {
     peers: prometheus::IntGauge,
 }
 
-pub(crate) struct Responder {
+/// Turns qualifying alerts into XDP blocks (see the module docs for the policy).
+pub struct Responder {
     pub(crate) cfg: ResponseConfig,
     pub(crate) ebpf_allowlist: Vec<Cidr>,
+    /// None: `dry_run` only (the engine is off).
     pub(crate) ebpf: Option<EngineHandle>,
     pub(crate) actions: mpsc::Sender<ActionEvent>,
     pub(crate) decisions: ResponderMetrics,
+}
+
+impl std::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Responder")
+            .field("cfg", &self.cfg)
+            .field("engine", &self.ebpf.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the responder task keeps between alerts.
@@ -317,6 +222,24 @@ struct State {
 }
 
 impl Responder {
+    /// A responder for `cfg`; `ebpf_allowlist` (the engine's own allowlist) is never blocked
+    /// either. Its actions (dry runs, failures) go to `actions`; the engine reports the blocks.
+    pub fn new(
+        cfg: ResponseConfig,
+        ebpf_allowlist: Vec<Cidr>,
+        ebpf: Option<EngineHandle>,
+        actions: mpsc::Sender<ActionEvent>,
+        registry: &prometheus::Registry,
+    ) -> Self {
+        Responder {
+            cfg,
+            ebpf_allowlist,
+            ebpf,
+            actions,
+            decisions: Responder::metrics(registry),
+        }
+    }
+
     pub(crate) fn metrics(r: &prometheus::Registry) -> ResponderMetrics {
         ResponderMetrics {
             decisions: metrics::int_counter_vec(
@@ -432,7 +355,7 @@ impl Responder {
                 })
                 .await
                 .map(drop)
-                .map_err(|e| format!("{:#}", anyhow::Error::new(e))),
+                .map_err(|e| chain(&e)),
             None => Err("the ebpf module is not enabled".to_owned()),
         };
         match result {
@@ -462,7 +385,7 @@ async fn resolve_loop(
         if !names.is_empty() {
             let ips = tokio::select! {
                 ips = peers::resolve_names(&names) => ips,
-                _ = control::stopped(&mut stop) => return,
+                _ = stopped(&mut stop) => return,
             };
             if tx.send(ips).is_err() {
                 return;
@@ -470,17 +393,13 @@ async fn resolve_loop(
         }
         tokio::select! {
             _ = tokio::time::sleep(RESOLVE_EVERY) => {}
-            _ = control::stopped(&mut stop) => return,
+            _ = stopped(&mut stop) => return,
         }
     }
 }
 
 /// Handles alerts until the channel closes or `stop` turns true; then drains what is queued.
-pub(crate) async fn run(
-    r: Arc<Responder>,
-    rx: mpsc::Receiver<AlertEvent>,
-    stop: watch::Receiver<bool>,
-) {
+pub async fn run(r: Arc<Responder>, rx: mpsc::Receiver<AlertEvent>, stop: watch::Receiver<bool>) {
     run_with(r, rx, stop, PeerFiles::system()).await;
 }
 
@@ -512,7 +431,7 @@ async fn run_with(
     loop {
         let alert = tokio::select! {
             a = rx.recv() => match a { Some(a) => a, None => break },
-            _ = control::stopped(&mut stop) => break,
+            _ = stopped(&mut stop) => break,
             _ = poll.tick() => {
                 st.peers.refresh_sockets(Instant::now());
                 r.drain_peer_errors(&mut st.peers, &mut reported);
@@ -542,7 +461,8 @@ async fn run_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ironpost_core::AlertSource;
+    use ironpost_core::config::{Issues, Validate};
+    use ironpost_core::{AlertSource, Severity};
 
     fn alert(rule: &str, sev: Severity, tags: &[&str]) -> AlertEvent {
         let mut a = AlertEvent::new(AlertSource::LogPipeline, rule, "t", sev);

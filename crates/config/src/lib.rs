@@ -1,6 +1,9 @@
 //! The composed `ironpost.toml`: `[general]` and `[log_pipeline.storage]` from core, one section per
 //! module crate. Core's loader does the work (file:line errors, env overrides, validation); this
-//! file only lists the sections.
+//! crate only lists the sections.
+//!
+//! It links the module crates without their `runtime` feature (no aya, bollard or tract), so the
+//! CLI can validate and show a config offline; the daemon enables the runtimes.
 
 use std::path::{Path, PathBuf};
 
@@ -14,7 +17,7 @@ use ironpost_log_pipeline::LogPipelineConfig;
 use ironpost_sbom_scanner::SbomConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::response::ResponseConfig;
+use ironpost_ebpf_engine::ResponseConfig;
 
 /// Default location of the config file.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/ironpost/ironpost.toml";

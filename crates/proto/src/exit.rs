@@ -1,5 +1,8 @@
 //! Process exit codes of `ironpost-daemon` and `ironpost-cli`, defined once (documented in
-//! `docs/cli.md`).
+//! `docs/cli.md`): part of the contract, since scripts act on them.
+//!
+//! [`ExitError`] carries an `anyhow::Error`: it exists only for the two binaries' `main`, which
+//! print the whole cause chain once ([`report`]).
 
 use std::process::ExitCode;
 

@@ -1,5 +1,6 @@
 //! CVE-aware severity: the lockfiles inside each running container (its root filesystem as the host
-//! sees it, `/proc/<pid>/root`, found through the container guard's Docker inventory) are matched
+//! sees it, `/proc/<pid>/root`, found through a [`ContainerDirectory`] — the container guard's
+//! Docker inventory, which the daemon hands in) are matched
 //! against the SBOM scanner's vulnerability database; an alert that concerns a container with
 //! known vulnerable packages is raised one severity level, with `severity_note` saying why and the
 //! tag `vulnerable_container` (`sbom.raise_container_alerts`, on by default when both the
@@ -13,15 +14,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ironpost_container_guard::{GuardHandle, NoTarget, actor, destination};
+use ironpost_core::containers::ContainerDirectory;
 use ironpost_core::metrics::{self, prometheus};
 use ironpost_core::{AlertEvent, AlertSource};
-use ironpost_sbom_scanner::scan;
 use ironpost_vulndb::Db;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::control;
+use crate::scan;
 
 /// How often running containers are listed to find new ones.
 const RESCAN: Duration = Duration::from_secs(30);
@@ -39,16 +39,24 @@ struct Vulns {
 }
 
 /// Container id → what its lockfiles hold.
-pub(crate) struct ContainerVulns {
-    guard: GuardHandle,
+pub struct ContainerVulns {
+    directory: Arc<dyn ContainerDirectory>,
     by_id: Mutex<HashMap<String, Vulns>>,
     vulnerable: prometheus::IntGauge,
 }
 
+impl std::fmt::Debug for ContainerVulns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContainerVulns")
+            .field("containers", &self.map().len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl ContainerVulns {
-    pub(crate) fn new(guard: GuardHandle, r: &prometheus::Registry) -> Self {
+    pub fn new(directory: Arc<dyn ContainerDirectory>, r: &prometheus::Registry) -> Self {
         ContainerVulns {
-            guard,
+            directory,
             by_id: Mutex::new(HashMap::new()),
             vulnerable: metrics::int_gauge(
                 r,
@@ -64,20 +72,13 @@ impl ContainerVulns {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Raises `alert` one level when it concerns a container with known vulnerable packages.
-    pub(crate) fn raise(&self, alert: &mut AlertEvent) {
+    /// Raises `alert` one level when it concerns a container with known vulnerable packages
+    /// (acting or attacked: raising a severity isolates nothing by itself).
+    pub fn raise(&self, alert: &mut AlertEvent) {
         if alert.source == AlertSource::Sbom {
             return;
         }
-        let (inventory, host) = (self.guard.containers(), self.guard.host_ips());
-        // Raising a severity isolates nothing by itself, so both sides count: a vulnerable
-        // container acting (likely compromised) or attacked (likely to be). Which container the
-        // guard may then act on is still decided by each policy's `link`.
-        let found = match actor(alert, &inventory) {
-            Err(NoTarget::Unrelated) => destination(alert, &inventory, &host),
-            other => other,
-        };
-        let Ok((c, _)) = found else {
+        let Some(c) = self.directory.container_of(alert) else {
             return;
         };
         let Some(v) = self.map().get(&c.id).cloned().filter(|v| v.findings > 0) else {
@@ -112,8 +113,7 @@ fn scan_roots(root: &Path) -> Vec<PathBuf> {
 
 fn scan_container(root: &Path, db_dir: &Path) -> Result<(usize, Vec<String>), String> {
     let db = Db::open(db_dir).map_err(|e| scan::error_chain(&e))?;
-    let inv =
-        ironpost_sbom_scanner::inventory(&scan_roots(root)).map_err(|e| scan::error_chain(&e))?;
+    let inv = crate::inventory(&scan_roots(root)).map_err(|e| scan::error_chain(&e))?;
     let findings: Vec<_> = scan::find(&inv, &db)
         .into_iter()
         .filter(|f| f.kind == scan::Kind::Vulnerability)
@@ -126,15 +126,11 @@ fn scan_container(root: &Path, db_dir: &Path) -> Result<(usize, Vec<String>), St
 }
 
 /// Scans containers as they appear, until `stop`.
-pub(crate) async fn run(
-    index: Arc<ContainerVulns>,
-    db_dir: PathBuf,
-    mut stop: watch::Receiver<bool>,
-) {
+pub async fn run(index: Arc<ContainerVulns>, db_dir: PathBuf, mut stop: watch::Receiver<bool>) {
     loop {
         // Until Docker answers, look again every second; then every RESCAN.
         let mut wait = Duration::from_secs(1);
-        if let Ok(roots) = index.guard.running_roots().await {
+        if let Ok(roots) = index.directory.running_roots().await {
             wait = RESCAN;
             let present: HashSet<String> = roots.iter().map(|(c, _)| c.id.clone()).collect();
             index.map().retain(|id, _| present.contains(id));
@@ -166,7 +162,13 @@ pub(crate) async fn run(
         }
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = control::stopped(&mut stop) => return,
+            _ = stopped(&mut stop) => return,
         }
     }
+}
+
+/// Resolves once `stop` turns true (or its sender is gone). The borrow `wait_for` returns is
+/// dropped here, so the caller's future stays `Send`.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await.is_ok();
 }

@@ -1,0 +1,58 @@
+//! The engine's types as the control protocol carries them (`ironpost_proto::wire`). The
+//! conversions are the only coupling: the engine may reshape its own types freely, and the wire
+//! types change only as a protocol change.
+
+use ironpost_proto::wire;
+
+use crate::{Block, BlockView, Counters, EngineStats};
+
+impl From<Block> for wire::Block {
+    fn from(b: Block) -> Self {
+        wire::Block {
+            cidr: b.cidr,
+            rule_id: b.rule_id,
+            reason: b.reason,
+            alert_id: b.alert_id,
+            trace_id: b.trace_id,
+            added_at: b.added_at,
+            expires_at: b.expires_at,
+            offence: b.offence,
+            evidence: b.evidence,
+        }
+    }
+}
+
+impl From<BlockView> for wire::BlockView {
+    fn from(v: BlockView) -> Self {
+        wire::BlockView {
+            block: v.block.into(),
+            hits: v.hits,
+            hit_bytes: v.hit_bytes,
+        }
+    }
+}
+
+impl From<Counters> for wire::Counters {
+    fn from(c: Counters) -> Self {
+        wire::Counters {
+            packets: c.packets,
+            bytes: c.bytes,
+            drops: c.drops,
+        }
+    }
+}
+
+impl From<EngineStats> for wire::EngineStats {
+    fn from(s: EngineStats) -> Self {
+        wire::EngineStats {
+            interface: s.interface,
+            attached: s.attached,
+            traffic: s.traffic.into_iter().map(|(k, v)| (k, v.into())).collect(),
+            malformed: s.malformed,
+            events_sent: s.events_sent,
+            events_ringbuf_full: s.events_ringbuf_full,
+            events_rate_limited: s.events_rate_limited,
+            blocks: s.blocks,
+        }
+    }
+}
