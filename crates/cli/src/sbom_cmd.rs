@@ -81,6 +81,10 @@ pub(crate) struct ScanSbomArgs {
     /// CycloneDX VEX document: `not_affected` statements suppress findings.
     #[arg(long, value_name = "FILE")]
     pub(crate) vex: Option<PathBuf>,
+    /// Exit 0 even when findings remain (report only). Without it a CI job fails on findings:
+    /// exit 6, the way `trivy --exit-code` and `cargo audit` fail a build.
+    #[arg(long)]
+    pub(crate) exit_zero: bool,
     #[command(flatten)]
     pub(crate) db: DbArg,
 }
@@ -438,7 +442,7 @@ pub(crate) fn scan_sbom(g: &Global, a: &ScanSbomArgs) -> Result<Exit, ExitError>
         ScanFormat::Sarif => output::json_report(&ironpost_sbom_scanner::sarif(&report))?,
         ScanFormat::Table => output::text(&ironpost_sbom_scanner::table(&report))?,
     }
-    let exit = if report.findings.is_empty() {
+    let exit = if report.findings.is_empty() || a.exit_zero {
         Exit::Ok
     } else {
         Exit::Findings

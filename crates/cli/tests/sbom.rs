@@ -152,6 +152,13 @@ fn both_databases_give_exactly_the_expected_advisories() {
         let (code, r) = scan(&db, &work.path().join("proj"), &["--min-severity", "info"]);
         assert_eq!(ids(&r["findings"]), expected(), "{source}");
         assert_eq!(code, Some(6), "findings give exit code 6");
+        let (zero, same) = scan(
+            &db,
+            &work.path().join("proj"),
+            &["--min-severity", "info", "--exit-zero"],
+        );
+        assert_eq!(zero, Some(0), "--exit-zero reports without failing");
+        assert_eq!(ids(&same["findings"]), expected());
         assert_eq!(r["packages"], PACKAGES.len() + 1);
         let by_id = |id: &str| {
             r["findings"]
