@@ -71,12 +71,15 @@ deb() {
   "$cli" completions zsh >"$gen/completions/_ironpost-cli"
   "$cli" completions fish >"$gen/completions/ironpost-cli.fish"
   "$cli" man --dir "$gen/man" >/dev/null
+  # Debian policy: compressed man pages (-n: no timestamp, so the bytes depend on the text only).
+  gzip -9n "$gen"/man/*.1
 
   out="${out:-$target_dir/debian}"
   mkdir -p "$out"
   local args=(deb -p ironpost-daemon --no-build --locked --profile "$profile" --dbgsym --output "$out")
   [ -n "$deb_version" ] && args+=(--deb-version "$deb_version")
-  [ -n "$fast" ] && args+=("$fast")
+  # --fast: a lower xz level (a quicker package for tests; same contents).
+  [ -n "$fast" ] && args+=(--fast)
   (cd "$repo" && "$cargo" "${args[@]}")
 }
 
@@ -97,17 +100,13 @@ image() {
     objcopy --strip-debug --strip-unneeded "$bin_dir/$b" "$ctx/rootfs/usr/bin/$b"
   done
   # Exactly the shared objects the dynamic linker resolves for the two binaries (with the
-  # loader), at the paths it resolved them to.
+  # loader), at the paths it resolved them to. (`ldd A B` heads each list with "A:".)
   local lib
   for lib in $(ldd "$bin_dir/ironpost-daemon" "$bin_dir/ironpost-cli" |
-    awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u); do
+    awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// && $1 !~ /:$/ {print $1}' | sort -u); do
     mkdir -p "$ctx/rootfs$(dirname "$lib")"
     cp -L "$lib" "$ctx/rootfs$lib"
   done
-  # The loader's symlink (/lib64 -> usr/lib64 on merged-usr Debian) is what binaries name.
-  if [ -L /lib64 ] && [ ! -e "$ctx/rootfs/lib64" ]; then
-    ln -s "$(readlink /lib64)" "$ctx/rootfs/lib64"
-  fi
   cp -L /etc/ssl/certs/ca-certificates.crt "$ctx/rootfs/etc/ssl/certs/"
   cp "$repo"/models/*.onnx "$repo/models/metrics.json" "$ctx/rootfs/usr/share/ironpost/models/"
   cp "$repo"/rules/*.yaml "$ctx/rootfs/etc/ironpost/rules/"

@@ -2,7 +2,9 @@
 //! binaries (cargo-deb `--profile dev`: the recipe `make deb` runs on a release build), then
 //! `dpkg -i` installs the package and its `-dbgsym` companion, the installed daemon runs as the
 //! unit's `ExecStart` would (PID 1 is not systemd here) and the installed CLI's `status` answers,
-//! `dpkg -i` of a newer version upgrades it and keeps an edited conffile, and `dpkg --purge` leaves
+//! `dpkg -i` again (the upgrade path: prerm upgrade, postinst configure with the old version;
+//! the same version, since packaging twice would double the test's time) keeps an edited conffile
+//! and the store, and `dpkg --purge` leaves
 //! nothing behind in /usr, /etc, /var/lib or /run (deploy/debian/README.Debian lists what stays:
 //! nothing on these paths). The machine is restored even when an assertion fails (a guard purges).
 //!
@@ -23,6 +25,8 @@ use common::{bin, repo_root, run, scrub_env, text, wait_for};
 const PKG: &str = "ironpost";
 const DBGSYM: &str = "ironpost-dbgsym";
 const CONFIG: &str = "/etc/ironpost/ironpost.toml";
+/// The package version this test builds (a revision no release uses).
+const VERSION: &str = "0.1.0-0test1";
 
 /// `dpkg-query`'s version of `pkg`, when installed.
 fn installed_version(pkg: &str) -> Option<String> {
@@ -194,7 +198,7 @@ fn installed_cli(env: &[(String, String)]) -> Command {
 /// Starts /usr/bin/ironpost-daemon as the unit's ExecStart, waits for the installed CLI's
 /// `status`, and returns it (JSON).
 fn start_installed(guard: &mut Installed, work: &Path, log: &Path) -> serde_json::Value {
-    let unit = std::fs::read_to_string("/lib/systemd/system/ironpost.service")
+    let unit = std::fs::read_to_string("/usr/lib/systemd/system/ironpost.service")
         .expect("the package installs the unit");
     let exec = unit
         .lines()
@@ -261,8 +265,7 @@ fn deb_installs_runs_upgrades_and_purges_cleanly() {
     let before = ironpost_paths(ROOTS);
 
     let tmp = tempfile::tempdir().unwrap();
-    let (deb1, ddeb1) = package(&tmp.path().join("v1"), "0.1.0-1");
-    let (deb2, ddeb2) = package(&tmp.path().join("v2"), "0.1.0-2");
+    let (deb1, ddeb1) = package(&tmp.path().join("out"), VERSION);
 
     // What the package declares and holds.
     assert_eq!(deb_field(&deb1, "Package"), PKG);
@@ -279,7 +282,7 @@ fn deb_installs_runs_upgrades_and_purges_cleanly() {
         "./etc/ironpost/rules/ssh_brute_force.yaml",
         "./usr/share/ironpost/models/probe.onnx",
         "./usr/share/ironpost/models/dos.onnx",
-        "./lib/systemd/system/ironpost.service",
+        "./usr/lib/systemd/system/ironpost.service",
         "./usr/share/bash-completion/completions/ironpost-cli",
         "./usr/share/zsh/vendor-completions/_ironpost-cli",
         "./usr/share/fish/vendor_completions.d/ironpost-cli.fish",
@@ -305,7 +308,7 @@ fn deb_installs_runs_upgrades_and_purges_cleanly() {
 
     let mut guard = Installed { daemon: None };
     dpkg(&["-i", deb1.to_str().unwrap(), ddeb1.to_str().unwrap()]);
-    assert_eq!(installed_version(PKG).as_deref(), Some("0.1.0-1"));
+    assert_eq!(installed_version(PKG).as_deref(), Some(VERSION));
 
     // Stripped binaries whose debug info the -dbgsym package holds, found by build id.
     for b in ["ironpost-daemon", "ironpost-cli"] {
@@ -346,7 +349,10 @@ fn deb_installs_runs_upgrades_and_purges_cleanly() {
     let work = tempfile::tempdir().unwrap();
     let log = work.path().join("daemon.log");
     let status = start_installed(&mut guard, work.path(), &log);
-    assert_eq!(status["status"]["data_dir"], "/var/lib/ironpost", "{status}");
+    assert_eq!(
+        status["status"]["storage"], "sqlite (/var/lib/ironpost/ironpost.db)",
+        "{status}"
+    );
     let daemon_log = std::fs::read_to_string(&log).unwrap();
     assert!(
         daemon_log.contains("/usr/share/ironpost/models/probe.onnx")
@@ -359,16 +365,16 @@ fn deb_installs_runs_upgrades_and_purges_cleanly() {
     );
     stop_installed(&mut guard);
 
-    // Upgrade: a newer version over an edited conffile, which dpkg keeps.
+    // Upgrade path over an edited conffile, which dpkg keeps.
     let edited = std::fs::read_to_string(CONFIG).unwrap() + "\n# edited by deb.rs\n";
     std::fs::write(CONFIG, &edited).unwrap();
     dpkg(&[
         "--force-confold",
         "-i",
-        deb2.to_str().unwrap(),
-        ddeb2.to_str().unwrap(),
+        deb1.to_str().unwrap(),
+        ddeb1.to_str().unwrap(),
     ]);
-    assert_eq!(installed_version(PKG).as_deref(), Some("0.1.0-2"));
+    assert_eq!(installed_version(PKG).as_deref(), Some(VERSION));
     assert_eq!(std::fs::read_to_string(CONFIG).unwrap(), edited);
     assert!(
         Path::new("/var/lib/ironpost/ironpost.db").exists(),

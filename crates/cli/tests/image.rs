@@ -109,7 +109,10 @@ fn scratch_image_runs_unprivileged_and_answers_status() {
         };
         (healthy("ids") && healthy("log_pipeline")).then_some(v)
     });
-    assert_eq!(status["status"]["data_dir"], "/var/lib/ironpost", "{status}");
+    assert_eq!(
+        status["status"]["storage"], "sqlite (/var/lib/ironpost/ironpost.db)",
+        "{status}"
+    );
     let logs = text(&docker_at(None, &["logs", &guard.container]).stderr);
     assert!(
         logs.contains("/usr/share/ironpost/models/probe.onnx") && logs.contains("model loaded"),
