@@ -37,7 +37,9 @@ fn installed_version(pkg: &str) -> Option<String> {
 }
 
 fn dpkg(args: &[&str]) {
-    let o = run(Command::new("dpkg").args(args).env("DEBIAN_FRONTEND", "noninteractive"));
+    let o = run(Command::new("dpkg")
+        .args(args)
+        .env("DEBIAN_FRONTEND", "noninteractive"));
     assert!(
         o.status.success(),
         "dpkg {args:?}: {}{}",
@@ -119,7 +121,14 @@ fn package(out: &Path, deb_version: &str) -> (PathBuf, PathBuf) {
     let mut c = Command::new("bash");
     scrub_env(&mut c);
     c.arg(repo_root().join("scripts/package.sh"))
-        .args(["deb", "--profile", "dev", "--fast", "--deb-version", deb_version])
+        .args([
+            "deb",
+            "--profile",
+            "dev",
+            "--fast",
+            "--deb-version",
+            deb_version,
+        ])
         .arg("--out")
         .arg(out)
         .env("CARGO_TARGET_DIR", target_dir);
@@ -167,7 +176,7 @@ fn readelf(flag: &str, file: &Path) -> String {
 fn build_id(file: &Path) -> String {
     readelf("-n", file)
         .lines()
-        .find_map(|l| l.trim().strip_prefix("Build ID: ").map(str::to_owned))
+        .find_map(|l| Some(l.split("Build ID: ").nth(1)?.trim().to_owned()))
         .unwrap_or_else(|| panic!("{} has no build id", file.display()))
 }
 
@@ -217,7 +226,11 @@ fn start_installed(guard: &mut Installed, work: &Path, log: &Path) -> serde_json
         .stderr(std::fs::File::create(log).unwrap());
     guard.daemon = Some(c.spawn().expect("spawn /usr/bin/ironpost-daemon"));
     wait_for(30, "the installed daemon to answer `status`", || {
-        if let Some(code) = guard.daemon.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+        if let Some(code) = guard
+            .daemon
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+        {
             panic!(
                 "installed daemon exited with {code}: {}",
                 std::fs::read_to_string(log).unwrap_or_default()
@@ -299,7 +312,10 @@ fn deb_installs_runs_upgrades_and_purges_cleanly() {
         !contents.contains("/usr/lib/debug/"),
         "debug info belongs in the -dbgsym package:\n{contents}"
     );
-    let o = run(Command::new("dpkg-deb").arg("-I").arg(&deb1).arg("conffiles"));
+    let o = run(Command::new("dpkg-deb")
+        .arg("-I")
+        .arg(&deb1)
+        .arg("conffiles"));
     assert!(
         text(&o.stdout).lines().any(|l| l == CONFIG),
         "conffiles: {}",
@@ -333,7 +349,11 @@ fn deb_installs_runs_upgrades_and_purges_cleanly() {
     }
     // postinst: directories, and the unit enabled by deb-systemd-helper (even without systemd).
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata("/var/lib/ironpost").unwrap().permissions().mode() & 0o7777;
+    let mode = std::fs::metadata("/var/lib/ironpost")
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777;
     assert_eq!(mode, 0o750, "/var/lib/ironpost mode {mode:o}");
     assert!(Path::new("/etc/ironpost/policies").is_dir());
     assert!(
@@ -342,8 +362,12 @@ fn deb_installs_runs_upgrades_and_purges_cleanly() {
         "postinst did not enable the unit"
     );
     // The completions and man pages are the CLI's own.
-    let bash = std::fs::read_to_string("/usr/share/bash-completion/completions/ironpost-cli").unwrap();
-    assert!(bash.contains("ironpost-cli") && bash.contains("status"), "{bash}");
+    let bash =
+        std::fs::read_to_string("/usr/share/bash-completion/completions/ironpost-cli").unwrap();
+    assert!(
+        bash.contains("ironpost-cli") && bash.contains("status"),
+        "{bash}"
+    );
 
     // Run it as the unit would; the installed CLI answers.
     let work = tempfile::tempdir().unwrap();

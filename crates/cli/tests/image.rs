@@ -55,7 +55,15 @@ fn scratch_image_runs_unprivileged_and_answers_status() {
     );
     let o = docker_at(
         None,
-        &["run", "--rm", "--entrypoint", "/bin/sh", &guard.image, "-c", "true"],
+        &[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "/bin/sh",
+            &guard.image,
+            "-c",
+            "true",
+        ],
     );
     assert!(!o.status.success(), "the image has a shell");
 
@@ -95,7 +103,14 @@ fn scratch_image_runs_unprivileged_and_answers_status() {
         }
         let o = docker_at(
             None,
-            &["exec", &guard.container, "ironpost-cli", "status", "--output", "json"],
+            &[
+                "exec",
+                &guard.container,
+                "ironpost-cli",
+                "status",
+                "--output",
+                "json",
+            ],
         );
         if !o.status.success() {
             return None;

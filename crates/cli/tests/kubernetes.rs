@@ -62,7 +62,8 @@ fn documents(file: &Path) -> Vec<serde_json::Value> {
 
 /// The capabilities of the systemd unit, without `CAP_`.
 fn unit_capabilities() -> BTreeSet<String> {
-    let unit = std::fs::read_to_string(repo_root().join("deploy/systemd/ironpost.service")).unwrap();
+    let unit =
+        std::fs::read_to_string(repo_root().join("deploy/systemd/ironpost.service")).unwrap();
     unit.lines()
         .find_map(|l| l.strip_prefix("CapabilityBoundingSet="))
         .unwrap()
@@ -89,7 +90,11 @@ fn check_objects(docs: &[serde_json::Value], dir: &Path, what: &str) {
         .map(|c| c.as_str().unwrap().to_owned())
         .collect();
     assert_eq!(added, unit_capabilities(), "{what}: capabilities");
-    assert_eq!(sc["capabilities"]["drop"], serde_json::json!(["ALL"]), "{what}");
+    assert_eq!(
+        sc["capabilities"]["drop"],
+        serde_json::json!(["ALL"]),
+        "{what}"
+    );
     assert_eq!(sc["allowPrivilegeEscalation"], false, "{what}");
     let host_paths: BTreeSet<&str> = spec["volumes"]
         .as_array()
@@ -129,9 +134,7 @@ fn check_objects(docs: &[serde_json::Value], dir: &Path, what: &str) {
     let toml = cm["data"]["ironpost.toml"].as_str().unwrap();
     let file = dir.join(format!("{what}.toml"));
     std::fs::write(&file, toml).unwrap();
-    let o = run(cli()
-        .args(["config", "validate", "--config"])
-        .arg(&file));
+    let o = run(cli().args(["config", "validate", "--config"]).arg(&file));
     assert!(
         o.status.success(),
         "{what}: the ConfigMap's config is invalid: {}{}",
