@@ -68,3 +68,14 @@ bench-loop: setup
 ## Container guard: alert -> container paused over 100 alerts, against the real dockerd.
 bench-container: setup
 	bash bench/container.sh
+
+.PHONY: deb image
+
+## The `ironpost` .deb (+ ironpost-dbgsym .ddeb) from a release build, in $(TARGET_DIR)/debian.
+deb: setup build-release
+	bash scripts/package.sh deb --profile release
+
+## The FROM-scratch container image ironpost:local (deploy/container/Containerfile), local dockerd.
+image: setup build-release
+	bash scripts/services.sh start docker
+	bash scripts/package.sh image --profile release --tag ironpost:local

@@ -16,6 +16,9 @@ PACKAGES=(
   docker.io busybox-static postgresql redis-server nats-server prometheus prometheus-alertmanager rsyslog
   # clients and helpers
   bsdutils util-linux jq curl python3-venv procps openssl
+  # packaging (scripts/package.sh): dpkg-shlibdeps for the .deb's dependencies, objcopy for the
+  # split debug info, deb-systemd-helper for the maintainer scripts
+  dpkg-dev binutils init-system-helpers
 )
 
 missing=()
@@ -52,3 +55,15 @@ fi
 
 # The SBOM validators' venv (sbom-scanner tests); a no-op when its stamp matches.
 bash "$(dirname "${BASH_SOURCE[0]}")/python-tools.sh"
+
+# The Kubernetes validators' venv (kubernetes-validate, helm); a no-op when its stamp matches.
+bash "$(dirname "${BASH_SOURCE[0]}")/k8s-tools.sh"
+
+# cargo-deb for scripts/package.sh deb (`make deb`, crates/cli/tests/deb.rs). Pinned: 3.8.0 builds
+# on Rust 1.95 (its rust-version is 1.85).
+CARGO_DEB_VERSION=3.8.0
+if ! cargo deb --version 2>/dev/null | grep -qF "$CARGO_DEB_VERSION"; then
+  echo "setup: installing cargo-deb $CARGO_DEB_VERSION"
+  # Its own temporary target directory, not the workspace's CARGO_TARGET_DIR.
+  env -u CARGO_TARGET_DIR cargo install --quiet --locked cargo-deb --version "$CARGO_DEB_VERSION"
+fi

@@ -4,7 +4,7 @@
 //! `THRESHOLD` → `IRONPOST_IDS_THRESHOLD`, `ALERTMANAGER` → `IRONPOST_IDS_ALERTMANAGER_URL`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ironpost_core::config::{Issues, Validate, key, millis, secs};
@@ -39,7 +39,9 @@ pub struct IdsConfig {
     /// Durable pull consumer the IDS reads through (created when missing).
     pub durable: String,
     /// ONNX model. Empty: the seed's formula. A file that cannot be loaded: the formula, and the module
-    /// reports Degraded with the reason. Relative paths are relative to the daemon's working directory.
+    /// reports Degraded with the reason. A relative path is resolved against the install's share
+    /// directory, `<executable's dir>/../share/ironpost` (`/usr/share/ironpost` for the package and the
+    /// container image), never the working directory: see [`IdsConfig::model_file`].
     pub model_path: PathBuf,
     /// Alert when a score is at or above this (seed `THRESHOLD`). `models/metrics.json` lists each model's
     /// threshold at 1% false positives, which is the better choice for that model.
@@ -88,6 +90,35 @@ impl Default for IdsConfig {
             publish_buffer: 65_536,
         }
     }
+}
+
+impl IdsConfig {
+    /// The model file the daemon loads: `model_path` resolved against the share directory of the
+    /// running executable (see [`resolve_model_path`]). Empty stays empty (the seed formula).
+    pub fn model_file(&self) -> PathBuf {
+        // current_exe reads /proc/self/exe, so a symlink to the binary resolves to the install.
+        match std::env::current_exe() {
+            Ok(exe) => resolve_model_path(&self.model_path, &exe),
+            // Without /proc the path stays as written; loading it names the path that failed.
+            Err(_) => self.model_path.clone(),
+        }
+    }
+}
+
+/// Resolves `path` for the executable at `exe`: absolute and empty paths unchanged, a relative one
+/// under `<dir of exe>/../share/ironpost`. The packages and the image install the binaries in
+/// `/usr/bin` and the models in `/usr/share/ironpost/models`, so the default `models/probe.onnx`
+/// names the shipped model whatever directory the daemon is started from. (A build tree has no
+/// `share/`: a checkout sets an absolute `ids.model_path`.)
+pub fn resolve_model_path(path: &Path, exe: &Path) -> PathBuf {
+    if path.as_os_str().is_empty() || path.is_absolute() {
+        return path.to_path_buf();
+    }
+    let bin_dir = exe.parent().unwrap_or(Path::new("/"));
+    // `bin/..` is written out rather than canonicalized: the directory need not exist for the
+    // error message to name where the model was expected.
+    let prefix = bin_dir.parent().unwrap_or(Path::new("/"));
+    prefix.join("share/ironpost").join(path)
 }
 
 /// NATS subject tokens: no spaces, no wildcards, no empty tokens.
@@ -170,6 +201,34 @@ mod tests {
         let mut issues = Issues::default();
         IdsConfig::default().validate("ids", &mut issues);
         assert!(issues.is_empty(), "{:?}", issues.into_vec());
+    }
+
+    #[test]
+    fn relative_model_paths_resolve_under_the_installs_share_dir() {
+        let exe = Path::new("/usr/bin/ironpost-daemon");
+        assert_eq!(
+            resolve_model_path(Path::new("models/probe.onnx"), exe),
+            Path::new("/usr/share/ironpost/models/probe.onnx")
+        );
+        // Another prefix (e.g. /opt or /usr/local) keeps its own share directory.
+        assert_eq!(
+            resolve_model_path(
+                Path::new("models/dos.onnx"),
+                Path::new("/opt/ironpost/bin/ironpost-daemon")
+            ),
+            Path::new("/opt/ironpost/share/ironpost/models/dos.onnx")
+        );
+        // Absolute paths and the empty path (seed formula) are kept as written.
+        assert_eq!(
+            resolve_model_path(Path::new("/srv/m.onnx"), exe),
+            Path::new("/srv/m.onnx")
+        );
+        assert_eq!(resolve_model_path(Path::new(""), exe), Path::new(""));
+        // The default is relative, so it never depends on the working directory.
+        assert!(IdsConfig::default().model_path.is_relative());
+        let resolved = IdsConfig::default().model_file();
+        assert!(resolved.is_absolute(), "{}", resolved.display());
+        assert!(resolved.ends_with("share/ironpost/models/probe.onnx"));
     }
 
     #[test]

@@ -227,9 +227,10 @@ impl IdsModule {
             info!("ids: no model_path; scoring with the seed formula");
             return Scorer::Formula;
         }
-        match Scorer::load(&self.cfg.model_path) {
+        let model = self.cfg.model_file();
+        match Scorer::load(&model) {
             Ok(s) => {
-                info!(model = %self.cfg.model_path.display(), "ids: model loaded");
+                info!(model = %model.display(), "ids: model loaded");
                 s
             }
             Err(e) => {
