@@ -10,12 +10,21 @@ pub fn chain<'a>(e: &'a (dyn Error + 'static)) -> impl Iterator<Item = &'a (dyn 
 }
 
 /// An error and its sources on one line (`a: b: c`), for logs, health reasons and stored events.
+///
+/// A link whose text its parent's message already contains is left out: our own errors never do
+/// that (see [`repeated_cause`]), but some libraries' errors print their cause and return it
+/// as `source()` too (async-nats' do), and the cause would otherwise appear twice.
 pub fn error_chain(e: &dyn Error) -> String {
     let mut s = e.to_string();
+    let mut parent = s.clone();
     let mut cur = e.source();
     while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
+        let text = c.to_string();
+        if text.is_empty() || !parent.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        parent = text;
         cur = c.source();
     }
     s
@@ -81,6 +90,17 @@ mod tests {
         assert_eq!(repeated_cause(&e), None);
         assert_eq!(chain(&e).count(), 2);
         assert_eq!(error_chain(&e), "cannot read x: no such file");
+    }
+
+    #[test]
+    fn the_joined_chain_leaves_out_a_cause_its_parent_already_printed() {
+        let e = Twice { source: io() };
+        assert_eq!(error_chain(&e), "cannot read x: no such file");
+        let outer = crate::ModuleError::start("ids", e);
+        assert_eq!(
+            error_chain(&outer),
+            "module `ids` failed to start: cannot read x: no such file"
+        );
     }
 
     #[test]
