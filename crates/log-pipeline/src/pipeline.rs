@@ -667,7 +667,10 @@ impl Module for LogPipeline {
                         ))
                     }
                     Err(e) => {
-                        warn!(error = %error_chain(&e), "alert state kept in memory");
+                        let e = PipelineError::AlertStateInMemory {
+                            source: Box::new(e),
+                        };
+                        warn!(error = %error_chain(&e), "Redis unusable");
                         problems.push(e);
                         AnyAlerter::Memory(Alerter::in_memory(
                             cfg.alerting.clone(),

@@ -72,6 +72,14 @@ pub enum PipelineError {
     #[error("journald cursor {} holds no journal cursor; started from the end of the journal", path.display())]
     NotACursor { path: PathBuf },
 
+    /// Redis could not be used for the shared alert state (`source` says why): each node keeps
+    /// its own, in memory, so thresholds count per node.
+    #[error("alert state kept in memory")]
+    AlertStateInMemory {
+        #[source]
+        source: Box<PipelineError>,
+    },
+
     /// URLs are shown with the password replaced by `***`.
     #[error("invalid Redis URL `{url}`: {reason}")]
     RedisUrl { url: String, reason: &'static str },
@@ -152,6 +160,16 @@ mod tests {
             !error_chain(&redis).contains("pw"),
             "{}",
             error_chain(&redis)
+        );
+        let redis = PipelineError::AlertStateInMemory {
+            source: Box::new(redis),
+        };
+        let text = error_chain(&redis);
+        assert!(
+            text.starts_with(
+                "alert state kept in memory: cannot reach Redis at `redis://:***@127.0.0.1:1/0`"
+            ),
+            "{text}"
         );
         let errors = [
             tls,
