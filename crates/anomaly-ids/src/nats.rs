@@ -13,6 +13,9 @@ use ironpost_core::metrics::prometheus::IntCounter;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
+use ironpost_core::error_chain;
+
+use crate::error::IdsError;
 use crate::features::FlowEvent;
 
 /// A telemetry message larger than this is refused (counted as invalid): a flow event is about 100 bytes.
@@ -43,7 +46,7 @@ pub async fn ensure_stream(
     js: &jetstream::Context,
     name: &str,
     subject: &str,
-) -> Result<stream::Stream, String> {
+) -> Result<stream::Stream, IdsError> {
     js.get_or_create_stream(stream::Config {
         name: name.to_owned(),
         subjects: vec![subject.to_owned()],
@@ -53,16 +56,31 @@ pub async fn ensure_stream(
         ..Default::default()
     })
     .await
-    .map_err(|e| format!("JetStream stream {name} ({subject}): {e}"))
+    .map_err(|source| IdsError::Stream {
+        stream: name.to_owned(),
+        subject: subject.to_owned(),
+        source,
+    })
 }
 
 /// Deletes a stream (tests and tools clean up after themselves); a missing stream is not an error.
-pub async fn delete_stream(client: async_nats::Client, name: &str) -> Result<(), String> {
+pub async fn delete_stream(client: async_nats::Client, name: &str) -> Result<(), IdsError> {
     match jetstream::new(client).delete_stream(name).await {
         Ok(_) => Ok(()),
-        Err(e) if e.to_string().contains("not found") => Ok(()),
-        Err(e) => Err(format!("JetStream stream {name}: {e}")),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(source) => Err(IdsError::DeleteStream {
+            stream: name.to_owned(),
+            source,
+        }),
     }
+}
+
+fn is_not_found(e: &jetstream::context::DeleteStreamError) -> bool {
+    matches!(
+        e.kind(),
+        jetstream::context::DeleteStreamErrorKind::JetStream(j)
+            if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+    )
 }
 
 /// Counters of a publisher.
@@ -102,7 +120,7 @@ pub async fn publish_loop(
                 match ensure_stream(&js, &stream_name, &subject).await {
                     Ok(_) => stream_ready = true,
                     Err(e) => {
-                        warn!(error = %e, "telemetry publisher waiting for JetStream");
+                        warn!(error = %error_chain(&e), "telemetry publisher waiting for JetStream");
                         metrics.retried.inc();
                         if sleep_or_stop(&mut stop).await {
                             return;
@@ -194,11 +212,17 @@ pub async fn consume_loop(
                     },
                 )
                 .await
-                .map_err(|e| format!("JetStream consumer {durable}: {e}"))?;
+                .map_err(|source| IdsError::Consumer {
+                    durable: durable.clone(),
+                    source,
+                })?;
             consumer
                 .messages()
                 .await
-                .map_err(|e| format!("JetStream consumer {durable}: {e}"))
+                .map_err(|source| IdsError::Subscribe {
+                    durable: durable.clone(),
+                    source,
+                })
         };
         let mut messages = tokio::select! {
             m = messages => m,
@@ -210,8 +234,9 @@ pub async fn consume_loop(
                 set(None);
             }
             Err(e) => {
-                warn!(error = %e, "cannot consume flow telemetry; retrying");
-                set(Some(e.clone()));
+                let reason = error_chain(e);
+                warn!(error = %reason, "cannot consume flow telemetry; retrying");
+                set(Some(reason));
             }
         }
         if let Ok(messages) = &mut messages {
@@ -222,8 +247,11 @@ pub async fn consume_loop(
                 };
                 let msg = match next {
                     Some(Ok(m)) => m,
-                    Some(Err(e)) => {
-                        let reason = format!("JetStream consumer {durable}: {e}");
+                    Some(Err(source)) => {
+                        let reason = error_chain(&IdsError::Messages {
+                            durable: durable.clone(),
+                            source,
+                        });
                         warn!(error = %reason, "telemetry subscription failed; re-subscribing");
                         set(Some(reason));
                         break;

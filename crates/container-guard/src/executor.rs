@@ -10,6 +10,7 @@ use std::time::Duration;
 use ironpost_core::{ActionEvent, ActionOutcome, ActionType, ContainerRef, Entities};
 
 use crate::docker::{Attachment, DockerApi, DockerError};
+use crate::guard::GuardError;
 use crate::policy::IsolationAction;
 
 /// Pause between attempts: `RETRY_STEP × attempt` (500 ms, 1 s, 1.5 s …).
@@ -35,15 +36,15 @@ impl IsolationAction {
 }
 
 impl std::str::FromStr for IsolationAction {
-    type Err = String;
+    type Err = GuardError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "pause" => Ok(IsolationAction::Pause),
             "stop" => Ok(IsolationAction::Stop),
             "network_disconnect" => Ok(IsolationAction::NetworkDisconnect),
-            other => Err(format!(
-                "unknown action `{other}` (pause, stop, network_disconnect)"
-            )),
+            other => Err(GuardError::UnknownAction {
+                input: other.to_owned(),
+            }),
         }
     }
 }
@@ -74,18 +75,20 @@ pub(crate) struct Limits {
     pub(crate) retries: u32,
 }
 
-/// Runs `op` up to `1 + retries` times; `template` is filled in for each attempt's event.
+/// Runs `op` up to `1 + retries` times; `template` is filled in for each attempt's event. On
+/// failure returns the last attempt's error (the earlier ones are in their events).
 pub(crate) async fn with_retries<T, F, Fut>(
     limits: Limits,
     template: &ActionEvent,
     mut op: F,
-) -> (Option<T>, Vec<ActionEvent>)
+) -> (Result<T, DockerError>, Vec<ActionEvent>)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(T, String), DockerError>>,
 {
     let mut events = Vec::new();
-    for attempt in 1..=limits.retries.saturating_add(1) {
+    let mut attempt: u32 = 1;
+    loop {
         if attempt > 1 {
             tokio::time::sleep(RETRY_STEP * (attempt - 1)).await;
         }
@@ -100,16 +103,19 @@ where
                     ev.detail = format!("{}; {detail}", ev.detail);
                 }
                 events.push(ev);
-                return (Some(v), events);
+                return (Ok(v), events);
             }
             Err(e) => {
                 ev.outcome = ActionOutcome::Failure;
                 ev.error = Some(error_chain(&e));
                 events.push(ev);
+                if attempt > limits.retries || attempt == u32::MAX {
+                    return (Err(e), events);
+                }
             }
         }
+        attempt += 1;
     }
-    (None, events)
 }
 
 pub(crate) use ironpost_core::error_chain;
@@ -222,7 +228,11 @@ mod tests {
             assert_eq!(a.as_str().parse::<IsolationAction>().unwrap(), a);
             assert!(a.action_type().as_str().starts_with("container_"));
         }
-        assert!("kill".parse::<IsolationAction>().is_err());
+        let err = "kill".parse::<IsolationAction>().unwrap_err();
+        assert!(
+            matches!(err, GuardError::UnknownAction { ref input } if input == "kill"),
+            "{err:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -250,7 +260,7 @@ mod tests {
             }
         })
         .await;
-        assert_eq!(v, Some(3));
+        assert_eq!(v.ok(), Some(3));
         let got: Vec<(u32, ActionOutcome)> =
             events.iter().map(|e| (e.attempt, e.outcome)).collect();
         assert_eq!(
@@ -278,7 +288,60 @@ mod tests {
             })
         })
         .await;
-        assert!(v.is_none());
+        assert!(matches!(v, Err(DockerError::Timeout { .. })), "{v:?}");
         assert_eq!(events.len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use std::path::Path;
+
+    use ironpost_core::error::repeated_cause;
+
+    use super::*;
+    use crate::isolations::Isolations;
+    use crate::policy::PolicySet;
+
+    /// Real failures (a broken policy file, a corrupt state file, a Docker 404): no message of the
+    /// chain repeats its source, and the joined chain still names the file and the cause.
+    #[test]
+    fn guard_errors_print_their_cause_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.toml"), "[[policy]]\nname = \n").unwrap();
+        let errors = PolicySet::load_dir(dir.path()).unwrap_err();
+        let policies = GuardError::Policies {
+            dir: dir.path().to_owned(),
+            errors,
+        };
+        let state_file = dir.path().join("isolations.json");
+        std::fs::write(&state_file, "{not json").unwrap();
+        let state = GuardError::State(Isolations::load(&state_file).unwrap_err());
+        let docker = DockerError::Call {
+            call: "pause",
+            target: "web".into(),
+            source: bollard::errors::Error::DockerResponseServerError {
+                status_code: 404,
+                message: "No such container: web".into(),
+            },
+        };
+        let failed = GuardError::Failed {
+            action: "pause",
+            container: "web".into(),
+            attempts: 4,
+            source: Some(Box::new(docker)),
+        };
+        for e in [&policies, &state, &failed] {
+            assert_eq!(repeated_cause(e), None, "{}", error_chain(e));
+        }
+        let text = error_chain(&failed);
+        assert!(text.starts_with("pause on container `web` failed after 4 attempt(s): Docker call `pause` on web failed: "), "{text}");
+        assert!(text.contains("No such container: web"), "{text}");
+        let text = error_chain(&policies);
+        assert!(
+            text.contains(&*dir.path().join("a.toml").to_string_lossy()),
+            "{text}"
+        );
+        assert!(error_chain(&state).contains(Path::new("isolations.json").to_str().unwrap()));
     }
 }

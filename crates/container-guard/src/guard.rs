@@ -25,7 +25,7 @@ use crate::docker::{DockerApi, DockerError};
 use crate::executor::{self, Limits, Subject};
 use crate::inventory::{self, InventoryState};
 use crate::isolations::{Isolation, Isolations, StateError};
-use crate::policy::{ContainerInfo, IsolationAction, Policy, PolicySet};
+use crate::policy::{ContainerInfo, IsolationAction, Policy, PolicyError, PolicySet};
 use crate::target::{Decision, Link, Skip, decide};
 
 /// Capacity of the guard's alert queue (a full queue is counted by the sender).
@@ -135,18 +135,46 @@ pub enum GuardError {
     #[error(transparent)]
     Docker(#[from] DockerError),
     #[error(
-        "container `{0}` has nothing to restore: the guard has not isolated it and it is not paused"
+        "container `{container}` has nothing to restore: the guard has not isolated it and it is not paused"
     )]
-    NothingToRestore(String),
+    NothingToRestore { container: String },
     #[error(transparent)]
     State(#[from] StateError),
-    #[error("{action} on container `{container}` failed after {attempts} attempt(s): {error}")]
+    /// Every attempt failed; `source` is the last Docker error (each attempt's error is in its
+    /// `ActionEvent`), boxed to keep `Result<_, GuardError>` small. `None` only if no Docker call
+    /// was made.
+    #[error("{action} on container `{container}` failed after {attempts} attempt(s)")]
     Failed {
         action: &'static str,
         container: String,
         attempts: usize,
-        error: String,
+        #[source]
+        source: Option<Box<DockerError>>,
     },
+    /// Policy files were rejected as a whole (the policies in force stay); one error per file.
+    #[error("{} policy error(s) in {}: {}", errors.len(), dir.display(), Joined(errors))]
+    Policies {
+        dir: PathBuf,
+        errors: Vec<PolicyError>,
+    },
+    /// The text is not an isolation action.
+    #[error("unknown action `{input}` (pause, stop, network_disconnect)")]
+    UnknownAction { input: String },
+}
+
+/// Each policy error with its chain, `; `-separated: a list has no single `source`.
+struct Joined<'a>(&'a [PolicyError]);
+
+impl std::fmt::Display for Joined<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            f.write_str(&executor::error_chain(e))?;
+        }
+        Ok(())
+    }
 }
 
 pub(crate) struct Inner {
@@ -190,14 +218,6 @@ impl std::fmt::Debug for GuardHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GuardHandle").finish_non_exhaustive()
     }
-}
-
-fn policy_errors(errors: &[crate::policy::PolicyError]) -> String {
-    errors
-        .iter()
-        .map(|e| executor::error_chain(e))
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 impl ContainerGuard {
@@ -246,8 +266,12 @@ impl Module for ContainerGuard {
     fn start(&mut self) -> BoxFuture<'_, Result<(), ModuleError>> {
         Box::pin(async move {
             let inner = self.inner.clone();
-            let set = PolicySet::load_dir(&inner.cfg.policy_path).map_err(|e| {
-                ModuleError::start("container_guard", std::io::Error::other(policy_errors(&e)))
+            let set = PolicySet::load_dir(&inner.cfg.policy_path).map_err(|errors| {
+                let e = GuardError::Policies {
+                    dir: inner.cfg.policy_path.clone(),
+                    errors,
+                };
+                ModuleError::start("container_guard", e)
             })?;
             inner.metrics.policies.set(set.policies().len() as i64);
             *inner.policies.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
@@ -492,8 +516,16 @@ impl Inner {
         })
         .await;
         self.emit(&events).await;
-        let Some(networks) = done else {
-            return Err(failed(action.action_type(), &subject.name, &events));
+        let networks = match done {
+            Ok(networks) => networks,
+            Err(last) => {
+                return Err(GuardError::Failed {
+                    action: action.action_type().as_str(),
+                    container: subject.name.clone(),
+                    attempts: events.len(),
+                    source: Some(Box::new(last)),
+                });
+            }
         };
         info!(
             trace_id = %template.trace_id, container = %subject.name, action = action.as_str(),
@@ -520,18 +552,6 @@ impl Inner {
     }
 }
 
-fn failed(action: ActionType, container: &str, events: &[ActionEvent]) -> GuardError {
-    GuardError::Failed {
-        action: action.as_str(),
-        container: container.to_owned(),
-        attempts: events.len(),
-        error: events
-            .last()
-            .and_then(|e| e.error.clone())
-            .unwrap_or_default(),
-    }
-}
-
 impl GuardHandle {
     /// Where the daemon sends the alerts the guard should consider.
     pub fn alert_input(&self) -> mpsc::Sender<AlertEvent> {
@@ -539,7 +559,7 @@ impl GuardHandle {
     }
 
     /// Re-reads `policy_path`; a broken file keeps the policies in force (and is reported).
-    pub fn reload_policies(&self) -> Result<usize, String> {
+    pub fn reload_policies(&self) -> Result<usize, GuardError> {
         let inner = &self.inner;
         match PolicySet::load_dir(&inner.cfg.policy_path) {
             Ok(set) => {
@@ -556,15 +576,19 @@ impl GuardHandle {
                 Ok(n)
             }
             Err(errors) => {
-                let msg = policy_errors(&errors);
+                let e = GuardError::Policies {
+                    dir: inner.cfg.policy_path.clone(),
+                    errors,
+                };
+                let msg = executor::error_chain(&e);
                 inner
                     .metrics
                     .policy_reloads
                     .with_label_values(&["error"])
                     .inc();
                 warn!(error = %msg, "policy reload rejected; previous policies still enforced");
-                *lock(&inner.policy_error) = Some(msg.clone());
-                Err(msg)
+                *lock(&inner.policy_error) = Some(msg);
+                Err(e)
             }
         }
     }
@@ -639,7 +663,9 @@ impl GuardHandle {
         };
         let record = inner.isolations.lock().await.get(&found.id).cloned();
         if record.is_none() && !found.paused {
-            return Err(GuardError::NothingToRestore(container.to_owned()));
+            return Err(GuardError::NothingToRestore {
+                container: container.to_owned(),
+            });
         }
         let template = |t: ActionType, detail: String| {
             let mut ev = ActionEvent::manual(t, ActionOutcome::Failure, Severity::Info);
@@ -649,6 +675,8 @@ impl GuardHandle {
         };
         let limits = inner.limits();
         let mut all = Vec::new();
+        // The last Docker error of a step that failed, for `GuardError::Failed`.
+        let mut last_error = None;
         let mut left = record.clone();
         if let Some(rec) = &record {
             let mut remaining = Vec::new();
@@ -662,7 +690,8 @@ impl GuardHandle {
                 })
                 .await;
                 all.extend(evs);
-                if ok.is_none() {
+                if let Err(e) = ok {
+                    last_error = Some(e);
                     remaining.push(a.clone());
                 }
             }
@@ -681,10 +710,13 @@ impl GuardHandle {
                 })
                 .await;
                 all.extend(evs);
-                if ok.is_some()
-                    && let Some(l) = &mut left
-                {
-                    l.actions.retain(|a| *a != IsolationAction::Stop);
+                match ok {
+                    Ok(()) => {
+                        if let Some(l) = &mut left {
+                            l.actions.retain(|a| *a != IsolationAction::Stop);
+                        }
+                    }
+                    Err(e) => last_error = Some(e),
                 }
             } else if let Some(l) = &mut left {
                 l.actions.retain(|a| *a != IsolationAction::Stop);
@@ -701,10 +733,13 @@ impl GuardHandle {
             })
             .await;
             all.extend(evs);
-            if ok.is_some()
-                && let Some(l) = &mut left
-            {
-                l.actions.retain(|a| *a != IsolationAction::Pause);
+            match ok {
+                Ok(()) => {
+                    if let Some(l) = &mut left {
+                        l.actions.retain(|a| *a != IsolationAction::Pause);
+                    }
+                }
+                Err(e) => last_error = Some(e),
             }
         }
         inner.emit(&all).await;
@@ -720,11 +755,7 @@ impl GuardHandle {
                 action: "restore",
                 container: subject.name,
                 attempts: all.len(),
-                error: all
-                    .iter()
-                    .rev()
-                    .find_map(|e| e.error.clone())
-                    .unwrap_or_default(),
+                source: last_error.map(Box::new),
             });
         }
         info!(container = %subject.name, "container restored");

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod containers;
+pub mod error;
 pub mod event;
 pub mod evidence;
 pub mod glob;
@@ -22,14 +23,5 @@ pub use event::{
 pub use module::{BoxFuture, Health, Module, ModuleError};
 pub use severity::Severity;
 
-/// An error and its sources on one line (`a: b: c`), for logs, health reasons and stored events.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
+/// Kept at the root: the daemon and every module log with it.
+pub use error::error_chain;

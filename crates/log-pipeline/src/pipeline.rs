@@ -21,13 +21,15 @@
 //! with. Stop order: sources first, then the worker drains what they queued, then checkpoints are
 //! written.
 
+mod error;
+
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use ironpost_core::metrics::{self, prometheus};
 use ironpost_core::{
     AlertEvent, BoxFuture, Entities, Evidence, Health, LogEvent, Module, ModuleError, PacketEvent,
-    Severity,
+    Severity, error_chain,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -48,6 +50,8 @@ use crate::source::syslog_tcp::{SyslogTcp, load_tls};
 use crate::source::syslog_udp::SyslogUdp;
 use crate::source::{Batch, SourceMetrics};
 use crate::trust::Trust;
+
+pub use error::PipelineError;
 
 /// Batches queued between the sources and the worker (each holds up to a few thousand lines).
 pub const BATCH_CHANNEL_CAPACITY: usize = 32;
@@ -134,22 +138,22 @@ impl Shared {
     }
 
     /// Loads `rules_dir`; all or nothing.
-    fn load_rules(&self) -> Result<Arc<RuleSet>, String> {
+    fn load_rules(&self) -> Result<Arc<RuleSet>, PipelineError> {
         let dir = &self.cfg.rules_dir;
         if !dir.is_dir() {
-            return Err(format!("rules_dir {} is not a directory", dir.display()));
+            return Err(PipelineError::RulesDir { path: dir.clone() });
         }
+        let rejected = |errors| PipelineError::Rules {
+            dir: dir.clone(),
+            errors,
+        };
         let loaded = load_dir(dir);
         if !loaded.errors.is_empty() {
-            let list: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
-            return Err(format!("{} rule error(s): {}", list.len(), list.join("; ")));
+            return Err(rejected(loaded.errors));
         }
         RuleSet::compile(loaded.rules)
             .map(Arc::new)
-            .map_err(|errs| {
-                let list: Vec<String> = errs.iter().map(ToString::to_string).collect();
-                format!("{} rule error(s): {}", list.len(), list.join("; "))
-            })
+            .map_err(rejected)
     }
 }
 
@@ -167,7 +171,7 @@ impl std::fmt::Debug for PipelineHandle {
 
 impl PipelineHandle {
     /// Re-reads the rules; on any error the running rules stay. Returns the number of rules.
-    pub fn reload_rules(&self) -> Result<usize, String> {
+    pub fn reload_rules(&self) -> Result<usize, PipelineError> {
         match self.shared.load_rules() {
             Ok(set) => {
                 let n = set.len();
@@ -190,7 +194,7 @@ impl PipelineHandle {
                     .rule_reloads
                     .with_label_values(&["error"])
                     .inc();
-                warn!(error = %e, "log rules not reloaded; the running rules stay");
+                warn!(error = %error_chain(&e), "log rules not reloaded; the running rules stay");
                 Err(e)
             }
         }
@@ -544,7 +548,7 @@ impl Module for LogPipeline {
                     *self.shared.rules.write().unwrap_or_else(|p| p.into_inner()) = set;
                 }
                 Err(e) => {
-                    warn!(error = %e, "no log rules loaded");
+                    warn!(error = %error_chain(&e), "no log rules loaded");
                     problems.push(e);
                 }
             }
@@ -562,16 +566,17 @@ impl Module for LogPipeline {
                             self.stop_sources.subscribe(),
                         )));
                     }
-                    Err(e) => {
-                        problems.push(format!("syslog_udp cannot bind {}: {e}", cfg.syslog_bind))
-                    }
+                    Err(source) => problems.push(PipelineError::UdpBind {
+                        addr: cfg.syslog_bind,
+                        source,
+                    }),
                 }
             }
             // With TLS configured but unloadable, the TCP listener stays down: no plaintext fallback.
             let tls = match (&cfg.syslog_tls_cert, &cfg.syslog_tls_key) {
                 (Some(cert), Some(key)) => match load_tls(cert, key) {
                     Ok(c) => Ok(Some(c)),
-                    Err(e) => Err(format!("syslog_tcp TLS: {e}")),
+                    Err(e) => Err(e),
                 },
                 _ => Ok(None),
             };
@@ -584,7 +589,10 @@ impl Module for LogPipeline {
                         tls,
                     )
                     .await
-                    .map_err(|e| format!("syslog_tcp cannot bind {}: {e}", cfg.syslog_bind)),
+                    .map_err(|source| PipelineError::TcpBind {
+                        addr: cfg.syslog_bind,
+                        source,
+                    }),
                     Err(e) => Err(e),
                 };
                 match bound {
@@ -622,17 +630,16 @@ impl Module for LogPipeline {
             if cfg.sources.contains(&crate::config::SourceKind::Journald) {
                 let (cursor, load) =
                     CursorFile::load(self.data_dir.join("log_pipeline/journald.cursor"));
-                if let CursorLoad::Invalid(why) = &load {
+                let invalid = matches!(load, CursorLoad::Invalid(_));
+                if let CursorLoad::Invalid(why) = load {
                     self.journald_metrics.cursor_invalid.inc();
-                    warn!(reason = %why, "journald cursor unreadable; starting from the end of the journal");
-                    problems.push(format!(
-                        "journald cursor unreadable ({why}); started from the end of the journal"
-                    ));
+                    warn!(reason = %error_chain(&why), "journald cursor unreadable; starting from the end of the journal");
+                    problems.push(why);
                 }
                 let src = JournaldSource::new(
                     cfg.journald.clone(),
                     // A damaged cursor starts from the end whatever `file_start_at` says.
-                    if matches!(load, CursorLoad::Invalid(_)) {
+                    if invalid {
                         crate::source::file::StartAt::End
                     } else {
                         cfg.file_start_at
@@ -660,7 +667,11 @@ impl Module for LogPipeline {
                         ))
                     }
                     Err(e) => {
-                        problems.push(format!("alert state kept in memory: {e}"));
+                        let e = PipelineError::AlertStateInMemory {
+                            source: Box::new(e),
+                        };
+                        warn!(error = %error_chain(&e), "Redis unusable");
+                        problems.push(e);
                         AnyAlerter::Memory(Alerter::in_memory(
                             cfg.alerting.clone(),
                             Arc::new(SystemClock),
@@ -688,7 +699,8 @@ impl Module for LogPipeline {
             self.shared.set_health(if problems.is_empty() {
                 Health::Healthy
             } else {
-                Health::Degraded(problems.join("; "))
+                let reasons: Vec<String> = problems.iter().map(|p| error_chain(p)).collect();
+                Health::Degraded(reasons.join("; "))
             });
             Ok(())
         })

@@ -63,9 +63,11 @@ fn error(cond: &str) -> String {
     } else {
         loaded.errors
     };
+    // As the operator reads it: each error with its causes (the regex parser's reason is the
+    // source of `RuleError::Regex`, not part of its message).
     errors
         .iter()
-        .map(ToString::to_string)
+        .map(|e| ironpost_core::error_chain(e))
         .collect::<Vec<_>>()
         .join("\n")
 }

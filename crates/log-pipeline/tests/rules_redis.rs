@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ironpost_log_pipeline::MapFields;
+use ironpost_log_pipeline::pipeline::PipelineError;
 use ironpost_log_pipeline::rules::{
-    AlertState, Alerter, AlertingConfig, HitVerdict, RedisAlertState, RedisStateError, Rule,
-    SystemClock, load_file,
+    AlertState, Alerter, AlertingConfig, HitVerdict, RedisAlertState, Rule, SystemClock, load_file,
 };
 
 /// 2020-03-01T00:00:00Z.
@@ -167,7 +167,7 @@ fn state_semantics_match_memory() {
 #[test]
 fn unreachable_redis_fails_construction_naming_the_url() {
     let err = RedisAlertState::connect("redis://:hunter2@127.0.0.1:1/2", "x:").unwrap_err();
-    assert!(matches!(err, RedisStateError::Connect { .. }), "{err:?}");
+    assert!(matches!(err, PipelineError::RedisConnect { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(msg.contains("redis://:***@127.0.0.1:1/2"), "{msg}");
     assert!(!msg.contains("hunter2"), "{msg}");
@@ -183,7 +183,7 @@ fn unreachable_redis_fails_construction_naming_the_url() {
 fn wrong_database_is_a_server_error() {
     let url = format!("{}/99999", url().trim_end_matches('/'));
     let err = RedisAlertState::connect(&url, "x:").unwrap_err();
-    assert!(matches!(err, RedisStateError::Server { .. }), "{err:?}");
+    assert!(matches!(err, PipelineError::RedisServer { .. }), "{err:?}");
 }
 
 #[test]

@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use ironpost_core::error::{error_chain, repeated_cause};
 use ironpost_sbom_scanner::{Error, MAX_FILE_BYTES, MAX_PACKAGES, inventory, parse_lockfile};
 use proptest::prelude::*;
 
@@ -60,6 +61,33 @@ fn syntax_errors_carry_path_and_line() {
         if let Some(line) = line {
             assert!(err.to_string().contains(&format!(":{line}")), "{err}");
         }
+    }
+}
+
+/// Each parser's error keeps the parser's message as its source and does not print it again:
+/// joined, the chain names the file and line once, then the cause.
+#[test]
+fn errors_print_their_cause_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: [(&str, &str); 4] = [
+        ("Cargo.lock", "version = 3\n\n[[package]]\nname = \n"),
+        ("package-lock.json", "{\n  \"packages\": {\n    \"x\": [\n"),
+        ("pnpm-lock.yaml", "lockfileVersion: '6.0'\npackages: [\n"),
+        ("uv.lock", "version = 1\n[[package]\n"),
+    ];
+    let mut errors: Vec<Error> = cases
+        .iter()
+        .map(|(name, body)| parse_lockfile(&write(tmp.path(), name, body.as_bytes())).unwrap_err())
+        .collect();
+    errors.push(parse_lockfile(&tmp.path().join("missing/Cargo.lock")).unwrap_err());
+    for e in &errors {
+        assert!(std::error::Error::source(e).is_some(), "{e:?}");
+        assert_eq!(repeated_cause(e), None, "{}", error_chain(e));
+        assert!(
+            error_chain(e).starts_with(&e.to_string()),
+            "{}",
+            error_chain(e)
+        );
     }
 }
 

@@ -2,7 +2,7 @@
 //! backend, table, column, spool file) as data and keep the underlying error as `source`.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Which database a store or reader talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,6 +90,17 @@ pub enum StoreError {
     #[error("the store is already started")]
     AlreadyStarted,
 
+    /// PostgreSQL did not finish `op` in time; the session is dropped and re-established.
+    #[error("PostgreSQL: {op} did not finish within {}s", after.as_secs())]
+    Timeout {
+        op: &'static str,
+        after: std::time::Duration,
+    },
+
+    /// The PostgreSQL session closed while spooled records were waiting to be replayed.
+    #[error("PostgreSQL: no open session to {op}")]
+    NoSession { op: &'static str },
+
     #[error("a background task of the store ended abnormally")]
     Task {
         #[source]
@@ -98,11 +109,7 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(crate) fn sqlite(
-        path: &std::path::Path,
-        op: &'static str,
-        source: rusqlite::Error,
-    ) -> Self {
+    pub(crate) fn sqlite(path: &Path, op: &'static str, source: rusqlite::Error) -> Self {
         StoreError::Sqlite {
             path: path.to_owned(),
             op,
@@ -110,7 +117,7 @@ impl StoreError {
         }
     }
 
-    pub(crate) fn io(op: &'static str, path: &std::path::Path, source: std::io::Error) -> Self {
+    pub(crate) fn io(op: &'static str, path: &Path, source: std::io::Error) -> Self {
         StoreError::Io {
             op,
             path: path.to_owned(),
@@ -125,3 +132,42 @@ impl StoreError {
 
 /// Error chain on one line (`a: b: c`), for logs and health reasons.
 pub(crate) use ironpost_core::error_chain as chain;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ironpost_core::error::{error_chain, repeated_cause};
+
+    /// Every variant that has a source, built with a real one: none repeats its cause.
+    #[test]
+    fn every_variant_prints_its_cause_once() {
+        let io = || std::io::Error::new(std::io::ErrorKind::PermissionDenied, "permission denied");
+        let sqlite = || rusqlite::Error::InvalidColumnName("severity".into());
+        let url = "postgres://u:p@198.18.0.1:5432/db?sslmode=nonsense"
+            .parse::<tokio_postgres::Config>()
+            .expect_err("an invalid sslmode is rejected");
+        let errors = [
+            StoreError::io("create", Path::new("/var/lib/ironpost"), io()),
+            StoreError::sqlite(Path::new("/var/lib/ironpost/events.db"), "open", sqlite()),
+            StoreError::PostgresUrl { source: url },
+            StoreError::Migration {
+                backend: Backend::Sqlite,
+                version: 2,
+                source: Box::new(sqlite()),
+            },
+            StoreError::Read {
+                backend: Backend::Sqlite,
+                table: "alerts",
+                column: "severity",
+                source: Box::new(sqlite()),
+            },
+        ];
+        for e in &errors {
+            assert_eq!(repeated_cause(e), None, "{}", error_chain(e));
+        }
+        assert_eq!(
+            error_chain(&errors[0]),
+            "cannot create /var/lib/ironpost: permission denied"
+        );
+    }
+}

@@ -23,6 +23,8 @@ use crate::writer::{BACKOFF_MIN, Shared, account, lock, next_backoff};
 /// A batch (or a spool segment) that takes longer than this is abandoned as if the server were
 /// gone: it is spooled and the connection re-established.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The operation named in the errors of a spool replay.
+const REPLAY: &str = "replay the spool";
 
 #[derive(Debug)]
 pub(crate) struct PgSink {
@@ -108,18 +110,24 @@ impl PgSink {
         let started = Instant::now();
         let failure = match tokio::time::timeout(WRITE_TIMEOUT, session.write(&batch)).await {
             Ok(Ok(out)) => return account(&self.metrics, &out, started),
-            Ok(Err((e, from))) => (chain(&e), from),
-            Err(_) => ("batch write timed out".to_owned(), 0),
+            Ok(Err((e, from))) => (e, from),
+            Err(_) => (
+                StoreError::Timeout {
+                    op: "write a batch",
+                    after: WRITE_TIMEOUT,
+                },
+                0,
+            ),
         };
         // Records before `from` are committed; the rest go to the spool, in order.
         self.lost_connection(&failure.0);
         self.append(batch.split_off(failure.1)).await;
     }
 
-    fn lost_connection(&mut self, reason: &str) {
+    fn lost_connection(&mut self, reason: &StoreError) {
         self.metrics.write_errors.inc();
         tracing::error!(
-            error = reason,
+            error = %chain(reason),
             "PostgreSQL write failed; spooling until it answers again"
         );
         self.session = None;
@@ -191,7 +199,7 @@ impl PgSink {
                 // Keep the backoff growing: a server that accepts connections but fails every
                 // replay must not be hammered.
                 self.metrics.write_errors.inc();
-                tracing::error!(error = reason, retry_in = ?self.backoff, "spool replay failed");
+                tracing::error!(error = %chain(&reason), retry_in = ?self.backoff, "spool replay failed");
                 self.session = None;
                 self.shared.pg_up.store(false, Ordering::SeqCst);
                 self.retry_at = Instant::now() + self.backoff;
@@ -201,13 +209,12 @@ impl PgSink {
     }
 
     /// Writes every spool segment, oldest first, each in one transaction, deleting it once written.
-    async fn replay(&mut self) -> Result<(), String> {
+    async fn replay(&mut self) -> Result<(), StoreError> {
         loop {
             let spool = self.spool.clone();
             let seg = tokio::task::spawn_blocking(move || lock(&spool).read_oldest())
                 .await
-                .unwrap_or_else(|source| Err(StoreError::Task { source }))
-                .map_err(|e| chain(&e))?;
+                .unwrap_or_else(|source| Err(StoreError::Task { source }))?;
             let Some(SegmentRecords {
                 records,
                 corrupt,
@@ -222,13 +229,18 @@ impl PgSink {
             }
             if !records.is_empty() {
                 let Some(session) = &self.session else {
-                    return Err("no session".to_owned());
+                    return Err(StoreError::NoSession { op: REPLAY });
                 };
                 let started = Instant::now();
                 match tokio::time::timeout(WRITE_TIMEOUT, session.write(&records)).await {
                     Ok(Ok(out)) => account(&self.metrics, &out, started),
-                    Ok(Err((e, _))) => return Err(chain(&e)),
-                    Err(_) => return Err("spool replay timed out".to_owned()),
+                    Ok(Err((e, _))) => return Err(e),
+                    Err(_) => {
+                        return Err(StoreError::Timeout {
+                            op: REPLAY,
+                            after: WRITE_TIMEOUT,
+                        });
+                    }
                 }
             }
             let spool = self.spool.clone();
@@ -238,12 +250,12 @@ impl PgSink {
                 (r, s.bytes(), s.records(), s.is_empty())
             })
             .await
-            .map_err(|source| chain(&StoreError::Task { source }))?;
+            .map_err(|source| StoreError::Task { source })?;
             self.metrics.set_spool(bytes, count);
             self.spool_empty = empty;
             // A segment that cannot be deleted would be replayed again: harmless (idempotent
             // inserts), but stop here rather than loop on it.
-            removed.map_err(|e| chain(&e))?;
+            removed?;
             tracing::info!(segment = %path.display(), records = records.len(), left = count, "replayed spool segment");
         }
     }

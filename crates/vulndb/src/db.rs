@@ -185,18 +185,19 @@ fn read_file(path: &Path) -> Result<Vec<u8>, VulnDbError> {
     })
 }
 
-fn corrupt(
-    path: &Path,
-    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
-) -> VulnDbError {
+fn corrupt(path: &Path, reason: &'static str) -> VulnDbError {
     VulnDbError::Corrupt {
         path: path.to_owned(),
-        source: source.into(),
+        reason,
     }
 }
 
 fn read_meta(path: &Path) -> Result<Meta, VulnDbError> {
-    let meta: Meta = serde_json::from_slice(&read_file(path)?).map_err(|e| corrupt(path, e))?;
+    let meta: Meta =
+        serde_json::from_slice(&read_file(path)?).map_err(|source| VulnDbError::CorruptMeta {
+            path: path.to_owned(),
+            source,
+        })?;
     check_format(path, meta.format)?;
     Ok(meta)
 }
@@ -211,12 +212,15 @@ fn read_index(path: &Path) -> Result<Index, VulnDbError> {
         .ok_or_else(|| corrupt(path, "truncated header"))?;
     check_format(path, u32::from_le_bytes(*format))?;
     let (index, trailing) =
-        postcard::take_from_bytes::<Index>(body).map_err(|e| corrupt(path, e))?;
+        postcard::take_from_bytes::<Index>(body).map_err(|source| VulnDbError::CorruptIndex {
+            path: path.to_owned(),
+            source,
+        })?;
     if !trailing.is_empty() {
-        return Err(corrupt(
-            path,
-            format!("{} bytes after the index", trailing.len()),
-        ));
+        return Err(VulnDbError::TrailingBytes {
+            path: path.to_owned(),
+            bytes: trailing.len(),
+        });
     }
     Ok(index)
 }

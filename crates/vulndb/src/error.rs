@@ -1,6 +1,7 @@
 //! Errors of this crate: [`VulnDbError`] stops an operation; [`EntryError`] is one bad advisory
 //! file or archive entry, counted in the import report while the import goes on.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use crate::rustsec::NativeError;
@@ -28,11 +29,22 @@ pub enum VulnDbError {
     },
     #[error("no vulnerability database in {} (import a source first)", path.display())]
     NotFound { path: PathBuf },
-    #[error("database file {} is corrupt", path.display())]
-    Corrupt {
+    /// The file's structure is wrong (magic, header, lengths that disagree).
+    #[error("database file {} is corrupt: {reason}", path.display())]
+    Corrupt { path: PathBuf, reason: &'static str },
+    #[error("database file {} is corrupt: {bytes} bytes after the index", path.display())]
+    TrailingBytes { path: PathBuf, bytes: usize },
+    #[error("database file {} is corrupt: invalid JSON", path.display())]
+    CorruptMeta {
         path: PathBuf,
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: serde_json::Error,
+    },
+    #[error("database file {} is corrupt: the index does not decode", path.display())]
+    CorruptIndex {
+        path: PathBuf,
+        #[source]
+        source: postcard::Error,
     },
     #[error("database file {} has format {found}, this build reads format {expected} (import the sources again)", path.display())]
     Format {
@@ -49,15 +61,32 @@ pub enum VulnDbError {
 }
 
 /// One advisory file (or zip entry) that could not be imported.
-#[derive(Debug, thiserror::Error)]
-#[error("{file}{}: {kind}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+///
+/// Its message is `file:line: kind` and its `source()` is the kind's own source: the kind is
+/// part of the message, so returning it as a source too would print it twice.
+#[derive(Debug)]
 pub struct EntryError {
     /// The file path, or `archive.zip!entry/name.json` for a zip entry.
     pub file: String,
     /// 1-based line in the file, when the parser knows it.
     pub line: Option<usize>,
-    #[source]
     pub kind: EntryErrorKind,
+}
+
+impl fmt::Display for EntryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.file)?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+        }
+        write!(f, ": {}", self.kind)
+    }
+}
+
+impl std::error::Error for EntryError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.kind)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

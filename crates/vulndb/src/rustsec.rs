@@ -52,7 +52,9 @@ struct NativeVersions {
 pub enum NativeError {
     #[error("no ```toml front matter block at the start of the file")]
     NoFrontMatter,
-    #[error("line {line}: {source}")]
+    /// `line` is where the TOML parser's span starts; its own message (with its line and a
+    /// snippet relative to the front matter) is the source.
+    #[error("line {line}: invalid TOML front matter")]
     Toml {
         line: usize,
         #[source]

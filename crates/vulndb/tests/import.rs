@@ -250,7 +250,15 @@ fn open_reports_missing_and_corrupt_databases() {
     for bytes in broken {
         std::fs::write(dbdir.join("index.bin"), &bytes).unwrap();
         let err = Db::open(&dbdir).unwrap_err();
-        assert!(matches!(err, VulnDbError::Corrupt { .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                VulnDbError::Corrupt { .. }
+                    | VulnDbError::CorruptIndex { .. }
+                    | VulnDbError::TrailingBytes { .. }
+            ),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("index.bin"), "{err}");
     }
     let mut other = good.clone();
@@ -280,4 +288,39 @@ fn open_reports_missing_and_corrupt_databases() {
         Db::import(tmp.path().join("db3"), &not_zip),
         Err(VulnDbError::UnknownSource { .. })
     ));
+}
+
+/// Real failures (a bad OSV file, a bad RustSec front matter, a damaged database): no message
+/// repeats its source, and the joined chain still shows the parser's reason once.
+#[test]
+fn errors_print_their_cause_once() {
+    use ironpost_core::error::{error_chain, repeated_cause};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("osv");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("1.json"), GOOD).unwrap();
+    std::fs::write(src.join("2.json"), "{\"id\": \"BAD-1\",\n \"affected\": [}").unwrap();
+    let dbdir = tmp.path().join("db");
+    let report = Db::import(&dbdir, &src).unwrap();
+    assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+    let entry = &report.errors[0];
+    assert!(matches!(entry.kind, EntryErrorKind::Json(_)), "{entry:?}");
+    let text = error_chain(entry);
+    assert!(text.contains("2.json:2: invalid OSV JSON: "), "{text}");
+    assert_eq!(text.matches("invalid OSV JSON").count(), 1, "{text}");
+
+    let native =
+        ironpost_vulndb::rustsec::parse_native("```toml\n[advisory]\nid = \n```\n").unwrap_err();
+    std::fs::write(dbdir.join("meta.json"), "{not json").unwrap();
+    let corrupt = Db::open(&dbdir).unwrap_err();
+    assert!(
+        matches!(corrupt, VulnDbError::CorruptMeta { .. }),
+        "{corrupt:?}"
+    );
+    let errors: [&(dyn std::error::Error + 'static); 3] = [entry, &native, &corrupt];
+    for e in errors {
+        assert_eq!(repeated_cause(e), None, "{}", error_chain(e));
+        assert!(e.source().is_some(), "{e:?}");
+    }
 }

@@ -163,6 +163,13 @@ pub enum ConfigError {
     Field(LocatedIssue),
     #[error("environment variable {var}: {message}")]
     Env { var: String, message: String },
+    /// A broken invariant of the program, not of the file: the built-in defaults (needed to type
+    /// `IRONPOST_*` values) cannot be written as TOML.
+    #[error("internal: the built-in defaults are not representable in TOML")]
+    Defaults {
+        #[source]
+        source: toml::ser::Error,
+    },
     #[error("{} invalid setting(s):\n{}", issues.len(), issues.iter().map(|i| format!("  {i}")).collect::<Vec<_>>().join("\n"))]
     Invalid { issues: Vec<LocatedIssue> },
 }
@@ -210,10 +217,8 @@ where
 
     // Pass 2: file + environment.
     let mut table: toml::Table = toml::from_str(&source.text).map_err(|e| locator.syntax(&e))?;
-    let defaults = toml::Table::try_from(T::default()).map_err(|e| ConfigError::Env {
-        var: "IRONPOST_*".into(),
-        message: format!("internal: defaults are not representable in TOML: {e}"),
-    })?;
+    let defaults =
+        toml::Table::try_from(T::default()).map_err(|source| ConfigError::Defaults { source })?;
     let overrides = env::apply(&mut table, &defaults, env)?;
     let value: T = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
         let key = e.path().to_string();

@@ -9,7 +9,7 @@ use super::Origin;
 /// rule and keep the others.
 #[derive(Debug, thiserror::Error)]
 pub enum RuleError {
-    #[error("{}: cannot read rules: {source}", path.display())]
+    #[error("{}: cannot read rules", path.display())]
     Read {
         path: PathBuf,
         #[source]
@@ -48,7 +48,7 @@ pub enum RuleError {
     },
 
     /// The `regex` crate refused the pattern: a syntax error, or it exceeds the size limits.
-    #[error("{origin}: rule `{rule_id}`: regex `{pattern}` rejected: {source}")]
+    #[error("{origin}: rule `{rule_id}`: regex `{pattern}` rejected")]
     Regex {
         origin: Origin,
         rule_id: String,

@@ -81,11 +81,10 @@ pub fn load_str(text: &str, path: Option<&Path>) -> Loaded {
                         }
                         match RawRule::deserialize(item) {
                             Ok(raw) => push(&mut out, to_rule(raw, &origin)),
-                            Err(error) => out.errors.push(RuleError::Invalid {
-                                origin: origin.clone(),
-                                rule_id: rule_id(item).unwrap_or_else(|| format!("#{i}")),
-                                reason: error.to_string(),
-                            }),
+                            Err(error) => {
+                                let id = rule_id(item).unwrap_or_else(|| format!("#{i}"));
+                                out.errors.push(yaml_error(&origin, Some(id), error));
+                            }
                         }
                     }
                 }

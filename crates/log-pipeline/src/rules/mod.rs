@@ -89,7 +89,7 @@ pub use load::{
     Loaded, MAX_RULE_FILE_BYTES, RejectKind, Rejected, Report, RuleSummary, load_dir, load_file,
     load_str, validate_dir,
 };
-pub use redis_state::{RedisAlertState, RedisStateError};
+pub use redis_state::RedisAlertState;
 pub use ruleset::{PrefilterStats, RuleSet, Scratch};
 pub use sigma::{SIGMA_FIELD_MAP, SIGMA_SERVICES};
 pub use state::{AlertState, HitVerdict, MemoryAlertState, StateStats};

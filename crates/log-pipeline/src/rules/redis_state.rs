@@ -32,6 +32,8 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::pipeline::PipelineError;
+
 use super::state::{AlertState, HitVerdict, MemoryAlertState, StateStats};
 
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -98,21 +100,6 @@ local c = redis.call('INCR', KEYS[1])
 if c == 1 then redis.call('EXPIRE', KEYS[1], 120) end
 return c
 ";
-
-/// Why [`RedisAlertState::connect`] failed. URLs are shown with the password replaced by `***`.
-#[derive(Debug, thiserror::Error)]
-pub enum RedisStateError {
-    #[error("invalid Redis URL `{url}`: {reason}")]
-    InvalidUrl { url: String, reason: &'static str },
-    #[error("cannot reach Redis at `{url}`: {source}")]
-    Connect {
-        url: String,
-        #[source]
-        source: io::Error,
-    },
-    #[error("Redis at `{url}` refused the session: {message}")]
-    Server { url: String, message: String },
-}
 
 /// `redis://[[user]:password@]host[:port][/db]`.
 #[derive(Clone, PartialEq, Eq)]
@@ -352,17 +339,17 @@ impl RedisAlertState {
     /// selecting the database when given, and checks the server with `PING`. Keys are named
     /// `<prefix>hits:…`, `<prefix>last:…`, `<prefix>rate:…`; the daemon uses
     /// [`RedisAlertState::DEFAULT_PREFIX`], tests a unique one.
-    pub fn connect(url: &str, prefix: &str) -> Result<RedisAlertState, RedisStateError> {
-        let target = Target::parse(url).map_err(|reason| RedisStateError::InvalidUrl {
+    pub fn connect(url: &str, prefix: &str) -> Result<RedisAlertState, PipelineError> {
+        let target = Target::parse(url).map_err(|reason| PipelineError::RedisUrl {
             url: redact(url),
             reason,
         })?;
         let conn = session(&target).map_err(|e| match e {
-            OpError::Io(source) => RedisStateError::Connect {
+            OpError::Io(source) => PipelineError::RedisConnect {
                 url: target.to_string(),
                 source,
             },
-            OpError::Server(message) => RedisStateError::Server {
+            OpError::Server(message) => PipelineError::RedisServer {
                 url: target.to_string(),
                 message,
             },

@@ -3,6 +3,7 @@
 //! Messages longer than [`MAX_LINE`] are cut and counted; a malformed length ends the stream.
 
 use super::{Batch, MAX_LINE};
+use crate::pipeline::PipelineError;
 
 /// Longest accepted length prefix: 9 digits (a frame of up to ~1 GB, most of it skipped).
 const MAX_LEN_DIGITS: usize = 9;
@@ -23,13 +24,6 @@ enum State {
     Body { left: usize },
     /// Skipping the part of a message beyond MAX_LINE (LF: until newline; octets: `left`).
     Skip { left: usize },
-}
-
-/// The framing had an unrecoverable error (the stream must be closed).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid octet-counting frame: {reason}")]
-pub struct FramingError {
-    pub reason: &'static str,
 }
 
 /// Incremental framer: feed it bytes as they arrive; complete messages go into a [`Batch`].
@@ -63,7 +57,7 @@ impl Framer {
     }
 
     /// Consumes `data`, pushing every complete message into `out`.
-    pub fn feed(&mut self, mut data: &[u8], out: &mut Batch) -> Result<(), FramingError> {
+    pub fn feed(&mut self, mut data: &[u8], out: &mut Batch) -> Result<(), PipelineError> {
         while !data.is_empty() {
             if self.mode == Mode::Detect {
                 self.mode = if data[0].is_ascii_digit() {
@@ -141,7 +135,7 @@ impl Framer {
         &mut self,
         data: &'a [u8],
         out: &mut Batch,
-    ) -> Result<&'a [u8], FramingError> {
+    ) -> Result<&'a [u8], PipelineError> {
         match self.state {
             State::Start => {
                 // Skip stray newlines between frames (some senders add them).
@@ -151,14 +145,14 @@ impl Framer {
                 for (i, &b) in data.iter().enumerate() {
                     if b == b' ' {
                         if self.pending.is_empty() {
-                            return Err(FramingError {
+                            return Err(PipelineError::Framing {
                                 reason: "empty length",
                             });
                         }
                         let len: usize = std::str::from_utf8(&self.pending)
                             .ok()
                             .and_then(|s| s.parse().ok())
-                            .ok_or(FramingError {
+                            .ok_or(PipelineError::Framing {
                                 reason: "length is not a number",
                             })?;
                         self.pending.clear();
@@ -175,12 +169,12 @@ impl Framer {
                         return Ok(&data[i + 1..]);
                     }
                     if !b.is_ascii_digit() {
-                        return Err(FramingError {
+                        return Err(PipelineError::Framing {
                             reason: "length prefix has a non-digit",
                         });
                     }
                     if self.pending.len() >= MAX_LEN_DIGITS {
-                        return Err(FramingError {
+                        return Err(PipelineError::Framing {
                             reason: "length prefix longer than 9 digits",
                         });
                     }

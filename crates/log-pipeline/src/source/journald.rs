@@ -44,6 +44,7 @@ use tracing::{info, warn};
 use super::file::StartAt;
 use super::{Batch, SourceMetrics};
 use crate::parse::journal::{JournalTrust, cursor_of, valid_cursor};
+use crate::pipeline::PipelineError;
 
 /// The component name (metric label, batch source).
 pub const NAME: &str = "journald";
@@ -205,12 +206,13 @@ impl JournaldMetrics {
 }
 
 /// What was found in the cursor file at start.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum CursorLoad {
     Missing,
     Found(String),
-    /// The file exists but holds no cursor; the reason says why.
-    Invalid(String),
+    /// The file exists but holds no cursor: [`PipelineError::CursorRead`] or
+    /// [`PipelineError::NotACursor`].
+    Invalid(PipelineError),
 }
 
 #[derive(Debug, Default)]
@@ -232,10 +234,13 @@ impl CursorFile {
     pub fn load(path: PathBuf) -> (Self, CursorLoad) {
         let load = match std::fs::read(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => CursorLoad::Missing,
-            Err(e) => CursorLoad::Invalid(format!("{}: {e}", path.display())),
+            Err(source) => CursorLoad::Invalid(PipelineError::CursorRead {
+                path: path.clone(),
+                source,
+            }),
             Ok(b) => match std::str::from_utf8(&b).map(str::trim_end) {
                 Ok(c) if valid_cursor(c) => CursorLoad::Found(c.to_owned()),
-                _ => CursorLoad::Invalid(format!("{}: not a journal cursor", path.display())),
+                _ => CursorLoad::Invalid(PipelineError::NotACursor { path: path.clone() }),
             },
         };
         let committed = match &load {
@@ -599,16 +604,22 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("journald.cursor");
         let (f, load) = CursorFile::load(p.clone());
-        assert_eq!(load, CursorLoad::Missing);
+        assert!(matches!(load, CursorLoad::Missing), "{load:?}");
         f.commit("s=1;i=2");
         f.save().unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "s=1;i=2\n");
         let (g, load) = CursorFile::load(p.clone());
-        assert_eq!(load, CursorLoad::Found("s=1;i=2".into()));
+        assert!(
+            matches!(load, CursorLoad::Found(ref c) if c == "s=1;i=2"),
+            "{load:?}"
+        );
         assert_eq!(g.committed().as_deref(), Some("s=1;i=2"));
         std::fs::write(&p, b"\xff garbage {\n").unwrap();
         let (h, load) = CursorFile::load(p.clone());
-        assert!(matches!(load, CursorLoad::Invalid(ref r) if r.contains("journald.cursor")));
+        assert!(
+            matches!(load, CursorLoad::Invalid(PipelineError::NotACursor { ref path }) if *path == p),
+            "{load:?}"
+        );
         assert_eq!(h.committed(), None);
     }
 

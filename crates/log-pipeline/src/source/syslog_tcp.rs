@@ -11,7 +11,7 @@
 //! connection (plain syslog over TCP has no acknowledgements).
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +25,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::framing::Framer;
 use super::{Batch, SourceMetrics};
+use crate::pipeline::PipelineError;
 
 const NAME: &str = "syslog_tcp";
 const READ_BUF: usize = 256 * 1024;
@@ -48,29 +49,11 @@ impl std::fmt::Debug for SyslogTcp {
     }
 }
 
-/// Why the TLS certificate or key could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    #[error("{}: {source}", path.display())]
-    Pem {
-        path: PathBuf,
-        source: rustls::pki_types::pem::Error,
-    },
-    #[error("{}: no certificate found", path.display())]
-    NoCertificate { path: PathBuf },
-    #[error("{} / {}: {source}", cert.display(), key.display())]
-    Config {
-        cert: PathBuf,
-        key: PathBuf,
-        source: rustls::Error,
-    },
-}
-
 /// Loads a PEM certificate chain and private key into a server config (ring provider, TLS 1.2
 /// and 1.3, no client authentication).
-pub fn load_tls(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
-    fn pem(path: &Path) -> impl Fn(rustls::pki_types::pem::Error) -> TlsError + '_ {
-        move |source| TlsError::Pem {
+pub fn load_tls(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, PipelineError> {
+    fn pem(path: &Path) -> impl Fn(rustls::pki_types::pem::Error) -> PipelineError + '_ {
+        move |source| PipelineError::TlsPem {
             path: path.to_path_buf(),
             source,
         }
@@ -80,12 +63,12 @@ pub fn load_tls(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> 
         .collect::<Result<Vec<_>, _>>()
         .map_err(pem(cert))?;
     if chain.is_empty() {
-        return Err(TlsError::NoCertificate {
+        return Err(PipelineError::NoCertificate {
             path: cert.to_path_buf(),
         });
     }
     let private = PrivateKeyDer::from_pem_file(key).map_err(pem(key))?;
-    let config_err = |source| TlsError::Config {
+    let config_err = |source| PipelineError::TlsConfig {
         cert: cert.to_path_buf(),
         key: key.to_path_buf(),
         source,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::*;
 
-fn frame_all(input: &[u8], chunk: usize) -> (Vec<String>, u64, Result<(), FramingError>) {
+fn frame_all(input: &[u8], chunk: usize) -> (Vec<String>, u64, Result<(), PipelineError>) {
     let mut f = Framer::default();
     let mut b = Batch::new("test", Arc::from("t"));
     let mut res = Ok(());
