@@ -9,6 +9,8 @@ pub mod config;
 pub mod event;
 pub mod evidence;
 pub mod glob;
+#[cfg(feature = "http-client")]
+pub mod http;
 pub mod metrics;
 pub mod module;
 pub mod net;
