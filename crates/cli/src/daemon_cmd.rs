@@ -179,7 +179,7 @@ pub(crate) async fn metrics(g: &Global, a: &MetricsArgs) -> Result<Exit, ExitErr
         Ok(r) => r,
         Err(e) if e.is_connect() => {
             return Err(anyhow::Error::new(e).context(format!(
-                "ironpost-daemon is not running (nothing answers on {})",
+                "cannot reach ironpost-daemon's HTTP listener at {} (not running, or a TLS failure)",
                 url.authority()
             )))
             .exit_with(Exit::Daemon);

@@ -1,4 +1,4 @@
-//! Parses `--since` values (RFC 3339, a date, `90m`, `2h`, `7d`, `1h 30m`, `1 hour ago`) and
+//! Parses `--since` values (RFC 3339, a date, `90m`, `2h`, `7d`, `1h 30m`, `1.5h`, `1 hour ago`) and
 //! durations (`--ttl 1h`). Durations are `humantime`'s grammar (case-insensitive here, so `M` is
 //! minutes as it always was, not months); a bare number is seconds. Timestamps stay chrono's RFC
 //! 3339 parser: humantime's accepts only `Z`, not offsets such as `+02:00`.
@@ -102,6 +102,7 @@ mod tests {
             // New with humantime: combined units.
             ("1h 30m", "2026-11-23T10:30:00+00:00"),
             ("1h30m ago", "2026-11-23T10:30:00+00:00"),
+            ("1.5h", "2026-11-23T10:30:00+00:00"),
         ] {
             assert_eq!(at(input), want, "{input}");
         }
