@@ -1,19 +1,23 @@
 //! Alertmanager sink: POSTs `AnomalyScoreHigh` alerts to `/api/v2/alerts` from its own task, so scoring never
 //! waits on the network. The queue is bounded; a full queue or a failed POST is counted, never retried forever.
 //!
-//! The HTTP client is a minimal HTTP/1.1 one over a tokio `TcpStream` (one request per connection, plain
-//! `http://` only): Alertmanager on loopback or a private network is the only peer.
+//! Posting goes through the shared client (`ironpost_core::http`): `http://` or `https://` (system roots;
+//! `SSL_CERT_FILE` / `SSL_CERT_DIR` for a private CA), keep-alive to Alertmanager, a deadline per POST and a
+//! bounded answer.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use ironpost_core::http::{ClientOptions, HttpClient, HttpError};
 use ironpost_core::metrics::prometheus::IntCounterVec;
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::warn;
+
+/// Where alerts go: `http[s]://host[:port][/path]`, checked at config load; an empty path means
+/// `/api/v2/alerts`.
+pub use ironpost_core::http::HttpUrl as HttpTarget;
 
 /// Alerts waiting to be posted.
 pub const ALERTMANAGER_QUEUE_CAPACITY: usize = 1024;
@@ -21,49 +25,16 @@ pub const ALERTMANAGER_QUEUE_CAPACITY: usize = 1024;
 const MAX_BATCH: usize = 64;
 /// Connect + request + response, per POST.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// Bytes of response read at most (status line and headers are all we need).
+/// Bytes of answer read at most (Alertmanager answers a POST with an empty or tiny body).
 const MAX_RESPONSE: usize = 16 * 1024;
 
-/// `http://host:port/path` split for a raw request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpTarget {
-    /// `host:port` to connect to and send as `Host`.
-    pub authority: String,
-    pub path: String,
-}
-
-impl HttpTarget {
-    /// Parses a plain `http://` URL; an empty path (or `/`) becomes `default_path`.
-    pub fn parse(url: &str, default_path: &str) -> Result<HttpTarget, String> {
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| format!("`{url}`: only http:// URLs are supported"))?;
-        let (host, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, ""),
-        };
-        if host.is_empty() || host.contains('@') || host.chars().any(char::is_whitespace) {
-            return Err(format!("`{url}`: expected http://host:port[/path]"));
-        }
-        let authority = if host
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-            && !host.ends_with(']')
-        {
-            host.to_owned()
-        } else {
-            format!("{host}:80")
-        };
-        let path = if path.is_empty() || path == "/" {
-            default_path.to_owned()
-        } else {
-            path.to_owned()
-        };
-        if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(format!("`{url}`: the path contains whitespace"));
-        }
-        Ok(HttpTarget { authority, path })
-    }
+/// The client the posting task uses.
+pub fn client() -> Result<HttpClient, HttpError> {
+    HttpClient::new(ClientOptions {
+        timeout: REQUEST_TIMEOUT,
+        max_body: MAX_RESPONSE,
+        extra_roots: Vec::new(),
+    })
 }
 
 /// One alert in Alertmanager's v2 API shape.
@@ -107,35 +78,12 @@ impl AmAlert {
 }
 
 /// POSTs `body` (JSON) and returns the status code.
-pub async fn post_json(target: &HttpTarget, body: &[u8]) -> std::io::Result<u16> {
-    tokio::time::timeout(REQUEST_TIMEOUT, async {
-        let mut s = TcpStream::connect(&target.authority).await?;
-        let head = format!(
-            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            target.path,
-            target.authority,
-            body.len()
-        );
-        s.write_all(head.as_bytes()).await?;
-        s.write_all(body).await?;
-        let mut buf = Vec::with_capacity(512);
-        let mut chunk = [0u8; 1024];
-        // The status line is enough; stop once it is complete or the peer closes.
-        while !buf.contains(&b'\n') && buf.len() < MAX_RESPONSE {
-            let n = s.read(&mut chunk).await?;
-            if n == 0 {
-                break;
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        }
-        let line = String::from_utf8_lossy(&buf);
-        line.split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {:.80}", line)))
-    })
-    .await
-    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "HTTP request timed out"))?
+pub async fn post_json(
+    client: &HttpClient,
+    target: &HttpTarget,
+    body: Vec<u8>,
+) -> Result<u16, HttpError> {
+    client.post_json(target, body).await.map(|r| r.status)
 }
 
 /// The sending half given to the scorer: never blocks.
@@ -166,19 +114,30 @@ pub fn spawn(
         posts: posts.clone(),
     };
     let task = tokio::spawn(async move {
+        // Building fails only on a broken TLS setup; then every alert counts as failed (and the
+        // queue still drains, so the scorer never waits).
+        let client = client()
+            .inspect_err(|e| {
+                warn!(error = %ironpost_core::error_chain(e), "cannot build the Alertmanager client")
+            })
+            .ok();
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
             let n = batch.len() as u64;
             let body = serde_json::to_vec(&batch).unwrap_or_default();
             batch.clear();
-            let outcome = match post_json(&target, &body).await {
+            let Some(client) = &client else {
+                posts.with_label_values(&["failed"]).inc_by(n);
+                continue;
+            };
+            let outcome = match post_json(client, &target, body).await {
                 Ok(200..=299) => "sent",
                 Ok(code) => {
-                    warn!(status = code, url = %target.authority, "Alertmanager refused alerts");
+                    warn!(status = code, url = %target, "Alertmanager refused alerts");
                     "rejected"
                 }
                 Err(e) => {
-                    warn!(error = %e, url = %target.authority, "cannot post alerts to Alertmanager");
+                    warn!(error = %ironpost_core::error_chain(&e), "cannot post alerts to Alertmanager");
                     "failed"
                 }
             };
@@ -191,6 +150,7 @@ pub fn spawn(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]
     fn targets() {
@@ -207,9 +167,10 @@ mod tests {
                 "http://alertmanager:9093/api/v2/alerts",
                 Ok(("alertmanager:9093", "/api/v2/alerts")),
             ),
-            ("http://am/x", Ok(("am:80", "/x"))),
+            ("http://am/x", Ok(("am", "/x"))),
             ("http://[::1]:9093", Ok(("[::1]:9093", "/api/v2/alerts"))),
-            ("https://am:9093", Err(())),
+            ("https://am:9093", Ok(("am:9093", "/api/v2/alerts"))),
+            ("ftp://am:21", Err(())),
             ("http://", Err(())),
             ("http://u:p@am:1/", Err(())),
         ];
@@ -218,9 +179,12 @@ mod tests {
             match want {
                 Ok((a, p)) => {
                     let t = got.unwrap_or_else(|e| panic!("{url}: {e}"));
-                    assert_eq!((t.authority.as_str(), t.path.as_str()), (a, p), "{url}");
+                    assert_eq!((t.authority(), t.path()), (a, p), "{url}");
                 }
-                Err(()) => assert!(got.is_err(), "{url}: {got:?}"),
+                Err(()) => assert!(
+                    matches!(got, Err(HttpError::InvalidUrl { .. })),
+                    "{url}: {got:?}"
+                ),
             }
         }
     }
@@ -257,10 +221,14 @@ mod tests {
             String::from_utf8(req).unwrap()
         });
         let t = HttpTarget::parse(&format!("http://{addr}"), "/api/v2/alerts").unwrap();
-        assert_eq!(post_json(&t, b"[1]").await.unwrap(), 202);
+        let c = client().unwrap();
+        assert_eq!(post_json(&c, &t, b"[1]".to_vec()).await.unwrap(), 202);
         let req = server.await.unwrap();
         assert!(req.starts_with("POST /api/v2/alerts HTTP/1.1\r\n"), "{req}");
-        assert!(req.contains("Content-Length: 3\r\n"), "{req}");
+        assert!(
+            req.to_ascii_lowercase().contains("content-length: 3\r\n"),
+            "{req}"
+        );
     }
 
     #[tokio::test]
@@ -269,6 +237,9 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         drop(listener);
         let t = HttpTarget::parse(&format!("http://{addr}"), "/").unwrap();
-        assert!(post_json(&t, b"[]").await.is_err());
+        let e = post_json(&client().unwrap(), &t, b"[]".to_vec())
+            .await
+            .expect_err("nothing listens");
+        assert!(e.is_connect(), "{e:?}");
     }
 }

@@ -1,13 +1,13 @@
 //! `ironpost-cli status|reload|metrics`: talk to the live daemon. `status` never guesses from the
 //! config whether the daemon runs: only an answer on the control socket means "running".
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context;
 use ironpost_config::ConfigSource;
 use ironpost_core::config::GeneralConfig;
+use ironpost_core::http::{ClientOptions, HttpClient, HttpUrl};
 use ironpost_proto::client as control;
 use ironpost_proto::exit::{Exit, ExitError, WithExit};
 use ironpost_proto::{ControlError, Request, Response, StatusReport};
@@ -143,7 +143,8 @@ pub(crate) async fn reload(g: &Global, arg: &SocketArg) -> Result<Exit, ExitErro
     }
 }
 
-/// Fetches `/metrics` with a minimal HTTP/1.0 GET (the listener is local and plain HTTP).
+/// Fetches `{base}/metrics` (`http://` or `https://`; system roots, `SSL_CERT_FILE` for others)
+/// with the shared client: 15 s for the whole answer, 64 MiB at most.
 ///
 /// Without `--url`, the address is the one the live daemon reports it bound (which differs from
 /// the config when that says port 0), else `general.http_listen`.
@@ -163,37 +164,35 @@ pub(crate) async fn metrics(g: &Global, a: &MetricsArgs) -> Result<Exit, ExitErr
             format!("http://{addr}")
         }
     };
-    let hostport = base
-        .strip_prefix("http://")
-        .ok_or_else(|| anyhow::anyhow!("--url must start with http://"))
-        .exit_with(Exit::Usage)?
-        .trim_end_matches('/');
-    let mut stream = match TcpStream::connect(hostport) {
-        Ok(s) => s,
-        Err(e) => {
-            return Err(anyhow::anyhow!(
-                "ironpost-daemon is not running (nothing answers on {hostport}): {e}"
-            ))
+    let url = HttpUrl::parse(
+        &format!("{}/metrics", base.trim_end_matches('/')),
+        "/metrics",
+    )
+    .context("--url")
+    .exit_with(Exit::Usage)?;
+    let client = HttpClient::new(ClientOptions {
+        timeout: Duration::from_secs(15),
+        max_body: 64 * 1024 * 1024,
+        extra_roots: Vec::new(),
+    })
+    .exit_with(Exit::Failure)?;
+    let resp = match client.get(&url).await {
+        Ok(r) => r,
+        Err(e) if e.is_connect() => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "cannot reach ironpost-daemon's HTTP listener at {} (not running, or a TLS failure)",
+                url.authority()
+            )))
             .exit_with(Exit::Daemon);
         }
+        Err(e) => return Err(e).exit_with(Exit::Failure),
     };
-    stream
-        .set_read_timeout(Some(Duration::from_secs(15)))
-        .exit_with(Exit::Failure)?;
-    write!(stream, "GET /metrics HTTP/1.0\r\nHost: {hostport}\r\n\r\n").exit_with(Exit::Failure)?;
-    let mut resp = String::new();
-    stream
-        .take(64 * 1024 * 1024)
-        .read_to_string(&mut resp)
-        .exit_with(Exit::Failure)?;
-    let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((resp.as_str(), ""));
-    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
-        return Err(anyhow::anyhow!(
-            "{base}/metrics answered: {}",
-            head.lines().next().unwrap_or("")
-        ))
-        .exit_with(Exit::Failure);
+    if resp.status != 200 {
+        return Err(anyhow::anyhow!("{url} answered: {}", resp.status)).exit_with(Exit::Failure);
     }
+    let body = std::str::from_utf8(&resp.body)
+        .with_context(|| format!("{url} answered with a body that is not UTF-8"))
+        .exit_with(Exit::Failure)?;
     match g.output {
         OutputFormat::Text => output::text(body)?,
         OutputFormat::Json => output::json(&json!({ "metrics": body }))?,

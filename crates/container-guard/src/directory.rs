@@ -4,14 +4,14 @@
 
 use std::path::PathBuf;
 
-use ironpost_core::containers::{ContainerDirectory, ContainerRef, DirectoryError};
+use ironpost_core::containers::{ContainerDirectory, KnownContainer, DirectoryError};
 use ironpost_core::{AlertEvent, BoxFuture};
 
 use crate::GuardHandle;
 use crate::target::{NoTarget, actor, destination};
 
 impl ContainerDirectory for GuardHandle {
-    fn container_of(&self, alert: &AlertEvent) -> Option<ContainerRef> {
+    fn container_of(&self, alert: &AlertEvent) -> Option<KnownContainer> {
         let (inventory, host) = (self.containers(), self.host_ips());
         // Both sides count for enrichment (raising a severity isolates nothing by itself): a
         // container acting is likely compromised, one attacked likely to be. Which container the
@@ -20,13 +20,13 @@ impl ContainerDirectory for GuardHandle {
             Err(NoTarget::Unrelated) => destination(alert, &inventory, &host),
             other => other,
         };
-        found.ok().map(|(c, _)| ContainerRef {
+        found.ok().map(|(c, _)| KnownContainer {
             id: c.id.clone(),
             name: c.name.clone(),
         })
     }
 
-    fn running_roots(&self) -> BoxFuture<'_, Result<Vec<(ContainerRef, PathBuf)>, DirectoryError>> {
+    fn running_roots(&self) -> BoxFuture<'_, Result<Vec<(KnownContainer, PathBuf)>, DirectoryError>> {
         Box::pin(async move {
             let roots = GuardHandle::running_roots(self)
                 .await
@@ -37,7 +37,7 @@ impl ContainerDirectory for GuardHandle {
                 .into_iter()
                 .map(|(c, root)| {
                     (
-                        ContainerRef {
+                        KnownContainer {
                             id: c.id,
                             name: c.name,
                         },

@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use crate::event::AlertEvent;
 use crate::module::BoxFuture;
 
-/// A container, by Docker id and name.
+/// A container the directory knows, by its full Docker id and its name (unlike an alert's
+/// `ContainerRef`, both are always known).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ContainerRef {
+pub struct KnownContainer {
     pub id: String,
     pub name: String,
 }
@@ -27,9 +28,9 @@ pub struct DirectoryError {
 pub trait ContainerDirectory: Send + Sync + 'static {
     /// The container `alert` concerns: the one acting (named by the alert, or holding its source
     /// address), else the one attacked (its destination). None: no container is involved.
-    fn container_of(&self, alert: &AlertEvent) -> Option<ContainerRef>;
+    fn container_of(&self, alert: &AlertEvent) -> Option<KnownContainer>;
 
     /// Running containers with their root filesystem as the host sees it
     /// (`/proc/<init pid>/root`).
-    fn running_roots(&self) -> BoxFuture<'_, Result<Vec<(ContainerRef, PathBuf)>, DirectoryError>>;
+    fn running_roots(&self) -> BoxFuture<'_, Result<Vec<(KnownContainer, PathBuf)>, DirectoryError>>;
 }

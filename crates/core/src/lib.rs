@@ -11,6 +11,8 @@ pub mod error;
 pub mod event;
 pub mod evidence;
 pub mod glob;
+#[cfg(feature = "http-client")]
+pub mod http;
 pub mod metrics;
 pub mod module;
 pub mod net;

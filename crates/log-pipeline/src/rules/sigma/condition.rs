@@ -199,24 +199,10 @@ impl Parser {
     }
 }
 
-/// `*` matches any run of characters (including none); everything else literally.
+/// `*` matches any run of characters (including none); everything else literally (the tokenizer
+/// admits no other wildcard in a word). Rule loading only: a handful of names per rule.
 pub(crate) fn pattern_matches(pattern: &str, name: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == name;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !name.starts_with(first) || name.len() < first.len() + last.len() || !name.ends_with(last) {
-        return false;
-    }
-    let mut rest = &name[first.len()..name.len() - last.len()];
-    for mid in &parts[1..parts.len() - 1] {
-        match rest.find(mid) {
-            Some(at) => rest = &rest[at + mid.len()..],
-            None => return false,
-        }
-    }
-    true
+    ironpost_core::glob::glob_match(pattern, name)
 }
 
 #[cfg(test)]
