@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use ironpost_core::containers::{ContainerDirectory, KnownContainer, DirectoryError};
+use ironpost_core::containers::{ContainerDirectory, DirectoryError, KnownContainer};
 use ironpost_core::{AlertEvent, BoxFuture};
 
 use crate::GuardHandle;
@@ -26,7 +26,9 @@ impl ContainerDirectory for GuardHandle {
         })
     }
 
-    fn running_roots(&self) -> BoxFuture<'_, Result<Vec<(KnownContainer, PathBuf)>, DirectoryError>> {
+    fn running_roots(
+        &self,
+    ) -> BoxFuture<'_, Result<Vec<(KnownContainer, PathBuf)>, DirectoryError>> {
         Box::pin(async move {
             let roots = GuardHandle::running_roots(self)
                 .await

@@ -32,5 +32,7 @@ pub trait ContainerDirectory: Send + Sync + 'static {
 
     /// Running containers with their root filesystem as the host sees it
     /// (`/proc/<init pid>/root`).
-    fn running_roots(&self) -> BoxFuture<'_, Result<Vec<(KnownContainer, PathBuf)>, DirectoryError>>;
+    fn running_roots(
+        &self,
+    ) -> BoxFuture<'_, Result<Vec<(KnownContainer, PathBuf)>, DirectoryError>>;
 }
