@@ -3,6 +3,8 @@
 //! at test time), the same server untrusted, and nothing listening. Exit codes as documented:
 //! 0 ok, 4 when the daemon's listener cannot be reached.
 
+// The server helpers run only inside tests; a failure to set them up should fail the test.
+#![allow(clippy::unwrap_used)]
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::{Command, Output};
