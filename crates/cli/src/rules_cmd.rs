@@ -4,6 +4,7 @@
 use std::io::Read;
 use std::path::PathBuf;
 
+use ironpost_core::error_chain;
 use ironpost_log_pipeline::fields::FieldSource;
 use ironpost_log_pipeline::parse::{ParseContext, parse};
 use ironpost_log_pipeline::rules::{RejectKind, RuleSet, load_file, validate_dir};
@@ -43,7 +44,7 @@ pub(crate) fn validate(g: &Global, a: &RulesValidateArgs) -> Result<Exit, ExitEr
                 "file": r.file, "conditions": r.conditions, "threshold": r.threshold.is_some(),
             })).collect::<Vec<_>>(),
             "rejected": report.unsupported.iter().map(|r| json!({
-                "file": r.file, "rule": r.rule, "kind": kind(r.kind), "reason": r.error.to_string(),
+                "file": r.file, "rule": r.rule, "kind": kind(r.kind), "reason": error_chain(&r.error),
             })).collect::<Vec<_>>(),
         }))?,
         OutputFormat::Text => {
@@ -58,7 +59,7 @@ pub(crate) fn validate(g: &Global, a: &RulesValidateArgs) -> Result<Exit, ExitEr
                     "  {} {}: {}\n",
                     kind(r.kind),
                     r.rule.as_deref().unwrap_or("(file)"),
-                    r.error
+                    error_chain(&r.error)
                 ));
             }
             output::text(&s)?;
@@ -74,14 +75,14 @@ pub(crate) fn validate(g: &Global, a: &RulesValidateArgs) -> Result<Exit, ExitEr
 pub(crate) fn test(g: &Global, a: &RulesTestArgs) -> Result<Exit, ExitError> {
     let loaded = load_file(&a.rule);
     if !loaded.errors.is_empty() {
-        let list: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
+        let list: Vec<String> = loaded.errors.iter().map(|e| error_chain(e)).collect();
         return Err(anyhow::anyhow!("{}", list.join("\n"))).exit_with(Exit::Config);
     }
     let set = RuleSet::compile(loaded.rules).map_err(|errs| {
         anyhow::anyhow!(
             "{}",
             errs.iter()
-                .map(ToString::to_string)
+                .map(|e| error_chain(e))
                 .collect::<Vec<_>>()
                 .join("\n")
         )

@@ -103,7 +103,10 @@ fn log_pipeline(a: &mut Assembly<'_>) {
         // Rule files live outside the config: re-read on every reload.
         always: true,
         apply: Box::new(move |_cfg: &IronpostConfig| {
-            handle.reload_rules().map(|_| ()).map_err(|e| e.to_string())
+            handle
+                .reload_rules()
+                .map(|_| ())
+                .map_err(|e| ironpost_core::error_chain(&e))
         }),
     });
     a.add(pipeline);

@@ -48,18 +48,6 @@ use tracing::{info, warn};
 
 use peers::{PEER_POLL, PeerFiles, Peers};
 
-/// An error and its causes on one line, each once.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
-
 /// Resolves once `stop` turns true (or its sender is gone).
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await.is_ok();
@@ -355,7 +343,7 @@ impl Responder {
                 })
                 .await
                 .map(drop)
-                .map_err(|e| chain(&e)),
+                .map_err(|e| ironpost_core::error_chain(&e)),
             None => Err("the ebpf module is not enabled".to_owned()),
         };
         match result {
