@@ -157,7 +157,7 @@ fn container_guard(a: &mut Assembly<'_>) {
             handle
                 .reload_policies()
                 .map(|_| ())
-                .map_err(|e| e.to_string())
+                .map_err(|e| ironpost_core::error_chain(&e))
         }),
     });
     a.add(guard);
