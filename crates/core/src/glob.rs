@@ -81,7 +81,7 @@ const CACHE_CAPACITY: usize = 256;
 
 thread_local! {
     /// Callers pass the same few configured patterns again and again (policy filters, rule ids,
-    /// file names): compiling costs about 400 times a match (bench/glob.sh), so keep them.
+    /// file names): compiling costs about 400 matches (bench/glob.sh: 19.9 µs vs 48 ns cached), so keep them.
     /// Per thread, so matching takes no lock.
     static CACHE: std::cell::RefCell<std::collections::HashMap<Box<str>, Glob>> =
         std::cell::RefCell::new(std::collections::HashMap::new());
