@@ -54,7 +54,8 @@ pub struct IdsConfig {
     /// One alert per source at most this often (Alertmanager deduplicates too; this spares the store).
     #[serde(rename = "alert_cooldown_secs", with = "secs")]
     pub alert_cooldown: Duration,
-    /// Alertmanager base URL (`http://127.0.0.1:9093`; `/api/v2/alerts` is appended when no path is given).
+    /// Alertmanager base URL, `http://` or `https://` (`http://127.0.0.1:9093`; `/api/v2/alerts` is used
+    /// when no path is given).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alertmanager_url: Option<String>,
     /// TCP address of a syslog collector that receives each IDS alert as an RFC 5424 message.

@@ -117,7 +117,7 @@ mod tests {
             "ago",
             "-5m",
             "2026-13-01",
-            "1.5h",
+            "5 parsecs",
         ] {
             let e = parse_since(input, now()).expect_err(input);
             assert!(matches!(e, SinceError::Unreadable { .. }), "{input}: {e:?}");

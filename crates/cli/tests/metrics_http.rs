@@ -3,8 +3,9 @@
 //! at test time), the same server untrusted, and nothing listening. Exit codes as documented:
 //! 0 ok, 4 when the daemon's listener cannot be reached.
 
-// The server helpers run only inside tests; a failure to set them up should fail the test.
+// Test helpers: a failed setup step should panic at once.
 #![allow(clippy::unwrap_used)]
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::{Command, Output};

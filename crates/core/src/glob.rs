@@ -76,14 +76,36 @@ fn never() -> globset::Glob {
     globset::Glob::new("\0never\0").unwrap_or_else(|_| unreachable!("a literal is a valid glob"))
 }
 
-/// Whether `name` matches `pattern` (compiles the pattern each time: where one pattern meets many
-/// names, build a [`Glob`] once).
+/// Compiled patterns kept per thread by [`glob_match`]; past this many, the cache starts over.
+const CACHE_CAPACITY: usize = 256;
+
+thread_local! {
+    /// Callers pass the same few configured patterns again and again (policy filters, rule ids,
+    /// file names): compiling costs about 400 matches (bench/glob.sh: 19.9 µs vs 48 ns cached), so keep them.
+    /// Per thread, so matching takes no lock.
+    static CACHE: std::cell::RefCell<std::collections::HashMap<Box<str>, Glob>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// Whether `name` matches `pattern`. Compiled patterns are cached per thread (at most
+/// [`CACHE_CAPACITY`]); where one pattern meets many names, a [`Glob`] built once is cheaper still.
 pub fn glob_match(pattern: &str, name: &str) -> bool {
-    // Patterns without wildcards are the common case in configs and cost no compilation.
+    // Patterns without wildcards are the common case in configs and need no compilation.
     if !pattern.contains(['*', '?']) {
         return pattern == name;
     }
-    Glob::new(pattern).is_match(name)
+    CACHE.with_borrow_mut(|cache| {
+        if let Some(g) = cache.get(pattern) {
+            return g.is_match(name);
+        }
+        if cache.len() >= CACHE_CAPACITY {
+            cache.clear();
+        }
+        let g = Glob::new(pattern);
+        let hit = g.is_match(name);
+        cache.insert(pattern.into(), g);
+        hit
+    })
 }
 
 #[cfg(test)]
@@ -127,6 +149,16 @@ mod tests {
             assert_eq!(glob_match(p, n), want, "{p} ~ {n}");
             assert_eq!(Glob::new(p).is_match(n), want, "compiled {p} ~ {n}");
         }
+    }
+
+    #[test]
+    fn the_cache_starts_over_when_full_and_keeps_answering() {
+        for i in 0..CACHE_CAPACITY * 2 {
+            let p = format!("p{i}-*");
+            assert!(glob_match(&p, &format!("p{i}-x")));
+            assert!(!glob_match(&p, &format!("q{i}-x")));
+        }
+        assert!(CACHE.with_borrow(|c| c.len()) <= CACHE_CAPACITY);
     }
 
     #[test]

@@ -2,6 +2,9 @@
 //! self-signed certificate is generated here (rcgen), plain http POST, and the hostile answers a
 //! peer can give: an oversized body (declared or streamed), no answer at all, nothing listening.
 
+// Test helpers: a failed setup step should panic at once.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
