@@ -2,9 +2,9 @@
 //! binaries (cargo-deb `--profile dev`: the recipe `make deb` runs on a release build), then
 //! `dpkg -i` installs the package and its `-dbgsym` companion, the installed daemon runs as the
 //! unit's `ExecStart` would (PID 1 is not systemd here) and the installed CLI's `status` answers,
-//! `dpkg -i` again (the upgrade path: prerm upgrade, postinst configure with the old version;
-//! the same version, since packaging twice would double the test's time) keeps an edited conffile
-//! and the store, and `dpkg --purge` leaves
+//! `dpkg -i` of the same binaries packaged as a newer version (the upgrade path: prerm upgrade,
+//! postinst configure with the old version) keeps an edited conffile and the store, and
+//! `dpkg --purge` leaves
 //! nothing behind in /usr, /etc, /var/lib or /run (deploy/debian/README.Debian lists what stays:
 //! nothing on these paths). The machine is restored even when an assertion fails (a guard purges).
 //!
@@ -27,6 +27,8 @@ const DBGSYM: &str = "ironpost-dbgsym";
 const CONFIG: &str = "/etc/ironpost/ironpost.toml";
 /// The package version this test builds (a revision no release uses).
 const VERSION: &str = "0.1.0-0test1";
+/// The upgrade's version: newer than [`VERSION`] for dpkg.
+const NEXT_VERSION: &str = "0.1.0-0test2";
 
 /// `dpkg-query`'s version of `pkg`, when installed.
 fn installed_version(pkg: &str) -> Option<String> {
@@ -389,16 +391,17 @@ fn deb_installs_runs_upgrades_and_purges_cleanly() {
     );
     stop_installed(&mut guard);
 
-    // Upgrade path over an edited conffile, which dpkg keeps.
+    // Upgrade to a newer version over an edited conffile, which dpkg keeps.
+    let (deb2, ddeb2) = package(&tmp.path().join("out2"), NEXT_VERSION);
     let edited = std::fs::read_to_string(CONFIG).unwrap() + "\n# edited by deb.rs\n";
     std::fs::write(CONFIG, &edited).unwrap();
     dpkg(&[
         "--force-confold",
         "-i",
-        deb1.to_str().unwrap(),
-        ddeb1.to_str().unwrap(),
+        deb2.to_str().unwrap(),
+        ddeb2.to_str().unwrap(),
     ]);
-    assert_eq!(installed_version(PKG).as_deref(), Some(VERSION));
+    assert_eq!(installed_version(PKG).as_deref(), Some(NEXT_VERSION));
     assert_eq!(std::fs::read_to_string(CONFIG).unwrap(), edited);
     assert!(
         Path::new("/var/lib/ironpost/ironpost.db").exists(),
