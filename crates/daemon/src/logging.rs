@@ -25,9 +25,9 @@ fn filter(level: LogLevel) -> EnvFilter {
 }
 
 impl LogHandle {
-    pub(crate) fn set_level(&self, level: LogLevel) -> Result<(), String> {
+    pub(crate) fn set_level(&self, level: LogLevel) -> Result<(), reload::Error> {
         match &self.handle {
-            Some(h) => h.reload(filter(level)).map_err(|e| e.to_string()),
+            Some(h) => h.reload(filter(level)),
             None => Ok(()),
         }
     }

@@ -33,7 +33,10 @@ pub(crate) struct Reloader {
     pub(crate) apply: ApplyFn,
 }
 
-pub(crate) type ApplyFn = Box<dyn Fn(&IronpostConfig) -> Result<(), String> + Send>;
+pub(crate) type ApplyFn = Box<dyn Fn(&IronpostConfig) -> Result<(), ReloadError> + Send>;
+
+/// Why a component could not apply a new config: its own typed error (printed with its chain).
+pub(crate) type ReloadError = Box<dyn std::error::Error + Send + Sync>;
 
 impl Reloader {
     fn owns(&self, key: &str) -> bool {
@@ -239,7 +242,10 @@ impl Shared {
                 self.metrics.reloads.with_label_values(&["error"]).inc();
                 error!(error = %e, "reload rejected; keeping the running config");
                 return Response::Error {
-                    message: format!("reload rejected, running config kept: {e}"),
+                    message: format!(
+                        "reload rejected, running config kept: {}",
+                        ironpost_core::error_chain(&e)
+                    ),
                 };
             }
         };
@@ -254,6 +260,7 @@ impl Shared {
             match (r.apply)(&new) {
                 Ok(()) => applied.extend(mine.into_iter().cloned()),
                 Err(e) => {
+                    let e = ironpost_core::error_chain(e.as_ref());
                     warn!(component = r.name, keys = ?mine, error = %e, "reload not applied");
                     errors.push(format!("{}: {e}", r.name));
                 }
@@ -280,7 +287,7 @@ pub(crate) fn log_reloader(log: LogHandle) -> Reloader {
         name: "logging",
         keys: &["general.log_level"],
         always: false,
-        apply: Box::new(move |cfg: &IronpostConfig| log.set_level(cfg.general.log_level)),
+        apply: Box::new(move |cfg: &IronpostConfig| Ok(log.set_level(cfg.general.log_level)?)),
     }
 }
 

@@ -103,10 +103,7 @@ fn log_pipeline(a: &mut Assembly<'_>) {
         // Rule files live outside the config: re-read on every reload.
         always: true,
         apply: Box::new(move |_cfg: &IronpostConfig| {
-            handle
-                .reload_rules()
-                .map(|_| ())
-                .map_err(|e| ironpost_core::error_chain(&e))
+            handle.reload_rules().map(|_| ()).map_err(Into::into)
         }),
     });
     a.add(pipeline);
@@ -154,10 +151,7 @@ fn container_guard(a: &mut Assembly<'_>) {
         always: true,
         apply: Box::new(move |cfg: &IronpostConfig| {
             handle.set_auto_isolate(cfg.container.auto_isolate);
-            handle
-                .reload_policies()
-                .map(|_| ())
-                .map_err(|e| ironpost_core::error_chain(&e))
+            handle.reload_policies().map(|_| ()).map_err(Into::into)
         }),
     });
     a.add(guard);
