@@ -103,8 +103,12 @@ pub async fn run(opts: RunOptions) -> Result<Exit, ExitError> {
     if let Some(stale) = &pid.stale_pid {
         tracing::warn!(pid_file = %pid.path().display(), stale_pid = %stale, "took over a PID file left by a daemon that is not running");
     }
+    let shutdown = signals()?;
     let listeners = Listeners::bind(&cfg.general).await?;
-    let result = serve(cfg, opts.source, listeners, signals()?).await;
+    let socket = cfg.general.control_socket.clone();
+    let result = serve(cfg, opts.source, listeners, shutdown).await;
+    // `serve` removes it when it stops; this also covers a start that failed after binding.
+    let _ = std::fs::remove_file(&socket);
     drop(pid);
     result
 }
