@@ -193,6 +193,55 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_newer_protocol_is_refused_by_name_and_an_older_line_is_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.sock");
+        let listener = bind(&path).await.unwrap();
+        let (tx, rx) = watch::channel(false);
+        let server = tokio::spawn(serve(listener, Arc::new(Echo), rx));
+        let stream = UnixStream::connect(&path).await.unwrap();
+        let (read, mut write) = stream.into_split();
+        let mut reader = BufReader::new(read);
+        let newer = format!(
+            "{{\"protocol\":{},\"cmd\":\"status\"}}\n",
+            PROTOCOL_VERSION + 1
+        );
+        write.write_all(newer.as_bytes()).await.unwrap();
+        let answer: Response =
+            serde_json::from_slice(&read_line(&mut reader).await.unwrap()).unwrap();
+        match answer {
+            Response::Error { message } => {
+                assert!(
+                    message.contains(&format!("protocol {}", PROTOCOL_VERSION + 1))
+                        && message.contains(&format!("speaks {PROTOCOL_VERSION}")),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // A line without a version (a client from before the field) reaches the handler.
+        let alert = AlertEvent::new(
+            ironpost_core::AlertSource::External,
+            "r",
+            "t",
+            ironpost_core::Severity::Low,
+        );
+        let line = serde_json::json!({"cmd": "submit_alert", "alert": alert});
+        write
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
+        let answer: Response =
+            serde_json::from_slice(&read_line(&mut reader).await.unwrap()).unwrap();
+        assert!(
+            matches!(answer, Response::Accepted { id } if id == alert.id),
+            "{answer:?}"
+        );
+        tx.send(true).unwrap();
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
     async fn absent_daemon_is_not_running() {
         let dir = tempfile::tempdir().unwrap();
         let err = request(&dir.path().join("none.sock"), &Request::Status)
