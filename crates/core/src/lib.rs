@@ -10,6 +10,7 @@ pub mod containers;
 pub mod error;
 pub mod event;
 pub mod evidence;
+pub mod fs;
 pub mod glob;
 #[cfg(feature = "http-client")]
 pub mod http;

@@ -155,8 +155,18 @@ pub enum Error {
         source: Box<ProgramError>,
     },
 
-    #[error(transparent)]
-    Blocklist(#[from] crate::blocklist::BlocklistError),
+    /// A block could not be recorded: the blocklist is at `blocklist_max_entries`.
+    #[error(
+        "blocklist is full: {used} IPv{family} entries of ebpf.blocklist_max_entries = {max}{}; raise it or remove blocks",
+        if *.unverified { ", and a block on unverified evidence never evicts one" } else { ", none of them evictable" }
+    )]
+    BlocklistFull {
+        family: u8,
+        used: usize,
+        max: u32,
+        /// The request rested on unverified evidence (which never evicts).
+        unverified: bool,
+    },
 
     /// The blocklist's journal or snapshot under `data_dir/ebpf/` could not be written or read.
     #[error("cannot {op} {}", path.display())]

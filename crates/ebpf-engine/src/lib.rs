@@ -84,7 +84,7 @@ pub mod rules;
 #[cfg(feature = "runtime")]
 mod wire;
 
-pub use blocklist::{Block, BlockRequest, BlocklistError};
+pub use blocklist::{Block, BlockRequest};
 pub use config::{EbpfConfig, FilterRule, RuleAction, XdpMode};
 pub use config::{PortScanConfig, SynFloodConfig};
 pub use detect::{PortScanDetector, PortScanStats, SynFloodDetector, SynFloodStats};

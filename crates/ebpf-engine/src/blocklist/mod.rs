@@ -117,22 +117,6 @@ struct State {
     history: Vec<(Cidr, History)>,
 }
 
-/// Why a block could not be recorded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BlocklistError {
-    #[error(
-        "blocklist is full: {used} IPv{family} entries of ebpf.blocklist_max_entries = {max}{}; raise it or remove blocks",
-        if *.unverified { ", and a block on unverified evidence never evicts one" } else { ", none of them evictable" }
-    )]
-    Full {
-        family: u8,
-        used: usize,
-        max: u32,
-        /// The request rested on unverified evidence (which never evicts).
-        unverified: bool,
-    },
-}
-
 /// A CIDR with a total order, for the ordered indexes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Key(Cidr);
@@ -386,7 +370,7 @@ impl Blocklist {
         req: &BlockRequest,
         reserved: usize,
         now: DateTime<Utc>,
-    ) -> Result<Added, BlocklistError> {
+    ) -> Result<Added, crate::Error> {
         let fam = family(&req.cidr);
         let unverified = !req.evidence.is_verified();
         if let Some(existing) = self.get(&req.cidr)
@@ -413,7 +397,7 @@ impl Blocklist {
                     for b in evicted {
                         self.insert(b);
                     }
-                    return Err(BlocklistError::Full {
+                    return Err(crate::Error::BlocklistFull {
                         family: if fam == 0 { 4 } else { 6 },
                         used: reserved + self.counts[fam],
                         max: self.max_entries,
