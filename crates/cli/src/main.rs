@@ -13,6 +13,7 @@ mod rules_cmd;
 mod sbom_cmd;
 mod simulate;
 mod since;
+mod table;
 
 use std::process::ExitCode;
 

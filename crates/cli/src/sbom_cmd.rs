@@ -7,14 +7,12 @@
 //! A progress indicator is drawn on stderr while importing and scanning when stderr is a terminal.
 
 use std::ffi::OsString;
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args as ClapArgs, Subcommand, ValueEnum};
+use indicatif::{ProgressDrawTarget, ProgressStyle};
 use ironpost_config::ConfigSource;
 use ironpost_core::Severity;
 use ironpost_proto::exit::{Exit, ExitError, WithExit};
@@ -151,78 +149,47 @@ pub(crate) fn rewrite_args(args: Vec<OsString>) -> Vec<OsString> {
     out
 }
 
-/// A one-line progress indicator on stderr, drawn by a thread while it lives; nothing when
-/// stderr is not a terminal.
-struct Progress {
-    state: Arc<(Mutex<String>, AtomicUsize, AtomicUsize, AtomicBool)>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
+/// A one-line progress indicator on stderr (indicatif), redrawn ten times a second while it
+/// lives and cleared when dropped; hidden when stderr is not a terminal.
+struct Progress(indicatif::ProgressBar);
 
 impl Progress {
     fn new(label: &str) -> Progress {
-        let state = Arc::new((
-            Mutex::new(label.to_owned()),
-            AtomicUsize::new(0),
-            AtomicUsize::new(0),
-            AtomicBool::new(false),
-        ));
-        if !std::io::stderr().is_terminal() {
-            return Progress {
-                state,
-                thread: None,
-            };
-        }
-        let s = state.clone();
-        let thread = std::thread::spawn(move || {
-            let started = Instant::now();
-            while !s.3.load(Ordering::Relaxed) {
-                let (done, total) = (s.1.load(Ordering::Relaxed), s.2.load(Ordering::Relaxed));
-                let label = s.0.lock().map(|l| l.clone()).unwrap_or_default();
-                let bar = match (done.min(total) * 30).checked_div(total) {
-                    Some(filled) => format!(
-                        " [{}{}] {done}/{total}",
-                        "#".repeat(filled),
-                        ".".repeat(30 - filled)
-                    ),
-                    None => String::new(),
-                };
-                let mut e = std::io::stderr().lock();
-                let _ = write!(
-                    e,
-                    "\r\x1b[2K{label}{bar} {:.1}s",
-                    started.elapsed().as_secs_f64()
-                );
-                let _ = e.flush();
-                drop(e);
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = write!(std::io::stderr(), "\r\x1b[2K");
-        });
-        Progress {
-            state,
-            thread: Some(thread),
-        }
+        let bar = indicatif::ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(Self::style(false));
+        bar.set_message(label.to_owned());
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Progress(bar)
     }
 
+    /// The label and elapsed time; with `counted`, a 30-character bar and done/total too.
+    fn style(counted: bool) -> ProgressStyle {
+        let template = if counted {
+            "{msg} [{bar:30}] {pos}/{len} {elapsed}"
+        } else {
+            "{msg} {elapsed}"
+        };
+        ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_spinner())
+            .progress_chars("#>.")
+    }
+
+    /// A new phase: `total` steps, or 0 when unknown (no bar).
     fn phase(&self, label: &str, total: usize) {
-        if let Ok(mut l) = self.state.0.lock() {
-            *l = label.to_owned();
-        }
-        self.state.1.store(0, Ordering::Relaxed);
-        self.state.2.store(total, Ordering::Relaxed);
+        self.0.set_style(Self::style(total > 0));
+        self.0.set_length(total as u64);
+        self.0.set_position(0);
+        self.0.set_message(label.to_owned());
     }
 
     fn set(&self, done: usize) {
-        self.state.1.store(done, Ordering::Relaxed);
+        self.0.set_position(done as u64);
     }
 }
 
 impl Drop for Progress {
     fn drop(&mut self) {
-        self.state.3.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.0.finish_and_clear();
     }
 }
 
