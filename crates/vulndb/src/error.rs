@@ -4,8 +4,6 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::rustsec::NativeError;
-
 /// An operation on the database or a source failed as a whole.
 #[derive(Debug, thiserror::Error)]
 pub enum VulnDbError {
@@ -99,8 +97,32 @@ pub enum EntryErrorKind {
     NotUtf8,
     #[error("invalid OSV JSON")]
     Json(#[source] serde_json::Error),
-    #[error("invalid RustSec advisory")]
-    Native(#[source] Box<NativeError>),
+    /// RustSec advisory: the markdown file does not start with its TOML front matter.
+    #[error("invalid RustSec advisory: no ```toml front matter block at the start of the file")]
+    NoFrontMatter,
+    /// RustSec advisory: `line` (from 1, in the whole markdown file) is where the TOML parser's
+    /// span starts; its own message (with a snippet relative to the front matter) is the source.
+    #[error("invalid RustSec advisory: line {line}: invalid TOML front matter")]
+    Toml {
+        line: usize,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid RustSec advisory: version requirement `{req}`: {reason}")]
+    Requirement { req: String, reason: &'static str },
+    #[error("invalid RustSec advisory: patched/unaffected requirements `{a}` and `{b}` overlap")]
+    Overlap { a: String, b: String },
     #[error("cannot read zip entry")]
     Zip(#[source] zip::result::ZipError),
+}
+
+impl EntryErrorKind {
+    /// The 1-based line the error points at, when the parser knows it.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            EntryErrorKind::Toml { line, .. } => Some(*line),
+            EntryErrorKind::NoFrontMatter => Some(1),
+            _ => None,
+        }
+    }
 }

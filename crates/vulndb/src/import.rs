@@ -254,7 +254,7 @@ fn parse_entry(
         SourceKind::RustsecNative => {
             let text =
                 std::str::from_utf8(bytes).map_err(|_| err(None, EntryErrorKind::NotUtf8))?;
-            parse_native(text).map_err(|e| err(e.line(), EntryErrorKind::Native(Box::new(e))))
+            parse_native(text).map_err(|e| err(e.line(), e))
         }
         SourceKind::OsvDir | SourceKind::OsvZip => match parse_record(bytes) {
             Ok((adv, issues)) => {

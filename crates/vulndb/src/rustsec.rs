@@ -14,6 +14,7 @@
 use serde::Deserialize;
 
 use crate::advisory::{Advisory, Affected, Event, Informational, Range, RangeKind};
+use crate::error::EntryErrorKind;
 use crate::severity::score_vector;
 use crate::version::{Ident, SemVer};
 
@@ -47,39 +48,10 @@ struct NativeVersions {
     unaffected: Vec<String>,
 }
 
-/// Why a native advisory could not be read. `line` counts from 1 in the whole markdown file.
-#[derive(Debug, thiserror::Error)]
-pub enum NativeError {
-    #[error("no ```toml front matter block at the start of the file")]
-    NoFrontMatter,
-    /// `line` is where the TOML parser's span starts; its own message (with its line and a
-    /// snippet relative to the front matter) is the source.
-    #[error("line {line}: invalid TOML front matter")]
-    Toml {
-        line: usize,
-        #[source]
-        source: Box<toml::de::Error>,
-    },
-    #[error("version requirement `{req}`: {reason}")]
-    Requirement { req: String, reason: &'static str },
-    #[error("patched/unaffected requirements `{a}` and `{b}` overlap")]
-    Overlap { a: String, b: String },
-}
-
-impl NativeError {
-    pub fn line(&self) -> Option<usize> {
-        match self {
-            NativeError::Toml { line, .. } => Some(*line),
-            NativeError::NoFrontMatter => Some(1),
-            _ => None,
-        }
-    }
-}
-
 /// Reads one native advisory file's text into an OSV-equivalent advisory for `crates.io`.
-pub fn parse_native(text: &str) -> Result<Advisory, NativeError> {
+pub fn parse_native(text: &str) -> Result<Advisory, EntryErrorKind> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let (front, body) = split_front_matter(text).ok_or(NativeError::NoFrontMatter)?;
+    let (front, body) = split_front_matter(text).ok_or(EntryErrorKind::NoFrontMatter)?;
     let file: NativeFile = toml::from_str(front).map_err(|source| {
         let offset = source.span().map_or(0, |s| s.start);
         // The front matter starts on line 2, after the opening fence.
@@ -87,7 +59,7 @@ pub fn parse_native(text: &str) -> Result<Advisory, NativeError> {
             .iter()
             .filter(|b| **b == b'\n')
             .count();
-        NativeError::Toml {
+        EntryErrorKind::Toml {
             line,
             source: Box::new(source),
         }
@@ -219,8 +191,8 @@ fn exclusive_pre0(major: u64, minor: u64, patch: u64) -> Bound {
     Bound::Excl(v)
 }
 
-fn parse_requirement(req: &str) -> Result<Interval, NativeError> {
-    let err = |reason| NativeError::Requirement {
+fn parse_requirement(req: &str) -> Result<Interval, EntryErrorKind> {
+    let err = |reason| EntryErrorKind::Requirement {
         req: req.to_owned(),
         reason,
     };
@@ -297,7 +269,7 @@ fn increment(v: &SemVer) -> SemVer {
 }
 
 /// The OSV events of the versions not covered by any of `reqs`.
-fn affected_events(reqs: &[&String]) -> Result<Vec<Event>, NativeError> {
+fn affected_events(reqs: &[&String]) -> Result<Vec<Event>, EntryErrorKind> {
     let lowest = || Event::Introduced("0.0.0-0".to_owned());
     let mut intervals = reqs
         .iter()
@@ -309,7 +281,7 @@ fn affected_events(reqs: &[&String]) -> Result<Vec<Event>, NativeError> {
     for (i, a) in intervals.iter().enumerate() {
         for b in &intervals[i + 1..] {
             if start_le_end(&a.start, &b.end) && start_le_end(&b.start, &a.end) {
-                return Err(NativeError::Overlap {
+                return Err(EntryErrorKind::Overlap {
                     a: a.text.clone(),
                     b: b.text.clone(),
                 });
@@ -429,7 +401,7 @@ mod tests {
         let refs: Vec<&String> = owned.iter().collect();
         assert!(matches!(
             affected_events(&refs),
-            Err(NativeError::Overlap { .. })
+            Err(EntryErrorKind::Overlap { .. })
         ));
     }
 
@@ -453,7 +425,7 @@ mod tests {
         assert_eq!(err.line(), Some(4), "{err}");
         assert!(matches!(
             parse_native("# no front matter\n"),
-            Err(NativeError::NoFrontMatter)
+            Err(EntryErrorKind::NoFrontMatter)
         ));
         assert!(
             parse_native("```toml\n[advisory]\n").is_err(),
