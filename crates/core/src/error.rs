@@ -1,8 +1,64 @@
-//! Walking an error's `source()` chain: one line for logs and health reasons, and the check every
-//! crate's tests run on its error type — a message must not repeat its source's text, or the cause
-//! is printed twice once the chain is joined (`{source}` interpolated *and* returned by `source()`).
+//! Core's text-form error ([`ParseError`]), and walking an error's `source()` chain: one line for
+//! logs and health reasons, and the check every crate's tests run on its error type — a message
+//! must not repeat its source's text, or the cause is printed twice once the chain is joined
+//! (`{source}` interpolated *and* returned by `source()`).
+//!
+//! Why core has more than one error type (STYLE rule 8 says one enum per crate): core is not one
+//! component but the vocabulary every crate shares, and each of its error types belongs to one
+//! independent API that a different crate calls — [`ParseError`] (every `FromStr`),
+//! [`ConfigError`](crate::config::ConfigError) (the config loader),
+//! [`ModuleError`](crate::ModuleError) (the lifecycle trait; it wraps the module crate's own enum),
+//! [`DirectoryError`](crate::containers::DirectoryError) (the container-directory trait),
+//! [`DurableWriteError`](crate::fs::DurableWriteError) (state files) and, with `http-client`,
+//! [`HttpError`](crate::http::HttpError). One enum for all of them would make `Severity::from_str`
+//! claim it can fail with a TLS handshake; callers could no longer match what their call can
+//! actually return.
 
 use std::error::Error;
+
+use ipnet::IpNet;
+
+/// Why a text is not one of core's values (`FromStr` of [`TraceId`](crate::TraceId),
+/// [`Severity`](crate::Severity), [`Evidence`](crate::Evidence), [`Protocol`](crate::Protocol),
+/// [`Cidr`](crate::net::Cidr) and the closed name sets). The parser's reason is part of the message
+/// (these errors reach users through serde and clap, which print only the message), so it is not
+/// also a `source`: the cause is printed once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("invalid trace id `{input}`: expected 32 hex digits")]
+    TraceId { input: String },
+    #[error("unknown severity `{input}`, expected one of info, low, medium, high, critical")]
+    Severity { input: String },
+    #[error("unknown evidence `{input}`, expected verified, spoofable or forgeable")]
+    Evidence { input: String },
+    #[error("unknown protocol `{input}`, expected tcp, udp, icmp, icmpv6 or a number 0-255")]
+    Protocol { input: String },
+    /// A name that is none of a closed set's (`PacketAction`, `AlertSource`, `ActionType`,
+    /// `ActionOutcome`): which set, and the text.
+    #[error("unknown {kind} `{input}`")]
+    Name { kind: &'static str, input: String },
+    #[error("invalid CIDR `{input}`: {reason}")]
+    Cidr {
+        input: String,
+        reason: ipnet::AddrParseError,
+    },
+    #[error("CIDR `{input}` has host bits set; did you mean `{network}`?")]
+    HostBits { input: String, network: IpNet },
+    #[error("invalid IP address `{input}`: {reason}")]
+    Addr {
+        input: String,
+        reason: std::net::AddrParseError,
+    },
+}
+
+impl ParseError {
+    pub(crate) fn name(kind: &'static str, input: &str) -> Self {
+        ParseError::Name {
+            kind,
+            input: input.to_owned(),
+        }
+    }
+}
 
 /// The error and its sources, outermost first.
 pub fn chain<'a>(e: &'a (dyn Error + 'static)) -> impl Iterator<Item = &'a (dyn Error + 'static)> {

@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
-pub use crate::evidence::{Evidence, ParseEvidenceError};
+use crate::error::ParseError;
+pub use crate::evidence::Evidence;
 use crate::severity::Severity;
 
 /// Unique id of one event (UUID v7: time-ordered, so database indexes stay append-mostly).
@@ -68,24 +69,17 @@ impl fmt::Display for TraceId {
     }
 }
 
-/// The text was not 32 hex digits.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid trace id `{input}`: expected 32 hex digits")]
-pub struct ParseTraceIdError {
-    pub input: String,
-}
-
 impl FromStr for TraceId {
-    type Err = ParseTraceIdError;
+    type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s.len() != 32 {
-            return Err(ParseTraceIdError {
+            return Err(ParseError::TraceId {
                 input: s.to_owned(),
             });
         }
         u128::from_str_radix(s, 16)
             .map(TraceId)
-            .map_err(|_| ParseTraceIdError {
+            .map_err(|_| ParseError::TraceId {
                 input: s.to_owned(),
             })
     }
@@ -101,24 +95,6 @@ impl<'de> Deserialize<'de> for TraceId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-/// A name that is none of a closed set's (`PacketAction`, `AlertSource`, `ActionType`,
-/// `ActionOutcome`): which set, and the text.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {kind} `{input}`")]
-pub struct UnknownName {
-    pub kind: &'static str,
-    pub input: String,
-}
-
-impl UnknownName {
-    fn new(kind: &'static str, input: &str) -> Self {
-        UnknownName {
-            kind,
-            input: input.to_owned(),
-        }
     }
 }
 
@@ -168,15 +144,8 @@ impl fmt::Display for Protocol {
     }
 }
 
-/// The text was neither a protocol name nor a number 0-255.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown protocol `{input}`, expected tcp, udp, icmp, icmpv6 or a number 0-255")]
-pub struct ParseProtocolError {
-    pub input: String,
-}
-
 impl FromStr for Protocol {
-    type Err = ParseProtocolError;
+    type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
         for p in [
@@ -191,7 +160,7 @@ impl FromStr for Protocol {
         }
         t.parse::<u8>()
             .map(Protocol::from_number)
-            .map_err(|_| ParseProtocolError {
+            .map_err(|_| ParseError::Protocol {
                 input: s.to_owned(),
             })
     }
@@ -336,13 +305,13 @@ impl PacketAction {
 }
 
 impl FromStr for PacketAction {
-    type Err = UnknownName;
+    type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "pass" => Ok(PacketAction::Pass),
             "drop" => Ok(PacketAction::Drop),
             "monitor" => Ok(PacketAction::Monitor),
-            other => Err(UnknownName::new("packet action", other)),
+            other => Err(ParseError::name("packet action", other)),
         }
     }
 }
@@ -461,7 +430,7 @@ impl AlertSource {
 }
 
 impl FromStr for AlertSource {
-    type Err = UnknownName;
+    type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         [
             AlertSource::Ebpf,
@@ -473,7 +442,7 @@ impl FromStr for AlertSource {
         ]
         .into_iter()
         .find(|a| a.as_str() == s)
-        .ok_or_else(|| UnknownName::new("alert source", s))
+        .ok_or_else(|| ParseError::name("alert source", s))
     }
 }
 
@@ -581,12 +550,12 @@ impl ActionType {
 }
 
 impl FromStr for ActionType {
-    type Err = UnknownName;
+    type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL
             .into_iter()
             .find(|a| a.as_str() == s)
-            .ok_or_else(|| UnknownName::new("action type", s))
+            .ok_or_else(|| ParseError::name("action type", s))
     }
 }
 
@@ -611,13 +580,13 @@ impl ActionOutcome {
 }
 
 impl FromStr for ActionOutcome {
-    type Err = UnknownName;
+    type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "success" => Ok(ActionOutcome::Success),
             "failure" => Ok(ActionOutcome::Failure),
             "dry_run" => Ok(ActionOutcome::DryRun),
-            other => Err(UnknownName::new("action outcome", other)),
+            other => Err(ParseError::name("action outcome", other)),
         }
     }
 }
@@ -769,6 +738,12 @@ mod tests {
         }
         let e = "reboot".parse::<ActionType>().unwrap_err();
         assert_eq!(e.to_string(), "unknown action type `reboot`");
-        assert_eq!((e.kind, e.input.as_str()), ("action type", "reboot"));
+        assert_eq!(
+            e,
+            ParseError::Name {
+                kind: "action type",
+                input: "reboot".into()
+            }
+        );
     }
 }

@@ -52,20 +52,13 @@ impl fmt::Display for Evidence {
     }
 }
 
-/// The text was not an evidence class.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown evidence `{input}`, expected verified, spoofable or forgeable")]
-pub struct ParseEvidenceError {
-    pub input: String,
-}
-
 impl FromStr for Evidence {
-    type Err = ParseEvidenceError;
+    type Err = crate::error::ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL
             .into_iter()
             .find(|e| e.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| ParseEvidenceError {
+            .ok_or_else(|| crate::error::ParseError::Evidence {
                 input: s.to_owned(),
             })
     }

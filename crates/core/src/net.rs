@@ -1,6 +1,7 @@
 //! Network helpers shared by config sections: an address-or-CIDR type that accepts `10.0.0.1` as
 //! well as `10.0.0.0/8`.
 
+use crate::error::ParseError;
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -25,43 +26,24 @@ impl From<IpAddr> for Cidr {
     }
 }
 
-/// Why a text is not an address or a CIDR. The parser's reason is part of the message (these
-/// errors reach users through serde and clap, which print only the message), so it is not also
-/// a `source`: the cause is printed once.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ParseCidrError {
-    #[error("invalid CIDR `{input}`: {reason}")]
-    Net {
-        input: String,
-        reason: ipnet::AddrParseError,
-    },
-    #[error("CIDR `{input}` has host bits set; did you mean `{network}`?")]
-    HostBits { input: String, network: IpNet },
-    #[error("invalid IP address `{input}`: {reason}")]
-    Addr {
-        input: String,
-        reason: std::net::AddrParseError,
-    },
-}
-
 impl FromStr for Cidr {
-    type Err = ParseCidrError;
+    type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
         if t.contains('/') {
-            let net: IpNet = t.parse().map_err(|reason| ParseCidrError::Net {
+            let net: IpNet = t.parse().map_err(|reason| ParseError::Cidr {
                 input: t.to_owned(),
                 reason,
             })?;
             if net.trunc() != net {
-                return Err(ParseCidrError::HostBits {
+                return Err(ParseError::HostBits {
                     input: t.to_owned(),
                     network: net.trunc(),
                 });
             }
             Ok(Cidr(net))
         } else {
-            let ip: IpAddr = t.parse().map_err(|reason| ParseCidrError::Addr {
+            let ip: IpAddr = t.parse().map_err(|reason| ParseError::Addr {
                 input: t.to_owned(),
                 reason,
             })?;
@@ -194,14 +176,14 @@ mod tests {
         assert!(c.contains(&"2001:db8::1".parse().unwrap()));
         let e = "10.0.0.1/8".parse::<Cidr>().unwrap_err();
         assert!(e.to_string().contains("did you mean `10.0.0.0/8`"), "{e}");
-        assert!(matches!(e, ParseCidrError::HostBits { .. }));
+        assert!(matches!(e, ParseError::HostBits { .. }));
         assert!(matches!(
             "10.0.0.300".parse::<Cidr>(),
-            Err(ParseCidrError::Addr { .. })
+            Err(ParseError::Addr { .. })
         ));
         assert!(matches!(
             "10.0.0.0/33".parse::<Cidr>(),
-            Err(ParseCidrError::Net { .. })
+            Err(ParseError::Cidr { .. })
         ));
     }
 

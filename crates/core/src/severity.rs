@@ -50,22 +50,15 @@ impl fmt::Display for Severity {
     }
 }
 
-/// The text was not one of the five severity names.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown severity `{input}`, expected one of info, low, medium, high, critical")]
-pub struct ParseSeverityError {
-    pub input: String,
-}
-
 impl FromStr for Severity {
-    type Err = ParseSeverityError;
+    type Err = crate::error::ParseError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
         Self::ALL
             .into_iter()
             .find(|sev| sev.as_str().eq_ignore_ascii_case(t))
-            .ok_or_else(|| ParseSeverityError {
+            .ok_or_else(|| crate::error::ParseError::Severity {
                 input: s.to_owned(),
             })
     }
