@@ -166,7 +166,9 @@ pub(crate) async fn isolate_once(
 pub(crate) async fn unpause_once(api: &DockerApi, id: &str) -> Result<((), String), GuardError> {
     match api.unpause(id).await {
         Ok(()) => Ok(((), String::new())),
-        Err(e) if e.status() == Some(409) && !api.inspect(id).await?.paused => {
+        // Docker 20.10 answers 500 "is not paused" (newer engines 409): whatever the status, the
+        // container's state decides.
+        Err(e) if e.status().is_some() && !api.inspect(id).await?.paused => {
             Ok(((), "was not paused".into()))
         }
         Err(e) => Err(e),

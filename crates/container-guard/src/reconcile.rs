@@ -105,7 +105,6 @@ impl Inner {
         let Ok(api) = self.current_api() else {
             return;
         };
-        self.metrics.reconciles.with_label_values(&[trigger]).inc();
         if self
             .rebuild_pending
             .swap(false, std::sync::atomic::Ordering::SeqCst)
@@ -123,6 +122,8 @@ impl Inner {
         for id in ids {
             self.reconcile_one(&api, &id).await;
         }
+        // Counted when done, so that a reader who sees the count move knows the pass is over.
+        self.metrics.reconciles.with_label_values(&[trigger]).inc();
     }
 
     async fn reconcile_one(&self, api: &DockerApi, id: &str) {
