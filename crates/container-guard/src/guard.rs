@@ -648,6 +648,10 @@ impl GuardHandle {
         inner.emit(&all).await;
         let left = left.filter(|l| !l.actions.is_empty());
         let complete = left.is_none();
+        // A restored action starts a fresh episode should it be isolated and undone again.
+        lock(&inner.reported).retain(|(id, a)| {
+            *id != subject.id || left.as_ref().is_some_and(|l| l.actions.contains(a))
+        });
         {
             let mut reg = inner.isolations.lock().await;
             reg.set(&subject.id, left)?;

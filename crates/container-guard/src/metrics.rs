@@ -104,7 +104,7 @@ impl GuardMetrics {
             reconciles: metrics::int_counter_vec(
                 r,
                 &p("reconciles_total"),
-                "Reconciliations of the isolations against Docker's state, by trigger (event, interval, connect).",
+                "Completed reconciliation passes of the isolations against Docker's state, by trigger (event, interval, connect).",
                 &["trigger"],
             ),
             dropped: metrics::int_counter_vec(

@@ -172,7 +172,6 @@ impl Inner {
                 )
                 .await;
             }
-            lock(&self.reported).retain(|(i, _)| i != id);
             return self.forget(&record, "released").await;
         }
         match self.cfg.on_undone {
@@ -261,6 +260,7 @@ impl Inner {
 
     /// Drops `record` without a restore.
     async fn forget(&self, record: &Isolation, reason: &'static str) {
+        lock(&self.reported).retain(|(i, _)| *i != record.container_id);
         let mut reg = self.isolations.lock().await;
         if let Err(e) = reg.set(&record.container_id, None) {
             warn!(error = %ironpost_core::error_chain(&e), "isolation record dropped in memory only");
