@@ -5,7 +5,8 @@
 //! disconnected while the neighbour keeps serving; the container an attack is aimed at is left
 //! alone unless a policy says `link = "destination"`; dry run changes nothing; `restore` undoes
 //! each action (networks back with the same address and alias); a broken policy file is reported
-//! with file:line and the previous policies stay in force; a dockerd restart is survived.
+//! with file:line and the previous policies stay in force; a dockerd restart is survived and the
+//! isolation it undid is re-applied. Reconciliation otherwise: `container_reconcile.rs`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -552,7 +553,12 @@ fn guard_reconnects_after_dockerd_restarts_and_acts_on_the_next_alert() {
     let pol = dir.path().join("policies");
     write_policy(&pol, "isolate.toml", &policies(&prefix));
     let d = start(dir, &guard_env(&pol, true, Some(&host)));
+    let first = submit_alert(&d, &alert("high", json!({"container": {"name": c.name}})));
+    wait_action(&d, &first, "success");
+    c.wait_status("paused", 30);
 
+    // dockerd stops (taking the paused container down with it) and comes back, restarting the
+    // container (`--restart always`) unpaused: the guard reconnects and pauses it again.
     dockerd.down();
     wait_for(30, "the guard to report Docker unreachable", || {
         let (_, body) = d.get("/health");
@@ -560,12 +566,22 @@ fn guard_reconnects_after_dockerd_restarts_and_acts_on_the_next_alert() {
         (v["modules"]["container_guard"]["status"] == "degraded").then_some(())
     });
     dockerd.up();
-    c.wait_status("running", 60);
     wait_for(30, "the guard to reconnect", || {
         let (_, body) = d.get("/health");
         let v: Value = serde_json::from_str(&body).ok()?;
         (v["modules"]["container_guard"]["status"] == "healthy").then_some(())
     });
+    let reapplied = wait_for(60, "the undone pause to be re-applied", || {
+        actions_for(&d, &first).into_iter().find(|a| {
+            a["outcome"] == "success"
+                && a["detail"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("reconcile: pause undone (container running, not paused)")
+        })
+    });
+    assert_eq!(reapplied["action_type"], "container_pause", "{reapplied}");
+    c.wait_status("paused", 30);
     let id = submit_alert(&d, &alert("high", json!({"container": {"name": c.name}})));
     wait_action(&d, &id, "success");
     assert_eq!(
@@ -580,6 +596,11 @@ fn guard_reconnects_after_dockerd_restarts_and_acts_on_the_next_alert() {
     let (_, metrics) = d.get("/metrics");
     assert!(
         metrics.contains("ironpost_container_guard_docker_reconnects_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains("ironpost_isolation_undone_total{action=\"pause\",outcome=\"reapplied\"} 1"),
         "{metrics}"
     );
 }

@@ -25,6 +25,34 @@ pub struct ContainerConfig {
     pub retry_max_attempts: u32,
     #[serde(rename = "container_cache_ttl_secs", with = "secs")]
     pub container_cache_ttl: Duration,
+    /// How often every isolation is checked against Docker's real state, besides after each
+    /// burst of Docker events and each reconnection.
+    #[serde(rename = "reconcile_interval_secs", with = "secs")]
+    pub reconcile_interval: Duration,
+    /// What to do with an isolation found undone (a manual `docker unpause`, a restart policy, a
+    /// dockerd restart, a `docker network connect`).
+    pub on_undone: OnUndone,
+}
+
+/// `container.on_undone`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnUndone {
+    /// Apply the action again (and record an `ActionEvent` per attempt).
+    #[default]
+    Reapply,
+    /// Record the undone isolation (an `ActionEvent` with outcome `dry_run`, once per episode)
+    /// and leave the container as it is.
+    Report,
+}
+
+impl OnUndone {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnUndone::Reapply => "reapply",
+            OnUndone::Report => "report",
+        }
+    }
 }
 
 impl Default for ContainerConfig {
@@ -38,6 +66,8 @@ impl Default for ContainerConfig {
             action_timeout: Duration::from_secs(10),
             retry_max_attempts: 3,
             container_cache_ttl: Duration::from_secs(60),
+            reconcile_interval: Duration::from_secs(30),
+            on_undone: OnUndone::Reapply,
         }
     }
 }
@@ -83,6 +113,12 @@ impl Validate for ContainerConfig {
                 "must be between 1 and 3600",
             );
         }
+        if !in_secs(self.reconcile_interval, 1, 3600) {
+            issues.push(
+                key(prefix, "reconcile_interval_secs"),
+                "must be between 1 and 3600",
+            );
+        }
     }
 }
 
@@ -96,6 +132,7 @@ mod tests {
             docker_socket: "docker.sock".into(),
             retry_max_attempts: 11,
             action_timeout: Duration::from_secs(0),
+            reconcile_interval: Duration::from_secs(0),
             ..Default::default()
         };
         let mut issues = Issues::default();
@@ -106,8 +143,22 @@ mod tests {
             [
                 "container.docker_socket",
                 "container.action_timeout_secs",
-                "container.retry_max_attempts"
+                "container.retry_max_attempts",
+                "container.reconcile_interval_secs"
             ]
         );
+    }
+
+    #[test]
+    fn on_undone_reads_both_spellings_and_refuses_others() {
+        let cfg: ContainerConfig = toml::from_str("on_undone = \"report\"").unwrap();
+        assert_eq!(cfg.on_undone, OnUndone::Report);
+        assert_eq!(ContainerConfig::default().on_undone, OnUndone::Reapply);
+        assert_eq!(
+            ContainerConfig::default().reconcile_interval,
+            Duration::from_secs(30)
+        );
+        let e = toml::from_str::<ContainerConfig>("on_undone = \"ignore\"").unwrap_err();
+        assert!(e.to_string().contains("reapply"), "{e}");
     }
 }

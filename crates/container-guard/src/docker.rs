@@ -20,46 +20,8 @@ use futures_util::Stream;
 use ironpost_core::metrics::prometheus::HistogramVec;
 use serde::{Deserialize, Serialize};
 
+use crate::error::GuardError;
 use crate::policy::ContainerInfo;
-
-/// A Docker call that failed.
-#[derive(Debug, thiserror::Error)]
-pub enum DockerError {
-    #[error("Docker is unreachable at {endpoint}: {reason}")]
-    Unavailable { endpoint: String, reason: String },
-    #[error("cannot connect to Docker at {endpoint}")]
-    Connect {
-        endpoint: String,
-        #[source]
-        source: BollardError,
-    },
-    #[error("Docker call `{call}` on {target} failed")]
-    Call {
-        call: &'static str,
-        target: String,
-        #[source]
-        source: BollardError,
-    },
-    #[error("Docker call `{call}` on {target} did not answer within {}s", timeout.as_secs_f64())]
-    Timeout {
-        call: &'static str,
-        target: String,
-        timeout: Duration,
-    },
-}
-
-impl DockerError {
-    /// The HTTP status Docker answered with, when it answered.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            DockerError::Call {
-                source: BollardError::DockerResponseServerError { status_code, .. },
-                ..
-            } => Some(*status_code),
-            _ => None,
-        }
-    }
-}
 
 /// A network a container was attached to, remembered so that `restore` can re-attach it with the
 /// same aliases and addresses.
@@ -112,9 +74,9 @@ impl DockerApi {
         endpoint: &str,
         timeout: Duration,
         calls: HistogramVec,
-    ) -> Result<DockerApi, DockerError> {
+    ) -> Result<DockerApi, GuardError> {
         let secs = timeout.as_secs().max(1);
-        let err = |source| DockerError::Connect {
+        let err = |source| GuardError::Connect {
             endpoint: endpoint.to_owned(),
             source,
         };
@@ -127,7 +89,7 @@ impl DockerApi {
         let docker = match tokio::time::timeout(timeout, docker.negotiate_version()).await {
             Ok(r) => r.map_err(err)?,
             Err(_) => {
-                return Err(DockerError::Timeout {
+                return Err(GuardError::DockerTimeout {
                     call: "version",
                     target: endpoint.to_owned(),
                     timeout,
@@ -147,7 +109,7 @@ impl DockerApi {
         call: &'static str,
         target: &str,
         fut: impl Future<Output = Result<T, BollardError>>,
-    ) -> Result<T, DockerError> {
+    ) -> Result<T, GuardError> {
         let t0 = Instant::now();
         let r = tokio::time::timeout(self.timeout, fut).await;
         self.calls
@@ -155,12 +117,12 @@ impl DockerApi {
             .observe(t0.elapsed().as_secs_f64());
         match r {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(source)) => Err(DockerError::Call {
+            Ok(Err(source)) => Err(GuardError::DockerCall {
                 call,
                 target: target.to_owned(),
                 source,
             }),
-            Err(_) => Err(DockerError::Timeout {
+            Err(_) => Err(GuardError::DockerTimeout {
                 call,
                 target: target.to_owned(),
                 timeout: self.timeout,
@@ -169,7 +131,7 @@ impl DockerApi {
     }
 
     /// Every container, running or not.
-    pub(crate) async fn list(&self) -> Result<Vec<ContainerInfo>, DockerError> {
+    pub(crate) async fn list(&self) -> Result<Vec<ContainerInfo>, GuardError> {
         let opts = ListContainersOptionsBuilder::default().all(true).build();
         let list = self
             .call(
@@ -181,7 +143,7 @@ impl DockerApi {
         Ok(list.into_iter().filter_map(summary_info).collect())
     }
 
-    pub(crate) async fn inspect(&self, container: &str) -> Result<Inspected, DockerError> {
+    pub(crate) async fn inspect(&self, container: &str) -> Result<Inspected, GuardError> {
         let r = self
             .call(
                 "inspect",
@@ -209,19 +171,19 @@ impl DockerApi {
         })
     }
 
-    pub(crate) async fn pause(&self, id: &str) -> Result<(), DockerError> {
+    pub(crate) async fn pause(&self, id: &str) -> Result<(), GuardError> {
         self.call("pause", id, self.docker.pause_container(id))
             .await
     }
 
-    pub(crate) async fn unpause(&self, id: &str) -> Result<(), DockerError> {
+    pub(crate) async fn unpause(&self, id: &str) -> Result<(), GuardError> {
         self.call("unpause", id, self.docker.unpause_container(id))
             .await
     }
 
     /// Stops `id` (SIGTERM, then SIGKILL after `grace`). Stopping a stopped container succeeds
     /// (Docker answers 304).
-    pub(crate) async fn stop(&self, id: &str, grace: Duration) -> Result<(), DockerError> {
+    pub(crate) async fn stop(&self, id: &str, grace: Duration) -> Result<(), GuardError> {
         let opts = StopContainerOptions {
             t: Some(i32::try_from(grace.as_secs()).unwrap_or(i32::MAX)),
             signal: None,
@@ -230,7 +192,7 @@ impl DockerApi {
             .await
     }
 
-    pub(crate) async fn start(&self, id: &str) -> Result<(), DockerError> {
+    pub(crate) async fn start(&self, id: &str) -> Result<(), GuardError> {
         self.call(
             "start",
             id,
@@ -240,7 +202,7 @@ impl DockerApi {
         .await
     }
 
-    pub(crate) async fn disconnect(&self, id: &str, network: &str) -> Result<(), DockerError> {
+    pub(crate) async fn disconnect(&self, id: &str, network: &str) -> Result<(), GuardError> {
         let req = NetworkDisconnectRequest {
             container: id.to_owned(),
             force: Some(true),
@@ -259,7 +221,7 @@ impl DockerApi {
         id: &str,
         a: &Attachment,
         exact: bool,
-    ) -> Result<(), DockerError> {
+    ) -> Result<(), GuardError> {
         let endpoint_config = exact.then(|| EndpointSettings {
             aliases: (!a.aliases.is_empty()).then(|| a.aliases.clone()),
             ipam_config: Some(EndpointIpamConfig {

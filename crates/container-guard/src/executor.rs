@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use ironpost_core::{ActionEvent, ActionOutcome, ActionType, ContainerRef, Entities};
 
-use crate::docker::{Attachment, DockerApi, DockerError};
-use crate::guard::GuardError;
+use crate::docker::{Attachment, DockerApi};
+use crate::error::GuardError;
 use crate::policy::IsolationAction;
 
 /// Pause between attempts: `RETRY_STEP × attempt` (500 ms, 1 s, 1.5 s …).
@@ -81,10 +81,10 @@ pub(crate) async fn with_retries<T, F, Fut>(
     limits: Limits,
     template: &ActionEvent,
     mut op: F,
-) -> (Result<T, DockerError>, Vec<ActionEvent>)
+) -> (Result<T, GuardError>, Vec<ActionEvent>)
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(T, String), DockerError>>,
+    Fut: Future<Output = Result<(T, String), GuardError>>,
 {
     let mut events = Vec::new();
     let mut attempt: u32 = 1;
@@ -126,7 +126,7 @@ pub(crate) async fn isolate_once(
     action: IsolationAction,
     id: &str,
     timeout: Duration,
-) -> Result<(Vec<Attachment>, String), DockerError> {
+) -> Result<(Vec<Attachment>, String), GuardError> {
     match action {
         IsolationAction::Pause => match api.pause(id).await {
             Ok(()) => Ok((Vec::new(), String::new())),
@@ -163,10 +163,12 @@ pub(crate) async fn isolate_once(
 }
 
 /// Unpauses `id`; a container that is not paused is left as it is.
-pub(crate) async fn unpause_once(api: &DockerApi, id: &str) -> Result<((), String), DockerError> {
+pub(crate) async fn unpause_once(api: &DockerApi, id: &str) -> Result<((), String), GuardError> {
     match api.unpause(id).await {
         Ok(()) => Ok(((), String::new())),
-        Err(e) if e.status() == Some(409) && !api.inspect(id).await?.paused => {
+        // Docker 20.10 answers 500 "is not paused" (newer engines 409): whatever the status, the
+        // container's state decides.
+        Err(e) if e.status().is_some() && !api.inspect(id).await?.paused => {
             Ok(((), "was not paused".into()))
         }
         Err(e) => Err(e),
@@ -174,7 +176,7 @@ pub(crate) async fn unpause_once(api: &DockerApi, id: &str) -> Result<((), Strin
 }
 
 /// Starts `id` (304 "already started" is a success).
-pub(crate) async fn start_once(api: &DockerApi, id: &str) -> Result<((), String), DockerError> {
+pub(crate) async fn start_once(api: &DockerApi, id: &str) -> Result<((), String), GuardError> {
     api.start(id).await.map(|()| ((), String::new()))
 }
 
@@ -184,7 +186,7 @@ pub(crate) async fn reconnect_once(
     api: &DockerApi,
     id: &str,
     a: &Attachment,
-) -> Result<((), String), DockerError> {
+) -> Result<((), String), GuardError> {
     let current = api.inspect(id).await?;
     if current.attachments.iter().any(|c| c.network == a.network) {
         return Ok(((), format!("already on {}", a.network)));
@@ -249,7 +251,7 @@ mod tests {
             let n = calls;
             async move {
                 if n < 3 {
-                    Err(DockerError::Timeout {
+                    Err(GuardError::DockerTimeout {
                         call: "pause",
                         target: "c".into(),
                         timeout: Duration::from_secs(1),
@@ -281,14 +283,14 @@ mod tests {
         assert!(events.iter().all(|e| e.trace_id == template.trace_id));
 
         let (v, events) = with_retries(Limits { retries: 0 }, &template, || async {
-            Err::<((), String), _>(DockerError::Timeout {
+            Err::<((), String), _>(GuardError::DockerTimeout {
                 call: "pause",
                 target: "c".into(),
                 timeout: Duration::from_secs(1),
             })
         })
         .await;
-        assert!(matches!(v, Err(DockerError::Timeout { .. })), "{v:?}");
+        assert!(matches!(v, Err(GuardError::DockerTimeout { .. })), "{v:?}");
         assert_eq!(events.len(), 1);
     }
 }
@@ -303,8 +305,9 @@ mod error_tests {
     use crate::isolations::Isolations;
     use crate::policy::PolicySet;
 
-    /// Real failures (a broken policy file, a corrupt state file, a Docker 404): no message of the
-    /// chain repeats its source, and the joined chain still names the file and the cause.
+    /// Real failures (a broken policy file, a corrupt or unwritable state file, a Docker 404): no
+    /// message of the chain repeats its source, and the joined chain still names the file and the
+    /// cause.
     #[test]
     fn guard_errors_print_their_cause_once() {
         let dir = tempfile::tempdir().unwrap();
@@ -316,8 +319,13 @@ mod error_tests {
         };
         let state_file = dir.path().join("isolations.json");
         std::fs::write(&state_file, "{not json").unwrap();
-        let state = GuardError::State(Isolations::load(&state_file).unwrap_err());
-        let docker = DockerError::Call {
+        let state = Isolations::load(&state_file).unwrap_err();
+        let unwritable = dir.path().join("file").join("isolations.json");
+        std::fs::write(dir.path().join("file"), "").unwrap();
+        let write = GuardError::StateWrite(
+            ironpost_core::fs::write_durable(&unwritable, b"[]").unwrap_err(),
+        );
+        let docker = GuardError::DockerCall {
             call: "pause",
             target: "web".into(),
             source: bollard::errors::Error::DockerResponseServerError {
@@ -331,7 +339,7 @@ mod error_tests {
             attempts: 4,
             source: Some(Box::new(docker)),
         };
-        for e in [&policies, &state, &failed] {
+        for e in [&policies, &state, &write, &failed] {
             assert_eq!(repeated_cause(e), None, "{}", error_chain(e));
         }
         let text = error_chain(&failed);
@@ -343,5 +351,11 @@ mod error_tests {
             "{text}"
         );
         assert!(error_chain(&state).contains(Path::new("isolations.json").to_str().unwrap()));
+        let text = error_chain(&write);
+        assert!(
+            text.starts_with("isolation state not saved: cannot create ")
+                && text.contains(".isolations.json.tmp"),
+            "{text}"
+        );
     }
 }

@@ -5,13 +5,18 @@
 //! Alerts are handled concurrently (at most `MAX_CONCURRENT_ACTIONS` at a time) so that a slow
 //! `stop` does not hold up the next pause. On stop, actions in flight finish; alerts still queued
 //! are counted in `ironpost_container_guard_alerts_total{outcome="shutdown"}`.
+//!
+//! Three tasks run: the inventory monitor (`inventory.rs`), the alert handler, and the reconciler
+//! (`reconcile.rs`), which the monitor wakes after each burst of Docker events and each
+//! connection.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Instant;
 
-use ironpost_core::metrics::{self, prometheus};
+use ironpost_core::metrics::prometheus;
 use ironpost_core::{
     ActionEvent, ActionOutcome, ActionType, AlertEvent, BoxFuture, Health, Module, ModuleError,
     Severity,
@@ -21,11 +26,14 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::ContainerConfig;
-use crate::docker::{DockerApi, DockerError};
+use crate::docker::DockerApi;
+use crate::error::GuardError;
 use crate::executor::{self, Limits, Subject};
 use crate::inventory::{self, InventoryState};
-use crate::isolations::{Isolation, Isolations, StateError};
-use crate::policy::{ContainerInfo, IsolationAction, Policy, PolicyError, PolicySet};
+use crate::isolations::{Isolation, Isolations};
+use crate::metrics::GuardMetrics;
+use crate::policy::{ContainerInfo, IsolationAction, Policy, PolicySet};
+use crate::reconcile;
 use crate::target::{Decision, Link, Skip, decide};
 
 /// Capacity of the guard's alert queue (a full queue is counted by the sender).
@@ -37,146 +45,6 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The guard's metrics (no container id or name is ever a label).
-#[derive(Debug)]
-pub(crate) struct GuardMetrics {
-    pub(crate) alerts: prometheus::IntCounterVec,
-    pub(crate) links: prometheus::IntCounterVec,
-    pub(crate) actions: prometheus::IntCounterVec,
-    pub(crate) action_latency: prometheus::HistogramVec,
-    pub(crate) docker_calls: prometheus::HistogramVec,
-    pub(crate) containers: prometheus::IntGauge,
-    pub(crate) isolated: prometheus::IntGauge,
-    pub(crate) connected: prometheus::IntGauge,
-    pub(crate) reconnects: prometheus::IntCounter,
-    pub(crate) events: prometheus::IntCounter,
-    pub(crate) refreshes: prometheus::IntCounterVec,
-    pub(crate) policies: prometheus::IntGauge,
-    pub(crate) policy_reloads: prometheus::IntCounterVec,
-}
-
-impl GuardMetrics {
-    fn new(r: &prometheus::Registry) -> Self {
-        let p = |n: &str| format!("container_guard_{n}");
-        GuardMetrics {
-            alerts: metrics::int_counter_vec(
-                r,
-                &p("alerts_total"),
-                "Alerts the guard handled, by outcome (isolated, dry_run, failed, no_target, ambiguous, no_policy, weak_evidence, self_directed, destination_only, shutdown).",
-                &["outcome"],
-            ),
-            links: metrics::int_counter_vec(
-                r,
-                &p("alert_links_total"),
-                "Alerts a policy acted on (isolated, dry run or failed), by how the container was linked (named, source_address, destination_address, published_port).",
-                &["link"],
-            ),
-            actions: metrics::int_counter_vec(
-                r,
-                &p("actions_total"),
-                "Action attempts on containers.",
-                &["action_type", "outcome"],
-            ),
-            action_latency: metrics::histogram_vec(
-                r,
-                &p("action_duration_seconds"),
-                "From the alert reaching the guard to the container action confirmed by Docker.",
-                &["action_type"],
-                metrics::latency_buckets(),
-            ),
-            docker_calls: metrics::histogram_vec(
-                r,
-                &p("docker_call_duration_seconds"),
-                "Duration of each Docker API call.",
-                &["call"],
-                metrics::latency_buckets(),
-            ),
-            containers: metrics::int_gauge(r, &p("containers"), "Containers in the inventory."),
-            isolated: metrics::int_gauge(
-                r,
-                &p("isolated_containers"),
-                "Containers isolated by the guard and not yet restored.",
-            ),
-            connected: metrics::int_gauge(
-                r,
-                &p("docker_connected"),
-                "1 while the guard is connected to Docker.",
-            ),
-            reconnects: metrics::int_counter(
-                r,
-                &p("docker_reconnects_total"),
-                "Reconnections to Docker after it went away.",
-            ),
-            events: metrics::int_counter(
-                r,
-                &p("docker_events_total"),
-                "Docker container and network events received.",
-            ),
-            refreshes: metrics::int_counter_vec(
-                r,
-                &p("inventory_refreshes_total"),
-                "Full inventory refreshes by trigger (connect, event, ttl, alert).",
-                &["trigger"],
-            ),
-            policies: metrics::int_gauge(r, &p("policies"), "Isolation policies in force."),
-            policy_reloads: metrics::int_counter_vec(
-                r,
-                &p("policy_reloads_total"),
-                "Policy reloads by result.",
-                &["result"],
-            ),
-        }
-    }
-}
-
-/// Why a manual request failed.
-#[derive(Debug, thiserror::Error)]
-pub enum GuardError {
-    #[error(transparent)]
-    Docker(#[from] DockerError),
-    #[error(
-        "container `{container}` has nothing to restore: the guard has not isolated it and it is not paused"
-    )]
-    NothingToRestore { container: String },
-    #[error(transparent)]
-    State(#[from] StateError),
-    /// Every attempt failed; `source` is the last Docker error (each attempt's error is in its
-    /// `ActionEvent`), boxed to keep `Result<_, GuardError>` small. `None` only if no Docker call
-    /// was made.
-    #[error("{action} on container `{container}` failed after {attempts} attempt(s)")]
-    Failed {
-        action: &'static str,
-        container: String,
-        attempts: usize,
-        #[source]
-        source: Option<Box<DockerError>>,
-    },
-    /// Policy files were rejected as a whole (the policies in force stay); one error per file.
-    #[error("{} policy error(s) in {}: {}", errors.len(), dir.display(), Joined(errors))]
-    Policies {
-        dir: PathBuf,
-        errors: Vec<PolicyError>,
-    },
-    /// The text is not an isolation action.
-    #[error("unknown action `{input}` (pause, stop, network_disconnect)")]
-    UnknownAction { input: String },
-}
-
-/// Each policy error with its chain, `; `-separated: a list has no single `source`.
-struct Joined<'a>(&'a [PolicyError]);
-
-impl std::fmt::Display for Joined<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("; ")?;
-            }
-            f.write_str(&executor::error_chain(e))?;
-        }
-        Ok(())
-    }
-}
-
 pub(crate) struct Inner {
     pub(crate) cfg: ContainerConfig,
     auto_isolate: AtomicBool,
@@ -185,17 +53,28 @@ pub(crate) struct Inner {
     pub(crate) api: Mutex<Option<DockerApi>>,
     policies: RwLock<Arc<PolicySet>>,
     policy_error: Mutex<Option<String>>,
-    isolations: tokio::sync::Mutex<Isolations>,
+    pub(crate) isolations: tokio::sync::Mutex<Isolations>,
     state_path: Option<PathBuf>,
     actions: mpsc::Sender<ActionEvent>,
     alert_tx: mpsc::Sender<AlertEvent>,
     started: AtomicBool,
+    /// Wakes the reconciler (`reconcile::wake`).
+    pub(crate) reconcile_tx: mpsc::Sender<&'static str>,
+    /// Held by a restore for its whole run and by the reconciler per container, so that what a
+    /// restore undoes is never taken for an undone isolation.
+    pub(crate) restore_gate: tokio::sync::Mutex<()>,
+    /// Undone isolations already reported under `on_undone = "report"` (container id, action),
+    /// until they are seen holding again: one report per episode, not one per pass.
+    pub(crate) reported: Mutex<HashSet<(String, IsolationAction)>>,
+    /// The state file was damaged at start: the next pass adopts paused containers.
+    pub(crate) rebuild_pending: AtomicBool,
 }
 
 /// The `container_guard` module.
 pub struct ContainerGuard {
     inner: Arc<Inner>,
     alert_rx: Option<mpsc::Receiver<AlertEvent>>,
+    reconcile_rx: Option<mpsc::Receiver<&'static str>>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -229,6 +108,7 @@ impl ContainerGuard {
         actions: mpsc::Sender<ActionEvent>,
     ) -> Self {
         let (alert_tx, alert_rx) = mpsc::channel(ALERT_QUEUE_CAPACITY);
+        let (reconcile_tx, reconcile_rx) = mpsc::channel(reconcile::WAKE_CAPACITY);
         let (stop, _) = watch::channel(false);
         ContainerGuard {
             inner: Arc::new(Inner {
@@ -244,8 +124,13 @@ impl ContainerGuard {
                 actions,
                 alert_tx,
                 started: AtomicBool::new(false),
+                reconcile_tx,
+                restore_gate: tokio::sync::Mutex::new(()),
+                reported: Mutex::new(HashSet::new()),
+                rebuild_pending: AtomicBool::new(false),
             }),
             alert_rx: Some(alert_rx),
+            reconcile_rx: Some(reconcile_rx),
             stop,
             tasks: Vec::new(),
         }
@@ -276,12 +161,19 @@ impl Module for ContainerGuard {
             inner.metrics.policies.set(set.policies().len() as i64);
             *inner.policies.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
             if let Some(path) = &inner.state_path {
-                let reg =
-                    Isolations::load(path).map_err(|e| ModuleError::start("container_guard", e))?;
+                let (reg, corrupt) =
+                    Isolations::open(path).map_err(|e| ModuleError::start("container_guard", e))?;
+                if let Some(c) = corrupt {
+                    inner.metrics.state_corrupt.inc();
+                    inner.rebuild_pending.store(true, Ordering::SeqCst);
+                    warn!(file = %path.display(), error = %ironpost_core::error_chain(&c.error),
+                        kept_as = %c.kept_as.as_deref().map_or_else(|| "(not moved)".into(), |p| p.display().to_string()),
+                        "isolation state damaged; starting from Docker's state: paused containers will be adopted, stopped or disconnected isolations are lost");
+                }
                 inner.metrics.isolated.set(reg.len() as i64);
                 *inner.isolations.lock().await = reg;
             }
-            let Some(rx) = self.alert_rx.take() else {
+            let (Some(rx), Some(wake)) = (self.alert_rx.take(), self.reconcile_rx.take()) else {
                 return Err(ModuleError::start(
                     "container_guard",
                     std::io::Error::other("already started once; build a new guard"),
@@ -290,6 +182,16 @@ impl Module for ContainerGuard {
             self.tasks.push(tokio::spawn(inventory::monitor(
                 inner.clone(),
                 self.stop.subscribe(),
+            )));
+            let r = inner.clone();
+            self.tasks.push(tokio::spawn(reconcile::schedule(
+                wake,
+                inner.cfg.reconcile_interval,
+                self.stop.subscribe(),
+                move |trigger| {
+                    let r = r.clone();
+                    async move { r.reconcile(trigger).await }
+                },
             )));
             self.tasks.push(tokio::spawn(handle_alerts(
                 inner.clone(),
@@ -380,10 +282,10 @@ async fn handle_alerts(
 }
 
 impl Inner {
-    fn current_api(&self) -> Result<DockerApi, DockerError> {
+    pub(crate) fn current_api(&self) -> Result<DockerApi, GuardError> {
         lock(&self.api)
             .clone()
-            .ok_or_else(|| DockerError::Unavailable {
+            .ok_or_else(|| GuardError::Unavailable {
                 endpoint: self.cfg.docker_socket.clone(),
                 reason: lock(&self.inventory)
                     .down
@@ -392,7 +294,7 @@ impl Inner {
             })
     }
 
-    async fn emit(&self, events: &[ActionEvent]) {
+    pub(crate) async fn emit(&self, events: &[ActionEvent]) {
         for ev in events {
             self.metrics
                 .actions
@@ -501,7 +403,7 @@ impl Inner {
     }
 
     /// Runs `action` with retries, emits every attempt's event and remembers a success.
-    async fn isolate(
+    pub(crate) async fn isolate(
         &self,
         subject: &Subject,
         action: IsolationAction,
@@ -656,6 +558,7 @@ impl GuardHandle {
     /// unpauses it. A paused container the guard has no record of is unpaused too.
     pub async fn restore(&self, container: &str) -> Result<Vec<ActionEvent>, GuardError> {
         let inner = &self.inner;
+        let _gate = inner.restore_gate.lock().await;
         let found = inner.current_api()?.inspect(container).await?;
         let subject = Subject {
             id: found.id.clone(),
@@ -745,6 +648,10 @@ impl GuardHandle {
         inner.emit(&all).await;
         let left = left.filter(|l| !l.actions.is_empty());
         let complete = left.is_none();
+        // A restored action starts a fresh episode should it be isolated and undone again.
+        lock(&inner.reported).retain(|(id, a)| {
+            *id != subject.id || left.as_ref().is_some_and(|l| l.actions.contains(a))
+        });
         {
             let mut reg = inner.isolations.lock().await;
             reg.set(&subject.id, left)?;

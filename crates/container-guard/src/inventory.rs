@@ -1,7 +1,8 @@
 //! The container inventory: a full list at connect, a re-list after each burst of Docker events
 //! (create, start, die, destroy, rename, pause, network connect/disconnect …) and every
 //! `poll_interval` as a fallback. When dockerd goes away the monitor reconnects with exponential
-//! backoff (200 ms doubling to 5 s) and the guard reports Degraded meanwhile.
+//! backoff (200 ms doubling to 5 s) and the guard reports Degraded meanwhile. Each connection and
+//! each burst of events also wakes the reconciler (`reconcile.rs`).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -11,7 +12,8 @@ use futures_util::{FutureExt, StreamExt};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::docker::{DockerApi, DockerError};
+use crate::docker::DockerApi;
+use crate::error::GuardError;
 use crate::guard::Inner;
 use crate::policy::ContainerInfo;
 
@@ -31,7 +33,7 @@ pub(crate) struct InventoryState {
 
 impl Inner {
     /// Re-lists the containers now.
-    pub(crate) async fn refresh(&self, api: &DockerApi, trigger: &str) -> Result<(), DockerError> {
+    pub(crate) async fn refresh(&self, api: &DockerApi, trigger: &str) -> Result<(), GuardError> {
         let mut list = api.list().await?;
         list.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
         let host_ips = ironpost_core::net::host_addresses();
@@ -100,6 +102,9 @@ pub(crate) async fn monitor(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) 
             continue;
         }
         inner.set_up(api.clone());
+        // After a dockerd restart the isolations may be undone (it unpauses, restart policies
+        // restart): check them now.
+        crate::reconcile::wake(&inner.reconcile_tx, "connect");
         backoff = BACKOFF_MIN;
         let mut ttl = tokio::time::interval(inner.cfg.poll_interval);
         ttl.tick().await;
@@ -120,6 +125,7 @@ pub(crate) async fn monitor(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) 
                         if let Err(e) = inner.refresh(&api, "event").await {
                             break crate::executor::error_chain(&e);
                         }
+                        crate::reconcile::wake(&inner.reconcile_tx, "event");
                         if let Some(why) = ended {
                             break why;
                         }

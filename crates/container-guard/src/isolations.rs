@@ -1,6 +1,11 @@
 //! What the guard has done to which container, remembered (in `data_dir`) until `restore` undoes
 //! it — including the networks a disconnected container was attached to, with their aliases and
 //! addresses, because Docker forgets them on disconnect.
+//!
+//! The file is replaced with `ironpost_core::fs::write_durable` (write, fsync, rename, fsync the
+//! directory) after every change, so a power loss leaves the old list or the new one. A file that
+//! is nevertheless damaged (zeroed, truncated, edited) is [`Corrupt`]: the guard moves it aside,
+//! reports it and rebuilds what Docker's state allows (`reconcile.rs`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,10 +14,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::docker::Attachment;
+use crate::error::GuardError;
 use crate::policy::IsolationAction;
 
 /// Largest state file read back (a corrupt or hostile file is refused, not parsed).
-const MAX_STATE_BYTES: u64 = 16 << 20;
+pub(crate) const MAX_STATE_BYTES: u64 = 16 << 20;
+
+/// The `cause` of an isolation adopted from Docker's state after the state file was lost: the
+/// guard does not know that it paused the container, only that it is paused.
+pub(crate) const RECOVERED: &str = "recovered";
 
 /// One isolated container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,7 +32,8 @@ pub struct Isolation {
     /// Every action taken on it since the last restore, in order.
     pub actions: Vec<IsolationAction>,
     pub since: DateTime<Utc>,
-    /// The policy, or `manual`.
+    /// The policy, `manual`, or `recovered` (a paused container adopted after the state file was
+    /// found damaged: policy, alert and networks are unknown).
     pub cause: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alert_id: Option<String>,
@@ -38,29 +49,13 @@ pub(crate) struct Isolations {
     by_id: BTreeMap<String, Isolation>,
 }
 
-/// Why the state file could not be read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    #[error("cannot read isolation state {}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("isolation state {} is larger than {MAX_STATE_BYTES} bytes", path.display())]
-    TooLarge { path: PathBuf },
-    #[error("isolation state {} is not valid JSON", path.display())]
-    Parse {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
-    #[error("cannot write isolation state {}", path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+/// A state file found damaged at start.
+#[derive(Debug)]
+pub(crate) struct Corrupt {
+    /// What is wrong with it (names the file).
+    pub(crate) error: GuardError,
+    /// Where the damaged file was moved, when the rename worked.
+    pub(crate) kept_as: Option<PathBuf>,
 }
 
 impl Isolations {
@@ -73,21 +68,21 @@ impl Isolations {
     }
 
     /// Reads `path` when it exists.
-    pub(crate) fn load(path: &Path) -> Result<Self, StateError> {
+    pub(crate) fn load(path: &Path) -> Result<Self, GuardError> {
         let mut by_id = BTreeMap::new();
         match std::fs::metadata(path) {
             Ok(m) if m.len() > MAX_STATE_BYTES => {
-                return Err(StateError::TooLarge {
+                return Err(GuardError::StateTooLarge {
                     path: path.to_owned(),
                 });
             }
             Ok(_) => {
-                let text = std::fs::read(path).map_err(|source| StateError::Read {
+                let text = std::fs::read(path).map_err(|source| GuardError::StateRead {
                     path: path.to_owned(),
                     source,
                 })?;
                 let list: Vec<Isolation> =
-                    serde_json::from_slice(&text).map_err(|source| StateError::Parse {
+                    serde_json::from_slice(&text).map_err(|source| GuardError::StateParse {
                         path: path.to_owned(),
                         source,
                     })?;
@@ -97,7 +92,7 @@ impl Isolations {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => {
-                return Err(StateError::Read {
+                return Err(GuardError::StateRead {
                     path: path.to_owned(),
                     source,
                 });
@@ -109,23 +104,45 @@ impl Isolations {
         })
     }
 
-    /// Writes the registry atomically (temp file + rename).
-    fn save(&self) -> Result<(), StateError> {
+    /// Reads `path` like [`Isolations::load`], but a damaged file (not JSON, truncated, zeroed,
+    /// too large) is not fatal: it is renamed to `isolations.json.corrupt` (kept for whoever
+    /// investigates; a previous one is replaced) and an empty registry is returned with the
+    /// [`Corrupt`] report, so that the guard can warn, count and rebuild. A file it cannot read at
+    /// all (permissions, I/O) is still an error: that is not damage the guard may paper over.
+    pub(crate) fn open(path: &Path) -> Result<(Self, Option<Corrupt>), GuardError> {
+        match Self::load(path) {
+            Ok(reg) => Ok((reg, None)),
+            Err(error @ (GuardError::StateParse { .. } | GuardError::StateTooLarge { .. })) => {
+                let aside = path.with_extension("json.corrupt");
+                let kept_as = std::fs::rename(path, &aside).ok().map(|()| aside);
+                let reg = Isolations {
+                    path: Some(path.to_owned()),
+                    by_id: BTreeMap::new(),
+                };
+                Ok((reg, Some(Corrupt { error, kept_as })))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes the registry durably (`write_durable`: a crash leaves the old file or the new one).
+    fn save(&self) -> Result<(), GuardError> {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let err = |source| StateError::Write {
-            path: path.clone(),
-            source,
-        };
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(err)?;
+            std::fs::create_dir_all(dir).map_err(|source| {
+                GuardError::StateWrite(ironpost_core::fs::DurableWriteError {
+                    step: "create directory",
+                    path: dir.to_owned(),
+                    source,
+                })
+            })?;
         }
         let list: Vec<&Isolation> = self.by_id.values().collect();
-        let json = serde_json::to_vec_pretty(&list).map_err(|e| err(std::io::Error::other(e)))?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, json).map_err(err)?;
-        std::fs::rename(&tmp, path).map_err(err)
+        // Serializing plain strings, dates and enums cannot fail.
+        let json = serde_json::to_vec_pretty(&list).unwrap_or_default();
+        ironpost_core::fs::write_durable(path, &json).map_err(GuardError::StateWrite)
     }
 
     pub(crate) fn list(&self) -> Vec<Isolation> {
@@ -142,7 +159,7 @@ impl Isolations {
 
     /// Records a successful action; networks already remembered are kept (a second disconnect
     /// finds none left and must not forget them).
-    pub(crate) fn record(&mut self, new: Isolation) -> Result<(), StateError> {
+    pub(crate) fn record(&mut self, new: Isolation) -> Result<(), GuardError> {
         match self.by_id.get_mut(&new.container_id) {
             Some(old) => {
                 for a in new.actions {
@@ -165,7 +182,7 @@ impl Isolations {
     }
 
     /// Replaces or forgets (when `None`) what is left to restore.
-    pub(crate) fn set(&mut self, id: &str, left: Option<Isolation>) -> Result<(), StateError> {
+    pub(crate) fn set(&mut self, id: &str, left: Option<Isolation>) -> Result<(), GuardError> {
         match left {
             Some(i) => self.by_id.insert(id.to_owned(), i),
             None => self.by_id.remove(id),
@@ -234,5 +251,49 @@ mod tests {
         std::fs::write(&path, "{not json").unwrap();
         let e = Isolations::load(&path).unwrap_err();
         assert!(e.to_string().contains("isolations.json"), "{e}");
+    }
+
+    /// Power loss on a filesystem without ordered data: the file is there, full of zeros, or cut
+    /// short. Opened, it is reported (naming the file), moved aside, and the registry starts
+    /// empty and still persists to the same path.
+    #[test]
+    fn zeroed_or_truncated_state_is_reported_moved_aside_and_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("isolations.json");
+        let mut good = Isolations::load(&path).unwrap();
+        good.record(iso("a", IsolationAction::Pause, &[])).unwrap();
+        let full = std::fs::read(&path).unwrap();
+        for damaged in [
+            vec![0u8; full.len()],
+            full[..full.len() / 2].to_vec(),
+            vec![],
+        ] {
+            std::fs::write(&path, &damaged).unwrap();
+            let (mut reg, corrupt) = Isolations::open(&path).unwrap();
+            let corrupt = corrupt.expect("damage is reported");
+            assert!(
+                matches!(corrupt.error, GuardError::StateParse { ref path, .. } if path.ends_with("isolations.json")),
+                "{:?}",
+                corrupt.error
+            );
+            let aside = corrupt.kept_as.unwrap();
+            assert_eq!(std::fs::read(&aside).unwrap(), damaged);
+            assert_eq!(reg.len(), 0);
+            assert!(!path.exists());
+            reg.record(iso("b", IsolationAction::Stop, &[])).unwrap();
+            assert_eq!(Isolations::load(&path).unwrap().list()[0].container_id, "b");
+        }
+        // An intact file is no damage; a missing one neither.
+        let (reg, corrupt) = Isolations::open(&path).unwrap();
+        assert!(corrupt.is_none() && reg.len() == 1);
+        std::fs::remove_file(&path).unwrap();
+        let (reg, corrupt) = Isolations::open(&path).unwrap();
+        assert!(corrupt.is_none() && reg.len() == 0);
+        // No temporary file is left beside it.
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
     }
 }

@@ -10,7 +10,11 @@
 //! - `inventory.rs`: list + events stream + TTL refresh, reconnect with backoff.
 //! - `executor.rs`: actions with timeout and retries, one `ActionEvent` per attempt.
 //! - `isolations.rs`: what was done to which container (networks, aliases, addresses), persisted
-//!   so `restore` can undo it after a restart.
+//!   durably so `restore` can undo it after a restart; a damaged file is reported and moved aside.
+//! - `reconcile.rs`: isolations checked against Docker's state after events, on reconnection and
+//!   periodically; an undone one is re-applied or reported (`on_undone`).
+//! - `error.rs`: `GuardError`, the crate's one error enum.
+//! - `metrics.rs`: the guard's metrics.
 //! - `guard.rs`: the `container_guard` module and the `GuardHandle` the CLI talks to.
 //!
 //! Architecture invariant: depends on `ironpost-core` and `ironpost-proto` (the wire types it
@@ -22,6 +26,8 @@ mod directory;
 #[cfg(feature = "runtime")]
 mod docker;
 #[cfg(feature = "runtime")]
+mod error;
+#[cfg(feature = "runtime")]
 mod executor;
 #[cfg(feature = "runtime")]
 mod guard;
@@ -29,18 +35,24 @@ mod guard;
 mod inventory;
 #[cfg(feature = "runtime")]
 mod isolations;
+#[cfg(feature = "runtime")]
+mod metrics;
 pub mod policy;
+#[cfg(feature = "runtime")]
+mod reconcile;
 pub mod target;
 #[cfg(feature = "runtime")]
 mod wire;
 
-pub use config::ContainerConfig;
+pub use config::{ContainerConfig, OnUndone};
 #[cfg(feature = "runtime")]
-pub use docker::{Attachment, DockerError};
+pub use docker::Attachment;
 #[cfg(feature = "runtime")]
-pub use guard::{ALERT_QUEUE_CAPACITY, ContainerGuard, GuardError, GuardHandle};
+pub use error::GuardError;
 #[cfg(feature = "runtime")]
-pub use isolations::{Isolation, StateError};
+pub use guard::{ALERT_QUEUE_CAPACITY, ContainerGuard, GuardHandle};
+#[cfg(feature = "runtime")]
+pub use isolations::Isolation;
 pub use policy::{
     ContainerInfo, Filters, IsolationAction, LinkMode, Policy, PolicyError, PolicySet,
 };

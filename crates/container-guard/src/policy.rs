@@ -204,7 +204,10 @@ pub struct LoadedPolicy {
     pub policy: Policy,
 }
 
-/// Why the policies could not be loaded.
+/// What is wrong with one policy file (or the directory). Data, not the guard's failure: a load
+/// collects one per bad file, and the guard reports them together as `GuardError::Policies`
+/// (the crate's one error enum, `error.rs`). It is its own type because the policy language
+/// builds without the `runtime` feature (and bollard), where `GuardError` does not exist.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     #[error("cannot read the policy directory {}", dir.display())]
