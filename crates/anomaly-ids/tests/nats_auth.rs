@@ -1,5 +1,6 @@
 //! `[ids.nats]` against a test-owned `nats-server` with TLS (its own CA, client certificates
-//! required) and users authenticated by NKey or password; and one with a token. Without
+//! required) and users authenticated by NKey or password; one with a token; one in operator
+//! mode (JWTs made here) for a `.creds` file. Without
 //! credentials the connection is refused with an error that says so; with them it succeeds and
 //! flow telemetry goes through JetStream to the consumer. Bad files are errors naming their key.
 
@@ -301,4 +302,134 @@ async fn bad_files_name_their_key() {
     .await
     .unwrap_err();
     assert!(err.to_string().contains("holds no PEM block"), "{err}");
+}
+
+/// Base64url without padding, as JWTs use it.
+fn b64url(data: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// A NATS v2 JWT for `subject`, signed by `issuer`.
+fn jwt(issuer: &nkeys::KeyPair, subject: &str, nats: serde_json::Value) -> String {
+    let header = b64url(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
+    let iat = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = serde_json::json!({
+        "jti": format!("ironpost-test-{subject}"),
+        "iat": iat,
+        "iss": issuer.public_key(),
+        "name": "ironpost-test",
+        "sub": subject,
+        "nats": nats,
+    });
+    let body = format!("{header}.{}", b64url(claims.to_string().as_bytes()));
+    let sig = issuer.sign(body.as_bytes()).unwrap();
+    format!("{body}.{}", b64url(&sig))
+}
+
+/// Decentralised auth: an operator, an account and a user made here, the server in operator
+/// mode with the account preloaded, the user's `.creds` file in `creds_file`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_creds_file_authenticates_in_operator_mode() {
+    let operator = nkeys::KeyPair::new_operator();
+    let account = nkeys::KeyPair::new_account();
+    // JetStream (on in every test server) needs a system account in operator mode.
+    let system = nkeys::KeyPair::new_account();
+    let user = nkeys::KeyPair::new_user();
+    let limits = serde_json::json!({"subs": -1, "data": -1, "payload": -1, "imports": -1,
+        "exports": -1, "wildcards": true, "conn": -1, "leaf": -1});
+    let operator_jwt = jwt(
+        &operator,
+        &operator.public_key(),
+        serde_json::json!({"type": "operator", "version": 2}),
+    );
+    let account_jwt = jwt(
+        &operator,
+        &account.public_key(),
+        serde_json::json!({"type": "account", "version": 2, "limits": limits}),
+    );
+    let system_jwt = jwt(
+        &operator,
+        &system.public_key(),
+        serde_json::json!({"type": "account", "version": 2, "limits": limits}),
+    );
+    let user_jwt = jwt(
+        &account,
+        &user.public_key(),
+        serde_json::json!({"type": "user", "version": 2, "pub": {}, "sub": {},
+            "subs": -1, "data": -1, "payload": -1}),
+    );
+    let server = NatsServer::start(&format!(
+        "operator: \"{operator_jwt}\"\nsystem_account: {sys}\nresolver: MEMORY\n\
+         resolver_preload: {{\n  {acc}: \"{account_jwt}\"\n  {sys}: \"{system_jwt}\"\n}}\n",
+        acc = account.public_key(),
+        sys = system.public_key(),
+    ));
+    let url = server.url("nats");
+    let creds = server.dir.path().join("ids.creds");
+    std::fs::write(
+        &creds,
+        format!(
+            "-----BEGIN NATS USER JWT-----\n{user_jwt}\n------END NATS USER JWT------\n\n\
+             -----BEGIN USER NKEY SEED-----\n{}\n------END USER NKEY SEED------\n",
+            user.seed().unwrap()
+        ),
+    )
+    .unwrap();
+    // No credentials: refused.
+    let err = nats::connect_with(&url, "ironpost-test", &NatsConfig::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, IdsError::NatsConnect { .. }), "{err:?}");
+    // A seed alone (not the user's JWT) is refused too.
+    let seed_file = server.dir.path().join("user.nk");
+    std::fs::write(&seed_file, user.seed().unwrap()).unwrap();
+    let err = nats::connect_with(
+        &url,
+        "ironpost-test",
+        &NatsConfig {
+            nkey_seed_file: Some(seed_file),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, IdsError::NatsConnect { .. }), "{err:?}");
+    // The creds file: connected; a message goes round through the server.
+    let client = nats::connect_with(
+        &url,
+        "ironpost-test",
+        &NatsConfig {
+            creds_file: Some(creds),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{}\n{}", error_chain(&e), server.log()));
+    let mut sub = client.subscribe("ironpost.test.creds").await.unwrap();
+    client
+        .publish("ironpost.test.creds", "hello".into())
+        .await
+        .unwrap();
+    let msg = tokio::time::timeout(
+        Duration::from_secs(10),
+        futures_util::StreamExt::next(&mut sub),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(&msg.payload[..], b"hello");
 }
