@@ -24,14 +24,111 @@ pub enum SyslogFraming {
     Lf,
 }
 
+/// `[ids.nats]`: authentication (at most one of a `.creds` file, an NKey seed file, user and
+/// password, a token) and TLS for the NATS connection. Files are read when the IDS starts; a
+/// missing or malformed one is an error naming its key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NatsConfig {
+    /// A `.creds` file (user JWT and NKey seed, as `nsc` writes it): decentralised auth.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creds_file: Option<PathBuf>,
+    /// A file holding a user NKey seed (`SU…`): the server's `authorization { users = [{ nkey:
+    /// U… }] }`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nkey_seed_file: Option<PathBuf>,
+    /// User name; set together with `password`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// PEM CA certificate(s) that verify the server, added to the system roots.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate and key, for a server that verifies clients (`verify: true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<PathBuf>,
+    /// Refuse to talk to a server that does not offer TLS (a `tls://` URL implies it).
+    pub tls_required: bool,
+}
+
+impl NatsConfig {
+    fn validate(&self, prefix: &str, issues: &mut Issues) {
+        let methods: Vec<&str> = [
+            ("creds_file", self.creds_file.is_some()),
+            ("nkey_seed_file", self.nkey_seed_file.is_some()),
+            ("user", self.user.is_some() || self.password.is_some()),
+            ("token", self.token.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k))
+        .collect();
+        if methods.len() > 1 {
+            issues.push(
+                key(prefix, methods[1]),
+                format!(
+                    "only one NATS authentication may be set; `{}` is set too",
+                    methods[0]
+                ),
+            );
+        }
+        match (&self.user, &self.password) {
+            (Some(_), None) => issues.push(
+                key(prefix, "password"),
+                "is unset but `user` is set: set both or neither",
+            ),
+            (None, Some(_)) => issues.push(
+                key(prefix, "user"),
+                "is unset but `password` is set: set both or neither",
+            ),
+            _ => {}
+        }
+        if self.token.as_deref().is_some_and(str::is_empty) {
+            issues.push(key(prefix, "token"), "must not be empty");
+        }
+        match (&self.client_cert, &self.client_key) {
+            (Some(_), None) => issues.push(
+                key(prefix, "client_key"),
+                "is unset but `client_cert` is set: set both or neither",
+            ),
+            (None, Some(_)) => issues.push(
+                key(prefix, "client_cert"),
+                "is unset but `client_key` is set: set both or neither",
+            ),
+            _ => {}
+        }
+        for (name, path) in [
+            ("creds_file", &self.creds_file),
+            ("nkey_seed_file", &self.nkey_seed_file),
+            ("ca_file", &self.ca_file),
+            ("client_cert", &self.client_cert),
+            ("client_key", &self.client_key),
+        ] {
+            if let Some(p) = path.as_ref().filter(|p| !p.is_absolute()) {
+                issues.push(
+                    key(prefix, name),
+                    format!("`{}` must be an absolute path", p.display()),
+                );
+            }
+        }
+    }
+}
+
 /// `[ids]` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IdsConfig {
     pub enabled: bool,
-    /// NATS server (`nats://127.0.0.1:4222`). Unset: telemetry stays in-process.
+    /// NATS server (`nats://127.0.0.1:4222`, `tls://…` for TLS from the first byte). Unset:
+    /// telemetry stays in-process.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nats_url: Option<String>,
+    /// `[ids.nats]`: how to authenticate to `nats_url` and verify it.
+    pub nats: NatsConfig,
     /// Subject the telemetry is published on and consumed from.
     pub subject: String,
     /// JetStream stream holding `subject` (created when missing).
@@ -75,6 +172,7 @@ impl Default for IdsConfig {
         IdsConfig {
             enabled: false,
             nats_url: None,
+            nats: NatsConfig::default(),
             subject: "telemetry.flow".into(),
             stream: "IRONPOST_TELEMETRY".into(),
             durable: "ironpost-ids".into(),
@@ -146,6 +244,7 @@ impl Validate for IdsConfig {
         {
             issues.push(key(prefix, "nats_url"), "must start with nats:// or tls://");
         }
+        self.nats.validate(&key(prefix, "nats"), issues);
         if !valid_subject(&self.subject) {
             issues.push(
                 key(prefix, "subject"),
@@ -230,6 +329,64 @@ mod tests {
         let resolved = IdsConfig::default().model_file();
         assert!(resolved.is_absolute(), "{}", resolved.display());
         assert!(resolved.ends_with("share/ironpost/models/probe.onnx"));
+    }
+
+    #[test]
+    fn nats_auth_and_tls_errors_name_their_keys() {
+        let check = |nats: NatsConfig| {
+            let cfg = IdsConfig {
+                nats,
+                ..Default::default()
+            };
+            let mut issues = Issues::default();
+            cfg.validate("ids", &mut issues);
+            issues
+                .into_vec()
+                .into_iter()
+                .map(|i| format!("{}: {}", i.key, i.message))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(check(NatsConfig::default()), Vec::<String>::new());
+        assert_eq!(
+            check(NatsConfig {
+                creds_file: Some("/etc/ironpost/ids.creds".into()),
+                token: Some("t".into()),
+                ..Default::default()
+            }),
+            ["ids.nats.token: only one NATS authentication may be set; `creds_file` is set too"]
+        );
+        assert_eq!(
+            check(NatsConfig {
+                user: Some("ids".into()),
+                client_cert: Some("certs/c.pem".into()),
+                ..Default::default()
+            }),
+            [
+                "ids.nats.password: is unset but `user` is set: set both or neither",
+                "ids.nats.client_key: is unset but `client_cert` is set: set both or neither",
+                "ids.nats.client_cert: `certs/c.pem` must be an absolute path",
+            ]
+        );
+        assert_eq!(
+            check(NatsConfig {
+                token: Some(String::new()),
+                ..Default::default()
+            }),
+            ["ids.nats.token: must not be empty"]
+        );
+        let parsed: IdsConfig = toml_like(
+            r#"{"nats_url": "tls://127.0.0.1:4222", "nats": {"nkey_seed_file": "/etc/ironpost/ids.nk", "ca_file": "/etc/ironpost/ca.pem", "tls_required": true}}"#,
+        );
+        assert_eq!(
+            parsed.nats.nkey_seed_file.as_deref(),
+            Some(Path::new("/etc/ironpost/ids.nk"))
+        );
+        assert!(parsed.nats.tls_required);
+    }
+
+    /// The section from JSON (the crate has no TOML parser; serde's rules are the same).
+    fn toml_like(json: &str) -> IdsConfig {
+        serde_json::from_str(json).unwrap()
     }
 
     #[test]

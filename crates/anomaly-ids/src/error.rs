@@ -56,6 +56,32 @@ pub enum IdsError {
         #[source]
         source: consumer::pull::MessagesError,
     },
+
+    /// A file named in `[ids.nats]` could not be read.
+    #[error("ids.nats.{field}: cannot read {}", path.display())]
+    NatsFile {
+        field: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A file named in `[ids.nats]` does not hold what the key says.
+    #[error("ids.nats.{field}: {} {reason}", path.display())]
+    NatsFileContent {
+        field: &'static str,
+        path: PathBuf,
+        reason: &'static str,
+    },
+
+    /// The server refused the connection for a reason retrying will not fix: authentication,
+    /// authorization or TLS. The URL is shown without its password.
+    #[error("NATS at `{url}` refused the connection")]
+    NatsConnect {
+        url: String,
+        #[source]
+        source: async_nats::ConnectError,
+    },
 }
 
 #[cfg(test)]

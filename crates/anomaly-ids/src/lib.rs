@@ -24,7 +24,7 @@ mod packet_flow;
 pub mod scorer;
 pub mod syslog;
 
-pub use config::{IdsConfig, SyslogFraming};
+pub use config::{IdsConfig, NatsConfig, SyslogFraming};
 pub use error::IdsError;
 pub use features::{
     ExtractorConfig, ExtractorStats, FEATURE_NAMES, Features, FlowEvent, TcpFlags, WINDOW_SECONDS,

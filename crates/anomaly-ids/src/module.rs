@@ -244,7 +244,7 @@ impl IdsModule {
         }
     }
 
-    async fn start_inner(&mut self) -> Result<(), async_nats::ConnectError> {
+    async fn start_inner(&mut self) -> Result<(), crate::error::IdsError> {
         let Some(ingress_rx) = self.ingress_rx.take() else {
             return Ok(());
         };
@@ -253,7 +253,7 @@ impl IdsModule {
         let scorer_rx = match &self.cfg.nats_url {
             None => ingress_rx,
             Some(url) => {
-                let client = nats::connect(url, "ironpost-ids").await?;
+                let client = nats::connect_with(url, "ironpost-ids", &self.cfg.nats).await?;
                 // Before the consumer task exists: it clears this once subscribed.
                 if let Ok(mut s) = self.nats_status.lock() {
                     *s = Some("connecting to NATS".into());

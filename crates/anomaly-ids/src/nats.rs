@@ -5,6 +5,7 @@
 //! Delivery is at least once: a publish whose ack does not arrive is retried, and the consumer acks each message
 //! after handing it on, so a duplicate can reach the extractor after a reconnect (it counts one extra attempt).
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
@@ -15,6 +16,7 @@ use tracing::{info, warn};
 
 use ironpost_core::error_chain;
 
+use crate::config::NatsConfig;
 use crate::error::IdsError;
 use crate::features::FlowEvent;
 
@@ -29,6 +31,7 @@ const STREAM_MAX_AGE: Duration = Duration::from_secs(3600);
 const STREAM_MAX_BYTES: i64 = 256 * 1024 * 1024;
 
 /// Connects without failing when the server is down: the client keeps retrying in the background.
+/// No authentication, no TLS files: [`connect_with`] has them.
 pub async fn connect(
     url: &str,
     name: &str,
@@ -36,9 +39,148 @@ pub async fn connect(
     async_nats::ConnectOptions::new()
         .name(name)
         .retry_on_initial_connect()
-        .connection_timeout(Duration::from_secs(2))
+        .connection_timeout(CONNECT_TIMEOUT)
         .connect(url)
         .await
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Connects with the authentication and TLS of `[ids.nats]`. The files are read first (an error
+/// names the key and the path). One attempt is made at once: a server that refuses the
+/// credentials or the TLS set-up is a configuration error, returned as
+/// [`IdsError::NatsConnect`]. A server that is down or unreachable is not: the client is then
+/// returned and keeps connecting in the background, like [`connect`].
+pub async fn connect_with(
+    url: &str,
+    name: &str,
+    cfg: &NatsConfig,
+) -> Result<async_nats::Client, IdsError> {
+    let first = options(name, cfg).await?.connect(url).await;
+    match first {
+        Ok(client) => Ok(client),
+        Err(e) if is_transient(&e) => {
+            warn!(url = %redact(url), error = %error_chain(&e), "NATS unreachable; connecting in the background");
+            options(name, cfg)
+                .await?
+                .retry_on_initial_connect()
+                .connect(url)
+                .await
+                .map_err(|source| IdsError::NatsConnect {
+                    url: redact(url),
+                    source,
+                })
+        }
+        Err(source) => Err(IdsError::NatsConnect {
+            url: redact(url),
+            source,
+        }),
+    }
+}
+
+/// Failures that a later attempt may not meet: the server is down, restarting or far. A TLS
+/// handshake that fails (an untrusted certificate, a server without TLS when it is required)
+/// surfaces as an I/O error of kind `InvalidData` (rustls's error inside): not transient.
+fn is_transient(e: &async_nats::ConnectError) -> bool {
+    use async_nats::ConnectErrorKind as K;
+    match e.kind() {
+        K::TimedOut | K::Dns | K::MaxReconnects => true,
+        K::Io => !ironpost_core::error::chain(e).any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::InvalidData)
+        }),
+        _ => false,
+    }
+}
+
+/// The client options for `cfg`, its files checked.
+async fn options(name: &str, cfg: &NatsConfig) -> Result<async_nats::ConnectOptions, IdsError> {
+    let read = |field: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        async move {
+            match tokio::fs::read_to_string(&path).await {
+                Ok(text) => Ok((text, path)),
+                Err(source) => Err(IdsError::NatsFile {
+                    field,
+                    path,
+                    source,
+                }),
+            }
+        }
+    };
+    let content = |field, path: PathBuf, reason| IdsError::NatsFileContent {
+        field,
+        path,
+        reason,
+    };
+    let mut o = async_nats::ConnectOptions::new()
+        .name(name)
+        .connection_timeout(CONNECT_TIMEOUT);
+    if let Some(p) = &cfg.creds_file {
+        let (text, path) = read("creds_file", p).await?;
+        o = o.credentials(&text).map_err(|_| {
+            content(
+                "creds_file",
+                path,
+                "is not a NATS credentials file (a user JWT and an NKey seed)",
+            )
+        })?;
+    }
+    if let Some(p) = &cfg.nkey_seed_file {
+        let (text, path) = read("nkey_seed_file", p).await?;
+        let seed = text.trim();
+        // A user seed: `S` (seed) + `U` (user) prefix, base32, one line.
+        if !(seed.starts_with("SU") && seed.len() == 58 && !seed.contains(char::is_whitespace)) {
+            return Err(content(
+                "nkey_seed_file",
+                path,
+                "does not hold one user NKey seed (SU…)",
+            ));
+        }
+        o = o.nkey(seed.to_owned());
+    }
+    if let (Some(u), Some(p)) = (&cfg.user, &cfg.password) {
+        o = o.user_and_password(u.clone(), p.clone());
+    }
+    if let Some(t) = &cfg.token {
+        o = o.token(t.clone());
+    }
+    for (field, path) in [
+        ("ca_file", &cfg.ca_file),
+        ("client_cert", &cfg.client_cert),
+        ("client_key", &cfg.client_key),
+    ] {
+        if let Some(p) = path {
+            let (text, path) = read(field, p).await?;
+            if !text.contains("-----BEGIN ") {
+                return Err(content(field, path, "holds no PEM block"));
+            }
+        }
+    }
+    if let Some(ca) = &cfg.ca_file {
+        o = o.add_root_certificates(ca.clone());
+    }
+    if let (Some(cert), Some(key)) = (&cfg.client_cert, &cfg.client_key) {
+        o = o.add_client_certificate(cert.clone(), key.clone());
+    }
+    if cfg.tls_required {
+        o = o.require_tls(true);
+    }
+    Ok(o)
+}
+
+/// `url` with a password (or token) between `//` and `@` replaced by `***`.
+pub fn redact(url: &str) -> String {
+    let (Some(s), Some(a)) = (url.find("//"), url.rfind('@')) else {
+        return url.to_owned();
+    };
+    if a <= s {
+        return url.to_owned();
+    }
+    match url[s + 2..a].split_once(':') {
+        Some((user, _)) => format!("{}{user}:***{}", &url[..s + 2], &url[a..]),
+        None => format!("{}***{}", &url[..s + 2], &url[a..]),
+    }
 }
 
 /// The telemetry stream, created when missing.

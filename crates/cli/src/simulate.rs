@@ -68,7 +68,7 @@ pub(crate) async fn simulate(g: &Global, a: &SimulateArgs) -> Result<Exit, ExitE
         .unwrap_or_else(|| "198.18.0.9".parse().unwrap_or_else(|_| unreachable!()));
     let total = (f64::from(a.seconds) * rate).ceil() as u64;
 
-    let client = nats::connect(&url, "ironpost-simulator")
+    let client = nats::connect_with(&url, "ironpost-simulator", &cfg.nats)
         .await
         .exit_with(Exit::Failure)?;
     let metrics = PublishMetrics {

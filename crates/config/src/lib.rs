@@ -71,11 +71,18 @@ impl IronpostConfig {
         for url in [
             &mut c.log_pipeline.storage.postgres_url,
             &mut c.log_pipeline.storage.redis_url,
+            &mut c.ids.nats_url,
         ]
         .into_iter()
         .flatten()
         {
             *url = config::redact_url(url);
+        }
+        for secret in [&mut c.ids.nats.password, &mut c.ids.nats.token]
+            .into_iter()
+            .flatten()
+        {
+            *secret = "***".into();
         }
         c
     }
@@ -159,11 +166,17 @@ mod tests {
     fn redacted_toml_hides_passwords_and_reloads() {
         let mut c = IronpostConfig::default();
         c.log_pipeline.storage.postgres_url = Some("postgresql://u:hunter2@127.0.0.1/db".into());
+        c.ids.nats.user = Some("ids".into());
+        c.ids.nats.password = Some("hunter3".into());
+        let mut t = IronpostConfig::default();
+        t.ids.nats.token = Some("hunter4".into());
+        assert!(!t.to_redacted_toml().contains("hunter4"));
         let text = c.to_redacted_toml();
         assert!(
             !text.contains("hunter2") && text.contains("u:***@"),
             "{text}"
         );
+        assert!(!text.contains("hunter3"), "{text}");
         let back = config::load::<IronpostConfig>(&ConfigText::embedded("shown", text), Vec::new())
             .unwrap();
         assert_eq!(back.value.general, c.general);

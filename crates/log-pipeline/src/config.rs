@@ -64,6 +64,14 @@ pub struct LogPipelineConfig {
     /// A TCP connection silent this long is closed.
     #[serde(rename = "syslog_tcp_idle_timeout_secs", with = "secs")]
     pub syslog_tcp_idle_timeout: Duration,
+    /// TCP connections accepted at once from one source address; more from it are closed and
+    /// counted, so one peer cannot take every slot of `syslog_tcp_max_connections`.
+    pub syslog_tcp_max_connections_per_peer: usize,
+    /// A TCP connection whose first complete message (frame) has not arrived this long after it
+    /// was accepted (TLS handshake included) is closed and counted: a peer that trickles bytes
+    /// cannot hold a slot for the idle timeout.
+    #[serde(rename = "syslog_tcp_header_timeout_secs", with = "secs")]
+    pub syslog_tcp_header_timeout: Duration,
     /// PEM certificate chain for syslog over TLS (RFC 5425) on the TCP listener; set together
     /// with `syslog_tls_key`. Unset: plain TCP.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -99,6 +107,101 @@ pub struct LogPipelineConfig {
     /// `[log_pipeline.alerting]`: dedup window, per-rule rate limit, threshold state bounds.
     pub alerting: crate::rules::AlertingConfig,
     pub storage: StorageConfig,
+    /// `[log_pipeline.redis]`: TLS files and timeouts for `storage.redis_url`.
+    pub redis: RedisConfig,
+}
+
+/// `[log_pipeline.redis]`: how the shared alert state reaches the Redis of
+/// `[log_pipeline.storage] redis_url` (`redis://`, `rediss://` for TLS, `unix://`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// PEM CA certificate(s) that verify a `rediss://` server. Unset: the system roots
+    /// (`SSL_CERT_FILE` / `SSL_CERT_DIR` honoured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate chain, for a server that requires TLS client authentication; set
+    /// together with `client_key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<PathBuf>,
+    /// Each connection attempt (TCP, TLS, AUTH, SELECT).
+    #[serde(rename = "connect_timeout_ms", with = "millis")]
+    pub connect_timeout: Duration,
+    /// Each alert-state operation. Past it the match is decided in process (fail open) and
+    /// Redis is treated as down until a probe answers: the pipeline never waits longer.
+    #[serde(rename = "response_timeout_ms", with = "millis")]
+    pub response_timeout: Duration,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            ca_file: None,
+            client_cert: None,
+            client_key: None,
+            connect_timeout: Duration::from_secs(2),
+            response_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+impl LogPipelineConfig {
+    /// How to reach Redis, when `storage.redis_url` is set.
+    pub fn redis_options(&self) -> Option<crate::rules::RedisOptions> {
+        let url = self.storage.redis_url.as_deref()?;
+        let mut o = crate::rules::RedisOptions::new(url);
+        o.ca_file.clone_from(&self.redis.ca_file);
+        o.client_cert.clone_from(&self.redis.client_cert);
+        o.client_key.clone_from(&self.redis.client_key);
+        o.connect_timeout = self.redis.connect_timeout;
+        o.response_timeout = self.redis.response_timeout;
+        Some(o)
+    }
+}
+
+impl RedisConfig {
+    fn validate(&self, prefix: &str, url: Option<&str>, issues: &mut Issues) {
+        let tls = url.is_some_and(|u| u.starts_with("rediss://"));
+        for (name, path) in [
+            ("ca_file", &self.ca_file),
+            ("client_cert", &self.client_cert),
+            ("client_key", &self.client_key),
+        ] {
+            let Some(p) = path else { continue };
+            if !p.is_absolute() {
+                issues.push(
+                    key(prefix, name),
+                    format!("`{}` must be an absolute path", p.display()),
+                );
+            } else if !tls {
+                issues.push(
+                    key(prefix, name),
+                    "is set but `storage.redis_url` is not a rediss:// (TLS) URL",
+                );
+            }
+        }
+        match (&self.client_cert, &self.client_key) {
+            (Some(_), None) => issues.push(
+                key(prefix, "client_key"),
+                "is unset but `client_cert` is set: set both or neither",
+            ),
+            (None, Some(_)) => issues.push(
+                key(prefix, "client_cert"),
+                "is unset but `client_key` is set: set both or neither",
+            ),
+            _ => {}
+        }
+        for (name, d) in [
+            ("connect_timeout_ms", self.connect_timeout),
+            ("response_timeout_ms", self.response_timeout),
+        ] {
+            if d < Duration::from_millis(10) || d > Duration::from_secs(60) {
+                issues.push(key(prefix, name), "must be between 10 and 60000");
+            }
+        }
+    }
 }
 
 /// The sshd family: `sshd`, and OpenSSH 9.8+'s `sshd-session` and `sshd-auth`.
@@ -121,6 +224,8 @@ impl Default for LogPipelineConfig {
             syslog_udp_rcvbuf: 8 * 1024 * 1024,
             syslog_tcp_max_connections: 256,
             syslog_tcp_idle_timeout: Duration::from_secs(300),
+            syslog_tcp_max_connections_per_peer: 16,
+            syslog_tcp_header_timeout: Duration::from_secs(10),
             syslog_tls_cert: None,
             syslog_tls_key: None,
             file_start_at: StartAt::End,
@@ -132,6 +237,7 @@ impl Default for LogPipelineConfig {
             journald: crate::source::journald::JournaldConfig::default(),
             alerting: crate::rules::AlertingConfig::default(),
             storage: StorageConfig::default(),
+            redis: RedisConfig::default(),
         }
     }
 }
@@ -232,6 +338,25 @@ impl Validate for LogPipelineConfig {
             issues,
         );
         self.storage.validate(&key(prefix, "storage"), issues);
+        self.redis.validate(
+            &key(prefix, "redis"),
+            self.storage.redis_url.as_deref(),
+            issues,
+        );
+        if !(1..=100_000).contains(&self.syslog_tcp_max_connections_per_peer) {
+            issues.push(
+                key(prefix, "syslog_tcp_max_connections_per_peer"),
+                "must be between 1 and 100000",
+            );
+        }
+        if self.syslog_tcp_header_timeout.is_zero()
+            || self.syslog_tcp_header_timeout > self.syslog_tcp_idle_timeout
+        {
+            issues.push(
+                key(prefix, "syslog_tcp_header_timeout_secs"),
+                "must be at least 1 and at most `syslog_tcp_idle_timeout_secs`",
+            );
+        }
     }
 }
 
@@ -309,5 +434,49 @@ retention_days = 30
         let mut issues = Issues::default();
         both.validate("log_pipeline", &mut issues);
         assert!(issues.is_empty(), "{issues:?}");
+    }
+
+    #[test]
+    fn redis_and_tcp_slot_settings_name_their_keys() {
+        let check = |toml_text: &str| -> Vec<String> {
+            let cfg: LogPipelineConfig = toml::from_str(toml_text).unwrap();
+            let mut issues = Issues::default();
+            cfg.validate("log_pipeline", &mut issues);
+            issues
+                .into_vec()
+                .into_iter()
+                .map(|i| format!("{}: {}", i.key, i.message))
+                .collect()
+        };
+        let ok = "[storage]\nredis_url = \"rediss://cache:6380\"\n[redis]\nca_file = \"/etc/ironpost/ca.pem\"\nresponse_timeout_ms = 250\n";
+        assert_eq!(check(ok), Vec::<String>::new());
+        let cfg: LogPipelineConfig = toml::from_str(ok).unwrap();
+        let o = cfg.redis_options().unwrap();
+        assert_eq!(o.response_timeout, Duration::from_millis(250));
+        assert_eq!(
+            o.ca_file.as_deref(),
+            Some(std::path::Path::new("/etc/ironpost/ca.pem"))
+        );
+        assert!(LogPipelineConfig::default().redis_options().is_none());
+        assert_eq!(
+            check(
+                "[storage]\nredis_url = \"redis://cache\"\n[redis]\nca_file = \"/etc/ironpost/ca.pem\"\nclient_key = \"k.pem\"\nconnect_timeout_ms = 0\n"
+            ),
+            [
+                "log_pipeline.redis.ca_file: is set but `storage.redis_url` is not a rediss:// (TLS) URL",
+                "log_pipeline.redis.client_key: `k.pem` must be an absolute path",
+                "log_pipeline.redis.client_cert: is unset but `client_key` is set: set both or neither",
+                "log_pipeline.redis.connect_timeout_ms: must be between 10 and 60000",
+            ]
+        );
+        assert_eq!(
+            check(
+                "syslog_tcp_max_connections_per_peer = 0\nsyslog_tcp_idle_timeout_secs = 5\nsyslog_tcp_header_timeout_secs = 10\n"
+            ),
+            [
+                "log_pipeline.syslog_tcp_max_connections_per_peer: must be between 1 and 100000",
+                "log_pipeline.syslog_tcp_header_timeout_secs: must be at least 1 and at most `syslog_tcp_idle_timeout_secs`",
+            ]
+        );
     }
 }

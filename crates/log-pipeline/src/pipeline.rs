@@ -75,6 +75,8 @@ struct PipelineMetrics {
     evidence_dropped: prometheus::IntCounter,
     rules: prometheus::IntGauge,
     rule_reloads: prometheus::IntCounterVec,
+    alert_state: crate::rules::AlertStateMetrics,
+    syslog_tcp: crate::source::syslog_tcp::TcpLimitMetrics,
 }
 
 impl PipelineMetrics {
@@ -114,6 +116,8 @@ impl PipelineMetrics {
                 "Rule reloads by result.",
                 &["result"],
             ),
+            alert_state: crate::rules::AlertStateMetrics::new(r),
+            syslog_tcp: crate::source::syslog_tcp::TcpLimitMetrics::new(r),
         }
     }
 }
@@ -318,10 +322,19 @@ enum AnyAlerter {
 }
 
 impl AnyAlerter {
-    fn observe(&mut self, rule: &Rule, rec: &(impl FieldSource + ?Sized)) -> Option<AlertEvent> {
+    /// In memory the verdict is immediate; through Redis it is awaited (bounded by
+    /// `[log_pipeline.redis] response_timeout_ms`), never blocking the worker's thread. The
+    /// future does not borrow `rec` (a record is not `Sync`).
+    fn observe<'a, R: FieldSource + ?Sized>(
+        &'a mut self,
+        rule: &'a Rule,
+        rec: &R,
+    ) -> impl Future<Output = Option<AlertEvent>> + Send + use<'a, R> {
         match self {
-            AnyAlerter::Memory(a) => a.observe(rule, rec),
-            AnyAlerter::Redis(a) => a.observe(rule, rec),
+            AnyAlerter::Memory(a) => {
+                futures_util::future::Either::Left(std::future::ready(a.observe(rule, rec)))
+            }
+            AnyAlerter::Redis(a) => futures_util::future::Either::Right(a.observe_async(rule, rec)),
         }
     }
 }
@@ -387,7 +400,7 @@ impl Worker {
             rules.matches(&rec, &mut matched);
             match_count += matched.len() as u64;
             for rule in &matched {
-                if let Some(alert) = self.alerter.observe(rule, &rec) {
+                if let Some(alert) = self.alerter.observe(rule, &rec).await {
                     // The line that raised the alert is kept as its evidence (same trace id).
                     let mut ev = to_log_event(
                         format!("{}:{}", batch.source, batch.origin),
@@ -472,7 +485,7 @@ impl Worker {
         rules.matches(&rec, &mut matched);
         self.shared.metrics.matches.inc_by(matched.len() as u64);
         for rule in &matched {
-            if let Some(alert) = self.alerter.observe(rule, &rec) {
+            if let Some(alert) = self.alerter.observe(rule, &rec).await {
                 let mut ev = to_log_event("ebpf".into(), &rec, rule.severity);
                 ev.trace_id = alert.trace_id;
                 if self.outputs.logs.try_send(ev).is_err() {
@@ -589,6 +602,13 @@ impl Module for LogPipeline {
                         tls,
                     )
                     .await
+                    .map(|tcp| {
+                        tcp.with_limits(
+                            cfg.syslog_tcp_max_connections_per_peer,
+                            cfg.syslog_tcp_header_timeout,
+                            Some(self.shared.metrics.syslog_tcp.clone()),
+                        )
+                    })
                     .map_err(|source| PipelineError::TcpBind {
                         addr: cfg.syslog_bind,
                         source,
@@ -656,28 +676,31 @@ impl Module for LogPipeline {
                 self.journal_cursor = Some(cursor);
             }
             drop((line_tx, file_tx, journal_tx));
-            let alerter = match &cfg.storage.redis_url {
-                Some(url) => match RedisAlertState::connect(url, RedisAlertState::DEFAULT_PREFIX) {
-                    Ok(state) => {
-                        info!("alert state shared through Redis");
-                        AnyAlerter::Redis(Alerter::new(
-                            cfg.alerting.clone(),
-                            state,
-                            Arc::new(SystemClock),
-                        ))
+            let alerter = match cfg.redis_options() {
+                Some(opts) => {
+                    match RedisAlertState::connect(&opts, RedisAlertState::DEFAULT_PREFIX).await {
+                        Ok(state) => {
+                            let state = state.with_metrics(self.shared.metrics.alert_state.clone());
+                            info!("alert state shared through Redis");
+                            AnyAlerter::Redis(Alerter::new(
+                                cfg.alerting.clone(),
+                                state,
+                                Arc::new(SystemClock),
+                            ))
+                        }
+                        Err(e) => {
+                            let e = PipelineError::AlertStateInMemory {
+                                source: Box::new(e),
+                            };
+                            warn!(error = %error_chain(&e), "Redis unusable");
+                            problems.push(e);
+                            AnyAlerter::Memory(Alerter::in_memory(
+                                cfg.alerting.clone(),
+                                Arc::new(SystemClock),
+                            ))
+                        }
                     }
-                    Err(e) => {
-                        let e = PipelineError::AlertStateInMemory {
-                            source: Box::new(e),
-                        };
-                        warn!(error = %error_chain(&e), "Redis unusable");
-                        problems.push(e);
-                        AnyAlerter::Memory(Alerter::in_memory(
-                            cfg.alerting.clone(),
-                            Arc::new(SystemClock),
-                        ))
-                    }
-                },
+                }
                 None => AnyAlerter::Memory(Alerter::in_memory(
                     cfg.alerting.clone(),
                     Arc::new(SystemClock),

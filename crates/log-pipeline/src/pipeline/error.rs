@@ -81,19 +81,44 @@ pub enum PipelineError {
     },
 
     /// URLs are shown with the password replaced by `***`.
-    #[error("invalid Redis URL `{url}`: {reason}")]
-    RedisUrl { url: String, reason: &'static str },
+    #[error("invalid Redis URL `{url}`")]
+    RedisUrl {
+        url: String,
+        #[source]
+        source: crate::rules::RedisCause,
+    },
 
     #[error("cannot reach Redis at `{url}`")]
     RedisConnect {
         url: String,
         #[source]
-        source: std::io::Error,
+        source: crate::rules::RedisCause,
     },
 
-    /// Redis answered the session set-up (AUTH, SELECT, SCRIPT LOAD) with an error reply.
-    #[error("Redis at `{url}` refused the session: {message}")]
-    RedisServer { url: String, message: String },
+    /// Connected, but the session set-up (TLS, AUTH, SELECT, PING) did not finish in time: a
+    /// server that accepts and never answers.
+    #[error("Redis at `{url}` did not answer within {} ms", after.as_millis())]
+    RedisTimeout {
+        url: String,
+        after: std::time::Duration,
+    },
+
+    /// Redis answered the session set-up (AUTH, SELECT, PING) with an error reply.
+    #[error("Redis at `{url}` refused the session")]
+    RedisServer {
+        url: String,
+        #[source]
+        source: crate::rules::RedisCause,
+    },
+
+    /// A PEM file named in `[log_pipeline.redis]` could not be read.
+    #[error("log_pipeline.redis.{field}: cannot read {}", path.display())]
+    RedisTlsFile {
+        field: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl PipelineError {
@@ -143,15 +168,19 @@ mod tests {
 
     /// Errors built from real failures (a missing file, a refused regex, a closed port): no
     /// message repeats its source, so the joined chain shows each cause once.
-    #[test]
-    fn every_error_prints_its_cause_once() {
+    #[tokio::test]
+    async fn every_error_prints_its_cause_once() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing.pem");
         let io = || std::fs::read(&missing).unwrap_err();
         let tls = load_tls(&missing, &missing).unwrap_err();
         assert!(matches!(tls, PipelineError::TlsPem { ref path, .. } if *path == missing));
-        let redis =
-            crate::rules::RedisAlertState::connect("redis://:pw@127.0.0.1:1/0", "t:").unwrap_err();
+        let redis = crate::rules::RedisAlertState::connect(
+            &crate::rules::RedisOptions::new("redis://:pw@127.0.0.1:1/0"),
+            "t:",
+        )
+        .await
+        .unwrap_err();
         assert!(
             matches!(redis, PipelineError::RedisConnect { .. }),
             "{redis}"

@@ -26,18 +26,21 @@
 //! carries the class (`AlertEvent::evidence`) and says it in its description.
 
 use std::fmt;
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
 use ironpost_core::Evidence;
 use ironpost_core::config::secs;
 use ironpost_core::event::{AlertEvent, AlertSource};
 use serde::{Deserialize, Serialize};
 
-use super::state::{AlertState, HitVerdict, MemoryAlertState, StateStats};
+use super::state::{AlertState, AsyncAlertState, HitVerdict, MemoryAlertState, StateStats};
 use super::{Rule, RuleStatus};
 use crate::fields::{FieldSource, FieldValue};
 
@@ -128,9 +131,9 @@ pub struct AlertCounters {
 }
 
 /// Turns matches into alerts. One per pipeline worker (it is `&mut`); share state across nodes by
-/// giving each a shared [`AlertState`].
+/// giving each a shared [`AlertState`] ([`AsyncAlertState`] for one that waits on the network).
 #[derive(Debug)]
-pub struct Alerter<S: AlertState = MemoryAlertState> {
+pub struct Alerter<S = MemoryAlertState> {
     config: AlertingConfig,
     state: S,
     clock: Arc<dyn Clock>,
@@ -148,7 +151,7 @@ impl Alerter<MemoryAlertState> {
     }
 }
 
-impl<S: AlertState> Alerter<S> {
+impl<S: AsyncAlertState> Alerter<S> {
     pub fn new(config: AlertingConfig, state: S, clock: Arc<dyn Clock>) -> Self {
         Alerter {
             config,
@@ -172,8 +175,51 @@ impl<S: AlertState> Alerter<S> {
         &self.state
     }
 
-    /// Records that `rec` matched `rule`; returns the alert when one is due.
-    pub fn observe<R: FieldSource + ?Sized>(&mut self, rule: &Rule, rec: &R) -> Option<AlertEvent> {
+    /// [`Alerter::observe`] for a state that may wait. What the alert needs from `rec` is read
+    /// before the returned future is made, so the future borrows the alerter and the rule only
+    /// (a record is not `Sync`). The state is asked at once: when it answers without waiting (in
+    /// memory, or Redis while it is known to be down and its fallback answers), nothing of the
+    /// record is copied and the future is ready.
+    pub fn observe_async<'a, R: FieldSource + ?Sized>(
+        &'a mut self,
+        rule: &'a Rule,
+        rec: &R,
+    ) -> impl Future<Output = Option<AlertEvent>> + Send + use<'a, S, R> {
+        let mut now = None;
+        let mut later = None;
+        if let Some(at) = self.begin(rule, rec) {
+            let evidence = rec.evidence();
+            let Alerter {
+                config,
+                state,
+                counters,
+                key,
+                group,
+                ..
+            } = self;
+            let mut verdict = Box::pin(decide(state, config, counters, key, rule, at, evidence));
+            let mut cx = Context::from_waker(Waker::noop());
+            match verdict.as_mut().poll(&mut cx) {
+                Poll::Ready(count) => {
+                    now = count.map(|c| build_alert(rule, group, &Draft::of(rec, at), c));
+                }
+                // Polled again by the caller's task, which registers its own waker.
+                Poll::Pending => later = Some((verdict, Draft::of(rec, at), &*group)),
+            }
+        }
+        async move {
+            match later {
+                Some((verdict, draft, group)) => verdict
+                    .await
+                    .map(|count| build_alert(rule, group, &draft, count)),
+                None => now,
+            }
+        }
+    }
+
+    /// Counts the match and builds its key; the time it counts at, or None when a `group_by`
+    /// field is missing.
+    fn begin<R: FieldSource + ?Sized>(&mut self, rule: &Rule, rec: &R) -> Option<i64> {
         self.counters.matches += 1;
         let at = rec
             .timestamp_micros()
@@ -183,56 +229,7 @@ impl<S: AlertState> Alerter<S> {
             self.counters.missing_group_field += 1;
             return None;
         }
-        let mut count = 1;
-        if let Some(t) = &rule.threshold {
-            let verdict = self.state.record_hit(
-                &self.key,
-                at,
-                micros(t.window),
-                t.count,
-                micros(self.config.out_of_order),
-            );
-            match verdict {
-                HitVerdict::Late => {
-                    self.counters.late += 1;
-                    return None;
-                }
-                HitVerdict::Counted(n) if n < t.count => {
-                    self.counters.below_threshold += 1;
-                    return None;
-                }
-                HitVerdict::Counted(n) => {
-                    self.state.clear_hits(&self.key);
-                    count = n;
-                }
-            }
-        }
-        if rule.status == RuleStatus::Test {
-            self.counters.test_only += 1;
-            return None;
-        }
-        // Claim first (atomic in the shared backend: one alert across nodes), give the claim
-        // back when the rate limit then refuses, so a rate-limited group may alert later.
-        let dedup = micros(self.config.dedup_window);
-        if dedup > 0 && !self.state.claim_alert(&self.key, at, dedup) {
-            self.counters.deduplicated += 1;
-            return None;
-        }
-        let rate = self.config.rate_limit_per_min;
-        let evidence = rec.evidence();
-        if rate > 0
-            && !self
-                .state
-                .take_rate(&rate_key(&rule.id, evidence), at, rate)
-        {
-            if dedup > 0 {
-                self.state.release_alert(&self.key, at);
-            }
-            self.counters.rate_limited += 1;
-            return None;
-        }
-        self.counters.alerts += 1;
-        Some(self.alert(rule, rec, at, count))
+        Some(at)
     }
 
     /// Builds `rule id \x1f evidence \x1f group values` into `self.key` and the human
@@ -266,62 +263,167 @@ impl<S: AlertState> Alerter<S> {
         }
         true
     }
+}
 
-    fn alert<R: FieldSource + ?Sized>(
-        &self,
-        rule: &Rule,
-        rec: &R,
-        at: i64,
-        count: u32,
-    ) -> AlertEvent {
-        let mut a = AlertEvent::new(
-            AlertSource::LogPipeline,
-            &rule.id,
-            &rule.title,
-            rule.severity,
-        );
-        a.timestamp = DateTime::<Utc>::from_timestamp_micros(at).unwrap_or_else(Utc::now);
-        let mut d = rule.description.trim().to_owned();
-        if !d.is_empty() {
-            d.push_str(" — ");
-        }
-        match &rule.threshold {
-            Some(t) => {
-                d.push_str(&format!("{count} matches within {} s", t.window.as_secs()));
-                if !self.group.is_empty() {
-                    d.push_str(&format!(" for {}", self.group));
-                }
+impl<S: AlertState> Alerter<S> {
+    /// Records that `rec` matched `rule`; returns the alert when one is due.
+    pub fn observe<R: FieldSource + ?Sized>(&mut self, rule: &Rule, rec: &R) -> Option<AlertEvent> {
+        let at = self.begin(rule, rec)?;
+        let evidence = rec.evidence();
+        let count = decide(
+            &mut self.state,
+            &self.config,
+            &mut self.counters,
+            &self.key,
+            rule,
+            at,
+            evidence,
+        )
+        .now_or_never()
+        .unwrap_or_else(|| unreachable!("an in-process state answers at once"))?;
+        Some(build_alert(rule, &self.group, &Draft::of(rec, at), count))
+    }
+}
+
+/// The state's verdict on one match of `rule` keyed `key`: the threshold count when an alert is
+/// due. Counts what happened in `counters`.
+async fn decide<S: AsyncAlertState>(
+    state: &mut S,
+    config: &AlertingConfig,
+    counters: &mut AlertCounters,
+    key: &str,
+    rule: &Rule,
+    at: i64,
+    evidence: Evidence,
+) -> Option<u32> {
+    let mut count = 1;
+    if let Some(t) = &rule.threshold {
+        let verdict = state
+            .record_hit(
+                key,
+                at,
+                micros(t.window),
+                t.count,
+                micros(config.out_of_order),
+            )
+            .await;
+        match verdict {
+            HitVerdict::Late => {
+                counters.late += 1;
+                return None;
             }
-            None => d.push_str("1 match"),
+            HitVerdict::Counted(n) if n < t.count => {
+                counters.below_threshold += 1;
+                return None;
+            }
+            HitVerdict::Counted(n) => {
+                state.clear_hits(key).await;
+                count = n;
+            }
         }
+    }
+    if rule.status == RuleStatus::Test {
+        counters.test_only += 1;
+        return None;
+    }
+    // Claim first (atomic in the shared backend: one alert across nodes), give the claim
+    // back when the rate limit then refuses, so a rate-limited group may alert later.
+    let dedup = micros(config.dedup_window);
+    if dedup > 0 && !state.claim_alert(key, at, dedup).await {
+        counters.deduplicated += 1;
+        return None;
+    }
+    let rate = config.rate_limit_per_min;
+    if rate > 0
+        && !state
+            .take_rate(&rate_key(&rule.id, evidence), at, rate)
+            .await
+    {
+        if dedup > 0 {
+            state.release_alert(key, at).await;
+        }
+        counters.rate_limited += 1;
+        return None;
+    }
+    counters.alerts += 1;
+    Some(count)
+}
+
+/// What an alert takes from the record that raised it, owned (read before any wait).
+#[derive(Debug)]
+struct Draft {
+    at: i64,
+    /// The message, cut to 240 characters.
+    last: String,
+    evidence: Evidence,
+    src_ip: Option<IpAddr>,
+    src_port: Option<u16>,
+    user: Option<String>,
+    hostname: Option<String>,
+}
+
+impl Draft {
+    fn of<R: FieldSource + ?Sized>(rec: &R, at: i64) -> Draft {
         let msg = rec.message();
         let cut = msg.char_indices().nth(240).map_or(msg.len(), |(i, _)| i);
-        d.push_str(&format!("; last: {}", &msg[..cut]));
-        let evidence = rec.evidence();
-        d.push_str(&format!(
-            "; evidence: {evidence} ({})",
-            evidence_reason(evidence)
-        ));
-        a.description = d;
-        a.evidence = evidence;
-        a.tags = rule.tags.clone();
         let text = |name: &str| rec.field(name).map(|v| v.to_text().into_owned());
-        a.entities.src_ip = match rec.field("src_ip") {
-            Some(FieldValue::Ip(ip)) => Some(ip),
-            Some(FieldValue::Str(s)) => s.trim().parse::<IpAddr>().ok(),
-            _ => None,
-        };
-        a.entities.src_port = match rec.field("port") {
-            Some(FieldValue::Num(n)) if (0.0..=65535.0).contains(&n) && n.fract() == 0.0 => {
-                Some(n as u16)
-            }
-            Some(FieldValue::Str(s)) => s.trim().parse().ok(),
-            _ => None,
-        };
-        a.entities.user = text("user");
-        a.entities.hostname = text("hostname");
-        a
+        Draft {
+            at,
+            last: msg[..cut].to_owned(),
+            evidence: rec.evidence(),
+            src_ip: match rec.field("src_ip") {
+                Some(FieldValue::Ip(ip)) => Some(ip),
+                Some(FieldValue::Str(s)) => s.trim().parse::<IpAddr>().ok(),
+                _ => None,
+            },
+            src_port: match rec.field("port") {
+                Some(FieldValue::Num(n)) if (0.0..=65535.0).contains(&n) && n.fract() == 0.0 => {
+                    Some(n as u16)
+                }
+                Some(FieldValue::Str(s)) => s.trim().parse().ok(),
+                _ => None,
+            },
+            user: text("user"),
+            hostname: text("hostname"),
+        }
     }
+}
+
+fn build_alert(rule: &Rule, group: &str, d: &Draft, count: u32) -> AlertEvent {
+    let mut a = AlertEvent::new(
+        AlertSource::LogPipeline,
+        &rule.id,
+        &rule.title,
+        rule.severity,
+    );
+    a.timestamp = DateTime::<Utc>::from_timestamp_micros(d.at).unwrap_or_else(Utc::now);
+    let mut desc = rule.description.trim().to_owned();
+    if !desc.is_empty() {
+        desc.push_str(" — ");
+    }
+    match &rule.threshold {
+        Some(t) => {
+            desc.push_str(&format!("{count} matches within {} s", t.window.as_secs()));
+            if !group.is_empty() {
+                desc.push_str(&format!(" for {group}"));
+            }
+        }
+        None => desc.push_str("1 match"),
+    }
+    desc.push_str(&format!("; last: {}", d.last));
+    desc.push_str(&format!(
+        "; evidence: {} ({})",
+        d.evidence,
+        evidence_reason(d.evidence)
+    ));
+    a.description = desc;
+    a.evidence = d.evidence;
+    a.tags = rule.tags.clone();
+    a.entities.src_ip = d.src_ip;
+    a.entities.src_port = d.src_port;
+    a.entities.user = d.user.clone();
+    a.entities.hostname = d.hostname.clone();
+    a
 }
 
 /// The rate budget's key: per rule and evidence class, so forged lines cannot spend the budget

@@ -89,10 +89,10 @@ pub use load::{
     Loaded, MAX_RULE_FILE_BYTES, RejectKind, Rejected, Report, RuleSummary, load_dir, load_file,
     load_str, validate_dir,
 };
-pub use redis_state::RedisAlertState;
+pub use redis_state::{AlertStateMetrics, RedisAlertState, RedisCause, RedisOptions};
 pub use ruleset::{PrefilterStats, RuleSet, Scratch};
 pub use sigma::{SIGMA_FIELD_MAP, SIGMA_SERVICES};
-pub use state::{AlertState, HitVerdict, MemoryAlertState, StateStats};
+pub use state::{AlertState, AsyncAlertState, HitVerdict, MemoryAlertState, StateStats};
 
 /// Longest regex pattern accepted, in characters (seed 000: ReDoS defence).
 pub const MAX_PATTERN_CHARS: usize = 1000;

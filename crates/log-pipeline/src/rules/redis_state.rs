@@ -1,9 +1,11 @@
-//! [`RedisAlertState`]: [`AlertState`] shared through Redis, so several pipelines (threads, nodes)
-//! count one threshold and raise one alert. A tiny blocking RESP2 client over `TcpStream` lives
-//! here (no Redis crate): arrays of bulk strings out; simple, error, integer, bulk and array
-//! replies in, with bounded sizes and 2 s connect / read / write timeouts.
+//! [`RedisAlertState`]: [`AsyncAlertState`] shared through Redis, so several pipelines (threads,
+//! nodes) count one threshold and raise one alert. The client is the maintained `redis` crate on
+//! tokio: `redis://`, `rediss://` (TLS through rustls, with the system roots or the CA file of
+//! `[log_pipeline.redis]`, and an optional client certificate) and `unix://` URLs; its
+//! `ConnectionManager` multiplexes one connection and reconnects after a failure. No operation
+//! blocks a thread: each is awaited by the pipeline worker, within `response_timeout`.
 //!
-//! Every method is one round trip: a Lua script run with `EVAL`, atomic on the server.
+//! Every method is one script run (`EVALSHA`, loaded on first use), atomic on the server.
 //!
 //! | method          | keys (after the prefix)        | commands                                     |
 //! |-----------------|--------------------------------|----------------------------------------------|
@@ -21,29 +23,34 @@
 //! `maxmemory` and the TTLs bound it, and `stats().groups` is 0 unless a fallback is in use.
 //!
 //! **Failure.** Constructing ([`RedisAlertState::connect`]) fails with an error naming the URL
-//! (password redacted) when Redis cannot be reached. Later, a failing operation falls back to an
-//! in-process [`MemoryAlertState`] (fail open: matches keep being counted and can still alert,
-//! per node), is counted in [`StateStats::backend_errors`], is logged once per outage, and the
-//! connection is retried after one second. Nothing panics.
+//! (password redacted) when Redis cannot be reached, refuses the session, or does not answer
+//! within `connect_timeout` + `response_timeout`. Later, an operation that fails (connection
+//! lost, no reply within `response_timeout`, an error reply) is answered by an in-process
+//! [`MemoryAlertState`] instead (fail open: matches keep being counted and can still alert, per
+//! node), counted in [`StateStats::backend_errors`] and logged once per outage. A connection
+//! failure or a timeout also marks Redis *down*: until a background probe (`PING` every second,
+//! each within `response_timeout`) gets an answer, every operation goes straight to the fallback
+//! without touching the network, so a blackholed Redis costs the pipeline one timeout per outage,
+//! not one per match. Fallback answers are counted in [`StateStats::fallback_ops`] (and in
+//! `ironpost_log_alert_state_fallback_total` when metrics are attached). Nothing panics.
 
 use std::fmt;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ironpost_core::metrics::{self, prometheus};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, IntoConnectionInfo, RedisError, Script};
 
 use crate::pipeline::PipelineError;
 
-use super::state::{AlertState, HitVerdict, MemoryAlertState, StateStats};
+use super::state::{AlertState, AsyncAlertState, HitVerdict, MemoryAlertState, StateStats};
 
-const TIMEOUT: Duration = Duration::from_secs(2);
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Keys kept in the fallback state during an outage.
 const FALLBACK_GROUPS: usize = 100_000;
-const MAX_LINE: usize = 64 * 1024;
-const MAX_BULK: usize = 1 << 20;
-const MAX_ARRAY: usize = 1024;
-const MAX_DEPTH: u8 = 4;
 /// Longest TTL put on a key: 30 days, in milliseconds.
 const MAX_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
 
@@ -75,6 +82,9 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return c
 ";
 
+/// KEYS: hits zset.
+const CLEAR_HITS: &str = "redis.call('DEL', KEYS[1]) return 0";
+
 /// KEYS: last alert. ARGV: at, dedup window, ttl ms. Returns 1 when claimed.
 const CLAIM_ALERT: &str = r"
 local last = redis.call('GET', KEYS[1])
@@ -101,270 +111,195 @@ if c == 1 then redis.call('EXPIRE', KEYS[1], 120) end
 return c
 ";
 
-/// `redis://[[user]:password@]host[:port][/db]`.
+/// Where and how to reach Redis: the URL (`storage.redis_url`) and `[log_pipeline.redis]`.
 #[derive(Clone, PartialEq, Eq)]
-struct Target {
-    host: String,
-    port: u16,
-    user: Option<String>,
-    password: Option<String>,
-    db: u32,
+pub struct RedisOptions {
+    /// `redis://[[user]:password@]host[:port][/db]`, `rediss://…` (TLS) or `unix:///path`.
+    pub url: String,
+    /// PEM CA certificate(s) that verify a `rediss://` server instead of the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate chain and key for servers that require TLS client auth.
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    /// Each connection attempt (TCP, TLS, AUTH, SELECT).
+    pub connect_timeout: Duration,
+    /// Each operation; past it the operation is answered by the fallback and Redis is down.
+    pub response_timeout: Duration,
 }
 
-impl Target {
-    fn parse(url: &str) -> Result<Target, &'static str> {
-        let rest = url
-            .strip_prefix("redis://")
-            .ok_or("expected `redis://host:port[/db]`")?;
-        let (auth, rest) = match rest.rsplit_once('@') {
-            Some((a, r)) => (Some(a), r),
-            None => (None, rest),
-        };
-        let (hostport, db) = match rest.split_once('/') {
-            Some((h, "")) => (h, 0),
-            Some((h, d)) => (h, d.parse().map_err(|_| "database must be a number")?),
-            None => (rest, 0),
-        };
-        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-            let (h, p) = v6.split_once(']').ok_or("unclosed `[` in host")?;
-            (h, p.strip_prefix(':'))
-        } else {
-            match hostport.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (hostport, None),
-            }
-        };
-        if host.is_empty() {
-            return Err("missing host");
+impl RedisOptions {
+    /// `url` with the default timeouts (2 s to connect, 1 s per operation) and no TLS files.
+    pub fn new(url: &str) -> RedisOptions {
+        RedisOptions {
+            url: url.to_owned(),
+            ca_file: None,
+            client_cert: None,
+            client_key: None,
+            connect_timeout: Duration::from_secs(2),
+            response_timeout: Duration::from_secs(1),
         }
-        let port = match port {
-            Some(p) => p.parse().map_err(|_| "port must be a number 0-65535")?,
-            None => 6379,
-        };
-        let (user, password) = match auth {
-            None => (None, None),
-            Some(a) => match a.split_once(':') {
-                Some((u, p)) => ((!u.is_empty()).then(|| u.to_owned()), Some(p.to_owned())),
-                None => (None, Some(a.to_owned())),
-            },
-        };
-        Ok(Target {
-            host: host.to_owned(),
-            port,
-            user,
-            password,
-            db,
-        })
     }
 }
 
-impl fmt::Display for Target {
-    /// The URL with the password redacted.
+impl fmt::Debug for RedisOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("redis://")?;
-        if self.password.is_some() {
-            write!(f, "{}:***@", self.user.as_deref().unwrap_or(""))?;
+        f.debug_struct("RedisOptions")
+            .field("url", &redact(&self.url))
+            .field("ca_file", &self.ca_file)
+            .field("client_cert", &self.client_cert)
+            .field("client_key", &self.client_key)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("response_timeout", &self.response_timeout)
+            .finish()
+    }
+}
+
+/// The counters a [`RedisAlertState`] reports, registered once per pipeline.
+#[derive(Debug, Clone)]
+pub struct AlertStateMetrics {
+    errors: prometheus::IntCounter,
+    fallback: prometheus::IntCounter,
+}
+
+impl AlertStateMetrics {
+    pub fn new(r: &prometheus::Registry) -> Self {
+        AlertStateMetrics {
+            errors: metrics::int_counter(
+                r,
+                "log_alert_state_errors_total",
+                "Shared (Redis) alert-state operations that failed: connection lost, no reply in time, error reply.",
+            ),
+            fallback: metrics::int_counter(
+                r,
+                "log_alert_state_fallback_total",
+                "Alert-state operations answered in process because Redis failed or is down (fail open, per node).",
+            ),
         }
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}/{}", self.host, self.port, self.db)
-        } else {
-            write!(f, "{}:{}/{}", self.host, self.port, self.db)
-        }
     }
 }
 
-/// A RESP2 reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Reply {
-    Simple(String),
-    Error(String),
-    Int(i64),
-    Bulk(Option<Vec<u8>>),
-    Array(Option<Vec<Reply>>),
-}
+/// A `redis` crate error as a cause. Its message already includes the error it wraps (an I/O
+/// error's text, the server's reply), so it ends the chain: printed once, not twice.
+pub struct RedisCause(pub RedisError);
 
-/// One blocking connection.
-struct Conn {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Conn {
-    fn open(t: &Target) -> io::Result<Conn> {
-        let mut last = io::Error::new(io::ErrorKind::NotFound, "host resolved to no address");
-        for addr in (t.host.as_str(), t.port).to_socket_addrs()? {
-            match TcpStream::connect_timeout(&addr, TIMEOUT) {
-                Ok(s) => {
-                    s.set_read_timeout(Some(TIMEOUT))?;
-                    s.set_write_timeout(Some(TIMEOUT))?;
-                    s.set_nodelay(true)?;
-                    return Ok(Conn {
-                        reader: BufReader::new(s.try_clone()?),
-                        writer: s,
-                        buf: Vec::new(),
-                    });
-                }
-                Err(e) => last = e,
-            }
-        }
-        Err(last)
-    }
-
-    fn call(&mut self, args: &[&[u8]]) -> io::Result<Reply> {
-        self.buf.clear();
-        self.buf
-            .extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-        for a in args {
-            self.buf
-                .extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            self.buf.extend_from_slice(a);
-            self.buf.extend_from_slice(b"\r\n");
-        }
-        self.writer.write_all(&self.buf)?;
-        read_reply(&mut self.reader, 0)
-    }
-}
-
-fn bad(msg: &'static str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg)
-}
-
-fn read_line(r: &mut impl BufRead) -> io::Result<String> {
-    let mut line = Vec::new();
-    Read::take(&mut *r, MAX_LINE as u64).read_until(b'\n', &mut line)?;
-    if line.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "Redis closed the connection",
-        ));
-    }
-    if !line.ends_with(b"\r\n") {
-        return Err(bad("reply line too long or not CRLF-terminated"));
-    }
-    line.truncate(line.len() - 2);
-    String::from_utf8(line).map_err(|_| bad("reply line is not UTF-8"))
-}
-
-fn read_len(text: &str, max: usize) -> io::Result<Option<usize>> {
-    let n: i64 = text.parse().map_err(|_| bad("bad length in reply"))?;
-    if n < 0 {
-        return Ok(None);
-    }
-    let n = usize::try_from(n).map_err(|_| bad("bad length in reply"))?;
-    if n > max {
-        return Err(bad("reply larger than allowed"));
-    }
-    Ok(Some(n))
-}
-
-fn read_reply(r: &mut impl BufRead, depth: u8) -> io::Result<Reply> {
-    let line = read_line(r)?;
-    let (kind, rest) = line.split_at_checked(1).ok_or(bad("empty reply line"))?;
-    Ok(match kind {
-        "+" => Reply::Simple(rest.to_owned()),
-        "-" => Reply::Error(rest.to_owned()),
-        ":" => Reply::Int(rest.parse().map_err(|_| bad("bad integer reply"))?),
-        "$" => match read_len(rest, MAX_BULK)? {
-            None => Reply::Bulk(None),
-            Some(n) => {
-                let mut data = vec![0; n + 2];
-                r.read_exact(&mut data)?;
-                if !data.ends_with(b"\r\n") {
-                    return Err(bad("bulk reply not CRLF-terminated"));
-                }
-                data.truncate(n);
-                Reply::Bulk(Some(data))
-            }
-        },
-        "*" => match read_len(rest, MAX_ARRAY)? {
-            None => Reply::Array(None),
-            Some(_) if depth >= MAX_DEPTH => return Err(bad("reply nested too deeply")),
-            Some(n) => Reply::Array(Some(
-                (0..n)
-                    .map(|_| read_reply(r, depth + 1))
-                    .collect::<io::Result<_>>()?,
-            )),
-        },
-        _ => return Err(bad("unknown reply type")),
-    })
-}
-
-/// A failed operation: the connection is broken (`Io`) or the server said no (`Server`).
-enum OpError {
-    Io(io::Error),
-    Server(String),
-}
-
-impl fmt::Display for OpError {
+impl fmt::Display for RedisCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            OpError::Io(e) => write!(f, "{e}"),
-            OpError::Server(m) => write!(f, "server error: {m}"),
-        }
+        fmt::Display::fmt(&self.0, f)
     }
 }
 
-/// [`AlertState`] in Redis, shared by every pipeline that uses the same URL and key prefix.
+impl fmt::Debug for RedisCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for RedisCause {}
+
+/// Whether Redis is usable, shared with the probe task.
+#[derive(Debug, Default)]
+struct Link {
+    down: AtomicBool,
+    probing: AtomicBool,
+}
+
+/// The scripts, hashed once.
+struct Scripts {
+    record_hit: Script,
+    clear_hits: Script,
+    claim_alert: Script,
+    release_alert: Script,
+    take_rate: Script,
+}
+
+/// [`AsyncAlertState`] in Redis, shared by every pipeline that uses the same URL and key prefix.
 pub struct RedisAlertState {
-    target: Target,
+    conn: ConnectionManager,
+    /// The URL with its password redacted, for logs.
+    url: String,
     prefix: String,
-    conn: Option<Conn>,
-    /// No reconnect attempt before this instant (after a failure).
-    retry_at: Option<Instant>,
+    scripts: Arc<Scripts>,
+    response_timeout: Duration,
+    link: Arc<Link>,
     /// Serves operations while Redis fails.
     fallback: MemoryAlertState,
     errors: u64,
+    fallback_ops: u64,
+    metrics: Option<AlertStateMetrics>,
     /// Logged the current outage already.
     warned: bool,
     /// Makes hit members unique across instances: two hits at the same time both count.
     member_id: String,
     seq: u64,
-    key_buf: String,
 }
 
 impl fmt::Debug for RedisAlertState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisAlertState")
-            .field("url", &self.target.to_string())
+            .field("url", &self.url)
             .field("prefix", &self.prefix)
-            .field("connected", &self.conn.is_some())
+            .field("down", &self.link.down.load(Ordering::Relaxed))
             .field("errors", &self.errors)
             .finish_non_exhaustive()
     }
 }
 
 impl RedisAlertState {
-    /// Connects to `url` (`redis://[[user]:password@]host[:port][/db]`), authenticating and
-    /// selecting the database when given, and checks the server with `PING`. Keys are named
-    /// `<prefix>hits:…`, `<prefix>last:…`, `<prefix>rate:…`; the daemon uses
+    /// The key prefix for production use.
+    pub const DEFAULT_PREFIX: &'static str = "ironpost:alert:";
+
+    /// Connects (TLS, `AUTH` and `SELECT` as the URL says) and checks the server with `PING`.
+    /// Keys are named `<prefix>hits:…`, `<prefix>last:…`, `<prefix>rate:…`; the daemon uses
     /// [`RedisAlertState::DEFAULT_PREFIX`], tests a unique one.
-    pub fn connect(url: &str, prefix: &str) -> Result<RedisAlertState, PipelineError> {
-        let target = Target::parse(url).map_err(|reason| PipelineError::RedisUrl {
-            url: redact(url),
-            reason,
-        })?;
-        let conn = session(&target).map_err(|e| match e {
-            OpError::Io(source) => PipelineError::RedisConnect {
-                url: target.to_string(),
-                source,
-            },
-            OpError::Server(message) => PipelineError::RedisServer {
-                url: target.to_string(),
-                message,
-            },
-        })?;
+    pub async fn connect(opts: &RedisOptions, prefix: &str) -> Result<Self, PipelineError> {
+        let url = redact(&opts.url);
+        let client = client(opts, &url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(opts.connect_timeout))
+            .set_response_timeout(Some(opts.response_timeout))
+            // Reconnection after a failure runs in the background; operations meanwhile go to
+            // the fallback, so a few quick attempts per failure are enough.
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(100))
+            .set_max_delay(RETRY_AFTER);
+        let budget = opts.connect_timeout + opts.response_timeout;
+        let session = async {
+            let mut conn = ConnectionManager::new_with_config(client, config)
+                .await
+                .map_err(|source| session_error(&url, source))?;
+            redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .map_err(|source| session_error(&url, source))?;
+            Ok(conn)
+        };
+        let conn = tokio::time::timeout(budget, session).await.map_err(|_| {
+            PipelineError::RedisTimeout {
+                url: url.clone(),
+                after: budget,
+            }
+        })??;
         static INSTANCES: AtomicU64 = AtomicU64::new(0);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         Ok(RedisAlertState {
-            target,
+            conn,
+            url,
             prefix: prefix.to_owned(),
-            conn: Some(conn),
-            retry_at: None,
+            scripts: Arc::new(Scripts {
+                record_hit: Script::new(RECORD_HIT),
+                clear_hits: Script::new(CLEAR_HITS),
+                claim_alert: Script::new(CLAIM_ALERT),
+                release_alert: Script::new(RELEASE_ALERT),
+                take_rate: Script::new(TAKE_RATE),
+            }),
+            response_timeout: opts.response_timeout,
+            link: Arc::default(),
             fallback: MemoryAlertState::new(FALLBACK_GROUPS),
             errors: 0,
+            fallback_ops: 0,
+            metrics: None,
             warned: false,
             member_id: format!(
                 "{}.{nanos}.{}",
@@ -372,106 +307,196 @@ impl RedisAlertState {
                 INSTANCES.fetch_add(1, Ordering::Relaxed)
             ),
             seq: 0,
-            key_buf: String::new(),
         })
     }
 
-    /// The key prefix for production use.
-    pub const DEFAULT_PREFIX: &'static str = "ironpost:alert:";
-
-    /// Runs `script` with `keys` (names after the prefix) and `args`; its integer reply.
-    fn eval(&mut self, script: &str, keys: &[&str], args: &[&str]) -> Result<i64, OpError> {
-        if self.conn.is_none() {
-            if self.retry_at.is_some_and(|t| Instant::now() < t) {
-                return Err(OpError::Io(io::Error::other("waiting to reconnect")));
-            }
-            match session(&self.target) {
-                Ok(c) => self.conn = Some(c),
-                Err(e) => {
-                    self.retry_at = Some(Instant::now() + RETRY_AFTER);
-                    return Err(e);
-                }
-            }
-        }
-        let full: Vec<String> = keys.iter().map(|k| format!("{}{k}", self.prefix)).collect();
-        let nkeys = keys.len().to_string();
-        let mut argv: Vec<&[u8]> = vec![b"EVAL", script.as_bytes(), nkeys.as_bytes()];
-        argv.extend(full.iter().map(|k| k.as_bytes()));
-        argv.extend(args.iter().map(|a| a.as_bytes()));
-        let conn = self
-            .conn
-            .as_mut()
-            .ok_or_else(|| OpError::Io(io::Error::other("no connection")))?;
-        match conn.call(&argv) {
-            Ok(Reply::Int(n)) => Ok(n),
-            Ok(Reply::Error(m)) => Err(OpError::Server(m)),
-            Ok(other) => Err(OpError::Server(format!("unexpected reply {other:?}"))),
-            Err(e) => {
-                self.conn = None;
-                self.retry_at = Some(Instant::now() + RETRY_AFTER);
-                Err(OpError::Io(e))
-            }
-        }
+    /// Reports errors and fallback answers in these counters too.
+    pub fn with_metrics(mut self, metrics: AlertStateMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
-    /// Runs a script; `None` (counted, logged once per outage) when Redis failed.
-    fn run(&mut self, op: &str, script: &str, keys: &[&str], args: &[&str]) -> Option<i64> {
-        match self.eval(script, keys, args) {
-            Ok(n) => {
+    /// Whether operations currently go to the in-process fallback without trying Redis.
+    pub fn is_down(&self) -> bool {
+        self.link.down.load(Ordering::Relaxed)
+    }
+
+    /// Runs `script` with `keys` (names after the prefix) and `args`; its integer reply, or
+    /// `None` when the fallback must answer (counted; logged once per outage).
+    async fn run(
+        &mut self,
+        op: &'static str,
+        script: fn(&Scripts) -> &Script,
+        keys: &[&str],
+        args: &[&str],
+    ) -> Option<i64> {
+        if self.link.down.load(Ordering::Relaxed) {
+            self.count_fallback();
+            return None;
+        }
+        let scripts = self.scripts.clone();
+        let mut invocation = script(&scripts).prepare_invoke();
+        for k in keys {
+            invocation.key(format!("{}{k}", self.prefix));
+        }
+        for a in args {
+            invocation.arg(*a);
+        }
+        let reply = tokio::time::timeout(
+            self.response_timeout,
+            invocation.invoke_async::<i64>(&mut self.conn),
+        )
+        .await;
+        let (error, down) = match reply {
+            Ok(Ok(n)) => {
                 if self.warned {
-                    tracing::info!(url = %self.target, "Redis alert state reachable again");
+                    tracing::info!(url = %self.url, "Redis alert state reachable again");
                     self.warned = false;
                 }
-                Some(n)
+                return Some(n);
             }
-            Err(e) => {
-                self.errors += 1;
-                if !self.warned {
-                    tracing::warn!(
-                        url = %self.target, op, error = %e,
-                        "Redis alert state failed; using in-process state until it recovers"
-                    );
-                    self.warned = true;
+            Ok(Err(e)) => {
+                // An error reply leaves the connection usable; anything else does not.
+                let down = e.is_io_error()
+                    || e.is_timeout()
+                    || e.is_connection_dropped()
+                    || e.is_connection_refusal();
+                (e.to_string(), down)
+            }
+            Err(_) => (
+                format!("no reply within {} ms", self.response_timeout.as_millis()),
+                true,
+            ),
+        };
+        self.errors += 1;
+        if let Some(m) = &self.metrics {
+            m.errors.inc();
+        }
+        if !self.warned {
+            tracing::warn!(
+                url = %self.url, op, %error,
+                "Redis alert state failed; using in-process state until it recovers"
+            );
+            self.warned = true;
+        }
+        if down {
+            self.mark_down();
+        }
+        self.count_fallback();
+        None
+    }
+
+    fn count_fallback(&mut self) {
+        self.fallback_ops += 1;
+        if let Some(m) = &self.metrics {
+            m.fallback.inc();
+        }
+    }
+
+    /// Sends operations to the fallback until a `PING` succeeds again (probed every second by a
+    /// task that ends with this state).
+    fn mark_down(&self) {
+        self.link.down.store(true, Ordering::Relaxed);
+        if self.link.probing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let link: Weak<Link> = Arc::downgrade(&self.link);
+        let mut conn = self.conn.clone();
+        let timeout = self.response_timeout;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(RETRY_AFTER).await;
+                let Some(link) = link.upgrade() else { return };
+                let cmd = redis::cmd("PING");
+                let ping = cmd.query_async::<String>(&mut conn);
+                if let Ok(Ok(_)) = tokio::time::timeout(timeout, ping).await {
+                    link.down.store(false, Ordering::Relaxed);
+                    link.probing.store(false, Ordering::Release);
+                    return;
                 }
-                None
             }
-        }
+        });
     }
 
-    fn key(&mut self, kind: &str, key: &str) -> String {
-        self.key_buf.clear();
-        self.key_buf.push_str(kind);
-        self.key_buf.push_str(key);
-        self.key_buf.clone()
+    fn next_member(&mut self, at: i64) -> String {
+        self.seq += 1;
+        format!("{at}:{}:{}", self.member_id, self.seq)
     }
 }
 
-/// Opens a connection, `AUTH`, `SELECT`, `PING`.
-fn session(t: &Target) -> Result<Conn, OpError> {
-    let mut c = Conn::open(t).map_err(OpError::Io)?;
-    let mut check = |args: &[&[u8]]| match c.call(args) {
-        Ok(Reply::Error(m)) => Err(OpError::Server(m)),
-        Ok(_) => Ok(()),
-        Err(e) => Err(OpError::Io(e)),
+/// The client for `opts`: plain, or TLS with the configured CA and client certificate.
+fn client(opts: &RedisOptions, url: &str) -> Result<Client, PipelineError> {
+    let info =
+        opts.url
+            .as_str()
+            .into_connection_info()
+            .map_err(|source| PipelineError::RedisUrl {
+                url: url.to_owned(),
+                source: RedisCause(source),
+            })?;
+    let read = |field: &'static str, path: &PathBuf| {
+        std::fs::read(path).map_err(|source| PipelineError::RedisTlsFile {
+            field,
+            path: path.clone(),
+            source,
+        })
     };
-    if let Some(p) = &t.password {
-        match &t.user {
-            Some(u) => check(&[b"AUTH", u.as_bytes(), p.as_bytes()])?,
-            None => check(&[b"AUTH", p.as_bytes()])?,
-        }
-    }
-    if t.db != 0 {
-        check(&[b"SELECT", t.db.to_string().as_bytes()])?;
-    }
-    check(&[b"PING"])?;
-    Ok(c)
+    let root_cert = opts
+        .ca_file
+        .as_ref()
+        .map(|p| read("ca_file", p))
+        .transpose()?;
+    let client_tls = match (&opts.client_cert, &opts.client_key) {
+        (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+            client_cert: read("client_cert", cert)?,
+            client_key: read("client_key", key)?,
+        }),
+        _ => None,
+    };
+    let built = if root_cert.is_some() || client_tls.is_some() {
+        Client::build_with_tls(
+            info,
+            redis::TlsCertificates {
+                client_tls,
+                root_cert,
+            },
+        )
+    } else {
+        Client::open(info)
+    };
+    built.map_err(|source| PipelineError::RedisUrl {
+        url: url.to_owned(),
+        source: RedisCause(source),
+    })
 }
 
-/// `url` with anything between `//` and `@` replaced, for errors about unparsable URLs.
+/// A failed session set-up: the server's error reply, or no usable connection.
+fn session_error(url: &str, source: RedisError) -> PipelineError {
+    let url = url.to_owned();
+    let kind = source.kind();
+    let source = RedisCause(source);
+    if matches!(
+        kind,
+        redis::ErrorKind::Server(_) | redis::ErrorKind::AuthenticationFailed
+    ) {
+        PipelineError::RedisServer { url, source }
+    } else {
+        PipelineError::RedisConnect { url, source }
+    }
+}
+
+/// `url` with anything between `//` and `@` but the user name replaced by `***`.
 fn redact(url: &str) -> String {
-    match (url.find("//"), url.rfind('@')) {
-        (Some(s), Some(a)) if a > s => format!("{}***{}", &url[..s + 2], &url[a..]),
-        _ => url.to_owned(),
+    let (Some(s), Some(a)) = (url.find("//"), url.rfind('@')) else {
+        return url.to_owned();
+    };
+    if a <= s {
+        return url.to_owned();
+    }
+    let auth = &url[s + 2..a];
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{}{user}:***{}", &url[..s + 2], &url[a..]),
+        None => format!("{}***{}", &url[..s + 2], &url[a..]),
     }
 }
 
@@ -483,8 +508,8 @@ fn ttl_ms(micros: i64) -> String {
         .to_string()
 }
 
-impl AlertState for RedisAlertState {
-    fn record_hit(
+impl AsyncAlertState for RedisAlertState {
+    async fn record_hit(
         &mut self,
         key: &str,
         at: i64,
@@ -492,9 +517,8 @@ impl AlertState for RedisAlertState {
         keep: u32,
         tolerance: i64,
     ) -> HitVerdict {
-        self.seq += 1;
-        let member = format!("{at}:{}:{}", self.member_id, self.seq);
-        let (hits, newest) = (self.key("hits:", key), self.key("newest:", key));
+        let member = self.next_member(at);
+        let (hits, newest) = (format!("hits:{key}"), format!("newest:{key}"));
         let args = [
             at.to_string(),
             window.to_string(),
@@ -504,57 +528,66 @@ impl AlertState for RedisAlertState {
             member,
         ];
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        match self.run("record_hit", RECORD_HIT, &[&hits, &newest], &args) {
+        match self
+            .run("record_hit", |s| &s.record_hit, &[&hits, &newest], &args)
+            .await
+        {
             Some(n) if n < 0 => HitVerdict::Late,
             Some(n) => HitVerdict::Counted(u32::try_from(n).unwrap_or(u32::MAX)),
-            None => self.fallback.record_hit(key, at, window, keep, tolerance),
+            None => AlertState::record_hit(&mut self.fallback, key, at, window, keep, tolerance),
         }
     }
 
-    fn clear_hits(&mut self, key: &str) {
-        let hits = self.key("hits:", key);
-        self.fallback.clear_hits(key);
-        self.run(
-            "clear_hits",
-            "redis.call('DEL', KEYS[1]) return 0",
-            &[&hits],
-            &[],
-        );
+    async fn clear_hits(&mut self, key: &str) {
+        AlertState::clear_hits(&mut self.fallback, key);
+        let hits = format!("hits:{key}");
+        self.run("clear_hits", |s| &s.clear_hits, &[&hits], &[])
+            .await;
     }
 
-    fn claim_alert(&mut self, key: &str, at: i64, dedup_window: i64) -> bool {
-        let last = self.key("last:", key);
+    async fn claim_alert(&mut self, key: &str, at: i64, dedup_window: i64) -> bool {
+        let last = format!("last:{key}");
         let args = [
             at.to_string(),
             dedup_window.to_string(),
             ttl_ms(dedup_window),
         ];
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        match self.run("claim_alert", CLAIM_ALERT, &[&last], &args) {
+        match self
+            .run("claim_alert", |s| &s.claim_alert, &[&last], &args)
+            .await
+        {
             Some(n) => n == 1,
-            None => self.fallback.claim_alert(key, at, dedup_window),
+            None => AlertState::claim_alert(&mut self.fallback, key, at, dedup_window),
         }
     }
 
-    fn release_alert(&mut self, key: &str, at: i64) {
-        let last = self.key("last:", key);
-        self.fallback.release_alert(key, at);
-        self.run("release_alert", RELEASE_ALERT, &[&last], &[&at.to_string()]);
+    async fn release_alert(&mut self, key: &str, at: i64) {
+        AlertState::release_alert(&mut self.fallback, key, at);
+        let last = format!("last:{key}");
+        self.run(
+            "release_alert",
+            |s| &s.release_alert,
+            &[&last],
+            &[&at.to_string()],
+        )
+        .await;
     }
 
-    fn take_rate(&mut self, rule_id: &str, at: i64, per_minute: u32) -> bool {
+    async fn take_rate(&mut self, rule_id: &str, at: i64, per_minute: u32) -> bool {
         let minute = at.div_euclid(60_000_000);
-        let rate = self.key("rate:", &format!("{rule_id}:{minute}"));
-        match self.run("take_rate", TAKE_RATE, &[&rate], &[]) {
+        let rate = format!("rate:{rule_id}:{minute}");
+        match self.run("take_rate", |s| &s.take_rate, &[&rate], &[]).await {
             Some(n) => n <= i64::from(per_minute),
-            None => self.fallback.take_rate(rule_id, at, per_minute),
+            None => AlertState::take_rate(&mut self.fallback, rule_id, at, per_minute),
         }
     }
 
     fn stats(&self) -> StateStats {
         StateStats {
             backend_errors: self.errors,
-            ..self.fallback.stats()
+            fallback_ops: self.fallback_ops,
+            ..AlertState::stats(&self.fallback)
         }
     }
 }
@@ -564,49 +597,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls() {
-        let t = Target::parse("redis://127.0.0.1:6379").unwrap();
-        assert_eq!((t.host.as_str(), t.port, t.db), ("127.0.0.1", 6379, 0));
-        let t = Target::parse("redis://:s3cret@cache:7000/3").unwrap();
-        assert_eq!(
-            (t.host.as_str(), t.port, t.db, t.password.as_deref()),
-            ("cache", 7000, 3, Some("s3cret"))
-        );
-        assert_eq!(t.to_string(), "redis://:***@cache:7000/3");
-        let t = Target::parse("redis://u:p@[::1]/").unwrap();
-        assert_eq!(
-            (t.host.as_str(), t.port, t.user.as_deref()),
-            ("::1", 6379, Some("u"))
-        );
-        assert!(Target::parse("http://x").is_err());
-        assert!(Target::parse("redis://x:port").is_err());
-        assert!(Target::parse("redis://x/db").is_err());
-        assert_eq!(redact("redis://:pw@h:1/x"), "redis://***@h:1/x");
+    fn urls_are_redacted() {
+        assert_eq!(redact("redis://:pw@h:1/x"), "redis://:***@h:1/x");
+        assert_eq!(redact("rediss://u:pw@h:1"), "rediss://u:***@h:1");
+        assert_eq!(redact("redis://tok@h"), "redis://***@h");
+        assert_eq!(redact("redis://h:6379/0"), "redis://h:6379/0");
+        assert_eq!(redact("unix:///run/redis.sock"), "unix:///run/redis.sock");
     }
 
     #[test]
-    fn replies() {
-        let parse = |b: &[u8]| read_reply(&mut io::Cursor::new(b.to_vec()), 0).ok();
-        assert_eq!(parse(b"+OK\r\n"), Some(Reply::Simple("OK".into())));
-        assert_eq!(parse(b"-ERR x\r\n"), Some(Reply::Error("ERR x".into())));
-        assert_eq!(parse(b":-3\r\n"), Some(Reply::Int(-3)));
-        assert_eq!(parse(b"$-1\r\n"), Some(Reply::Bulk(None)));
+    fn bad_urls_are_refused_naming_the_url() {
+        for url in [
+            "http://x",
+            "redis://x:port",
+            "redis://x/db",
+            "127.0.0.1:6379",
+        ] {
+            let e = client(&RedisOptions::new(url), &redact(url)).unwrap_err();
+            assert!(matches!(e, PipelineError::RedisUrl { .. }), "{url}: {e:?}");
+            assert!(e.to_string().contains(url), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_missing_ca_file_names_the_field_and_path() {
+        let mut opts = RedisOptions::new("rediss://127.0.0.1:6380");
+        opts.ca_file = Some(PathBuf::from("/nonexistent-ironpost/ca.pem"));
+        let e = client(&opts, &opts.url).unwrap_err();
         assert_eq!(
-            parse(b"$2\r\nhi\r\n"),
-            Some(Reply::Bulk(Some(b"hi".to_vec())))
+            e.to_string(),
+            "log_pipeline.redis.ca_file: cannot read /nonexistent-ironpost/ca.pem"
         );
-        assert_eq!(
-            parse(b"*2\r\n:1\r\n$0\r\n\r\n"),
-            Some(Reply::Array(Some(vec![
-                Reply::Int(1),
-                Reply::Bulk(Some(vec![]))
-            ])))
-        );
-        assert_eq!(parse(b"$99999999\r\n"), None);
-        assert_eq!(parse(b"*99999\r\n"), None);
-        assert_eq!(parse(b"$2\r\nhi"), None);
-        assert_eq!(parse(b"?\r\n"), None);
-        assert_eq!(parse(b""), None);
-        assert_eq!(parse(b"*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n"), None);
     }
 }

@@ -9,8 +9,14 @@
 //! [`AlertState::claim_alert`] comparison, `SET PX`), so two nodes seeing the same threshold
 //! crossing raise one alert, not two; `take_rate` → `INCR` + `EXPIRE` on a per-minute key.
 //! [`super::RedisAlertState`] is that implementation.
+//!
+//! A shared backend waits on the network, so the alerter talks to state through
+//! [`AsyncAlertState`], whose operations are futures. Every in-process [`AlertState`] is one too
+//! (a blanket impl whose futures are ready at once), so the alerting logic is written once and an
+//! in-memory pipeline never awaits anything.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::{Future, ready};
 
 /// Outcome of [`AlertState::record_hit`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,8 +34,12 @@ pub struct StateStats {
     pub groups: usize,
     /// Keys dropped to stay within the bound.
     pub evictions: u64,
-    /// Operations the backend failed (a shared backend unreachable); always 0 in memory.
+    /// Operations the backend failed (a shared backend unreachable, timed out or refusing);
+    /// always 0 in memory.
     pub backend_errors: u64,
+    /// Operations answered by the in-process fallback instead of the shared backend (each
+    /// failed one, and every one while the backend is known to be down); always 0 in memory.
+    pub fallback_ops: u64,
 }
 
 /// Alerting memory. Times are microseconds since the Unix epoch (the record's own time when it has
@@ -65,6 +75,78 @@ pub trait AlertState: Send {
     fn take_rate(&mut self, rule_id: &str, at: i64, per_minute: u32) -> bool;
 
     fn stats(&self) -> StateStats;
+}
+
+/// [`AlertState`] whose operations may wait (a network round trip). Same contract, method by
+/// method; an implementation bounds each wait itself (Redis: a response timeout, then its
+/// in-process fallback), so a caller never waits without limit.
+pub trait AsyncAlertState: Send {
+    fn record_hit(
+        &mut self,
+        key: &str,
+        at: i64,
+        window: i64,
+        keep: u32,
+        tolerance: i64,
+    ) -> impl Future<Output = HitVerdict> + Send;
+    fn clear_hits(&mut self, key: &str) -> impl Future<Output = ()> + Send;
+    fn claim_alert(
+        &mut self,
+        key: &str,
+        at: i64,
+        dedup_window: i64,
+    ) -> impl Future<Output = bool> + Send;
+    fn release_alert(&mut self, key: &str, at: i64) -> impl Future<Output = ()> + Send;
+    fn take_rate(
+        &mut self,
+        rule_id: &str,
+        at: i64,
+        per_minute: u32,
+    ) -> impl Future<Output = bool> + Send;
+    fn stats(&self) -> StateStats;
+}
+
+/// An in-process state answers at once: its futures are ready when made.
+impl<T: AlertState> AsyncAlertState for T {
+    fn record_hit(
+        &mut self,
+        key: &str,
+        at: i64,
+        window: i64,
+        keep: u32,
+        tolerance: i64,
+    ) -> impl Future<Output = HitVerdict> + Send {
+        ready(AlertState::record_hit(
+            self, key, at, window, keep, tolerance,
+        ))
+    }
+    fn clear_hits(&mut self, key: &str) -> impl Future<Output = ()> + Send {
+        AlertState::clear_hits(self, key);
+        ready(())
+    }
+    fn claim_alert(
+        &mut self,
+        key: &str,
+        at: i64,
+        dedup_window: i64,
+    ) -> impl Future<Output = bool> + Send {
+        ready(AlertState::claim_alert(self, key, at, dedup_window))
+    }
+    fn release_alert(&mut self, key: &str, at: i64) -> impl Future<Output = ()> + Send {
+        AlertState::release_alert(self, key, at);
+        ready(())
+    }
+    fn take_rate(
+        &mut self,
+        rule_id: &str,
+        at: i64,
+        per_minute: u32,
+    ) -> impl Future<Output = bool> + Send {
+        ready(AlertState::take_rate(self, rule_id, at, per_minute))
+    }
+    fn stats(&self) -> StateStats {
+        AlertState::stats(self)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -205,13 +287,14 @@ impl AlertState for MemoryAlertState {
             groups: self.entries.len(),
             evictions: self.evictions,
             backend_errors: 0,
+            fallback_ops: 0,
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{AlertState, HitVerdict, MemoryAlertState};
 
     const S: i64 = 1_000_000;
 
