@@ -24,12 +24,16 @@ pub enum SyslogFraming {
     Lf,
 }
 
-/// `[ids.nats]`: authentication (at most one of a `.creds` file, an NKey seed file, user and
-/// password, a token) and TLS for the NATS connection. Files are read when the IDS starts; a
+/// `[ids.nats]`: the NATS server, its authentication (at most one of a `.creds` file, an NKey seed
+/// file, user and password, a token) and TLS. Files are read when the IDS starts; a
 /// missing or malformed one is an error naming its key.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NatsConfig {
+    /// NATS server (`nats://127.0.0.1:4222`, `tls://…` for TLS from the first byte). Unset:
+    /// telemetry stays in-process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// A `.creds` file (user JWT and NKey seed, as `nsc` writes it): decentralised auth.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub creds_file: Option<PathBuf>,
@@ -58,6 +62,11 @@ pub struct NatsConfig {
 
 impl NatsConfig {
     fn validate(&self, prefix: &str, issues: &mut Issues) {
+        if let Some(url) = &self.url
+            && !(url.starts_with("nats://") || url.starts_with("tls://"))
+        {
+            issues.push(key(prefix, "url"), "must start with nats:// or tls://");
+        }
         let methods: Vec<&str> = [
             ("creds_file", self.creds_file.is_some()),
             ("nkey_seed_file", self.nkey_seed_file.is_some()),
@@ -123,11 +132,8 @@ impl NatsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct IdsConfig {
     pub enabled: bool,
-    /// NATS server (`nats://127.0.0.1:4222`, `tls://…` for TLS from the first byte). Unset:
-    /// telemetry stays in-process.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub nats_url: Option<String>,
-    /// `[ids.nats]`: how to authenticate to `nats_url` and verify it.
+    /// `[ids.nats]`: the NATS server (unset: telemetry stays in-process), how to authenticate to
+    /// it and verify it.
     pub nats: NatsConfig,
     /// Subject the telemetry is published on and consumed from.
     pub subject: String,
@@ -171,7 +177,6 @@ impl Default for IdsConfig {
     fn default() -> Self {
         IdsConfig {
             enabled: false,
-            nats_url: None,
             nats: NatsConfig::default(),
             subject: "telemetry.flow".into(),
             stream: "IRONPOST_TELEMETRY".into(),
@@ -239,11 +244,6 @@ fn valid_name(s: &str) -> bool {
 
 impl Validate for IdsConfig {
     fn validate(&self, prefix: &str, issues: &mut Issues) {
-        if let Some(url) = &self.nats_url
-            && !(url.starts_with("nats://") || url.starts_with("tls://"))
-        {
-            issues.push(key(prefix, "nats_url"), "must start with nats:// or tls://");
-        }
         self.nats.validate(&key(prefix, "nats"), issues);
         if !valid_subject(&self.subject) {
             issues.push(
@@ -375,7 +375,7 @@ mod tests {
             ["ids.nats.token: must not be empty"]
         );
         let parsed: IdsConfig = toml_like(
-            r#"{"nats_url": "tls://127.0.0.1:4222", "nats": {"nkey_seed_file": "/etc/ironpost/ids.nk", "ca_file": "/etc/ironpost/ca.pem", "tls_required": true}}"#,
+            r#"{"nats": {"url": "tls://127.0.0.1:4222", "nkey_seed_file": "/etc/ironpost/ids.nk", "ca_file": "/etc/ironpost/ca.pem", "tls_required": true}}"#,
         );
         assert_eq!(
             parsed.nats.nkey_seed_file.as_deref(),
@@ -392,7 +392,10 @@ mod tests {
     #[test]
     fn bad_values_name_their_keys() {
         let cfg = IdsConfig {
-            nats_url: Some("http://x".into()),
+            nats: NatsConfig {
+                url: Some("http://x".into()),
+                ..Default::default()
+            },
             subject: "telemetry.*".into(),
             stream: "a.b".into(),
             threshold: 1.5,
@@ -407,7 +410,7 @@ mod tests {
         assert_eq!(
             keys,
             [
-                "ids.nats_url",
+                "ids.nats.url",
                 "ids.subject",
                 "ids.stream",
                 "ids.threshold",

@@ -5,7 +5,7 @@
 //! Alerts carry `Evidence::Spoofable`: the flow events are TCP SYNs without ACK (connection
 //! attempts, not completed handshakes), whose source address a sender can forge.
 //!
-//! Tasks: without `nats_url` the scorer reads the ingress channel directly. With it, a publisher moves the
+//! Tasks: without `[ids.nats] url` the scorer reads the ingress channel directly. With it, a publisher moves the
 //! ingress channel to JetStream (the channel is the bounded buffer through outages) and a consumer feeds the
 //! scorer from the durable consumer. Stop: publisher and consumer stop, the scorer scores what it holds once
 //! more, then the sinks flush their queues.
@@ -250,7 +250,7 @@ impl IdsModule {
         };
         let scorer = self.load_scorer();
         let stop = self.stop_tx.subscribe();
-        let scorer_rx = match &self.cfg.nats_url {
+        let scorer_rx = match &self.cfg.nats.url {
             None => ingress_rx,
             Some(url) => {
                 let client = nats::connect_with(url, "ironpost-ids", &self.cfg.nats).await?;
@@ -317,7 +317,7 @@ impl IdsModule {
             s.running = true;
         }
         info!(
-            nats = self.cfg.nats_url.is_some(),
+            nats = self.cfg.nats.url.is_some(),
             threshold = self.cfg.threshold,
             "ids running"
         );

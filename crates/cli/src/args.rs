@@ -326,7 +326,7 @@ pub(crate) struct SimulateArgs {
     /// Attempts per second [default: scan 100, benign 0.5].
     #[arg(long)]
     pub(crate) rate: Option<f64>,
-    /// NATS server [default: `[ids] nats_url`].
+    /// NATS server [default: `[ids.nats] url`].
     #[arg(long, value_name = "URL")]
     pub(crate) nats_url: Option<String>,
     /// Subject [default: `[ids] subject`].

@@ -48,8 +48,8 @@ pub(crate) async fn simulate(g: &Global, a: &SimulateArgs) -> Result<Exit, ExitE
     let url = a
         .nats_url
         .clone()
-        .or(cfg.nats_url.clone())
-        .ok_or_else(|| anyhow::anyhow!("no NATS server: pass --nats-url or set [ids] nats_url"))
+        .or(cfg.nats.url.clone())
+        .ok_or_else(|| anyhow::anyhow!("no NATS server: pass --nats-url or set [ids.nats] url"))
         .exit_with(Exit::Usage)?;
     let subject = a.subject.clone().unwrap_or(cfg.subject.clone());
     let (mode_name, default_rate, default_src) = match a.mode {

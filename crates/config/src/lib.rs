@@ -71,7 +71,7 @@ impl IronpostConfig {
         for url in [
             &mut c.log_pipeline.storage.postgres_url,
             &mut c.log_pipeline.storage.redis_url,
-            &mut c.ids.nats_url,
+            &mut c.ids.nats.url,
         ]
         .into_iter()
         .flatten()

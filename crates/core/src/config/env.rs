@@ -2,7 +2,7 @@
 //!
 //! Sections are discovered from the config type's defaults (every table, nested ones included:
 //! `log_pipeline.storage` is `LOG_PIPELINE_STORAGE`), so no list of variables is kept by hand. The
-//! longest matching section wins. A value takes the type of the key it replaces (from the file,
+//! longest matching section that has the key wins (else the longest). A value takes the type of the key it replaces (from the file,
 //! else from the default): strings are taken verbatim; integers, floats and booleans are parsed;
 //! arrays accept TOML (`["a","b"]`) or a comma-separated list. A key with no default (an optional
 //! setting) takes the value as TOML when it parses as such, else as a string; quote it
@@ -130,13 +130,29 @@ pub(super) fn apply(
     let mut applied = Vec::new();
     for (var, raw) in vars {
         let rest = &var[PREFIX.len()..];
-        let found = sections.iter().find_map(|s| {
-            let upper = s.replace('.', "_").to_ascii_uppercase();
-            rest.strip_prefix(&upper)
-                .and_then(|r| r.strip_prefix('_'))
-                .filter(|field| !field.is_empty())
-                .map(|field| (s.as_str(), field.to_ascii_lowercase()))
-        });
+        // Every section the variable can name, longest first. `IRONPOST_A_B_C` reads as `a.b` +
+        // `c` or as `a` + `b_c`: the first reading whose key exists (in the file or the defaults)
+        // wins, else the longest.
+        let candidates: Vec<(&str, String)> = sections
+            .iter()
+            .filter_map(|s| {
+                let upper = s.replace('.', "_").to_ascii_uppercase();
+                rest.strip_prefix(&upper)
+                    .and_then(|r| r.strip_prefix('_'))
+                    .filter(|field| !field.is_empty())
+                    .map(|field| (s.as_str(), field.to_ascii_lowercase()))
+            })
+            .collect();
+        let exists = |(section, field): &(&str, String)| {
+            let mut path: Vec<&str> = section.split('.').collect();
+            path.push(field);
+            lookup(table, &path).is_some() || lookup(defaults, &path).is_some()
+        };
+        let found = candidates
+            .iter()
+            .find(|c| exists(c))
+            .or(candidates.first())
+            .cloned();
         let Some((section, field)) = found else {
             return Err(ConfigError::Env {
                 var,

@@ -11,6 +11,8 @@ struct Pipe {
     batch_size: u32,
     paths: Vec<String>,
     storage: StorageConfig,
+    /// Reads like `storage` + `mode` in an environment variable.
+    storage_mode: String,
 }
 
 impl Default for Pipe {
@@ -20,6 +22,7 @@ impl Default for Pipe {
             batch_size: 100,
             paths: vec!["/var/log/auth.log".into()],
             storage: StorageConfig::default(),
+            storage_mode: "local".into(),
         }
     }
 }
@@ -158,6 +161,17 @@ fn env_overrides_every_kind_of_field() {
             .iter()
             .any(|o| o.key == "pipe.storage.postgres_url")
     );
+}
+
+#[test]
+fn env_prefers_the_reading_whose_key_exists() {
+    // `PIPE_STORAGE_MODE` is `pipe.storage` + `mode` (no such key) or `pipe` + `storage_mode`.
+    let l = load_text("", &[("IRONPOST_PIPE_STORAGE_MODE", "remote")]).unwrap();
+    assert_eq!(l.value.pipe.storage_mode, "remote");
+    assert_eq!(l.overrides[0].key, "pipe.storage_mode");
+    // With neither key known the longest section is named, so the error points at it.
+    let err = load_text("", &[("IRONPOST_PIPE_STORAGE_COLOUR", "red")]).unwrap_err();
+    assert!(err.to_string().contains("pipe.storage.colour"), "{err}");
 }
 
 #[test]
