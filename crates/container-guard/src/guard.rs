@@ -53,6 +53,9 @@ pub(crate) struct Inner {
     pub(crate) api: Mutex<Option<DockerApi>>,
     policies: RwLock<Arc<PolicySet>>,
     policy_error: Mutex<Option<String>>,
+    /// The state file was damaged at start (what and where it was moved): health stays Degraded
+    /// until an operator reloads, since stopped or disconnected isolations may have been lost.
+    state_damage: Mutex<Option<String>>,
     pub(crate) isolations: tokio::sync::Mutex<Isolations>,
     state_path: Option<PathBuf>,
     actions: mpsc::Sender<ActionEvent>,
@@ -119,6 +122,7 @@ impl ContainerGuard {
                 api: Mutex::new(None),
                 policies: RwLock::new(Arc::new(PolicySet::default())),
                 policy_error: Mutex::new(None),
+                state_damage: Mutex::new(None),
                 isolations: tokio::sync::Mutex::new(Isolations::in_memory()),
                 state_path: data_dir.map(|d| d.join("container-guard").join("isolations.json")),
                 actions,
@@ -165,6 +169,15 @@ impl Module for ContainerGuard {
                     Isolations::open(path).map_err(|e| ModuleError::start("container_guard", e))?;
                 if let Some(c) = corrupt {
                     inner.metrics.state_corrupt.inc();
+                    *lock(&inner.state_damage) = Some(format!(
+                        "{} was damaged ({}){}; paused containers are adopted, stopped or disconnected isolations may be lost: check `ironpost-cli containers`, then `ironpost-cli reload`",
+                        path.display(),
+                        ironpost_core::error_chain(&c.error),
+                        c.kept_as
+                            .as_deref()
+                            .map(|p| format!(", kept as {}", p.display()))
+                            .unwrap_or_default()
+                    ));
                     inner.rebuild_pending.store(true, Ordering::SeqCst);
                     warn!(file = %path.display(), error = %ironpost_core::error_chain(&c.error),
                         kept_as = %c.kept_as.as_deref().map_or_else(|| "(not moved)".into(), |p| p.display().to_string()),
@@ -239,6 +252,9 @@ impl Module for ContainerGuard {
             return Health::Degraded(format!(
                 "policy reload failed, previous policies still enforced: {e}"
             ));
+        }
+        if let Some(d) = lock(&self.inner.state_damage).as_ref() {
+            return Health::Degraded(d.clone());
         }
         Health::Healthy
     }
@@ -469,6 +485,8 @@ impl GuardHandle {
                 inner.metrics.policies.set(n as i64);
                 *inner.policies.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
                 *lock(&inner.policy_error) = None;
+                // The operator has looked: a damaged state file no longer degrades health.
+                *lock(&inner.state_damage) = None;
                 inner
                     .metrics
                     .policy_reloads
