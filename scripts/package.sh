@@ -110,6 +110,8 @@ image() {
   cp -L /etc/ssl/certs/ca-certificates.crt "$ctx/rootfs/etc/ssl/certs/"
   cp "$repo"/models/*.onnx "$repo/models/metrics.json" "$ctx/rootfs/usr/share/ironpost/models/"
   cp "$repo"/rules/*.yaml "$ctx/rootfs/etc/ironpost/rules/"
+  mkdir -p "$ctx/rootfs/etc/ironpost/rules/tests"
+  cp "$repo"/rules/tests/*.log "$ctx/rootfs/etc/ironpost/rules/tests/"
   cp "$repo/deploy/container/ironpost.toml" "$ctx/rootfs/etc/ironpost/ironpost.toml"
   # Name service files for a non-root user (uid 65532, as distroless's "nonroot").
   printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' \

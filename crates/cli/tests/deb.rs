@@ -295,6 +295,8 @@ fn deb_installs_runs_upgrades_and_purges_cleanly() {
         "./usr/bin/ironpost-cli",
         "./etc/ironpost/ironpost.toml",
         "./etc/ironpost/rules/ssh_brute_force.yaml",
+        "./etc/ironpost/rules/web_path_traversal.yaml",
+        "./etc/ironpost/rules/tests/ssh_brute_force.log",
         "./usr/share/ironpost/models/probe.onnx",
         "./usr/share/ironpost/models/dos.onnx",
         "./usr/lib/systemd/system/ironpost.service",

@@ -55,8 +55,13 @@ pub struct LogPipelineConfig {
     /// A partial batch is processed after this long.
     #[serde(rename = "flush_interval_secs", with = "secs")]
     pub flush_interval: Duration,
-    /// Directory of YAML detection rules.
+    /// Directory of YAML detection rules (the packages install the rule library here).
     pub rules_dir: PathBuf,
+    /// Which sshd rules run: `normal` (authentication failures), `ddos` (also connections
+    /// dropped before authentication: scanners, floods), `aggressive` (also negotiation
+    /// failures and clients that give up mid-authentication). Chosen by the rules' tags
+    /// `ironpost.sshd_mode.ddos` / `ironpost.sshd_mode.aggressive`; other rules always run.
+    pub sshd_mode: crate::rules::SshdMode,
     /// `SO_RCVBUF` of the UDP socket in bytes; 0 keeps the system default.
     pub syslog_udp_rcvbuf: usize,
     /// TCP connections accepted at once; more are closed and counted as dropped.
@@ -221,6 +226,7 @@ impl Default for LogPipelineConfig {
             batch_size: 1000,
             flush_interval: Duration::from_secs(5),
             rules_dir: PathBuf::from("/etc/ironpost/rules"),
+            sshd_mode: crate::rules::SshdMode::Normal,
             syslog_udp_rcvbuf: 8 * 1024 * 1024,
             syslog_tcp_max_connections: 256,
             syslog_tcp_idle_timeout: Duration::from_secs(300),

@@ -39,7 +39,7 @@ use crate::config::LogPipelineConfig;
 use crate::fields::{FieldSource, FieldValue};
 use crate::parse::{Format, ParseContext, parse, parse_journal_entry};
 use crate::rules::{
-    Alerter, MemoryAlertState, RedisAlertState, Rule, RuleSet, SystemClock, load_dir,
+    Alerter, MemoryAlertState, RedisAlertState, Rule, RuleSet, RuleStatus, SystemClock, load_dir,
 };
 use crate::source::ebpf::PacketRecord;
 use crate::source::file::{Checkpoints, FilePos, FileSource};
@@ -155,9 +155,15 @@ impl Shared {
         if !loaded.errors.is_empty() {
             return Err(rejected(loaded.errors));
         }
-        RuleSet::compile(loaded.rules)
-            .map(Arc::new)
-            .map_err(rejected)
+        // Rules of another sshd mode are compiled (so their errors show) but not evaluated.
+        let mode = self.cfg.sshd_mode;
+        let rules = loaded.rules.into_iter().map(|mut r| {
+            if !mode.admits(&r) {
+                r.status = RuleStatus::Disabled;
+            }
+            r
+        });
+        RuleSet::compile(rules).map(Arc::new).map_err(rejected)
     }
 }
 
@@ -363,7 +369,7 @@ impl Worker {
         let mut matched = Vec::new();
         let mut alerts = Vec::new();
         let mut evidence = Vec::new();
-        let mut counts = [0u64; 5];
+        let mut counts = [0u64; 6];
         let mut classes = [0u64; 3];
         let (mut malformed, mut truncated) = (0u64, 0u64);
         let mut match_count = 0u64;
@@ -395,6 +401,7 @@ impl Worker {
                 Format::Json => 2,
                 Format::Raw => 3,
                 Format::Journal => 4,
+                Format::Combined => 5,
             }] += 1;
             matched.clear();
             rules.matches(&rec, &mut matched);
@@ -428,7 +435,7 @@ impl Worker {
             // The message, not the line, was cut: counted with the source's other truncations.
             self.source_truncated(batch.source, truncated);
         }
-        for (i, format) in ["rfc5424", "rfc3164", "json", "raw", "journal"]
+        for (i, format) in ["rfc5424", "rfc3164", "json", "raw", "journal", "combined"]
             .into_iter()
             .enumerate()
         {

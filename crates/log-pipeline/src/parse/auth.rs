@@ -2,8 +2,8 @@
 //! outcome, for sshd (also `sshd-session`/`sshd-auth`, OpenSSH ≥ 9.8), sudo, su, and PAM
 //! `pam_*(service:type)` lines of any program.
 //!
-//! Runs only when the app is one of those or the message starts with `pam_`: one string match
-//! per line for everything else. Matching is by message prefix and substring search, never by
+//! Runs only when the app is one of those or the message starts with `pam_`; postfix smtpd,
+//! dovecot, proftpd, and the vsftpd / MySQL shapes of any line are read by `service.rs`. Matching is by message prefix and substring search, never by
 //! regex. Every extracted name is a slice of the message (kept as a `Span`); user names may be
 //! empty or contain spaces (`Invalid user  from …`, `Invalid user a b from …`), so the address
 //! is located from the right.
@@ -14,6 +14,7 @@ use super::auth_tokens::{
     find, ip_token, key_description, last_from, opt_port_tail, parse_ip, port, port_prefix, rfind,
 };
 use super::record::{AuthFields, Outcome, Span};
+use super::service;
 
 /// Extracts what an auth line says. `app` is the record's program name (a path is reduced to
 /// its last component).
@@ -31,10 +32,24 @@ pub(crate) fn extract(app: Option<&str>, message: &str) -> AuthFields {
         Some("sshd" | "sshd-session" | "sshd-auth") => x.sshd(message),
         Some("sudo") => x.sudo(message),
         Some("su") => x.su(message),
+        Some("smtpd") => service::postfix(message, &mut x.out),
+        Some("dovecot") => match find(message, "pam_unix(dovecot:") {
+            Some(i) => x.pam(&message[i..]),
+            None => service::dovecot(message, &mut x.out),
+        },
+        Some("proftpd") => service::proftpd(message, &mut x.out),
         _ if message.starts_with("pam_") => x.pam(message),
-        _ => {}
+        _ => service::other(message, &mut x.out),
     }
     x.out
+}
+
+/// What a line without a program says (`Format::Raw`): only the service shapes that are told by
+/// their fixed text (`service::other`); no user names.
+pub(crate) fn extract_raw(message: &str) -> AuthFields {
+    let mut out = AuthFields::default();
+    service::other(message, &mut out);
+    out
 }
 
 struct Extract<'m> {

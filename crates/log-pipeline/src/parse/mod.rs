@@ -1,5 +1,6 @@
-//! Log line parsers: RFC 5424, RFC 3164 (with or without `<PRI>`, host, year), JSON lines, and
-//! field extraction from sshd/sudo/su/PAM messages, behind one entry point, [`parse`], that
+//! Log line parsers: RFC 5424, RFC 3164 (with or without `<PRI>`, host, year), JSON lines, web
+//! server access logs (NCSA common/combined: nginx, Apache), and field extraction from
+//! sshd/sudo/su/PAM, postfix, dovecot, proftpd, vsftpd and MySQL messages, behind one entry point, [`parse`], that
 //! detects the format per line and never fails.
 //!
 //! ```
@@ -25,7 +26,9 @@
 //!
 //! Detection: a line starting with `{` is JSON; with `<PRI>` followed by a version digit and a
 //! space, RFC 5424 (falling back to RFC 3164 with that PRI when the header is not 5424); with
-//! `<PRI>` otherwise, or with a BSD or ISO timestamp, RFC 3164; anything else is Raw.
+//! `<PRI>` otherwise, or with a BSD or ISO timestamp, RFC 3164; a line that is none of these but
+//! has the shape `HOST IDENT USER [dd/Mon/yyyy:hh:mm:ss ±zzzz] "REQUEST" STATUS BYTES…`, an
+//! access log line (`Format::Combined`); anything else is Raw.
 
 mod auth;
 mod auth_tokens;
@@ -34,7 +37,9 @@ mod json;
 mod record;
 mod rfc3164;
 mod rfc5424;
+mod service;
 mod time;
+mod web;
 
 use std::borrow::Cow;
 use std::cell::Cell;
@@ -149,7 +154,7 @@ fn fill<'a>(line: &'a [u8], ctx: &ParseContext, rec: &mut Record<'a>) {
             }
             None => false,
         },
-        Some(_) => rfc3164::parse(src, None, 0, ctx, rec),
+        Some(_) => rfc3164::parse(src, None, 0, ctx, rec) || web::parse(src, rec),
         None => false,
     };
     if parsed {

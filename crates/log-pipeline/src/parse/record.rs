@@ -25,6 +25,8 @@ pub enum Format {
     Json,
     /// A `journalctl -o json` entry (read by the journald source).
     Journal,
+    /// A web server access log line, NCSA common or combined (nginx, Apache): `parse/web.rs`.
+    Combined,
     /// Nothing recognisable: the whole line is the message. Counted by the caller.
     Raw,
 }
@@ -37,6 +39,7 @@ impl Format {
             Format::Rfc3164 => "rfc3164",
             Format::Json => "json",
             Format::Journal => "journal",
+            Format::Combined => "combined",
             Format::Raw => "raw",
         }
     }
@@ -336,8 +339,10 @@ impl<'a> Record<'a> {
     /// asks for `src_ip` does, once. (This makes `Record` `!Sync`; records are processed by the
     /// thread that parsed them.)
     pub fn auth(&self) -> &AuthFields {
+        // Raw lines have no program: only the shapes recognised by their fixed text (vsftpd.log,
+        // MySQL's error log) yield an address and an outcome, never a user.
         self.auth.get_or_init(|| match self.format {
-            Format::Raw => AuthFields::default(),
+            Format::Raw => super::auth::extract_raw(&self.message),
             _ => super::auth::extract(self.app.as_deref(), &self.message),
         })
     }

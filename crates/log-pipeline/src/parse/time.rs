@@ -229,7 +229,7 @@ pub(crate) fn parse_iso(b: &[u8]) -> Option<(Iso, usize)> {
     Some((Iso { civil, offset }, pos))
 }
 
-fn month_number(b: &[u8]) -> Option<u8> {
+pub(crate) fn month_number(b: &[u8]) -> Option<u8> {
     let m = [b.first()? | 0x20, b.get(1)? | 0x20, b.get(2)? | 0x20];
     Some(match &m {
         b"jan" => 1,

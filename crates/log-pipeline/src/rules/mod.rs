@@ -73,6 +73,7 @@ mod load;
 mod native;
 mod redis_state;
 mod ruleset;
+mod samples;
 mod sigma;
 mod state;
 
@@ -91,8 +92,70 @@ pub use load::{
 };
 pub use redis_state::{AlertStateMetrics, RedisAlertState, RedisCause, RedisOptions};
 pub use ruleset::{PrefilterStats, RuleSet, Scratch};
+pub use samples::{
+    Malformed, Mismatch, SAMPLE_EXT, SAMPLE_RECEIVED_MICROS, SAMPLES_DIR, SampleReport,
+    check_samples,
+};
 pub use sigma::{SIGMA_FIELD_MAP, SIGMA_SERVICES};
 pub use state::{AlertState, AsyncAlertState, HitVerdict, MemoryAlertState, StateStats};
+
+/// The tag that puts a rule in sshd mode `ddos` (also loaded in `aggressive`).
+pub const SSHD_MODE_DDOS_TAG: &str = "ironpost.sshd_mode.ddos";
+/// The tag that puts a rule in sshd mode `aggressive` only.
+pub const SSHD_MODE_AGGRESSIVE_TAG: &str = "ironpost.sshd_mode.aggressive";
+
+/// Which sshd rules run (`log_pipeline.sshd_mode`), as fail2ban's sshd filter modes separate
+/// them: `normal` — authentication failures only; `ddos` — also connections dropped before
+/// authentication (rules tagged [`SSHD_MODE_DDOS_TAG`]); `aggressive` — also the noisier
+/// negotiation failures (tagged [`SSHD_MODE_AGGRESSIVE_TAG`]). Unlike fail2ban's `ddos`, which
+/// replaces the normal patterns, each mode here adds to the one before. Rules without either tag
+/// run in every mode. Ordered: each mode admits the rules of the ones before it.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum SshdMode {
+    #[default]
+    Normal,
+    Ddos,
+    Aggressive,
+}
+
+impl SshdMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SshdMode::Normal => "normal",
+            SshdMode::Ddos => "ddos",
+            SshdMode::Aggressive => "aggressive",
+        }
+    }
+
+    /// The mode a rule's tags put it in (`normal` without a mode tag).
+    pub fn of(rule: &Rule) -> SshdMode {
+        let has = |t: &str| rule.tags.iter().any(|x| x.eq_ignore_ascii_case(t));
+        if has(SSHD_MODE_AGGRESSIVE_TAG) {
+            SshdMode::Aggressive
+        } else if has(SSHD_MODE_DDOS_TAG) {
+            SshdMode::Ddos
+        } else {
+            SshdMode::Normal
+        }
+    }
+
+    /// Whether a rule runs in this mode.
+    pub fn admits(self, rule: &Rule) -> bool {
+        SshdMode::of(rule) <= self
+    }
+}
 
 /// Longest regex pattern accepted, in characters (seed 000: ReDoS defence).
 pub const MAX_PATTERN_CHARS: usize = 1000;

@@ -96,9 +96,10 @@ pub(crate) fn looks_like_sigma(doc: &Value) -> bool {
     ["logsource", "correlation", "action", "filter"]
         .iter()
         .any(|k| m.contains_key(*k))
+        // A native rule's detection may carry `condition: any` too, but always with `conditions`.
         || m.get("detection")
             .and_then(Value::as_mapping)
-            .is_some_and(|d| d.contains_key("condition"))
+            .is_some_and(|d| d.contains_key("condition") && !d.contains_key("conditions"))
 }
 
 enum Reject {

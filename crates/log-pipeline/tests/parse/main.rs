@@ -1,4 +1,5 @@
-//! Tests of the log parsers (`ironpost_log_pipeline::parse`): one table per format, the auth
+//! Tests of the log parsers (`ironpost_log_pipeline::parse`): one table per format (web access
+//! logs and the other services in `web.rs`), the auth
 //! extraction table, property tests, and the generated sshd corpus in all four renderings.
 //!
 //! Table cases compare [`render`], a one-line summary of every field a record has, with the
@@ -10,6 +11,7 @@ mod json;
 mod props;
 mod rfc3164;
 mod rfc5424;
+mod web;
 
 use ironpost_log_pipeline::parse::{ParseContext, Record, parse};
 
