@@ -144,8 +144,34 @@ pub(crate) struct RestoreArgs {
 pub(crate) enum RulesCmd {
     /// Load every rule under a directory; list each one that cannot be used, with the reason.
     Validate(RulesValidateArgs),
-    /// Run one rule file on sample lines; print the matches and the fields extracted.
+    /// Run one rule file on sample lines (--rule), or hold every rule of a directory to its
+    /// sample file (--dir).
     Test(RulesTestArgs),
+    /// The rules of a directory: id, title, severity, sshd mode, tags, file.
+    List(RulesValidateArgs),
+    /// Which rules fire on a log file, with counts (like fail2ban-regex).
+    Coverage(RulesCoverageArgs),
+}
+
+/// `log_pipeline.sshd_mode` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum SshdModeArg {
+    Normal,
+    Ddos,
+    Aggressive,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct RulesCoverageArgs {
+    /// The log file to run the rules on.
+    #[arg(long, value_name = "LOG")]
+    pub(crate) file: PathBuf,
+    /// Rules directory [default: log_pipeline.rules_dir from the config].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
+    /// Evaluate only the sshd rules of this mode [default: every rule of the directory].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub(crate) sshd_mode: Option<SshdModeArg>,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -156,10 +182,15 @@ pub(crate) struct RulesValidateArgs {
 }
 
 #[derive(Debug, ClapArgs)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["rule", "dir"])))]
 pub(crate) struct RulesTestArgs {
     /// The rule file (seed YAML or Sigma).
     #[arg(long, value_name = "FILE")]
-    pub(crate) rule: PathBuf,
+    pub(crate) rule: Option<PathBuf>,
+    /// A rules directory: every rule against its sample file DIR/tests/<id>.log (exit 1 on any
+    /// mismatch; format in docs/rules.md).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["stdin", "file"])]
+    pub(crate) dir: Option<PathBuf>,
     /// Read sample lines from standard input (the default when --file is absent).
     #[arg(long, conflicts_with = "file")]
     pub(crate) stdin: bool,

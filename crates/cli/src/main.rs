@@ -61,6 +61,8 @@ fn run(args: Args) -> Result<Exit, ExitError> {
         Command::Packets(PacketsCmd::List(q)) => block_on(alerts::list_packets(g, q)),
         Command::Rules(RulesCmd::Validate(a)) => rules_cmd::validate(g, a),
         Command::Rules(RulesCmd::Test(a)) => rules_cmd::test(g, a),
+        Command::Rules(RulesCmd::List(a)) => rules_cmd::list(g, a),
+        Command::Rules(RulesCmd::Coverage(a)) => rules_cmd::coverage(g, a),
         Command::Isolate(a) => block_on(isolate::isolate(g, a)),
         Command::Restore(a) => block_on(isolate::restore(g, a)),
         Command::Db(sbom_cmd::DbCmd::Import(a)) => sbom_cmd::db_import(g, a),
