@@ -369,7 +369,7 @@ impl Worker {
         let mut matched = Vec::new();
         let mut alerts = Vec::new();
         let mut evidence = Vec::new();
-        let mut counts = [0u64; 6];
+        let mut counts = [0u64; 7];
         let mut classes = [0u64; 3];
         let (mut malformed, mut truncated) = (0u64, 0u64);
         let mut match_count = 0u64;
@@ -402,6 +402,7 @@ impl Worker {
                 Format::Raw => 3,
                 Format::Journal => 4,
                 Format::Combined => 5,
+                Format::WebError => 6,
             }] += 1;
             matched.clear();
             rules.matches(&rec, &mut matched);
@@ -435,9 +436,17 @@ impl Worker {
             // The message, not the line, was cut: counted with the source's other truncations.
             self.source_truncated(batch.source, truncated);
         }
-        for (i, format) in ["rfc5424", "rfc3164", "json", "raw", "journal", "combined"]
-            .into_iter()
-            .enumerate()
+        for (i, format) in [
+            "rfc5424",
+            "rfc3164",
+            "json",
+            "raw",
+            "journal",
+            "combined",
+            "web_error",
+        ]
+        .into_iter()
+        .enumerate()
         {
             if counts[i] > 0 {
                 metrics

@@ -1,5 +1,5 @@
 //! Log line parsers: RFC 5424, RFC 3164 (with or without `<PRI>`, host, year), JSON lines, web
-//! server access logs (NCSA common/combined: nginx, Apache), and field extraction from
+//! server access and error logs (NCSA common/combined: nginx, Apache), and field extraction from
 //! sshd/sudo/su/PAM, postfix, dovecot, proftpd, vsftpd and MySQL messages, behind one entry point, [`parse`], that
 //! detects the format per line and never fails.
 //!
@@ -28,7 +28,9 @@
 //! space, RFC 5424 (falling back to RFC 3164 with that PRI when the header is not 5424); with
 //! `<PRI>` otherwise, or with a BSD or ISO timestamp, RFC 3164; a line that is none of these but
 //! has the shape `HOST IDENT USER [dd/Mon/yyyy:hh:mm:ss ±zzzz] "REQUEST" STATUS BYTES…`, an
-//! access log line (`Format::Combined`); anything else is Raw.
+//! access log line (`Format::Combined`); an nginx (`YYYY/MM/DD hh:mm:ss [level] PID#TID: `) or
+//! Apache (`[Www Mmm dd hh:mm:ss[.us] yyyy] [module:level] …`) error log line, `Format::WebError`;
+//! anything else is Raw.
 
 mod auth;
 mod auth_tokens;
@@ -40,6 +42,7 @@ mod rfc5424;
 mod service;
 mod time;
 mod web;
+mod web_error;
 
 use std::borrow::Cow;
 use std::cell::Cell;
@@ -154,7 +157,11 @@ fn fill<'a>(line: &'a [u8], ctx: &ParseContext, rec: &mut Record<'a>) {
             }
             None => false,
         },
-        Some(_) => rfc3164::parse(src, None, 0, ctx, rec) || web::parse(src, rec),
+        Some(_) => {
+            rfc3164::parse(src, None, 0, ctx, rec)
+                || web::parse(src, rec)
+                || web_error::parse(src, ctx, rec)
+        }
         None => false,
     };
     if parsed {

@@ -27,6 +27,8 @@ pub enum Format {
     Journal,
     /// A web server access log line, NCSA common or combined (nginx, Apache): `parse/web.rs`.
     Combined,
+    /// An nginx or Apache error log line: `parse/web_error.rs`.
+    WebError,
     /// Nothing recognisable: the whole line is the message. Counted by the caller.
     Raw,
 }
@@ -40,6 +42,7 @@ impl Format {
             Format::Json => "json",
             Format::Journal => "journal",
             Format::Combined => "combined",
+            Format::WebError => "web_error",
             Format::Raw => "raw",
         }
     }

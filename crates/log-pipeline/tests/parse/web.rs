@@ -43,6 +43,28 @@ fn access_log_table() {
 }
 
 #[test]
+fn error_log_table() {
+    check_table(
+        "web_error",
+        &[
+            (
+                br#"2026/11/20 10:25:00 [error] 1234#1234: *5 user "admin": password mismatch, client: 203.0.113.170, server: example.com, request: "GET /admin/ HTTP/1.1", host: "example.com""#,
+                r#"web_error ts=2026-11-20T10:25:00Z sev=err app=nginx pid=1234 msg="*5 user \"admin\": password mismatch, client: 203.0.113.170, server: example.com, request: \"GET /admin/ HTTP/1.1\", host: \"example.com\"" sd[src_ip="203.0.113.170"]"#,
+            ),
+            (
+                br#"[Fri Nov 20 10:25:02.123456 2026] [auth_basic:error] [pid 2345:tid 140211] [client 203.0.113.171:51234] AH01617: user bob: authentication failure for "/private": Password Mismatch"#,
+                r#"web_error ts=2026-11-20T10:25:02.123456Z sev=err app=apache pid=2345 msg="AH01617: user bob: authentication failure for \"/private\": Password Mismatch" sd[src_ip="203.0.113.171"]"#,
+            ),
+            // nginx's warn level; no client.
+            (
+                b"2026/11/20 10:25:06 [warn] 77#77: conflicting server name \"example.com\" on 0.0.0.0:80, ignored",
+                r#"web_error ts=2026-11-20T10:25:06Z sev=warning app=nginx pid=77 msg="conflicting server name \"example.com\" on 0.0.0.0:80, ignored""#,
+            ),
+        ],
+    );
+}
+
+#[test]
 fn service_lines_table() {
     check_table(
         "services",
