@@ -56,7 +56,9 @@ fn start(dir: tempfile::TempDir, policy_dir: &Path, extra: &[(&str, &str)]) -> D
     wait_for(30, "the container guard to be healthy", || {
         let g = guard_health(&d)?;
         (g["status"] == "healthy"
-            || g["reason"].as_str().is_some_and(|r| r.contains("was damaged")))
+            || g["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("was damaged")))
         .then_some(())
     });
     d
