@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
+use crate::ack::Ack;
 use crate::error::ParseError;
 pub use crate::evidence::Evidence;
 use crate::severity::Severity;
@@ -383,6 +384,9 @@ pub struct LogEvent {
     /// Other extracted fields (structured data, JSON keys, outcome …).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fields: BTreeMap<String, String>,
+    /// The acknowledgement token of the source batch (never serialized; see [`crate::ack`]).
+    #[serde(skip)]
+    pub ack: Ack,
 }
 impl_event!(LogEvent, "log");
 
@@ -399,6 +403,7 @@ impl LogEvent {
             message: message.into(),
             entities: Entities::default(),
             fields: BTreeMap::new(),
+            ack: Ack::none(),
         }
     }
 }
@@ -475,6 +480,10 @@ pub struct AlertEvent {
     /// submitted from outside) is `forgeable`.
     #[serde(default)]
     pub evidence: Evidence,
+    /// The acknowledgement token of the source batch the alert came from (never serialized;
+    /// the store resolves it once the alert is committed, see [`crate::ack`]).
+    #[serde(skip)]
+    pub ack: Ack,
 }
 impl_event!(AlertEvent, "alert");
 
@@ -498,6 +507,7 @@ impl AlertEvent {
             tags: Vec::new(),
             severity_note: None,
             evidence: Evidence::Forgeable,
+            ack: Ack::none(),
         }
     }
 

@@ -5,6 +5,7 @@
 //! Architecture invariant: this crate knows no module. It defines what modules exchange and how a
 //! config section is loaded and validated; the sections themselves live in the module crates.
 
+pub mod ack;
 pub mod config;
 pub mod containers;
 pub mod error;

@@ -21,7 +21,8 @@ pub const ACTION_CHANNEL_CAPACITY: usize = 1024;
 /// lost in `ironpost_ebpf_events_lost_total{reason="channel_full"}`).
 pub const PACKET_CHANNEL_CAPACITY: usize = 8192;
 /// Capacity of the channel of `LogEvent`s (lines that matched a rule, stored as evidence; when
-/// full, counted in `ironpost_log_evidence_dropped_total`).
+/// full, evidence of acknowledged sources (file, journal) waits, other evidence is counted in
+/// `ironpost_log_evidence_dropped_total`).
 pub const LOG_CHANNEL_CAPACITY: usize = 8192;
 
 /// A consumer of one kind of event besides the store. `deliver` must not wait; it returns false

@@ -35,9 +35,10 @@ async fn drain_channel<T, F: std::future::Future<Output = ()>>(
     }
 }
 
-/// Hands a record to the store; counts it when the store has already stopped.
+/// Hands a record to the store's queue per `storage.when_full` (`drop`: never waits; a full queue
+/// is counted by the store); counts it when the store has already stopped.
 async fn persist(app: &Shared, store: &StoreWriter, record: Record, kind: &'static str) {
-    if store.write(record).await.is_err() {
+    if store.submit(record).await.is_err() {
         app.metrics.dropped.with_label_values(&[kind]).inc();
         error!(kind, "store stopped before an event could be written");
     }
@@ -45,7 +46,9 @@ async fn persist(app: &Shared, store: &StoreWriter, record: Record, kind: &'stat
 
 /// Alerts are amended by the bus's enrichers, then go to the store and to each subscriber (the
 /// responder, the container guard) without waiting: a full subscriber queue is counted in
-/// `ironpost_events_dropped_total{kind="<subscriber>"}`.
+/// `ironpost_events_dropped_total{kind="<subscriber>"}`, a full store queue (a stalled database,
+/// `when_full = "drop"`) in `ironpost_store_queue_dropped_total{kind="alert"}`. Subscribers get a
+/// copy without the acknowledgement token: only the store acknowledges.
 pub(crate) async fn route_alerts(
     rx: mpsc::Receiver<AlertEvent>,
     subscribers: Vec<Subscriber<AlertEvent>>,
@@ -70,7 +73,11 @@ pub(crate) async fn route_alerts(
             );
             // Queued for the store before any subscriber sees it: the actions it causes reference
             // it (a foreign key) and must reach the store after it.
-            let copy = (!subscribers.is_empty()).then(|| alert.clone());
+            let copy = (!subscribers.is_empty()).then(|| {
+                let mut copy = alert.clone();
+                drop(copy.ack.take());
+                copy
+            });
             persist(&app, &store, Record::Alert(alert), "alert").await;
             if let Some(alert) = copy {
                 deliver(&app, &subscribers, &alert);

@@ -84,7 +84,9 @@ pub struct LogPipelineConfig {
     /// PEM private key matching `syslog_tls_cert`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub syslog_tls_key: Option<PathBuf>,
-    /// `beginning` or `end`: where to start a file with no checkpoint.
+    /// `beginning` or `end`: where to start a file on the first run (no checkpoint file yet).
+    /// Once a checkpoint file exists, a new file is read from its start; after a damaged
+    /// checkpoint file, every file is.
     pub file_start_at: StartAt,
     /// How often files are checked for new lines, rotation and new matches.
     #[serde(rename = "file_poll_ms", with = "millis")]

@@ -4,8 +4,18 @@
 //! one worker parses every line, asks the [`RuleSet`] for the rules it matches (one Aho-Corasick
 //! pass picks the candidates), feeds matches to the [`Alerter`] (windows, dedup, rate limit) and
 //! sends the resulting `AlertEvent`s — and the line that raised each, as `LogEvent` evidence — to
-//! the daemon. File positions and journal cursors are acknowledged only after their batch is
-//! processed.
+//! the daemon.
+//!
+//! **Acknowledgement.** A file batch or journal batch gets an `ironpost_core::ack` token from its
+//! stream's watermark (one per file, one for the journal); each alert and evidence line it raises
+//! carries a clone, and the store resolves the clone once the record is committed. File offsets
+//! and the journal cursor are committed only up to the last batch whose every clone was resolved
+//! as delivered (checked every [`ACK_POLL`] and at stop); a record the store refused or lost holds
+//! the position back for the rest of the run (`ironpost_log_source_ack_failed_total`), so a restart
+//! reads it again. Alerts and evidence from files get deterministic ids (file identity, line
+//! offset, line bytes, rule; from the journal: the entry, which holds its cursor, and the rule),
+//! so what is read again is stored once — for rules that alert per line. Threshold and dedup
+//! state is not checkpointed: after a restart a threshold counts again from the replayed lines.
 //!
 //! **Evidence.** Each record gets its evidence class from where it came from, never from its
 //! text ([`Trust::evidence`]): a record is *authenticated* when its source vouches for the
@@ -26,6 +36,7 @@ mod error;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
+use ironpost_core::ack::{Ack, Watermark, stable_id};
 use ironpost_core::metrics::{self, prometheus};
 use ironpost_core::{
     AlertEvent, BoxFuture, Entities, Evidence, Health, LogEvent, Module, ModuleError, PacketEvent,
@@ -42,7 +53,7 @@ use crate::rules::{
     Alerter, MemoryAlertState, RedisAlertState, Rule, RuleSet, RuleStatus, SystemClock, load_dir,
 };
 use crate::source::ebpf::PacketRecord;
-use crate::source::file::{Checkpoints, FilePos, FileSource};
+use crate::source::file::{CheckpointLoad, Checkpoints, FileKey, FilePos, FileSource};
 use crate::source::journald::{
     CursorFile, CursorLoad, JournaldMetrics, JournaldSource, SourceStatus,
 };
@@ -57,13 +68,16 @@ pub use error::PipelineError;
 pub const BATCH_CHANNEL_CAPACITY: usize = 32;
 /// Packet events queued for the worker.
 pub const PACKET_CHANNEL_CAPACITY: usize = 4096;
+/// How often the worker moves the acknowledgement watermarks forward when no batch arrives.
+pub const ACK_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Where the pipeline sends what it produces.
 #[derive(Debug, Clone)]
 pub struct PipelineOutputs {
     pub alerts: mpsc::Sender<AlertEvent>,
     /// The line that raised each alert, kept as its evidence (`log_entries`, same trace id).
-    /// Full: counted, not waited for.
+    /// Full: waited for when the line comes from an acknowledged source (file, journal),
+    /// otherwise counted, not waited for.
     pub logs: mpsc::Sender<LogEvent>,
 }
 
@@ -221,7 +235,8 @@ pub struct LogPipeline {
     outputs: PipelineOutputs,
     stop_sources: watch::Sender<bool>,
     sources: Vec<JoinHandle<()>>,
-    worker: Option<JoinHandle<()>>,
+    worker: Option<JoinHandle<Worker>>,
+    checkpoints: Option<Checkpoints>,
     packets_tx: mpsc::Sender<PacketEvent>,
     packets_rx: Option<mpsc::Receiver<PacketEvent>>,
 }
@@ -260,6 +275,7 @@ impl LogPipeline {
             stop_sources,
             sources: Vec::new(),
             worker: None,
+            checkpoints: None,
             packets_tx,
             packets_rx: Some(packets_rx),
         }
@@ -353,10 +369,79 @@ struct Worker {
     checkpoints: Option<Checkpoints>,
     journal_cursor: Option<CursorFile>,
     source_metrics: Option<SourceMetrics>,
+    /// Batches of each file not yet acknowledged, in read order.
+    file_marks: std::collections::HashMap<FileKey, Watermark<FilePos>>,
+    journal_marks: Watermark<String>,
+}
+
+/// The deterministic id of what rule `rule` raised on line `i` of a file batch: the file's
+/// identity, where the line starts, the line itself, the rule.
+fn file_record_id(
+    pos: &FilePos,
+    offset: u64,
+    line: &[u8],
+    rule: &str,
+    kind: &[u8],
+) -> ironpost_core::EventId {
+    ironpost_core::EventId(stable_id(&[
+        b"file",
+        &pos.key.dev.to_le_bytes(),
+        &pos.key.ino.to_le_bytes(),
+        &offset.to_le_bytes(),
+        line,
+        rule.as_bytes(),
+        kind,
+    ]))
 }
 
 impl Worker {
-    async fn process(&mut self, batch: &Batch) {
+    /// Moves every watermark forward: commits file offsets and the journal cursor whose batches
+    /// were fully stored.
+    fn advance(&mut self) {
+        let (mut newly_stuck, mut acked) = (0, 0);
+        if let Some(c) = &self.checkpoints {
+            for marks in self.file_marks.values_mut() {
+                let stuck = marks.is_stuck();
+                if let Some(pos) = marks.advance() {
+                    acked += c.commit(&pos);
+                }
+                newly_stuck += usize::from(marks.is_stuck() && !stuck);
+            }
+            self.file_marks.retain(|_, m| !m.is_empty());
+        }
+        if acked > 0
+            && let Some(m) = &self.source_metrics
+        {
+            m.acked_bytes.with_label_values(&["file"]).inc_by(acked);
+        }
+        for _ in 0..newly_stuck {
+            self.shared_ack_failed("file");
+        }
+        if let Some(f) = &self.journal_cursor {
+            let stuck = self.journal_marks.is_stuck();
+            if let Some(cursor) = self.journal_marks.advance() {
+                f.commit(&cursor);
+                if f.save_due().is_err() {
+                    self.source_errors(crate::source::journald::NAME);
+                }
+            }
+            if self.journal_marks.is_stuck() && !stuck {
+                self.shared_ack_failed(crate::source::journald::NAME);
+            }
+        }
+    }
+
+    fn shared_ack_failed(&self, source: &'static str) {
+        if let Some(m) = &self.source_metrics {
+            m.ack_failed.with_label_values(&[source]).inc();
+        }
+        warn!(
+            source,
+            "a batch's alerts or evidence were not stored: its position is not committed and it is read again after a restart"
+        );
+    }
+
+    async fn process(&mut self, batch: &Batch, ack: &Ack, pos: Option<&FilePos>) {
         let rules = self
             .shared
             .rules
@@ -408,14 +493,35 @@ impl Worker {
             rules.matches(&rec, &mut matched);
             match_count += matched.len() as u64;
             for rule in &matched {
-                if let Some(alert) = self.alerter.observe(rule, &rec).await {
+                if let Some(mut alert) = self.alerter.observe(rule, &rec).await {
                     // The line that raised the alert is kept as its evidence (same trace id).
                     let mut ev = to_log_event(
                         format!("{}:{}", batch.source, batch.origin),
                         &rec,
                         rule.severity,
                     );
+                    let rule_id = alert.rule_id.as_str();
+                    let id = |kind: &[u8]| match (pos, batch.offset(i)) {
+                        (Some(pos), Some(offset)) => {
+                            Some(file_record_id(pos, offset, line, rule_id, kind))
+                        }
+                        // A journal entry's JSON holds its unique `__CURSOR`.
+                        _ if journal => Some(ironpost_core::EventId(stable_id(&[
+                            b"journald",
+                            line,
+                            rule_id.as_bytes(),
+                            kind,
+                        ]))),
+                        _ => None,
+                    };
+                    if let (Some(a), Some(t), Some(l)) = (id(b"alert"), id(b"trace"), id(b"log")) {
+                        alert.id = a;
+                        alert.trace_id = ironpost_core::TraceId(t.0.as_u128());
+                        ev.id = l;
+                    }
                     ev.trace_id = alert.trace_id;
+                    alert.ack = ack.clone();
+                    ev.ack = ack.clone();
                     evidence.push(ev);
                     alerts.push(alert);
                 }
@@ -457,12 +563,27 @@ impl Worker {
         }
         metrics.matches.inc_by(match_count);
         for ev in evidence {
-            if self.outputs.logs.try_send(ev).is_err() {
+            // Evidence of an acknowledged batch (file, journal) is part of what must be stored
+            // before its position is committed: it waits for room like an alert. Other evidence
+            // is not waited for (counted when the queue is full).
+            let sent = if ev.ack.is_none() {
+                self.outputs.logs.try_send(ev).map_err(|e| match e {
+                    mpsc::error::TrySendError::Full(ev) | mpsc::error::TrySendError::Closed(ev) => {
+                        ev
+                    }
+                })
+            } else {
+                self.outputs.logs.send(ev).await.map_err(|e| e.0)
+            };
+            if let Err(ev) = sent {
+                ev.ack.fail();
                 metrics.evidence_dropped.inc();
             }
         }
         for alert in alerts {
-            let _ = self.outputs.alerts.send(alert).await;
+            if let Err(e) = self.outputs.alerts.send(alert).await {
+                e.0.ack.fail();
+            }
         }
     }
 
@@ -512,13 +633,17 @@ impl Worker {
         }
     }
 
+    /// Returns itself once its log sources ended, so that `stop` can still collect what the store
+    /// acknowledges while it drains.
     async fn run(
         mut self,
         mut lines: mpsc::Receiver<Batch>,
         mut files: mpsc::Receiver<(Batch, FilePos)>,
         mut journal: mpsc::Receiver<(Batch, Option<String>)>,
         mut packets: mpsc::Receiver<PacketEvent>,
-    ) {
+    ) -> Self {
+        let mut tick = tokio::time::interval(ACK_POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let (mut lines_open, mut files_open, mut packets_open) = (true, true, true);
         let mut journal_open = true;
         // Packets keep coming while the daemon runs; the worker ends with its log sources.
@@ -529,32 +654,32 @@ impl Worker {
                     None => packets_open = false,
                 },
                 b = lines.recv(), if lines_open => match b {
-                    Some(b) => self.process(&b).await,
+                    Some(b) => self.process(&b, &Ack::none(), None).await,
                     None => lines_open = false,
                 },
                 f = files.recv(), if files_open => match f {
                     Some((b, pos)) => {
-                        self.process(&b).await;
-                        if let Some(c) = &self.checkpoints {
-                            c.commit(&pos);
-                        }
+                        let ack = self.file_marks.entry(pos.key).or_default().track(pos.clone());
+                        self.process(&b, &ack, Some(&pos)).await;
                     }
                     None => files_open = false,
                 },
                 j = journal.recv(), if journal_open => match j {
                     Some((b, cursor)) => {
-                        self.process(&b).await;
-                        if let (Some(f), Some(c)) = (&self.journal_cursor, cursor) {
-                            f.commit(&c);
-                            if f.save_due().is_err() {
-                                self.source_errors(crate::source::journald::NAME);
-                            }
-                        }
+                        let ack = match cursor {
+                            Some(c) => self.journal_marks.track(c),
+                            None => Ack::none(),
+                        };
+                        self.process(&b, &ack, None).await;
                     }
                     None => journal_open = false,
                 },
+                _ = tick.tick() => {}
             }
+            self.advance();
         }
+        self.advance();
+        self
     }
 }
 
@@ -648,13 +773,19 @@ impl Module for LogPipeline {
             }
             let mut checkpoints = None;
             if cfg.sources.contains(&crate::config::SourceKind::File) {
-                let c = Checkpoints::load(self.data_dir.join("log_pipeline/checkpoints.json"));
-                let src = FileSource::new(
-                    cfg.watch_paths.clone(),
-                    cfg.file_start_at,
-                    cfg.file_poll,
-                    c.clone(),
-                );
+                let (c, load) =
+                    Checkpoints::load(self.data_dir.join("log_pipeline/checkpoints.json"));
+                let mut start_at = cfg.file_start_at;
+                if let CheckpointLoad::Corrupt(why) = load {
+                    // The safe point: every file from its start (deterministic ids: stored once).
+                    self.source_metrics.checkpoint_corrupt.inc();
+                    warn!(path = %why.path.display(), moved_to = %why.moved_to.display(), reason = %why.reason,
+                        "file checkpoints damaged; every file is read again from its start");
+                    start_at = crate::source::file::StartAt::Beginning;
+                    problems.push(PipelineError::Checkpoint(why));
+                }
+                let src =
+                    FileSource::new(cfg.watch_paths.clone(), start_at, cfg.file_poll, c.clone());
                 self.sources.push(tokio::spawn(src.run(
                     file_tx.clone(),
                     m.clone(),
@@ -730,8 +861,11 @@ impl Module for LogPipeline {
                 checkpoints,
                 journal_cursor: self.journal_cursor.clone(),
                 source_metrics: Some(self.source_metrics.clone()),
+                file_marks: std::collections::HashMap::new(),
+                journal_marks: Watermark::new(),
             };
             let packets = self.packets_rx.take().unwrap_or_else(|| mpsc::channel(1).1);
+            self.checkpoints = worker.checkpoints.clone();
             self.worker = Some(tokio::spawn(
                 worker.run(line_rx, file_rx, journal_rx, packets),
             ));
@@ -752,8 +886,17 @@ impl Module for LogPipeline {
                 let _ = s.await;
             }
             // The sources dropped their senders: the worker drains what is queued, then ends.
-            if let Some(w) = self.worker.take() {
-                let _ = w.await;
+            if let Some(w) = self.worker.take()
+                && let Ok(mut w) = w.await
+            {
+                // What the store acknowledged meanwhile; batches whose alerts are still queued
+                // for the store are read again at the next start (and stored once).
+                w.advance();
+            }
+            if let Some(c) = &self.checkpoints
+                && let Err(e) = c.save(None)
+            {
+                warn!(error = %e, path = %c.path().display(), "file checkpoints not saved");
             }
             // What the worker acknowledged while draining is written now, so a restart neither
             // repeats nor skips an entry.

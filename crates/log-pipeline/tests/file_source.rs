@@ -27,7 +27,7 @@ fn start(dir: &Path, pattern: &str, start_at: StartAt) -> Running {
 fn start_polling(dir: &Path, pattern: &str, start_at: StartAt, poll: Duration) -> Running {
     let reg = metrics::new_registry();
     let m = SourceMetrics::new(&reg);
-    let checkpoints = Checkpoints::load(dir.join("state/checkpoints.json"));
+    let (checkpoints, _) = Checkpoints::load(dir.join("state/checkpoints.json"));
     let src = FileSource::new(vec![dir.join(pattern)], start_at, poll, checkpoints.clone());
     let (tx, rx) = mpsc::channel(16);
     let (stop, stop_rx) = watch::channel(false);
@@ -181,4 +181,108 @@ async fn a_written_line_is_read_without_waiting_for_the_poll() {
         .unwrap();
     assert_eq!(b.lines().count(), 1);
     r.stop().await;
+}
+
+/// A file rotated (renamed) while the daemon was down is finished from its checkpoint when the
+/// glob still matches it; the file created in its place is read from its start although
+/// `start_at = end` (that applies only on the very first run).
+#[tokio::test]
+async fn rotation_while_down_finishes_the_old_file_and_reads_the_new_one() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("auth.log");
+    append(&log, &["1", "2"]);
+    let mut r = start(d.path(), "auth.log*", StartAt::Beginning);
+    assert_eq!(r.take(2).await, ["1", "2"]);
+    r.stop().await;
+    append(&log, &["3 written before the rotation"]);
+    std::fs::rename(&log, d.path().join("auth.log.1")).unwrap();
+    append(&log, &["4 in the new file"]);
+    let mut r = start(d.path(), "auth.log*", StartAt::End);
+    let mut got = r.take(2).await;
+    got.sort();
+    assert_eq!(got, ["3 written before the rotation", "4 in the new file"]);
+    let m = r.stop().await;
+    assert_eq!(m.replayed.with_label_values(&["file"]).get(), 0);
+}
+
+/// The same (dev, inode) with other content (a reused inode, or a file rewritten in place while
+/// the daemon was down): the fingerprint differs, so the file is read from its start instead of
+/// from the old offset.
+#[tokio::test]
+async fn a_reused_inode_with_other_content_is_read_from_its_start() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("app.log");
+    append(&log, &["old first line", "old second line"]);
+    let mut r = start(d.path(), "app.log", StartAt::Beginning);
+    assert_eq!(r.take(2).await.len(), 2);
+    r.stop().await;
+    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&log).unwrap());
+    // Rewritten in place: same inode, longer than the committed offset, other first bytes.
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&log)
+        .unwrap();
+    writeln!(
+        f,
+        "new 1 of a different file\nnew 2 of a different file\nnew 3"
+    )
+    .unwrap();
+    drop(f);
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&log).unwrap()),
+        ino
+    );
+    let mut r = start(d.path(), "app.log", StartAt::End);
+    assert_eq!(
+        r.take(3).await,
+        [
+            "new 1 of a different file",
+            "new 2 of a different file",
+            "new 3"
+        ]
+    );
+    r.stop().await;
+}
+
+/// A file truncated while the daemon was down and written again, shorter than the old offset,
+/// is read from its start.
+#[tokio::test]
+async fn a_file_truncated_while_down_is_read_from_its_start() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("app.log");
+    append(
+        &log,
+        &["a fairly long first line", "a fairly long second line"],
+    );
+    let mut r = start(d.path(), "app.log", StartAt::Beginning);
+    assert_eq!(r.take(2).await.len(), 2);
+    r.stop().await;
+    std::fs::write(&log, "short\n").unwrap();
+    let mut r = start(d.path(), "app.log", StartAt::End);
+    assert_eq!(r.take(1).await, ["short"]);
+    r.stop().await;
+}
+
+/// A damaged checkpoint file (garbage, or empty as after a power loss without fsync) is moved
+/// aside and reported with its path; the caller reads every file from its start.
+#[test]
+fn a_damaged_checkpoint_is_moved_aside_and_reported() {
+    use ironpost_log_pipeline::source::file::CheckpointLoad;
+    for damage in [&b""[..], b"[[{\"dev\":1", b"\0\0\0\0"] {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("checkpoints.json");
+        std::fs::write(&path, damage).unwrap();
+        let (_, load) = Checkpoints::load(path.clone());
+        let CheckpointLoad::Corrupt(e) = load else {
+            panic!("{damage:?} accepted: {load:?}");
+        };
+        assert_eq!(e.path, path);
+        assert!(!path.exists(), "moved aside");
+        assert_eq!(std::fs::read(&e.moved_to).unwrap(), damage);
+        assert!(e.to_string().contains("checkpoints.json"), "{e}");
+    }
+    let d = tempfile::tempdir().unwrap();
+    let (_, load) = Checkpoints::load(d.path().join("none.json"));
+    assert!(matches!(load, CheckpointLoad::Missing));
 }

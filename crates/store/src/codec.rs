@@ -545,6 +545,7 @@ pub(crate) fn decode_log<R: RowSource>(row: &R) -> Result<LogEvent, StoreError> 
         message: c.text()?,
         fields: c.string_map()?,
         entities: c.entities()?,
+        ack: Default::default(),
     })
 }
 
@@ -563,6 +564,7 @@ pub(crate) fn decode_alert<R: RowSource>(row: &R) -> Result<AlertEvent, StoreErr
         severity_note: c.opt_text()?,
         evidence: c.parse()?,
         entities: c.entities()?,
+        ack: Default::default(),
     })
 }
 

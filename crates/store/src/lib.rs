@@ -27,7 +27,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use ironpost_core::config::StorageConfig;
+use ironpost_core::config::{StorageConfig, WhenFull};
 use ironpost_core::metrics::prometheus::Registry;
 use ironpost_core::{BoxFuture, Health, Module, ModuleError};
 use tokio::sync::{mpsc, oneshot};
@@ -51,6 +51,7 @@ pub struct Store {
     /// The queue's receiving end and the sink, until `start` hands them to the writer task.
     idle: Option<(mpsc::Receiver<Record>, Sink)>,
     batching: Batching,
+    when_full: WhenFull,
     retention_days: u32,
     retention_target: retention::Target,
     stop_tx: Option<oneshot::Sender<()>>,
@@ -140,6 +141,7 @@ impl Store {
             tx,
             idle: Some((rx, sink)),
             batching,
+            when_full: cfg.when_full,
             retention_days: cfg.retention_days,
             retention_target,
             stop_tx: None,
@@ -155,6 +157,8 @@ impl Store {
         StoreWriter {
             tx: self.tx.clone(),
             queue_depth: self.metrics.queue_depth.clone(),
+            queue_dropped: self.metrics.queue_dropped.clone(),
+            when_full: self.when_full,
         }
     }
 
@@ -258,6 +262,8 @@ impl Module for Store {
 pub struct StoreWriter {
     tx: mpsc::Sender<Record>,
     queue_depth: ironpost_core::metrics::prometheus::IntGauge,
+    queue_dropped: ironpost_core::metrics::prometheus::IntCounterVec,
+    when_full: WhenFull,
 }
 
 impl std::fmt::Debug for StoreWriter {
@@ -272,13 +278,38 @@ impl StoreWriter {
     /// Queues a record for the batched writer. When the queue (`queue_capacity`) is full this waits
     /// for room: backpressure. Fails only once the store was stopped.
     pub async fn write(&self, r: impl Into<Record>) -> Result<(), StoreError> {
-        self.tx
-            .send(r.into())
-            .await
-            .map_err(|_| StoreError::Stopped)?;
+        self.tx.send(r.into()).await.map_err(|e| {
+            e.0.fail_ack();
+            StoreError::Stopped
+        })?;
         let depth = self.tx.max_capacity() - self.tx.capacity();
         self.queue_depth
             .set(i64::try_from(depth).unwrap_or(i64::MAX));
         Ok(())
+    }
+
+    /// Queues a record the way `storage.when_full` says: `block` waits like [`StoreWriter::write`];
+    /// `drop` never waits — with the queue full the record is counted in
+    /// `ironpost_store_queue_dropped_total{kind}`, its acknowledgement token is failed (its source
+    /// position is not committed) and `Ok(false)` is returned. Fails only once the store stopped.
+    pub async fn submit(&self, r: impl Into<Record>) -> Result<bool, StoreError> {
+        let r = r.into();
+        match self.when_full {
+            WhenFull::Block => self.write(r).await.map(|()| true),
+            WhenFull::Drop => match self.tx.try_send(r) {
+                Ok(()) => Ok(true),
+                Err(mpsc::error::TrySendError::Full(r)) => {
+                    r.fail_ack();
+                    self.queue_dropped
+                        .with_label_values(&[r.kind().label()])
+                        .inc();
+                    Ok(false)
+                }
+                Err(mpsc::error::TrySendError::Closed(r)) => {
+                    r.fail_ack();
+                    Err(StoreError::Stopped)
+                }
+            },
+        }
     }
 }

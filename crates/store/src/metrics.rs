@@ -16,6 +16,8 @@ pub(crate) struct StoreMetrics {
     pub(crate) rejected: IntCounter,
     pub(crate) batch_duration: Histogram,
     pub(crate) queue_depth: IntGauge,
+    /// Records not queued because the queue was full (`when_full = "drop"`), by kind.
+    pub(crate) queue_dropped: IntCounterVec,
     pub(crate) spool_bytes: IntGauge,
     pub(crate) spool_records: IntGauge,
     pub(crate) spool_dropped: IntCounter,
@@ -50,6 +52,12 @@ impl StoreMetrics {
                 m::latency_buckets(),
             ),
             queue_depth: m::int_gauge(r, "store_queue_depth", "Records queued for the writer."),
+            queue_dropped: m::int_counter_vec(
+                r,
+                "store_queue_dropped_total",
+                "Records not stored because the writer's queue was full (when_full = \"drop\"), by kind.",
+                &["kind"],
+            ),
             spool_bytes: m::int_gauge(
                 r,
                 "store_spool_bytes",
@@ -81,6 +89,7 @@ impl StoreMetrics {
         for k in Kind::ALL {
             s.written.with_label_values(&[k.label()]);
             s.retention_deleted.with_label_values(&[k.label()]);
+            s.queue_dropped.with_label_values(&[k.label()]);
         }
         s
     }

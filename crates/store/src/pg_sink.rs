@@ -146,6 +146,9 @@ impl PgSink {
         let result = tokio::task::spawn_blocking(move || {
             let mut s = lock(&spool);
             let appended = s.append(&records);
+            // The spool keeps a prefix; the records after it are lost (their batches unacknowledged).
+            let kept = usize::try_from(appended.spooled).unwrap_or(usize::MAX);
+            records.iter().skip(kept).for_each(Record::fail_ack);
             (appended, s.bytes(), s.records(), s.is_empty())
         })
         .await;

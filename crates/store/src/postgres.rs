@@ -269,6 +269,7 @@ impl Session {
                 Ok(()) => out.written.add(r.kind()),
                 Err(e) if classify(&e) == Failure::Data => {
                     tracing::warn!(kind = r.kind().label(), id = %r.id(), error = %chain(&e), "PostgreSQL refused a record");
+                    r.fail_ack();
                     out.rejected += 1;
                 }
                 Err(e) => return Err((e, i)),

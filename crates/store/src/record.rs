@@ -56,6 +56,15 @@ impl Record {
         }
     }
 
+    /// The record is lost (refused, or given up): its source batch must not be acknowledged.
+    pub(crate) fn fail_ack(&self) {
+        match self {
+            Record::Log(e) => e.ack.fail(),
+            Record::Alert(e) => e.ack.fail(),
+            Record::Packet(_) | Record::Action(_) => {}
+        }
+    }
+
     pub(crate) fn id(&self) -> EventId {
         match self {
             Record::Packet(e) => e.id,

@@ -188,6 +188,7 @@ pub(crate) fn write_batch(
                     Ok(()) => out.written.add(r.kind()),
                     Err(e) if is_data_error(&e) => {
                         tracing::warn!(kind = r.kind().label(), id = %r.id(), error = %e, "SQLite refused a record");
+                        r.fail_ack();
                         out.rejected += 1;
                     }
                     Err(e) => return Err(e),

@@ -143,6 +143,7 @@ impl SqliteSink {
                 if self.gave_up || attempts_while_stopping >= STOP_ATTEMPTS {
                     self.gave_up = true;
                     self.metrics.dropped.inc_by(batch.len() as u64);
+                    batch.iter().for_each(Record::fail_ack);
                     tracing::error!(
                         records = batch.len(),
                         "store stopping: giving up on a batch SQLite refuses to write; records lost"

@@ -265,3 +265,49 @@ async fn stop_gives_up_on_records_sqlite_cannot_write_and_counts_them() {
         store.health()
     );
 }
+
+/// `when_full = "drop"`: with the writer's queue full (here: not started, capacity 1), `submit`
+/// returns at once, counts the record and fails its acknowledgement token; `block` would wait.
+/// A record that is written resolves its token as delivered.
+#[tokio::test]
+async fn submit_drops_and_fails_the_token_when_the_queue_is_full_and_acknowledges_what_it_writes() {
+    use ironpost_core::ack::{Ack, Status};
+    use ironpost_core::config::WhenFull;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = new_registry();
+    let cfg = StorageConfig {
+        queue_capacity: 1,
+        write_batch_size: 1,
+        when_full: WhenFull::Drop,
+        ..sqlite_config()
+    };
+    let mut store = Store::open(&cfg, dir.path(), &registry)
+        .await
+        .expect("open");
+    let w = store.writer();
+    let (first_ack, first) = Ack::new();
+    let mut a = minimal_alert(now_us(), Severity::Low);
+    a.ack = first_ack;
+    assert!(w.submit(a).await.expect("queued"));
+    let (second_ack, second) = Ack::new();
+    let mut b = minimal_alert(now_us(), Severity::Low);
+    b.ack = second_ack;
+    assert!(!w.submit(b).await.expect("dropped, not an error"));
+    assert_eq!(second.get(), Status::Failed);
+    assert_eq!(
+        metric(
+            &registry,
+            "ironpost_store_queue_dropped_total{kind=\"alert\"}"
+        ),
+        1.0
+    );
+    assert_eq!(first.get(), Status::Pending, "queued, not yet written");
+    store.start().await.expect("start");
+    wait_until("the queued alert written", || {
+        written(&registry, "alert") == 1.0
+    })
+    .await;
+    wait_until("its token resolved", || first.get() != Status::Pending).await;
+    assert_eq!(first.get(), Status::Delivered);
+    store.stop().await.expect("stop");
+}

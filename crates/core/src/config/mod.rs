@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 pub use env::{EnvOverride, RESERVED_ENV_VARS};
 pub use general::{GeneralConfig, LogFormat, LogLevel};
 pub use location::Location;
-pub use storage::StorageConfig;
+pub use storage::{StorageConfig, WhenFull};
 
 /// Largest config file accepted: a config is human-written; anything bigger is a mistake.
 pub const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;

@@ -27,10 +27,38 @@ pub struct StorageConfig {
     /// A partial batch is written after this long.
     #[serde(rename = "write_flush_ms", with = "super::millis")]
     pub write_flush: Duration,
-    /// Records queued for the writer before producers wait (backpressure).
+    /// Records queued for the writer (the store sink's own bounded buffer).
     pub queue_capacity: usize,
+    /// What the daemon's routers do with a record when that queue is full (a stalled database:
+    /// SQLite on a full disk retries forever). `drop` (default): the record is not stored and is
+    /// counted in `ironpost_store_queue_dropped_total{kind}`; the responder and the container
+    /// guard never wait for the store, and a file or journal position is not committed past a
+    /// dropped record (it is read again after a restart). `block`: the router waits for room, so
+    /// nothing is lost while the daemon runs, but a stalled database delays alerts to the
+    /// responder and the guard.
+    pub when_full: WhenFull,
     /// Bound of the on-disk spool used while PostgreSQL is unreachable.
     pub spool_max_bytes: u64,
+}
+
+/// What a producer does when a sink's bounded buffer is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WhenFull {
+    /// Wait for room (backpressure).
+    Block,
+    /// Count the record as dropped and go on.
+    #[default]
+    Drop,
+}
+
+impl WhenFull {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WhenFull::Block => "block",
+            WhenFull::Drop => "drop",
+        }
+    }
 }
 
 impl Default for StorageConfig {
@@ -43,6 +71,7 @@ impl Default for StorageConfig {
             write_batch_size: 1000,
             write_flush: Duration::from_millis(200),
             queue_capacity: 10_000,
+            when_full: WhenFull::Drop,
             spool_max_bytes: 256 * 1024 * 1024,
         }
     }

@@ -23,6 +23,10 @@ pub enum PipelineError {
         errors: Vec<RuleError>,
     },
 
+    /// The file source's checkpoint file was damaged (moved aside; files read from their start).
+    #[error(transparent)]
+    Checkpoint(crate::source::file::CheckpointError),
+
     #[error("syslog_udp cannot bind {addr}")]
     UdpBind {
         addr: SocketAddr,

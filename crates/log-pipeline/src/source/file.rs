@@ -1,14 +1,30 @@
 //! `file`: tails files matched by glob patterns (`*` and `?` in the file name; the directory is
 //! literal), picks up new files, follows rotation by rename+create (the old file is read to its
 //! end, then the new one from its start) and by copytruncate (a file shorter than the read offset
-//! is read again from its start), and starts new files at their beginning or end (`start_at`).
+//! is read again from its start), and starts new files at their beginning or end (`start_at`,
+//! which applies only on the very first run: once a checkpoint file exists, a file that appears is
+//! read from its start, so a file created while the daemon was down is not skipped).
 //! It reads as soon as inotify reports a change in a watched directory, and every `file_poll_ms`
 //! as well (the fallback where inotify is unavailable).
 //!
-//! Offsets are checkpointed under `data_dir` (temporary file + rename) from what the pipeline
-//! acknowledged ([`Checkpoints::commit`]), not from what was read, so a crash loses nothing: the
-//! lines after the last committed offset are read again, and counted as replayed (at most the
-//! lines of one checkpoint interval).
+//! **Identity.** A file is its (dev, inode) plus a fingerprint: the checksum of its first
+//! [`FP_BYTES`] bytes (of all of them while it is shorter; the fingerprint grows with the file up
+//! to that size). A checkpoint is resumed only when both match and the file is not shorter than the
+//! committed offset; otherwise (inode reused by a new file, a file truncated while the daemon was
+//! down) the file is read from its start. A file renamed while the daemon was down keeps its
+//! inode and content, so when the glob still matches it (`auth.log*`) it is finished from its
+//! checkpoint.
+//!
+//! **Acknowledgement.** Offsets are committed ([`Checkpoints::commit`]) from what the pipeline
+//! acknowledged — every alert and evidence line derived from the lines before the offset durably
+//! stored (see `ironpost_core::ack`) — not from what was read, so a crash loses nothing: the lines
+//! after the last committed offset are read again, counted as replayed, and stored once because
+//! their alerts have deterministic ids. The checkpoint file under `data_dir` is replaced with
+//! `ironpost_core::fs::write_durable` (write, fsync, rename, fsync of the directory) at most once a
+//! second and at stop. A damaged checkpoint file (unparseable, or empty after a power loss) is
+//! moved aside to `checkpoints.json.corrupt`, reported (a warning naming it, health degraded,
+//! `ironpost_log_checkpoint_corrupt_total`), and every file is read again from its start: the
+//! safe point, because replaying stores nothing twice.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -18,6 +34,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ironpost_core::ack::checksum64;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
@@ -26,6 +43,8 @@ use super::{Batch, MAX_LINE, SourceMetrics};
 const NAME: &str = "file";
 /// Bytes read per file per poll at most (then the next file gets its turn).
 const READ_CHUNK: usize = 256 * 1024;
+/// Bytes of a file's start that make its content fingerprint (as Vector's `checksum` fingerprinter).
+pub const FP_BYTES: usize = 256;
 
 /// Where to start in a file seen for the first time (no checkpoint).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -43,10 +62,53 @@ pub struct FileKey {
     pub ino: u64,
 }
 
+/// The content fingerprint of a file: the checksum of its first `len` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Fingerprint {
+    pub sum: u64,
+    pub len: u32,
+}
+
+impl Fingerprint {
+    /// The fingerprint of `file`'s first `min(FP_BYTES, size)` bytes (read without moving its
+    /// cursor).
+    pub fn of(file: &File, size: u64) -> std::io::Result<Self> {
+        Self::prefix(
+            file,
+            usize::try_from(size).unwrap_or(FP_BYTES).min(FP_BYTES),
+        )
+    }
+
+    fn prefix(file: &File, want: usize) -> std::io::Result<Self> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = [0u8; FP_BYTES];
+        let want = want.min(FP_BYTES);
+        let mut got = 0;
+        while got < want {
+            match file.read_at(&mut buf[got..want], got as u64)? {
+                0 => break,
+                n => got += n,
+            }
+        }
+        Ok(Fingerprint {
+            sum: checksum64(&buf[..got]),
+            // At most FP_BYTES.
+            len: got as u32,
+        })
+    }
+
+    /// Whether `file` still starts with the bytes this fingerprint was taken from (an entry of an
+    /// older version without a fingerprint matches any file).
+    fn matches(&self, file: &File) -> bool {
+        self.len == 0 || Self::prefix(file, self.len as usize).is_ok_and(|now| now == *self)
+    }
+}
+
 /// A position the pipeline acknowledged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FilePos {
     pub key: FileKey,
+    pub fingerprint: Fingerprint,
     pub path: Arc<str>,
     pub offset: u64,
 }
@@ -54,10 +116,32 @@ pub struct FilePos {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Entry {
     path: String,
-    /// Everything before this offset has been processed.
+    /// Everything before this offset has been processed and its results stored.
     committed: u64,
     /// Everything before this offset had been read when the checkpoint was written.
     read: u64,
+    /// The content fingerprint at the last commit (absent in checkpoints of older versions).
+    #[serde(default)]
+    fingerprint: Fingerprint,
+}
+
+/// What [`Checkpoints::load`] found.
+#[derive(Debug)]
+pub enum CheckpointLoad {
+    /// No checkpoint file: the first run (`start_at` applies).
+    Missing,
+    Loaded,
+    /// Damaged: moved aside; every file is read again from its start.
+    Corrupt(CheckpointError),
+}
+
+/// A checkpoint file that could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("checkpoint file {} is damaged ({reason}); moved to {}, files are read again from their start", path.display(), moved_to.display())]
+pub struct CheckpointError {
+    pub path: PathBuf,
+    pub moved_to: PathBuf,
+    pub reason: String,
 }
 
 /// Committed offsets, shared by the file source and the pipeline.
@@ -65,36 +149,68 @@ struct Entry {
 pub struct Checkpoints {
     path: PathBuf,
     inner: Arc<Mutex<HashMap<FileKey, Entry>>>,
+    /// A checkpoint file existed (valid or not): not the first run.
+    existed: bool,
 }
 
 impl Checkpoints {
-    /// Loads `path` (a damaged file is ignored: files then start per `start_at`).
-    pub fn load(path: PathBuf) -> Self {
-        let map: HashMap<FileKey, Entry> = std::fs::read(&path)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Vec<(FileKey, Entry)>>(&b).ok())
-            .map(|v| v.into_iter().collect())
-            .unwrap_or_default();
-        Checkpoints {
+    /// Loads `path`. A damaged file is moved aside to `<path>.corrupt` and reported.
+    pub fn load(path: PathBuf) -> (Self, CheckpointLoad) {
+        let (map, load) = match std::fs::read(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                (HashMap::new(), CheckpointLoad::Missing)
+            }
+            Err(e) => (HashMap::new(), Self::corrupt(&path, e.to_string())),
+            Ok(b) => match serde_json::from_slice::<Vec<(FileKey, Entry)>>(&b) {
+                Ok(v) => (v.into_iter().collect(), CheckpointLoad::Loaded),
+                Err(e) => (HashMap::new(), Self::corrupt(&path, e.to_string())),
+            },
+        };
+        let existed = !matches!(load, CheckpointLoad::Missing);
+        let c = Checkpoints {
             path,
             inner: Arc::new(Mutex::new(map)),
-        }
+            existed,
+        };
+        (c, load)
+    }
+
+    fn corrupt(path: &Path, reason: String) -> CheckpointLoad {
+        let mut moved_to = path.as_os_str().to_owned();
+        moved_to.push(".corrupt");
+        let moved_to = PathBuf::from(moved_to);
+        // Kept for inspection; a rename failure leaves it where it is (overwritten at next save).
+        let _ = std::fs::rename(path, &moved_to);
+        CheckpointLoad::Corrupt(CheckpointError {
+            path: path.to_owned(),
+            moved_to,
+            reason,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<FileKey, Entry>> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The pipeline processed everything up to `pos`.
-    pub fn commit(&self, pos: &FilePos) {
+    /// Everything derived from the lines before `pos` is stored. Positions of one file arrive in
+    /// read order (the acknowledgement watermark), so the last one wins, also after a copytruncate.
+    /// Returns how many bytes the committed offset moved forward.
+    pub fn commit(&self, pos: &FilePos) -> u64 {
         let mut m = self.lock();
         let e = m.entry(pos.key).or_default();
+        let moved = pos.offset.saturating_sub(e.committed);
         e.path = pos.path.to_string();
-        e.committed = e.committed.max(pos.offset);
+        e.committed = pos.offset;
+        e.fingerprint = pos.fingerprint;
+        moved
     }
 
-    fn get(&self, key: &FileKey) -> Option<(u64, u64)> {
-        self.lock().get(key).map(|e| (e.committed, e.read))
+    fn get(&self, key: &FileKey) -> Option<Entry> {
+        self.lock().get(key).cloned()
     }
 
     fn note_read(&self, key: FileKey, path: &str, read: u64) {
@@ -111,22 +227,20 @@ impl Checkpoints {
         }
     }
 
-    /// Writes the checkpoint file atomically, keeping only files in `live`.
-    pub fn save(&self, live: &[FileKey]) -> std::io::Result<()> {
+    /// Writes the checkpoint file durably, keeping only files in `live` (all when `None`).
+    pub fn save(&self, live: Option<&[FileKey]>) -> std::io::Result<()> {
         let entries: Vec<(FileKey, Entry)> = {
             let mut m = self.lock();
-            m.retain(|k, _| live.contains(k));
+            if let Some(live) = live {
+                m.retain(|k, _| live.contains(k));
+            }
             m.iter().map(|(k, e)| (*k, e.clone())).collect()
         };
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let tmp = self.path.with_extension("tmp");
-        std::fs::write(
-            &tmp,
-            serde_json::to_vec(&entries).map_err(std::io::Error::other)?,
-        )?;
-        std::fs::rename(&tmp, &self.path)
+        let bytes = serde_json::to_vec(&entries).map_err(std::io::Error::other)?;
+        ironpost_core::fs::write_durable(&self.path, &bytes).map_err(std::io::Error::other)
     }
 }
 
@@ -165,6 +279,7 @@ pub fn expand(patterns: &[PathBuf]) -> Vec<PathBuf> {
 struct Tailed {
     path: Arc<str>,
     key: FileKey,
+    fingerprint: Fingerprint,
     file: File,
     offset: u64,
     partial: Vec<u8>,
@@ -275,6 +390,11 @@ impl FileSource {
             // Rotated-away files first: they hold the older lines.
             for t in retired.iter_mut().chain(files.values_mut()) {
                 loop {
+                    if (t.fingerprint.len as usize) < FP_BYTES
+                        && let Ok(fp) = Fingerprint::prefix(&t.file, FP_BYTES)
+                    {
+                        t.fingerprint = fp;
+                    }
                     match read_lines(t, &metrics, &mut buf) {
                         Ok(Some((batch, pos))) => {
                             self.checkpoints.note_read(t.key, &t.path, pos.offset);
@@ -295,13 +415,15 @@ impl FileSource {
             if last_save.elapsed() >= CHECKPOINT_EVERY {
                 last_save = Instant::now();
                 let live: Vec<FileKey> = files.values().map(|t| t.key).collect();
-                if self.checkpoints.save(&live).is_err() {
+                if self.checkpoints.save(Some(&live)).is_err() {
                     metrics.errors.with_label_values(&[NAME]).inc();
                 }
             }
         }
         let live: Vec<FileKey> = files.values().map(|t| t.key).collect();
-        let _ = self.checkpoints.save(&live);
+        if self.checkpoints.save(Some(&live)).is_err() {
+            metrics.errors.with_label_values(&[NAME]).inc();
+        }
     }
 
     fn scan(
@@ -340,10 +462,24 @@ impl FileSource {
                 metrics.errors.with_label_values(&[NAME]).inc();
                 continue;
             };
+            let Ok(fingerprint) = Fingerprint::of(&file, meta.len()) else {
+                metrics.errors.with_label_values(&[NAME]).inc();
+                continue;
+            };
             let (offset, replay_until) = match self.checkpoints.get(&key) {
-                Some((committed, read)) if committed <= meta.len() => (committed, read),
-                _ if first && self.start_at == StartAt::End => (meta.len(), 0),
-                _ => (0, 0),
+                // The same file (same start), not shorter than what was committed: resume.
+                Some(e) if e.committed <= meta.len() && e.fingerprint.matches(&file) => {
+                    (e.committed, e.read)
+                }
+                // The inode now holds another file, or the file was truncated while down.
+                Some(_) => {
+                    self.checkpoints.reset(key);
+                    (0, 0)
+                }
+                None if first && self.start_at == StartAt::End && !self.checkpoints.existed => {
+                    (meta.len(), 0)
+                }
+                None => (0, 0),
             };
             if file.seek(SeekFrom::Start(offset)).is_err() {
                 continue;
@@ -354,6 +490,7 @@ impl FileSource {
                 Tailed {
                     path: path_str,
                     key,
+                    fingerprint,
                     file,
                     offset,
                     partial: Vec::new(),
@@ -386,7 +523,7 @@ fn read_lines(
         if t.skipping {
             t.skipping = false;
         } else if t.partial.is_empty() {
-            push_line(&mut batch, piece, metrics);
+            push_line(&mut batch, piece, line_start_offset, metrics);
         } else {
             let room = MAX_LINE.saturating_sub(t.partial.len());
             t.partial.extend_from_slice(&piece[..piece.len().min(room)]);
@@ -394,7 +531,7 @@ fn read_lines(
                 metrics.truncated.with_label_values(&[NAME]).inc();
             }
             let line = std::mem::take(&mut t.partial);
-            push_line(&mut batch, &line, metrics);
+            push_line(&mut batch, &line, line_start_offset, metrics);
         }
         if line_start_offset < t.replay_until {
             metrics.replayed.with_label_values(&[NAME]).inc();
@@ -410,7 +547,7 @@ fn read_lines(
             t.partial.extend_from_slice(&rest[..room]);
             metrics.truncated.with_label_values(&[NAME]).inc();
             let line = std::mem::take(&mut t.partial);
-            push_line(&mut batch, &line, metrics);
+            push_line(&mut batch, &line, line_start_offset, metrics);
             t.skipping = true;
         } else {
             t.partial.extend_from_slice(rest);
@@ -422,13 +559,14 @@ fn read_lines(
         batch,
         FilePos {
             key: t.key,
+            fingerprint: t.fingerprint,
             path: t.path.clone(),
             offset,
         },
     )))
 }
 
-fn push_line(batch: &mut Batch, line: &[u8], metrics: &SourceMetrics) {
+fn push_line(batch: &mut Batch, line: &[u8], offset: u64, metrics: &SourceMetrics) {
     let mut l = line;
     if l.len() > MAX_LINE {
         metrics.truncated.with_label_values(&[NAME]).inc();
@@ -438,7 +576,7 @@ fn push_line(batch: &mut Batch, line: &[u8], metrics: &SourceMetrics) {
         l = rest;
     }
     if !l.is_empty() {
-        batch.push(l);
+        batch.push_at(l, offset);
     }
 }
 

@@ -9,10 +9,12 @@
 //! still in the journal for an operator to read.
 //!
 //! **Acknowledgement.** Each batch travels with the cursor of its last entry; the pipeline
-//! commits it ([`CursorFile::commit`]) only after the batch was processed, and the file is
-//! written from commits (write, fsync, rename, fsync of the directory) at most once a second and
-//! at stop, after the pipeline drained. A crash replays at most the last second's entries;
-//! a clean stop and restart neither loses nor repeats one.
+//! commits it ([`CursorFile::commit`]) only once every alert and evidence line raised by the
+//! batch and those before it is stored (the acknowledgement watermark, `ironpost_core::ack`), and
+//! the file is written from commits (write, fsync, rename, fsync of the directory) at most once a
+//! second and at stop, after the pipeline drained. A crash, or a stop while alerts are still
+//! queued for the store, replays the entries after the last commit; their alerts have
+//! deterministic ids (entry + rule), so they are stored once.
 //!
 //! **The child.** `journalctl` (path configurable, and `--directory` for a journal elsewhere)
 //! runs with `--output-fields` limited to what records use, so an entry stays small; entries

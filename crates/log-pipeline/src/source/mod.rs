@@ -32,6 +32,9 @@ pub struct Batch {
     pub received_micros: i64,
     buf: Vec<u8>,
     ends: Vec<usize>,
+    /// The byte offset in the origin of each line (file source only; empty otherwise): with the
+    /// file's identity it names a line across restarts (deterministic alert ids).
+    offsets: Vec<u64>,
     /// The network sender of the lines (syslog): empty when there is none (files, journal),
     /// one address for the whole batch (a TCP connection), or one per line (UDP datagrams).
     senders: Vec<IpAddr>,
@@ -45,6 +48,7 @@ impl Batch {
             received_micros: now_micros(),
             buf: Vec::new(),
             ends: Vec::new(),
+            offsets: Vec::new(),
             senders: Vec::new(),
         }
     }
@@ -89,6 +93,17 @@ impl Batch {
         self.ends.push(self.buf.len());
     }
 
+    /// Appends one line (already bounded) that starts at byte `offset` of its file.
+    pub fn push_at(&mut self, line: &[u8], offset: u64) {
+        self.push(line);
+        self.offsets.push(offset);
+    }
+
+    /// Where line `i` starts in its file, when the source knows.
+    pub fn offset(&self, i: usize) -> Option<u64> {
+        self.offsets.get(i).copied()
+    }
+
     pub fn len(&self) -> usize {
         self.ends.len()
     }
@@ -130,6 +145,12 @@ pub struct SourceMetrics {
     pub connections: prometheus::IntGaugeVec,
     /// Lines read again after a restart (past the last committed checkpoint): possible duplicates.
     pub replayed: prometheus::IntCounterVec,
+    /// Batches whose records were not all stored: the source's position stays before them.
+    pub ack_failed: prometheus::IntCounterVec,
+    /// Bytes of files whose lines' results are all stored (the committed offsets' progress).
+    pub acked_bytes: prometheus::IntCounterVec,
+    /// Checkpoint files found damaged (moved aside; the files are read again from their start).
+    pub checkpoint_corrupt: prometheus::IntCounter,
 }
 
 impl std::fmt::Debug for SourceMetrics {
@@ -178,6 +199,23 @@ impl SourceMetrics {
                 "log_source_replayed_total",
                 "Lines read again after a restart because they were read but not yet acknowledged (possible duplicates).",
                 l,
+            ),
+            ack_failed: metrics::int_counter_vec(
+                r,
+                "log_source_ack_failed_total",
+                "Batches not acknowledged because something derived from them was not stored; the position stays before them until a restart replays them.",
+                l,
+            ),
+            acked_bytes: metrics::int_counter_vec(
+                r,
+                "log_source_acked_bytes_total",
+                "Bytes by which committed file offsets advanced: lines whose alerts and evidence are all stored.",
+                l,
+            ),
+            checkpoint_corrupt: metrics::int_counter(
+                r,
+                "log_checkpoint_corrupt_total",
+                "File-source checkpoint files found damaged at start (moved aside; files read again from their start).",
             ),
         }
     }
