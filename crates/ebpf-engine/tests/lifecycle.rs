@@ -9,44 +9,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use common::*;
 use ironpost_ebpf_engine::{Error, LoadOptions, RuleAction, XdpAction, XdpMode};
-
-/// A bpffs mounted on a temporary directory, unmounted on drop.
-struct BpfFs {
-    dir: tempfile::TempDir,
-}
-
-impl BpfFs {
-    fn mount() -> BpfFs {
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "bpf", "bpf"])
-            .arg(dir.path())
-            .output()
-            .expect("run mount (util-linux)");
-        assert!(
-            out.status.success(),
-            "mounting a bpffs needs root: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        BpfFs { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for BpfFs {
-    fn drop(&mut self) {
-        // Unmounting discards the pins (and so the maps, once no program holds them).
-        let _ = Command::new("umount").arg(self.dir.path()).status();
-    }
-}
 
 fn pinned(pin_path: PathBuf) -> LoadOptions {
     LoadOptions {
@@ -213,20 +179,6 @@ fn pinning_outside_bpffs_is_a_clear_error() {
         "{err:?}"
     );
     assert!(err.to_string().contains("bpffs"), "{err}");
-}
-
-/// Moves the calling test thread into a new, empty network namespace (only `lo`, down).
-#[allow(unsafe_code)]
-fn private_netns() {
-    // SAFETY: unshare takes no pointers; CLONE_NEWNET only changes this thread's namespace,
-    // and the test thread ends with the test.
-    let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-    assert_eq!(
-        rc,
-        0,
-        "unshare(CLONE_NEWNET) needs root: {}",
-        std::io::Error::last_os_error()
-    );
 }
 
 #[test]
