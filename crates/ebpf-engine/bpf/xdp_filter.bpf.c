@@ -592,13 +592,15 @@ static __always_inline struct verdict decide(const struct parsed *p)
 		if (r->action == ACTION_DROP) {
 			v.action = ACTION_DROP;
 			v.rule_id = r->rule_id;
-			v.slot = i;
+			/* Read from the map, not `i`: a constant per iteration would keep the verifier
+			 * from pruning states across iterations (the program would not load). */
+			v.slot = r->slot;
 			return v;
 		}
 		if (r->action == ACTION_MONITOR && monitor.action == ACTION_PASS) {
 			monitor.action = ACTION_MONITOR;
 			monitor.rule_id = r->rule_id;
-			monitor.slot = i;
+			monitor.slot = r->slot;
 		}
 	}
 	return monitor;

@@ -114,7 +114,7 @@ struct match_rule {
 	__u8 ip_version; /* 0 = either family, 4 or 6 */
 	__u8 proto;
 	__u16 dst_port;
-	__u8 _pad[2];
+	__u16 slot; /* `hits` slot: the rule's index, set by userspace */
 	__u32 src_net[4];
 	__u32 src_mask[4];
 	__u32 dst_net[4];

@@ -58,16 +58,6 @@ impl BootTime {
     }
 }
 
-/// The boot-clock deadline for an optional wall-clock expiry: 0 (permanent) for `None`.
-pub(crate) fn expiry_ns(expires_at: Option<DateTime<Utc>>) -> u64 {
-    expires_at.map_or(0, |t| BootTime::from_wall(t).0)
-}
-
-/// The wall-clock expiry of a map deadline (`None` for 0, permanent).
-pub(crate) fn expiry_wall(expires_ns: u64) -> Option<DateTime<Utc>> {
-    (expires_ns != 0).then(|| BootTime(expires_ns).to_wall())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,8 +79,6 @@ mod tests {
         let b = BootTime::from_wall(DateTime::from_timestamp(0, 0).unwrap());
         assert_eq!(b, BootTime(1));
         assert!(b < BootTime::now());
-        assert_eq!(expiry_ns(None), 0);
-        assert_eq!(expiry_wall(0), None);
-        assert!(expiry_ns(Some(Utc::now())) > 0);
+        assert!(BootTime::from_wall(Utc::now()).0 > 1);
     }
 }

@@ -22,17 +22,17 @@ pub const MAX_MATCH_RULES: usize = 64;
 pub const DST_TCP_MAX_ENTRIES: u32 = 16_384;
 
 pub(crate) const PROGRAM: &str = "xdp_filter";
-pub const BLOCKLIST_V4: &str = "blocklist_v4";
-pub const BLOCKLIST_V6: &str = "blocklist_v6";
-pub const BLOCK_HOSTS_V4: &str = "block_hosts_v4";
-pub const BLOCK_HOSTS_V6: &str = "block_hosts_v6";
-pub const ALLOWLIST_V4: &str = "allowlist_v4";
-pub const ALLOWLIST_V6: &str = "allowlist_v6";
+pub(crate) const BLOCKLIST_V4: &str = "blocklist_v4";
+pub(crate) const BLOCKLIST_V6: &str = "blocklist_v6";
+pub(crate) const BLOCK_HOSTS_V4: &str = "block_hosts_v4";
+pub(crate) const BLOCK_HOSTS_V6: &str = "block_hosts_v6";
+pub(crate) const ALLOWLIST_V4: &str = "allowlist_v4";
+pub(crate) const ALLOWLIST_V6: &str = "allowlist_v6";
 pub(crate) const MATCH_RULES: &str = "match_rules";
 pub(crate) const CONFIG: &str = "config";
 pub(crate) const STATS: &str = "stats";
 pub(crate) const COUNTERS: &str = "counters";
-pub const HITS: &str = "hits";
+pub(crate) const HITS: &str = "hits";
 pub(crate) const EVENTS: &str = "events";
 pub(crate) const DST_TCP: &str = "dst_tcp";
 /// Name of the pinned XDP link beside the pinned maps.
@@ -127,7 +127,8 @@ pub(crate) struct RawMatchRule {
     pub ip_version: u8,
     pub proto: u8,
     pub dst_port: u16,
-    pub _pad: [u8; 2],
+    /// `hits` slot of the rule (its index in `match_rules`), set by the loader.
+    pub slot: u16,
     pub src_net: [u32; 4],
     pub src_mask: [u32; 4],
     pub dst_net: [u32; 4],
@@ -205,7 +206,7 @@ mod pod {
     unsafe impl aya::Pod for super::RawProtoStats {}
     // SAFETY: see the module comment: repr(C), integers only, no padding.
     unsafe impl aya::Pod for super::RawHit {}
-    // SAFETY: see the module comment: repr(C), integers only, explicit `_pad`.
+    // SAFETY: see the module comment: repr(C), integers only, no padding.
     unsafe impl aya::Pod for super::RawMatchRule {}
     // SAFETY: see the module comment: repr(C), integers only, no padding.
     unsafe impl aya::Pod for super::RawConfig {}

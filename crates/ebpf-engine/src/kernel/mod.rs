@@ -527,8 +527,12 @@ impl XdpFilter {
             self.zero_hits(i)?;
         }
         for (i, r) in (0u32..).zip(rules) {
+            let raw = RawMatchRule {
+                slot: i as u16,
+                ..r.to_raw()
+            };
             self.match_rules
-                .set(i, r.to_raw(), 0)
+                .set(i, raw, 0)
                 .map_err(|source| Error::Map {
                     map: MATCH_RULES,
                     source: Box::new(source),
