@@ -127,16 +127,18 @@ fn host_entries_a_trie_kept_from_an_earlier_version_move_to_the_host_maps() {
     let fs = BpfFs::mount();
     let pin = fs.path().join("ironpost");
     drop(load_with(pinned(pin.clone())));
-    // What the earlier version wrote: `struct lpm_value` {rule id, ACTION_DROP = 1}.
+    // Host entries in the tries, as a version without host maps left them, in today's
+    // `struct lpm_value` layout {expires_ns (2 words, 0 = permanent), rule id, ACTION_DROP = 1,
+    // hit slot, pad}.
     let trie = |name: &str| Map::from_map_data(MapData::from_pin(pin.join(name)).unwrap()).unwrap();
-    let mut v4: LpmTrie<_, [u8; 4], [u32; 2]> = LpmTrie::try_from(trie("blocklist_v4")).unwrap();
-    v4.insert(&Key::new(32, [203, 0, 113, 7]), [42, 1], 0)
+    let mut v4: LpmTrie<_, [u8; 4], [u32; 6]> = LpmTrie::try_from(trie("blocklist_v4")).unwrap();
+    v4.insert(&Key::new(32, [203, 0, 113, 7]), [0, 0, 42, 1, 100, 0], 0)
         .unwrap();
-    v4.insert(&Key::new(24, [198, 51, 100, 0]), [43, 1], 0)
+    v4.insert(&Key::new(24, [198, 51, 100, 0]), [0, 0, 43, 1, 101, 0], 0)
         .unwrap();
     let addr6: std::net::Ipv6Addr = "2001:db8::7".parse().unwrap();
-    let mut v6: LpmTrie<_, [u8; 16], [u32; 2]> = LpmTrie::try_from(trie("blocklist_v6")).unwrap();
-    v6.insert(&Key::new(128, addr6.octets()), [44, 1], 0)
+    let mut v6: LpmTrie<_, [u8; 16], [u32; 6]> = LpmTrie::try_from(trie("blocklist_v6")).unwrap();
+    v6.insert(&Key::new(128, addr6.octets()), [0, 0, 44, 1, 102, 0], 0)
         .unwrap();
 
     let mut f = load_with(pinned(pin.clone()));

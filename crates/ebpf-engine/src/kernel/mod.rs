@@ -62,7 +62,8 @@ impl LoadOptions {
         LoadOptions {
             blocklist_max_entries: cfg.blocklist_max_entries,
             ring_buffer_size: cfg.ring_buffer_size,
-            pin_path: cfg.pin_dir(),
+            // The engine pins only after checking that `pin_path` is on bpffs.
+            pin_path: None,
             events_per_second: cfg.events_per_second,
             events_burst: cfg.events_burst,
         }
@@ -72,10 +73,7 @@ impl LoadOptions {
 impl Default for LoadOptions {
     /// The config defaults, unpinned.
     fn default() -> Self {
-        LoadOptions {
-            pin_path: None,
-            ..Self::from_config(&EbpfConfig::default())
-        }
+        Self::from_config(&EbpfConfig::default())
     }
 }
 
