@@ -339,7 +339,10 @@ fn pin_path_ser<S: serde::Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok
 impl EbpfConfig {
     /// Where this interface's link and maps are pinned: `<pin_path>/<interface>`.
     pub fn pin_dir(&self) -> Option<PathBuf> {
-        self.pin_path.as_ref().map(|p| p.join(&self.interface))
+        self.pin_path
+            .as_ref()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(|p| p.join(&self.interface))
     }
 }
 
@@ -386,7 +389,9 @@ impl Validate for EbpfConfig {
                 );
             }
         }
+        // Empty: pinning off (what an empty IRONPOST_EBPF_PIN_PATH says too).
         if let Some(p) = &self.pin_path
+            && !p.as_os_str().is_empty()
             && !p.is_absolute()
         {
             issues.push(

@@ -298,7 +298,7 @@ impl Inner {
 
     /// Loads the program, applies rules, allowlist and recorded blocks. Returns the event reader.
     fn load(&self) -> Result<Option<EventReader>> {
-        let pinning = match (&self.cfg.pin_path, self.cfg.pin_dir()) {
+        let pinning = match (self.cfg.pin_path.as_ref(), self.cfg.pin_dir()) {
             (Some(root), Some(dir)) if crate::pins::on_bpffs(root) => Pinning::Dir(dir),
             (Some(root), Some(_)) => Pinning::Unavailable(format!(
                 "ebpf.pin_path {} is not on a bpffs mount (mount -t bpf bpf /sys/fs/bpf): \
