@@ -148,6 +148,9 @@ impl EngineHandle {
                 f.pinned_link(),
             ))
         })?;
+        // One guard, taken and released here: two `lock` temporaries in the struct literal below
+        // would live to the end of the statement and deadlock.
+        let pinning = lock(&self.inner.pinning).clone();
         let c = |p: crate::maps::ProtoCounters| Counters {
             packets: p.packets,
             bytes: p.bytes,
@@ -157,10 +160,8 @@ impl EngineHandle {
             interface: self.inner.cfg.interface.clone(),
             attached,
             pinned,
-            pin_dir: lock(&self.inner.pinning)
-                .dir()
-                .map(|d| d.display().to_string()),
-            pin_note: lock(&self.inner.pinning).note(),
+            pin_dir: pinning.dir().map(|d| d.display().to_string()),
+            pin_note: pinning.note(),
             traffic: [
                 ("tcp", stats.tcp),
                 ("udp", stats.udp),
