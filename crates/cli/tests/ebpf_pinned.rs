@@ -75,7 +75,14 @@ fn block(d: &common::Daemon, ip: &str, ttl: &str) {
 fn kill_9_leaves_the_blocks_enforced_and_ttls_ending_on_time() {
     let lab = Lab::new("k9");
     let attacker_if = format!("ipa{}", std::process::id() % 100_000);
-    let o = lab.attacker(&["ip", "addr", "add", &format!("{SHORT_IP}/24"), "dev", &attacker_if]);
+    let o = lab.attacker(&[
+        "ip",
+        "addr",
+        "add",
+        &format!("{SHORT_IP}/24"),
+        "dev",
+        &attacker_if,
+    ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let fs = BpfFs::mount();
     let pin = fs.pin_path();
@@ -100,14 +107,23 @@ fn kill_9_leaves_the_blocks_enforced_and_ttls_ending_on_time() {
         std::path::Path::new(&format!("{pin}/{}/link", lab.victim_if)).exists(),
         "the link is pinned"
     );
-    assert!(!ping_from(&lab, ATTACKER_IP), "dropped while the daemon is dead");
+    assert!(
+        !ping_from(&lab, ATTACKER_IP),
+        "dropped while the daemon is dead"
+    );
     if blocked_at.elapsed() + Duration::from_secs(1) < ttl {
-        assert!(!ping_from(&lab, SHORT_IP), "the 6 s block drops until it ends");
+        assert!(
+            !ping_from(&lab, SHORT_IP),
+            "the 6 s block drops until it ends"
+        );
     }
     // The short block ends while no daemon runs: the kernel enforces its expiry.
     let give_up = Instant::now() + Duration::from_secs(30);
     while !ping_from(&lab, SHORT_IP) {
-        assert!(Instant::now() < give_up, "the 6 s block still drops 30 s later");
+        assert!(
+            Instant::now() < give_up,
+            "the 6 s block still drops 30 s later"
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
     assert!(blocked_at.elapsed() >= ttl, "answered before the TTL ended");
@@ -124,7 +140,10 @@ fn kill_9_leaves_the_blocks_enforced_and_ttls_ending_on_time() {
     });
     assert_eq!(b[0]["cidr"], ATTACKER_IP);
     assert!(b[0]["expires_at"].is_string(), "{b:?}");
-    assert!(!ping_from(&lab, ATTACKER_IP), "still dropped under the new daemon");
+    assert!(
+        !ping_from(&lab, ATTACKER_IP),
+        "still dropped under the new daemon"
+    );
     assert!(ping_from(&lab, SHORT_IP));
 }
 
@@ -141,10 +160,16 @@ fn a_zeroed_blocklist_snapshot_is_reported_and_rebuilt_from_the_pinned_maps() {
     assert!(d.stop().success(), "{}", d.log());
     let snapshot = keep.join("data/ebpf/blocklist.json");
     let written = std::fs::read_to_string(&snapshot).unwrap();
-    assert!(written.contains(ATTACKER_IP), "the stop wrote the snapshot: {written}");
+    assert!(
+        written.contains(ATTACKER_IP),
+        "the stop wrote the snapshot: {written}"
+    );
     // A power loss after the rename but before the data reached the disk: zeroes.
     std::fs::write(&snapshot, vec![0u8; written.len()]).unwrap();
-    assert!(!ping_from(&lab, ATTACKER_IP), "the pinned program enforces while stopped");
+    assert!(
+        !ping_from(&lab, ATTACKER_IP),
+        "the pinned program enforces while stopped"
+    );
 
     let dir = std::mem::replace(&mut d.dir, tempfile::tempdir().unwrap());
     let d2 = start_in_victim(&lab, dir, &env);
@@ -161,12 +186,19 @@ fn a_zeroed_blocklist_snapshot_is_reported_and_rebuilt_from_the_pinned_maps() {
     let aside = std::fs::read_dir(keep.join("data/ebpf"))
         .unwrap()
         .filter_map(|e| e.ok())
-        .any(|e| e.file_name().to_string_lossy().starts_with("blocklist.json.corrupt-"));
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("blocklist.json.corrupt-")
+        });
     assert!(aside, "the damaged file is kept aside");
     // Rebuilt from the pinned map: the block and its TTL are back.
     let b = blocks(&d2);
     assert_eq!(b.len(), 1, "{b:?}");
     assert_eq!(b[0]["cidr"], ATTACKER_IP);
-    assert!(b[0]["expires_at"].is_string(), "the TTL came back from the kernel entry");
+    assert!(
+        b[0]["expires_at"].is_string(),
+        "the TTL came back from the kernel entry"
+    );
     assert!(!ping_from(&lab, ATTACKER_IP));
 }

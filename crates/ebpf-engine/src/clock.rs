@@ -37,15 +37,22 @@ impl BootTime {
     /// The boot-clock instant of wall-clock `at`. An instant before boot maps to 1 ns after
     /// boot (already past, and never 0, which the maps read as "permanent").
     pub fn from_wall(at: DateTime<Utc>) -> BootTime {
-        let (boot, real) = (clock_ns(libc::CLOCK_BOOTTIME), clock_ns(libc::CLOCK_REALTIME));
-        let wall = i128::from(at.timestamp()) * 1_000_000_000 + i128::from(at.timestamp_subsec_nanos());
+        let (boot, real) = (
+            clock_ns(libc::CLOCK_BOOTTIME),
+            clock_ns(libc::CLOCK_REALTIME),
+        );
+        let wall =
+            i128::from(at.timestamp()) * 1_000_000_000 + i128::from(at.timestamp_subsec_nanos());
         let ns = boot + (wall - real);
         BootTime(u64::try_from(ns.clamp(1, i128::from(u64::MAX))).unwrap_or(u64::MAX))
     }
 
     /// The wall-clock instant of this boot-clock instant, at the current offset.
     pub fn to_wall(self) -> DateTime<Utc> {
-        let (boot, real) = (clock_ns(libc::CLOCK_BOOTTIME), clock_ns(libc::CLOCK_REALTIME));
+        let (boot, real) = (
+            clock_ns(libc::CLOCK_BOOTTIME),
+            clock_ns(libc::CLOCK_REALTIME),
+        );
         let wall = real + (i128::from(self.0) - boot);
         let secs = i64::try_from(wall.div_euclid(1_000_000_000)).unwrap_or(i64::MAX);
         let nanos = u32::try_from(wall.rem_euclid(1_000_000_000)).unwrap_or(0);
@@ -54,7 +61,10 @@ impl BootTime {
 
     /// This instant plus `d` (saturating).
     pub fn after(self, d: std::time::Duration) -> BootTime {
-        BootTime(self.0.saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)))
+        BootTime(
+            self.0
+                .saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        )
     }
 }
 

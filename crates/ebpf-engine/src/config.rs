@@ -333,7 +333,9 @@ fn pin_path_de<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<PathBuf>
 }
 
 fn pin_path_ser<S: serde::Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
-    p.as_deref().unwrap_or(std::path::Path::new("")).serialize(s)
+    p.as_deref()
+        .unwrap_or(std::path::Path::new(""))
+        .serialize(s)
 }
 
 impl EbpfConfig {

@@ -42,7 +42,11 @@ fn past_deadlines_pass_future_and_permanent_ones_drop() {
     f.insert_block_until(cidr("2001:db8:1::/48"), 21, RuleAction::Drop, Some(future))
         .unwrap();
     for (src, _, want) in cases {
-        let dst = if src.contains(':') { "2001:db8::ff" } else { "198.18.0.2" };
+        let dst = if src.contains(':') {
+            "2001:db8::ff"
+        } else {
+            "198.18.0.2"
+        };
         let frame = tcp(src, dst, 80, ACK).bytes();
         assert_eq!(f.test_run(&frame, 1).unwrap(), want, "{src}");
     }
@@ -54,13 +58,22 @@ fn past_deadlines_pass_future_and_permanent_ones_drop() {
     // Three expired entries were met (two hosts, one prefix), each passed and counted.
     assert_eq!(f.read_counters().unwrap().expired_passed, 3);
     let hits = f.read_hits().unwrap();
-    assert!(!hits.contains_key(&1), "an expired entry counts no hit: {hits:?}");
+    assert!(
+        !hits.contains_key(&1),
+        "an expired entry counts no hit: {hits:?}"
+    );
     assert_eq!(hits[&2].packets, 1);
     // The expiry is read back as written.
     let listed = f.list_blocks().unwrap();
-    let e = listed.iter().find(|b| b.cidr == cidr("198.18.1.2")).unwrap();
+    let e = listed
+        .iter()
+        .find(|b| b.cidr == cidr("198.18.1.2"))
+        .unwrap();
     assert_eq!(e.expires, Some(future));
-    let e = listed.iter().find(|b| b.cidr == cidr("198.18.1.3")).unwrap();
+    let e = listed
+        .iter()
+        .find(|b| b.cidr == cidr("198.18.1.3"))
+        .unwrap();
     assert_eq!(e.expires, None);
 }
 
@@ -108,9 +121,16 @@ fn a_deadline_reached_stops_the_drops_with_the_entry_still_there() {
         if f.test_run(&frame, 1).unwrap() == XdpAction::Pass {
             break;
         }
-        assert!(Instant::now() < deadline_at, "still dropped 20 s after a 1.5 s TTL");
+        assert!(
+            Instant::now() < deadline_at,
+            "still dropped 20 s after a 1.5 s TTL"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(BootTime::now() >= deadline, "passed before its deadline");
-    assert_eq!(f.list_blocks().unwrap().len(), 1, "the entry is still in the map");
+    assert_eq!(
+        f.list_blocks().unwrap().len(),
+        1,
+        "the entry is still in the map"
+    );
 }

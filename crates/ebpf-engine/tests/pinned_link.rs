@@ -84,7 +84,10 @@ fn a_pinned_link_keeps_dropping_after_its_loader_and_is_adopted() {
     // The short TTL ends on time, enforced by the kernel alone.
     let give_up = Instant::now() + Duration::from_secs(20);
     while !ping(SHORT) {
-        assert!(Instant::now() < give_up, "still dropped long after its 3 s TTL");
+        assert!(
+            Instant::now() < give_up,
+            "still dropped long after its 3 s TTL"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(BootTime::now() >= deadline, "answered before the deadline");
@@ -96,7 +99,10 @@ fn a_pinned_link_keeps_dropping_after_its_loader_and_is_adopted() {
     blocks.sort_by_key(|e| e.rule_id);
     assert_eq!(blocks.len(), 2, "{blocks:?}");
     assert_eq!((blocks[0].cidr, blocks[0].expires), (cidr(BLOCKED), None));
-    assert_eq!((blocks[1].cidr, blocks[1].expires), (cidr(SHORT), Some(deadline)));
+    assert_eq!(
+        (blocks[1].cidr, blocks[1].expires),
+        (cidr(SHORT), Some(deadline))
+    );
     let how = b
         .attach_pinned("lo", XdpMode::Skb, &link)
         .unwrap_or_else(|e| panic!("{}", chain(&e)));
@@ -104,7 +110,10 @@ fn a_pinned_link_keeps_dropping_after_its_loader_and_is_adopted() {
     // The link now runs b's program: only b's (unpinned) stats map sees the packets.
     let before = b.read_stats().unwrap().total.drops;
     assert!(!ping(BLOCKED));
-    assert!(b.read_stats().unwrap().total.drops > before, "b's program drops the echo");
+    assert!(
+        b.read_stats().unwrap().total.drops > before,
+        "b's program drops the echo"
+    );
     assert!(b.read_hits().unwrap()[&1_000_001].packets >= 1);
     // b's map changes reach the running program.
     assert!(b.remove_block(cidr(BLOCKED)).unwrap());
@@ -119,7 +128,10 @@ fn a_pinned_link_keeps_dropping_after_its_loader_and_is_adopted() {
     assert!(ping(BLOCKED), "no program after detach");
     drop(b);
     let removed = ironpost_ebpf_engine::remove_pins(&dir).unwrap();
-    assert!(removed.iter().any(|p| p.ends_with("block_hosts_v4")), "{removed:?}");
+    assert!(
+        removed.iter().any(|p| p.ends_with("block_hosts_v4")),
+        "{removed:?}"
+    );
     assert!(!dir.exists(), "nothing left under {}", dir.display());
 }
 

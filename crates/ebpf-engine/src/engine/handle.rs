@@ -48,9 +48,14 @@ impl EngineHandle {
             let block = added.block;
             let outcome = if !added.changed {
                 Ok((block, false))
-            } else if let Err(e) =
-                self.with_filter(|f| f.insert_block_until(block.cidr, block.rule_id, RuleAction::Drop, block.expires_at.map(BootTime::from_wall)))
-            {
+            } else if let Err(e) = self.with_filter(|f| {
+                f.insert_block_until(
+                    block.cidr,
+                    block.rule_id,
+                    RuleAction::Drop,
+                    block.expires_at.map(BootTime::from_wall),
+                )
+            }) {
                 match existing {
                     Some(prev) => bl.restore(prev),
                     None => {

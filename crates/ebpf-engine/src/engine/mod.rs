@@ -809,7 +809,9 @@ impl Module for Engine {
             self.inner.save();
             // A pinned program stays attached and enforcing unless `detach_on_stop`; then its
             // pins go too. An unpinned one is detached (nothing else would manage it).
-            let pin_dir = lock(&self.inner.pinning).dir().map(std::path::Path::to_path_buf);
+            let pin_dir = lock(&self.inner.pinning)
+                .dir()
+                .map(std::path::Path::to_path_buf);
             if let Some(mut f) = lock(&self.inner.filter).take() {
                 let kept = f.pinned_link() && !self.inner.cfg.detach_on_stop;
                 let r = if kept { f.release() } else { f.detach() };
@@ -824,7 +826,9 @@ impl Module for Engine {
                 && let Some(dir) = pin_dir
             {
                 match crate::pins::remove_pins(&dir) {
-                    Ok(removed) => info!(pins = removed.len(), dir = %dir.display(), "XDP pins removed"),
+                    Ok(removed) => {
+                        info!(pins = removed.len(), dir = %dir.display(), "XDP pins removed")
+                    }
                     Err(e) => warn!(error = %error_chain(&e), "cannot remove the XDP pins"),
                 }
             }

@@ -355,8 +355,12 @@ impl XdpFilter {
                 }
             }
         }
-        if !aya::util::KernelVersion::current().is_ok_and(|v| v >= aya::util::KernelVersion::new(5, 9, 0)) {
-            return Err(pin_err("create")("BPF links for XDP need Linux 5.9 or later".into()));
+        if !aya::util::KernelVersion::current()
+            .is_ok_and(|v| v >= aya::util::KernelVersion::new(5, 9, 0))
+        {
+            return Err(pin_err("create")(
+                "BPF links for XDP need Linux 5.9 or later".into(),
+            ));
         }
         let program = xdp_program(&mut self.bpf)?;
         let id = program
@@ -402,12 +406,14 @@ impl XdpFilter {
             return Ok(());
         };
         match attachment {
-            Attachment::Owned { iface, id } => xdp_program(&mut self.bpf)?
-                .detach(id)
-                .map_err(|source| Error::Detach {
-                    iface,
-                    source: Box::new(source),
-                }),
+            Attachment::Owned { iface, id } => {
+                xdp_program(&mut self.bpf)?
+                    .detach(id)
+                    .map_err(|source| Error::Detach {
+                        iface,
+                        source: Box::new(source),
+                    })
+            }
             Attachment::Pinned { iface, link, path } => {
                 // Without its pin, the link lives only as long as `link`, dropped here.
                 let removed = std::fs::remove_file(&path);

@@ -300,7 +300,6 @@ impl Drop for BpfFs {
     }
 }
 
-
 /// Moves the calling test thread into a new, empty network namespace (only `lo`, down).
 #[allow(unsafe_code)]
 pub(crate) fn private_netns() {
@@ -314,4 +313,3 @@ pub(crate) fn private_netns() {
         std::io::Error::last_os_error()
     );
 }
-
