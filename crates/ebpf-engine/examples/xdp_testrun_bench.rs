@@ -64,12 +64,15 @@ fn main() -> ExitCode {
 struct Settings {
     repeat: u32,
     rounds: usize,
+    /// Entries without expiry: the drop path skips the clock read (to measure what it costs).
+    permanent: bool,
 }
 
 fn parse_args() -> anyhow::Result<Settings> {
     let mut s = Settings {
         repeat: MIN_REPEAT,
         rounds: 5,
+        permanent: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -77,9 +80,10 @@ fn parse_args() -> anyhow::Result<Settings> {
         match a.as_str() {
             "--repeat" => s.repeat = value("--repeat")?.parse().context("--repeat")?,
             "--rounds" => s.rounds = value("--rounds")?.parse().context("--rounds")?,
+            "--permanent" => s.permanent = true,
             "-h" | "--help" => {
                 println!(
-                    "usage: xdp_testrun_bench [--repeat N (default {MIN_REPEAT})] [--rounds N (default 5)]"
+                    "usage: xdp_testrun_bench [--repeat N (default {MIN_REPEAT})] [--rounds N (default 5)] [--permanent (entries without expiry)]"
                 );
                 std::process::exit(0);
             }
@@ -137,10 +141,15 @@ fn run() -> anyhow::Result<()> {
 
     println!("== XDP filter under BPF_PROG_TEST_RUN (ns per packet) ==");
     println!(
-        "kernel: {}; {} rounds x {} runs per case; figures are the median round (min-max)",
+        "kernel: {}; {} rounds x {} runs per case; figures are the median round (min-max); entries {}",
         kernel_release(),
         settings.rounds,
-        settings.repeat
+        settings.repeat,
+        if settings.permanent {
+            "permanent (no TTL check)"
+        } else {
+            "expiring in a day (TTL checked per packet)"
+        }
     );
     if settings.repeat < MIN_REPEAT {
         println!(
@@ -162,14 +171,14 @@ fn run() -> anyhow::Result<()> {
         .with_context(|| format!("loading the XDP filter with {n} blocklist entries"))?;
 
         let t = Instant::now();
-        let expires = BootTime::now().after(ENTRY_TTL);
+        let expires = (!settings.permanent).then(|| BootTime::now().after(ENTRY_TTL));
         for (i, addr) in (1u32..).zip(
             v4.iter()
                 .map(|a| IpAddr::V4(*a))
                 .chain(v6.iter().map(|a| IpAddr::V6(*a))),
         ) {
             filter
-                .insert_block_until(Cidr(IpNet::from(addr)), i, RuleAction::Drop, Some(expires))
+                .insert_block_until(Cidr(IpNet::from(addr)), i, RuleAction::Drop, expires)
                 .with_context(|| format!("inserting {addr} into the blocklist"))?;
         }
         println!(
