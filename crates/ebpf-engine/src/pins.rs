@@ -51,10 +51,9 @@ pub fn remove_pins(dir: &Path) -> Result<Vec<PathBuf>> {
             Err(source) => return Err(Error::Unpin { path, source }),
         }
     }
-    match std::fs::remove_dir(dir) {
-        Ok(()) => removed.push(dir.to_owned()),
-        // Absent, or something else lives there: leave it.
-        Err(_) => {}
+    // Absent, or something else lives there: leave it.
+    if std::fs::remove_dir(dir).is_ok() {
+        removed.push(dir.to_owned());
     }
     Ok(removed)
 }
