@@ -53,6 +53,8 @@ export IRONPOST_GENERAL_CONTROL_SOCKET="$WORK/run/control.sock"
 export IRONPOST_GENERAL_HTTP_LISTEN="${DEMO_HTTP_LISTEN:-127.0.0.1:0}"
 export IRONPOST_GENERAL_LOG_FORMAT="pretty"
 export IRONPOST_EBPF_ENABLED=true IRONPOST_EBPF_INTERFACE=$HOST_IF IRONPOST_EBPF_XDP_MODE=skb
+# The demo leaves the host clean: its program is detached and its pins removed at the end.
+export IRONPOST_EBPF_DETACH_ON_STOP=true
 export IRONPOST_LOG_PIPELINE_ENABLED=true IRONPOST_LOG_PIPELINE_SOURCES=file
 export IRONPOST_LOG_PIPELINE_WATCH_PATHS="$WORK/auth.log" IRONPOST_LOG_PIPELINE_RULES_DIR="$ROOT/rules"
 # Only sshd writes this file (through a /dev/log private to its mount namespace): its lines are

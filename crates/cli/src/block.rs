@@ -147,12 +147,18 @@ fn stats_text(s: &EngineStats) -> String {
     let mut out = format!(
         "interface {} ({})\n",
         s.interface,
-        if s.attached {
-            "XDP attached"
-        } else {
-            "not attached"
+        match (s.attached, s.pinned) {
+            (true, true) => "XDP attached, pinned: enforcing while the daemon is down",
+            (true, false) => "XDP attached, not pinned: enforcement stops with the daemon",
+            (false, _) => "not attached",
         }
     );
+    if let Some(dir) = &s.pin_dir {
+        out.push_str(&format!("pins in {dir}\n"));
+    }
+    if let Some(note) = &s.pin_note {
+        out.push_str(&format!("note: {note}\n"));
+    }
     let rows: Vec<Vec<String>> = ["tcp", "udp", "icmp", "other", "total"]
         .iter()
         .filter_map(|p| s.traffic.get(*p).map(|c| (p, c)))
@@ -170,8 +176,13 @@ fn stats_text(s: &EngineStats) -> String {
         &rows,
     ));
     out.push_str(&format!(
-        "events sent {}, lost to a full ring buffer {}, rate-limited {}; malformed frames {}; blocks {}\n",
-        s.events_sent, s.events_ringbuf_full, s.events_rate_limited, s.malformed, s.blocks
+        "events sent {}, lost to a full ring buffer {}, rate-limited {}; malformed frames {}; blocks {}; packets past an expired block {}\n",
+        s.events_sent,
+        s.events_ringbuf_full,
+        s.events_rate_limited,
+        s.malformed,
+        s.blocks,
+        s.expired_passed
     ));
     out
 }

@@ -140,7 +140,7 @@ fn blocks_survive_a_daemon_restart_in_pinned_maps() {
     assert!(d.stop().success(), "{}", d.log());
     // A single address lives in the host map `block_hosts_v4` (the trie `blocklist_v4` holds only
     // shorter prefixes); the entry must outlive the daemon there.
-    let hosts = format!("{pin}/block_hosts_v4");
+    let hosts = format!("{pin}/{}/block_hosts_v4", lab.victim_if);
     assert!(
         std::path::Path::new(&hosts).exists(),
         "the host blocklist map is pinned"

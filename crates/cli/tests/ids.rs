@@ -497,6 +497,7 @@ fn an_xdp_observed_port_scan_reaches_the_ids_in_process() {
             ("IRONPOST_EBPF_ENABLED", "true"),
             ("IRONPOST_EBPF_INTERFACE", &lab.victim_if),
             ("IRONPOST_EBPF_XDP_MODE", "skb"),
+            ("IRONPOST_EBPF_PIN_PATH", ""),
             ("IRONPOST_IDS_ENABLED", "true"),
             ("IRONPOST_IDS_MODEL_PATH", &model),
         ],

@@ -22,6 +22,11 @@ struct Args {
     /// Validate the config and exit.
     #[arg(long)]
     check: bool,
+    /// Remove the pinned XDP program and maps of the configured interface
+    /// (`<ebpf.pin_path>/<ebpf.interface>`) and exit: the program stops filtering. Use it with
+    /// the daemon stopped (a running daemon keeps its own attachment until it stops).
+    #[arg(long, conflicts_with = "check")]
+    detach: bool,
     /// Log format (overrides general.log_format).
     #[arg(long, value_parser = parse_format)]
     log_format: Option<LogFormat>,
@@ -45,6 +50,24 @@ fn parse_level(s: &str) -> Result<LogLevel, String> {
         .map_err(|_| format!("`{s}`: expected trace, debug, info, warn or error"))
 }
 
+/// `--detach`: removes `<pin_path>/<interface>` (link first, then maps).
+#[allow(clippy::print_stdout)] // the removed paths are the command's output
+fn detach(source: &ConfigSource) -> Result<Exit, exit::ExitError> {
+    let cfg = source.load().exit_with(Exit::Config)?.value;
+    let Some(dir) = cfg.ebpf.pin_dir() else {
+        eprintln!("ironpost-daemon: ebpf.pin_path is empty: nothing is pinned");
+        return Ok(Exit::Ok);
+    };
+    let removed = ironpost_ebpf_engine::remove_pins(&dir).exit_with(Exit::Failure)?;
+    if removed.is_empty() {
+        eprintln!("ironpost-daemon: no pins under {}", dir.display());
+    }
+    for p in removed {
+        println!("removed {}", p.display());
+    }
+    Ok(Exit::Ok)
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let source = ConfigSource::resolve(args.defaults, args.config.as_deref());
@@ -53,6 +76,9 @@ fn main() -> ExitCode {
             source.load().map(|_| Exit::Ok).exit_with(Exit::Config),
             "ironpost-daemon",
         );
+    }
+    if args.detach {
+        return exit::report(detach(&source), "ironpost-daemon");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -20,7 +20,11 @@
  * Malformed or truncated frames are passed untouched and counted (stats "other" + counters
  * CNT_MALFORMED): the kernel stack rejects them anyway, and XDP must never drop what it cannot
  * parse. Drops raise no event: a blocked flood must not spend the event budget; they are visible
- * in the per-protocol drop counters and the per-rule hit counters.
+ * in the per-protocol drop counters and the per-entry hit counters (`hits`, by slot).
+ *
+ * Expiry is enforced here: a blocklist entry whose `expires_ns` deadline has passed is ignored
+ * (counted in CNT_EXPIRED_PASSED), so a TTL ends on time even while no daemon runs; userspace
+ * only garbage-collects expired entries.
  *
  * Cost per packet: the source-address lookups are the part that grows with the number of
  * entries. An LPM trie lookup walks a path that gets longer as the trie fills (about log2(n)
@@ -140,9 +144,14 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-/* Keyed by rule id: a rule id can name several CIDRs, and ids are chosen by userspace. */
+/* Hit counters by slot: a match rule's index, or the `slot` userspace stored in a blocklist or
+ * allowlist entry. An array, not a hash keyed by rule id: the verifier inlines an array lookup
+ * into a bounds check and an address computation, where a hash lookup hashes the key and walks
+ * a bucket on every counted packet (the drop path's main extra cost before). Per CPU: a flood
+ * from one source hits one counter from every CPU, which shared counters would turn into
+ * cache-line bouncing. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 22048);
 	__type(key, __u32);
 	__type(value, struct hit_counter);
@@ -317,20 +326,22 @@ static __always_inline void count(__u32 idx)
 		*c += 1;
 }
 
-static __always_inline void count_hit(__u32 rule_id, __u64 len)
+static __always_inline void count_hit(__u32 slot, __u64 len)
 {
-	struct hit_counter *h = bpf_map_lookup_elem(&hits, &rule_id);
+	struct hit_counter *h = bpf_map_lookup_elem(&hits, &slot);
 
-	if (!h) {
-		struct hit_counter zero = {};
-		/* If the map is full the hit is not counted; the verdict is unaffected. */
-		bpf_map_update_elem(&hits, &rule_id, &zero, BPF_NOEXIST);
-		h = bpf_map_lookup_elem(&hits, &rule_id);
-		if (!h)
-			return;
+	/* NO_SLOT (or any slot past the array) is not counted; the verdict is unaffected. */
+	if (h) {
+		h->packets += 1;
+		h->bytes += len;
 	}
-	h->packets += 1;
-	h->bytes += len;
+}
+
+/* An entry is live until its deadline; 0 = permanent. The clock is read only for entries that
+ * have a deadline, so permanent entries cost nothing more. */
+static __always_inline int live(const struct lpm_value *v)
+{
+	return v->expires_ns == 0 || v->expires_ns > bpf_ktime_get_boot_ns();
 }
 
 /* Counts a TCP segment (header parsed) for its destination in `dst_tcp`. */
@@ -457,6 +468,7 @@ static __always_inline int rule_matches(const struct match_rule *r, const struct
 struct verdict {
 	__u32 action; /* ACTION_PASS, ACTION_DROP or ACTION_MONITOR */
 	__u32 rule_id;
+	__u32 slot; /* `hits` index of the deciding entry; NO_SLOT when none */
 };
 
 /* The source-address lookups, one function per family. Every bpf_map_lookup_elem() call below
@@ -481,11 +493,21 @@ static __always_inline void lookup_v4(__be32 src, __u32 nonempty, struct lpm_val
 	}
 	if (nonempty & LIST_BLOCK_HOST_V4) {
 		*block = bpf_map_lookup_elem(&block_hosts_v4, &src);
-		if (*block)
-			return;
+		if (*block) {
+			if (live(*block))
+				return;
+			/* Expired: a shorter prefix may still hold the source. */
+			count(CNT_EXPIRED_PASSED);
+			*block = NULL;
+		}
 	}
-	if (nonempty & LIST_BLOCK_NET_V4)
+	if (nonempty & LIST_BLOCK_NET_V4) {
 		*block = bpf_map_lookup_elem(&blocklist_v4, &key);
+		if (*block && !live(*block)) {
+			count(CNT_EXPIRED_PASSED);
+			*block = NULL;
+		}
+	}
 }
 
 /* IPv6: as lookup_v4. */
@@ -504,17 +526,26 @@ static __always_inline void lookup_v6(const __u32 *src, __u32 nonempty, struct l
 	if (nonempty & LIST_BLOCK_HOST_V6) {
 		__builtin_memcpy(host.addr, src, 16);
 		*block = bpf_map_lookup_elem(&block_hosts_v6, &host);
-		if (*block)
-			return;
+		if (*block) {
+			if (live(*block))
+				return;
+			count(CNT_EXPIRED_PASSED);
+			*block = NULL;
+		}
 	}
-	if (nonempty & LIST_BLOCK_NET_V6)
+	if (nonempty & LIST_BLOCK_NET_V6) {
 		*block = bpf_map_lookup_elem(&blocklist_v6, &key);
+		if (*block && !live(*block)) {
+			count(CNT_EXPIRED_PASSED);
+			*block = NULL;
+		}
+	}
 }
 
 static __always_inline struct verdict decide(const struct parsed *p)
 {
-	struct verdict v = { ACTION_PASS, 0 };
-	struct verdict monitor = { ACTION_PASS, 0 };
+	struct verdict v = { ACTION_PASS, 0, NO_SLOT };
+	struct verdict monitor = { ACTION_PASS, 0, NO_SLOT };
 	struct lpm_value *allow = NULL, *hit = NULL;
 	__u32 zero = 0, n, nonempty;
 	struct filter_config *cfg = bpf_map_lookup_elem(&config, &zero);
@@ -529,17 +560,20 @@ static __always_inline struct verdict decide(const struct parsed *p)
 		lookup_v6(p->saddr, nonempty, &allow, &hit);
 	if (allow) {
 		v.rule_id = allow->rule_id;
+		v.slot = allow->slot;
 		return v;
 	}
 	if (hit) {
 		if (hit->action == ACTION_DROP) {
 			v.action = ACTION_DROP;
 			v.rule_id = hit->rule_id;
+			v.slot = hit->slot;
 			return v;
 		}
 		if (hit->action == ACTION_MONITOR) {
 			monitor.action = ACTION_MONITOR;
 			monitor.rule_id = hit->rule_id;
+			monitor.slot = hit->slot;
 		}
 	}
 
@@ -558,11 +592,15 @@ static __always_inline struct verdict decide(const struct parsed *p)
 		if (r->action == ACTION_DROP) {
 			v.action = ACTION_DROP;
 			v.rule_id = r->rule_id;
+			/* Read from the map, not `i`: a constant per iteration would keep the verifier
+			 * from pruning states across iterations (the program would not load). */
+			v.slot = r->slot;
 			return v;
 		}
 		if (r->action == ACTION_MONITOR && monitor.action == ACTION_PASS) {
 			monitor.action = ACTION_MONITOR;
 			monitor.rule_id = r->rule_id;
+			monitor.slot = r->slot;
 		}
 	}
 	return monitor;
@@ -592,7 +630,7 @@ int xdp_filter(struct xdp_md *ctx)
 		count_dst_tcp(&p);
 	v = decide(&p);
 	if (v.rule_id != 0)
-		count_hit(v.rule_id, len);
+		count_hit(v.slot, len);
 	if (v.action == ACTION_DROP) {
 		count_stats(slot, len, 1);
 		return XDP_DROP;

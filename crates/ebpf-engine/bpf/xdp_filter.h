@@ -23,7 +23,8 @@
 #define CNT_EVENTS_SENT 1 /* events submitted to the ring buffer */
 #define CNT_EVENTS_RINGBUF_FULL 2 /* events lost: bpf_ringbuf_reserve failed */
 #define CNT_EVENTS_RATE_LIMITED 3 /* events suppressed by the token bucket */
-#define CNT_SLOTS 4
+#define CNT_EXPIRED_PASSED 4 /* packets whose blocklist entry had expired (entry ignored) */
+#define CNT_SLOTS 5
 
 /* Actions in map values and events. */
 #define ACTION_PASS 0
@@ -51,6 +52,10 @@
 /* Capacity of the `match_rules` array (rules that constrain more than the source address). */
 #define MAX_MATCH_RULES 64
 
+/* `hits` slots [0, MAX_MATCH_RULES) belong to the match rules (slot = index in `match_rules`);
+ * userspace hands the others to blocklist and allowlist entries (`lpm_value.slot`). */
+#define NO_SLOT 0xffffffffU
+
 /* Capacity of the `dst_tcp` LRU map (destinations with TCP counters). */
 #define DST_TCP_MAX_ENTRIES 16384
 
@@ -75,10 +80,17 @@ struct host_v6_key {
 };
 
 /* Value of the blocklist maps (tries and host hashes) and of the allowlist tries. `action` is
- * ACTION_DROP or ACTION_MONITOR in the blocklist; it is ignored in the allowlist. */
+ * ACTION_DROP or ACTION_MONITOR in the blocklist; it is ignored in the allowlist.
+ * `expires_ns` is the entry's deadline in bpf_ktime_get_boot_ns() time (CLOCK_BOOTTIME, which
+ * keeps counting through suspend and is immune to wall-clock steps); 0 = permanent. From that
+ * instant on the program ignores the entry (and counts CNT_EXPIRED_PASSED), whether or not a
+ * daemon is running to remove it. `slot` is the entry's index in the `hits` per-CPU array. */
 struct lpm_value {
+	__u64 expires_ns;
 	__u32 rule_id;
 	__u32 action;
+	__u32 slot;
+	__u32 _pad;
 };
 
 struct proto_stats {
@@ -102,7 +114,7 @@ struct match_rule {
 	__u8 ip_version; /* 0 = either family, 4 or 6 */
 	__u8 proto;
 	__u16 dst_port;
-	__u8 _pad[2];
+	__u16 slot; /* `hits` slot: the rule's index, set by userspace */
 	__u32 src_net[4];
 	__u32 src_mask[4];
 	__u32 dst_net[4];
@@ -153,7 +165,7 @@ struct dst_tcp_counter {
 _Static_assert(sizeof(struct lpm_v4_key) == 8, "lpm_v4_key");
 _Static_assert(sizeof(struct lpm_v6_key) == 20, "lpm_v6_key");
 _Static_assert(sizeof(struct host_v6_key) == 16, "host_v6_key");
-_Static_assert(sizeof(struct lpm_value) == 8, "lpm_value");
+_Static_assert(sizeof(struct lpm_value) == 24, "lpm_value");
 _Static_assert(sizeof(struct proto_stats) == 24, "proto_stats");
 _Static_assert(sizeof(struct hit_counter) == 16, "hit_counter");
 _Static_assert(sizeof(struct match_rule) == 76, "match_rule");

@@ -273,11 +273,22 @@ pub struct EbpfConfig {
     /// Source addresses or CIDRs that are always passed, even when a blocklist entry or a rule
     /// matches them (at most 1024 per address family).
     pub allowlist: Vec<Cidr>,
-    /// A directory on a bpffs mount (e.g. `/sys/fs/bpf/ironpost`) where the blocklist, allowlist
-    /// and hit-counter maps are pinned, so that blocks survive a daemon restart. Unset: the maps
-    /// live as long as the daemon.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A directory on a bpffs mount under which the XDP link and the blocklist, allowlist and
+    /// hit-counter maps are pinned, in `<pin_path>/<interface>/`, so that the program keeps
+    /// dropping blocked sources (TTLs enforced by the kernel) while the daemon is stopped,
+    /// killed or upgraded; the next daemon adopts them. Empty (`""`): nothing is pinned and the
+    /// program lives as long as the daemon. When the path is not on a bpffs mount (or the kernel
+    /// lacks XDP links, < 5.9) the daemon attaches unpinned and says so in its health.
+    #[serde(
+        default = "default_pin_path",
+        deserialize_with = "pin_path_de",
+        serialize_with = "pin_path_ser"
+    )]
     pub pin_path: Option<PathBuf>,
+    /// On a clean stop: `false` leaves the pinned program attached and enforcing (an upgrade
+    /// or restart has no gap); `true` detaches it and removes its pins (the host is left
+    /// without Ironpost's filter). Without pinning the program is always detached at stop.
+    pub detach_on_stop: bool,
     /// Packet events the kernel may send per second, per CPU (token bucket refill rate), so that
     /// a flood cannot starve userspace. Suppressed events are counted.
     pub events_per_second: u32,
@@ -297,13 +308,43 @@ impl Default for EbpfConfig {
             ring_buffer_size: 256 * 1024,
             blocklist_max_entries: 10_000,
             allowlist: Vec::new(),
-            pin_path: None,
+            pin_path: default_pin_path(),
+            detach_on_stop: false,
             events_per_second: 1_000,
             events_burst: 1_000,
             syn_flood: SynFloodConfig::default(),
             port_scan: PortScanConfig::default(),
             rules: Vec::new(),
         }
+    }
+}
+
+/// The default `pin_path`.
+pub const DEFAULT_PIN_PATH: &str = "/sys/fs/bpf/ironpost";
+
+fn default_pin_path() -> Option<PathBuf> {
+    Some(PathBuf::from(DEFAULT_PIN_PATH))
+}
+
+/// `pin_path = ""` turns pinning off.
+fn pin_path_de<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    let p = PathBuf::deserialize(d)?;
+    Ok((!p.as_os_str().is_empty()).then_some(p))
+}
+
+fn pin_path_ser<S: serde::Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+    p.as_deref()
+        .unwrap_or(std::path::Path::new(""))
+        .serialize(s)
+}
+
+impl EbpfConfig {
+    /// Where this interface's link and maps are pinned: `<pin_path>/<interface>`.
+    pub fn pin_dir(&self) -> Option<PathBuf> {
+        self.pin_path
+            .as_ref()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(|p| p.join(&self.interface))
     }
 }
 
@@ -350,7 +391,9 @@ impl Validate for EbpfConfig {
                 );
             }
         }
+        // Empty: pinning off (what an empty IRONPOST_EBPF_PIN_PATH says too).
         if let Some(p) = &self.pin_path
+            && !p.as_os_str().is_empty()
             && !p.is_absolute()
         {
             issues.push(
@@ -530,7 +573,18 @@ events_burst = 200
             cfg.pin_path.as_deref(),
             Some(std::path::Path::new("/sys/fs/bpf/ironpost"))
         );
+        assert_eq!(
+            cfg.pin_dir().as_deref(),
+            Some(std::path::Path::new("/sys/fs/bpf/ironpost/eth0"))
+        );
+        assert!(!cfg.detach_on_stop);
         assert!(issues(&cfg).is_empty(), "{:?}", issues(&cfg));
+        // Pinned by default; "" turns it off, and that survives a round trip.
+        assert_eq!(EbpfConfig::default().pin_path, cfg.pin_path);
+        let off: EbpfConfig = toml::from_str("pin_path = \"\"\ndetach_on_stop = true").unwrap();
+        assert_eq!((off.pin_path.as_ref(), off.detach_on_stop), (None, true));
+        let back: EbpfConfig = toml::from_str(&toml::to_string(&off).unwrap()).unwrap();
+        assert_eq!(back, off);
 
         let mut bad = EbpfConfig {
             pin_path: Some("relative/dir".into()),

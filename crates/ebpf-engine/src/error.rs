@@ -74,6 +74,25 @@ pub enum Error {
         source: Box<ProgramError>,
     },
 
+    /// The pinned XDP link (`<pin dir>/link`) could not be created, adopted or removed.
+    #[cfg(feature = "runtime")]
+    #[error("cannot {op} the pinned XDP link {} of `{iface}`", path.display())]
+    LinkPin {
+        op: &'static str,
+        iface: String,
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// Removing a pin file (`ebpf detach`, `detach_on_stop`) failed.
+    #[error("cannot remove the pin {}", path.display())]
+    Unpin {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("the XDP program is already attached to `{iface}`")]
     AlreadyAttached { iface: String },
 

@@ -16,14 +16,14 @@
 //!
 //! | map | type | key → value |
 //! |---|---|---|
-//! | `block_hosts_v4`, `block_hosts_v6` | hash, `BPF_F_NO_PREALLOC`, `blocklist_max_entries` each | source address (/32, /128) → {rule id, drop \| monitor} |
-//! | `blocklist_v4`, `blocklist_v6` | LPM trie, `BPF_F_NO_PREALLOC`, `blocklist_max_entries` each | source CIDR shorter than /32 (/128) → {rule id, drop \| monitor} |
-//! | `allowlist_v4`, `allowlist_v6` | LPM trie, 1024 each | source CIDR → {rule id} |
+//! | `block_hosts_v4`, `block_hosts_v6` | hash, `BPF_F_NO_PREALLOC`, `blocklist_max_entries` each | source address (/32, /128) → {expiry, rule id, drop \| monitor, hit slot} |
+//! | `blocklist_v4`, `blocklist_v6` | LPM trie, `BPF_F_NO_PREALLOC`, `blocklist_max_entries` each | source CIDR shorter than /32 (/128) → {expiry, rule id, drop \| monitor, hit slot} |
+//! | `allowlist_v4`, `allowlist_v6` | LPM trie, 1024 each | source CIDR → {rule id, hit slot} |
 //! | `match_rules` | array of 64 | rules on dst CIDR / dst port / protocol (+ optional src CIDR) |
 //! | `config` | array of 1 | match rule count, event rate and burst, `nonempty` (bitmask of the source-address maps that hold entries) |
 //! | `stats` | per-CPU array of 5 | tcp, udp, icmp (+icmpv6), other, total → {packets, bytes, drops} |
-//! | `counters` | per-CPU array of 4 | malformed, events sent, ring buffer full, rate limited |
-//! | `hits` | per-CPU hash | rule id → {packets, bytes} |
+//! | `counters` | per-CPU array of 5 | malformed, events sent, ring buffer full, rate limited, expired entries passed |
+//! | `hits` | per-CPU array | slot → {packets, bytes} |
 //! | `rate_state` | per-CPU array of 1 | token bucket state |
 //! | `events` | ring buffer, `ring_buffer_size` bytes | `struct packet_event` |
 //! | `dst_tcp` | per-CPU LRU hash, 16,384 | destination address → {SYNs without ACK, TCP segments} (SYN flood detector) |
@@ -36,11 +36,16 @@
 //! `nonempty` bits (one per allowlist, host map and trie) in step with the entries, and the
 //! program skips the lookup of a map whose bit is clear.
 //!
-//! `hits` is a hash keyed by rule id rather than an array: ids are chosen by userspace (config
-//! rules 1..=n, then whatever the engine allocates for dynamic blocks), so an array would put a
-//! ceiling on ids; a rule id shared by several CIDRs sums their hits. The hash holds
-//! 2 × `blocklist_max_entries` + 2 × 1024 + 64 ids; when it is full a new id's hits are not
-//! counted (the verdict is unaffected).
+//! Each entry carries its expiry (`expires_ns`, `CLOCK_BOOTTIME` as `bpf_ktime_get_boot_ns()`
+//! reads it; 0 = permanent; see [`clock`]): the program ignores an expired entry, so a TTL ends on
+//! time even while no daemon runs. Userspace only garbage-collects expired entries.
+//!
+//! `hits` is a per-CPU array of 2 × `blocklist_max_entries` + 2 × 1024 + 64 slots. Slots
+//! 0..64 are the match rules (by index); every blocklist and allowlist entry carries the slot
+//! [`XdpFilter`] allocated for it. Counting a hit is then an inlined array access on the drop
+//! path; a hash keyed by rule id (the earlier design) cost a hash lookup per counted packet,
+//! which made the drop path about twice as slow as the pass path (bench/README.md). Hits are
+//! summed per rule id when read.
 //!
 //! # Rules on destination, port and protocol
 //!
@@ -67,6 +72,7 @@
 #![cfg_attr(not(feature = "runtime"), allow(dead_code, unused_imports))]
 
 pub mod blocklist;
+pub mod clock;
 pub mod config;
 pub mod detect;
 #[cfg(feature = "runtime")]
@@ -77,6 +83,7 @@ mod events;
 #[cfg(feature = "runtime")]
 mod kernel;
 mod maps;
+pub mod pins;
 #[cfg(feature = "runtime")]
 pub mod response;
 mod response_config;
@@ -94,12 +101,13 @@ pub use error::{Error, Result};
 #[cfg(feature = "runtime")]
 pub use events::{EventReader, KernelEvent};
 #[cfg(feature = "runtime")]
-pub use kernel::{LoadOptions, XdpAction, XdpFilter};
+pub use kernel::{LoadOptions, PinnedAttach, XdpAction, XdpFilter};
 pub use maps::{
     ALLOWLIST_MAX_ENTRIES, AllowEntry, BlockEntry, HitCount, KernelCounters, MAX_MATCH_RULES,
     ProtoCounters, TrafficStats,
 };
-pub use maps::{DST_TCP_MAX_ENTRIES, DstTcpCounters};
+pub use maps::{DST_TCP_MAX_ENTRIES, DstTcpCounters, LINK_PIN, PINNED_MAPS};
+pub use pins::{on_bpffs, remove_pins};
 #[cfg(feature = "runtime")]
 pub use response::{RESPONSE_CHANNEL_CAPACITY, Responder};
 pub use response_config::ResponseConfig;

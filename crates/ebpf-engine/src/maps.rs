@@ -35,8 +35,10 @@ pub(crate) const COUNTERS: &str = "counters";
 pub(crate) const HITS: &str = "hits";
 pub(crate) const EVENTS: &str = "events";
 pub(crate) const DST_TCP: &str = "dst_tcp";
-/// Maps that outlive the daemon when `pin_path` is set: blocks, allowlist and their hit counts.
-pub(crate) const PINNED_MAPS: [&str; 7] = [
+/// Name of the pinned XDP link beside the pinned maps.
+pub const LINK_PIN: &str = "link";
+/// Maps that outlive the daemon when pinned: blocks, allowlist and their hit counts.
+pub const PINNED_MAPS: [&str; 7] = [
     BLOCKLIST_V4,
     BLOCKLIST_V6,
     BLOCK_HOSTS_V4,
@@ -66,8 +68,13 @@ pub(crate) const LIST_BLOCK_NET_V6: u32 = 0x20;
 
 /// `stats` indexes: tcp, udp, icmp (+icmpv6), other, total.
 pub(crate) const STAT_SLOTS: u32 = 5;
-/// `counters` indexes: malformed, events sent, ring buffer full, rate limited.
-pub(crate) const COUNTER_SLOTS: u32 = 4;
+/// `counters` indexes: malformed, events sent, ring buffer full, rate limited, expired passed.
+pub(crate) const COUNTER_SLOTS: u32 = 5;
+/// `hits` slots below this belong to the match rules (slot = rule index); entries of the
+/// blocklist and allowlist maps get the others (`NO_SLOT` and this split are in the C header).
+pub(crate) const FIRST_ENTRY_SLOT: u32 = MAX_MATCH_RULES as u32;
+/// `lpm_value.slot` of an entry whose hits are not counted (no free slot).
+pub(crate) const NO_SLOT: u32 = u32::MAX;
 
 pub(crate) const NANOS_PER_SEC: u64 = 1_000_000_000;
 
@@ -84,8 +91,13 @@ pub(crate) type HostV6 = [u8; 16];
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LpmValue {
+    /// Deadline on `CLOCK_BOOTTIME` (`bpf_ktime_get_boot_ns()`); 0 = permanent.
+    pub expires_ns: u64,
     pub rule_id: u32,
     pub action: u32,
+    /// Index of the entry's counters in `hits`.
+    pub slot: u32,
+    pub _pad: u32,
 }
 
 /// `struct proto_stats`.
@@ -115,7 +127,8 @@ pub(crate) struct RawMatchRule {
     pub ip_version: u8,
     pub proto: u8,
     pub dst_port: u16,
-    pub _pad: [u8; 2],
+    /// `hits` slot of the rule (its index in `match_rules`), set by the loader.
+    pub slot: u16,
     pub src_net: [u32; 4],
     pub src_mask: [u32; 4],
     pub dst_net: [u32; 4],
@@ -165,7 +178,7 @@ pub(crate) struct RawDstTcp {
 // The same sizes as the `_Static_assert`s in bpf/xdp_filter.h.
 const _: () = {
     assert!(size_of::<HostV6>() == 16);
-    assert!(size_of::<LpmValue>() == 8);
+    assert!(size_of::<LpmValue>() == 24);
     assert!(size_of::<RawProtoStats>() == 24);
     assert!(size_of::<RawHit>() == 16);
     assert!(size_of::<RawMatchRule>() == 76);
@@ -193,7 +206,7 @@ mod pod {
     unsafe impl aya::Pod for super::RawProtoStats {}
     // SAFETY: see the module comment: repr(C), integers only, no padding.
     unsafe impl aya::Pod for super::RawHit {}
-    // SAFETY: see the module comment: repr(C), integers only, explicit `_pad`.
+    // SAFETY: see the module comment: repr(C), integers only, no padding.
     unsafe impl aya::Pod for super::RawMatchRule {}
     // SAFETY: see the module comment: repr(C), integers only, no padding.
     unsafe impl aya::Pod for super::RawConfig {}
@@ -234,9 +247,12 @@ pub struct KernelCounters {
     pub events_ringbuf_full: u64,
     /// Events suppressed by the per-CPU token bucket.
     pub events_rate_limited: u64,
+    /// Packets whose blocklist entry had expired: the program ignored the entry (the kernel
+    /// enforces TTLs; userspace only removes expired entries later).
+    pub expired_passed: u64,
 }
 
-/// Packets and bytes that matched the entries of one rule id, summed over CPUs.
+/// Packets and bytes that matched the entries of one rule id, summed over CPUs and entries.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HitCount {
     pub packets: u64,
@@ -260,6 +276,8 @@ pub struct BlockEntry {
     pub cidr: Cidr,
     pub rule_id: u32,
     pub action: RuleAction,
+    /// When the kernel stops enforcing it (`CLOCK_BOOTTIME`); `None`: permanent.
+    pub expires: Option<crate::clock::BootTime>,
 }
 
 /// One allowlist entry.
@@ -349,6 +367,70 @@ impl ListSizes {
             .into_iter()
             .filter(|l| self.get(*l) > 0)
             .fold(0, |bits, l| bits | l.bit())
+    }
+}
+
+/// Which `hits` slots are held by blocklist and allowlist entries (slots below
+/// [`FIRST_ENTRY_SLOT`] belong to the match rules). `XdpFilter` claims the slots of the entries it
+/// finds at load (pinned maps) and allocates one per new entry; a removed entry frees its slot.
+#[derive(Debug, Clone)]
+pub(crate) struct Slots {
+    used: Vec<u64>,
+    capacity: u32,
+    /// Where the next search for a free slot starts (keeps allocation O(1) on average).
+    next: u32,
+}
+
+impl Slots {
+    /// Slots [FIRST_ENTRY_SLOT, capacity) for entries.
+    pub(crate) fn new(capacity: u32) -> Slots {
+        Slots {
+            used: vec![0; capacity.div_ceil(64) as usize],
+            capacity,
+            next: FIRST_ENTRY_SLOT,
+        }
+    }
+
+    fn bit(slot: u32) -> (usize, u64) {
+        ((slot / 64) as usize, 1u64 << (slot % 64))
+    }
+
+    /// Marks `slot` as held; false when it is out of range or already held (the caller gives
+    /// that entry a fresh slot).
+    pub(crate) fn claim(&mut self, slot: u32) -> bool {
+        if !(FIRST_ENTRY_SLOT..self.capacity).contains(&slot) {
+            return false;
+        }
+        let (w, b) = Self::bit(slot);
+        if self.used[w] & b != 0 {
+            return false;
+        }
+        self.used[w] |= b;
+        true
+    }
+
+    /// A free slot, now held; `None` when every slot is held.
+    pub(crate) fn alloc(&mut self) -> Option<u32> {
+        let span = self.capacity.checked_sub(FIRST_ENTRY_SLOT)?;
+        for i in 0..span {
+            let slot = FIRST_ENTRY_SLOT + (self.next - FIRST_ENTRY_SLOT + i) % span;
+            if self.claim(slot) {
+                self.next = if slot + 1 >= self.capacity {
+                    FIRST_ENTRY_SLOT
+                } else {
+                    slot + 1
+                };
+                return Some(slot);
+            }
+        }
+        None
+    }
+
+    pub(crate) fn free(&mut self, slot: u32) {
+        if (FIRST_ENTRY_SLOT..self.capacity).contains(&slot) {
+            let (w, b) = Self::bit(slot);
+            self.used[w] &= !b;
+        }
     }
 }
 
@@ -555,6 +637,27 @@ mod tests {
         for (key, want) in cases {
             assert_eq!(dst_key_addr(key), want.parse::<IpAddr>().unwrap(), "{want}");
         }
+    }
+
+    #[test]
+    fn slots_are_unique_reusable_and_bounded() {
+        let cap = FIRST_ENTRY_SLOT + 3;
+        let mut s = Slots::new(cap);
+        assert!(!s.claim(0), "match rule slots are not for entries");
+        assert!(!s.claim(cap), "past the array");
+        assert!(s.claim(FIRST_ENTRY_SLOT + 1));
+        assert!(!s.claim(FIRST_ENTRY_SLOT + 1), "held twice");
+        let a = s.alloc().unwrap();
+        let b = s.alloc().unwrap();
+        assert_eq!(
+            [a, b],
+            [FIRST_ENTRY_SLOT, FIRST_ENTRY_SLOT + 2],
+            "the held slot is skipped"
+        );
+        assert_eq!(s.alloc(), None, "all three held");
+        s.free(a);
+        assert_eq!(s.alloc(), Some(a), "a freed slot comes back");
+        assert_eq!(Slots::new(FIRST_ENTRY_SLOT).alloc(), None);
     }
 
     #[test]

@@ -47,11 +47,15 @@ impl From<EngineStats> for wire::EngineStats {
         wire::EngineStats {
             interface: s.interface,
             attached: s.attached,
+            pinned: s.pinned,
+            pin_dir: s.pin_dir,
+            pin_note: s.pin_note,
             traffic: s.traffic.into_iter().map(|(k, v)| (k, v.into())).collect(),
             malformed: s.malformed,
             events_sent: s.events_sent,
             events_ringbuf_full: s.events_ringbuf_full,
             events_rate_limited: s.events_rate_limited,
+            expired_passed: s.expired_passed,
             blocks: s.blocks,
         }
     }

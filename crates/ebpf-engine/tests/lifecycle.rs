@@ -9,44 +9,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use common::*;
 use ironpost_ebpf_engine::{Error, LoadOptions, RuleAction, XdpAction, XdpMode};
-
-/// A bpffs mounted on a temporary directory, unmounted on drop.
-struct BpfFs {
-    dir: tempfile::TempDir,
-}
-
-impl BpfFs {
-    fn mount() -> BpfFs {
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "bpf", "bpf"])
-            .arg(dir.path())
-            .output()
-            .expect("run mount (util-linux)");
-        assert!(
-            out.status.success(),
-            "mounting a bpffs needs root: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        BpfFs { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for BpfFs {
-    fn drop(&mut self) {
-        // Unmounting discards the pins (and so the maps, once no program holds them).
-        let _ = Command::new("umount").arg(self.dir.path()).status();
-    }
-}
 
 fn pinned(pin_path: PathBuf) -> LoadOptions {
     LoadOptions {
@@ -161,16 +127,18 @@ fn host_entries_a_trie_kept_from_an_earlier_version_move_to_the_host_maps() {
     let fs = BpfFs::mount();
     let pin = fs.path().join("ironpost");
     drop(load_with(pinned(pin.clone())));
-    // What the earlier version wrote: `struct lpm_value` {rule id, ACTION_DROP = 1}.
+    // Host entries in the tries, as a version without host maps left them, in today's
+    // `struct lpm_value` layout {expires_ns (2 words, 0 = permanent), rule id, ACTION_DROP = 1,
+    // hit slot, pad}.
     let trie = |name: &str| Map::from_map_data(MapData::from_pin(pin.join(name)).unwrap()).unwrap();
-    let mut v4: LpmTrie<_, [u8; 4], [u32; 2]> = LpmTrie::try_from(trie("blocklist_v4")).unwrap();
-    v4.insert(&Key::new(32, [203, 0, 113, 7]), [42, 1], 0)
+    let mut v4: LpmTrie<_, [u8; 4], [u32; 6]> = LpmTrie::try_from(trie("blocklist_v4")).unwrap();
+    v4.insert(&Key::new(32, [203, 0, 113, 7]), [0, 0, 42, 1, 100, 0], 0)
         .unwrap();
-    v4.insert(&Key::new(24, [198, 51, 100, 0]), [43, 1], 0)
+    v4.insert(&Key::new(24, [198, 51, 100, 0]), [0, 0, 43, 1, 101, 0], 0)
         .unwrap();
     let addr6: std::net::Ipv6Addr = "2001:db8::7".parse().unwrap();
-    let mut v6: LpmTrie<_, [u8; 16], [u32; 2]> = LpmTrie::try_from(trie("blocklist_v6")).unwrap();
-    v6.insert(&Key::new(128, addr6.octets()), [44, 1], 0)
+    let mut v6: LpmTrie<_, [u8; 16], [u32; 6]> = LpmTrie::try_from(trie("blocklist_v6")).unwrap();
+    v6.insert(&Key::new(128, addr6.octets()), [0, 0, 44, 1, 102, 0], 0)
         .unwrap();
 
     let mut f = load_with(pinned(pin.clone()));
@@ -213,20 +181,6 @@ fn pinning_outside_bpffs_is_a_clear_error() {
         "{err:?}"
     );
     assert!(err.to_string().contains("bpffs"), "{err}");
-}
-
-/// Moves the calling test thread into a new, empty network namespace (only `lo`, down).
-#[allow(unsafe_code)]
-fn private_netns() {
-    // SAFETY: unshare takes no pointers; CLONE_NEWNET only changes this thread's namespace,
-    // and the test thread ends with the test.
-    let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-    assert_eq!(
-        rc,
-        0,
-        "unshare(CLONE_NEWNET) needs root: {}",
-        std::io::Error::last_os_error()
-    );
 }
 
 #[test]

@@ -114,11 +114,23 @@ fn stats_and_hits_count_exactly() {
             (9, hit(4, 4 * tcp_allow.len()))
         ])
     );
-    f.clear_hits(7).unwrap();
-    f.clear_hits(12345).unwrap();
+    // A removed entry's counters go with it; a new entry (which may reuse the slot) starts
+    // from zero, and a replaced one keeps counting.
+    assert!(f.remove_block(cidr("10.0.0.1")).unwrap());
+    f.insert_block(cidr("10.0.0.1"), 8, RuleAction::Drop)
+        .unwrap();
+    f.insert_allow(cidr("10.5.0.0/16"), 9).unwrap();
     assert_eq!(
         f.read_hits().unwrap().keys().copied().collect::<Vec<_>>(),
         [9]
+    );
+    assert_eq!(f.test_run(&tcp_drop, 1).unwrap(), XdpAction::Drop);
+    assert_eq!(
+        f.read_hits().unwrap(),
+        BTreeMap::from([
+            (8, hit(1, tcp_drop.len())),
+            (9, hit(4, 4 * tcp_allow.len()))
+        ])
     );
 }
 
@@ -162,7 +174,8 @@ fn block_and_allow_entries_are_listed_replaced_and_removed() {
     assert!(f.list_blocks().unwrap().contains(&BlockEntry {
         cidr: cidr("2001:db8::/64"),
         rule_id: 30,
-        action: RuleAction::Monitor
+        action: RuleAction::Monitor,
+        expires: None,
     }));
     assert_eq!(f.test_run(&from_v6, 1).unwrap(), XdpAction::Pass);
 
@@ -419,7 +432,8 @@ fn a_full_blocklist_counts_host_entries_and_prefixes_together() {
             blocks.contains(&BlockEntry {
                 cidr: cidr(c),
                 rule_id: id,
-                action: RuleAction::Monitor
+                action: RuleAction::Monitor,
+                expires: None,
             }),
             "{c}: {blocks:?}"
         );

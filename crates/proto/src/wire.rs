@@ -54,12 +54,25 @@ pub struct Counters {
 pub struct EngineStats {
     pub interface: String,
     pub attached: bool,
+    /// Attached through a BPF link pinned on bpffs: the program keeps enforcing while the
+    /// daemon is down.
+    #[serde(default)]
+    pub pinned: bool,
+    /// Where the link and maps are pinned (`<pin_path>/<interface>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_dir: Option<String>,
+    /// Why the program is not pinned although `pin_path` asks for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_note: Option<String>,
     /// By protocol: tcp, udp, icmp, other, total.
     pub traffic: BTreeMap<String, Counters>,
     pub malformed: u64,
     pub events_sent: u64,
     pub events_ringbuf_full: u64,
     pub events_rate_limited: u64,
+    /// Packets that matched an expired blocklist entry (passed by the kernel).
+    #[serde(default)]
+    pub expired_passed: u64,
     pub blocks: usize,
 }
 

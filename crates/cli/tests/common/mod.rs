@@ -380,6 +380,9 @@ pub fn ebpf_env(lab: &Lab) -> Vec<(&'static str, String)> {
         ("IRONPOST_EBPF_ENABLED", "true".into()),
         ("IRONPOST_EBPF_INTERFACE", lab.victim_if.clone()),
         ("IRONPOST_EBPF_XDP_MODE", "skb".into()),
+        // Unpinned unless a test asks for pins (on a bpffs it mounts): a test must not leave a
+        // program or maps behind on a host whose /sys/fs/bpf is mounted.
+        ("IRONPOST_EBPF_PIN_PATH", String::new()),
     ]
 }
 

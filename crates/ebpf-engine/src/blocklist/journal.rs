@@ -62,6 +62,8 @@ pub(super) struct ReadBack {
     pub(super) warnings: Vec<String>,
     /// Journal lines skipped because they were damaged.
     pub(super) corrupt: u64,
+    /// The snapshot was damaged (truncated, zeroed, not our JSON); it was moved aside.
+    pub(super) snapshot_damaged: bool,
 }
 
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
@@ -91,10 +93,24 @@ impl Journal {
             Ok(None) => {}
             Ok(Some(text)) => match serde_json::from_slice::<State>(&text) {
                 Ok(s) => out.state = Some(s),
-                Err(e) => out.warnings.push(format!(
-                    "{} is damaged ({e}); starting from the journal alone",
-                    self.snapshot.display()
-                )),
+                Err(e) => {
+                    // Kept for inspection, out of the way of the next snapshot.
+                    let aside = self.snapshot.with_extension(format!(
+                        "json.corrupt-{}",
+                        chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+                    ));
+                    let moved = match std::fs::rename(&self.snapshot, &aside) {
+                        Ok(()) => format!("moved to {}", aside.display()),
+                        Err(re) => format!("cannot move it aside: {re}"),
+                    };
+                    out.snapshot_damaged = true;
+                    out.warnings.push(format!(
+                        "{} is damaged ({e}; {} bytes), {moved}; starting from the journal and \
+                         the pinned kernel maps",
+                        self.snapshot.display(),
+                        text.len()
+                    ));
+                }
             },
             Err(w) => out.warnings.push(w),
         }

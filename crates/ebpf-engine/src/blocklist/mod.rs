@@ -174,6 +174,8 @@ pub struct LoadReport {
     pub corrupt_records: u64,
     /// Journal records applied on top of the snapshot.
     pub replayed: usize,
+    /// The snapshot (`blocklist.json`) was damaged and moved aside (`blocklist.json.corrupt-…`).
+    pub snapshot_damaged: bool,
 }
 
 /// Blocks by CIDR, with their metadata.
@@ -260,6 +262,7 @@ impl Blocklist {
                 warnings: back.warnings,
                 corrupt_records: back.corrupt,
                 replayed,
+                snapshot_damaged: back.snapshot_damaged,
             },
         )
     }
@@ -494,8 +497,15 @@ impl Blocklist {
     }
 
     /// Adopts an entry found in a pinned kernel map with no recorded metadata. Nothing says what
-    /// it rested on, so it is `forgeable` (first to be evicted).
-    pub fn adopt(&mut self, cidr: Cidr, rule_id: u32, now: DateTime<Utc>) -> Block {
+    /// it rested on, so it is `forgeable` (first to be evicted). It keeps the expiry the kernel
+    /// entry carries (`expires_at`; `None`: permanent).
+    pub fn adopt(
+        &mut self,
+        cidr: Cidr,
+        rule_id: u32,
+        now: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Block {
         let block = Block {
             cidr,
             rule_id,
@@ -503,7 +513,7 @@ impl Blocklist {
             alert_id: None,
             trace_id: None,
             added_at: now,
-            expires_at: None,
+            expires_at,
             offence: 1,
             evidence: Evidence::Forgeable,
         };

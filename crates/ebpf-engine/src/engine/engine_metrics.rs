@@ -16,8 +16,11 @@ pub(super) struct EngineMetrics {
     pub(super) blocks_expired: prometheus::IntCounter,
     pub(super) blocks_evicted: prometheus::IntCounterVec,
     pub(super) state_corrupt: prometheus::IntCounter,
+    pub(super) state_files_corrupt: prometheus::IntCounterVec,
     pub(super) state_errors: prometheus::IntCounter,
     pub(super) attached: prometheus::IntGauge,
+    pub(super) pinned: prometheus::IntGauge,
+    pub(super) expired_passed: prometheus::IntCounter,
     pub(super) tracked: prometheus::IntGaugeVec,
     pub(super) evicted: prometheus::IntCounterVec,
 }
@@ -91,12 +94,29 @@ impl EngineMetrics {
                 "ebpf_blocklist_journal_corrupt_total",
                 "Damaged blocklist journal records skipped at start.",
             ),
+            state_files_corrupt: metrics::int_counter_vec(
+                r,
+                "ebpf_state_corrupt_total",
+                "Damaged engine state found at start, by file: a damaged snapshot \
+                 (blocklist.json, moved aside) or journal records (blocklist.journal, skipped).",
+                &["file"],
+            ),
             state_errors: metrics::int_counter(
                 r,
                 "ebpf_blocklist_persist_errors_total",
                 "Failed writes of the blocklist journal or snapshot.",
             ),
             attached: metrics::int_gauge(r, "ebpf_attached", "1 when the XDP program is attached."),
+            pinned: metrics::int_gauge(
+                r,
+                "ebpf_pinned",
+                "1 when the XDP program is attached through a pinned link (it keeps enforcing while the daemon is down).",
+            ),
+            expired_passed: metrics::int_counter(
+                r,
+                "ebpf_expired_passed_total",
+                "Packets whose blocklist entry had expired in the kernel (passed; the entry awaits removal).",
+            ),
             tracked: metrics::int_gauge_vec(
                 r,
                 "ebpf_detector_tracked",

@@ -9,6 +9,7 @@ use super::{
     BlockView, Counters, EngineHandle, EngineStats, lock, reserved_entries, target, unblock_action,
 };
 use crate::blocklist::{Block, BlockRequest};
+use crate::clock::BootTime;
 use crate::config::RuleAction;
 use crate::kernel::XdpFilter;
 use crate::maps::HitCount;
@@ -47,9 +48,14 @@ impl EngineHandle {
             let block = added.block;
             let outcome = if !added.changed {
                 Ok((block, false))
-            } else if let Err(e) =
-                self.with_filter(|f| f.insert_block(block.cidr, block.rule_id, RuleAction::Drop))
-            {
+            } else if let Err(e) = self.with_filter(|f| {
+                f.insert_block_until(
+                    block.cidr,
+                    block.rule_id,
+                    RuleAction::Drop,
+                    block.expires_at.map(BootTime::from_wall),
+                )
+            }) {
                 match existing {
                     Some(prev) => bl.restore(prev),
                     None => {
@@ -139,13 +145,17 @@ impl EngineHandle {
     }
 
     pub fn stats(&self) -> Result<EngineStats> {
-        let (stats, counters, attached) = self.with_filter(|f| {
+        let (stats, counters, attached, pinned) = self.with_filter(|f| {
             Ok((
                 f.read_stats()?,
                 f.read_counters()?,
                 f.attached_to().is_some(),
+                f.pinned_link(),
             ))
         })?;
+        // One guard, taken and released here: two `lock` temporaries in the struct literal below
+        // would live to the end of the statement and deadlock.
+        let pinning = lock(&self.inner.pinning).clone();
         let c = |p: crate::maps::ProtoCounters| Counters {
             packets: p.packets,
             bytes: p.bytes,
@@ -154,6 +164,9 @@ impl EngineHandle {
         Ok(EngineStats {
             interface: self.inner.cfg.interface.clone(),
             attached,
+            pinned,
+            pin_dir: pinning.dir().map(|d| d.display().to_string()),
+            pin_note: pinning.note(),
             traffic: [
                 ("tcp", stats.tcp),
                 ("udp", stats.udp),
@@ -168,6 +181,7 @@ impl EngineHandle {
             events_sent: counters.events_sent,
             events_ringbuf_full: counters.events_ringbuf_full,
             events_rate_limited: counters.events_rate_limited,
+            expired_passed: counters.expired_passed,
             blocks: lock(&self.inner.blocklist).len(),
         })
     }

@@ -7,6 +7,15 @@
 //! re-attach when the interface appears). Health: Unhealthy when the program cannot be loaded,
 //! Degraded while the interface is missing or attach fails, Healthy when attached. The daemon
 //! keeps running in every case.
+//!
+//! Enforcement across the daemon's life: with `pin_path` on a bpffs mount, the maps live in
+//! `<pin_path>/<interface>/` and the program is attached through a BPF link pinned there, so it
+//! keeps dropping blocked sources while the daemon is stopped (`detach_on_stop = false`),
+//! killed or upgraded; block entries carry their expiry and the kernel enforces it. A starting
+//! engine adopts the pinned maps (their entries keep their TTLs; entries without a record are
+//! adopted into the blocklist) and swaps its program into the pinned link. Where pinning is
+//! impossible (no bpffs, kernel < 5.9) it attaches unpinned and says why in `stats`
+//! (`pin_note`), the `ironpost_ebpf_pinned` gauge and the log.
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
@@ -29,6 +38,7 @@ use tracing::{info, warn};
 
 use crate::Result;
 use crate::blocklist::{Block, Blocklist};
+use crate::clock::BootTime;
 use crate::config::{EbpfConfig, RuleAction};
 use crate::detect::{PortScanDetector, SynFloodDetector};
 use crate::events::EventReader;
@@ -68,13 +78,53 @@ pub struct BlockView {
 pub struct EngineStats {
     pub interface: String,
     pub attached: bool,
+    /// Attached through a pinned BPF link: enforcement outlives the daemon.
+    #[serde(default)]
+    pub pinned: bool,
+    /// `<pin_path>/<interface>` when the maps are pinned.
+    #[serde(default)]
+    pub pin_dir: Option<String>,
+    /// Why the program is not pinned, when it should be.
+    #[serde(default)]
+    pub pin_note: Option<String>,
     /// By protocol: tcp, udp, icmp, other, total.
     pub traffic: BTreeMap<String, Counters>,
     pub malformed: u64,
     pub events_sent: u64,
     pub events_ringbuf_full: u64,
     pub events_rate_limited: u64,
+    /// Packets that matched an expired blocklist entry and were passed.
+    #[serde(default)]
+    pub expired_passed: u64,
     pub blocks: usize,
+}
+
+/// Where the engine stands with pinning (`pin_path`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Pinning {
+    /// `pin_path = ""`.
+    Off,
+    /// Configured but impossible here; the reason.
+    Unavailable(String),
+    /// Maps pinned in this directory (`<pin_path>/<interface>`); the link too when attached
+    /// with [`XdpFilter::attach_pinned`].
+    Dir(PathBuf),
+}
+
+impl Pinning {
+    fn dir(&self) -> Option<&std::path::Path> {
+        match self {
+            Pinning::Dir(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    fn note(&self) -> Option<String> {
+        match self {
+            Pinning::Unavailable(why) => Some(why.clone()),
+            _ => None,
+        }
+    }
 }
 
 /// Packet, byte and drop counts of one protocol.
@@ -95,6 +145,7 @@ struct Inner {
     outputs: EngineOutputs,
     last: Mutex<(TrafficStats, KernelCounters)>,
     detectors: Mutex<Detectors>,
+    pinning: Mutex<Pinning>,
 }
 
 struct Detectors {
@@ -190,14 +241,24 @@ impl Engine {
         for w in &report.warnings {
             warn!(warning = %w, "ebpf blocklist state");
         }
-        if report.replayed > 0 || report.corrupt_records > 0 {
+        let metrics = EngineMetrics::new(registry);
+        metrics.state_corrupt.inc_by(report.corrupt_records);
+        metrics
+            .state_files_corrupt
+            .with_label_values(&["blocklist.journal"])
+            .inc_by(report.corrupt_records);
+        if report.snapshot_damaged {
+            metrics
+                .state_files_corrupt
+                .with_label_values(&["blocklist.json"])
+                .inc();
+        }
+        if report.replayed > 0 || report.corrupt_records > 0 || report.snapshot_damaged {
             // Start from a clean snapshot and an empty journal.
             if let Err(e) = blocklist.save() {
                 warn!(error = %error_chain(&e), "cannot compact the blocklist journal");
             }
         }
-        let metrics = EngineMetrics::new(registry);
-        metrics.state_corrupt.inc_by(report.corrupt_records);
         let compiled = rules::compile(&cfg.rules);
         let inner = Arc::new(Inner {
             compiled,
@@ -212,6 +273,7 @@ impl Engine {
                 port_scan: PortScanDetector::new(&cfg.port_scan),
                 evicted: (0, 0),
             }),
+            pinning: Mutex::new(Pinning::Off),
             cfg,
         });
         let (stop, _) = watch::channel(false);
@@ -236,7 +298,22 @@ impl Inner {
 
     /// Loads the program, applies rules, allowlist and recorded blocks. Returns the event reader.
     fn load(&self) -> Result<Option<EventReader>> {
-        let mut filter = XdpFilter::load(&LoadOptions::from_config(&self.cfg))?;
+        let pinning = match (self.cfg.pin_path.as_ref(), self.cfg.pin_dir()) {
+            (Some(root), Some(dir)) if crate::pins::on_bpffs(root) => Pinning::Dir(dir),
+            (Some(root), Some(_)) => Pinning::Unavailable(format!(
+                "ebpf.pin_path {} is not on a bpffs mount (mount -t bpf bpf /sys/fs/bpf): \
+                 the program is attached unpinned and stops enforcing when the daemon stops",
+                root.display()
+            )),
+            _ => Pinning::Off,
+        };
+        if let Pinning::Unavailable(why) = &pinning {
+            warn!(note = %why, "XDP enforcement will not outlive the daemon");
+        }
+        let mut opts = LoadOptions::from_config(&self.cfg);
+        opts.pin_path = pinning.dir().map(std::path::Path::to_path_buf);
+        *lock(&self.pinning) = pinning;
+        let mut filter = XdpFilter::load(&opts)?;
         // Config rules own ids below DYNAMIC_RULE_BASE: drop stale ones a pinned map kept.
         for e in filter.list_blocks()? {
             if e.rule_id < crate::blocklist::DYNAMIC_RULE_BASE {
@@ -260,13 +337,21 @@ impl Inner {
         // record are adopted, so `block list` shows everything that drops traffic.
         let now = Utc::now();
         let mut bl = lock(&self.blocklist);
+        // Recorded blocks carry their expiry into the kernel (one that passed while the daemon
+        // was down is written already expired: the program ignores it and `expire` removes it);
+        // adopted ones keep the expiry their kernel entry carries.
         let in_kernel = filter.list_blocks()?;
         for b in bl.iter() {
-            filter.insert_block(b.cidr, b.rule_id, RuleAction::Drop)?;
+            filter.insert_block_until(
+                b.cidr,
+                b.rule_id,
+                RuleAction::Drop,
+                b.expires_at.map(BootTime::from_wall),
+            )?;
         }
         for e in in_kernel {
             if e.rule_id >= crate::blocklist::DYNAMIC_RULE_BASE && bl.get(&e.cidr).is_none() {
-                bl.adopt(e.cidr, e.rule_id, now);
+                bl.adopt(e.cidr, e.rule_id, now, e.expires.map(BootTime::to_wall));
             }
         }
         self.metrics
@@ -298,11 +383,39 @@ impl Inner {
             )));
             return;
         }
-        match filter.attach(iface, self.cfg.xdp_mode) {
+        let pin_dir = lock(&self.pinning).dir().map(std::path::Path::to_path_buf);
+        let attached = match pin_dir {
+            Some(dir) => {
+                match filter.attach_pinned(iface, self.cfg.xdp_mode, &dir.join(crate::LINK_PIN)) {
+                    Ok(how) => {
+                        info!(interface = %iface, pin = %dir.display(), how = ?how, "XDP program attached through a pinned link");
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let why = format!(
+                            "cannot pin the XDP link under {} ({}): attached unpinned, so \
+                             enforcement stops with the daemon",
+                            dir.display(),
+                            error_chain(&e)
+                        );
+                        warn!(note = %why, "XDP link not pinned");
+                        let r = filter.attach(iface, self.cfg.xdp_mode);
+                        if r.is_ok() {
+                            *lock(&self.pinning) = Pinning::Unavailable(why);
+                        }
+                        r
+                    }
+                }
+            }
+            None => filter.attach(iface, self.cfg.xdp_mode),
+        };
+        let pinned = filter.pinned_link();
+        match attached {
             Ok(()) => {
                 drop(guard);
-                info!(interface = %iface, mode = ?self.cfg.xdp_mode, "XDP program attached");
+                info!(interface = %iface, mode = ?self.cfg.xdp_mode, pinned, "XDP program attached");
                 self.metrics.attached.set(1);
+                self.metrics.pinned.set(i64::from(pinned));
                 self.set_attached_health();
             }
             Err(e) => {
@@ -352,10 +465,13 @@ impl Inner {
                 && !interface_exists(&self.cfg.interface)
         };
         if gone {
+            // The kernel released the link with the interface; a pin left behind is replaced
+            // at the next attach.
             if let Some(f) = lock(&self.filter).as_mut() {
-                let _ = f.detach();
+                let _ = f.release();
             }
             self.metrics.attached.set(0);
+            self.metrics.pinned.set(0);
         }
     }
 
@@ -402,6 +518,9 @@ impl Inner {
         self.metrics
             .malformed
             .inc_by(delta(counters.malformed, last.1.malformed));
+        self.metrics
+            .expired_passed
+            .inc_by(delta(counters.expired_passed, last.1.expired_passed));
         self.metrics
             .events_lost
             .with_label_values(&["ringbuf_full"])
@@ -688,11 +807,33 @@ impl Module for Engine {
             }
             self.inner.persist();
             self.inner.save();
-            // Dropping the filter detaches the program; pinned maps stay in bpffs.
+            // A pinned program stays attached and enforcing unless `detach_on_stop`; then its
+            // pins go too. An unpinned one is detached (nothing else would manage it).
+            let pin_dir = lock(&self.inner.pinning)
+                .dir()
+                .map(std::path::Path::to_path_buf);
             if let Some(mut f) = lock(&self.inner.filter).take() {
-                let _ = f.detach();
+                let kept = f.pinned_link() && !self.inner.cfg.detach_on_stop;
+                let r = if kept { f.release() } else { f.detach() };
+                if let Err(e) = r {
+                    warn!(error = %error_chain(&e), "cannot detach the XDP program");
+                }
+                if kept {
+                    info!(interface = %self.inner.cfg.interface, "XDP program left attached through its pinned link (detach_on_stop = false)");
+                }
+            }
+            if self.inner.cfg.detach_on_stop
+                && let Some(dir) = pin_dir
+            {
+                match crate::pins::remove_pins(&dir) {
+                    Ok(removed) => {
+                        info!(pins = removed.len(), dir = %dir.display(), "XDP pins removed")
+                    }
+                    Err(e) => warn!(error = %error_chain(&e), "cannot remove the XDP pins"),
+                }
             }
             self.inner.metrics.attached.set(0);
+            self.inner.metrics.pinned.set(0);
             self.inner.set_health(Health::Degraded("stopped".into()));
             Ok(())
         })

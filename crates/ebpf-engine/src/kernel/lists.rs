@@ -18,23 +18,35 @@ use aya::maps::{HashMap as BpfHashMap, LpmTrie, MapData, MapError};
 use ironpost_core::net::Cidr;
 
 use super::XdpFilter;
+use crate::clock::BootTime;
 use crate::config::RuleAction;
 use crate::error::{Error, Result};
 use crate::maps::*;
 
 impl XdpFilter {
-    /// Blocks (or monitors) packets whose source address is in `cidr`. Replaces an existing
-    /// entry for the same CIDR. `rule_id` must not be 0. A single address goes to the host map
-    /// of its family, a shorter prefix to the trie; both count against `blocklist_max_entries`
-    /// for the family ([`Error::MapFull`] names `blocklist_v4` or `blocklist_v6`).
+    /// Blocks (or monitors) packets whose source address is in `cidr`, permanently. See
+    /// [`XdpFilter::insert_block_until`].
     pub fn insert_block(&mut self, cidr: Cidr, rule_id: u32, action: RuleAction) -> Result<()> {
+        self.insert_block_until(cidr, rule_id, action, None)
+    }
+
+    /// Blocks (or monitors) packets whose source address is in `cidr` until `expires` (on the
+    /// boot clock; `None`: permanent). From that instant the program ignores the entry, daemon or
+    /// no daemon; it stays in the map until removed. Replaces an existing entry for the same
+    /// CIDR (keeping its hit counters). `rule_id` must not be 0. A single address goes to the
+    /// host map of its family, a shorter prefix to the trie; both count against
+    /// `blocklist_max_entries` for the family ([`Error::MapFull`] names `blocklist_v4` or
+    /// `blocklist_v6`).
+    pub fn insert_block_until(
+        &mut self,
+        cidr: Cidr,
+        rule_id: u32,
+        action: RuleAction,
+        expires: Option<BootTime>,
+    ) -> Result<()> {
         if rule_id == 0 {
             return Err(Error::ReservedRuleId);
         }
-        let value = LpmValue {
-            rule_id,
-            action: u32::from(action_code(action)),
-        };
         let key = block_key(cidr);
         let list = List::of_block(&key);
         // The family's two maps share its capacity; errors name the family's trie.
@@ -46,38 +58,93 @@ impl XdpFilter {
                 (BLOCKLIST_V6, [List::HostsV6, List::NetsV6])
             }
         };
+        let existing = self.block_value(&key, list, cidr)?;
         let used: u32 = maps.iter().map(|l| self.sizes.get(*l)).sum();
-        let room = used < self.blocklist_max_entries;
-        let result = match key {
-            BlockKey::HostV4(k) => upsert(room, |f| self.block_hosts_v4.insert(k, value, f)),
-            BlockKey::HostV6(k) => upsert(room, |f| self.block_hosts_v6.insert(k, value, f)),
-            BlockKey::Net(LpmKey::V4(k)) => {
-                upsert(room, |f| self.blocklist_v4.insert(&k, value, f))
-            }
-            BlockKey::Net(LpmKey::V6(k)) => {
-                upsert(room, |f| self.blocklist_v6.insert(&k, value, f))
-            }
-        };
         let full = (family, self.blocklist_max_entries, "blocklist_max_entries");
-        self.inserted(list, cidr, result, full)
+        if existing.is_none() && used >= self.blocklist_max_entries {
+            return self.inserted(list, cidr, None, Err(no_space()), full);
+        }
+        let (slot, fresh) = self.slot_for(existing)?;
+        let value = LpmValue {
+            expires_ns: expires.map_or(0, |t| t.0.max(1)),
+            rule_id,
+            action: u32::from(action_code(action)),
+            slot,
+            _pad: 0,
+        };
+        let flags = if fresh { BPF_NOEXIST } else { BPF_EXIST };
+        let result = match key {
+            BlockKey::HostV4(k) => self.block_hosts_v4.insert(k, value, flags),
+            BlockKey::HostV6(k) => self.block_hosts_v6.insert(k, value, flags),
+            BlockKey::Net(LpmKey::V4(k)) => self.blocklist_v4.insert(&k, value, flags),
+            BlockKey::Net(LpmKey::V6(k)) => self.blocklist_v6.insert(&k, value, flags),
+        };
+        self.inserted(list, cidr, fresh.then_some(slot), result, full)
+    }
+
+    /// The current value of a blocklist entry, if any.
+    fn block_value(&self, key: &BlockKey, list: List, cidr: Cidr) -> Result<Option<LpmValue>> {
+        let got = match key {
+            BlockKey::HostV4(k) => self.block_hosts_v4.get(k, 0),
+            BlockKey::HostV6(k) => self.block_hosts_v6.get(k, 0),
+            BlockKey::Net(LpmKey::V4(k)) => self.blocklist_v4.get(k, 0),
+            BlockKey::Net(LpmKey::V6(k)) => self.blocklist_v6.get(k, 0),
+        };
+        found(got).map_err(|source| Error::Insert {
+            map: list.map(),
+            cidr,
+            source: Box::new(source),
+        })
+    }
+
+    /// The slot of an entry being written: the existing entry's, or a fresh one with its
+    /// counters zeroed (`true`). Without a free slot the entry's hits are not counted.
+    fn slot_for(&mut self, existing: Option<LpmValue>) -> Result<(u32, bool)> {
+        if let Some(v) = existing {
+            return Ok((v.slot, false));
+        }
+        let Some(slot) = self.slots.alloc() else {
+            return Ok((NO_SLOT, true));
+        };
+        self.zero_hits(slot)?;
+        Ok((slot, true))
     }
 
     /// Removes the entry for exactly `cidr` (not a longest-prefix match). `Ok(false)` when there
-    /// was none.
+    /// was none. Its hit counters go with it.
     pub fn remove_block(&mut self, cidr: Cidr) -> Result<bool> {
         let key = block_key(cidr);
         let list = List::of_block(&key);
+        let Some(old) = self.block_value(&key, list, cidr)? else {
+            return Ok(false);
+        };
         let result = match key {
             BlockKey::HostV4(k) => self.block_hosts_v4.remove(&k),
             BlockKey::HostV6(k) => self.block_hosts_v6.remove(&k),
             BlockKey::Net(LpmKey::V4(k)) => self.blocklist_v4.remove(&k),
             BlockKey::Net(LpmKey::V6(k)) => self.blocklist_v6.remove(&k),
         };
-        self.removed(list, cidr, result)
+        self.removed(list, cidr, old.slot, result)
     }
 
     /// Every blocklist entry, IPv4 first.
     pub fn list_blocks(&self) -> Result<Vec<BlockEntry>> {
+        Ok(self
+            .block_values()?
+            .into_iter()
+            .filter_map(|(cidr, v)| {
+                action_from_code(v.action).map(|action| BlockEntry {
+                    cidr,
+                    rule_id: v.rule_id,
+                    action,
+                    expires: (v.expires_ns != 0).then_some(BootTime(v.expires_ns)),
+                })
+            })
+            .collect())
+    }
+
+    /// Every blocklist entry with its raw value, IPv4 first.
+    pub(super) fn block_values(&self) -> Result<Vec<(Cidr, LpmValue)>> {
         let hosts_v4 = hash_list(&self.block_hosts_v4, BLOCK_HOSTS_V4, cidr_from_host_v4)?;
         let nets_v4 = lpm_list(&self.blocklist_v4, BLOCKLIST_V4, cidr_from_v4)?;
         let hosts_v6 = hash_list(&self.block_hosts_v6, BLOCK_HOSTS_V6, cidr_from_host_v6)?;
@@ -85,13 +152,14 @@ impl XdpFilter {
         Ok([hosts_v4, nets_v4, hosts_v6, nets_v6]
             .into_iter()
             .flatten()
-            .filter_map(|(cidr, v)| {
-                action_from_code(v.action).map(|action| BlockEntry {
-                    cidr,
-                    rule_id: v.rule_id,
-                    action,
-                })
-            })
+            .collect())
+    }
+
+    /// Every allowlist entry with its raw value, IPv4 first.
+    pub(super) fn allow_values(&self) -> Result<Vec<(Cidr, LpmValue)>> {
+        Ok(lpm_list(&self.allowlist_v4, ALLOWLIST_V4, cidr_from_v4)?
+            .into_iter()
+            .chain(lpm_list(&self.allowlist_v6, ALLOWLIST_V6, cidr_from_v6)?)
             .collect())
     }
 
@@ -101,39 +169,58 @@ impl XdpFilter {
         if rule_id == 0 {
             return Err(Error::ReservedRuleId);
         }
+        let (list, existing) = match lpm_key(cidr) {
+            LpmKey::V4(k) => (List::AllowV4, found(self.allowlist_v4.get(&k, 0))),
+            LpmKey::V6(k) => (List::AllowV6, found(self.allowlist_v6.get(&k, 0))),
+        };
+        let existing = existing.map_err(|source| Error::Insert {
+            map: list.map(),
+            cidr,
+            source: Box::new(source),
+        })?;
+        let (slot, fresh) = self.slot_for(existing)?;
         let value = LpmValue {
+            expires_ns: 0,
             rule_id,
             action: u32::from(ACTION_PASS),
+            slot,
+            _pad: 0,
         };
+        let flags = if fresh { BPF_NOEXIST } else { BPF_EXIST };
         // One map per family: the kernel enforces the capacity (ENOSPC).
-        let (list, result) = match lpm_key(cidr) {
-            LpmKey::V4(k) => (
-                List::AllowV4,
-                upsert(true, |f| self.allowlist_v4.insert(&k, value, f)),
-            ),
-            LpmKey::V6(k) => (
-                List::AllowV6,
-                upsert(true, |f| self.allowlist_v6.insert(&k, value, f)),
-            ),
+        let result = match lpm_key(cidr) {
+            LpmKey::V4(k) => self.allowlist_v4.insert(&k, value, flags),
+            LpmKey::V6(k) => self.allowlist_v6.insert(&k, value, flags),
         };
         let full = (list.map(), ALLOWLIST_MAX_ENTRIES, "allowlist");
-        self.inserted(list, cidr, result, full)
+        self.inserted(list, cidr, fresh.then_some(slot), result, full)
     }
 
     /// Removes the allowlist entry for exactly `cidr`; `Ok(false)` when there was none.
     pub fn remove_allow(&mut self, cidr: Cidr) -> Result<bool> {
-        let (list, result) = match lpm_key(cidr) {
-            LpmKey::V4(k) => (List::AllowV4, self.allowlist_v4.remove(&k)),
-            LpmKey::V6(k) => (List::AllowV6, self.allowlist_v6.remove(&k)),
+        let key = lpm_key(cidr);
+        let (list, old) = match &key {
+            LpmKey::V4(k) => (List::AllowV4, found(self.allowlist_v4.get(k, 0))),
+            LpmKey::V6(k) => (List::AllowV6, found(self.allowlist_v6.get(k, 0))),
         };
-        self.removed(list, cidr, result)
+        let old = old.map_err(|source| Error::Remove {
+            map: list.map(),
+            cidr,
+            source: Box::new(source),
+        })?;
+        let Some(old) = old else { return Ok(false) };
+        let result = match key {
+            LpmKey::V4(k) => self.allowlist_v4.remove(&k),
+            LpmKey::V6(k) => self.allowlist_v6.remove(&k),
+        };
+        self.removed(list, cidr, old.slot, result)
     }
 
     /// Every allowlist entry, IPv4 first.
     pub fn list_allows(&self) -> Result<Vec<AllowEntry>> {
-        Ok(lpm_list(&self.allowlist_v4, ALLOWLIST_V4, cidr_from_v4)?
+        Ok(self
+            .allow_values()?
             .into_iter()
-            .chain(lpm_list(&self.allowlist_v6, ALLOWLIST_V6, cidr_from_v6)?)
             .map(|(cidr, v)| AllowEntry {
                 cidr,
                 rule_id: v.rule_id,
@@ -141,13 +228,56 @@ impl XdpFilter {
             .collect())
     }
 
-    /// Accounts for an insert into `list` (`result` of [`upsert`]); `full` is the map, capacity
-    /// and setting an [`Error::MapFull`] names.
+    /// Claims the slots of the entries found at load (pinned maps); an entry whose slot is out
+    /// of range or shared gets a fresh one.
+    pub(super) fn claim_slots(&mut self) -> Result<()> {
+        let mut entries = self.block_values()?;
+        entries.extend(self.allow_values()?);
+        for (cidr, mut v) in entries {
+            if v.slot == NO_SLOT || self.slots.claim(v.slot) {
+                continue;
+            }
+            let Some(slot) = self.slots.alloc() else {
+                continue;
+            };
+            self.zero_hits(slot)?;
+            v.slot = slot;
+            let (list, result) = match (block_key(cidr), v.action == u32::from(ACTION_PASS)) {
+                (_, true) => match lpm_key(cidr) {
+                    LpmKey::V4(k) => (List::AllowV4, self.allowlist_v4.insert(&k, v, BPF_EXIST)),
+                    LpmKey::V6(k) => (List::AllowV6, self.allowlist_v6.insert(&k, v, BPF_EXIST)),
+                },
+                (BlockKey::HostV4(k), false) => {
+                    (List::HostsV4, self.block_hosts_v4.insert(k, v, BPF_EXIST))
+                }
+                (BlockKey::HostV6(k), false) => {
+                    (List::HostsV6, self.block_hosts_v6.insert(k, v, BPF_EXIST))
+                }
+                (BlockKey::Net(LpmKey::V4(k)), false) => {
+                    (List::NetsV4, self.blocklist_v4.insert(&k, v, BPF_EXIST))
+                }
+                (BlockKey::Net(LpmKey::V6(k)), false) => {
+                    (List::NetsV6, self.blocklist_v6.insert(&k, v, BPF_EXIST))
+                }
+            };
+            result.map_err(|source| Error::Insert {
+                map: list.map(),
+                cidr,
+                source: Box::new(source),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Accounts for an insert into `list`: `fresh_slot` is the slot allocated for a new entry
+    /// (`None` when the entry existed); `full` is the map, capacity and setting an
+    /// [`Error::MapFull`] names.
     fn inserted(
         &mut self,
         list: List,
         cidr: Cidr,
-        result: Result<Upsert, MapError>,
+        fresh_slot: Option<u32>,
+        result: Result<(), MapError>,
         (map, max_entries, setting): (&'static str, u32, &'static str),
     ) -> Result<()> {
         let full = |source| Error::MapFull {
@@ -158,23 +288,39 @@ impl XdpFilter {
             source: Box::new(source),
         };
         match result {
-            Ok(Upsert::Added) => self.resize(list, 1),
-            Ok(Upsert::Replaced) => Ok(()),
-            Ok(Upsert::NoRoom) => Err(full(no_space())),
-            Err(e) if is_full(&e) => Err(full(e)),
-            Err(source) => Err(Error::Insert {
-                map: list.map(),
-                cidr,
-                source: Box::new(source),
-            }),
+            Ok(()) if fresh_slot.is_some() => self.resize(list, 1),
+            Ok(()) => Ok(()),
+            Err(e) => {
+                if let Some(slot) = fresh_slot {
+                    self.slots.free(slot);
+                }
+                if is_full(&e) {
+                    Err(full(e))
+                } else {
+                    Err(Error::Insert {
+                        map: list.map(),
+                        cidr,
+                        source: Box::new(e),
+                    })
+                }
+            }
         }
     }
 
-    /// Accounts for a removal from `list` (`result` of the delete): `Ok(false)` when there was
-    /// no such entry.
-    fn removed(&mut self, list: List, cidr: Cidr, result: Result<(), MapError>) -> Result<bool> {
+    /// Accounts for a removal from `list` of the entry that held `slot` (`result` of the
+    /// delete): `Ok(false)` when there was no such entry.
+    fn removed(
+        &mut self,
+        list: List,
+        cidr: Cidr,
+        slot: u32,
+        result: Result<(), MapError>,
+    ) -> Result<bool> {
         match result {
-            Ok(()) => self.resize(list, -1).map(|()| true),
+            Ok(()) => {
+                self.slots.free(slot);
+                self.resize(list, -1).map(|()| true)
+            }
             Err(MapError::KeyNotFound) => Ok(false),
             Err(e) if errno(&e) == Some(libc::ENOENT) => Ok(false),
             Err(source) => Err(Error::Remove {
@@ -268,40 +414,19 @@ impl XdpFilter {
     }
 }
 
-/// `flags` of BPF_MAP_UPDATE_ELEM.
-const BPF_NOEXIST: u64 = 1;
-const BPF_EXIST: u64 = 2;
-
-/// What [`upsert`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Upsert {
-    /// A new entry.
-    Added,
-    /// The entry existed and has the new value.
-    Replaced,
-    /// The key is new and `room` was false: nothing written.
-    NoRoom,
-}
-
-/// Writes an entry through `update(flags)` (a map's `insert`): a new key only when `room`, an
-/// existing key always. Telling the two apart keeps the entry counts exact.
-fn upsert(
-    room: bool,
-    mut update: impl FnMut(u64) -> Result<(), MapError>,
-) -> Result<Upsert, MapError> {
-    if room {
-        match update(BPF_NOEXIST) {
-            Ok(()) => return Ok(Upsert::Added),
-            Err(e) if errno(&e) == Some(libc::EEXIST) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    match update(BPF_EXIST) {
-        Ok(()) => Ok(Upsert::Replaced),
-        Err(e) if !room && errno(&e) == Some(libc::ENOENT) => Ok(Upsert::NoRoom),
+/// `Some(value)`, `None` when the key is absent.
+fn found<V>(got: Result<V, MapError>) -> Result<Option<V>, MapError> {
+    match got {
+        Ok(v) => Ok(Some(v)),
+        Err(MapError::KeyNotFound) => Ok(None),
+        Err(e) if errno(&e) == Some(libc::ENOENT) => Ok(None),
         Err(e) => Err(e),
     }
 }
+
+/// `flags` of BPF_MAP_UPDATE_ELEM.
+const BPF_NOEXIST: u64 = 1;
+const BPF_EXIST: u64 = 2;
 
 fn errno(e: &MapError) -> Option<i32> {
     match e {

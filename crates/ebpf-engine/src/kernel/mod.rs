@@ -4,10 +4,14 @@
 //! `lists.rs` (blocklist and allowlist) and `stats.rs` (stats, counters, hits, per-destination
 //! TCP counters); the event ring buffer is handed out as an [`EventReader`].
 //!
-//! Dropping an `XdpFilter` detaches the program and closes the maps; pinned maps stay in bpffs
-//! and are reused, entries included, by the next load with the same `pin_path`. A reused map
-//! keeps the size it was created with: a new `blocklist_max_entries` applies once the pins are
-//! removed.
+//! Two ways to attach: [`XdpFilter::attach`] ties the program to this process (dropping the
+//! filter detaches it); [`XdpFilter::attach_pinned`] attaches through a BPF link (kernel ≥ 5.9)
+//! pinned on bpffs beside the maps, so the program keeps enforcing after the process exits or
+//! is killed, and the next loader adopts that link and swaps its own program in with
+//! BPF_LINK_UPDATE (no gap without a filter). Pinned maps stay in bpffs and are reused, entries
+//! (and their expiry deadlines) included, by the next load with the same `pin_path`. A reused
+//! map keeps the size it was created with: a new `blocklist_max_entries` applies once the pins
+//! are removed ([`crate::remove_pins`]).
 //!
 //! Architecture invariant: this `XdpFilter` is the only writer of the blocklist and allowlist
 //! maps while it lives; `lists.rs` says why and what that buys.
@@ -15,13 +19,15 @@
 mod lists;
 mod stats;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use aya::maps::{
     Array, HashMap as BpfHashMap, LpmTrie, Map, MapData, MapError, PerCpuArray, PerCpuHashMap,
     RingBuf,
 };
-use aya::programs::{ProgramError, TestRun, TestRunOptions, Xdp, xdp::XdpLinkId};
+use aya::programs::links::{FdLink, PinnedLink};
+use aya::programs::xdp::{XdpLink, XdpLinkId};
+use aya::programs::{ProgramError, TestRun, TestRunOptions, Xdp};
 use aya::{Ebpf, EbpfLoader};
 
 use crate::config::{EbpfConfig, XdpMode};
@@ -41,7 +47,8 @@ pub struct LoadOptions {
     pub blocklist_max_entries: u32,
     /// Bytes of the event ring buffer (a power of two, multiple of the page size).
     pub ring_buffer_size: u32,
-    /// Directory on a bpffs mount for the blocklist, allowlist and hit maps.
+    /// Directory on a bpffs mount for the blocklist, allowlist and hit maps (the engine uses
+    /// `<ebpf.pin_path>/<interface>`).
     pub pin_path: Option<PathBuf>,
     /// Token bucket refill per second and per CPU; 0 = never refill (only `events_burst` events
     /// per CPU, ever — useful for tests).
@@ -55,7 +62,8 @@ impl LoadOptions {
         LoadOptions {
             blocklist_max_entries: cfg.blocklist_max_entries,
             ring_buffer_size: cfg.ring_buffer_size,
-            pin_path: cfg.pin_path.clone(),
+            // The engine pins only after checking that `pin_path` is on bpffs.
+            pin_path: None,
             events_per_second: cfg.events_per_second,
             events_burst: cfg.events_burst,
         }
@@ -63,6 +71,7 @@ impl LoadOptions {
 }
 
 impl Default for LoadOptions {
+    /// The config defaults, unpinned.
     fn default() -> Self {
         Self::from_config(&EbpfConfig::default())
     }
@@ -105,7 +114,7 @@ pub struct XdpFilter {
     config: Array<MapData, RawConfig>,
     stats: PerCpuArray<MapData, RawProtoStats>,
     counters: PerCpuArray<MapData, u64>,
-    hits: PerCpuHashMap<MapData, u32, RawHit>,
+    hits: PerCpuArray<MapData, RawHit>,
     dst_tcp: PerCpuHashMap<MapData, DstKey, RawDstTcp>,
     events: Option<RingBuf<MapData>>,
     blocklist_max_entries: u32,
@@ -113,7 +122,41 @@ pub struct XdpFilter {
     sizes: ListSizes,
     /// The `nonempty` bits last written to the program's config.
     published_nonempty: u32,
-    attached: Option<(String, XdpLinkId)>,
+    /// `hits` slots held by blocklist and allowlist entries.
+    slots: Slots,
+    /// Rule id of each live match rule (its `hits` slot is its index).
+    match_rule_ids: Vec<u32>,
+    attached: Option<Attachment>,
+}
+
+/// How the program is attached.
+enum Attachment {
+    /// Owned by this process (aya's link: a BPF link or, on old kernels, netlink): detached when
+    /// the filter is dropped.
+    Owned { iface: String, id: XdpLinkId },
+    /// A BPF link pinned at `path` on bpffs: it outlives this process.
+    Pinned {
+        iface: String,
+        link: FdLink,
+        path: PathBuf,
+    },
+}
+
+impl Attachment {
+    fn iface(&self) -> &str {
+        match self {
+            Attachment::Owned { iface, .. } | Attachment::Pinned { iface, .. } => iface,
+        }
+    }
+}
+
+/// What [`XdpFilter::attach_pinned`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinnedAttach {
+    /// No usable pinned link: a new link was created and pinned.
+    Created,
+    /// A pinned link of an earlier loader now runs this program (BPF_LINK_UPDATE).
+    Adopted,
 }
 
 impl std::fmt::Debug for XdpFilter {
@@ -121,6 +164,7 @@ impl std::fmt::Debug for XdpFilter {
         f.debug_struct("XdpFilter")
             .field("blocklist_max_entries", &self.blocklist_max_entries)
             .field("attached", &self.attached_to())
+            .field("pinned_link", &self.pinned_link())
             .field("event_reader_taken", &self.events.is_none())
             .finish_non_exhaustive()
     }
@@ -223,10 +267,15 @@ impl XdpFilter {
             blocklist_max_entries: opts.blocklist_max_entries,
             sizes: ListSizes::default(),
             published_nonempty: 0,
+            slots: Slots::new(0),
+            match_rule_ids: Vec::new(),
             attached: None,
         };
+        // A reused (pinned) `hits` keeps its size: slots are bounded by the map, not the option.
+        filter.slots = Slots::new(filter.hits.len());
         // Pinned maps may come with entries: from an earlier version, host entries in a trie.
         filter.move_trie_hosts()?;
+        filter.claim_slots()?;
         filter.sizes = filter.count_entries()?;
         filter.write_config(|c| {
             c.match_rule_count = 0;
@@ -237,46 +286,173 @@ impl XdpFilter {
         Ok(filter)
     }
 
-    /// Attaches the program to `iface`. `Native` maps to driver mode, `Skb` to generic mode,
-    /// `Hw` to offload.
+    /// Attaches the program to `iface`, for the lifetime of this filter. `Native` maps to
+    /// driver mode, `Skb` to generic mode, `Hw` to offload.
     pub fn attach(&mut self, iface: &str, mode: XdpMode) -> Result<()> {
-        if let Some((current, _)) = &self.attached {
+        if let Some(a) = &self.attached {
             return Err(Error::AlreadyAttached {
-                iface: current.clone(),
+                iface: a.iface().to_owned(),
             });
         }
-        let aya_mode = match mode {
-            XdpMode::Native => aya::programs::XdpMode::Driver,
-            XdpMode::Skb => aya::programs::XdpMode::Skb,
-            XdpMode::Hw => aya::programs::XdpMode::Hardware,
-        };
-        let link = xdp_program(&mut self.bpf)?
-            .attach(iface, aya_mode)
+        let id = xdp_program(&mut self.bpf)?
+            .attach(iface, aya_mode(mode))
             .map_err(|source| Error::Attach {
                 iface: iface.to_owned(),
                 mode,
                 source: Box::new(source),
             })?;
-        self.attached = Some((iface.to_owned(), link));
+        self.attached = Some(Attachment::Owned {
+            iface: iface.to_owned(),
+            id,
+        });
         Ok(())
     }
 
-    /// Detaches the program; a no-op when it is not attached. Dropping the filter also detaches.
+    /// Attaches the program to `iface` through a BPF link pinned at `link_path` (on bpffs), so
+    /// that it keeps running when this process exits. A link already pinned there (left by an
+    /// earlier loader, alive or killed) is adopted: BPF_LINK_UPDATE swaps this program in
+    /// atomically, so packets are never left unfiltered; its mode stays the one it was created
+    /// with. A pin that no longer works (the interface was deleted meanwhile) is replaced.
+    /// Needs bpf_link_create for XDP (Linux ≥ 5.9); the caller falls back to
+    /// [`XdpFilter::attach`] on error.
+    pub fn attach_pinned(
+        &mut self,
+        iface: &str,
+        mode: XdpMode,
+        link_path: &Path,
+    ) -> Result<PinnedAttach> {
+        if let Some(a) = &self.attached {
+            return Err(Error::AlreadyAttached {
+                iface: a.iface().to_owned(),
+            });
+        }
+        let pin_err = |op: &'static str| {
+            move |source: Box<dyn std::error::Error + Send + Sync>| Error::LinkPin {
+                op,
+                iface: iface.to_owned(),
+                path: link_path.to_owned(),
+                source,
+            }
+        };
+        if link_path.exists() {
+            match self.adopt_link(link_path) {
+                Ok(link) => {
+                    self.attached = Some(Attachment::Pinned {
+                        iface: iface.to_owned(),
+                        link,
+                        path: link_path.to_owned(),
+                    });
+                    return Ok(PinnedAttach::Adopted);
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        path = %link_path.display(),
+                        error = %ironpost_core::error_chain(&*e),
+                        "the pinned XDP link cannot be adopted; replacing it"
+                    );
+                    std::fs::remove_file(link_path)
+                        .map_err(|e| pin_err("remove the stale")(Box::new(e)))?;
+                }
+            }
+        }
+        if !aya::util::KernelVersion::current()
+            .is_ok_and(|v| v >= aya::util::KernelVersion::new(5, 9, 0))
+        {
+            return Err(pin_err("create")(
+                "BPF links for XDP need Linux 5.9 or later".into(),
+            ));
+        }
+        let program = xdp_program(&mut self.bpf)?;
+        let id = program
+            .attach(iface, aya_mode(mode))
+            .map_err(|source| Error::Attach {
+                iface: iface.to_owned(),
+                mode,
+                source: Box::new(source),
+            })?;
+        let link = program
+            .take_link(id)
+            .map_err(|e| pin_err("create")(Box::new(e)))?;
+        let fd = FdLink::try_from(link).map_err(|e| pin_err("create")(Box::new(e)))?;
+        let link: FdLink = fd
+            .pin(link_path)
+            .map_err(|e| pin_err("pin")(Box::new(e)))?
+            .into();
+        self.attached = Some(Attachment::Pinned {
+            iface: iface.to_owned(),
+            link,
+            path: link_path.to_owned(),
+        });
+        Ok(PinnedAttach::Created)
+    }
+
+    /// Opens the link pinned at `path` and runs this program on it (BPF_LINK_UPDATE).
+    fn adopt_link(
+        &mut self,
+        path: &Path,
+    ) -> std::result::Result<FdLink, Box<dyn std::error::Error + Send + Sync>> {
+        // Converting the PinnedLink keeps the file: only `unpin` removes it.
+        let fd: FdLink = PinnedLink::from_pin(path)?.into();
+        let xdp = XdpLink::try_from(fd)?;
+        let program = xdp_program(&mut self.bpf)?;
+        let id = program.attach_to_link(xdp)?;
+        Ok(FdLink::try_from(program.take_link(id)?)?)
+    }
+
+    /// Detaches the program; a no-op when it is not attached. A pinned link is unpinned and
+    /// released, which detaches it. (Dropping the filter detaches only an owned attachment.)
     pub fn detach(&mut self) -> Result<()> {
-        let Some((iface, link)) = self.attached.take() else {
+        let Some(attachment) = self.attached.take() else {
             return Ok(());
         };
-        xdp_program(&mut self.bpf)?
-            .detach(link)
-            .map_err(|source| Error::Detach {
-                iface,
-                source: Box::new(source),
-            })
+        match attachment {
+            Attachment::Owned { iface, id } => {
+                xdp_program(&mut self.bpf)?
+                    .detach(id)
+                    .map_err(|source| Error::Detach {
+                        iface,
+                        source: Box::new(source),
+                    })
+            }
+            Attachment::Pinned { iface, link, path } => {
+                // Without its pin, the link lives only as long as `link`, dropped here.
+                let removed = std::fs::remove_file(&path);
+                drop(link);
+                match removed {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(Error::LinkPin {
+                        op: "unpin",
+                        iface,
+                        path,
+                        source: Box::new(e),
+                    }),
+                }
+            }
+        }
+    }
+
+    /// Lets go of the attachment: a pinned link stays attached and enforcing (its pin holds
+    /// it); an owned one is detached. Used when the interface vanished (the kernel has
+    /// released the link already) and at a stop that keeps the program in place.
+    pub fn release(&mut self) -> Result<()> {
+        match self.attached.take() {
+            Some(Attachment::Pinned { .. }) | None => Ok(()),
+            Some(owned) => {
+                self.attached = Some(owned);
+                self.detach()
+            }
+        }
     }
 
     /// The interface the program is attached to.
     pub fn attached_to(&self) -> Option<&str> {
-        self.attached.as_ref().map(|(iface, _)| iface.as_str())
+        self.attached.as_ref().map(Attachment::iface)
+    }
+
+    /// True when attached through a pinned link (enforcement outlives this process).
+    pub fn pinned_link(&self) -> bool {
+        matches!(self.attached, Some(Attachment::Pinned { .. }))
     }
 
     /// Runs the loaded program once per `repeat` on `frame` with BPF_PROG_TEST_RUN (needs
@@ -347,16 +523,26 @@ impl XdpFilter {
             return Err(Error::ReservedRuleId);
         }
         // Shrink the live count first so the kernel never reads a half-written rule, write the
-        // entries, then publish the new count.
+        // entries, then publish the new count. Each rule's hit slot is its index: a new set of
+        // rules starts from zero.
         self.write_config(|c| c.match_rule_count = 0)?;
+        self.match_rule_ids.clear();
+        for i in 0..MAX_MATCH_RULES as u32 {
+            self.zero_hits(i)?;
+        }
         for (i, r) in (0u32..).zip(rules) {
+            let raw = RawMatchRule {
+                slot: i as u16,
+                ..r.to_raw()
+            };
             self.match_rules
-                .set(i, r.to_raw(), 0)
+                .set(i, raw, 0)
                 .map_err(|source| Error::Map {
                     map: MATCH_RULES,
                     source: Box::new(source),
                 })?;
         }
+        self.match_rule_ids = rules.iter().map(|r| r.rule_id).collect();
         self.write_config(|c| c.match_rule_count = rules.len() as u32)
     }
 
@@ -373,6 +559,14 @@ impl XdpFilter {
         let mut c = self.config.get(&0, 0).map_err(err)?;
         f(&mut c);
         self.config.set(0, c, 0).map_err(err)
+    }
+}
+
+fn aya_mode(mode: XdpMode) -> aya::programs::XdpMode {
+    match mode {
+        XdpMode::Native => aya::programs::XdpMode::Driver,
+        XdpMode::Skb => aya::programs::XdpMode::Skb,
+        XdpMode::Hw => aya::programs::XdpMode::Hardware,
     }
 }
 

@@ -1,11 +1,11 @@
 //! The counter maps of [`XdpFilter`], summed over CPUs: per-protocol traffic (`stats`), the
-//! program's own counters (`counters`), hits per rule id (`hits`) and TCP segments per
-//! destination (`dst_tcp`).
+//! program's own counters (`counters`), hits per entry (`hits`, a per-CPU array indexed by the
+//! slot each entry carries), summed per rule id, and TCP segments per destination (`dst_tcp`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
-use aya::maps::MapError;
+use aya::maps::PerCpuValues;
 
 use super::XdpFilter;
 use crate::error::{Error, Result};
@@ -57,21 +57,35 @@ impl XdpFilter {
             events_sent,
             events_ringbuf_full,
             events_rate_limited,
+            expired_passed,
         ] = c;
         Ok(KernelCounters {
             malformed,
             events_sent,
             events_ringbuf_full,
             events_rate_limited,
+            expired_passed,
         })
     }
 
     /// Packets and bytes per rule id that decided a verdict (allow, drop or monitor), summed
-    /// over CPUs.
+    /// over CPUs and over the entries (blocklist, allowlist, match rules) that carry the id.
+    /// Ids whose entries have not been hit are left out.
     pub fn read_hits(&self) -> Result<BTreeMap<u32, HitCount>> {
+        let mut slots: Vec<(u32, u32)> = self
+            .block_values()?
+            .into_iter()
+            .chain(self.allow_values()?)
+            .map(|(_, v)| (v.rule_id, v.slot))
+            .collect();
+        // A match rule's slot is its index in `match_rules`.
+        slots.extend((0u32..).zip(&self.match_rule_ids).map(|(i, id)| (*id, i)));
         let mut out = BTreeMap::new();
-        for entry in self.hits.iter() {
-            let (id, per_cpu) = entry.map_err(|source| Error::Map {
+        for (id, slot) in slots {
+            if slot == NO_SLOT {
+                continue;
+            }
+            let per_cpu = self.hits.get(&slot, 0).map_err(|source| Error::Map {
                 map: HITS,
                 source: Box::new(source),
             })?;
@@ -79,9 +93,34 @@ impl XdpFilter {
             for v in per_cpu.iter() {
                 total += *v;
             }
-            out.insert(id, total);
+            if total.packets > 0 {
+                let sum: &mut HitCount = out.entry(id).or_default();
+                sum.packets += total.packets;
+                sum.bytes += total.bytes;
+            }
         }
         Ok(out)
+    }
+
+    /// Zeroes the counters of `slot` on every CPU (before a new entry takes it).
+    pub(super) fn zero_hits(&mut self, slot: u32) -> Result<()> {
+        let err = |source| Error::Map {
+            map: HITS,
+            source: Box::new(source),
+        };
+        let cpus = aya::util::nr_cpus().map_err(|(_, e)| {
+            err(aya::maps::MapError::SyscallError(aya::sys::SyscallError {
+                call: "nr_cpus",
+                io_error: e,
+            }))
+        })?;
+        let zeros = PerCpuValues::try_from(vec![RawHit::default(); cpus]).map_err(|e| {
+            err(aya::maps::MapError::SyscallError(aya::sys::SyscallError {
+                call: "PerCpuValues",
+                io_error: e,
+            }))
+        })?;
+        self.hits.set(slot, zeros, 0).map_err(err)
     }
 
     /// TCP segments per destination address, summed over CPUs, sorted by address: every TCP
@@ -113,19 +152,5 @@ impl XdpFilter {
             .collect();
         out.sort_unstable_by_key(|(addr, _)| *addr);
         Ok(out)
-    }
-
-    /// Forgets the hit counts of `rule_id` (after its entries are gone for good).
-    pub fn clear_hits(&mut self, rule_id: u32) -> Result<()> {
-        match self.hits.remove(&rule_id) {
-            Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
-            Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => {
-                Ok(())
-            }
-            Err(source) => Err(Error::Map {
-                map: HITS,
-                source: Box::new(source),
-            }),
-        }
     }
 }

@@ -2,9 +2,11 @@
 //! options, IPv6, TCP, UDP, ICMP/ICMPv6) and a loader with test-friendly map sizes.
 //!
 //! Every test file uses a different subset, hence the `dead_code` allowance.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::IpAddr;
+use std::path::Path;
+use std::process::Command;
 
 use ironpost_ebpf_engine::{LoadOptions, XdpFilter};
 
@@ -263,4 +265,51 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+/// A bpffs mounted on a temporary directory, unmounted on drop.
+pub(crate) struct BpfFs {
+    dir: tempfile::TempDir,
+}
+
+impl BpfFs {
+    pub(crate) fn mount() -> BpfFs {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "bpf", "bpf"])
+            .arg(dir.path())
+            .output()
+            .expect("run mount (util-linux)");
+        assert!(
+            out.status.success(),
+            "mounting a bpffs needs root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        BpfFs { dir }
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for BpfFs {
+    fn drop(&mut self) {
+        // Unmounting discards the pins (and so the maps, once no program holds them).
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// Moves the calling test thread into a new, empty network namespace (only `lo`, down).
+#[allow(unsafe_code)]
+pub(crate) fn private_netns() {
+    // SAFETY: unshare takes no pointers; CLONE_NEWNET only changes this thread's namespace,
+    // and the test thread ends with the test.
+    let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+    assert_eq!(
+        rc,
+        0,
+        "unshare(CLONE_NEWNET) needs root: {}",
+        std::io::Error::last_os_error()
+    );
 }
