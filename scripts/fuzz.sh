@@ -91,6 +91,8 @@ run_all() {
 
 case "${1:-}" in
   build) build ;;
+  # One target, already built: _run TARGET SECONDS [libFuzzer options] (scripts/fuzz-long.sh).
+  _run) shift; run_one "$@" ;;
   list) all_targets ;;
   run) run_all "${2:-${FUZZ_SECONDS:-60}}" ;;
   smoke)

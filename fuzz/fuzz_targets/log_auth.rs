@@ -12,7 +12,14 @@ use std::net::IpAddr;
 use ironpost_log_pipeline::parse::{ParseContext, parse};
 use libfuzzer_sys::fuzz_target;
 
-const APPS: [&str; 6] = ["sshd", "sshd-session", "sudo", "su", "login", "/usr/sbin/sshd"];
+const APPS: [&str; 6] = [
+    "sshd",
+    "sshd-session",
+    "sudo",
+    "su",
+    "login",
+    "/usr/sbin/sshd",
+];
 
 fuzz_target!(|data: &[u8]| {
     let ctx = ParseContext::new(1_796_083_200_000_000, 0);
@@ -36,12 +43,16 @@ fuzz_target!(|data: &[u8]| {
     let real: IpAddr = "198.18.7.9".parse().unwrap();
     for template in [
         format!("Failed password for invalid user {text} from {real} port 22 ssh2"),
-        format!("Failed publickey for invalid user {text} from {real} port 22 ssh2: RSA SHA256:q83vEjRW"),
+        format!(
+            "Failed publickey for invalid user {text} from {real} port 22 ssh2: RSA SHA256:q83vEjRW"
+        ),
         format!("Invalid user {text} from {real} port 22"),
         format!("Connection closed by invalid user {text} {real} port 22 [preauth]"),
         format!("Received disconnect from {real} port 22:11: {text} [preauth]"),
         format!("User {text} from {real} not allowed because not listed in AllowUsers"),
-        format!("pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost={real}  user={text}"),
+        format!(
+            "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost={real}  user={text}"
+        ),
     ] {
         let l = format!("Nov 10 06:55:46 h sshd[1]: {template}");
         let r = parse(l.as_bytes(), &ctx);

@@ -12,7 +12,11 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     if let Ok(hook) = parse_webhook(data) {
         for a in &hook.alerts {
-            let _ = (a.labels.get("alertname"), a.annotations.get("summary"), a.status.len());
+            let _ = (
+                a.labels.get("alertname"),
+                a.annotations.get("summary"),
+                a.status.len(),
+            );
         }
     }
 });

@@ -6,7 +6,10 @@ use ironpost_log_pipeline::rules::{RuleSet, load_str};
 pub fn check(data: &[u8]) {
     let (rules, line) = match memchr_nul(data) {
         Some(i) => (&data[..i], &data[i + 1..]),
-        None => (data, &b"Nov 10 06:55:46 h sshd[1]: Failed password for root from 198.18.7.9 port 22 ssh2"[..]),
+        None => (
+            data,
+            &b"Nov 10 06:55:46 h sshd[1]: Failed password for root from 198.18.7.9 port 22 ssh2"[..],
+        ),
     };
     let Ok(text) = std::str::from_utf8(rules) else {
         return;
@@ -18,8 +21,13 @@ pub fn check(data: &[u8]) {
     let (mut fast, mut slow) = (Vec::new(), Vec::new());
     set.matches(&rec, &mut fast);
     set.matches_exhaustive(&rec, &mut slow);
-    let ids = |v: &[&ironpost_log_pipeline::Rule]| v.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
-    assert_eq!(ids(&fast), ids(&slow), "prefilter disagrees with exhaustive matching");
+    let ids =
+        |v: &[&ironpost_log_pipeline::Rule]| v.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(&fast),
+        ids(&slow),
+        "prefilter disagrees with exhaustive matching"
+    );
 }
 
 fn memchr_nul(data: &[u8]) -> Option<usize> {

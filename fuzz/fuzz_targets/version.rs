@@ -33,11 +33,19 @@ fuzz_target!(|data: &[u8]| {
         }
         if let (Some(x), Some(y), Some(z)) = (&va, &vb, &vc) {
             if x <= y && y <= z {
-                assert!(x <= z, "{scheme:?}: {a:?} <= {b:?} <= {c:?} but not {a:?} <= {c:?}");
+                assert!(
+                    x <= z,
+                    "{scheme:?}: {a:?} <= {b:?} <= {c:?} but not {a:?} <= {c:?}"
+                );
             }
         }
     }
-    for eco in [Ecosystem::CratesIo, Ecosystem::Npm, Ecosystem::PyPI, Ecosystem::Go] {
+    for eco in [
+        Ecosystem::CratesIo,
+        Ecosystem::Npm,
+        Ecosystem::PyPI,
+        Ecosystem::Go,
+    ] {
         let _ = ironpost_vulndb::version::compare(eco, a, b);
         let _ = eco.normalize_name(c);
     }

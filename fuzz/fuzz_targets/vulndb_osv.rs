@@ -9,7 +9,14 @@
 use ironpost_vulndb::osv::{affected_includes, parse_record};
 use libfuzzer_sys::fuzz_target;
 
-const VERSIONS: [&str; 6] = ["0.0.0", "1.2.3", "1.2.3-alpha.1", "v0.4.0", "1.0.post1", "2!1.0rc1"];
+const VERSIONS: [&str; 6] = [
+    "0.0.0",
+    "1.2.3",
+    "1.2.3-alpha.1",
+    "v0.4.0",
+    "1.0.post1",
+    "2!1.0rc1",
+];
 
 fuzz_target!(|data: &[u8]| {
     let Ok((adv, _issues)) = parse_record(data) else {

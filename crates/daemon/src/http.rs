@@ -12,8 +12,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use ironpost_core::Health;
 use ironpost_anomaly_ids::alertmanager::parse_webhook;
+use ironpost_core::Health;
 use serde::Serialize;
 use tracing::info;
 
