@@ -14,8 +14,11 @@
 # Log: $FUZZ_WORK/long.log, one line per slice:
 #   TIME TARGET slice_execs=N slice_secs=S total_execs=N total_secs=S result=ok|done|FOUND:artifact
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-ROOT=$PWD
+ROOT=${FUZZ_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+cd "$ROOT"
+# The scripts the campaign runs: `start` runs copies, so editing the checkout during a campaign
+# that lasts hours cannot change a script under a running bash.
+SCRIPTS=${FUZZ_SCRIPTS:-$ROOT/scripts}
 WORK=${FUZZ_WORK:-/var/tmp/ironpost-fuzz}
 GOAL=${FUZZ_LONG_GOAL:-10000000}
 GOAL_SECS=${FUZZ_LONG_GOAL_SECS:-1800}
@@ -37,13 +40,20 @@ slice() {
   [ "$left_secs" -gt "$SLICE" ] && left_secs=$SLICE
   out=$STATE/$t.last.log
   local start=$SECONDS
-  if nice -n 19 bash scripts/fuzz.sh _run "$t" "$left_secs" -runs="$left_runs" >"$out" 2>&1; then
+  local before
+  before=$(ls "$WORK/artifacts/$t/" 2>/dev/null | wc -l)
+  if nice -n 19 bash "$SCRIPTS/fuzz.sh" _run "$t" "$left_secs" -runs="$left_runs" >"$out" 2>&1; then
     result=ok
-  else
-    art=$(ls -t "$WORK/artifacts/$t/" 2>/dev/null | head -1)
+  elif [ "$(ls "$WORK/artifacts/$t/" 2>/dev/null | wc -l)" -gt "$before" ]; then
+    art=$(ls -t "$WORK/artifacts/$t/" | head -1)
     result="FOUND:$WORK/artifacts/$t/$art"
     status=found
     cp "$out" "$STATE/$t.found.log"
+  else
+    # Not a finding (the binary was replaced by a build, the machine ran out of something):
+    # the log says what; the target stays in the campaign.
+    result="error:$(tail -1 "$out" | tr -s ' ' | cut -c1-120)"
+    cp "$out" "$STATE/$t.error.log"
   fi
   n=$(awk '/^stat::number_of_executed_units/ {print $2}' "$out" | tail -1)
   s=$((SECONDS - start))
@@ -58,11 +68,11 @@ slice() {
 }
 
 campaign() {
-  bash scripts/fuzz.sh build
+  bash "$SCRIPTS/fuzz.sh" build
   echo "$(date -u +%FT%TZ) campaign start: goal $GOAL runs or $GOAL_SECS s per target, slices of $SLICE s, $JOBS at a time" >>"$LOG"
   while :; do
     local pending=()
-    for t in $(bash scripts/fuzz.sh list); do
+    for t in $(bash "$SCRIPTS/fuzz.sh" list); do
       if [ -n "${FUZZ_TARGETS:-}" ] && ! grep -qw -- "$t" <<<"$FUZZ_TARGETS"; then continue; fi
       read -r _ _ status <<<"$(state "$t")"
       [ "$status" = running ] && pending+=("$t")
@@ -75,7 +85,7 @@ campaign() {
 
 status() {
   printf '%-24s %12s %8s  %s\n' target execs secs status
-  for t in $(bash scripts/fuzz.sh list); do
+  for t in $(bash "$SCRIPTS/fuzz.sh" list); do
     read -r execs secs st <<<"$(state "$t")"
     printf '%-24s %12s %8s  %s\n' "$t" "$execs" "$secs" "$st"
   done
@@ -83,7 +93,9 @@ status() {
 
 case "${1:-}" in
   start)
-    nohup bash "$0" run >>"$WORK/long.nohup.log" 2>&1 &
+    mkdir -p "$WORK/bin"
+    cp "$ROOT/scripts/fuzz.sh" "$ROOT/scripts/fuzz-long.sh" "$WORK/bin/"
+    FUZZ_ROOT=$ROOT FUZZ_SCRIPTS=$WORK/bin nohup bash "$WORK/bin/fuzz-long.sh" run >>"$WORK/long.nohup.log" 2>&1 &
     echo "fuzz-long: campaign running as PID $!; log $LOG; status: scripts/fuzz-long.sh status"
     ;;
   run) campaign ;;

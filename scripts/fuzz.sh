@@ -24,8 +24,9 @@
 # (-timeout) and memory over -rss_limit_mb / -malloc_limit_mb. Overflow checks and debug
 # assertions are on (cargo-fuzz's default).
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-ROOT=$PWD
+# FUZZ_ROOT: the checkout, when this script runs from a copy (scripts/fuzz-long.sh start).
+ROOT=${FUZZ_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+cd "$ROOT"
 
 export RUSTC_BOOTSTRAP=1
 unset RUST_BACKTRACE
