@@ -71,14 +71,16 @@ campaign() {
   bash "$SCRIPTS/fuzz.sh" build
   echo "$(date -u +%FT%TZ) campaign start: goal $GOAL runs or $GOAL_SECS s per target, slices of $SLICE s, $JOBS at a time" >>"$LOG"
   while :; do
-    local pending=()
+    local pending=() secs status
     for t in $(bash "$SCRIPTS/fuzz.sh" list); do
       if [ -n "${FUZZ_TARGETS:-}" ] && ! grep -qw -- "$t" <<<"$FUZZ_TARGETS"; then continue; fi
-      read -r _ _ status <<<"$(state "$t")"
-      [ "$status" = running ] && pending+=("$t")
+      read -r _ secs status <<<"$(state "$t")"
+      [ "$status" = running ] && pending+=("$secs $t")
     done
     [ ${#pending[@]} -eq 0 ] && break
-    printf '%s\n' "${pending[@]}" | xargs -P "$JOBS" -I{} bash "$0" _slice {}
+    # The least fuzzed first, so a campaign cut short has spread its time over every target.
+    printf '%s\n' "${pending[@]}" | sort -n -s -k1,1 | cut -d' ' -f2 |
+      xargs -P "$JOBS" -I{} bash "$0" _slice {}
   done
   echo "$(date -u +%FT%TZ) campaign end" >>"$LOG"
 }
