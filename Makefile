@@ -6,7 +6,7 @@ CARGO ?= cargo
 # .ci/run points CARGO_TARGET_DIR outside the clone so CI reuses earlier builds.
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
-.PHONY: demo test setup services build build-release lint bench-xdp bench-sbom train demo-ids bench-ids bench-loop bench-container
+.PHONY: demo test setup services build build-release lint fuzz fuzz-smoke bench-xdp bench-sbom train demo-ids bench-ids bench-loop bench-container
 
 setup:
 	bash scripts/setup.sh
@@ -24,13 +24,24 @@ build-release:
 demo: setup build-release
 	DEMO_BIN_DIR=$(TARGET_DIR)/release bash scripts/demo.sh
 
-## Every test, against the real services.
+## Every test, against the real services; then a short pass of every fuzz target
+## (FUZZ_SMOKE_SECONDS each, default 2; FUZZ_SMOKE_SECONDS=0 skips it).
 test: services build
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --locked --no-fail-fast; \
 	else \
 		$(CARGO) test --workspace --locked --no-fail-fast; \
 	fi
+	bash scripts/fuzz.sh smoke
+
+## Every fuzz target (fuzz/, docs/fuzzing.md) for FUZZ_SECONDS each (default 60); FUZZ_TARGETS
+## picks some. Found inputs land in /var/tmp/ironpost-fuzz/artifacts/TARGET/ (FUZZ_WORK).
+fuzz: setup
+	bash scripts/fuzz.sh run $(or $(FUZZ_SECONDS),60)
+
+## The smoke pass alone.
+fuzz-smoke: setup
+	bash scripts/fuzz.sh smoke
 
 lint:
 	$(CARGO) fmt --all -- --check

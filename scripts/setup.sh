@@ -67,3 +67,11 @@ if ! cargo deb --version 2>/dev/null | grep -qF "$CARGO_DEB_VERSION"; then
   # Its own temporary target directory, not the workspace's CARGO_TARGET_DIR.
   env -u CARGO_TARGET_DIR cargo install --quiet --locked cargo-deb --version "$CARGO_DEB_VERSION"
 fi
+
+# cargo-fuzz for scripts/fuzz.sh (`make fuzz`, and the smoke pass of `make test`). Pinned: 0.13.2
+# builds on Rust 1.95; the instrumented builds it runs need RUSTC_BOOTSTRAP=1 (scripts/fuzz.sh).
+CARGO_FUZZ_VERSION=0.13.2
+if ! cargo fuzz --version 2>/dev/null | grep -qF "$CARGO_FUZZ_VERSION"; then
+  echo "setup: installing cargo-fuzz $CARGO_FUZZ_VERSION"
+  env -u CARGO_TARGET_DIR cargo install --quiet --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
+fi

@@ -5,13 +5,14 @@
 //! `SSL_CERT_FILE` / `SSL_CERT_DIR` for a private CA), keep-alive to Alertmanager, a deadline per POST and a
 //! bounded answer.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use ironpost_core::http::{ClientOptions, HttpClient, HttpError};
 use ironpost_core::metrics::prometheus::IntCounterVec;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tracing::warn;
 
@@ -75,6 +76,30 @@ impl AmAlert {
             starts_at: Utc::now(),
         }
     }
+}
+
+/// Alertmanager's webhook payload (version 4), the parts the daemon's notifier
+/// (`POST /api/v1/notify`) reads. The body comes from the network: [`parse_webhook`] is its only
+/// reader, and `fuzz/fuzz_targets/notify_body.rs` fuzzes it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+pub struct Webhook {
+    #[serde(default)]
+    pub alerts: Vec<WebhookAlert>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+pub struct WebhookAlert {
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// A webhook body as Alertmanager POSTs it; fields the notifier does not read are ignored.
+pub fn parse_webhook(body: &[u8]) -> Result<Webhook, serde_json::Error> {
+    serde_json::from_slice(body)
 }
 
 /// POSTs `body` (JSON) and returns the status code.

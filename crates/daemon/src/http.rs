@@ -12,8 +12,9 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use ironpost_anomaly_ids::alertmanager::parse_webhook;
 use ironpost_core::Health;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tracing::info;
 
 use crate::shared::Shared;
@@ -58,25 +59,8 @@ const NOTIFY_BODY_LIMIT: usize = 256 * 1024;
 /// Alerts logged per webhook call at most (all are counted).
 const NOTIFY_LOG_MAX: usize = 100;
 
-/// Alertmanager's webhook payload (version 4), the parts the notifier reads.
-#[derive(Deserialize)]
-struct Webhook {
-    #[serde(default)]
-    alerts: Vec<WebhookAlert>,
-}
-
-#[derive(Deserialize)]
-struct WebhookAlert {
-    #[serde(default)]
-    status: String,
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-}
-
 async fn notify(State(app): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
-    let hook: Webhook = match serde_json::from_slice(&body) {
+    let hook = match parse_webhook(&body) {
         Ok(h) => h,
         Err(e) => {
             return (

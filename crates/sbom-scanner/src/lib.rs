@@ -20,6 +20,8 @@ pub mod config;
 pub mod containers;
 mod discover;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 mod lockfile;
 mod module;
 mod package;

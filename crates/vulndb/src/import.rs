@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -272,6 +272,22 @@ fn parse_entry(
 fn load_zip(
     path: &Path,
     limits: &Limits,
+    loaded: Loaded,
+    add: impl FnMut(&mut Loaded, Advisory),
+) -> Result<Loaded, VulnDbError> {
+    let file = fs::File::open(path).map_err(|source| VulnDbError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    load_zip_from(path, std::io::BufReader::new(file), limits, loaded, add)
+}
+
+/// [`load_zip`] on an open archive; `path` only labels entries and errors. The fuzz target
+/// (`fuzz/fuzz_targets/vulndb_zip.rs`) feeds it bytes in memory.
+pub(crate) fn load_zip_from<R: Read + Seek>(
+    path: &Path,
+    reader: R,
+    limits: &Limits,
     mut loaded: Loaded,
     mut add: impl FnMut(&mut Loaded, Advisory),
 ) -> Result<Loaded, VulnDbError> {
@@ -279,11 +295,7 @@ fn load_zip(
         path: path.to_owned(),
         source,
     };
-    let file = fs::File::open(path).map_err(|source| VulnDbError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(zip_err)?;
+    let mut archive = zip::ZipArchive::new(reader).map_err(zip_err)?;
     if archive.len() > limits.max_entries {
         return Err(VulnDbError::TooManyEntries {
             path: path.to_owned(),

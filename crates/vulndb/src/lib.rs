@@ -15,6 +15,8 @@
 pub mod advisory;
 mod db;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 mod import;
 pub mod osv;
 pub mod rustsec;

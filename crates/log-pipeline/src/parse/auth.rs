@@ -174,12 +174,18 @@ impl<'m> Extract<'m> {
                 }
             }
             Some(b'U') => {
-                if let Some(r) =
+                // `User NAME from HOST not allowed because REASON` first: the reason is sshd's
+                // own and ends the line, while NAME is the account's and may itself begin like
+                // the PAM message (found by the `log_auth` fuzz target). A PAM line ends with
+                // the host, so it never ends with one of those reasons.
+                if let Some(r) = m.strip_prefix("User ")
+                    && self.user_not_allowed(r)
+                {
+                    // Read as sshd's own message.
+                } else if let Some(r) =
                     m.strip_prefix("User not known to the underlying authentication module for ")
                 {
                     self.pam_for(r);
-                } else if let Some(r) = m.strip_prefix("User ") {
-                    self.user_not_allowed(r);
                 } else if let Some(r) = m.strip_prefix("Unable to negotiate with ") {
                     self.ip_port(r);
                 }
@@ -342,8 +348,9 @@ impl<'m> Extract<'m> {
     }
 
     /// `NAME from HOST not allowed because REASON` (auth.c `allowed_user`, fixed reasons), or
-    /// `NAME not allowed because account is locked`.
-    fn user_not_allowed(&mut self, r: &'m str) {
+    /// `NAME not allowed because account is locked`. False when the line ends with no such
+    /// reason (then it is not this message).
+    fn user_not_allowed(&mut self, r: &'m str) -> bool {
         const REASONS: [&str; 5] = [
             "not listed in AllowUsers",
             "listed in DenyUsers",
@@ -353,7 +360,7 @@ impl<'m> Extract<'m> {
         ];
         let r = r.strip_suffix(" [preauth]").unwrap_or(r);
         let Some(i) = rfind(r, " not allowed because ") else {
-            return;
+            return false;
         };
         let reason = &r[i + " not allowed because ".len()..];
         let head = &r[..i];
@@ -362,7 +369,10 @@ impl<'m> Extract<'m> {
         } else if reason == "account is locked" {
             self.user(head);
             self.out.outcome = Some(Outcome::Failure);
+        } else {
+            return false;
         }
+        true
     }
 
     /// `(invalid|authenticating) user NAME IP port N: Change of username or service not

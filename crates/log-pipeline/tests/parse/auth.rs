@@ -413,6 +413,18 @@ const CASES: &[(&str, &str, &str)] = &[
         "User x from 9.9.9.9 not allowed because listed in DenyUsers from 1.2.3.4 not allowed because listed in DenyUsers",
         r#"auth{ip=1.2.3.4 user="x from 9.9.9.9 not allowed because listed in DenyUsers" out=failure}"#,
     ),
+    // Found by the `log_auth` fuzz target: an account name that begins like PAM's
+    // `User not known to the underlying authentication module for …` once hid the address.
+    (
+        "sshd",
+        "User not known to the underlying authentication module for x from 9.9.9.r from 1.2.3.4 not allowed because not listed in AllowUsers",
+        r#"auth{ip=1.2.3.4 user="not known to the underlying authentication module for x from 9.9.9.r" out=failure}"#,
+    ),
+    (
+        "sshd",
+        "User not known to the underlying authentication module for a not allowed because account is locked",
+        r#"auth{user="not known to the underlying authentication module for a" out=failure}"#,
+    ),
     (
         "sshd",
         "Disconnecting invalid user a 9.9.9.9 port 1: Change of username or service not allowed: (x 1.2.3.4 port 22: Change of username or service not allowed: (a,ssh-connection) -> (b,ssh-connection) [preauth]",

@@ -136,6 +136,15 @@ const CRATES_IO: [&str; 2] = [
     "sparse+https://index.crates.io/",
 ];
 
+/// The fuzz target's property: whenever the fast path reads `text`, it reads what the TOML parser
+/// reads (the property test `fast_path_agrees_with_the_toml_parser`, on arbitrary input).
+pub(crate) fn fast_agrees_with_toml(text: &str) -> bool {
+    match fast(text) {
+        Some(lock) => toml::from_str::<OwnedLock>(text).ok().map(Lock::from) == Some(lock),
+        None => true,
+    }
+}
+
 /// The TOML parser's reading of a lockfile. Reached for the files [`parse_file_fast`] leaves to
 /// it, so it does not try the fast path again.
 pub(super) fn parse(ctx: Ctx<'_>, text: &str) -> Result<Parsed, Error> {
@@ -269,7 +278,6 @@ fn build(ctx: Ctx<'_>, mut lock: Lock) -> Result<Parsed, Error> {
 /// parser then reads the file and reports what is wrong with it. Where this returns a lock it is
 /// the one the TOML parser returns (tested on mutated lockfiles). [`parse_file_fast`] feeds the
 /// same reader chunk by chunk.
-#[cfg(test)]
 fn fast(text: &str) -> Option<Lock> {
     let mut fast = Fast::new(count_packages(text.as_bytes()));
     fast.feed(text)?;

@@ -10,6 +10,8 @@ mod requirements;
 mod uv;
 mod yarn;
 
+pub(crate) use cargo::fast_agrees_with_toml as cargo_fast_agrees_with_toml;
+
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::path::Path;

@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus fuzz/corpus/<target>/ from the repository's fixtures and a few
+hand-written inputs. Run from anywhere: `python3 fuzz/seeds.py`. Deterministic: the same
+fixtures give the same files (named by content hash), so re-running it changes nothing.
+
+libFuzzer reads these seeds and writes what it finds to a working corpus outside the tree
+(see docs/fuzzing.md), so the committed seeds stay small (the whole directory well under 2 MB).
+"""
+
+import hashlib
+import io
+import json
+import pathlib
+import zipfile
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+OUT = ROOT / "fuzz" / "corpus"
+
+
+def put(target, data):
+    if isinstance(data, str):
+        data = data.encode()
+    d = OUT / target
+    d.mkdir(parents=True, exist_ok=True)
+    (d / hashlib.sha1(data).hexdigest()).write_bytes(data)
+
+
+def files(pattern, limit=None):
+    found = sorted(ROOT.glob(pattern))
+    return found[:limit] if limit else found
+
+
+LINES = [
+    "<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8",
+    "Nov 10 06:55:46 web1 sshd[4242]: Failed password for invalid user admin from 198.18.7.9 port 52144 ssh2",
+    "Nov 10 06:55:47 web1 sshd[4242]: Accepted publickey for deploy from 2001:db8::7 port 22 ssh2: ED25519 SHA256:abc",
+    "<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 "
+    '[exampleSDID@32473 iut="3" eventSource="Application" eventID="1011"] An application event log entry',
+    "<86>1 2026-11-10T06:55:46.123456+01:00 h sshd 77 - - Invalid user oracle from 203.0.113.4 port 4100",
+    '{"timestamp":"2026-11-10T06:55:46Z","host":"h","app":"sshd","pid":7,'
+    '"message":"Failed password for root from 198.18.7.9 port 22 ssh2","severity":"info"}',
+    "Nov 10 06:55:46 h sudo:    alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/bin/sh",
+    "Nov 10 06:55:46 h sshd[1]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 "
+    "tty=ssh ruser= rhost=198.18.7.9  user=root",
+]
+
+AUTH = [
+    (0, "Failed password for invalid user admin from 198.18.7.9 port 22 ssh2"),
+    (0, "Connection closed by authenticating user root 198.18.7.9 port 40000 [preauth]"),
+    (0, "Received disconnect from 198.18.7.9 port 22:11: Bye Bye [preauth]"),
+    (2, "alice : 3 incorrect password attempts ; TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/bin/ls"),
+    (3, "FAILED SU (to root) alice on pts/0"),
+    (4, "FAILED LOGIN (1) on '/dev/tty1' FOR 'root', Authentication failure"),
+]
+
+JOURNAL = [
+    {"__CURSOR": "s=0123456789abcdef0123456789abcdef;i=1a;b=fedcba9876543210fedcba9876543210;"
+     "m=5f5e100;t=5f5e1000;x=0123456789abcdef",
+     "__REALTIME_TIMESTAMP": "1796083200000000", "MESSAGE": "Failed password for root from 198.18.7.9 port 22 ssh2",
+     "SYSLOG_IDENTIFIER": "sshd", "_EXE": "/usr/sbin/sshd", "_COMM": "sshd", "_UID": "0", "_PID": "4242",
+     "PRIORITY": "6", "SYSLOG_FACILITY": "10", "_HOSTNAME": "h"},
+    {"MESSAGE": [104, 105], "SYSLOG_IDENTIFIER": ["sshd", "x"], "_UID": "1000"},
+    {"__CURSOR": "bad", "MESSAGE": None, "_SYSTEMD_UNIT": "ssh.service"},
+]
+
+
+def log_seeds():
+    for line in LINES:
+        put("log_parse", line)
+    for app, msg in AUTH:
+        put("log_auth", bytes([app]) + msg.encode())
+    for e in JOURNAL:
+        put("log_journal", json.dumps(e, separators=(",", ":")))
+    # Framing: a chunk-size byte, then a stream (LF, octet counting, a bad length, CRLF).
+    lf = "".join(line + "\n" for line in LINES[:3])
+    octets = "".join(f"{len(line.encode())} {line}" for line in LINES[:3])
+    for k, stream in [(7, lf), (1, octets), (30, octets), (3, "12 short\n12 x"), (5, "a\r\nb\r\n\nc"),
+                      (2, "999999999 x"), (0, "0 3 abc")]:
+        put("log_framing", bytes([k]) + stream.encode())
+
+
+def rules_seeds():
+    line = LINES[1].encode()
+    natives = files("rules/*.yaml") + files("crates/log-pipeline/tests/fixtures/rules/native/*.yaml") + \
+        files("crates/log-pipeline/tests/fixtures/rules/*.yaml")
+    for f in natives:
+        put("rules_yaml", f.read_bytes() + b"\0" + line)
+    for f in files("crates/log-pipeline/tests/fixtures/rules/sigma/*.yml") + \
+            files("crates/log-pipeline/tests/fixtures/rules/sigma_unsupported/*.yml"):
+        put("rules_sigma", f.read_bytes() + b"\0" + line)
+    put("rules_sigma", b"title: t\nlogsource: {product: linux, service: sshd}\ndetection:\n"
+        b"  sel:\n    - 'Failed password'\n  filter:\n    message|re: 'for (root|admin)'\n"
+        b"  condition: sel and not filter\nlevel: high\n\0" + line)
+
+
+LOCKFILES = {
+    "lockfile_cargo": "crates/sbom-scanner/tests/fixtures/cargo/*/Cargo.lock",
+    "lockfile_cargo_fast": "crates/sbom-scanner/tests/fixtures/cargo/*/Cargo.lock",
+    "lockfile_npm": "crates/sbom-scanner/tests/fixtures/npm/*/package-lock.json",
+    "lockfile_yarn": "crates/sbom-scanner/tests/fixtures/yarn/*/yarn.lock",
+    "lockfile_pnpm": "crates/sbom-scanner/tests/fixtures/pnpm/*/pnpm-lock.yaml",
+    "lockfile_requirements": "crates/sbom-scanner/tests/fixtures/pip/requirements*.txt",
+    "lockfile_poetry": "crates/sbom-scanner/tests/fixtures/poetry/*/poetry.lock",
+    "lockfile_uv": "crates/sbom-scanner/tests/fixtures/uv/uv.lock",
+    "lockfile_gomod": "crates/sbom-scanner/tests/fixtures/go/*/go.mod",
+    "lockfile_gosum": "crates/sbom-scanner/tests/fixtures/go/*/go.sum",
+}
+
+
+def sbom_seeds():
+    for target, pattern in LOCKFILES.items():
+        for f in files(pattern):
+            put(target, f.read_bytes())
+
+
+def vulndb_seeds():
+    # A sample of RustSec's OSV export and native advisories (the smallest, then a spread).
+    osv = sorted(files("testdata/rustsec/osv/crates/*.json"), key=lambda p: p.stat().st_size)
+    picked = osv[:8] + osv[len(osv) // 2: len(osv) // 2 + 8] + osv[-8:-4]
+    for f in picked:
+        put("vulndb_osv", f.read_bytes())
+    native = sorted(files("testdata/rustsec/native/crates/*/*.md"), key=lambda p: p.stat().st_size)
+    for f in native[:6] + native[len(native) // 2: len(native) // 2 + 8]:
+        put("vulndb_rustsec", f.read_bytes())
+    for method in (zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", method) as z:
+            for f in osv[:3]:
+                z.writestr(f.name, f.read_bytes())
+            z.writestr("README.txt", "not an advisory")
+        put("vulndb_zip", buf.getvalue())
+    for triple in ["1.2.3\n1.2.4\n2.0.0-rc.1", "v0.4.0\n0.4.0+build.7\n0.4.0-alpha.beta.11",
+                   "1.0.post1\n1.0a1.dev3\n2!1.0rc1", "1.0.0-x.7.z.92\n1.0.0-x-y-z.--\n1.0.0-0A.is.legal",
+                   "1.0+local.7.abc\n1.0.dev0\n1.0.0.0.0"]:
+        put("version", triple)
+
+
+def config_seeds():
+    for f in [ROOT / "ironpost.example.toml"] + files("crates/cli/tests/fixtures/*.toml"):
+        put("config_toml", f.read_bytes())
+    put("config_toml", "[general]\nlog_level = \"debug\"\n\0IRONPOST_IDS_NATS_URL=nats://127.0.0.1:4222\n"
+        "IRONPOST_LOG_PIPELINE_ENABLED=true\n")
+    put("config_toml", "[ids]\nenabled = true\n[ids.nats]\nurl = \"nats://u:p@h:4222\"\n")
+
+
+def proto_seeds():
+    for name in ["requests.jsonl", "responses.jsonl"]:
+        for line in (ROOT / "crates/proto/tests/v1" / name).read_text().splitlines():
+            if line.strip():
+                put("control", line)
+
+
+def ids_seeds():
+    flows = [
+        '{"ts": 1700000000.5, "pid": 0, "saddr": "10.0.0.5", "daddr": "10.0.0.9", "dport": 80}',
+        '{"ts":1700000000.6,"saddr":"10.0.0.5","daddr":"10.0.0.9","dport":81,"proto":"tcp",'
+        '"flags":{"syn":true,"ack":false,"rst":true}}',
+        '{"ts":1700000001,"saddr":"2001:db8::5","daddr":"2001:db8::9","dport":443,"flags":{"syn":true}}',
+    ]
+    put("nats_flow", "\n".join(flows))
+    put("nats_flow", flows[0])
+    hook = {
+        "version": "4", "groupKey": "{}:{alertname=\"AnomalyScoreHigh\"}", "truncatedAlerts": 0,
+        "status": "firing", "receiver": "ironpost", "groupLabels": {"alertname": "AnomalyScoreHigh"},
+        "commonLabels": {"alertname": "AnomalyScoreHigh"}, "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": [{"status": "firing", "labels": {"alertname": "AnomalyScoreHigh", "src": "198.18.7.9"},
+                    "annotations": {"summary": "score=0.91", "detail": "rate=12.5, uniq_dports=8"},
+                    "startsAt": "2026-11-10T06:55:46Z", "endsAt": "0001-01-01T00:00:00Z",
+                    "generatorURL": "", "fingerprint": "c0ffee"}],
+    }
+    put("notify_body", json.dumps(hook))
+    put("notify_body", '{"alerts":[]}')
+
+
+if __name__ == "__main__":
+    log_seeds()
+    rules_seeds()
+    sbom_seeds()
+    vulndb_seeds()
+    config_seeds()
+    proto_seeds()
+    ids_seeds()
+    total = sum(p.stat().st_size for p in OUT.rglob("*") if p.is_file())
+    print(f"{sum(1 for p in OUT.rglob('*') if p.is_file())} seeds, {total} bytes")
