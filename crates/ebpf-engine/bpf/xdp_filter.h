@@ -81,8 +81,8 @@ struct host_v6_key {
 
 /* Value of the blocklist maps (tries and host hashes) and of the allowlist tries. `action` is
  * ACTION_DROP or ACTION_MONITOR in the blocklist; it is ignored in the allowlist.
- * `expires_ns` is the entry's deadline in bpf_ktime_get_boot_ns() time (CLOCK_BOOTTIME, which
- * keeps counting through suspend and is immune to wall-clock steps); 0 = permanent. From that
+ * `expires_ns` is the entry's deadline in bpf_ktime_get_coarse_ns() time (CLOCK_MONOTONIC_COARSE,
+ * immune to wall-clock steps; it stops while the host is suspended); 0 = permanent. From that
  * instant on the program ignores the entry (and counts CNT_EXPIRED_PASSED), whether or not a
  * daemon is running to remove it. `slot` is the entry's index in the `hits` per-CPU array. */
 struct lpm_value {

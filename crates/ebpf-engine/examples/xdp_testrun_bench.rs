@@ -26,7 +26,7 @@ use std::time::Instant;
 use anyhow::{Context, bail, ensure};
 use ipnet::IpNet;
 use ironpost_core::net::Cidr;
-use ironpost_ebpf_engine::clock::BootTime;
+use ironpost_ebpf_engine::clock::MonoTime;
 use ironpost_ebpf_engine::{LoadOptions, RuleAction, XdpAction, XdpFilter};
 
 /// Blocklist sizes (per family) the benchmark compares.
@@ -171,7 +171,7 @@ fn run() -> anyhow::Result<()> {
         .with_context(|| format!("loading the XDP filter with {n} blocklist entries"))?;
 
         let t = Instant::now();
-        let expires = (!settings.permanent).then(|| BootTime::now().after(ENTRY_TTL));
+        let expires = (!settings.permanent).then(|| MonoTime::now().after(ENTRY_TTL));
         for (i, addr) in (1u32..).zip(
             v4.iter()
                 .map(|a| IpAddr::V4(*a))

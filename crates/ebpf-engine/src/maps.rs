@@ -91,7 +91,7 @@ pub(crate) type HostV6 = [u8; 16];
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LpmValue {
-    /// Deadline on `CLOCK_BOOTTIME` (`bpf_ktime_get_boot_ns()`); 0 = permanent.
+    /// Deadline on `CLOCK_MONOTONIC_COARSE` (`bpf_ktime_get_coarse_ns()`); 0 = permanent.
     pub expires_ns: u64,
     pub rule_id: u32,
     pub action: u32,
@@ -276,8 +276,8 @@ pub struct BlockEntry {
     pub cidr: Cidr,
     pub rule_id: u32,
     pub action: RuleAction,
-    /// When the kernel stops enforcing it (`CLOCK_BOOTTIME`); `None`: permanent.
-    pub expires: Option<crate::clock::BootTime>,
+    /// When the kernel stops enforcing it (`CLOCK_MONOTONIC_COARSE`); `None`: permanent.
+    pub expires: Option<crate::clock::MonoTime>,
 }
 
 /// One allowlist entry.

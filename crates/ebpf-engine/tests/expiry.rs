@@ -1,5 +1,5 @@
 //! Expiry enforced by the kernel, through BPF_PROG_TEST_RUN: an entry whose deadline
-//! (`CLOCK_BOOTTIME`) has passed is ignored and counted, one whose deadline is ahead drops, a
+//! (`CLOCK_MONOTONIC_COARSE`) has passed is ignored and counted, one whose deadline is ahead drops, a
 //! permanent one drops; an expired host entry falls back to a live shorter prefix; a deadline
 //! reached while the program runs stops the drops without anything removing the entry.
 
@@ -11,7 +11,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ironpost_ebpf_engine::clock::BootTime;
+use ironpost_ebpf_engine::clock::MonoTime;
 use ironpost_ebpf_engine::{RuleAction, XdpAction};
 
 fn cidr(s: &str) -> ironpost_core::net::Cidr {
@@ -21,8 +21,8 @@ fn cidr(s: &str) -> ironpost_core::net::Cidr {
 #[test]
 fn past_deadlines_pass_future_and_permanent_ones_drop() {
     let mut f = load();
-    let now = BootTime::now();
-    let past = BootTime(now.0 - 1);
+    let now = MonoTime::now();
+    let past = MonoTime(now.0 - 1);
     let future = now.after(Duration::from_secs(3600));
     let cases = [
         ("198.18.1.1", Some(past), XdpAction::Pass),
@@ -80,7 +80,7 @@ fn past_deadlines_pass_future_and_permanent_ones_drop() {
 #[test]
 fn an_expired_host_entry_falls_back_to_a_live_prefix() {
     let mut f = load();
-    let past = BootTime(BootTime::now().0 - 1);
+    let past = MonoTime(MonoTime::now().0 - 1);
     f.insert_block_until(cidr("198.18.3.9"), 1, RuleAction::Drop, Some(past))
         .unwrap();
     f.insert_block(cidr("198.18.3.0/24"), 2, RuleAction::Drop)
@@ -93,7 +93,7 @@ fn an_expired_host_entry_falls_back_to_a_live_prefix() {
         cidr("198.18.3.9"),
         1,
         RuleAction::Drop,
-        Some(BootTime::now().after(Duration::from_secs(60))),
+        Some(MonoTime::now().after(Duration::from_secs(60))),
     )
     .unwrap();
     assert_eq!(f.test_run(&frame, 1).unwrap(), XdpAction::Drop);
@@ -104,7 +104,7 @@ fn an_expired_host_entry_falls_back_to_a_live_prefix() {
 fn a_deadline_reached_stops_the_drops_with_the_entry_still_there() {
     let mut f = load();
     let ttl = Duration::from_millis(1500);
-    let deadline = BootTime::now().after(ttl);
+    let deadline = MonoTime::now().after(ttl);
     let start = Instant::now();
     f.insert_block_until(cidr("198.18.4.4"), 1, RuleAction::Drop, Some(deadline))
         .unwrap();
@@ -127,7 +127,7 @@ fn a_deadline_reached_stops_the_drops_with_the_entry_still_there() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(BootTime::now() >= deadline, "passed before its deadline");
+    assert!(MonoTime::now() >= deadline, "passed before its deadline");
     assert_eq!(
         f.list_blocks().unwrap().len(),
         1,

@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use ironpost_ebpf_engine::clock::BootTime;
+use ironpost_ebpf_engine::clock::MonoTime;
 use ironpost_ebpf_engine::{LoadOptions, PinnedAttach, RuleAction, XdpMode};
 
 /// One ICMP echo from `src` (an address of `lo`) to itself; true when answered.
@@ -60,7 +60,7 @@ fn a_pinned_link_keeps_dropping_after_its_loader_and_is_adopted() {
     assert!(ping(BLOCKED) && ping(SHORT), "lo answers before any block");
 
     let ttl = Duration::from_secs(3);
-    let deadline = BootTime::now().after(ttl);
+    let deadline = MonoTime::now().after(ttl);
     let written = Instant::now();
     {
         let mut a = load_with(pinned(dir.clone()));
@@ -90,7 +90,7 @@ fn a_pinned_link_keeps_dropping_after_its_loader_and_is_adopted() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(BootTime::now() >= deadline, "answered before the deadline");
+    assert!(MonoTime::now() >= deadline, "answered before the deadline");
     assert!(!ping(BLOCKED), "the permanent block still drops");
 
     // A new loader adopts the maps (expiry included) and the link.

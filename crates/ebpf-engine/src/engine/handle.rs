@@ -9,7 +9,7 @@ use super::{
     BlockView, Counters, EngineHandle, EngineStats, lock, reserved_entries, target, unblock_action,
 };
 use crate::blocklist::{Block, BlockRequest};
-use crate::clock::BootTime;
+use crate::clock::MonoTime;
 use crate::config::RuleAction;
 use crate::kernel::XdpFilter;
 use crate::maps::HitCount;
@@ -53,7 +53,7 @@ impl EngineHandle {
                     block.cidr,
                     block.rule_id,
                     RuleAction::Drop,
-                    block.expires_at.map(BootTime::from_wall),
+                    block.expires_at.map(MonoTime::from_wall),
                 )
             }) {
                 match existing {

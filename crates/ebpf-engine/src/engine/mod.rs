@@ -38,7 +38,7 @@ use tracing::{info, warn};
 
 use crate::Result;
 use crate::blocklist::{Block, Blocklist};
-use crate::clock::BootTime;
+use crate::clock::MonoTime;
 use crate::config::{EbpfConfig, RuleAction};
 use crate::detect::{PortScanDetector, SynFloodDetector};
 use crate::events::EventReader;
@@ -346,12 +346,12 @@ impl Inner {
                 b.cidr,
                 b.rule_id,
                 RuleAction::Drop,
-                b.expires_at.map(BootTime::from_wall),
+                b.expires_at.map(MonoTime::from_wall),
             )?;
         }
         for e in in_kernel {
             if e.rule_id >= crate::blocklist::DYNAMIC_RULE_BASE && bl.get(&e.cidr).is_none() {
-                bl.adopt(e.cidr, e.rule_id, now, e.expires.map(BootTime::to_wall));
+                bl.adopt(e.cidr, e.rule_id, now, e.expires.map(MonoTime::to_wall));
             }
         }
         self.metrics

@@ -18,7 +18,7 @@ use aya::maps::{HashMap as BpfHashMap, LpmTrie, MapData, MapError};
 use ironpost_core::net::Cidr;
 
 use super::XdpFilter;
-use crate::clock::BootTime;
+use crate::clock::MonoTime;
 use crate::config::RuleAction;
 use crate::error::{Error, Result};
 use crate::maps::*;
@@ -31,7 +31,7 @@ impl XdpFilter {
     }
 
     /// Blocks (or monitors) packets whose source address is in `cidr` until `expires` (on the
-    /// boot clock; `None`: permanent). From that instant the program ignores the entry, daemon or
+    /// coarse monotonic clock; `None`: permanent). From that instant the program ignores the entry, daemon or
     /// no daemon; it stays in the map until removed. Replaces an existing entry for the same
     /// CIDR (keeping its hit counters). `rule_id` must not be 0. A single address goes to the
     /// host map of its family, a shorter prefix to the trie; both count against
@@ -42,7 +42,7 @@ impl XdpFilter {
         cidr: Cidr,
         rule_id: u32,
         action: RuleAction,
-        expires: Option<BootTime>,
+        expires: Option<MonoTime>,
     ) -> Result<()> {
         if rule_id == 0 {
             return Err(Error::ReservedRuleId);
@@ -137,7 +137,7 @@ impl XdpFilter {
                     cidr,
                     rule_id: v.rule_id,
                     action,
-                    expires: (v.expires_ns != 0).then_some(BootTime(v.expires_ns)),
+                    expires: (v.expires_ns != 0).then_some(MonoTime(v.expires_ns)),
                 })
             })
             .collect())
