@@ -242,7 +242,7 @@ fn unsupported_rules_are_reported_with_reasons() {
             "lnx_auth_failed_logins_single_source.yml",
             "aggregation `| count(pam_user) by pam_rhost > 3`",
         ),
-        ("lnx_base64offset.yml", "modifier `|base64offset`"),
+        ("lnx_base64offset.yml", "modifier `|utf16le`"),
         ("lnx_correlation.yml", "Sigma correlation rules"),
         ("lnx_near.yml", "the `near` operator"),
         ("win_whoami.yml", "logsource category `process_creation`"),
@@ -409,6 +409,230 @@ fn conditions_and_modifiers() {
     }
 }
 
+/// `base64`, `base64offset`, `windash`, `fieldref` and `cidr` on sample records, alone and with
+/// `contains` / `startswith` / `endswith` / `all`.
+#[test]
+fn encoding_dash_fieldref_and_cidr_modifiers() {
+    // "curl -s http://x | /bin/bash" with its payload base64-encoded at three alignments.
+    let b64_at = |prefix: &str| {
+        rec(
+            "bash",
+            &format!("echo {prefix}L2Jpbi9iYXNo | base64 -d"),
+            &[],
+        )
+    };
+    let encoded = b64_at("");
+    // " /bin/bash" and "  /bin/bash" encode to these (the first characters depend on the prefix).
+    let offset1 = rec("bash", "echo IC9iaW4vYmFzaA== | base64 -d", &[]);
+    let offset2 = rec("bash", "echo ICAvYmluL2Jhc2g= | base64 -d", &[]);
+    let dashes = |m: &str| rec("cmd", m, &[]);
+    let login = |user: &str, target: &str, ip: &str| {
+        rec(
+            "sshd",
+            "Accepted publickey",
+            &[
+                ("user", user),
+                ("target_user", target),
+                ("src_ip", ip),
+                ("sender_ip", "10.0.0.9"),
+            ],
+        )
+    };
+    let sel = |body: &str| format!("    sel:\n        {body}\n    condition: sel");
+    let cases: Vec<(String, MapFields, bool)> = vec![
+        (
+            sel("Message|base64|contains: '/bin/bash'"),
+            encoded.clone(),
+            true,
+        ),
+        (
+            sel("Message|base64|contains: '/bin/sh'"),
+            encoded.clone(),
+            false,
+        ),
+        // base64 output is compared case-sensitively.
+        (
+            sel("Message|base64|contains: '/BIN/BASH'"),
+            encoded.clone(),
+            false,
+        ),
+        (
+            sel("Message|base64|startswith: '/bin/bash'"),
+            encoded.clone(),
+            false,
+        ),
+        (
+            sel("Message|base64offset|contains: '/bin/bash'"),
+            encoded.clone(),
+            true,
+        ),
+        (
+            sel("Message|base64offset|contains: '/bin/bash'"),
+            offset1.clone(),
+            true,
+        ),
+        (
+            sel("Message|base64offset|contains: '/bin/bash'"),
+            offset2.clone(),
+            true,
+        ),
+        (
+            sel("Message|base64|contains: '/bin/bash'"),
+            offset1.clone(),
+            false,
+        ),
+        (
+            sel(
+                "Message|base64offset|contains|all:\n            - '/bin/bash'\n            - 'nope'",
+            ),
+            offset2.clone(),
+            false,
+        ),
+        (
+            sel("Message|base64offset|contains:\n            - 'nope'\n            - '/bin/bash'"),
+            offset2.clone(),
+            true,
+        ),
+        (
+            sel("Message|windash|contains: ' -enc '"),
+            dashes("ps /enc abc"),
+            true,
+        ),
+        (
+            sel("Message|windash|contains: ' -enc '"),
+            dashes("ps \u{2013}enc abc"),
+            true,
+        ),
+        (
+            sel("Message|windash|contains: ' -enc '"),
+            dashes("ps \u{2014}enc abc"),
+            true,
+        ),
+        (
+            sel("Message|windash|contains: ' -enc '"),
+            dashes("ps \u{2015}enc abc"),
+            true,
+        ),
+        (
+            sel("Message|windash|contains: ' -enc '"),
+            dashes("ps -enc abc"),
+            true,
+        ),
+        (
+            sel("Message|windash|contains: ' -enc '"),
+            dashes("ps +enc abc"),
+            false,
+        ),
+        // Without `|windash` only the dash written matches.
+        (
+            sel("Message|contains: ' -enc '"),
+            dashes("ps /enc abc"),
+            false,
+        ),
+        // A dash inside a word is not an option dash.
+        (
+            sel("Message|windash|contains: 'x-y'"),
+            dashes("a x/y"),
+            false,
+        ),
+        (
+            sel("Message|windash|startswith: '/c '"),
+            dashes("-c whoami"),
+            true,
+        ),
+        (
+            sel("Message|windash|endswith: ' -f'"),
+            dashes("rm \u{2015}f"),
+            true,
+        ),
+        (
+            sel("Message|windash|contains|all:\n            - ' -a '\n            - ' -b '"),
+            dashes("t /a /b "),
+            true,
+        ),
+        (
+            sel("Message|windash|contains|all:\n            - ' -a '\n            - ' -c '"),
+            dashes("t /a /b "),
+            false,
+        ),
+        (
+            sel("User|fieldref: target_user"),
+            login("root", "root", "10.0.0.9"),
+            true,
+        ),
+        (
+            sel("User|fieldref: target_user"),
+            login("root", "admin", "10.0.0.9"),
+            false,
+        ),
+        (
+            sel("User|fieldref: missing_field"),
+            login("root", "root", "10.0.0.9"),
+            false,
+        ),
+        (
+            sel("SourceIp|fieldref: sender_ip"),
+            login("a", "b", "10.0.0.9"),
+            true,
+        ),
+        (
+            sel("SourceIp|fieldref: sender_ip"),
+            login("a", "b", "10.0.0.8"),
+            false,
+        ),
+        (
+            sel("User|fieldref:\n            - nope\n            - target_user"),
+            login("root", "root", "1.2.3.4"),
+            true,
+        ),
+        (
+            sel("SourceIp|cidr: '10.0.0.0/8'"),
+            login("a", "b", "10.1.2.3"),
+            true,
+        ),
+        (
+            sel("SourceIp|cidr:\n            - '192.168.0.0/16'\n            - '2001:db8::/32'"),
+            login("a", "b", "2001:db8::1"),
+            true,
+        ),
+        (
+            sel("SourceIp|cidr: '2001:db8::/32'"),
+            login("a", "b", "2001:db9::1"),
+            false,
+        ),
+        (
+            sel("SourceIp|cidr|all:\n            - '10.0.0.0/8'\n            - '10.1.0.0/16'"),
+            login("a", "b", "10.1.2.3"),
+            true,
+        ),
+        (
+            sel("SourceIp|cidr|all:\n            - '10.0.0.0/8'\n            - '10.2.0.0/16'"),
+            login("a", "b", "10.1.2.3"),
+            false,
+        ),
+        // Any field, here one that is not an IP-typed field of the parsers.
+        (
+            sel("sender_ip|cidr: '10.0.0.0/24'"),
+            login("a", "b", "1.1.1.1"),
+            true,
+        ),
+        (
+            sel("User|cidr: '10.0.0.0/24'"),
+            login("a", "b", "1.1.1.1"),
+            false,
+        ),
+    ];
+    for (detection, record, want) in cases {
+        let set = compile_sigma(&detection);
+        assert_eq!(
+            !matched(&set, &record).is_empty(),
+            want,
+            "{detection}\n{:?}",
+            record.message
+        );
+    }
+}
+
 #[test]
 fn metadata_maps_onto_rules() {
     let yaml = "\
@@ -461,9 +685,9 @@ fn unsupported_and_invalid_constructs() {
             "neither",
         ),
         (
-            "logsource: {product: linux}\ndetection: {s: {Message|windash: x}, condition: s}",
+            "logsource: {product: linux}\ndetection: {s: {Message|wide|base64: x}, condition: s}",
             true,
-            "`|windash`",
+            "modifier `|wide`",
         ),
         (
             "logsource: {product: linux}\ndetection: {s: {Message|frobnicate: x}, condition: s}",

@@ -12,10 +12,13 @@
 //! entries ANDed, a list ORed unless `|all`), a list of maps (ORed), or a keyword list (strings
 //! searched in `message`, ORed; `'|all': [..]` ANDs them). Values are case-insensitive (ASCII) unless `|cased`, and `*` / `?`
 //! are wildcards (`\*`, `\?`, `\\` escape them). `null` means "field absent". Modifiers:
-//! `contains`, `startswith`, `endswith`, `all`, `re` (with `i`, `m`, `s`), `cased`, `cidr`,
-//! `exists`, `gt`, `gte`, `lt`, `lte`. Unsupported: `base64`, `base64offset`, `wide`/`utf16*`,
-//! `windash`, `fieldref`, `expand` and any other; `timeframe`, aggregations (`| count()`), `near`,
-//! correlation rules, `action:` multi-document collections, Sigma filters.
+//! `contains`, `startswith`, `endswith`, `all`, `re` (with `i`, `m`, `s`), `cased`, `cidr` (v4
+//! and v6, on any field), `exists`, `gt`, `gte`, `lt`, `lte`, `base64` and `base64offset` (the
+//! encoded forms, compared case-sensitively; `base64offset` is the three forms pySigma derives),
+//! `windash` (every option dash — a `-` or `/` starting a word — as `-`, `/`, en dash, em dash and
+//! horizontal bar; at most three per value) and `fieldref` (equal to another field of the same
+//! record). Unsupported: `wide`/`utf16*`, `expand`, `neq` and any other; `timeframe`, aggregations
+//! (`| count()`), `near`, correlation rules, `action:` multi-document collections, Sigma filters.
 //!
 //! **Fields** are mapped by [`SIGMA_FIELD_MAP`]; other names are looked up as written (JSON keys,
 //! `SDID.param`, `outcome` …).
@@ -467,6 +470,8 @@ fn field_item(key: &str, v: &Value) -> Result<Expr, Reject> {
     let field = map_field(raw_field);
     let mut base = Base::Equals;
     let (mut all, mut re, mut cased, mut cidr, mut exists) = (false, false, false, false, false);
+    let (mut windash, mut fieldref) = (false, false);
+    let mut encode = None;
     let mut re_flags = String::new();
     let mut cmp = None;
     for m in parts {
@@ -493,18 +498,29 @@ fn field_item(key: &str, v: &Value) -> Result<Expr, Reject> {
             "gte" => cmp = Some(Cmp::Gte),
             "lt" => cmp = Some(Cmp::Lt),
             "lte" => cmp = Some(Cmp::Lte),
-            "base64" | "base64offset" | "wide" | "utf16" | "utf16le" | "utf16be" | "windash"
-            | "fieldref" | "expand" | "neq" => {
+            "windash" => windash = true,
+            "fieldref" => fieldref = true,
+            "base64" | "base64offset" => {
+                if encode.is_some() {
+                    return invalid(format!("`{key}`: more than one base64 modifier"));
+                }
+                encode = Some(if m == "base64" {
+                    Encode::Base64
+                } else {
+                    Encode::Base64Offset
+                });
+            }
+            "wide" | "utf16" | "utf16le" | "utf16be" | "expand" | "neq" => {
                 return unsupported(format!("modifier `|{m}` (in `{key}`)"));
             }
             other => return unsupported(format!("unknown modifier `|{other}` (in `{key}`)")),
         }
     }
-    let kinds = [re, cidr, exists, cmp.is_some()]
+    let kinds = [re, cidr, exists, cmp.is_some(), fieldref]
         .iter()
         .filter(|x| **x)
         .count();
-    if kinds > 1 || (kinds == 1 && base != Base::Equals) {
+    if kinds > 1 || (kinds == 1 && (base != Base::Equals || windash || encode.is_some())) {
         return invalid(format!("`{key}`: these modifiers cannot be combined"));
     }
     let values: Vec<&Value> = match v {
@@ -524,6 +540,9 @@ fn field_item(key: &str, v: &Value) -> Result<Expr, Reject> {
             }
         } else if value.is_null() {
             leaf(Op::Exists(false), false)
+        } else if fieldref {
+            let other = scalar(value).map_err(Reject::Invalid)?;
+            leaf(Op::FieldRef(map_field(&other)), false)
         } else if cidr {
             let net =
                 parse_net(&scalar(value).map_err(Reject::Invalid)?).map_err(Reject::Invalid)?;
@@ -549,7 +568,45 @@ fn field_item(key: &str, v: &Value) -> Result<Expr, Reject> {
             leaf(Op::Regex(pattern), ci)
         } else {
             let text = scalar(value).map_err(Reject::Invalid)?;
-            leaf(glob_op(&text, base), !cased)
+            let variants = if windash {
+                windash_variants(&text).map_err(|r| match r {
+                    Reject::Unsupported(s) => Reject::Unsupported(format!("`{key}`: {s}")),
+                    other => other,
+                })?
+            } else {
+                vec![text]
+            };
+            match encode {
+                None => Expr::any(
+                    variants
+                        .iter()
+                        .map(|t| leaf(glob_op(t, base), !cased))
+                        .collect(),
+                ),
+                Some(enc) => {
+                    let mut encoded = Vec::new();
+                    for t in &variants {
+                        if has_wildcard(t) {
+                            return unsupported(format!(
+                                "`{key}`: wildcards in a base64-encoded value"
+                            ));
+                        }
+                        let raw = unescape(t);
+                        match enc {
+                            Encode::Base64 => encoded.push(base64(raw.as_bytes())),
+                            Encode::Base64Offset => encoded.extend(base64_offsets(raw.as_bytes())),
+                        }
+                    }
+                    // Encoded text is compared as written (base64 is case-sensitive); its
+                    // alphabet holds no `*`, `?` or `\`, so `glob_op` reads it as a literal.
+                    Expr::any(
+                        encoded
+                            .iter()
+                            .map(|t| leaf(glob_op(t, base), false))
+                            .collect(),
+                    )
+                }
+            }
         };
         exprs.push(e);
     }
@@ -558,6 +615,123 @@ fn field_item(key: &str, v: &Value) -> Result<Expr, Reject> {
     } else {
         Expr::any(exprs)
     })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encode {
+    Base64,
+    Base64Offset,
+}
+
+/// The dash characters `|windash` tries for each option dash, as Sigma (pySigma) defines them:
+/// hyphen-minus, slash, en dash, em dash, horizontal bar.
+const WINDASH: [char; 5] = ['-', '/', '\u{2013}', '\u{2014}', '\u{2015}'];
+
+/// Most option dashes one `|windash` value may hold: each multiplies the variants by five.
+const MAX_WINDASH_DASHES: u32 = 3;
+
+/// Every variant of `value` with each option dash (a `-` or `/` not preceded by a word character
+/// and followed by one, Sigma's `\B[-/]\b`) replaced by each of [`WINDASH`].
+fn windash_variants(value: &str) -> Result<Vec<String>, Reject> {
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    let chars: Vec<char> = value.chars().collect();
+    let dashes: Vec<usize> = (0..chars.len())
+        .filter(|&i| {
+            matches!(chars[i], '-' | '/')
+                && (i == 0 || !word(chars[i - 1]))
+                && chars.get(i + 1).is_some_and(|&c| word(c))
+        })
+        .collect();
+    if dashes.len() > MAX_WINDASH_DASHES as usize {
+        return unsupported(format!(
+            "`|windash` on a value with more than {MAX_WINDASH_DASHES} option dashes"
+        ));
+    }
+    let mut out = vec![chars];
+    for &i in &dashes {
+        out = out
+            .into_iter()
+            .flat_map(|v| {
+                WINDASH.iter().map(move |&d| {
+                    let mut v = v.clone();
+                    v[i] = d;
+                    v
+                })
+            })
+            .collect();
+    }
+    Ok(out.into_iter().map(|v| v.into_iter().collect()).collect())
+}
+
+/// Whether a Sigma value holds an unescaped `*` or `?`.
+fn has_wildcard(value: &str) -> bool {
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '*' | '?' => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// A Sigma value without its escapes (`\*`, `\?`, `\\`; any other backslash is literal).
+fn unescape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\'
+            && let Some(&n @ ('*' | '?' | '\\')) = chars.peek()
+        {
+            out.push(n);
+            chars.next();
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Standard base64 (RFC 4648, with padding).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Sigma's `|base64offset`: the three encodings of `value` at byte offsets 0, 1 and 2 of a base64
+/// stream, each cut to the characters that do not depend on the surrounding bytes (pySigma:
+/// `b64encode(i * b" " + val)[(0, 2, 3)[i] : (None, -3, -2)[(len(val) + i) % 3]]`).
+fn base64_offsets(value: &[u8]) -> Vec<String> {
+    const START: [usize; 3] = [0, 2, 3];
+    const END_TRIM: [usize; 3] = [0, 3, 2];
+    (0..3)
+        .map(|i| {
+            let mut padded = vec![b' '; i];
+            padded.extend_from_slice(value);
+            let enc = base64(&padded);
+            let end = enc.len() - END_TRIM[(value.len() + i) % 3];
+            enc.get(START[i]..end).unwrap_or("").to_owned()
+        })
+        .collect()
 }
 
 fn map_field(name: &str) -> String {
@@ -644,6 +818,31 @@ fn glob_op(value: &str, base: Base) -> Op {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64_and_its_offsets_match_sigma() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"/bin/bash"), "L2Jpbi9iYXNo");
+        // The three forms SigmaHQ rules list for `/bin/bash` written with `|base64offset`.
+        assert_eq!(
+            base64_offsets(b"/bin/bash"),
+            ["L2Jpbi9iYXNo", "9iaW4vYmFza", "vYmluL2Jhc2"]
+        );
+    }
+
+    #[test]
+    fn windash_expands_option_dashes_only() {
+        let v = windash_variants("tool -a x-y /b").map_err(|_| ()).unwrap();
+        assert_eq!(v.len(), 25);
+        assert!(v.contains(&"tool /a x-y -b".to_owned()));
+        assert!(v.contains(&"tool \u{2015}a x-y \u{2013}b".to_owned()));
+        assert!(v.iter().all(|s| s.contains("x-y")));
+        assert_eq!(windash_variants("x-y").map_err(|_| ()).unwrap(), ["x-y"]);
+        assert!(windash_variants("-a -b -c -d").is_err());
+    }
 
     #[test]
     fn globs_become_the_cheapest_operator() {
