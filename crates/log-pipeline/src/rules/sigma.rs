@@ -17,8 +17,15 @@
 //! encoded forms, compared case-sensitively; `base64offset` is the three forms pySigma derives),
 //! `windash` (every option dash — a `-` or `/` starting a word — as `-`, `/`, en dash, em dash and
 //! horizontal bar; at most three per value) and `fieldref` (equal to another field of the same
-//! record). Unsupported: `wide`/`utf16*`, `expand`, `neq` and any other; `timeframe`, aggregations
-//! (`| count()`), `near`, correlation rules, `action:` multi-document collections, Sigma filters.
+//! record). Unsupported: `wide`/`utf16*`, `expand`, `neq` and any other.
+//!
+//! **Aggregations** (Sigma v1): `search | count() [by f1, f2] > N` (or `>= N`) with
+//! `detection.timeframe` (`30s`, `10m`, `1h`, `2d`) becomes the rule's native [`Threshold`]
+//! (`count` N+1, or N, per group within the window), so the alerter's sliding window, bounded LRU
+//! group state (evictions counted) and once-per-crossing dedup apply as to native rules.
+//! Unsupported: `count(field)` (distinct values), `<`, `<=`, `=` (they can only be decided when a
+//! window ends), other functions, an aggregation without `timeframe`, `timeframe` without one,
+//! `near`, correlation rules, `action:` multi-document collections, Sigma filters.
 //!
 //! **Fields** are mapped by [`SIGMA_FIELD_MAP`]; other names are looked up as written (JSON keys,
 //! `SDID.param`, `outcome` …).
@@ -29,12 +36,16 @@
 
 mod condition;
 
+use std::time::Duration;
+
 use ironpost_core::severity::Severity;
 use yaml_serde::{Mapping, Value};
 
 use super::expr::{Cmp, Expr, Op};
 use super::native::{check_id, describe, number, parse_net, scalar};
-use super::{Origin, Rule, RuleError, RuleFormat, RuleStatus, canonical_field};
+use super::{
+    MAX_WINDOW, Origin, Rule, RuleError, RuleFormat, RuleStatus, Threshold, canonical_field,
+};
 use condition::{Cond, CondError, Target};
 
 /// `logsource.service` values accepted.
@@ -204,7 +215,7 @@ fn convert(doc: &Value, origin: &Origin) -> Result<Rule, Reject> {
         Some(other) => return invalid(format!("`tags` must be a list, not {}", describe(other))),
     };
     let service_cond = logsource(m.get("logsource"))?;
-    let detection = match m.get("detection") {
+    let (detection, threshold) = match m.get("detection") {
         Some(Value::Mapping(d)) => detection(d)?,
         Some(other) => {
             return invalid(format!(
@@ -226,7 +237,7 @@ fn convert(doc: &Value, origin: &Origin) -> Result<Rule, Reject> {
         status,
         tags,
         expr,
-        threshold: None,
+        threshold,
         format: RuleFormat::Sigma,
         origin: origin.clone(),
     })
@@ -308,17 +319,17 @@ fn logsource(ls: Option<&Value>) -> Result<Option<Expr>, Reject> {
     })
 }
 
-fn detection(d: &Mapping) -> Result<Expr, Reject> {
+fn detection(d: &Mapping) -> Result<(Expr, Option<Threshold>), Reject> {
     let mut searches: Vec<(String, Expr)> = Vec::new();
     let mut condition = None;
-    let mut timeframe = false;
+    let mut timeframe = None;
     for (k, v) in d {
         let Some(name) = k.as_str() else {
             return invalid(format!("a detection key is {}, not text", describe(k)));
         };
         match name {
             "condition" => condition = Some(v),
-            "timeframe" => timeframe = true,
+            "timeframe" => timeframe = Some(v),
             _ => {
                 let e = search(v).map_err(|r| prefix(r, name))?;
                 searches.push((name.to_owned(), e));
@@ -339,16 +350,144 @@ fn detection(d: &Mapping) -> Result<Expr, Reject> {
         }
         None => return invalid("missing `detection.condition`"),
     };
-    let exprs = conds
-        .into_iter()
-        .map(|c| resolve(&condition::parse(c)?, &searches))
-        .collect::<Result<Vec<_>, Reject>>()?;
-    // Checked after the condition, whose aggregation or `near` is the more telling reason.
-    if timeframe {
-        return unsupported("`timeframe` (aggregation windows)");
+    let mut exprs = Vec::new();
+    let mut aggregation = None;
+    for c in &conds {
+        let (search_part, agg) = match c.split_once('|') {
+            Some((l, r)) => (l, Some(r.trim())),
+            None => (*c, None),
+        };
+        exprs.push(resolve(&condition::parse(search_part)?, &searches)?);
+        if let Some(agg) = agg {
+            if conds.len() > 1 {
+                return unsupported("an aggregation in one of several conditions");
+            }
+            aggregation = Some(parse_aggregation(agg)?);
+        }
     }
+    let threshold = match (aggregation, timeframe) {
+        (Some(agg), Some(tf)) => Some(agg.threshold(window(tf)?)),
+        (Some(_), None) => {
+            return unsupported("an aggregation without `timeframe` (an unbounded window)");
+        }
+        (None, Some(_)) => return unsupported("`timeframe` without an aggregation"),
+        (None, None) => None,
+    };
     // Several conditions (Sigma 1.0) mean any of them.
-    Ok(Expr::any(exprs))
+    Ok((Expr::any(exprs), threshold))
+}
+
+/// `count() [by f1, f2] > N` (or `>= N`), the one aggregation the native threshold expresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Aggregation {
+    /// Matches needed in the window.
+    count: u32,
+    group_by: Vec<String>,
+}
+
+impl Aggregation {
+    fn threshold(self, window: Duration) -> Threshold {
+        Threshold {
+            count: self.count,
+            window,
+            group_by: self.group_by,
+        }
+    }
+}
+
+/// Parses the part of a condition after `|` (Sigma v1: `count([field]) [by f, …] op N`).
+fn parse_aggregation(text: &str) -> Result<Aggregation, Reject> {
+    let not_ours = |why: &str| unsupported(format!("aggregation `| {text}`: {why}"));
+    let Some(rest) = text.strip_prefix("count(") else {
+        let func = text.split('(').next().unwrap_or(text).trim();
+        return not_ours(&format!("`{func}()` (only `count()`)"));
+    };
+    let Some((arg, rest)) = rest.split_once(')') else {
+        return invalid(format!("aggregation `| {text}`: missing `)`"));
+    };
+    if !arg.trim().is_empty() {
+        return not_ours("counting distinct values (`count(field)`)");
+    }
+    let rest = rest.trim();
+    let op_at = rest.find(['>', '<', '=']).unwrap_or(rest.len());
+    let (group, cmp) = rest.split_at(op_at);
+    let group_by = match group.trim() {
+        "" => Vec::new(),
+        g => match g.strip_prefix("by ") {
+            Some(fields) => fields
+                .split(',')
+                .map(|f| match f.trim() {
+                    "" => invalid(format!("aggregation `| {text}`: an empty field after `by`")),
+                    f => Ok(map_field(f)),
+                })
+                .collect::<Result<_, _>>()?,
+            None => return invalid(format!("aggregation `| {text}`: expected `by`")),
+        },
+    };
+    let (op, n) = if let Some(n) = cmp.strip_prefix(">=") {
+        (">=", n)
+    } else if let Some(n) = cmp.strip_prefix("<=") {
+        ("<=", n)
+    } else if let Some(n) = cmp.strip_prefix('>') {
+        (">", n)
+    } else if let Some(n) = cmp.strip_prefix('<') {
+        ("<", n)
+    } else if let Some(n) = cmp.strip_prefix('=') {
+        ("=", n)
+    } else {
+        return invalid(format!("aggregation `| {text}`: missing the comparison"));
+    };
+    let Ok(n) = n.trim().parse::<u32>() else {
+        return invalid(format!(
+            "aggregation `| {text}`: `{}` is not a whole number",
+            n.trim()
+        ));
+    };
+    let count = match op {
+        ">" => n.checked_add(1),
+        ">=" => Some(n.max(1)),
+        _ => {
+            return not_ours(&format!(
+                "`{op}` (only `>` and `>=`: an alert cannot wait for a window to end)"
+            ));
+        }
+    };
+    let Some(count) = count else {
+        return invalid(format!("aggregation `| {text}`: the count is too large"));
+    };
+    Ok(Aggregation { count, group_by })
+}
+
+/// A Sigma `timeframe` (`30s`, `10m`, `1h`, `2d`) as a window the native threshold accepts.
+fn window(v: &Value) -> Result<Duration, Reject> {
+    let Some(text) = v.as_str() else {
+        return invalid(format!("`timeframe` must be text, not {}", describe(v)));
+    };
+    let bad = || {
+        Reject::Invalid(format!(
+            "`timeframe: {text}`: expected a number and s, m, h or d"
+        ))
+    };
+    let unit = text.chars().last().ok_or_else(bad)?;
+    let n: u64 = text[..text.len() - unit.len_utf8()]
+        .parse()
+        .map_err(|_| bad())?;
+    let secs = match unit {
+        's' => Some(n),
+        'm' => n.checked_mul(60),
+        'h' => n.checked_mul(3600),
+        'd' => n.checked_mul(86_400),
+        _ => None,
+    }
+    .ok_or_else(bad)?;
+    let w = Duration::from_secs(secs);
+    if w.is_zero() || w > MAX_WINDOW {
+        return invalid(format!(
+            "`timeframe: {text}`: must be between 1 and {} seconds",
+            MAX_WINDOW.as_secs()
+        ));
+    }
+    Ok(w)
 }
 
 fn prefix(r: Reject, name: &str) -> Reject {
