@@ -881,3 +881,108 @@ fn unsupported_and_invalid_constructs() {
         ));
     }
 }
+
+/// The vendored SigmaHQ rules (`testdata/sigmahq/`, see its PROVENANCE).
+fn sigmahq(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/sigmahq")
+        .join(rel)
+}
+
+/// A rejection's reason without the rule's particulars: `logsource category process_creation`,
+/// `modifier |wide`, `aggregation: counting distinct values (count(field))` …
+fn reason_class(error: &RuleError) -> String {
+    let (kind, reason) = match error {
+        RuleError::Unsupported { reason, .. } => ("unsupported", reason.clone()),
+        RuleError::Invalid { reason, .. } => ("invalid", reason.clone()),
+        other => ("invalid", other.to_string()),
+    };
+    // `detection.selection: modifier …` → `modifier …`
+    let reason = match reason.strip_prefix("detection.") {
+        Some(rest) => rest.split_once(": ").map_or(rest, |(_, r)| r).to_owned(),
+        None => reason,
+    };
+    let ticked = |prefix: &str| {
+        reason
+            .strip_prefix(prefix)
+            .map(|rest| rest.split('`').next().unwrap_or("").to_owned())
+    };
+    let class = if let Some(v) = ticked("logsource category `") {
+        format!("logsource category {v}")
+    } else if let Some(v) = ticked("logsource product `") {
+        format!("logsource product {v}")
+    } else if let Some(v) = ticked("logsource service `") {
+        format!("logsource service {v}")
+    } else if let Some(v) = ticked("modifier `") {
+        format!("modifier {v}")
+    } else if let Some(v) = ticked("unknown modifier `") {
+        format!("unknown modifier {v}")
+    } else if reason.starts_with("aggregation `") {
+        let why = reason.split_once("`: ").map_or("", |(_, w)| w);
+        format!("aggregation: {}", why.replace('`', ""))
+    } else {
+        reason.replace('`', "")
+    };
+    format!("{kind}: {class}")
+}
+
+/// Every SigmaHQ `rules/linux` and `rules/web` rule vendored is either loaded or rejected for a
+/// known reason. `testdata/sigmahq/expected_load.txt` holds the committed figures: the loaded
+/// count may only grow, and no rejection reason may gain rules or appear anew. Run with
+/// `--no-capture` to see the report; update the file when support improves.
+#[test]
+fn sigmahq_linux_and_web_load_report() {
+    let report = validate_dir(&sigmahq("rules"));
+    let mut per_reason: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in &report.unsupported {
+        *per_reason.entry(reason_class(&r.error)).or_default() += 1;
+    }
+    let rejected = report.unsupported.len();
+    let mut text = format!("loaded {}\nrejected {rejected}\n", report.loaded.len());
+    for (reason, n) in &per_reason {
+        text.push_str(&format!("{n} {reason}\n"));
+    }
+    println!("{text}");
+    let expected = std::fs::read_to_string(sigmahq("expected_load.txt")).expect("expected file");
+    let mut want_loaded = None;
+    let mut want: std::collections::BTreeMap<String, usize> = Default::default();
+    for line in expected.lines().filter(|l| !l.trim().is_empty()) {
+        let (n, rest) = line.split_once(' ').expect("`N reason` lines");
+        match (n, rest) {
+            ("loaded", n) => want_loaded = Some(n.parse::<usize>().expect("number")),
+            ("rejected", _) => {}
+            (n, reason) => {
+                want.insert(reason.to_owned(), n.parse().expect("number"));
+            }
+        }
+    }
+    let want_loaded = want_loaded.expect("a `loaded N` line");
+    // The rules on disk: each file is one rule.
+    let files = walk(&sigmahq("rules"));
+    assert_eq!(report.loaded.len() + rejected, files, "{text}");
+    assert!(
+        report.loaded.len() >= want_loaded,
+        "fewer SigmaHQ rules load than committed ({want_loaded}):\n{text}"
+    );
+    for (reason, n) in &per_reason {
+        let allowed = want.get(reason).copied().unwrap_or(0);
+        assert!(
+            *n <= allowed,
+            "`{reason}` rejects {n} rules, committed {allowed}:\n{text}"
+        );
+    }
+}
+
+fn walk(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .expect("vendored SigmaHQ rules")
+        .map(|e| e.expect("entry").path())
+        .map(|p| {
+            if p.is_dir() {
+                walk(&p)
+            } else {
+                usize::from(p.extension().is_some_and(|e| e == "yml"))
+            }
+        })
+        .sum()
+}
