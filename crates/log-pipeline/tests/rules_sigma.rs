@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ironpost_core::severity::Severity;
-use ironpost_log_pipeline::MapFields;
 use ironpost_log_pipeline::rules::{
     Alerter, AlertingConfig, ManualClock, RejectKind, Rule, RuleError, RuleFormat, RuleSet,
     RuleStatus, load_dir, load_str, validate_dir,
 };
+use ironpost_log_pipeline::{MapFields, ParseContext, parse};
 
 fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -985,4 +985,135 @@ fn walk(dir: &Path) -> usize {
             }
         })
         .sum()
+}
+
+/// A Sigma rule only runs on records of its log source: the `logsource` mapping on records that
+/// say which grammar read them (`format`).
+#[test]
+fn logsource_keeps_rules_to_their_records() {
+    let with_format =
+        |format: &str, process: &str| rec(process, "GET /etc/passwd x", &[("format", format)]);
+    let access = with_format("combined", "");
+    let web_error = with_format("web_error", "");
+    let syslog = with_format("rfc3164", "sshd");
+    let journal = with_format("journal", "sshd");
+    let vsftpd = with_format("rfc3164", "vsftpd");
+    for (logsource, hits) in [
+        ("{category: webserver}", [true, false, false, false, false]),
+        (
+            "{category: webserver, product: nginx}",
+            [true, false, false, false, false],
+        ),
+        (
+            "{category: webserver, product: apache}",
+            [true, false, false, false, false],
+        ),
+        ("{service: nginx}", [true, true, false, false, false]),
+        ("{service: apache}", [true, true, false, false, false]),
+        ("{product: nginx}", [true, true, false, false, false]),
+        (
+            "{product: apache, service: access}",
+            [true, false, false, false, false],
+        ),
+        (
+            "{product: nginx, service: error}",
+            [false, true, false, false, false],
+        ),
+        ("{product: linux}", [false, false, true, true, true]),
+        (
+            "{product: linux, service: syslog}",
+            [false, false, true, true, true],
+        ),
+        (
+            "{product: linux, service: sshd}",
+            [false, false, true, true, false],
+        ),
+        (
+            "{product: linux, service: vsftpd}",
+            [false, false, false, false, true],
+        ),
+        (
+            "{product: linux, service: journald}",
+            [false, false, false, true, false],
+        ),
+    ] {
+        let yaml = format!(
+            "title: T\nid: ls-1\nlogsource: {logsource}\ndetection:\n    kw:\n        - '/etc/passwd'\n    condition: kw\n"
+        );
+        let loaded = load_str(&yaml, Some(Path::new("ls.yml")));
+        assert!(loaded.errors.is_empty(), "{logsource}: {:?}", loaded.errors);
+        let set = RuleSet::compile(loaded.rules).expect("compiles");
+        let got =
+            [&access, &web_error, &syslog, &journal, &vsftpd].map(|r| !matched(&set, r).is_empty());
+        assert_eq!(got, hits, "{logsource}");
+    }
+    for (logsource, want) in [
+        ("{category: proxy}", "logsource category `proxy`"),
+        (
+            "{category: webserver, product: iis}",
+            "a product other than nginx or apache",
+        ),
+        (
+            "{product: linux, service: auditd}",
+            "logsource service `auditd`",
+        ),
+        (
+            "{product: nginx, service: sshd}",
+            "service `sshd` with product `nginx`",
+        ),
+        ("{product: windows}", "logsource product `windows`"),
+    ] {
+        let yaml = format!(
+            "title: T\nid: ls-2\nlogsource: {logsource}\ndetection:\n    kw:\n        - x\n    condition: kw\n"
+        );
+        let loaded = load_str(&yaml, Some(Path::new("ls.yml")));
+        let [err] = loaded.errors.as_slice() else {
+            panic!("{logsource}: {:?}", loaded.rules)
+        };
+        assert!(err.is_unsupported(), "{logsource}: {err}");
+        assert!(err.to_string().contains(want), "{logsource}: {err}");
+    }
+}
+
+/// End to end with the parsers: SigmaHQ's own web and sshd rules fire on lines of their source
+/// and not on the same text arriving through another.
+#[test]
+fn sigmahq_rules_match_parsed_lines_of_their_source_only() {
+    let loaded = load_dir(&sigmahq("rules"));
+    let set = RuleSet::compile(loaded.rules).expect("the loaded SigmaHQ rules compile");
+    let ctx = ParseContext::new(1_795_000_000_000_000, 0);
+    let titles = |line: &str| {
+        let rec = parse(line.as_bytes(), &ctx);
+        let mut out = Vec::new();
+        set.matches(&rec, &mut out);
+        let mut t: Vec<String> = out.iter().map(|r| r.title.clone()).collect();
+        t.sort();
+        t
+    };
+    let jndi = "JNDIExploit Pattern";
+    let access = r#"203.0.113.5 - - [20/Nov/2026:10:00:00 +0000] "GET /Basic/Command/Base64/aWQ= HTTP/1.1" 404 153 "-" "curl/8.5.0""#;
+    assert!(
+        titles(access).contains(&jndi.to_owned()),
+        "{:?}",
+        titles(access)
+    );
+    let syslog = "Nov 20 10:00:00 web1 myapp[42]: fetching /Basic/Command/Base64/aWQ=";
+    assert!(
+        !titles(syslog).contains(&jndi.to_owned()),
+        "{:?}",
+        titles(syslog)
+    );
+    let sshd_rule = "Suspicious OpenSSH Daemon Error";
+    let sshd = "Nov 20 10:00:00 host1 sshd[812]: error: unexpected internal error";
+    assert!(
+        titles(sshd).contains(&sshd_rule.to_owned()),
+        "{:?}",
+        titles(sshd)
+    );
+    let other = "Nov 20 10:00:00 host1 myapp[9]: error: unexpected internal error";
+    assert!(
+        !titles(other).contains(&sshd_rule.to_owned()),
+        "{:?}",
+        titles(other)
+    );
 }

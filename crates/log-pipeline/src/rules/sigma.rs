@@ -2,11 +2,15 @@
 //! compiled `detection`/`condition`. What cannot be honoured exactly is an
 //! [`RuleError::Unsupported`] naming the construct — never silently dropped.
 //!
-//! **Log sources** (`logsource`): `product: linux` and/or `service:` one of [`SIGMA_SERVICES`];
-//! no `category` (process_creation, network_connection … need telemetry we do not have). The
-//! services `sshd`, `sudo`, `su` and `cron` add a condition on `process` (`sshd`; `sudo`; `su`;
-//! `cron` or `crond`, case-insensitive) so their keywords only match that program's lines; `auth`
-//! and `syslog` add none.
+//! **Log sources** (`logsource`) become a condition on the record's `format` (the grammar that
+//! read it) and, for some services, its `process`, so a rule only runs on records of its source:
+//! `product: linux` (and its services) on everything but web server logs; `service: sshd`, `sudo`,
+//! `su`, `cron`, `vsftpd` add `process` = that program (`cron`: `cron` or `crond`,
+//! case-insensitive); `auth` and `syslog` add nothing; `journald` means `format: journal`;
+//! `category: webserver` (alone or with `product: nginx|apache`) means web access logs
+//! (`format: combined`); `service: nginx|apache` or `product: nginx|apache` access and error logs
+//! (the parsers cannot tell nginx's lines from Apache's), with `service: access|error` one of them.
+//! Other categories, products and services are unsupported (the table is in `docs/rules.md`).
 //!
 //! **Detection**: named search identifiers, each a map (`field|modifiers: value or list` — the
 //! entries ANDed, a list ORed unless `|all`), a list of maps (ORed), or a keyword list (strings
@@ -49,7 +53,9 @@ use super::{
 use condition::{Cond, CondError, Target};
 
 /// `logsource.service` values accepted.
-pub const SIGMA_SERVICES: &[&str] = &["auth", "sshd", "syslog", "sudo", "su", "cron"];
+pub const SIGMA_SERVICES: &[&str] = &[
+    "auth", "sshd", "syslog", "sudo", "su", "cron", "vsftpd", "journald", "nginx", "apache",
+];
 
 /// Sigma field names (as SigmaHQ's Linux and generic rules write them) → Ironpost field names.
 pub const SIGMA_FIELD_MAP: &[(&str, &str)] = &[
@@ -78,6 +84,19 @@ pub const SIGMA_FIELD_MAP: &[(&str, &str)] = &[
     ("hostname", "hostname"),
     ("ProcessId", "pid"),
     ("pid", "pid"),
+    // Web server access logs (W3C names, as SigmaHQ's `category: webserver` rules write them).
+    // Our `path` is the request target with its query, so `cs-uri-stem` and `cs-uri-query` both
+    // read it.
+    ("c-ip", "src_ip"),
+    ("cs-method", "method"),
+    ("cs-uri-query", "path"),
+    ("cs-uri-stem", "path"),
+    ("cs-uri", "path"),
+    ("cs-version", "protocol"),
+    ("sc-status", "status"),
+    ("cs-user-agent", "user_agent"),
+    ("cs-referer", "referer"),
+    ("cs-username", "http_user"),
 ];
 
 const METADATA_KEYS: &[&str] = &[
@@ -258,7 +277,11 @@ fn text_field(m: &Mapping, key: &str) -> Result<Option<String>, Reject> {
     }
 }
 
-/// Checks `logsource` and returns the implicit condition of its service.
+/// Record formats (the `format` field) of web servers' logs: access logs, error logs.
+const WEB_FORMATS: [&str; 2] = ["combined", "web_error"];
+
+/// Checks `logsource` and returns the condition that keeps the rule to records of that source
+/// (the mapping table is in `docs/rules.md`).
 fn logsource(ls: Option<&Value>) -> Result<Option<Expr>, Reject> {
     let m = match ls {
         Some(Value::Mapping(m)) => m,
@@ -272,51 +295,87 @@ fn logsource(ls: Option<&Value>) -> Result<Option<Expr>, Reject> {
     };
     let mut product = None;
     let mut service = None;
+    let mut category = None;
     for (k, v) in m {
         let key = k.as_str().unwrap_or("");
         let text = v.as_str().map(str::to_ascii_lowercase);
         match key {
             "product" => product = text,
             "service" => service = text,
-            "category" => {
-                return unsupported(format!(
-                    "logsource category `{}`: only Linux log files and syslog are read",
-                    v.as_str().unwrap_or("?")
-                ));
-            }
+            "category" => category = text,
             "definition" => {}
             _ => return unsupported(format!("logsource key `{}`", yaml_key(k))),
         }
     }
+    let formats = |names: &[&str]| {
+        let values = names.iter().map(|s| (*s).to_owned()).collect();
+        Expr::cond("format", Op::In(values), false)
+    };
+    let process = |names: &[&str]| {
+        let values = names.iter().map(|s| (*s).to_owned()).collect();
+        Expr::cond("process", Op::In(values), true)
+    };
+    let web_product = matches!(product.as_deref(), Some("nginx" | "apache"));
+    if let Some(c) = &category {
+        return match (c.as_str(), product.as_deref(), service.as_deref()) {
+            ("webserver", None | Some("nginx" | "apache"), None) => {
+                Ok(Some(formats(&["combined"])))
+            }
+            ("webserver", _, _) => unsupported(format!(
+                "logsource category `webserver` with {}",
+                if service.is_some() {
+                    "a service"
+                } else {
+                    "a product other than nginx or apache"
+                }
+            )),
+            _ => unsupported(format!(
+                "logsource category `{c}`: only Linux log files, syslog, journald and web server logs are read"
+            )),
+        };
+    }
     if let Some(p) = &product
         && p != "linux"
+        && !web_product
     {
-        return unsupported(format!("logsource product `{p}` (only `linux`)"));
+        return unsupported(format!(
+            "logsource product `{p}` (only `linux`, `nginx`, `apache`)"
+        ));
     }
     let Some(service) = service else {
-        return if product.is_some() {
-            Ok(None)
-        } else {
-            unsupported("logsource names neither `product: linux` nor a service")
+        return match product.as_deref() {
+            Some("linux") => Ok(Some(Expr::Not(Box::new(formats(&WEB_FORMATS))))),
+            Some(_) => Ok(Some(formats(&WEB_FORMATS))),
+            None => unsupported("logsource names neither a product nor a service"),
         };
     };
+    if matches!(service.as_str(), "nginx" | "apache") || web_product {
+        return match (service.as_str(), product.as_deref()) {
+            ("nginx" | "apache", None) => Ok(Some(formats(&WEB_FORMATS))),
+            ("access", Some(_)) => Ok(Some(formats(&["combined"]))),
+            ("error", Some(_)) => Ok(Some(formats(&["web_error"]))),
+            _ => unsupported(format!(
+                "logsource service `{service}` with product `{}`",
+                product.as_deref().unwrap_or("linux")
+            )),
+        };
+    }
     if !SIGMA_SERVICES.contains(&service.as_str()) {
         return unsupported(format!(
             "logsource service `{service}` (supported: {})",
             SIGMA_SERVICES.join(", ")
         ));
     }
-    let process = |names: &[&str]| {
-        let values = names.iter().map(|s| (*s).to_owned()).collect();
-        Some(Expr::cond("process", Op::In(values), true))
-    };
-    Ok(match service.as_str() {
-        "sshd" => process(&["sshd"]),
-        "sudo" => process(&["sudo"]),
-        "su" => process(&["su"]),
-        "cron" => process(&["cron", "crond"]),
-        _ => None,
-    })
+    let not_web = Expr::Not(Box::new(formats(&WEB_FORMATS)));
+    Ok(Some(match service.as_str() {
+        "sshd" => Expr::all(vec![not_web, process(&["sshd"])]),
+        "sudo" => Expr::all(vec![not_web, process(&["sudo"])]),
+        "su" => Expr::all(vec![not_web, process(&["su"])]),
+        "cron" => Expr::all(vec![not_web, process(&["cron", "crond"])]),
+        "vsftpd" => Expr::all(vec![not_web, process(&["vsftpd"])]),
+        "journald" => formats(&["journal"]),
+        _ => not_web,
+    }))
 }
 
 fn detection(d: &Mapping) -> Result<(Expr, Option<Threshold>), Reject> {
