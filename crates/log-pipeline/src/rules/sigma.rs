@@ -119,6 +119,8 @@ const METADATA_KEYS: &[&str] = &[
     "related",
     "taxonomy",
     "scope",
+    // SigmaHQ's pointer to an attack simulation (Atomic Red Team test) for the rule.
+    "simulation",
 ];
 
 /// Whether a YAML document is a Sigma rule rather than a native one.
