@@ -1010,6 +1010,10 @@ fn logsource_keeps_rules_to_their_records() {
         ),
         ("{service: nginx}", [true, true, false, false, false]),
         ("{service: apache}", [true, true, false, false, false]),
+        (
+            "{product: nginx, service: nginx}",
+            [true, true, false, false, false],
+        ),
         ("{product: nginx}", [true, true, false, false, false]),
         (
             "{product: apache, service: access}",
@@ -1060,6 +1064,10 @@ fn logsource_keeps_rules_to_their_records() {
         (
             "{product: nginx, service: sshd}",
             "service `sshd` with product `nginx`",
+        ),
+        (
+            "{product: apache, service: nginx}",
+            "service `nginx` with product `apache`",
         ),
         ("{product: windows}", "logsource product `windows`"),
     ] {

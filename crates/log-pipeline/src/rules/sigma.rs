@@ -353,7 +353,9 @@ fn logsource(ls: Option<&Value>) -> Result<Option<Expr>, Reject> {
     };
     if matches!(service.as_str(), "nginx" | "apache") || web_product {
         return match (service.as_str(), product.as_deref()) {
-            ("nginx" | "apache", None) => Ok(Some(formats(&WEB_FORMATS))),
+            ("nginx" | "apache", p) if p.is_none_or(|p| p == service) => {
+                Ok(Some(formats(&WEB_FORMATS)))
+            }
             ("access", Some(_)) => Ok(Some(formats(&["combined"]))),
             ("error", Some(_)) => Ok(Some(formats(&["web_error"]))),
             _ => unsupported(format!(
