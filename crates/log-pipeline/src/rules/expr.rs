@@ -84,6 +84,9 @@ pub enum Op {
     Exists(bool),
     /// The value (a number, or text that parses as one) compares to the constant.
     Compare(Cmp, f64),
+    /// The value equals (as text; IPs compared as addresses) the value of another field of the
+    /// same record, named here canonically. False when either field is absent (Sigma `|fieldref`).
+    FieldRef(String),
 }
 
 impl Op {
@@ -99,6 +102,7 @@ impl Op {
             Op::Cidr(_) => "cidr",
             Op::Exists(_) => "exists",
             Op::Compare(c, _) => c.name(),
+            Op::FieldRef(_) => "fieldref",
         }
     }
 }

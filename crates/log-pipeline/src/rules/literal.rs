@@ -66,7 +66,7 @@ pub(crate) fn cond_required(c: &Condition) -> Option<LitSet> {
         Op::Regex(p) => regex_required(p, ci),
         Op::In(values) if ci && values.iter().any(|v| !v.is_ascii()) => None,
         Op::In(values) => literal_set(values.iter().map(String::as_str)),
-        Op::Cidr(_) | Op::Exists(_) | Op::Compare(..) => None,
+        Op::Cidr(_) | Op::Exists(_) | Op::Compare(..) | Op::FieldRef(_) => None,
     }
 }
 

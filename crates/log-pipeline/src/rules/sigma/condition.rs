@@ -1,7 +1,8 @@
 //! Sigma's `condition` expression: `and`, `or`, `not`, parentheses, identifiers, and
 //! `1 of` / `any of` / `all of` over an identifier pattern (`selection*`) or `them`.
 //! Precedence, tightest first: `not`, `and`, `or`. Keywords are case-insensitive.
-//! Aggregations (`| count() …`) and `near` are reported as unsupported.
+//! `near` is reported as unsupported; the aggregation after `|` is split off before parsing
+//! (`sigma.rs`), so a `|` reaching here is one too many.
 
 /// A parsed condition, before identifiers are resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
