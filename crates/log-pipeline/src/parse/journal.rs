@@ -58,8 +58,9 @@ impl JournalTrust {
         let exe_name = exe.rsplit_once('/').map_or(exe, |(_, n)| n);
         // The kernel's comm is at most 15 bytes (TASK_COMM_LEN 16 with its NUL).
         let comm_of_ident = ident.get(..ident.len().min(15)).unwrap_or(ident);
+        // journald writes `_UID` in canonical decimal; "00" or "+0" did not come from it.
         let uid_ok = field("_UID")
-            .and_then(|u| u.parse::<u32>().ok())
+            .and_then(|u| u.parse::<u32>().ok().filter(|n| n.to_string() == u))
             .is_some_and(|u| self.uids.contains(&u));
         let unit_ok = self.units.is_empty()
             || field("_SYSTEMD_UNIT").is_some_and(|u| self.units.iter().any(|t| t == u));
@@ -235,6 +236,9 @@ mod tests {
             GENUINE.replace("/usr/sbin/sshd", "/home/eve/sshd"),
             // The genuine executable run by a user (LD_PRELOAD could log anything).
             GENUINE.replace(r#""_UID":"0""#, r#""_UID":"1000""#),
+            // Not journald's spelling of a uid (found by the log_journal fuzz target).
+            GENUINE.replace(r#""_UID":"0""#, r#""_UID":"00""#),
+            GENUINE.replace(r#""_UID":"0""#, r#""_UID":"+0""#),
             // The identifier does not name the executable.
             GENUINE.replace(
                 r#""SYSLOG_IDENTIFIER":"sshd""#,
