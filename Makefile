@@ -25,7 +25,8 @@ demo: setup build-release
 	DEMO_BIN_DIR=$(TARGET_DIR)/release bash scripts/demo.sh
 
 ## Every test, against the real services; then a short pass of every fuzz target
-## (FUZZ_SMOKE_SECONDS each, default 2; FUZZ_SMOKE_SECONDS=0 skips it).
+## (FUZZ_SMOKE_RUNS inputs each with seed 1, default 20000, at most FUZZ_SMOKE_SECONDS, default 10;
+## FUZZ_SMOKE_SECONDS=0 skips it).
 test: services build
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --locked --no-fail-fast; \
