@@ -175,8 +175,10 @@ at; echo "hydra starts"
 ip netns exec "$NS" hydra -I -l ironpost-demo -P "$WORK/words.txt" -t 4 -w 10 -W 1 \
   "ssh://$VICTIM" >"$WORK/hydra.log" 2>&1 &
 HYDRA=$!
-wait_until 60 sh -c "'$CLI' --defaults alerts list --output json | grep -q ssh_brute_force" || { tail -20 "$WORK/daemon.log"; exit 1; }
-at; echo "alert:"; cli alerts list | grep -E 'ssh_brute_force|SEVERITY'
+# hydra's user does not exist: sshd's `Invalid user` lines (ssh_invalid_user) may cross their
+# threshold before the `Failed password` lines (ssh_brute_force); either is verified evidence.
+wait_until 60 sh -c "'$CLI' --defaults alerts list --src $BRUTER --output json | grep -qE 'ssh_brute_force|ssh_invalid_user'" || { tail -20 "$WORK/daemon.log"; exit 1; }
+at; echo "alert:"; cli alerts list --src "$BRUTER" | grep -E 'ssh_brute_force|ssh_invalid_user|SEVERITY'
 wait_until 10 sh -c "'$CLI' --defaults block list | grep -q '$BRUTER'"
 at; echo "block in XDP:"; cli block list
 kill -KILL $HYDRA 2>/dev/null || true; pkill -KILL -f "hydra -I -l ironpost-demo" || true; wait $HYDRA 2>/dev/null || true
@@ -208,7 +210,7 @@ at; echo "hydra starts inside $BAD's network namespace"
 nsenter --net=/proc/$BADPID/ns/net hydra -I -l ironpost-demo -P "$WORK/words.txt" -t 4 -w 10 -W 1 \
   "ssh://$VICTIM" >"$WORK/hydra-bad.log" 2>&1 &
 HYDRA=$!
-bad_alerted() { cli alerts list --src "$BAD_IP" --output json | grep -q ssh_brute_force; }
+bad_alerted() { cli alerts list --src "$BAD_IP" --output json | grep -qE 'ssh_brute_force|ssh_invalid_user'; }
 wait_until 60 bad_alerted || { tail -20 "$WORK/daemon.log"; exit 1; }
 at; echo "alert:"; cli alerts list --src "$BAD_IP"
 bad_disconnected() { [ -z "$($DOCKER inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}' "$BAD")" ]; }
