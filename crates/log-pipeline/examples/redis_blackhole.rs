@@ -35,10 +35,10 @@ detection:
     - field: message
       operator: contains
       value: Failed password
-threshold:
-  count: 5
-  timeframe_secs: 600
-  group_by: src_ip
+  threshold:
+    count: 5
+    timeframe_secs: 600
+    group_by: src_ip
 ";
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -125,8 +125,8 @@ fn write_corpus(path: &Path, lines: usize) -> std::io::Result<()> {
         let host = i % 20_000;
         writeln!(
             w,
-            "Mar  1 00:{:02}:{:02} bench sshd[4242]: Failed password for root from 198.18.{}.{} port 4242 ssh2",
-            (i / 60) % 60,
+            // Within one minute, so each address's failures fall in the rule's 600 s window.
+            "Mar  1 00:00:{:02} bench sshd[4242]: Failed password for root from 198.18.{}.{} port 4242 ssh2",
             i % 60,
             host / 250,
             host % 250 + 1
