@@ -27,13 +27,16 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// Crate directory name → the public error types derived with `thiserror` under its `src/`.
 fn derived() -> BTreeMap<String, BTreeSet<String>> {
     let mut out = BTreeMap::new();
-    for krate in fs::read_dir(workspace().join("crates")).unwrap().flatten() {
+    for krate in fs::read_dir(workspace().join("crates"))
+        .expect("crates/ is readable")
+        .flatten()
+    {
         let name = krate.file_name().to_string_lossy().into_owned();
         let mut files = Vec::new();
         rust_files(&krate.path().join("src"), &mut files);
         let types: &mut BTreeSet<String> = out.entry(name).or_default();
         for f in files {
-            let text = fs::read_to_string(&f).unwrap();
+            let text = fs::read_to_string(&f).expect("a source file is readable");
             let lines: Vec<&str> = text.lines().collect();
             for (i, line) in lines.iter().enumerate() {
                 if !(line.contains("derive(") && line.contains("thiserror::Error")) {
@@ -68,7 +71,8 @@ fn derived() -> BTreeMap<String, BTreeSet<String>> {
 
 /// The table: crate → the backticked type names in its row.
 fn documented() -> BTreeMap<String, BTreeSet<String>> {
-    let text = fs::read_to_string(workspace().join("ARCHITECTURE.md")).unwrap();
+    let text = fs::read_to_string(workspace().join("ARCHITECTURE.md"))
+        .expect("ARCHITECTURE.md is readable");
     let mut rows = text
         .lines()
         .map(str::trim)
