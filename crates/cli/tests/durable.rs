@@ -11,11 +11,10 @@ mod common;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{
-    ATTACKER_IP, Daemon, Lab, blocks, lab_get, run, start_in_victim, submit_alert, text, wait_for,
+    ATTACKER_IP, Daemon, GrowingLog, Lab, blocks, lab_get, run, start_in_victim, submit_alert,
+    text, wait_for,
 };
 
 /// One alert per matching line: no threshold; dedup and rate limit are switched off below.
@@ -151,20 +150,7 @@ fn kill_9_at_random_points_then_every_alert_is_stored_exactly_once() {
     let mut rng = Rng(seed);
     // The log grows (100 lines every 10 ms) until the last kill, so every kill lands mid-ingest
     // with alerts in flight.
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (stop, log) = (stop.clone(), log.clone());
-        std::thread::spawn(move || {
-            let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
-            let mut n = 0;
-            while !stop.load(Ordering::SeqCst) {
-                let chunk: String = (n..n + 100).map(line).collect();
-                f.write_all(chunk.as_bytes()).unwrap();
-                n += 100;
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-        })
-    };
+    let writer = GrowingLog::start(&log, 100, line);
     let env = pipeline_env(&log.display().to_string(), &rules, "beginning");
     let mut dir = dir;
     for round in 0..3 {
@@ -176,8 +162,7 @@ fn kill_9_at_random_points_then_every_alert_is_stored_exactly_once() {
         d.child.take().unwrap().wait().unwrap();
         dir = std::mem::replace(&mut d.dir, tempfile::tempdir().unwrap());
     }
-    stop.store(true, Ordering::SeqCst);
-    writer.join().unwrap();
+    writer.stop();
     let len = std::fs::metadata(&log).unwrap().len();
     let expected = recount(&log);
     assert!(expected > 0);

@@ -9,7 +9,7 @@ mod common;
 use std::io::Write;
 use std::process::Command;
 
-use common::{Daemon, free_port, run, text, wait_for};
+use common::{Daemon, GrowingLog, free_port, run, text, wait_for};
 
 const SEED_RULE: &str = r#"id: ssh_brute_force
 title: SSH Brute Force Attack
@@ -407,28 +407,13 @@ fn closed_line(i: usize) -> String {
 
 #[test]
 fn kill_9_mid_file_then_restart_processes_every_line_and_counts_replays() {
-    use std::sync::atomic::{AtomicBool, Ordering};
     let dir = tempfile::tempdir().unwrap();
     let rules = rules_dir(dir.path());
     let log = dir.path().join("big.log");
     std::fs::write(&log, "").unwrap();
     // The log keeps growing (2,000 lines every 10 ms) until the daemon has been killed, so the
     // kill always lands mid-file, whatever the machine's speed.
-    let stop = std::sync::Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (stop, log) = (stop.clone(), log.clone());
-        std::thread::spawn(move || {
-            let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
-            let mut n = 0;
-            while !stop.load(Ordering::SeqCst) {
-                let chunk: String = (n..n + 2000).map(closed_line).collect();
-                f.write_all(chunk.as_bytes()).unwrap();
-                n += 2000;
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            n
-        })
-    };
+    let writer = GrowingLog::start(&log, 2000, closed_line);
     let log_s = log.display().to_string();
     let checkpoints = dir.path().join("data/log_pipeline/checkpoints.json");
     let env: Vec<(&str, &str)> = vec![
@@ -449,8 +434,7 @@ fn kill_9_mid_file_then_restart_processes_every_line_and_counts_replays() {
     d.signal("KILL");
     let mut child = d.child.take().unwrap();
     child.wait().unwrap();
-    stop.store(true, Ordering::SeqCst);
-    let total = writer.join().unwrap();
+    let total = writer.stop();
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&checkpoints).unwrap()).unwrap();
     let entry = &v.as_array().unwrap()[0][1];

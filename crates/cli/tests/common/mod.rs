@@ -525,3 +525,40 @@ pub fn actions_for(d: &Daemon, alert_id: &str) -> Vec<serde_json::Value> {
     assert!(o.status.success(), "actions list: {}", text(&o.stderr));
     serde_json::from_slice(&o.stdout).unwrap()
 }
+
+/// A log file that keeps growing (`per_tick` lines from `line(n)` every 10 ms) on its own
+/// thread until [`GrowingLog::stop`], so a kill lands mid-ingest whatever the machine's speed.
+pub struct GrowingLog {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    writer: std::thread::JoinHandle<usize>,
+}
+
+impl GrowingLog {
+    pub fn start(path: &Path, per_tick: usize, line: fn(usize) -> String) -> GrowingLog {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let (flag, path) = (stop.clone(), path.to_owned());
+        let writer = std::thread::spawn(move || {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .unwrap();
+            let mut n = 0;
+            while !flag.load(Ordering::SeqCst) {
+                let chunk: String = (n..n + per_tick).map(line).collect();
+                f.write_all(chunk.as_bytes()).unwrap();
+                n += per_tick;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            n
+        });
+        GrowingLog { stop, writer }
+    }
+
+    /// Stops the writer; the number of lines written.
+    pub fn stop(self) -> usize {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.writer.join().unwrap()
+    }
+}
