@@ -72,6 +72,10 @@ cleanup() {
   set +e
   [ -n "$DAEMON_PID" ] && kill -TERM "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
   [ -n "$SSHD_PID" ] && kill "$SSHD_PID" 2>/dev/null
+  [ -n "$SSHD_PID" ] && wait "$SSHD_PID" 2>/dev/null
+  # Backstop: the sshd's syslogd by its command line (seen outliving its script under a test
+  # harness).
+  pkill -f "busybox syslogd -n -S -O $WORK/auth.log" 2>/dev/null
   $DOCKER rm -f "$CTR" "$BAD" >/dev/null 2>&1
   $DOCKER network rm "$NET" >/dev/null 2>&1
   ip netns del "$NS" 2>/dev/null
@@ -136,8 +140,14 @@ cat >"$WORK/sshd.sh" <<EOF
 mount -t tmpfs -o mode=0755 tmpfs /dev
 for d in "null 1 3" "zero 1 5" "random 1 8" "urandom 1 9" "tty 5 0"; do set -- \$d; mknod -m 666 /dev/\$1 c \$2 \$3; done
 busybox syslogd -n -S -O $WORK/auth.log &
+SYSLOGD=\$!
 sleep 0.3
-exec /usr/sbin/sshd -D -f $WORK/sshd_config
+/usr/sbin/sshd -D -f $WORK/sshd_config &
+SSHD=\$!
+# Stopping this script stops both (syslogd would otherwise outlive it).
+trap 'kill \$SSHD \$SYSLOGD 2>/dev/null' TERM INT
+wait \$SSHD
+kill \$SYSLOGD 2>/dev/null
 EOF
 : >"$WORK/auth.log"
 nsenter --net=/proc/$PID/ns/net unshare --mount --propagation private sh "$WORK/sshd.sh" >"$WORK/sshd.out" 2>&1 &
