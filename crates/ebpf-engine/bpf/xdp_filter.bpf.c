@@ -22,7 +22,7 @@
  * parse. Drops raise no event: a blocked flood must not spend the event budget; they are visible
  * in the per-protocol drop counters and the per-entry hit counters (`hits`, by slot).
  *
- * Expiry is enforced here: a blocklist entry whose `expires_ns` deadline has passed is ignored
+ * Expiry is enforced here: a blocklist entry whose `expires` deadline has passed is ignored
  * (counted in CNT_EXPIRED_PASSED), so a TTL ends on time even while no daemon runs; userspace
  * only garbage-collects expired entries.
  *
@@ -179,6 +179,15 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
+
+/* One sample of both clocks, written by `clock_probe` (run by userspace through
+ * BPF_PROG_TEST_RUN, never attached). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct clock_sample);
+} clock_sample SEC(".maps");
 
 /* ---- parsing ---- */
 
@@ -337,12 +346,13 @@ static __always_inline void count_hit(__u32 slot, __u64 len)
 	}
 }
 
-/* An entry is live until its deadline; 0 = permanent. The clock is read only for entries that
- * have a deadline, so permanent entries cost nothing more; the coarse monotonic clock (one tick
- * of resolution) costs a few ns where bpf_ktime_get_boot_ns() cost about 40 (src/clock.rs). */
+/* An entry is live until its deadline; 0 = permanent. The deadline is in jiffies (plus
+ * JIFFIES_BASE, see xdp_filter.h): bpf_jiffies64() is inlined by the verifier into a load, where
+ * bpf_ktime_get_coarse_ns() was a helper call costing about 15 ns per packet hitting an expiring
+ * entry and bpf_ktime_get_boot_ns() about 40 (bench/README.md). */
 static __always_inline int live(const struct lpm_value *v)
 {
-	return v->expires_ns == 0 || v->expires_ns > bpf_ktime_get_coarse_ns();
+	return v->expires == 0 || v->expires > bpf_jiffies64() + JIFFIES_BASE;
 }
 
 /* Counts a TCP segment (header parsed) for its destination in `dst_tcp`. */
@@ -642,5 +652,22 @@ int xdp_filter(struct xdp_md *ctx)
 		 (p.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN)
 		emit_event(&p, len, ACTION_PASS, 0);
 	count_stats(slot, len, 0);
+	return XDP_PASS;
+}
+
+/* Not attached anywhere: userspace runs it through BPF_PROG_TEST_RUN to read jiffies and the
+ * coarse monotonic clock at one instant, the pair it converts deadlines with (src/clock.rs). */
+SEC("xdp")
+int clock_probe(struct xdp_md *ctx)
+{
+	__u32 zero = 0;
+	struct clock_sample *s = bpf_map_lookup_elem(&clock_sample, &zero);
+
+	/* Jiffies first: a tick between the two reads then makes the pair's monotonic time the
+	 * later one, which converts deadlines to later jiffies, never earlier. */
+	if (s) {
+		s->jiffies = bpf_jiffies64();
+		s->coarse_ns = bpf_ktime_get_coarse_ns();
+	}
 	return XDP_PASS;
 }

@@ -81,16 +81,31 @@ struct host_v6_key {
 
 /* Value of the blocklist maps (tries and host hashes) and of the allowlist tries. `action` is
  * ACTION_DROP or ACTION_MONITOR in the blocklist; it is ignored in the allowlist.
- * `expires_ns` is the entry's deadline in bpf_ktime_get_coarse_ns() time (CLOCK_MONOTONIC_COARSE,
- * immune to wall-clock steps; it stops while the host is suspended); 0 = permanent. From that
- * instant on the program ignores the entry (and counts CNT_EXPIRED_PASSED), whether or not a
- * daemon is running to remove it. `slot` is the entry's index in the `hits` per-CPU array. */
+ * `expires` is the entry's deadline, 0 = permanent: JIFFIES_BASE + the jiffies64 value from which
+ * on the program ignores the entry (and counts CNT_EXPIRED_PASSED), whether or not a daemon is
+ * running to remove it. Jiffies because the program reads them with bpf_jiffies64(), which the
+ * verifier inlines into one load on 64-bit JITs, where a clock helper (ktime) is a call on every
+ * packet that hits an expiring entry (bench/README.md, "Drop path"); userspace converts to and
+ * from the coarse monotonic clock (src/clock.rs). JIFFIES_BASE (2^62) marks the encoding: an
+ * earlier version stored CLOCK_MONOTONIC_COARSE nanoseconds here, which the loader converts
+ * (values below the base), and an earlier program that still runs during an upgrade reads a
+ * based value as a deadline centuries ahead, so it keeps dropping until it is replaced.
+ * `slot` is the entry's index in the `hits` per-CPU array. */
+#define JIFFIES_BASE (1ULL << 62)
+
 struct lpm_value {
-	__u64 expires_ns;
+	__u64 expires;
 	__u32 rule_id;
 	__u32 action;
 	__u32 slot;
 	__u32 _pad;
+};
+
+/* `clock_sample`: what the `clock_probe` program read, for userspace's conversion between
+ * jiffies and the coarse monotonic clock. */
+struct clock_sample {
+	__u64 jiffies;
+	__u64 coarse_ns;
 };
 
 struct proto_stats {

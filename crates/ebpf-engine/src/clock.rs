@@ -1,15 +1,19 @@
-//! [`MonoTime`]: instants on the clock the XDP program reads for expiry
-//! (`bpf_ktime_get_coarse_ns()`, which is `CLOCK_MONOTONIC_COARSE`), and their conversion to
-//! and from wall-clock time (`CLOCK_REALTIME`, what `Block::expires_at` holds).
+//! [`MonoTime`]: instants on the coarse monotonic clock (`CLOCK_MONOTONIC_COARSE`), the
+//! crate's API for expiry deadlines, and their conversion to and from wall-clock time
+//! (`CLOCK_REALTIME`, what `Block::expires_at` holds); [`JiffyClock`]: their conversion to the
+//! kernel's jiffies, which is what the XDP program compares deadlines with.
 //!
-//! The kernel enforces a block's TTL against the coarse monotonic clock: it never jumps when the
-//! wall clock is set, so a deadline written into a map stays right while no daemon runs, and it
-//! costs the drop path a few nanoseconds where `bpf_ktime_get_boot_ns()` cost about 40 on this
-//! VM (bench/README.md, "Drop path"). Its resolution is one tick (1-4 ms), nothing for a TTL.
-//! Unlike `CLOCK_BOOTTIME` it stops while the host is suspended: a suspended host's blocks end
-//! later by the time it slept. Userspace converts through the current offset between the two
-//! clocks, read back to back; a wall-clock step between writing and reading an entry shifts the
-//! wall-clock view of its deadline (what `block list` shows), never the kernel's.
+//! The kernel enforces a block's TTL against jiffies (`bpf_jiffies64()`, inlined by the verifier
+//! into one load: the drop path pays no helper call; a clock helper cost 15-40 ns per packet on
+//! this VM, bench/README.md "Drop path"). Jiffies count timer ticks on the monotonic clock's
+//! timeline: they never jump when the wall clock is set, so a deadline written into a map stays
+//! right while no daemon runs. Resolution is one tick (1/HZ: 1-10 ms), nothing for a TTL; a
+//! deadline is rounded up to the next tick plus one, so an entry may outlive its deadline by up
+//! to two ticks, never end before it. Like the monotonic clock, jiffies stop while the host is
+//! suspended: a suspended host's blocks end later by the time it slept. Userspace converts
+//! through the current offset between the clocks, read back to back; a wall-clock step between
+//! writing and reading an entry shifts the wall-clock view of its deadline (what `block list`
+//! shows), never the kernel's.
 
 use chrono::{DateTime, Utc};
 
@@ -71,10 +75,144 @@ impl MonoTime {
     }
 }
 
+/// Converts between [`MonoTime`] and the jiffies the XDP program compares deadlines with: one
+/// sample of both clocks taken at one instant in the kernel (the `clock_probe` program) and the
+/// length of a tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JiffyClock {
+    /// `jiffies_64` at the sample.
+    pub jiffies: u64,
+    /// `CLOCK_MONOTONIC_COARSE` at the sample (read after `jiffies`).
+    pub coarse_ns: u64,
+    /// Nanoseconds per jiffy (1e9 / HZ).
+    pub tick_ns: u64,
+}
+
+/// Kernel HZ values (`CONFIG_HZ`) a measured tick is snapped to.
+const KNOWN_HZ: [u64; 5] = [100, 250, 300, 1000, 1024];
+
+impl JiffyClock {
+    /// The tick length from two samples (jiffies, coarse ns) taken some ticks apart: the measured
+    /// ratio, snapped to the nearest known `CONFIG_HZ` when within 5 % of it. `None` when the
+    /// samples are not at least one tick apart.
+    pub fn tick_from_samples(a: (u64, u64), b: (u64, u64)) -> Option<u64> {
+        let dj = b.0.checked_sub(a.0).filter(|d| *d > 0)?;
+        let dns = b.1.checked_sub(a.1).filter(|d| *d > 0)?;
+        let measured = dns / dj;
+        let snapped = KNOWN_HZ
+            .iter()
+            .map(|hz| 1_000_000_000 / hz)
+            .min_by_key(|t| t.abs_diff(measured))?;
+        Some(if snapped.abs_diff(measured) * 20 <= snapped {
+            snapped
+        } else {
+            measured
+        })
+    }
+
+    /// The jiffies deadline (without the map's encoding base) for `t`, given the current
+    /// instant `now`: a future deadline becomes the tick after it plus one (a sample torn by a
+    /// tick or read late in its tick never ends an entry early); a deadline already reached, the
+    /// tick before it minus one (already expired for the program, however the sample was
+    /// phased). Never 0 (permanent).
+    pub fn to_jiffies(&self, t: MonoTime, now: MonoTime) -> u64 {
+        let tick = i128::from(self.tick_ns.max(1));
+        let since = i128::from(t.0) - i128::from(self.coarse_ns);
+        let j = if t > now {
+            i128::from(self.jiffies) + div_ceil(since, tick) + 1
+        } else {
+            i128::from(self.jiffies) + since.div_euclid(tick) - 1
+        };
+        u64::try_from(j.clamp(1, i128::from(u64::MAX))).unwrap_or(u64::MAX)
+    }
+
+    /// The instant at which the program starts ignoring an entry with jiffies deadline `jiffies`
+    /// (what [`JiffyClock::to_jiffies`] wrote: between one and two ticks after a future
+    /// deadline, up to two ticks before a past one).
+    pub fn to_mono(&self, jiffies: u64) -> MonoTime {
+        let tick = i128::from(self.tick_ns.max(1));
+        let ns =
+            i128::from(self.coarse_ns) + (i128::from(jiffies) - i128::from(self.jiffies)) * tick;
+        MonoTime(u64::try_from(ns.clamp(1, i128::from(u64::MAX))).unwrap_or(u64::MAX))
+    }
+}
+
+fn div_ceil(a: i128, b: i128) -> i128 {
+    let q = a.div_euclid(b);
+    if a.rem_euclid(b) == 0 { q } else { q + 1 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeDelta;
+
+    const HZ250: JiffyClock = JiffyClock {
+        jiffies: 4_300_000_000,
+        coarse_ns: 10_000_000_000_000,
+        tick_ns: 4_000_000,
+    };
+
+    #[test]
+    fn the_tick_is_measured_and_snapped_to_a_known_hz() {
+        // 12 ticks of 4 ms, with 0.3 ms of jitter in the monotonic reading.
+        let a = (1000, 5_000_000_000);
+        let b = (1012, 5_000_000_000 + 48_300_000);
+        assert_eq!(JiffyClock::tick_from_samples(a, b), Some(4_000_000));
+        // HZ=300 (3,333,333 ns) is told from 250.
+        let b = (1030, 5_000_000_000 + 100_000_000);
+        assert_eq!(JiffyClock::tick_from_samples(a, b), Some(3_333_333));
+        // An unknown HZ keeps the measured tick; no tick elapsed: no answer.
+        let b = (1010, 5_000_000_000 + 70_000_000);
+        assert_eq!(JiffyClock::tick_from_samples(a, b), Some(7_000_000));
+        assert_eq!(JiffyClock::tick_from_samples(a, a), None);
+        assert_eq!(JiffyClock::tick_from_samples(b, a), None);
+    }
+
+    #[test]
+    fn future_deadlines_round_up_and_past_ones_are_expired() {
+        let c = HZ250;
+        let now = MonoTime(c.coarse_ns + 10_000_000);
+        // Reached: the tick before, minus one (expired for the program).
+        assert_eq!(c.to_jiffies(now, now), c.jiffies + 1);
+        assert_eq!(c.to_jiffies(MonoTime(now.0 - 1), now), c.jiffies + 1);
+        assert_eq!(c.to_jiffies(MonoTime(c.coarse_ns), now), c.jiffies - 1);
+        assert_eq!(c.to_jiffies(MonoTime(c.coarse_ns - 1), now), c.jiffies - 2);
+        assert_eq!(c.to_jiffies(MonoTime(1), now), c.jiffies - 2_500_001);
+        // Ahead: the next tick, plus the margin.
+        assert_eq!(c.to_jiffies(MonoTime(now.0 + 1), now), c.jiffies + 4);
+        assert_eq!(
+            c.to_jiffies(MonoTime(c.coarse_ns + 12_000_000), now),
+            c.jiffies + 4
+        );
+        assert_eq!(
+            c.to_jiffies(MonoTime(c.coarse_ns + 12_000_001), now),
+            c.jiffies + 5
+        );
+        // Never 0 (permanent).
+        let early = JiffyClock {
+            jiffies: 3,
+            ..HZ250
+        };
+        assert_eq!(early.to_jiffies(MonoTime(1), now), 1);
+    }
+
+    #[test]
+    fn a_future_deadline_ends_one_to_two_ticks_after_itself() {
+        let c = HZ250;
+        let now = MonoTime(c.coarse_ns);
+        for ahead in [1, 3_999_999, 4_000_000, 3_600_000_000_123] {
+            let t = MonoTime(c.coarse_ns + ahead);
+            let end = c.to_mono(c.to_jiffies(t, now));
+            assert!(
+                end.0 - t.0 >= c.tick_ns && end.0 - t.0 < 2 * c.tick_ns,
+                "{ahead}: {end:?}"
+            );
+        }
+        let past = MonoTime(c.coarse_ns - 40_000_000);
+        let end = c.to_mono(c.to_jiffies(past, now));
+        assert!(end < past && past.0 - end.0 <= 2 * c.tick_ns, "{end:?}");
+    }
 
     /// Tolerance of a round trip through the two clocks (read back to back, not at once).
     const ROUND_TRIP_SLACK: TimeDelta = TimeDelta::milliseconds(50);

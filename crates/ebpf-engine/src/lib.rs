@@ -36,8 +36,8 @@
 //! `nonempty` bits (one per allowlist, host map and trie) in step with the entries, and the
 //! program skips the lookup of a map whose bit is clear.
 //!
-//! Each entry carries its expiry (`expires_ns`, `CLOCK_BOOTTIME` as `bpf_ktime_get_boot_ns()`
-//! reads it; 0 = permanent; see [`clock`]): the program ignores an expired entry, so a TTL ends on
+//! Each entry carries its expiry (`expires`: jiffies as `bpf_jiffies64()` reads them, plus
+//! 2^62; 0 = permanent; see [`clock`]): the program ignores an expired entry, so a TTL ends on
 //! time even while no daemon runs. Userspace only garbage-collects expired entries.
 //!
 //! `hits` is a per-CPU array of 2 × `blocklist_max_entries` + 2 × 1024 + 64 slots. Slots

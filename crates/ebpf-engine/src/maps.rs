@@ -35,6 +35,10 @@ pub(crate) const COUNTERS: &str = "counters";
 pub(crate) const HITS: &str = "hits";
 pub(crate) const EVENTS: &str = "events";
 pub(crate) const DST_TCP: &str = "dst_tcp";
+pub(crate) const CLOCK_PROBE: &str = "clock_probe";
+pub(crate) const CLOCK_SAMPLE: &str = "clock_sample";
+/// `JIFFIES_BASE` in xdp_filter.h: added to the jiffies deadline of an entry.
+pub(crate) const JIFFIES_BASE: u64 = 1 << 62;
 /// Name of the pinned XDP link beside the pinned maps.
 pub const LINK_PIN: &str = "link";
 /// Maps that outlive the daemon when pinned: blocks, allowlist and their hit counts.
@@ -91,13 +95,23 @@ pub(crate) type HostV6 = [u8; 16];
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LpmValue {
-    /// Deadline on `CLOCK_MONOTONIC_COARSE` (`bpf_ktime_get_coarse_ns()`); 0 = permanent.
-    pub expires_ns: u64,
+    /// Deadline: [`JIFFIES_BASE`] + jiffies (see `crate::clock::JiffyClock`); 0 = permanent. A
+    /// non-zero value below the base is a `CLOCK_MONOTONIC_COARSE` deadline in nanoseconds
+    /// written by an earlier version, converted at load.
+    pub expires: u64,
     pub rule_id: u32,
     pub action: u32,
     /// Index of the entry's counters in `hits`.
     pub slot: u32,
     pub _pad: u32,
+}
+
+/// `struct clock_sample`: jiffies and `CLOCK_MONOTONIC_COARSE` read by `clock_probe`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RawClockSample {
+    pub jiffies: u64,
+    pub coarse_ns: u64,
 }
 
 /// `struct proto_stats`.
@@ -186,6 +200,7 @@ const _: () = {
     assert!(size_of::<RawEvent>() == 56);
     assert!(size_of::<DstKey>() == 16);
     assert!(size_of::<RawDstTcp>() == 16);
+    assert!(size_of::<RawClockSample>() == 16);
 };
 
 #[cfg(feature = "runtime")]
@@ -214,6 +229,8 @@ mod pod {
     unsafe impl aya::Pod for super::RawEvent {}
     // SAFETY: see the module comment: repr(C), integers only, no padding.
     unsafe impl aya::Pod for super::RawDstTcp {}
+    // SAFETY: see the module comment: repr(C), integers only, no padding.
+    unsafe impl aya::Pod for super::RawClockSample {}
 }
 
 /// Packet, byte and drop counts for one protocol, summed over CPUs.

@@ -1,6 +1,6 @@
 //! Loading, pinning and attaching against the real kernel: blocks survive a reload through maps
 //! pinned on a bpffs mounted for the test (host entries too, and those an earlier version kept in
-//! a trie move to the host maps); attach/detach are observed through the kernel
+//! a trie move to the host maps; deadlines it wrote in nanoseconds are converted to jiffies); attach/detach are observed through the kernel
 //! refusing a second XDP program on the same interface. Attach tests run in a private network
 //! namespace (per thread), so the host's interfaces are never touched.
 
@@ -128,7 +128,7 @@ fn host_entries_a_trie_kept_from_an_earlier_version_move_to_the_host_maps() {
     let pin = fs.path().join("ironpost");
     drop(load_with(pinned(pin.clone())));
     // Host entries in the tries, as a version without host maps left them, in today's
-    // `struct lpm_value` layout {expires_ns (2 words, 0 = permanent), rule id, ACTION_DROP = 1,
+    // `struct lpm_value` layout {expires (2 words, 0 = permanent), rule id, ACTION_DROP = 1,
     // hit slot, pad}.
     let trie = |name: &str| Map::from_map_data(MapData::from_pin(pin.join(name)).unwrap()).unwrap();
     let mut v4: LpmTrie<_, [u8; 4], [u32; 6]> = LpmTrie::try_from(trie("blocklist_v4")).unwrap();
@@ -170,6 +170,76 @@ fn host_entries_a_trie_kept_from_an_earlier_version_move_to_the_host_maps() {
     assert!(f.remove_block("2001:db8::7".parse().unwrap()).unwrap());
     assert_eq!(f.test_run(&host4, 1).unwrap(), XdpAction::Pass);
     assert_eq!(f.test_run(&host6, 1).unwrap(), XdpAction::Pass);
+}
+
+/// An earlier version wrote deadlines in `CLOCK_MONOTONIC_COARSE` nanoseconds. Loading converts
+/// them to the program's jiffies: a deadline ahead keeps dropping until it passes, one behind
+/// passes, a permanent entry stays permanent, and each reads back as the instant it was.
+#[test]
+fn nanosecond_deadlines_a_pinned_map_kept_are_converted_at_load() {
+    use aya::maps::{HashMap, Map, MapData};
+    use ironpost_ebpf_engine::clock::MonoTime;
+
+    let fs = BpfFs::mount();
+    let pin = fs.path().join("ironpost");
+    drop(load_with(pinned(pin.clone())));
+    let ahead = MonoTime::now().after(std::time::Duration::from_secs(3600));
+    let behind = MonoTime(MonoTime::now().0 - 1_000_000_000);
+    let words = |t: MonoTime| [t.0 as u32, (t.0 >> 32) as u32];
+    {
+        let map =
+            Map::from_map_data(MapData::from_pin(pin.join("block_hosts_v4")).unwrap()).unwrap();
+        let mut hosts: HashMap<_, [u8; 4], [u32; 6]> = HashMap::try_from(map).unwrap();
+        let [lo, hi] = words(ahead);
+        hosts
+            .insert([203, 0, 113, 1], [lo, hi, 1_000_001, 1, 100, 0], 0)
+            .unwrap();
+        let [lo, hi] = words(behind);
+        hosts
+            .insert([203, 0, 113, 2], [lo, hi, 1_000_002, 1, 101, 0], 0)
+            .unwrap();
+        hosts
+            .insert([203, 0, 113, 3], [0, 0, 1_000_003, 1, 102, 0], 0)
+            .unwrap();
+    }
+
+    let mut f = load_with(pinned(pin.clone()));
+    let verdict = |f: &mut ironpost_ebpf_engine::XdpFilter, src: &str| {
+        f.test_run(&tcp(src, "192.0.2.1", 80, ACK).bytes(), 1)
+            .unwrap()
+    };
+    assert_eq!(verdict(&mut f, "203.0.113.1"), XdpAction::Drop);
+    assert_eq!(verdict(&mut f, "203.0.113.2"), XdpAction::Pass);
+    assert_eq!(verdict(&mut f, "203.0.113.3"), XdpAction::Drop);
+    let expires = |f: &ironpost_ebpf_engine::XdpFilter, ip: &str| {
+        f.list_blocks()
+            .unwrap()
+            .into_iter()
+            .find(|b| b.cidr == ip.parse().unwrap())
+            .unwrap()
+            .expires
+    };
+    // Each reads back as the instant the program stops dropping: within two ticks (at most
+    // 20 ms at HZ=100) after a deadline ahead, before one behind.
+    let got = expires(&f, "203.0.113.1").unwrap();
+    assert!(
+        got > ahead && got.0 - ahead.0 <= 20_000_000,
+        "{ahead:?} -> {got:?}"
+    );
+    let got = expires(&f, "203.0.113.2").unwrap();
+    assert!(
+        got < behind && behind.0 - got.0 <= 20_000_000,
+        "{behind:?} -> {got:?}"
+    );
+    assert_eq!(expires(&f, "203.0.113.3"), None);
+    // Converted once: a second load (its own clock sample) reads the same deadline, to a tick.
+    drop(f);
+    let f = load_with(pinned(pin));
+    let again = expires(&f, "203.0.113.1").unwrap();
+    assert!(
+        again.0.abs_diff(ahead.0) <= 20_000_000,
+        "{ahead:?} -> {again:?}"
+    );
 }
 
 #[test]

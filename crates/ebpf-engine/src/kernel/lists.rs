@@ -31,7 +31,8 @@ impl XdpFilter {
     }
 
     /// Blocks (or monitors) packets whose source address is in `cidr` until `expires` (on the
-    /// coarse monotonic clock; `None`: permanent). From that instant the program ignores the entry, daemon or
+    /// coarse monotonic clock, enforced in jiffies to within two ticks after it; `None`: permanent).
+    /// From that instant the program ignores the entry, daemon or
     /// no daemon; it stays in the map until removed. Replaces an existing entry for the same
     /// CIDR (keeping its hit counters). `rule_id` must not be 0. A single address goes to the
     /// host map of its family, a shorter prefix to the trie; both count against
@@ -66,7 +67,9 @@ impl XdpFilter {
         }
         let (slot, fresh) = self.slot_for(existing)?;
         let value = LpmValue {
-            expires_ns: expires.map_or(0, |t| t.0.max(1)),
+            expires: expires.map_or(0, |t| {
+                JIFFIES_BASE + self.clock.to_jiffies(t, MonoTime::now())
+            }),
             rule_id,
             action: u32::from(action_code(action)),
             slot,
@@ -137,10 +140,54 @@ impl XdpFilter {
                     cidr,
                     rule_id: v.rule_id,
                     action,
-                    expires: (v.expires_ns != 0).then_some(MonoTime(v.expires_ns)),
+                    expires: self.deadline(v.expires),
                 })
             })
             .collect())
+    }
+
+    /// The monotonic instant of an entry's `expires` (None: permanent).
+    fn deadline(&self, expires: u64) -> Option<MonoTime> {
+        match expires {
+            0 => None,
+            e if e >= JIFFIES_BASE => Some(self.clock.to_mono(e - JIFFIES_BASE)),
+            // Nanoseconds from an earlier version, not yet converted (see convert_ns_deadlines).
+            e => Some(MonoTime(e)),
+        }
+    }
+
+    /// Converts the deadlines an earlier version wrote in `CLOCK_MONOTONIC_COARSE` nanoseconds
+    /// (non-zero values below `JIFFIES_BASE`) into the program's jiffies encoding, in place.
+    /// Runs at load, on pinned maps. While it runs the earlier program may still be attached (its
+    /// pinned link is swapped at attach): it reads a converted value as a deadline centuries
+    /// ahead, so it keeps dropping; this program reads an unconverted one as expired, which is why
+    /// the conversion happens before it is attached.
+    pub(super) fn convert_ns_deadlines(&mut self) -> Result<usize> {
+        let mut converted = 0;
+        for (cidr, mut value) in self.block_values()? {
+            if value.expires == 0 || value.expires >= JIFFIES_BASE {
+                continue;
+            }
+            value.expires = JIFFIES_BASE
+                + self
+                    .clock
+                    .to_jiffies(MonoTime(value.expires), MonoTime::now());
+            let key = block_key(cidr);
+            let list = List::of_block(&key);
+            let result = match key {
+                BlockKey::HostV4(k) => self.block_hosts_v4.insert(k, value, BPF_EXIST),
+                BlockKey::HostV6(k) => self.block_hosts_v6.insert(k, value, BPF_EXIST),
+                BlockKey::Net(LpmKey::V4(k)) => self.blocklist_v4.insert(&k, value, BPF_EXIST),
+                BlockKey::Net(LpmKey::V6(k)) => self.blocklist_v6.insert(&k, value, BPF_EXIST),
+            };
+            result.map_err(|source| Error::Insert {
+                map: list.map(),
+                cidr,
+                source: Box::new(source),
+            })?;
+            converted += 1;
+        }
+        Ok(converted)
     }
 
     /// Every blocklist entry with its raw value, IPv4 first.
@@ -180,7 +227,7 @@ impl XdpFilter {
         })?;
         let (slot, fresh) = self.slot_for(existing)?;
         let value = LpmValue {
-            expires_ns: 0,
+            expires: 0,
             rule_id,
             action: u32::from(ACTION_PASS),
             slot,

@@ -30,6 +30,7 @@ use aya::programs::xdp::{XdpLink, XdpLinkId};
 use aya::programs::{ProgramError, TestRun, TestRunOptions, Xdp};
 use aya::{Ebpf, EbpfLoader};
 
+use crate::clock::JiffyClock;
 use crate::config::{EbpfConfig, XdpMode};
 use crate::error::{Error, Result};
 use crate::events::EventReader;
@@ -124,6 +125,8 @@ pub struct XdpFilter {
     published_nonempty: u32,
     /// `hits` slots held by blocklist and allowlist entries.
     slots: Slots,
+    /// Converts deadlines between the API's monotonic time and the program's jiffies.
+    clock: JiffyClock,
     /// Rule id of each live match rule (its `hits` slot is its index).
     match_rule_ids: Vec<u32>,
     attached: Option<Attachment>,
@@ -249,6 +252,7 @@ impl XdpFilter {
             },
         })?;
 
+        let clock = calibrate(&mut bpf)?;
         let mut filter = XdpFilter {
             blocklist_v4: take(&mut bpf, BLOCKLIST_V4)?,
             blocklist_v6: take(&mut bpf, BLOCKLIST_V6)?,
@@ -268,6 +272,7 @@ impl XdpFilter {
             sizes: ListSizes::default(),
             published_nonempty: 0,
             slots: Slots::new(0),
+            clock,
             match_rule_ids: Vec::new(),
             attached: None,
         };
@@ -275,6 +280,8 @@ impl XdpFilter {
         filter.slots = Slots::new(filter.hits.len());
         // Pinned maps may come with entries: from an earlier version, host entries in a trie.
         filter.move_trie_hosts()?;
+        // And deadlines in nanoseconds (before jiffies): converted to the program's encoding.
+        filter.convert_ns_deadlines()?;
         filter.claim_slots()?;
         filter.sizes = filter.count_entries()?;
         filter.write_config(|c| {
@@ -571,9 +578,86 @@ fn aya_mode(mode: XdpMode) -> aya::programs::XdpMode {
 }
 
 fn xdp_program(bpf: &mut Ebpf) -> Result<&mut Xdp> {
-    bpf.program_mut(PROGRAM)
+    named_program(bpf, PROGRAM)
+}
+
+fn named_program<'a>(bpf: &'a mut Ebpf, program: &'static str) -> Result<&'a mut Xdp> {
+    bpf.program_mut(program)
         .and_then(|p| <&mut Xdp>::try_from(p).ok())
-        .ok_or(Error::MissingProgram { program: PROGRAM })
+        .ok_or(Error::MissingProgram { program })
+}
+
+/// Nanoseconds per jiffy on this kernel, measured once per process (`CONFIG_HZ` is fixed).
+static TICK_NS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+/// The kernel-side clock pair for converting deadlines: loads `clock_probe` and runs it through
+/// BPF_PROG_TEST_RUN, which reads jiffies and the coarse monotonic clock at one instant. The first
+/// call in a process also measures the tick: samples taken until at least 10 jiffies apart
+/// (40 ms at HZ=250), at most 2 s.
+///
+/// A CPU woken from idle updates jiffies at once but the coarse clock only at its next tick, so
+/// one sample can pair fresh jiffies with a monotonic time some ticks old, which would convert
+/// deadlines to jiffies that come too early. The pair kept is the freshest of the samples taken
+/// back to back over three ticks (the largest monotonic time for its jiffies); the conversion adds
+/// a tick of margin on top (`JiffyClock::to_jiffies`).
+fn calibrate(bpf: &mut Ebpf) -> Result<JiffyClock> {
+    use std::time::{Duration, Instant};
+
+    let program = named_program(bpf, CLOCK_PROBE)?;
+    program.load().map_err(|source| Error::ProgramLoad {
+        program: CLOCK_PROBE,
+        source: Box::new(source),
+    })?;
+    let samples: Array<MapData, RawClockSample> = take(bpf, CLOCK_SAMPLE)?;
+    let mut sample = || -> Result<(u64, u64)> {
+        let frame = [0u8; 14];
+        named_program(bpf, CLOCK_PROBE)?
+            .test_run(TestRunOptions {
+                data_in: Some(&frame),
+                repeat: 1,
+                ..TestRunOptions::default()
+            })
+            .map_err(|source| Error::TestRun {
+                len: frame.len(),
+                source: Box::new(source),
+            })?;
+        let s = samples.get(&0, 0).map_err(|source| Error::Map {
+            map: CLOCK_SAMPLE,
+            source: Box::new(source),
+        })?;
+        Ok((s.jiffies, s.coarse_ns))
+    };
+    let tick_ns = match TICK_NS.get() {
+        Some(t) => *t,
+        None => {
+            let first = sample()?;
+            let start = Instant::now();
+            let mut last = first;
+            while last.0.saturating_sub(first.0) < 10 && start.elapsed().as_secs() < 2 {
+                std::thread::sleep(Duration::from_millis(10));
+                last = sample()?;
+            }
+            let tick =
+                JiffyClock::tick_from_samples(first, last).ok_or(Error::ClockCalibration {
+                    waited_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+                })?;
+            *TICK_NS.get_or_init(|| tick)
+        }
+    };
+    let offset = |(j, ns): (u64, u64)| i128::from(ns) - i128::from(j) * i128::from(tick_ns);
+    let until = Instant::now() + Duration::from_nanos(tick_ns.saturating_mul(3));
+    let mut best = sample()?;
+    while Instant::now() < until {
+        let s = sample()?;
+        if offset(s) > offset(best) {
+            best = s;
+        }
+    }
+    Ok(JiffyClock {
+        jiffies: best.0,
+        coarse_ns: best.1,
+        tick_ns,
+    })
 }
 
 fn set_rate(c: &mut RawConfig, per_second: u32, burst: u32) {
