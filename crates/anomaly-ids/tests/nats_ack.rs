@@ -164,7 +164,7 @@ async fn a_nats_restart_mid_stream_loses_no_message_and_raises_each_alert_once()
     drop(ids);
     store.await.unwrap();
     let text = render(&registry);
-    let stored = stored.lock().unwrap();
+    let stored = stored.lock().unwrap().clone();
     eprintln!(
         "{n} messages: {} received, {} acked, {} redeliveries of held messages skipped",
         metric(&text, "ironpost_ids_nats_received_total"),

@@ -350,18 +350,13 @@ impl StoreWriter {
             Offer::Spilled => Ok(true),
             Offer::Dropped => Ok(false),
             Offer::Stopped => Err(StoreError::Stopped),
-            Offer::Empty(r) => {
-                r.fail_ack();
-                Ok(false)
-            }
         };
         match (self.when_full, &self.spill) {
             (WhenFull::Block, _) => self.write(r).await.map(|()| true),
             (WhenFull::Spill, Some(spill)) => {
-                let r = match spill.offer(r) {
-                    Offer::Empty(r) => r,
-                    o => return spilled(o),
-                };
+                if spill.holds_records() {
+                    return spilled(spill.spill_now(r));
+                }
                 match self.tx.try_send(r) {
                     Ok(()) => Ok(true),
                     Err(mpsc::error::TrySendError::Full(r)) => spilled(spill.spill_now(r)),

@@ -83,10 +83,8 @@ pub(crate) struct SpillSender {
     spill: Arc<Spill>,
 }
 
-/// What [`SpillSender::offer`] did with a record.
+/// What [`SpillSender::spill_now`] did with a record.
 pub(crate) enum Offer {
-    /// Nothing is spilled: the caller tries the queue first.
-    Empty(Record),
     /// On its way to the spill.
     Spilled,
     /// Dropped (counted, token failed).
@@ -96,12 +94,10 @@ pub(crate) enum Offer {
 }
 
 impl SpillSender {
-    /// Spills `r` if the spill already holds records (to keep the order), else hands it back.
-    pub(crate) fn offer(&self, r: Record) -> Offer {
-        if self.spill.outstanding() == 0 {
-            return Offer::Empty(r);
-        }
-        self.spill_now(r)
+    /// The spill holds records (on disk or on their way): a new record goes behind them, to keep
+    /// the order.
+    pub(crate) fn holds_records(&self) -> bool {
+        self.spill.outstanding() > 0
     }
 
     /// Spills `r` (the queue is full).
