@@ -10,6 +10,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 
+use ironpost_core::ack::Ack;
 use ironpost_core::event::Protocol;
 use serde::{Deserialize, Serialize};
 
@@ -141,12 +142,16 @@ pub struct ExtractorStats {
     pub sources_evicted: u64,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Attempt {
     ts: f64,
     daddr: IpAddr,
     dport: u16,
     outcome: Outcome,
+    /// The acknowledgement token of the message it came in (empty in process): held while the
+    /// attempt is in the window, so the message is acknowledged only once nothing more can be
+    /// derived from it.
+    ack: Ack,
 }
 
 #[derive(Debug, Default)]
@@ -154,6 +159,12 @@ struct SourceWindow {
     attempts: VecDeque<Attempt>,
     /// Arrival sequence of the latest event: the key in `WindowExtractor::lru`.
     last_seq: u64,
+    /// Newest `ts` seen from this source.
+    newest: f64,
+    /// How far (seconds) the newest event arrived behind its own `ts` ([`WindowExtractor::push_at`]):
+    /// the source's window is evaluated that much in the past, so messages redelivered after a
+    /// restart are scored as the window they were sent in.
+    lag: f64,
 }
 
 /// 2-second sliding window per source address. Time is the events' own `ts`; the caller passes `now`.
@@ -208,6 +219,17 @@ impl WindowExtractor {
     /// Records one attempt. Events may arrive out of order; those already outside the window at the next
     /// [`tick`](Self::tick) are discarded there.
     pub fn push(&mut self, event: FlowEvent) {
+        self.push_acked(event, Ack::none(), None);
+    }
+
+    /// Records one attempt that arrived at `arrival` (seconds since the epoch) with its message's
+    /// token. An event newer than the source's newest sets the source's lag (`arrival - ts`,
+    /// at least 0): a burst redelivered late is windowed in its own time, not discarded as old.
+    pub fn push_at(&mut self, event: FlowEvent, ack: Ack, arrival: f64) {
+        self.push_acked(event, ack, Some(arrival));
+    }
+
+    fn push_acked(&mut self, event: FlowEvent, ack: Ack, arrival: Option<f64>) {
         if !event.ts.is_finite() {
             self.stats.events_invalid += 1;
             return;
@@ -224,6 +246,13 @@ impl WindowExtractor {
             self.lru.remove(&(window.last_seq, event.saddr));
         }
         window.last_seq = seq;
+        if window.attempts.is_empty() || event.ts >= window.newest {
+            window.newest = event.ts;
+            window.lag = arrival
+                .map(|t| t - event.ts)
+                .filter(|l| l.is_finite() && *l > 0.0)
+                .unwrap_or(0.0);
+        }
         self.lru.insert((seq, event.saddr));
         if window.attempts.len() >= self.config.max_events_per_source {
             window.attempts.pop_front();
@@ -234,7 +263,19 @@ impl WindowExtractor {
             daddr: event.daddr,
             dport: event.dport,
             outcome: Outcome::of(event.flags),
+            ack,
         });
+    }
+
+    /// What an alert on `src` derives from: one token for every message in its window (see
+    /// [`Ack::join`]) and the earliest `ts` in the window, which with the source names the alert
+    /// (a redelivered window gives the same name, so the store keeps one copy).
+    pub fn derivation(&self, src: IpAddr) -> (Ack, Option<f64>) {
+        let Some(w) = self.sources.get(&src) else {
+            return (Ack::none(), None);
+        };
+        let first = w.attempts.iter().map(|a| a.ts).reduce(f64::min);
+        (Ack::join(w.attempts.iter().map(|a| a.ack.clone())), first)
     }
 
     fn evict_least_recent(&mut self) {
@@ -247,10 +288,11 @@ impl WindowExtractor {
     /// Features of every source with attempts in `(now - window, now]`, sorted by source address. Attempts
     /// at or before `now - window` are forgotten; attempts after `now` are kept for later ticks.
     pub fn tick(&mut self, now: f64) -> Vec<Features> {
-        let start = now - self.config.window_seconds;
         let mut out = Vec::new();
         let mut emptied = Vec::new();
         for (src, window) in &mut self.sources {
+            let now = now - window.lag;
+            let start = now - self.config.window_seconds;
             window.attempts.retain(|a| a.ts > start);
             if window.attempts.is_empty() {
                 emptied.push((window.last_seq, *src));

@@ -336,3 +336,45 @@ proptest! {
         }
     }
 }
+
+/// A burst that arrives 30 s late (redelivered after a restart) is windowed in its own time, and
+/// its window's tokens and earliest `ts` name what an alert derives from; in process (no arrival
+/// time) the same late burst is outside the window.
+#[test]
+fn a_late_burst_is_windowed_in_its_own_time_and_holds_its_tokens() {
+    use ironpost_core::ack::{Ack, Status};
+    let mut x = WindowExtractor::default();
+    let mut statuses = Vec::new();
+    for i in 0..10u16 {
+        let (ack, status) = Ack::new();
+        statuses.push(status);
+        let ts = 1000.0 + f64::from(i) * 0.1;
+        x.push_at(
+            ev(ts, "198.18.0.1", "198.18.0.9", i + 1, ""),
+            ack,
+            ts + 30.0,
+        );
+    }
+    let f = x.tick(1031.0);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!((f[0].conn_rate, f[0].uniq_dports), (5.0, 10));
+    let (joined, first) = x.derivation(ip("198.18.0.1"));
+    assert_eq!(first, Some(1000.0));
+    // Out of the (lagged) window: the extractor lets go, the joined token still holds them.
+    assert!(x.tick(1034.0).is_empty());
+    assert!(statuses.iter().all(|s| s.get() == Status::Pending));
+    drop(joined);
+    assert!(statuses.iter().all(|s| s.get() == Status::Delivered));
+
+    let mut local = WindowExtractor::default();
+    for i in 0..10u16 {
+        local.push(ev(
+            1000.0 + f64::from(i) * 0.1,
+            "198.18.0.1",
+            "198.18.0.9",
+            i + 1,
+            "",
+        ));
+    }
+    assert!(local.tick(1031.0).is_empty(), "no lag in process");
+}

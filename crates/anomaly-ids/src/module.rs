@@ -16,12 +16,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use ironpost_core::ack::{Ack, stable_id};
 use ironpost_core::metrics::prometheus::{
     Histogram, IntCounter, IntCounterVec, IntGauge, Registry,
 };
 use ironpost_core::metrics::{self};
 use ironpost_core::{
-    AlertEvent, AlertSource, BoxFuture, Evidence, Health, Module, ModuleError, Severity,
+    AlertEvent, AlertSource, BoxFuture, EventId, Evidence, Health, Module, ModuleError, Severity,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -55,6 +56,9 @@ struct IdsMetrics {
     publish_retried: IntCounter,
     received: IntCounter,
     invalid: IntCounter,
+    acked: IntCounter,
+    nacked: IntCounter,
+    redelivered: IntCounter,
 }
 
 impl IdsMetrics {
@@ -123,6 +127,21 @@ impl IdsMetrics {
                 r,
                 "ids_nats_invalid_total",
                 "Messages that were not a flow event (skipped).",
+            ),
+            acked: metrics::int_counter(
+                r,
+                "ids_nats_acked_total",
+                "Messages acknowledged to JetStream: out of the window, and their alerts stored.",
+            ),
+            nacked: metrics::int_counter(
+                r,
+                "ids_nats_nacked_total",
+                "Messages handed back for redelivery because an alert derived from them was lost.",
+            ),
+            redelivered: metrics::int_counter(
+                r,
+                "ids_nats_redelivered_pending_total",
+                "Redeliveries of messages still held (not yet acknowledged): skipped.",
             ),
         }
     }
@@ -251,7 +270,7 @@ impl IdsModule {
         let scorer = self.load_scorer();
         let stop = self.stop_tx.subscribe();
         let scorer_rx = match &self.cfg.nats.url {
-            None => ingress_rx,
+            None => Input::Local(ingress_rx),
             Some(url) => {
                 let client = nats::connect_with(url, "ironpost-ids", &self.cfg.nats).await?;
                 // Before the consumer task exists: it clears this once subscribed.
@@ -279,12 +298,15 @@ impl IdsModule {
                     ConsumeMetrics {
                         received: self.metrics.received.clone(),
                         invalid: self.metrics.invalid.clone(),
+                        acked: self.metrics.acked.clone(),
+                        nacked: self.metrics.nacked.clone(),
+                        redelivered: self.metrics.redelivered.clone(),
                     },
                     self.nats_status.clone(),
                     stop.clone(),
                 )));
                 self.nats = Some(client);
-                rx
+                Input::Nats(rx)
             }
         };
         let alertmanager = self.cfg.alertmanager_url.as_deref().and_then(|url| {
@@ -325,6 +347,43 @@ impl IdsModule {
     }
 }
 
+/// Flow events into the scorer: in process, or from the NATS consumer with each message's token.
+enum Input {
+    Local(mpsc::Receiver<FlowEvent>),
+    Nats(mpsc::Receiver<(FlowEvent, Ack)>),
+}
+
+/// One flow event taken from an [`Input`].
+enum Flow {
+    Local(FlowEvent),
+    Nats(FlowEvent, Ack),
+}
+
+impl Flow {
+    fn push_into(self, extractor: &mut WindowExtractor) {
+        match self {
+            Flow::Local(ev) => extractor.push(ev),
+            Flow::Nats(ev, ack) => extractor.push_at(ev, ack, now_secs()),
+        }
+    }
+}
+
+impl Input {
+    async fn recv(&mut self) -> Option<Flow> {
+        match self {
+            Input::Local(rx) => rx.recv().await.map(Flow::Local),
+            Input::Nats(rx) => rx.recv().await.map(|(ev, ack)| Flow::Nats(ev, ack)),
+        }
+    }
+
+    fn try_recv(&mut self) -> Option<Flow> {
+        match self {
+            Input::Local(rx) => rx.try_recv().ok().map(Flow::Local),
+            Input::Nats(rx) => rx.try_recv().ok().map(|(ev, ack)| Flow::Nats(ev, ack)),
+        }
+    }
+}
+
 /// Where an alert goes.
 struct Sinks {
     alerts: mpsc::Sender<AlertEvent>,
@@ -348,7 +407,7 @@ fn now_secs() -> f64 {
 }
 
 impl Runner {
-    async fn run(mut self, mut rx: mpsc::Receiver<FlowEvent>, mut stop: watch::Receiver<bool>) {
+    async fn run(mut self, mut rx: Input, mut stop: watch::Receiver<bool>) {
         let mut extractor = WindowExtractor::new(ExtractorConfig {
             window_seconds: self.cfg.window_secs,
             max_sources: self.cfg.max_sources,
@@ -360,13 +419,13 @@ impl Runner {
         loop {
             tokio::select! {
                 ev = rx.recv() => match ev {
-                    Some(ev) => extractor.push(ev),
+                    Some(ev) => ev.push_into(&mut extractor),
                     None => break,
                 },
                 _ = tick.tick() => self.tick(&mut extractor, &mut seen),
                 _ = stop.wait_for(|s| *s) => {
-                    while let Ok(ev) = rx.try_recv() {
-                        extractor.push(ev);
+                    while let Some(ev) = rx.try_recv() {
+                        ev.push_into(&mut extractor);
                     }
                     break;
                 }
@@ -408,12 +467,12 @@ impl Runner {
                 && self.last_alert.len() < self.cfg.max_sources
             {
                 self.last_alert.insert(f.src, Instant::now());
-                self.raise(f, score, threshold);
+                self.raise(f, score, threshold, extractor.derivation(f.src));
             }
         }
     }
 
-    fn raise(&self, f: &Features, score: f32, threshold: f32) {
+    fn raise(&self, f: &Features, score: f32, threshold: f32, (ack, first): (Ack, Option<f64>)) {
         self.metrics.alerts.inc();
         let mut alert = AlertEvent::new(
             AlertSource::Anomaly,
@@ -439,10 +498,24 @@ impl Runner {
         if let Some(am) = &self.sinks.alertmanager {
             am.send(AmAlert::anomaly(f.src, score, f.conn_rate, f.uniq_dports));
         }
+        // Named by the source and its window's first attempt: the same window redelivered after a
+        // restart raises the same id, which the store keeps once.
+        if let Some(first) = first {
+            alert.id = EventId(stable_id(&[
+                b"ids",
+                RULE_ID.as_bytes(),
+                f.src.to_string().as_bytes(),
+                &first.to_bits().to_le_bytes(),
+            ]));
+        }
         if let Some(s) = &self.sinks.syslog {
             s.send(alert.clone());
         }
-        if self.sinks.alerts.try_send(alert).is_err() {
+        // Only the stored copy holds the messages' token: they are acknowledged once it is stored.
+        alert.ack = ack;
+        if let Err(e) = self.sinks.alerts.try_send(alert) {
+            let (mpsc::error::TrySendError::Full(a) | mpsc::error::TrySendError::Closed(a)) = e;
+            a.ack.fail();
             self.metrics
                 .dropped
                 .with_label_values(&["alert_channel_full"])

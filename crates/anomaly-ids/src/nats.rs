@@ -3,13 +3,16 @@
 //!
 //! The stream (`[ids] stream`, subject `[ids] subject`) is created when missing, by whichever side comes first.
 //! Delivery is at least once: a publish whose ack does not arrive is retried, and the consumer acks each message
-//! after handing it on, so a duplicate can reach the extractor after a reconnect (it counts one extra attempt).
+//! only once everything derived from it is stored (see [`consume_loop`]); a redelivery of a message
+//! it still holds is skipped, one of a message already acked (the ack lost in a reconnect) counts one
+//! extra attempt.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
 use futures_util::StreamExt;
+use ironpost_core::ack::{Ack, Status, StatusCell};
 use ironpost_core::metrics::prometheus::IntCounter;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
@@ -315,20 +318,63 @@ pub struct ConsumeMetrics {
     pub received: IntCounter,
     /// Messages that were not a flow event (or over [`MAX_FLOW_BYTES`]); acked and skipped.
     pub invalid: IntCounter,
+    /// Messages acknowledged once their token resolved as delivered.
+    pub acked: IntCounter,
+    /// Messages handed back (`-NAK`) because something derived from them was lost.
+    pub nacked: IntCounter,
+    /// Redeliveries of a message still held (its ack wait ran out while its window or the store
+    /// held it): skipped, the held copy is acknowledged in time.
+    pub redelivered: IntCounter,
+}
+
+/// How often resolved tokens are turned into JetStream acks.
+const SETTLE_EVERY: Duration = Duration::from_millis(100);
+
+/// Messages handed on and not yet acknowledged, by stream sequence.
+type Held = std::collections::HashMap<u64, (StatusCell, jetstream::Message)>;
+
+/// Acks the held messages whose tokens resolved as delivered and naks the failed ones.
+async fn settle(held: &mut Held, metrics: &ConsumeMetrics) {
+    let done: Vec<u64> = held
+        .iter()
+        .filter(|(_, (s, _))| s.get() != Status::Pending)
+        .map(|(seq, _)| *seq)
+        .collect();
+    for seq in done {
+        let Some((status, msg)) = held.remove(&seq) else {
+            continue;
+        };
+        let result = if status.get() == Status::Delivered {
+            metrics.acked.inc();
+            msg.ack().await
+        } else {
+            metrics.nacked.inc();
+            msg.ack_with(jetstream::AckKind::Nak(None)).await
+        };
+        if let Err(e) = result {
+            // Unacknowledged: JetStream redelivers it after its ack wait; replaying it stores
+            // nothing twice.
+            warn!(error = %e, "cannot ack a telemetry message");
+        }
+    }
 }
 
 /// Where the consumer reports why it is not consuming (None while it is).
 pub type ConsumerStatus = std::sync::Arc<std::sync::Mutex<Option<String>>>;
 
 /// Reads the durable pull consumer into `out` until `stop`; re-creates stream, consumer and subscription
-/// after any error.
+/// after any error. Each flow goes out with an acknowledgement token (`ironpost_core::ack`); the
+/// message is acked to JetStream only once the token resolved, i.e. once the scorer let go of it
+/// and any alert derived from it is stored. A message whose token failed is handed back (`-NAK`)
+/// for redelivery; one still held at stop stays unacknowledged and is redelivered after a restart
+/// (its ack wait, 30 s), where deterministic alert ids make the replay store nothing twice.
 #[allow(clippy::too_many_arguments)]
 pub async fn consume_loop(
     client: async_nats::Client,
     stream_name: String,
     subject: String,
     durable: String,
-    out: mpsc::Sender<FlowEvent>,
+    out: mpsc::Sender<(FlowEvent, Ack)>,
     metrics: ConsumeMetrics,
     status: ConsumerStatus,
     mut stop: watch::Receiver<bool>,
@@ -339,6 +385,9 @@ pub async fn consume_loop(
         }
     };
     let js = jetstream::new(client);
+    let mut held = Held::new();
+    let mut settle_tick = tokio::time::interval(SETTLE_EVERY);
+    settle_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let messages = async {
             let stream = ensure_stream(&js, &stream_name, &subject).await?;
@@ -383,9 +432,26 @@ pub async fn consume_loop(
         }
         if let Ok(messages) = &mut messages {
             loop {
-                let next = tokio::select! {
-                    n = messages.next() => n,
-                    _ = stop.wait_for(|s| *s) => return,
+                enum Step<T> {
+                    Next(T),
+                    Settle,
+                    Stop,
+                }
+                let step = tokio::select! {
+                    n = messages.next() => Step::Next(n),
+                    _ = settle_tick.tick() => Step::Settle,
+                    _ = stop.wait_for(|s| *s) => Step::Stop,
+                };
+                let next = match step {
+                    Step::Next(n) => n,
+                    Step::Settle => {
+                        settle(&mut held, &metrics).await;
+                        continue;
+                    }
+                    Step::Stop => {
+                        settle(&mut held, &metrics).await;
+                        return;
+                    }
                 };
                 let msg = match next {
                     Some(Ok(m)) => m,
@@ -401,19 +467,40 @@ pub async fn consume_loop(
                     None => break,
                 };
                 metrics.received.inc();
-                match parse_flow(&msg.payload) {
-                    Some(ev) => {
-                        if out.send(ev).await.is_err() {
+                let seq = msg.info().map(|i| i.stream_sequence).ok();
+                if let Some(seq) = seq
+                    && held.contains_key(&seq)
+                {
+                    metrics.redelivered.inc();
+                    continue;
+                }
+                match (parse_flow(&msg.payload), seq) {
+                    (Some(ev), Some(seq)) => {
+                        let (ack, status) = Ack::new();
+                        held.insert(seq, (status, msg));
+                        if out.send((ev, ack)).await.is_err() {
                             return;
                         }
                     }
-                    None => metrics.invalid.inc(),
-                }
-                if let Err(e) = msg.ack().await {
-                    warn!(error = %e, "cannot ack a telemetry message");
+                    (ev, _) => {
+                        match ev {
+                            None => metrics.invalid.inc(),
+                            // No JetStream metadata (not seen on a pull consumer): handed on
+                            // without a token.
+                            Some(ev) => {
+                                if out.send((ev, Ack::none())).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                        if let Err(e) = msg.ack().await {
+                            warn!(error = %e, "cannot ack a telemetry message");
+                        }
+                    }
                 }
             }
         }
+        settle(&mut held, &metrics).await;
         if sleep_or_stop(&mut stop).await {
             return;
         }

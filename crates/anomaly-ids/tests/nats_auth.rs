@@ -80,6 +80,9 @@ async fn flows_go_through(client: async_nats::Client, tag: &str, n: u32) {
         ConsumeMetrics {
             received: counter("received"),
             invalid: counter("invalid"),
+            acked: counter("acked"),
+            nacked: counter("nacked"),
+            redelivered: counter("redelivered"),
         },
         status.clone(),
         stop.clone(),
@@ -116,7 +119,8 @@ async fn flows_go_through(client: async_nats::Client, tag: &str, n: u32) {
         let ev = tokio::time::timeout(Duration::from_secs(30), out.recv())
             .await
             .expect("flows keep arriving")
-            .unwrap();
+            .unwrap()
+            .0;
         seen.push(ev.ts as u32);
     }
     seen.sort_unstable();

@@ -14,6 +14,7 @@ use std::time::Duration;
 use common::{NatsServer, flow};
 use ironpost_anomaly_ids::nats::{self, ConsumeMetrics, PublishMetrics};
 use ironpost_anomaly_ids::{FlowEvent, NatsConfig};
+use ironpost_core::ack::Ack;
 use ironpost_core::metrics::prometheus::IntCounter;
 use tokio::sync::{mpsc, watch};
 
@@ -46,6 +47,9 @@ async fn a_server_restart_mid_stream_loses_no_message() {
         ConsumeMetrics {
             received: received.clone(),
             invalid: IntCounter::new("invalid", "invalid").unwrap(),
+            acked: IntCounter::new("acked", "acked").unwrap(),
+            nacked: IntCounter::new("nacked", "nacked").unwrap(),
+            redelivered: IntCounter::new("redelivered", "redelivered").unwrap(),
         },
         status.clone(),
         stop.clone(),
@@ -122,9 +126,11 @@ async fn a_server_restart_mid_stream_loses_no_message() {
 
 /// The next flow (a deadline, not a performance check: JetStream redelivers what was delivered
 /// but not acknowledged after its 30 s ack wait).
-async fn next(out: &mut mpsc::Receiver<FlowEvent>) -> FlowEvent {
+async fn next(out: &mut mpsc::Receiver<(FlowEvent, Ack)>) -> FlowEvent {
     tokio::time::timeout(Duration::from_secs(120), out.recv())
         .await
         .expect("the consumer resumed after the restart")
         .unwrap()
+        // The token dropped here: the consumer acknowledges the message.
+        .0
 }

@@ -34,18 +34,22 @@ pub enum Status {
 
 #[derive(Debug)]
 struct Inner {
-    status: Arc<AtomicU8>,
+    /// None for a joined token: it resolves the tokens it holds instead.
+    status: Option<Arc<AtomicU8>>,
     failed: AtomicBool,
+    /// The tokens a joined token holds (see [`Ack::join`]); released after this one resolves.
+    parts: Vec<Ack>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let s = if self.failed.load(Ordering::Acquire) {
-            FAILED
-        } else {
-            DELIVERED
-        };
-        self.status.store(s, Ordering::Release);
+        let failed = self.failed.load(Ordering::Acquire);
+        if failed {
+            self.parts.iter().for_each(Ack::fail);
+        }
+        if let Some(status) = &self.status {
+            status.store(if failed { FAILED } else { DELIVERED }, Ordering::Release);
+        }
     }
 }
 
@@ -65,11 +69,27 @@ impl Ack {
         let status = Arc::new(AtomicU8::new(PENDING));
         (
             Ack(Some(Arc::new(Inner {
-                status: status.clone(),
+                status: Some(status.clone()),
                 failed: AtomicBool::new(false),
+                parts: Vec::new(),
             }))),
             StatusCell(status),
         )
+    }
+
+    /// One token standing for many: a record derived from several batches (an anomaly alert from
+    /// the flow messages of its window) holds it; the batches resolve once it is dropped, failed
+    /// if it was failed. Empty tokens are left out; none left gives an empty token.
+    pub fn join(parts: impl IntoIterator<Item = Ack>) -> Ack {
+        let parts: Vec<Ack> = parts.into_iter().filter(|a| !a.is_none()).collect();
+        if parts.is_empty() {
+            return Ack::none();
+        }
+        Ack(Some(Arc::new(Inner {
+            status: None,
+            failed: AtomicBool::new(false),
+            parts,
+        })))
     }
 
     pub fn is_none(&self) -> bool {
@@ -256,6 +276,28 @@ mod tests {
         assert_eq!(status.get(), Status::Pending);
         drop(taken);
         assert_eq!(status.get(), Status::Delivered);
+    }
+
+    #[test]
+    fn a_joined_token_resolves_its_parts_when_it_resolves() {
+        let (a, sa) = Ack::new();
+        let (b, sb) = Ack::new();
+        let joined = Ack::join([a.clone(), Ack::none(), b.clone()]);
+        drop((a, b));
+        assert_eq!((sa.get(), sb.get()), (Status::Pending, Status::Pending));
+        drop(joined);
+        assert_eq!((sa.get(), sb.get()), (Status::Delivered, Status::Delivered));
+
+        let (a, sa) = Ack::new();
+        let (b, sb) = Ack::new();
+        let joined = Ack::join([a.clone(), b]);
+        joined.clone().fail();
+        drop(joined);
+        assert_eq!(sb.get(), Status::Failed, "a failed join fails every part");
+        assert_eq!(sa.get(), Status::Pending, "another clone of a is still out");
+        drop(a);
+        assert_eq!(sa.get(), Status::Failed);
+        assert!(Ack::join([Ack::none()]).is_none());
     }
 
     #[test]

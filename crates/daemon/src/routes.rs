@@ -47,7 +47,8 @@ async fn persist(app: &Shared, store: &StoreWriter, record: Record, kind: &'stat
 /// Alerts are amended by the bus's enrichers, then go to the store and to each subscriber (the
 /// responder, the container guard) without waiting: a full subscriber queue is counted in
 /// `ironpost_events_dropped_total{kind="<subscriber>"}`, a full store queue (a stalled database,
-/// `when_full = "drop"`) in `ironpost_store_queue_dropped_total{kind="alert"}`. Subscribers get a
+/// `when_full = "drop"`) in `ironpost_store_queue_dropped_total{kind="alert"}` (with `"spill"` the
+/// alert is spilled to disk instead, without waiting either). Subscribers get a
 /// copy without the acknowledgement token: only the store acknowledges.
 pub(crate) async fn route_alerts(
     rx: mpsc::Receiver<AlertEvent>,

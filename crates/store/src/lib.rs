@@ -19,6 +19,7 @@ mod postgres;
 mod query;
 mod record;
 mod retention;
+mod spill;
 mod spool;
 mod sqlite;
 mod writer;
@@ -39,6 +40,7 @@ pub use record::Record;
 
 use crate::metrics::StoreMetrics;
 use crate::pg_sink::PgSink;
+use crate::spill::{Appender, Offer, Spill, SpillSender};
 use crate::spool::{SEGMENT_BYTES, Spool};
 use crate::writer::{Batching, Shared, Sink, SqliteSink, lock};
 
@@ -50,6 +52,12 @@ pub struct Store {
     tx: mpsc::Sender<Record>,
     /// The queue's receiving end and the sink, until `start` hands them to the writer task.
     idle: Option<(mpsc::Receiver<Record>, Sink)>,
+    /// `when_full = "spill"`: the spill, its producers' side, and its appender until `start`.
+    spill: Option<Arc<Spill>>,
+    spill_tx: Option<SpillSender>,
+    spill_idle: Option<Appender>,
+    spill_stop: Option<oneshot::Sender<()>>,
+    spill_task: Option<JoinHandle<()>>,
     batching: Batching,
     when_full: WhenFull,
     retention_days: u32,
@@ -136,10 +144,24 @@ impl Store {
                 )
             }
         };
+        let (spill, spill_tx, spill_idle) = if cfg.when_full == WhenFull::Spill {
+            let dir = data_dir.join("spill");
+            let (max, m) = (cfg.spool_max_bytes, metrics.clone());
+            let spill = Arc::new(blocking(move || Spill::open(&dir, max, m)).await?);
+            let (tx, appender) = spill::channel(spill.clone(), batching.size);
+            (Some(spill), Some(tx), Some(appender))
+        } else {
+            (None, None, None)
+        };
         Ok(Store {
             backend,
             tx,
             idle: Some((rx, sink)),
+            spill,
+            spill_tx,
+            spill_idle,
+            spill_stop: None,
+            spill_task: None,
             batching,
             when_full: cfg.when_full,
             retention_days: cfg.retention_days,
@@ -159,6 +181,7 @@ impl Store {
             queue_depth: self.metrics.queue_depth.clone(),
             queue_dropped: self.metrics.queue_dropped.clone(),
             when_full: self.when_full,
+            spill: self.spill_tx.clone(),
         }
     }
 
@@ -171,6 +194,11 @@ impl Store {
         let (rx, sink) = self.idle.take().ok_or(StoreError::AlreadyStarted)?;
         let (stop_tx, stop_rx) = oneshot::channel();
         self.stop_tx = Some(stop_tx);
+        if let Some(appender) = self.spill_idle.take() {
+            let (stop_tx, stop_rx) = oneshot::channel();
+            self.spill_stop = Some(stop_tx);
+            self.spill_task = Some(tokio::spawn(appender.run(stop_rx)));
+        }
         self.writer_task = Some(tokio::spawn(writer::run(
             rx,
             sink,
@@ -178,6 +206,7 @@ impl Store {
             stop_rx,
             self.metrics.clone(),
             self.shared.clone(),
+            self.spill.clone(),
         )));
         Ok(())
     }
@@ -192,6 +221,13 @@ impl Store {
         if self.writer_task.is_none() && self.idle.is_some() {
             // Never started: start the writer now so that records already queued are written.
             self.spawn_writer()?;
+        }
+        // The spill first: what is on its way there is appended (and stays for the next start).
+        if let Some(stop) = self.spill_stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.spill_task.take() {
+            task.await.map_err(|source| StoreError::Task { source })?;
         }
         if let Some(stop) = self.stop_tx.take() {
             let _ = stop.send(());
@@ -236,6 +272,18 @@ impl Module for Store {
     }
 
     fn health(&self) -> Health {
+        let spilled = self.spill.as_ref().map_or(0, |s| s.outstanding());
+        match self.backend_health() {
+            Health::Healthy if spilled > 0 => Health::Degraded(format!(
+                "writer queue overflowed: {spilled} records spilled to disk, replaying"
+            )),
+            h => h,
+        }
+    }
+}
+
+impl Store {
+    fn backend_health(&self) -> Health {
         match self.backend {
             Backend::Sqlite => match lock(&self.shared.sqlite_failure).as_ref() {
                 Some(reason) => Health::Unhealthy(format!("SQLite writes failing: {reason}")),
@@ -264,6 +312,7 @@ pub struct StoreWriter {
     queue_depth: ironpost_core::metrics::prometheus::IntGauge,
     queue_dropped: ironpost_core::metrics::prometheus::IntCounterVec,
     when_full: WhenFull,
+    spill: Option<SpillSender>,
 }
 
 impl std::fmt::Debug for StoreWriter {
@@ -291,12 +340,33 @@ impl StoreWriter {
     /// Queues a record the way `storage.when_full` says: `block` waits like [`StoreWriter::write`];
     /// `drop` never waits — with the queue full the record is counted in
     /// `ironpost_store_queue_dropped_total{kind}`, its acknowledgement token is failed (its source
-    /// position is not committed) and `Ok(false)` is returned. Fails only once the store stopped.
+    /// position is not committed) and `Ok(false)` is returned. `spill` never waits either: with
+    /// the queue full (or records already spilled, to keep the order) the record goes to the
+    /// on-disk spill and is replayed later; `Ok(false)` only when the spill is full too (counted
+    /// in `ironpost_store_spill_dropped_total`, token failed). Fails only once the store stopped.
     pub async fn submit(&self, r: impl Into<Record>) -> Result<bool, StoreError> {
         let r = r.into();
-        match self.when_full {
-            WhenFull::Block => self.write(r).await.map(|()| true),
-            WhenFull::Drop => match self.tx.try_send(r) {
+        let spilled = |o: Offer| match o {
+            Offer::Spilled => Ok(true),
+            Offer::Dropped => Ok(false),
+            Offer::Stopped => Err(StoreError::Stopped),
+        };
+        match (self.when_full, &self.spill) {
+            (WhenFull::Block, _) => self.write(r).await.map(|()| true),
+            (WhenFull::Spill, Some(spill)) => {
+                if spill.holds_records() {
+                    return spilled(spill.spill_now(r));
+                }
+                match self.tx.try_send(r) {
+                    Ok(()) => Ok(true),
+                    Err(mpsc::error::TrySendError::Full(r)) => spilled(spill.spill_now(r)),
+                    Err(mpsc::error::TrySendError::Closed(r)) => {
+                        r.fail_ack();
+                        Err(StoreError::Stopped)
+                    }
+                }
+            }
+            (WhenFull::Drop | WhenFull::Spill, _) => match self.tx.try_send(r) {
                 Ok(()) => Ok(true),
                 Err(mpsc::error::TrySendError::Full(r)) => {
                     r.fail_ack();

@@ -21,6 +21,13 @@ pub(crate) struct StoreMetrics {
     pub(crate) spool_bytes: IntGauge,
     pub(crate) spool_records: IntGauge,
     pub(crate) spool_dropped: IntCounter,
+    /// `when_full = "spill"`: records appended to the spill, replayed from it, dropped (channel or
+    /// spill full, an append that failed, an unreadable line); the spill's size.
+    pub(crate) spilled: IntCounter,
+    pub(crate) spill_replayed: IntCounter,
+    pub(crate) spill_dropped: IntCounter,
+    pub(crate) spill_bytes: IntGauge,
+    pub(crate) spill_records: IntGauge,
     /// Records accepted but given up unwritten: SQLite still failing when the store stopped.
     pub(crate) dropped: IntCounter,
     pub(crate) retention_deleted: IntCounterVec,
@@ -73,6 +80,27 @@ impl StoreMetrics {
                 "store_spool_dropped_total",
                 "Records lost because the spool was full, unwritable or corrupt.",
             ),
+            spilled: m::int_counter(
+                r,
+                "store_spilled_total",
+                "Records spilled to disk because the writer's queue was full (when_full = \"spill\").",
+            ),
+            spill_replayed: m::int_counter(
+                r,
+                "store_spill_replayed_total",
+                "Spilled records replayed into the database.",
+            ),
+            spill_dropped: m::int_counter(
+                r,
+                "store_spill_dropped_total",
+                "Records lost because the queue and the spill were full, or the spill unwritable or corrupt.",
+            ),
+            spill_bytes: m::int_gauge(r, "store_spill_bytes", "Bytes in the queue-overflow spill."),
+            spill_records: m::int_gauge(
+                r,
+                "store_spill_records",
+                "Records in the queue-overflow spill.",
+            ),
             dropped: m::int_counter(
                 r,
                 "store_dropped_total",
@@ -106,6 +134,13 @@ impl StoreMetrics {
         self.spool_bytes
             .set(i64::try_from(bytes).unwrap_or(i64::MAX));
         self.spool_records
+            .set(i64::try_from(records).unwrap_or(i64::MAX));
+    }
+
+    pub(crate) fn set_spill(&self, bytes: u64, records: u64) {
+        self.spill_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        self.spill_records
             .set(i64::try_from(records).unwrap_or(i64::MAX));
     }
 }

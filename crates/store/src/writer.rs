@@ -18,6 +18,7 @@ use crate::error::{StoreError, chain};
 use crate::metrics::StoreMetrics;
 use crate::pg_sink::PgSink;
 use crate::record::{BatchOutcome, Record};
+use crate::spill::{self, Spill};
 use crate::sqlite;
 
 /// Retries after a failure wait this long at first, doubling up to `BACKOFF_MAX`.
@@ -71,10 +72,19 @@ pub(crate) enum Sink {
 }
 
 impl Sink {
-    async fn write(&mut self, batch: Vec<Record>) {
+    /// False when the batch was given up (SQLite still failing while the store stops); a batch
+    /// PostgreSQL did not take is in its spool, which counts as written here.
+    async fn write(&mut self, batch: Vec<Record>) -> bool {
+        self.write_from(batch, From::Queue).await
+    }
+
+    async fn write_from(&mut self, batch: Vec<Record>, from: From) -> bool {
         match self {
-            Sink::Sqlite(s) => s.write(batch).await,
-            Sink::Postgres(p) => p.write(batch).await,
+            Sink::Sqlite(s) => s.write(batch, from).await,
+            Sink::Postgres(p) => {
+                p.write(batch).await;
+                true
+            }
         }
     }
 
@@ -99,6 +109,13 @@ impl Sink {
     }
 }
 
+/// Where a batch comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum From {
+    Queue,
+    Spill,
+}
+
 /// Writes batches to the SQLite file on a blocking thread. SQLite never spools: when a write fails
 /// the store turns Unhealthy and the batch is retried with backoff, holding up the queue
 /// (producers wait) until the file is writable again.
@@ -113,7 +130,9 @@ pub(crate) struct SqliteSink {
 }
 
 impl SqliteSink {
-    async fn write(&mut self, batch: Vec<Record>) {
+    /// True once written; false when given up while stopping (a batch from the queue is then
+    /// lost and counted; one from the spill stays there).
+    async fn write(&mut self, batch: Vec<Record>, from: From) -> bool {
         let batch = Arc::new(batch);
         let mut delay = BACKOFF_MIN;
         let mut attempts_while_stopping = 0;
@@ -130,7 +149,7 @@ impl SqliteSink {
                 Ok(out) => {
                     account(&self.metrics, &out, started);
                     *lock(&self.shared.sqlite_failure) = None;
-                    return;
+                    return true;
                 }
                 Err(e) => e,
             };
@@ -142,13 +161,20 @@ impl SqliteSink {
                 attempts_while_stopping += 1;
                 if self.gave_up || attempts_while_stopping >= STOP_ATTEMPTS {
                     self.gave_up = true;
+                    if from == From::Spill {
+                        tracing::warn!(
+                            records = batch.len(),
+                            "store stopping: spilled records left in the spill for the next start"
+                        );
+                        return false;
+                    }
                     self.metrics.dropped.inc_by(batch.len() as u64);
                     batch.iter().for_each(Record::fail_ack);
                     tracing::error!(
                         records = batch.len(),
                         "store stopping: giving up on a batch SQLite refuses to write; records lost"
                     );
-                    return;
+                    return false;
                 }
             }
             tokio::time::sleep(delay).await;
@@ -180,13 +206,27 @@ pub(crate) async fn run(
     mut stop: oneshot::Receiver<()>,
     metrics: StoreMetrics,
     shared: Arc<Shared>,
+    spill: Option<Arc<Spill>>,
 ) {
     let size = batching.size.max(1);
     let mut pending: Vec<Record> = Vec::with_capacity(size);
     let mut deadline: Option<Instant> = None;
     let mut stopping = false;
+    let mut spill_check = Instant::now();
     loop {
         let wake = sink.next_wake();
+        // The spill is replayed once the queue has drained (never while stopping: it stays on
+        // disk for the next start).
+        let replay = spill
+            .as_ref()
+            .filter(|s| {
+                !stopping
+                    && !shared.stopping.load(Ordering::SeqCst)
+                    && pending.is_empty()
+                    && rx.is_empty()
+                    && s.outstanding() > 0
+            })
+            .map(|_| spill_check);
         tokio::select! {
             _ = &mut stop, if !stopping => {
                 // No new records from here on; those already queued are still received.
@@ -216,6 +256,15 @@ pub(crate) async fn run(
                 sink.write(std::mem::take(&mut pending)).await;
             }
             () = sleep_until(wake), if wake.is_some() => sink.maintain().await,
+            () = sleep_until(replay), if replay.is_some() => {
+                let replayed = match &spill {
+                    Some(s) => replay_segment(s, &mut sink, size).await,
+                    None => false,
+                };
+                // Straight on to the next segment; when there was none (records still on their
+                // way to the file), look again after `write_flush`.
+                spill_check = Instant::now() + if replayed { Duration::ZERO } else { batching.flush };
+            }
             // Nothing to do but loop: `next_wake` now asks for a reconnect.
             () = shared.pg_lost.notified() => {}
         }
@@ -225,4 +274,25 @@ pub(crate) async fn run(
     }
     metrics.queue_depth.set(0);
     sink.shutdown().await;
+}
+
+/// Writes the oldest spill segment in batches of `size` and deletes it once all are written.
+/// False when there was nothing to read or a batch was given up.
+async fn replay_segment(spill: &Arc<Spill>, sink: &mut Sink, size: usize) -> bool {
+    let Some(records) = spill::read_oldest(spill).await else {
+        return false;
+    };
+    let n = records.len() as u64;
+    let mut it = records.into_iter();
+    loop {
+        let chunk: Vec<Record> = it.by_ref().take(size).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        if !sink.write_from(chunk, From::Spill).await {
+            return false;
+        }
+    }
+    spill::remove_oldest(spill, n).await;
+    true
 }

@@ -35,9 +35,13 @@ pub struct StorageConfig {
     /// guard never wait for the store, and a file or journal position is not committed past a
     /// dropped record (it is read again after a restart). `block`: the router waits for room, so
     /// nothing is lost while the daemon runs, but a stalled database delays alerts to the
-    /// responder and the guard.
+    /// responder and the guard. `spill`: never waits either; the record is appended (fsync'd) to
+    /// the spill under `data_dir/spill/` and replayed into the database once the queue has
+    /// drained (also after a restart); with the spill at `spool_max_bytes` it is dropped and
+    /// counted in `ironpost_store_spill_dropped_total`.
     pub when_full: WhenFull,
-    /// Bound of the on-disk spool used while PostgreSQL is unreachable.
+    /// Bound of the on-disk spool used while PostgreSQL is unreachable, and of the spill of
+    /// `when_full = "spill"` (each has its own).
     pub spool_max_bytes: u64,
 }
 
@@ -50,6 +54,9 @@ pub enum WhenFull {
     /// Count the record as dropped and go on.
     #[default]
     Drop,
+    /// Append the record to an on-disk spill (bounded by `spool_max_bytes`), replayed later;
+    /// drop and count when the spill is full too.
+    Spill,
 }
 
 impl WhenFull {
@@ -57,6 +64,7 @@ impl WhenFull {
         match self {
             WhenFull::Block => "block",
             WhenFull::Drop => "drop",
+            WhenFull::Spill => "spill",
         }
     }
 }
