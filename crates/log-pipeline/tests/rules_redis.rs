@@ -139,7 +139,8 @@ async fn threshold_split_across_pipelines_is_reached_once() {
 async fn state_semantics_match_memory() {
     let mut st = state(&prefix("semantics")).await;
     async fn rec(st: &mut RedisAlertState, t: i64) -> HitVerdict {
-        st.record_hit("k", t * SEC, 60 * SEC, 5, 10 * SEC).await
+        st.record_hit("k", t * SEC, 60 * SEC, 5, 10 * SEC, None)
+            .await
     }
     assert_eq!(rec(&mut st, 100).await, HitVerdict::Counted(1));
     assert_eq!(rec(&mut st, 130).await, HitVerdict::Counted(2));
@@ -152,7 +153,8 @@ async fn state_semantics_match_memory() {
     assert_eq!(rec(&mut st, 171).await, HitVerdict::Counted(1));
     // keep bounds the count.
     for t in 172..180 {
-        st.record_hit("k", t * SEC, 60 * SEC, 5, 10 * SEC).await;
+        st.record_hit("k", t * SEC, 60 * SEC, 5, 10 * SEC, None)
+            .await;
     }
     assert_eq!(rec(&mut st, 180).await, HitVerdict::Counted(5));
 

@@ -3,10 +3,10 @@
 
 use yaml_serde::{Mapping, Value};
 
-use super::super::Threshold;
 use super::super::expr::Expr;
 use super::super::native::{describe, scalar};
-use super::aggregation::{parse_aggregation, window};
+use super::super::{Correlate, Near, Threshold};
+use super::aggregation::{Aggregation, parse_aggregation, split_near, window};
 use super::condition::{self, Cond, Target};
 use super::modifiers::{Base, field_item, glob_op};
 use super::{Reject, invalid, unsupported};
@@ -46,27 +46,63 @@ pub(super) fn detection(d: &Mapping) -> Result<(Expr, Option<Threshold>), Reject
     let mut aggregation = None;
     for c in &conds {
         let (search_part, agg) = match c.split_once('|') {
-            Some((l, r)) => (l, Some(r.trim())),
-            None => (*c, None),
+            Some((l, r)) => (l, Some(r.trim().to_owned())),
+            // `a near b [and c]` is `a | near b [and c]`.
+            None => match split_near(c) {
+                Some((l, r)) => (l, Some(format!("near {}", r.trim()))),
+                None => (*c, None),
+            },
         };
         exprs.push(resolve(&condition::parse(search_part)?, &searches)?);
         if let Some(agg) = agg {
             if conds.len() > 1 {
                 return unsupported("an aggregation in one of several conditions");
             }
-            aggregation = Some(parse_aggregation(agg)?);
+            aggregation = Some(parse_aggregation(&agg)?);
         }
     }
-    let threshold = match (aggregation, timeframe) {
-        (Some(agg), Some(tf)) => Some(agg.threshold(window(tf)?)),
-        (Some(_), None) => {
-            return unsupported("an aggregation without `timeframe` (an unbounded window)");
+    let Some(aggregation) = aggregation else {
+        if timeframe.is_some() {
+            return unsupported("`timeframe` without an aggregation");
         }
-        (None, Some(_)) => return unsupported("`timeframe` without an aggregation"),
-        (None, None) => None,
+        // Several conditions (Sigma 1.0) mean any of them.
+        return Ok((Expr::any(exprs), None));
     };
-    // Several conditions (Sigma 1.0) mean any of them.
-    Ok((Expr::any(exprs), threshold))
+    let Some(tf) = timeframe else {
+        return unsupported(match aggregation {
+            Aggregation::Near(_) => "`near` without `timeframe` (an unbounded window)",
+            Aggregation::Count { .. } => "an aggregation without `timeframe` (an unbounded window)",
+        });
+    };
+    let window = window(tf)?;
+    match aggregation {
+        Aggregation::Count {
+            count,
+            group_by,
+            distinct,
+        } => Ok((
+            Expr::any(exprs),
+            Some(Aggregation::threshold(count, group_by, distinct, window)),
+        )),
+        Aggregation::Near(conds) => {
+            // One condition here (checked above): its search is the first part.
+            let mut parts = exprs;
+            for c in &conds {
+                parts.push(resolve(c, &searches)?);
+            }
+            let count = u32::try_from(parts.len()).unwrap_or(u32::MAX);
+            let near = Near::new(parts.clone());
+            Ok((
+                Expr::any(parts),
+                Some(Threshold {
+                    count,
+                    window,
+                    group_by: Vec::new(),
+                    correlate: Some(Correlate::Near(near)),
+                }),
+            ))
+        }
+    }
 }
 
 fn prefix(r: Reject, name: &str) -> Reject {
