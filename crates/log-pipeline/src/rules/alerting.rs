@@ -11,6 +11,10 @@
 //! `group_by` field is missing is not counted (`missing_group_field`). A hit may arrive out of
 //! order by up to `out_of_order_secs` (default 60) behind the newest hit of its group and is
 //! inserted in place; an older one is `late` and dropped: reordering is bounded so the state is.
+//! A threshold with a [`super::Correlate`] counts distinct values of a field (Sigma
+//! `count(field)`) or `near` parts instead of matches: each hit carries its value or part index
+//! as a member, and a member seen again replaces its older hit (a match without the counted
+//! field counts as `missing_group_field`).
 //!
 //! **Dedup and rate.** After an alert, the same rule and group do not alert again within
 //! `dedup_window_secs` (default 300; 0 disables; the group is empty for rules without

@@ -98,7 +98,7 @@ pub use samples::{
     Malformed, Mismatch, SAMPLE_EXT, SAMPLE_RECEIVED_MICROS, SAMPLES_DIR, SampleReport,
     check_samples,
 };
-pub use sigma::{SIGMA_FIELD_MAP, SIGMA_SERVICES};
+pub use sigma::{MAX_DISTINCT, SIGMA_FIELD_MAP, SIGMA_SERVICES};
 pub use state::{AlertState, AsyncAlertState, HitVerdict, MemoryAlertState, StateStats};
 
 /// The tag that puts a rule in sshd mode `ddos` (also loaded in `aggressive`).

@@ -23,13 +23,17 @@
 //! horizontal bar; at most three per value) and `fieldref` (equal to another field of the same
 //! record). Unsupported: `wide`/`utf16*`, `expand`, `neq` and any other.
 //!
-//! **Aggregations** (Sigma v1): `search | count() [by f1, f2] > N` (or `>= N`) with
-//! `detection.timeframe` (`30s`, `10m`, `1h`, `2d`) becomes the rule's native [`Threshold`]
-//! (`count` N+1, or N, per group within the window), so the alerter's sliding window, bounded LRU
-//! group state (evictions counted) and once-per-crossing dedup apply as to native rules.
-//! Unsupported: `count(field)` (distinct values), `<`, `<=`, `=` (they can only be decided when a
-//! window ends), other functions, an aggregation without `timeframe`, `timeframe` without one,
-//! `near`, correlation rules, `action:` multi-document collections, Sigma filters.
+//! **Aggregations** (Sigma v1, `sigma/aggregation.rs`): `search | count() [by f1, f2] > N` (or
+//! `>= N`) with `detection.timeframe` (`30s`, `10m`, `1h`, `2d`) becomes the rule's native
+//! [`super::Threshold`] (`count` N+1, or N, per group within the window), so the alerter's sliding
+//! window, bounded LRU group state (evictions counted) and once-per-crossing dedup apply as to
+//! native rules. `count(field) [by …] > N` counts distinct values of `field`
+//! ([`super::Correlate::Distinct`], at most [`MAX_DISTINCT`]); `a near b [and c]` and
+//! `a | near b [and c]` alert when every part matched within the timeframe, in any order
+//! ([`super::Correlate::Near`]). Unsupported: `<`, `<=`, `=` (decided only when a window ends,
+//! which no match announces), `near … and not …`, `near` inside parentheses, other functions, an
+//! aggregation without `timeframe`, `timeframe` without one, an aggregation in one of several
+//! conditions, correlation rules, `action:` multi-document collections, Sigma filters.
 //!
 //! **Fields** are mapped by [`SIGMA_FIELD_MAP`]; other names are looked up as written (JSON keys,
 //! `SDID.param`, `outcome` …).
@@ -42,6 +46,8 @@ mod aggregation;
 mod condition;
 mod detection;
 mod modifiers;
+
+pub use aggregation::MAX_DISTINCT;
 
 use ironpost_core::severity::Severity;
 use yaml_serde::{Mapping, Value};

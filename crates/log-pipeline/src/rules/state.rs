@@ -3,7 +3,7 @@
 //! nodes) can replace the in-memory one. [`MemoryAlertState`] is bounded: at most `max_groups`
 //! keys, the least recently used evicted first (and counted).
 //!
-//! A Redis implementation maps each method onto one round trip: `record_hit` → `ZADD` +
+//! A Redis implementation maps each method onto one round trip: `record_hit` → `ZSCORE` + `ZADD` +
 //! `ZREMRANGEBYSCORE` + `ZCARD` + `PEXPIRE` in a `MULTI` (late check against `ZRANGE -1 -1`);
 //! `clear_hits` → `DEL`; `claim_alert` → one atomic check-and-set (a Lua script doing the
 //! [`AlertState::claim_alert`] comparison, `SET PX`), so two nodes seeing the same threshold

@@ -13,7 +13,7 @@ use super::{Reject, invalid, unsupported};
 
 /// Most distinct values a `count(field)` aggregation may ask for: each group holds up to that many
 /// values (and scans them per match).
-pub(crate) const MAX_DISTINCT: u32 = 10_000;
+pub const MAX_DISTINCT: u32 = 10_000;
 
 /// What follows `|` in a condition.
 #[derive(Debug, Clone, PartialEq, Eq)]
