@@ -3,7 +3,7 @@
 //! the reason), and `near` (both `a near b` and `a | near b and c`), each through the alerter on
 //! record time, with near misses. Split from `rules_sigma.rs`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,9 +49,12 @@ fn sigma_rule(detection: &str) -> Rule {
     rule
 }
 
+/// A line to feed: message, extra fields, record second.
+type Line<'a> = (&'a str, &'a [(&'a str, &'a str)], i64);
+
 /// Feeds sshd lines (message, extra fields, record second) to `rule` through the rule set and
 /// an alerter without dedup; which of them alerted.
-fn alerts(rule: &Rule, lines: &[(&str, &[(&str, &str)], i64)]) -> Vec<bool> {
+fn alerts(rule: &Rule, lines: &[Line<'_>]) -> Vec<bool> {
     let set = RuleSet::compile(vec![rule.clone()]).expect("compiles");
     let config = AlertingConfig {
         dedup_window: Duration::ZERO,
@@ -253,7 +256,7 @@ fn distinct_count_alerts_on_many_accounts_from_one_source() {
         [false, false, false, true]
     );
     // Near miss: one account mistyped ten times is one value, never three.
-    let ten: Vec<(&str, &[(&str, &str)], i64)> = (0..10)
+    let ten: Vec<Line<'_>> = (0..10)
         .map(|i| (m_root.as_str(), &root[..], i * 5))
         .collect();
     assert!(alerts(&rule, &ten).iter().all(|a| !a));
@@ -360,7 +363,7 @@ fn near_alerts_when_every_part_matches_within_the_timeframe() {
             "{condition}"
         );
         // Near miss: failures only, however many.
-        let fails: Vec<(&str, &[(&str, &str)], i64)> = (0..20).map(|i| (f, none, i)).collect();
+        let fails: Vec<Line<'_>> = (0..20).map(|i| (f, none, i)).collect();
         assert!(alerts(&rule, &fails).iter().all(|a| !a), "{condition}");
         // Near miss: the success 90 s after the failure; unrelated lines do not count.
         assert_eq!(
@@ -397,7 +400,7 @@ fn near_with_several_parts_needs_all_of_them() {
 #[test]
 fn correlation_fixtures_load() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rules/sigma_correlation");
-    let report = validate_dir(&PathBuf::from(dir));
+    let report = validate_dir(&dir);
     assert!(report.unsupported.is_empty(), "{:?}", report.unsupported);
     let mut kinds: Vec<(String, Option<Correlate>)> = report
         .loaded
