@@ -396,7 +396,8 @@ fn near_with_several_parts_needs_all_of_them() {
 }
 
 /// The vendored fixtures that used to be rejected load now: SigmaHQ's distinct-count rule and a
-/// `near` rule.
+/// `near` rule. (The SigmaHQ one reads `pam_*` fields no parser produces: it loads, it does not
+/// fire on real lines; docs/rules.md says so.)
 #[test]
 fn correlation_fixtures_load() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rules/sigma_correlation");
