@@ -13,8 +13,8 @@ use ironpost_core::error_chain;
 use ironpost_log_pipeline::fields::FieldSource;
 use ironpost_log_pipeline::parse::{ParseContext, parse};
 use ironpost_log_pipeline::rules::{
-    Alerter, AlertingConfig, ManualClock, RejectKind, RuleSet, RuleStatus, SshdMode, check_samples,
-    load_dir, load_file, validate_dir,
+    Alerter, AlertingConfig, Correlate, ManualClock, RejectKind, RuleSet, RuleStatus, SshdMode,
+    check_samples, load_dir, load_file, validate_dir,
 };
 use ironpost_proto::exit::{Exit, ExitError, WithExit};
 use serde_json::json;
@@ -287,6 +287,14 @@ pub(crate) fn list(g: &Global, a: &RulesValidateArgs) -> Result<Exit, ExitError>
                         "tags": r.tags, "file": r.origin.path, "format": r.format.as_str(),
                         "threshold": r.threshold.as_ref().map(|t| json!({
                             "count": t.count, "timeframe_secs": t.window.as_secs(), "group_by": t.group_by,
+                            "distinct": match &t.correlate {
+                                Some(Correlate::Distinct(f)) => Some(f.as_str()),
+                                _ => None,
+                            },
+                            "near_parts": match &t.correlate {
+                                Some(Correlate::Near(n)) => Some(n.parts().len()),
+                                _ => None,
+                            },
                         })),
                     })
                 })

@@ -284,3 +284,44 @@ fn coverage_counts_matching_lines_alerts_and_lines_matching_nothing() {
         "{out}"
     );
 }
+
+/// Sigma distinct counts and `near` show in `rules list --output json`.
+#[test]
+fn list_shows_distinct_counts_and_near() {
+    let d = tempfile::tempdir().unwrap();
+    let rule = |id: &str, condition: &str| {
+        format!(
+            "title: {id}\nid: {id}\nlogsource:\n    product: linux\n    service: sshd\ndetection:\n    a:\n        - 'Failed password'\n    b:\n        - 'Accepted password'\n    timeframe: 10m\n    condition: '{condition}'\n"
+        )
+    };
+    std::fs::write(
+        d.path().join("distinct.yml"),
+        rule("many-users", "a | count(user) by src_ip > 3"),
+    )
+    .unwrap();
+    std::fs::write(d.path().join("near.yml"), rule("fail-then-ok", "a near b")).unwrap();
+    let dir = d.path().to_str().unwrap();
+    let o = run(cli().args(["rules", "list", "--output", "json", "--dir", dir]));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let get = |id: &str| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap_or_else(|| panic!("{id}: {v}"))
+            .clone()
+    };
+    let t = &get("many-users")["threshold"];
+    assert_eq!(
+        (t["count"].clone(), t["distinct"].clone()),
+        (4.into(), "user".into())
+    );
+    assert!(t["near_parts"].is_null(), "{t}");
+    let t = &get("fail-then-ok")["threshold"];
+    assert_eq!(
+        (t["count"].clone(), t["near_parts"].clone()),
+        (2.into(), 2.into())
+    );
+    assert!(t["distinct"].is_null(), "{t}");
+}

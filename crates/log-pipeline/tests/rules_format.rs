@@ -65,6 +65,7 @@ fn seed_rule_loads_verbatim() {
             count: 5,
             window: Duration::from_secs(60),
             group_by: vec!["src_ip".into()],
+            correlate: None,
         })
     );
 
@@ -111,6 +112,7 @@ fn original_project_variant_loads() {
             count: 5,
             window: Duration::from_secs(300),
             group_by: vec!["src_ip".into()],
+            correlate: None,
         })
     );
     assert_eq!(privesc.severity, Severity::Critical);

@@ -139,7 +139,8 @@ async fn threshold_split_across_pipelines_is_reached_once() {
 async fn state_semantics_match_memory() {
     let mut st = state(&prefix("semantics")).await;
     async fn rec(st: &mut RedisAlertState, t: i64) -> HitVerdict {
-        st.record_hit("k", t * SEC, 60 * SEC, 5, 10 * SEC).await
+        st.record_hit("k", t * SEC, 60 * SEC, 5, 10 * SEC, None)
+            .await
     }
     assert_eq!(rec(&mut st, 100).await, HitVerdict::Counted(1));
     assert_eq!(rec(&mut st, 130).await, HitVerdict::Counted(2));
@@ -152,7 +153,8 @@ async fn state_semantics_match_memory() {
     assert_eq!(rec(&mut st, 171).await, HitVerdict::Counted(1));
     // keep bounds the count.
     for t in 172..180 {
-        st.record_hit("k", t * SEC, 60 * SEC, 5, 10 * SEC).await;
+        st.record_hit("k", t * SEC, 60 * SEC, 5, 10 * SEC, None)
+            .await;
     }
     assert_eq!(rec(&mut st, 180).await, HitVerdict::Counted(5));
 
@@ -201,4 +203,23 @@ async fn wrong_database_is_a_server_error() {
     assert!(matches!(err, PipelineError::RedisServer { .. }), "{err:?}");
     let chain = ironpost_core::error_chain(&err);
     assert_eq!(ironpost_core::error::repeated_cause(&err), None, "{chain}");
+}
+
+/// Members (distinct values, `near` parts) in Redis behave as in memory
+/// (`state::tests::members_count_once_at_their_newest_hit`).
+#[tokio::test]
+async fn members_count_once_in_redis_as_in_memory() {
+    let mut st = state(&prefix("members")).await;
+    async fn rec(st: &mut RedisAlertState, t: i64, m: &str) -> HitVerdict {
+        st.record_hit("k", t * SEC, 60 * SEC, 3, 10 * SEC, Some(m))
+            .await
+    }
+    assert_eq!(rec(&mut st, 100, "alice").await, HitVerdict::Counted(1));
+    assert_eq!(rec(&mut st, 110, "alice").await, HitVerdict::Counted(1));
+    assert_eq!(rec(&mut st, 120, "bob").await, HitVerdict::Counted(2));
+    assert_eq!(rec(&mut st, 110, "alice").await, HitVerdict::Counted(2));
+    assert_eq!(rec(&mut st, 112, "alice").await, HitVerdict::Counted(2));
+    assert_eq!(rec(&mut st, 175, "carol").await, HitVerdict::Counted(2));
+    assert_eq!(rec(&mut st, 176, "dave").await, HitVerdict::Counted(3));
+    assert_eq!(rec(&mut st, 177, "erin").await, HitVerdict::Counted(3));
 }

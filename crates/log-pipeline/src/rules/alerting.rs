@@ -11,6 +11,10 @@
 //! `group_by` field is missing is not counted (`missing_group_field`). A hit may arrive out of
 //! order by up to `out_of_order_secs` (default 60) behind the newest hit of its group and is
 //! inserted in place; an older one is `late` and dropped: reordering is bounded so the state is.
+//! A threshold with a [`super::Correlate`] counts distinct values of a field (Sigma
+//! `count(field)`) or `near` parts instead of matches: each hit carries its value or part index
+//! as a member, and a member seen again replaces its older hit (a match without the counted
+//! field counts as `missing_group_field`).
 //!
 //! **Dedup and rate.** After an alert, the same rule and group do not alert again within
 //! `dedup_window_secs` (default 300; 0 disables; the group is empty for rules without
@@ -41,7 +45,7 @@ use ironpost_core::event::{AlertEvent, AlertSource};
 use serde::{Deserialize, Serialize};
 
 use super::state::{AlertState, AsyncAlertState, HitVerdict, MemoryAlertState, StateStats};
-use super::{Rule, RuleStatus};
+use super::{Correlate, Rule, RuleStatus};
 use crate::fields::{FieldSource, FieldValue};
 
 /// Alerting knobs. The daemon decides where they sit in `ironpost.toml`.
@@ -141,6 +145,8 @@ pub struct Alerter<S = MemoryAlertState> {
     /// Reused key buffer: looking up an existing group does not allocate.
     key: String,
     group: String,
+    /// Reused: the members a match contributes to a distinct count or `near`.
+    members: Vec<String>,
 }
 
 impl Alerter<MemoryAlertState> {
@@ -160,6 +166,7 @@ impl<S: AsyncAlertState> Alerter<S> {
             counters: AlertCounters::default(),
             key: String::new(),
             group: String::new(),
+            members: Vec::new(),
         }
     }
 
@@ -195,9 +202,12 @@ impl<S: AsyncAlertState> Alerter<S> {
                 counters,
                 key,
                 group,
+                members,
                 ..
             } = self;
-            let mut verdict = Box::pin(decide(state, config, counters, key, rule, at, evidence));
+            let mut verdict = Box::pin(decide(
+                state, config, counters, key, members, rule, at, evidence,
+            ));
             let mut cx = Context::from_waker(Waker::noop());
             match verdict.as_mut().poll(&mut cx) {
                 Poll::Ready(count) => {
@@ -217,8 +227,8 @@ impl<S: AsyncAlertState> Alerter<S> {
         }
     }
 
-    /// Counts the match and builds its key; the time it counts at, or None when a `group_by`
-    /// field is missing.
+    /// Counts the match and builds its key and members; the time it counts at, or None when a
+    /// `group_by` field or the distinct-count field is missing.
     fn begin<R: FieldSource + ?Sized>(&mut self, rule: &Rule, rec: &R) -> Option<i64> {
         self.counters.matches += 1;
         let at = rec
@@ -226,6 +236,13 @@ impl<S: AsyncAlertState> Alerter<S> {
             .unwrap_or_else(|| self.clock.now_micros());
         let group_by = rule.threshold.as_ref().map_or(&[][..], |t| &t.group_by[..]);
         if !self.make_key(rule, group_by, rec) {
+            self.counters.missing_group_field += 1;
+            return None;
+        }
+        self.members.clear();
+        if let Some(c) = rule.threshold.as_ref().and_then(|t| t.correlate.as_ref())
+            && !c.members(rule, rec, &mut self.members)
+        {
             self.counters.missing_group_field += 1;
             return None;
         }
@@ -275,6 +292,7 @@ impl<S: AlertState> Alerter<S> {
             &self.config,
             &mut self.counters,
             &self.key,
+            &self.members,
             rule,
             at,
             evidence,
@@ -285,28 +303,40 @@ impl<S: AlertState> Alerter<S> {
     }
 }
 
-/// The state's verdict on one match of `rule` keyed `key`: the threshold count when an alert is
-/// due. Counts what happened in `counters`.
+/// The state's verdict on one match of `rule` keyed `key` (contributing `members` to a distinct
+/// count or `near`; none for a plain threshold): the threshold count when an alert is due.
+/// Counts what happened in `counters`.
+#[allow(clippy::too_many_arguments)]
 async fn decide<S: AsyncAlertState>(
     state: &mut S,
     config: &AlertingConfig,
     counters: &mut AlertCounters,
     key: &str,
+    members: &[String],
     rule: &Rule,
     at: i64,
     evidence: Evidence,
 ) -> Option<u32> {
     let mut count = 1;
     if let Some(t) = &rule.threshold {
-        let verdict = state
-            .record_hit(
-                key,
-                at,
-                micros(t.window),
-                t.count,
-                micros(config.out_of_order),
-            )
-            .await;
+        let (window, tolerance) = (micros(t.window), micros(config.out_of_order));
+        let verdict = if members.is_empty() {
+            state
+                .record_hit(key, at, window, t.count, tolerance, None)
+                .await
+        } else {
+            // One record may satisfy several `near` parts: each is a member.
+            let mut verdict = HitVerdict::Late;
+            for m in members {
+                verdict = state
+                    .record_hit(key, at, window, t.count, tolerance, Some(m))
+                    .await;
+                if verdict == HitVerdict::Late {
+                    break;
+                }
+            }
+            verdict
+        };
         match verdict {
             HitVerdict::Late => {
                 counters.late += 1;
@@ -403,7 +433,12 @@ fn build_alert(rule: &Rule, group: &str, d: &Draft, count: u32) -> AlertEvent {
     }
     match &rule.threshold {
         Some(t) => {
-            desc.push_str(&format!("{count} matches within {} s", t.window.as_secs()));
+            let what = match &t.correlate {
+                None => format!("{count} matches"),
+                Some(Correlate::Distinct(field)) => format!("{count} distinct {field} values"),
+                Some(Correlate::Near(_)) => format!("all {count} `near` parts matched"),
+            };
+            desc.push_str(&format!("{what} within {} s", t.window.as_secs()));
             if !group.is_empty() {
                 desc.push_str(&format!(" for {group}"));
             }

@@ -101,6 +101,11 @@ pub(crate) fn compile_rule(rule: &Rule) -> Result<CExpr, RuleError> {
     compile_expr(&rule.expr, rule)
 }
 
+/// Compiles one part of `rule` (a `near` correlation's part); errors name `rule`.
+pub(crate) fn compile_part(part: &Expr, rule: &Rule) -> Result<CExpr, RuleError> {
+    compile_expr(part, rule)
+}
+
 fn compile_expr(e: &Expr, rule: &Rule) -> Result<CExpr, RuleError> {
     Ok(match e {
         Expr::All(xs) => CExpr::All(compile_list(xs, rule)?),

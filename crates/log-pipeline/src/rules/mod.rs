@@ -66,6 +66,7 @@
 
 mod alerting;
 mod compile;
+mod correlate;
 mod error;
 mod expr;
 mod literal;
@@ -84,6 +85,7 @@ use std::time::Duration;
 use ironpost_core::severity::Severity;
 
 pub use alerting::{AlertCounters, Alerter, AlertingConfig, Clock, ManualClock, SystemClock};
+pub use correlate::{Correlate, Near};
 pub use error::RuleError;
 pub use expr::{Cmp, Condition, Expr, Op};
 pub use load::{
@@ -96,7 +98,7 @@ pub use samples::{
     Malformed, Mismatch, SAMPLE_EXT, SAMPLE_RECEIVED_MICROS, SAMPLES_DIR, SampleReport,
     check_samples,
 };
-pub use sigma::{SIGMA_FIELD_MAP, SIGMA_SERVICES};
+pub use sigma::{MAX_DISTINCT, SIGMA_FIELD_MAP, SIGMA_SERVICES};
 pub use state::{AlertState, AsyncAlertState, HitVerdict, MemoryAlertState, StateStats};
 
 /// The tag that puts a rule in sshd mode `ddos` (also loaded in `aggressive`).
@@ -185,13 +187,16 @@ pub struct Rule {
     pub origin: Origin,
 }
 
-/// Alert when `count` matches with the same `group_by` values fall within `window`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Alert when `count` matches with the same `group_by` values fall within `window` (with
+/// `correlate`, `count` distinct values or parts instead of matches).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Threshold {
     pub count: u32,
     pub window: Duration,
     /// Field names whose values form the group key; empty = one group for the whole rule.
     pub group_by: Vec<String>,
+    /// What is counted instead of matches (Sigma `count(field)` and `near`); `None` = matches.
+    pub correlate: Option<Correlate>,
 }
 
 /// Whether a rule is evaluated and whether it alerts.

@@ -535,5 +535,6 @@ fn threshold(t: &RawThreshold) -> Result<Threshold, String> {
             .iter()
             .map(|f| canonical_field(f).to_owned())
             .collect(),
+        correlate: None,
     })
 }

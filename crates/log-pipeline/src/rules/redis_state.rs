@@ -9,7 +9,7 @@
 //!
 //! | method          | keys (after the prefix)        | commands                                     |
 //! |-----------------|--------------------------------|----------------------------------------------|
-//! | `record_hit`    | `hits:<key>`, `newest:<key>`   | `GET`/`SET PX`, `ZADD`, `ZREMRANGEBYSCORE`, `ZCARD`, `ZREMRANGEBYRANK`, `PEXPIRE` |
+//! | `record_hit`    | `hits:<key>`, `newest:<key>`   | `GET`/`SET PX`, `ZSCORE`, `ZADD`, `ZREMRANGEBYSCORE`, `ZCARD`, `ZREMRANGEBYRANK`, `PEXPIRE` |
 //! | `clear_hits`    | `hits:<key>`                   | `DEL`                                        |
 //! | `claim_alert`   | `last:<key>`                   | `GET`, compare on record time, `SET PX`      |
 //! | `release_alert` | `last:<key>`                   | `GET`, `DEL` if still ours                   |
@@ -54,7 +54,8 @@ const FALLBACK_GROUPS: usize = 100_000;
 /// Longest TTL put on a key: 30 days, in milliseconds.
 const MAX_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
 
-/// KEYS: hits zset, newest time. ARGV: at, window, keep, tolerance, ttl ms, member.
+/// KEYS: hits zset, newest time. ARGV: at, window, keep, tolerance, ttl ms, member (unique per
+/// hit, or a distinct value / `near` part held once at its newest time).
 /// Returns the count inside the window, or -1 for a late hit.
 const RECORD_HIT: &str = r"
 local at = tonumber(ARGV[1])
@@ -70,7 +71,10 @@ if newest == at then
 else
   redis.call('PEXPIRE', KEYS[2], ARGV[5])
 end
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[6])
+local old = redis.call('ZSCORE', KEYS[1], ARGV[6])
+if (not old) or tonumber(old) < at then
+  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[6])
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%.0f', newest - tonumber(ARGV[2])))
 local c = redis.call('ZCARD', KEYS[1])
 local keep = tonumber(ARGV[3])
@@ -516,8 +520,10 @@ impl AsyncAlertState for RedisAlertState {
         window: i64,
         keep: u32,
         tolerance: i64,
+        member: Option<&str>,
     ) -> HitVerdict {
-        let member = self.next_member(at);
+        let distinct = member.map(|m| format!("d\x1f{m}"));
+        let member_arg = distinct.unwrap_or_else(|| self.next_member(at));
         let (hits, newest) = (format!("hits:{key}"), format!("newest:{key}"));
         let args = [
             at.to_string(),
@@ -525,7 +531,7 @@ impl AsyncAlertState for RedisAlertState {
             keep.max(1).to_string(),
             tolerance.to_string(),
             ttl_ms(window.saturating_add(tolerance)),
-            member,
+            member_arg,
         ];
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         match self
@@ -534,7 +540,9 @@ impl AsyncAlertState for RedisAlertState {
         {
             Some(n) if n < 0 => HitVerdict::Late,
             Some(n) => HitVerdict::Counted(u32::try_from(n).unwrap_or(u32::MAX)),
-            None => AlertState::record_hit(&mut self.fallback, key, at, window, keep, tolerance),
+            None => {
+                AlertState::record_hit(&mut self.fallback, key, at, window, keep, tolerance, member)
+            }
         }
     }
 

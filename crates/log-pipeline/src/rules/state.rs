@@ -3,7 +3,7 @@
 //! nodes) can replace the in-memory one. [`MemoryAlertState`] is bounded: at most `max_groups`
 //! keys, the least recently used evicted first (and counted).
 //!
-//! A Redis implementation maps each method onto one round trip: `record_hit` → `ZADD` +
+//! A Redis implementation maps each method onto one round trip: `record_hit` → `ZSCORE` + `ZADD` +
 //! `ZREMRANGEBYSCORE` + `ZCARD` + `PEXPIRE` in a `MULTI` (late check against `ZRANGE -1 -1`);
 //! `clear_hits` → `DEL`; `claim_alert` → one atomic check-and-set (a Lua script doing the
 //! [`AlertState::claim_alert`] comparison, `SET PX`), so two nodes seeing the same threshold
@@ -47,7 +47,9 @@ pub struct StateStats {
 pub trait AlertState: Send {
     /// Adds a hit at `at` to `key`, forgets hits older than `window` before the key's newest hit
     /// and keeps at most `keep` (the threshold count: more are never needed). A hit more than
-    /// `tolerance` older than the newest is [`HitVerdict::Late`] and not added.
+    /// `tolerance` older than the newest is [`HitVerdict::Late`] and not added. With a `member`
+    /// (a distinct value, a `near` part), a hit of a member already held replaces it when newer
+    /// (and is dropped when older), so the count is of distinct members within the window.
     fn record_hit(
         &mut self,
         key: &str,
@@ -55,6 +57,7 @@ pub trait AlertState: Send {
         window: i64,
         keep: u32,
         tolerance: i64,
+        member: Option<&str>,
     ) -> HitVerdict;
 
     /// Forgets `key`'s hits (after it fired, counting starts again, like fail2ban after a ban).
@@ -88,6 +91,7 @@ pub trait AsyncAlertState: Send {
         window: i64,
         keep: u32,
         tolerance: i64,
+        member: Option<&str>,
     ) -> impl Future<Output = HitVerdict> + Send;
     fn clear_hits(&mut self, key: &str) -> impl Future<Output = ()> + Send;
     fn claim_alert(
@@ -115,9 +119,10 @@ impl<T: AlertState> AsyncAlertState for T {
         window: i64,
         keep: u32,
         tolerance: i64,
+        member: Option<&str>,
     ) -> impl Future<Output = HitVerdict> + Send {
         ready(AlertState::record_hit(
-            self, key, at, window, keep, tolerance,
+            self, key, at, window, keep, tolerance, member,
         ))
     }
     fn clear_hits(&mut self, key: &str) -> impl Future<Output = ()> + Send {
@@ -151,8 +156,8 @@ impl<T: AlertState> AsyncAlertState for T {
 
 #[derive(Debug, Default)]
 struct Entry {
-    /// Sorted, oldest first.
-    hits: VecDeque<i64>,
+    /// Sorted by time, oldest first; with the member of a distinct count or `near`.
+    hits: VecDeque<(i64, Option<Box<str>>)>,
     newest: Option<i64>,
     last_alert: Option<i64>,
     /// Use counter for eviction.
@@ -219,6 +224,7 @@ impl AlertState for MemoryAlertState {
         window: i64,
         keep: u32,
         tolerance: i64,
+        member: Option<&str>,
     ) -> HitVerdict {
         let e = self.entry(key);
         if let Some(newest) = e.newest
@@ -226,12 +232,29 @@ impl AlertState for MemoryAlertState {
         {
             return HitVerdict::Late;
         }
-        let pos = e.hits.iter().rposition(|&t| t <= at).map_or(0, |p| p + 1);
-        e.hits.insert(pos, at);
+        // A member already held: keep its newest hit only. At most `keep` hits are held, so the
+        // scan is bounded by the threshold's count.
+        let held = member.and_then(|m| e.hits.iter().position(|(_, x)| x.as_deref() == Some(m)));
+        let insert = match held {
+            Some(i) if e.hits[i].0 >= at => false,
+            Some(i) => {
+                e.hits.remove(i);
+                true
+            }
+            None => true,
+        };
+        if insert {
+            let pos = e
+                .hits
+                .iter()
+                .rposition(|&(t, _)| t <= at)
+                .map_or(0, |p| p + 1);
+            e.hits.insert(pos, (at, member.map(Box::from)));
+        }
         let newest = e.newest.map_or(at, |n| n.max(at));
         e.newest = Some(newest);
         let from = newest.saturating_sub(window);
-        while e.hits.front().is_some_and(|&t| t < from) {
+        while e.hits.front().is_some_and(|&(t, _)| t < from) {
             e.hits.pop_front();
         }
         while e.hits.len() > keep.max(1) as usize {
@@ -301,7 +324,8 @@ mod tests {
     #[test]
     fn window_counts_and_late_hits() {
         let mut st = MemoryAlertState::new(16);
-        let rec = |st: &mut MemoryAlertState, t: i64| st.record_hit("k", t * S, 60 * S, 5, 10 * S);
+        let rec =
+            |st: &mut MemoryAlertState, t: i64| st.record_hit("k", t * S, 60 * S, 5, 10 * S, None);
         assert_eq!(rec(&mut st, 100), HitVerdict::Counted(1));
         assert_eq!(rec(&mut st, 130), HitVerdict::Counted(2));
         // 5 s out of order: within tolerance, inserted in place.
@@ -315,16 +339,38 @@ mod tests {
     }
 
     #[test]
+    fn members_count_once_at_their_newest_hit() {
+        let mut st = MemoryAlertState::new(16);
+        let rec = |st: &mut MemoryAlertState, t: i64, m: &str| {
+            st.record_hit("k", t * S, 60 * S, 3, 10 * S, Some(m))
+        };
+        assert_eq!(rec(&mut st, 100, "alice"), HitVerdict::Counted(1));
+        assert_eq!(rec(&mut st, 110, "alice"), HitVerdict::Counted(1));
+        assert_eq!(rec(&mut st, 120, "bob"), HitVerdict::Counted(2));
+        // Out of order (within the tolerance) and not newer than alice's hit: nothing changes.
+        assert_eq!(rec(&mut st, 110, "alice"), HitVerdict::Counted(2));
+        assert_eq!(rec(&mut st, 112, "alice"), HitVerdict::Counted(2));
+        // 175: alice (newest 110) has left [115, 175]; bob and carol are inside.
+        assert_eq!(rec(&mut st, 175, "carol"), HitVerdict::Counted(2));
+        assert_eq!(rec(&mut st, 176, "dave"), HitVerdict::Counted(3));
+        // `keep` bounds what is held: a fourth member drops the oldest.
+        assert_eq!(rec(&mut st, 177, "erin"), HitVerdict::Counted(3));
+    }
+
+    #[test]
     fn bounded_with_evictions() {
         let mut st = MemoryAlertState::new(8);
         for i in 0..100 {
-            st.record_hit(&format!("k{i}"), i, 10, 3, 0);
+            st.record_hit(&format!("k{i}"), i, 10, 3, 0, None);
         }
         let stats = st.stats();
         assert!(stats.groups <= 8, "{stats:?}");
         assert_eq!(stats.evictions, 100 - stats.groups as u64);
         // The most recent key survived.
-        assert_eq!(st.record_hit("k99", 100, 10, 3, 0), HitVerdict::Counted(2));
+        assert_eq!(
+            st.record_hit("k99", 100, 10, 3, 0, None),
+            HitVerdict::Counted(2)
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Sigma's `condition` expression: `and`, `or`, `not`, parentheses, identifiers, and
 //! `1 of` / `any of` / `all of` over an identifier pattern (`selection*`) or `them`.
 //! Precedence, tightest first: `not`, `and`, `or`. Keywords are case-insensitive.
-//! `near` is reported as unsupported; the aggregation after `|` is split off before parsing
+//! A top-level `near` and the aggregation after `|` are split off before parsing
 //! (`sigma.rs`), so a `|` reaching here is one too many.
 
 /// A parsed condition, before identifiers are resolved.
@@ -78,7 +78,9 @@ pub(crate) fn parse(text: &str) -> Result<Cond, CondError> {
         .iter()
         .any(|t| matches!(t, Tok::Word(w) if w.eq_ignore_ascii_case("near")))
     {
-        return Err(CondError::Unsupported("the `near` operator".into()));
+        return Err(CondError::Unsupported(
+            "`near` inside parentheses (only `a near b [and c]` or `a | near b [and c]` as the whole condition)".into(),
+        ));
     }
     if toks.is_empty() {
         return Err(CondError::Invalid("the condition is empty".into()));
