@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end log pipeline benchmark: the release daemon with 20 rules (seed format), fed
+# End-to-end log pipeline benchmark: the release daemon with the default rule library (rules/,
+# what the packages install as /etc/ironpost/rules; BENCH_RULES=seed20 for the 20 seed-format
+# rules of earlier runs), fed
 #  (1) over syslog TCP by a load generator (crates/log-pipeline/examples/tcp_flood.rs; one
 #      connection unless BENCH_CONNECTIONS=N), and
 #  (2) by its file source reading an auth.log already on disk (start_at = beginning).
@@ -37,21 +39,32 @@ BASE="$CORPUS_DIR/auth-$LINES"
 # Idempotent: the generator returns at once when the files exist with the same parameters.
 "$BIN/examples/gen_authlog" -n "$LINES" --seed 42 --out "$BASE" --formats rfc3164,rfc5424 >/dev/null
 
-# 20 rules: 10 on literals the corpus contains (some with thresholds per source IP), 10 that never match.
-RULES="$WORK/rules"; mkdir -p "$RULES"
-i=0
-for lit in "Failed password" "Invalid user" "Accepted publickey" "Accepted password" "Connection closed" \
-           "maximum authentication attempts" "reverse mapping" "Did not receive identification" \
-           "session opened" "Disconnected from"; do
-  i=$((i+1))
-  thr=""
-  if [ $((i % 2)) -eq 1 ]; then thr=$'  threshold:\n    count: 5\n    timeframe_secs: 600\n    group_by: src_ip'; fi
-  printf 'id: bench_rule_%02d\ntitle: bench %s\nseverity: medium\ndetection:\n  conditions:\n    - field: message\n      operator: contains\n      value: "%s"\n%s\n' "$i" "$lit" "$lit" "$thr" > "$RULES/r$i.yaml"
-done
-for j in $(seq 11 20); do
-  printf 'id: bench_rule_%02d\ntitle: never %s\nseverity: low\ndetection:\n  conditions:\n    - field: process\n      operator: equals\n      value: sudo\n    - field: message\n      operator: contains\n      value: "COMMAND=/opt/never/%s"\n' "$j" "$j" "$j" > "$RULES/r$j.yaml"
-done
-
+RULE_SET=${BENCH_RULES:-library}
+case "$RULE_SET" in
+library)
+  RULES="$PWD/rules"
+  NRULES=$(find "$RULES" -maxdepth 1 -name '*.yaml' -o -maxdepth 1 -name '*.yml' | wc -l)
+  RULES_DESC="the default rule library: $NRULES rules from rules/"
+  ;;
+seed20)
+  # 20 rules: 10 on literals the corpus contains (some with thresholds per source IP), 10 that never match.
+  RULES="$WORK/rules"; mkdir -p "$RULES"
+  i=0
+  for lit in "Failed password" "Invalid user" "Accepted publickey" "Accepted password" "Connection closed" \
+             "maximum authentication attempts" "reverse mapping" "Did not receive identification" \
+             "session opened" "Disconnected from"; do
+    i=$((i+1))
+    thr=""
+    if [ $((i % 2)) -eq 1 ]; then thr=$'  threshold:\n    count: 5\n    timeframe_secs: 600\n    group_by: src_ip'; fi
+    printf 'id: bench_rule_%02d\ntitle: bench %s\nseverity: medium\ndetection:\n  conditions:\n    - field: message\n      operator: contains\n      value: "%s"\n%s\n' "$i" "$lit" "$lit" "$thr" > "$RULES/r$i.yaml"
+  done
+  for j in $(seq 11 20); do
+    printf 'id: bench_rule_%02d\ntitle: never %s\nseverity: low\ndetection:\n  conditions:\n    - field: process\n      operator: equals\n      value: sudo\n    - field: message\n      operator: contains\n      value: "COMMAND=/opt/never/%s"\n' "$j" "$j" "$j" > "$RULES/r$j.yaml"
+  done
+  RULES_DESC="20 rules (10 matching the corpus, 5 with thresholds)"
+  ;;
+*) echo "BENCH_RULES must be library or seed20" >&2; exit 2 ;;
+esac
 start_daemon() { # extra env as KEY=VALUE arguments
   rm -rf "$WORK/data" "$WORK/run"
   env IRONPOST_GENERAL_DATA_DIR="$WORK/data" IRONPOST_GENERAL_PID_FILE="$WORK/run/pid" \
@@ -112,15 +125,15 @@ FILE_ACK_S=$(wait_acked "$(stat -c %s "$BASE.log")")
 ALERTS_FILE=$(curl -fsS "http://$HTTP/metrics" | awk '/^ironpost_alerts_total/ {s += $2} END {printf "%d", s}')
 stop_daemon; FILE_RSS=$RSS_KB
 
-python3 - "$N" "$TCP_S" "$TCP_RSS" "$FILE_S" "$FILE_RSS" "$ALERTS_TCP" "$(cat "$WORK/sender.txt")" "$FILE_ACK_S" "$ALERTS_FILE" <<'PY'
+python3 - "$N" "$TCP_S" "$TCP_RSS" "$FILE_S" "$FILE_RSS" "$ALERTS_TCP" "$(cat "$WORK/sender.txt")" "$FILE_ACK_S" "$ALERTS_FILE" "$RULES_DESC" <<'PY'
 import sys
 n, tcp_s, tcp_rss, file_s, file_rss, alerts, sender = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), sys.argv[6], sys.argv[7]
-file_ack_s, alerts_file = float(sys.argv[8]), sys.argv[9]
+file_ack_s, alerts_file, rules_desc = float(sys.argv[8]), sys.argv[9], sys.argv[10]
 def row(name, s, rss):
     rate = n / s
     print(f"{name:<34} {n:>9} lines {s:>8.3f} s {rate:>12,.0f} lines/s   peak RSS {rss/1024:6.1f} MB"
           f"   (target >= 1,000,000/s: {'ok' if rate >= 1e6 else 'MISSED'}; <= 64 MB: {'ok' if rss <= 64*1024 else 'MISSED'})")
-print(f"20 rules (10 matching the corpus, 5 with thresholds); sender: {sender}")
+print(f"{rules_desc}; sender: {sender}")
 row("syslog TCP -> parse -> rules", tcp_s, tcp_rss)
 row("file (auth.log on disk) -> ...", file_s, file_rss)
 row("file, acknowledged (all stored)", file_ack_s, file_rss)
