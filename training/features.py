@@ -88,3 +88,37 @@ def without_flags(x):
     y = x.copy()
     y[:, FLAG_FEATURES] = np.nan
     return y
+
+
+# Lab captures (testdata/lab-flows, training/lab_capture.sh): the tool behind each row, and its family.
+LAB_FAMILY = {
+    "benign_http": "normal",
+    "benign_ssh": "normal",
+    "benign_dns": "normal",
+    "nmap_sS": "probe",
+    "nmap_sT": "probe",
+    "nmap_sU": "probe",
+    "masscan": "probe",
+    "hping3_syn_flood": "dos",
+    "hydra_ssh": "other",  # password guessing: r2l-like, a positive of neither model
+}
+LAB_COLUMNS = ["run", "label", "t", "src"] + FEATURE_NAMES
+
+
+def load_lab(path):
+    """A lab capture's feature rows (crates/anomaly-ids/examples/flow_features) -> (X float32 [n, 5], tools)."""
+    xs, tools = [], []
+    with Path(path).open(newline="") as f:
+        rows = csv.reader(f)
+        header = next(rows, None)
+        if header != LAB_COLUMNS:
+            raise SystemExit(f"{path}:1: header {header}, want {LAB_COLUMNS}")
+        for n, row in enumerate(rows, start=2):
+            if len(row) != len(LAB_COLUMNS) or row[1] not in LAB_FAMILY:
+                raise SystemExit(f"{path}:{n}: want {len(LAB_COLUMNS)} fields and a label in {sorted(LAB_FAMILY)}")
+            try:
+                xs.append([float(v) if v != "" else math.nan for v in row[4:]])
+            except ValueError as e:
+                raise SystemExit(f"{path}:{n}: {e}") from None
+            tools.append(row[1])
+    return np.asarray(xs, dtype=np.float32).reshape(-1, len(FEATURE_NAMES)), tools
