@@ -69,7 +69,8 @@ T() { ip netns exec "$NS_T" "$@"; }
 until A ping -c1 -W1 "$T_IP" >/dev/null 2>&1; do sleep 0.1; done
 T_MAC=$(ip -n "$NS_T" -o link show "$VT" | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
 
-# Services in the target namespace.
+# Services in the target namespace, started with `ip netns exec` directly (it execs the service, so $! is the
+# service's pid and cleanup can stop it; a shell function run with & would leave its child behind).
 ssh-keygen -q -t ed25519 -N '' -f "$WORK/host_key"
 ssh-keygen -q -t ed25519 -N '' -f "$WORK/client_key"
 cp "$WORK/client_key.pub" "$WORK/authorized_keys"
@@ -89,10 +90,10 @@ MaxStartups 100:30:200
 MaxAuthTries 6
 LoginGraceTime 10
 EOF
-T /usr/sbin/sshd -D -e -f "$WORK/sshd_config" 2>"$WORK/sshd.log" & PIDS+=($!)
+ip netns exec "$NS_T" /usr/sbin/sshd -D -e -f "$WORK/sshd_config" 2>"$WORK/sshd.log" & PIDS+=($!)
 mkdir -p "$WORK/www"; for i in $(seq 1 20); do head -c $((i * 700)) /dev/zero | tr '\0' x >"$WORK/www/p$i.html"; done
-T python3 -m http.server 8080 --bind "$T_IP" --directory "$WORK/www" >/dev/null 2>&1 & PIDS+=($!)
-T dnsmasq --keep-in-foreground --no-resolv --no-hosts --user=root --bind-interfaces --listen-address="$T_IP" \
+ip netns exec "$NS_T" python3 -m http.server 8080 --bind "$T_IP" --directory "$WORK/www" >/dev/null 2>&1 & PIDS+=($!)
+ip netns exec "$NS_T" dnsmasq --keep-in-foreground --no-resolv --no-hosts --user=root --bind-interfaces --listen-address="$T_IP" \
   --port 53 --address=/lab.test/"$T_IP" --pid-file="$WORK/dnsmasq.pid" 2>"$WORK/dnsmasq.log" & PIDS+=($!)
 until A bash -c "exec 3<>/dev/tcp/$T_IP/22 && exec 3<>/dev/tcp/$T_IP/8080" 2>/dev/null; do sleep 0.1; done
 until A dig +short +time=1 +tries=1 "@$T_IP" x.lab.test >/dev/null 2>&1; do sleep 0.1; done
@@ -100,7 +101,7 @@ sleep 3   # the readiness probes' SYNs happen before the capture starts anyway; 
 
 # The capture.
 mkfifo "$WORK/cap.in"
-T "$BIN/xdp_flow_capture" --iface "$VT" --mode skb --out "$WORK/events.jsonl" <"$WORK/cap.in" >"$WORK/cap.out" 2>&1 &
+ip netns exec "$NS_T" "$BIN/xdp_flow_capture" --iface "$VT" --mode skb --out "$WORK/events.jsonl" <"$WORK/cap.in" >"$WORK/cap.out" 2>&1 &
 CAP_PID=$!
 exec 3>"$WORK/cap.in"
 until grep -q '^ready' "$WORK/cap.out"; do kill -0 "$CAP_PID" 2>/dev/null || { cat "$WORK/cap.out" >&2; exit 1; }; sleep 0.05; done
