@@ -10,11 +10,12 @@ mod common;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
+use common::smallfs::SmallFs;
 use common::{
-    ATTACKER_IP, Daemon, GrowingLog, Lab, blocks, lab_get, run, start_in_victim, submit_alert,
-    text, wait_for,
+    ATTACKER_IP, Daemon, GrowingLog, Lab, blocks, lab_get, metric_sum, run, start_in_victim,
+    submit_alert, text, wait_for,
 };
 
 /// One alert per matching line: no threshold; dedup and rate limit are switched off below.
@@ -52,13 +53,6 @@ fn line(i: usize) -> String {
             "Nov 20 10:{mm:02}:{ss:02} web1 sshd[{i}]: Connection closed by 198.18.{a}.{b} port {port} [preauth]\n"
         )
     }
-}
-
-fn metric(body: &str, name: &str) -> u64 {
-    body.lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
 }
 
 /// The alerts of the per-line rule in the store (ids).
@@ -178,7 +172,7 @@ fn kill_9_at_random_points_then_every_alert_is_stored_exactly_once() {
     ids.dedup();
     assert_eq!(ids.len(), expected, "no alert id twice");
     let (_, m) = d.get("/metrics");
-    assert_eq!(metric(&m, "ironpost_log_source_ack_failed_total"), 0);
+    assert_eq!(metric_sum(&m, "ironpost_log_source_ack_failed_total"), 0);
 }
 
 #[test]
@@ -206,10 +200,10 @@ fn a_zeroed_checkpoint_is_reported_counted_and_replayed_without_duplicates() {
     let d = start(dir, &pipeline_env(&log_s, &rules, "end"));
     let m = wait_for(120, "the full replay", || {
         let (_, m) = d.get("/metrics");
-        (metric(&m, "ironpost_log_parsed_total") >= total as u64).then_some(m)
+        (metric_sum(&m, "ironpost_log_parsed_total") >= total as u64).then_some(m)
     });
-    assert_eq!(metric(&m, "ironpost_log_checkpoint_corrupt_total"), 1);
-    assert_eq!(metric(&m, "ironpost_log_parsed_total"), total as u64);
+    assert_eq!(metric_sum(&m, "ironpost_log_checkpoint_corrupt_total"), 1);
+    assert_eq!(metric_sum(&m, "ironpost_log_parsed_total"), total as u64);
     let log_text = d.log();
     assert!(
         log_text.contains("file checkpoints damaged")
@@ -227,44 +221,6 @@ fn a_zeroed_checkpoint_is_reported_counted_and_replayed_without_duplicates() {
     ids.dedup();
     assert_eq!(ids.len(), expected);
     assert_eq!(stored_alert_ids(&d).len(), expected);
-}
-
-/// A tmpfs of a few MiB mounted for the test, unmounted (lazily, should a file stay open) at the
-/// end.
-struct SmallFs(std::path::PathBuf);
-
-impl SmallFs {
-    fn mount(at: &Path, size: &str) -> SmallFs {
-        std::fs::create_dir_all(at).unwrap();
-        let o = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "mount tmpfs: {}", text(&o.stderr));
-        SmallFs(at.to_owned())
-    }
-
-    /// Writes a file until the filesystem is full.
-    fn fill(&self) {
-        let mut f = std::fs::File::create(self.0.join("filler")).unwrap();
-        let block = vec![0u8; 64 * 1024];
-        loop {
-            if let Err(e) = f.write_all(&block) {
-                assert_eq!(e.raw_os_error(), Some(28), "ENOSPC expected: {e}");
-                break;
-            }
-        }
-        // Whatever partial block fits.
-        let _ = f.write_all(&block[..4096]);
-        let _ = f.sync_all();
-    }
-}
-
-impl Drop for SmallFs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).output();
-    }
 }
 
 #[test]
@@ -309,8 +265,8 @@ fn with_sqlite_on_a_full_filesystem_the_responder_still_blocks() {
     assert!(o.status.success(), "submit: {}", text(&o.stderr));
     wait_for(60, "SQLite write failures and dropped records", || {
         let (_, m) = lab_get(&lab, &d, "/metrics");
-        (metric(&m, "ironpost_store_write_errors_total") > 0
-            && metric(&m, "ironpost_store_queue_dropped_total") > 0)
+        (metric_sum(&m, "ironpost_store_write_errors_total") > 0
+            && metric_sum(&m, "ironpost_store_queue_dropped_total") > 0)
             .then_some(())
     });
     // The store is stalled; a verified alert still blocks the attacker.
@@ -328,7 +284,10 @@ fn with_sqlite_on_a_full_filesystem_the_responder_still_blocks() {
     });
     assert!(!lab.ping(), "the attacker's packets are dropped");
     let (_, m) = lab_get(&lab, &d, "/metrics");
-    assert!(metric(&m, "ironpost_store_write_errors_total") > 0, "{m}");
+    assert!(
+        metric_sum(&m, "ironpost_store_write_errors_total") > 0,
+        "{m}"
+    );
     drop(d);
     drop(fs);
 }

@@ -8,53 +8,13 @@
 mod common;
 
 use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
+use common::smallfs::SmallFs;
 use common::{
-    ATTACKER_IP, Lab, blocks, lab_get, run, start_in_victim, submit_alert, text, wait_for,
+    ATTACKER_IP, Lab, blocks, lab_get, metric_sum, run, start_in_victim, submit_alert, text,
+    wait_for,
 };
-
-fn metric(body: &str, name: &str) -> u64 {
-    body.lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
-}
-
-/// A tmpfs of a few MiB for the database, unmounted at the end.
-struct SmallFs(std::path::PathBuf);
-
-impl SmallFs {
-    fn mount(at: &Path) -> SmallFs {
-        std::fs::create_dir_all(at).unwrap();
-        let o = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
-            .arg(at)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "mount tmpfs: {}", text(&o.stderr));
-        SmallFs(at.to_owned())
-    }
-
-    fn fill(&self) {
-        let mut f = std::fs::File::create(self.0.join("filler")).unwrap();
-        let block = vec![0u8; 64 * 1024];
-        while f.write_all(&block).is_ok() {}
-        let _ = f.write_all(&block[..4096]);
-        let _ = f.sync_all();
-    }
-
-    fn empty(&self) {
-        std::fs::remove_file(self.0.join("filler")).unwrap();
-    }
-}
-
-impl Drop for SmallFs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).output();
-    }
-}
 
 const N: usize = 300;
 
@@ -62,7 +22,7 @@ const N: usize = 300;
 fn with_sqlite_stalled_the_overflow_spills_the_responder_blocks_and_all_is_stored_once() {
     let lab = Lab::new("dspill");
     let dir = tempfile::tempdir().unwrap();
-    let fs = SmallFs::mount(&dir.path().join("db"));
+    let fs = SmallFs::mount(&dir.path().join("db"), "4m");
     let db = fs.0.join("ironpost.db").display().to_string();
     let d = start_in_victim(
         &lab,
@@ -99,12 +59,20 @@ fn with_sqlite_stalled_the_overflow_spills_the_responder_blocks_and_all_is_store
     assert!(o.status.success(), "submit: {}", text(&o.stderr));
     let m = wait_for(60, "SQLite failing and the overflow spilled", || {
         let (_, m) = lab_get(&lab, &d, "/metrics");
-        (metric(&m, "ironpost_store_write_errors_total") > 0
-            && metric(&m, "ironpost_store_spilled_total") > 0)
+        (metric_sum(&m, "ironpost_store_write_errors_total") > 0
+            && metric_sum(&m, "ironpost_store_spilled_total") > 0)
             .then_some(m)
     });
-    assert_eq!(metric(&m, "ironpost_store_queue_dropped_total"), 0, "{m}");
-    assert_eq!(metric(&m, "ironpost_store_spill_dropped_total"), 0, "{m}");
+    assert_eq!(
+        metric_sum(&m, "ironpost_store_queue_dropped_total"),
+        0,
+        "{m}"
+    );
+    assert_eq!(
+        metric_sum(&m, "ironpost_store_spill_dropped_total"),
+        0,
+        "{m}"
+    );
 
     // The store is stalled; a verified alert still blocks the attacker.
     let alert = serde_json::json!({
@@ -125,13 +93,13 @@ fn with_sqlite_stalled_the_overflow_spills_the_responder_blocks_and_all_is_store
     fs.empty();
     let m = wait_for(120, "the spill replayed", || {
         let (_, m) = lab_get(&lab, &d, "/metrics");
-        (metric(&m, "ironpost_store_spill_records") == 0
-            && metric(&m, "ironpost_store_spill_replayed_total") > 0)
+        (metric_sum(&m, "ironpost_store_spill_records") == 0
+            && metric_sum(&m, "ironpost_store_spill_replayed_total") > 0)
             .then_some(m)
     });
     assert_eq!(
-        metric(&m, "ironpost_store_spill_replayed_total"),
-        metric(&m, "ironpost_store_spilled_total")
+        metric_sum(&m, "ironpost_store_spill_replayed_total"),
+        metric_sum(&m, "ironpost_store_spilled_total")
     );
     let o = run(d
         .cli()

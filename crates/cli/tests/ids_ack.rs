@@ -12,6 +12,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
+use common::smallfs::SmallFs;
 use common::{Daemon, Proc, free_port, run, spawn_logged, text, wait_for};
 
 fn metric(d: &Daemon, name: &str) -> f64 {
@@ -123,45 +124,10 @@ fn kill_9(mut d: Daemon) -> tempfile::TempDir {
     std::mem::replace(&mut d.dir, tempfile::tempdir().unwrap())
 }
 
-/// A tmpfs mounted for the test (the SQLite database lives there), unmounted at the end.
-struct SmallFs(std::path::PathBuf);
-
-impl SmallFs {
-    fn mount(at: &Path) -> SmallFs {
-        std::fs::create_dir_all(at).unwrap();
-        let o = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
-            .arg(at)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "mount tmpfs: {}", text(&o.stderr));
-        SmallFs(at.to_owned())
-    }
-
-    fn fill(&self) {
-        use std::io::Write;
-        let mut f = std::fs::File::create(self.0.join("filler")).unwrap();
-        let block = vec![0u8; 64 * 1024];
-        while f.write_all(&block).is_ok() {}
-        let _ = f.write_all(&block[..512]);
-        let _ = f.sync_all();
-    }
-
-    fn empty(&self) {
-        std::fs::remove_file(self.0.join("filler")).unwrap();
-    }
-}
-
-impl Drop for SmallFs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).output();
-    }
-}
-
 #[test]
 fn kill_9_before_the_ack_then_every_scan_alert_is_stored_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let fs = SmallFs::mount(&dir.path().join("db"));
+    let fs = SmallFs::mount(&dir.path().join("db"), "8m");
     let setup = Setup::new(dir.path(), &fs.0.join("ironpost.db"));
 
     // (a) Stored, not yet acknowledged.

@@ -9,7 +9,7 @@ mod common;
 use std::io::Write;
 use std::process::Command;
 
-use common::{Daemon, GrowingLog, free_port, run, text, wait_for};
+use common::{Daemon, GrowingLog, free_port, metric_sum, run, text, wait_for};
 
 const SEED_RULE: &str = r#"id: ssh_brute_force
 title: SSH Brute Force Attack
@@ -385,14 +385,6 @@ fn two_pipelines_sharing_redis_raise_one_alert() {
     assert_eq!(total, 1, "one alert across both pipelines");
 }
 
-/// Sum of a metric's samples (all label sets) from a /metrics body.
-fn metric(body: &str, name: &str) -> u64 {
-    body.lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
-}
-
 /// One auth.log line with a unique pid.
 fn closed_line(i: usize) -> String {
     format!(
@@ -462,13 +454,13 @@ fn kill_9_mid_file_then_restart_processes_every_line_and_counts_replays() {
     let expected = (total - committed_lines) as u64;
     let body = wait_for(120, "the rest of the file after the restart", || {
         let (_, m) = d2.get("/metrics");
-        (metric(&m, "ironpost_log_parsed_total") >= expected).then_some(m)
+        (metric_sum(&m, "ironpost_log_parsed_total") >= expected).then_some(m)
     });
     // Every line after the committed checkpoint, exactly once: nothing lost, nothing skipped.
-    assert_eq!(metric(&body, "ironpost_log_parsed_total"), expected);
+    assert_eq!(metric_sum(&body, "ironpost_log_parsed_total"), expected);
     // Lines read before the kill but not committed come again, and are counted as replayed.
     assert_eq!(
-        metric(&body, "ironpost_log_source_replayed_total"),
+        metric_sum(&body, "ironpost_log_source_replayed_total"),
         (read_lines - committed_lines) as u64
     );
 }

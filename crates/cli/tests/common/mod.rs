@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 pub mod docker;
+pub mod smallfs;
 pub mod sshd;
 
 use std::io::{Read, Write};
@@ -36,6 +37,14 @@ pub fn scrub_env(c: &mut Command) {
             c.env_remove(k);
         }
     }
+}
+
+/// Sum of a metric's samples (every label set) in a Prometheus text body.
+pub fn metric_sum(body: &str, name: &str) -> u64 {
+    body.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
 }
 
 pub fn text(o: &[u8]) -> String {
