@@ -97,9 +97,10 @@ pub struct LogPipelineConfig {
     /// from `/dev/log` (`/var/log/auth.log`): any local user can write `logger -t sshd …` there.
     pub trusted_paths: Vec<PathBuf>,
     /// Files (glob patterns, as in `watch_paths`; each must also be watched) written by auditd
-    /// (`/var/log/audit/audit.log`): their records are joined into events by serial (`SYSCALL`
-    /// + `EXECVE` + `CWD` + `PATH` …) and only `service: auditd` Sigma rules (and native rules
-    /// on `format: auditd`) see them. Same acknowledged checkpoints as other files.
+    /// (`/var/log/audit/audit.log`): their records are joined into events by serial (`SYSCALL`,
+    /// `EXECVE`, `CWD`, `PATH` …), matched through one view per record (Sigma rules only with
+    /// `service: auditd`; native rules like any record, `format` = `auditd`). Same acknowledged
+    /// checkpoints as other files.
     pub auditd_paths: Vec<PathBuf>,
     /// Syslog senders (addresses or CIDRs) whose records are authenticated. Checked against the
     /// TCP peer; a UDP datagram's source address can be forged, so UDP senders are trusted only

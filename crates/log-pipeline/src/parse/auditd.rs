@@ -311,7 +311,7 @@ fn digits(b: &[u8], max: usize) -> Option<u64> {
 /// Hex text (even length, `0-9A-Fa-f`) decoded, at most [`MAX_VALUE`] bytes of it, as text
 /// (invalid UTF-8 replaced); `None` when `b` is not hex.
 pub fn unhex(b: &[u8]) -> Option<String> {
-    if b.is_empty() || b.len() % 2 != 0 {
+    if b.is_empty() || !b.len().is_multiple_of(2) {
         return None;
     }
     let nibble = |c: u8| match c {

@@ -86,7 +86,7 @@ impl Worker {
                 matched.clear();
                 rules.matches(&view, &mut matched);
                 for rule in &matched {
-                    if seen.iter().any(|id| *id == rule.id) {
+                    if seen.contains(&rule.id) {
                         continue;
                     }
                     seen.push(rule.id.clone());
