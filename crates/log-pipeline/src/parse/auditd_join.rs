@@ -12,7 +12,7 @@
 //! view ([`AuditView`]) exposes, besides every field of its records, the joined fields:
 //! `CommandLine` (the EXECVE arguments joined with spaces, else the PROCTITLE), `Image`
 //! (`process`, from `exe`), `CurrentDirectory`, `TargetFilename`, `ParentProcessId`, `User`
-//! (`user`: the enriched `UID`, else `uid`), `SYSCALL` (the enriched name, else the number
+//! (`user`: a user-space record's `acct`, else the enriched `UID`, else `uid`), `src_ip` (`addr`, of user-space records), `SYSCALL` (the enriched name, else the number
 //! translated for x86_64 and aarch64) and `format` = `auditd`.
 
 use std::collections::VecDeque;
@@ -338,7 +338,13 @@ impl FieldSource for AuditView<'_> {
             "CurrentDirectory" => self.lookup("cwd"),
             "TargetFilename" => self.path_name(),
             "ParentProcessId" => self.lookup("ppid"),
-            "user" | "User" => self.lookup("UID").or_else(|| self.lookup("uid")),
+            "src_ip" => self.lookup("addr"),
+            // The account a user-space record is about (PAM's `acct`), else the process's user.
+            "user" | "User" => self
+                .record()
+                .get("acct")
+                .or_else(|| self.lookup("UID"))
+                .or_else(|| self.lookup("uid")),
             "hostname" | "host" => self.event.node.as_deref(),
             "SYSCALL" => self
                 .lookup("SYSCALL")

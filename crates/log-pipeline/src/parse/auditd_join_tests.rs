@@ -190,6 +190,16 @@ fn user_space_records_are_events_alone_and_bad_lines_counted() {
     assert_eq!(field(&v, "user").as_deref(), Some("root"));
     assert_eq!(field(&v, "AUID").as_deref(), Some("alice"));
     assert_eq!(field(&v, "addr").as_deref(), Some("203.0.113.9"));
+    assert!(matches!(v.field("src_ip"), Some(FieldValue::Ip(_))));
+    let out = feed(
+        &mut j,
+        &[
+            "type=USER_AUTH msg=audit(1700000001.000:91): pid=901 uid=0 auid=4294967295 ses=4294967295 msg='op=PAM:authentication grantors=? acct=\"alice\" exe=\"/usr/sbin/sshd\" hostname=203.0.113.9 addr=203.0.113.9 terminal=ssh res=failed'\x1dUID=\"root\" AUID=\"unset\"",
+        ],
+    );
+    let v = out[0].views().next().expect("a view");
+    assert_eq!(field(&v, "user").as_deref(), Some("alice"), "PAM's account");
+    assert_eq!(field(&v, "res").as_deref(), Some("failed"));
     let mut out = Vec::new();
     assert!(
         j.push_line(b"Nov 10 06:55:46 host sshd[1]: hi", &mut out)
