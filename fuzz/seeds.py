@@ -173,8 +173,31 @@ def ids_seeds():
     put("notify_body", '{"alerts":[]}')
 
 
+def auditd_seeds():
+    for f in files("crates/log-pipeline/tests/fixtures/auditd/*.log"):
+        data = f.read_bytes()
+        put("log_auditd", data)
+        put("log_auditd", b"\n".join(data.split(b"\n")[:6]))
+    put("log_auditd", "\n".join([
+        'type=SYSCALL msg=audit(1700000000.100:10): arch=c000003e syscall=59 success=yes exit=0 a0=55d0 a1=55d1 '
+        'a2=55d2 a3=0 items=2 ppid=700 pid=701 auid=1000 uid=0 euid=0 tty=pts0 ses=3 comm="chattr" '
+        'exe="/usr/bin/chattr" key=(null)',
+        'type=EXECVE msg=audit(1700000000.100:10): argc=3 a0="chattr" a1="-i" a2=2F746D702F612066696C65',
+        'type=EXECVE msg=audit(1700000000.100:11): argc=2 a0="echo" a1_len=6 a1[0]=616263 a1[1]="def"',
+        'type=CWD msg=audit(1700000000.100:10): cwd="/root"',
+        'type=PATH msg=audit(1700000000.100:10): item=0 name="/usr/bin/chattr" inode=1 nametype=NORMAL',
+        'type=PROCTITLE msg=audit(1700000000.100:10): proctitle=6368617474720069002F746D702F612066696C65',
+        'type=EOE msg=audit(1700000000.100:10): ',
+        'node=web1 type=USER_AUTH msg=audit(1700000000.500:88): pid=900 uid=0 auid=4294967295 '
+        "msg='op=PAM:authentication acct=\"alice\" exe=\"/usr/sbin/sshd\" addr=203.0.113.9 res=failed'"
+        '\x1dUID="root" AUID="unset"',
+        'type=ADD_USER msg=audit(1700000003.000:90): pid=1 uid=0 msg=\'op=adding user id=1001 exe="/usr/sbin/useradd" res=success\'',
+    ]))
+
+
 if __name__ == "__main__":
     log_seeds()
+    auditd_seeds()
     rules_seeds()
     sbom_seeds()
     vulndb_seeds()

@@ -96,6 +96,12 @@ pub struct LogPipelineConfig {
     /// authenticated (see `verified_programs`). Do not list a file that a syslog daemon fills
     /// from `/dev/log` (`/var/log/auth.log`): any local user can write `logger -t sshd …` there.
     pub trusted_paths: Vec<PathBuf>,
+    /// Files (glob patterns, as in `watch_paths`; each must also be watched) written by auditd
+    /// (`/var/log/audit/audit.log`): their records are joined into events by serial (`SYSCALL`,
+    /// `EXECVE`, `CWD`, `PATH` …), matched through one view per record (Sigma rules only with
+    /// `service: auditd`; native rules like any record, `format` = `auditd`). Same acknowledged
+    /// checkpoints as other files.
+    pub auditd_paths: Vec<PathBuf>,
     /// Syslog senders (addresses or CIDRs) whose records are authenticated. Checked against the
     /// TCP peer; a UDP datagram's source address can be forged, so UDP senders are trusted only
     /// with `trust_udp_senders`. Every syslog record keeps its sender as the `sender_ip` field.
@@ -239,6 +245,7 @@ impl Default for LogPipelineConfig {
             file_start_at: StartAt::End,
             file_poll: Duration::from_millis(250),
             trusted_paths: Vec::new(),
+            auditd_paths: Vec::new(),
             trusted_senders: Vec::new(),
             trust_udp_senders: false,
             verified_programs: default_verified_programs(),
@@ -313,6 +320,7 @@ impl Validate for LogPipelineConfig {
         for (name, list) in [
             ("watch_paths", &self.watch_paths),
             ("trusted_paths", &self.trusted_paths),
+            ("auditd_paths", &self.auditd_paths),
         ] {
             for (i, p) in list.iter().enumerate() {
                 let dir_has_glob = p

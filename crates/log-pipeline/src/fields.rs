@@ -15,7 +15,7 @@
 //! | `src_ip`, `user`, `port`, `outcome` | extracted from sshd/sudo/su/pam lines (`outcome`: `failure`, `success`, `invalid_user`, `max_attempts`, `disconnect`, `pubkey_probe` — a refused key of an existing user, not a failure) |
 //! | `source` | the component that received it (`file:/var/log/auth.log`, `syslog_udp` …) |
 //! | `evidence` | what the record's address rests on: `verified`, `spoofable` or `forgeable` (decided by the source, never by the text) |
-//! | `format` | the grammar the line was read with: `rfc5424`, `rfc3164`, `json`, `journal`, `combined` (web access log), `web_error`, `raw` (Sigma log sources use it) |
+//! | `format` | the grammar the line was read with: `rfc5424`, `rfc3164`, `json`, `journal`, `combined` (web access log), `web_error`, `auditd` (a joined auditd event, `parse/auditd_join.rs`), `raw` (Sigma log sources use it) |
 //! | `sender_ip` | the syslog sender's address (UDP datagram source or TCP peer) |
 //! | anything else | RFC 5424 structured data as `SDID.param`, JSON keys as dotted paths |
 

@@ -31,6 +31,7 @@
 //! with. Stop order: sources first, then the worker drains what they queued, then checkpoints are
 //! written.
 
+mod auditd;
 mod error;
 
 use std::path::PathBuf;
@@ -92,6 +93,8 @@ struct PipelineMetrics {
     alert_evictions: prometheus::IntCounter,
     alert_state: crate::rules::AlertStateMetrics,
     syslog_tcp: crate::source::syslog_tcp::TcpLimitMetrics,
+    /// `log_auditd_dropped_total{reason}`: see `pipeline/auditd.rs`.
+    auditd: prometheus::IntCounterVec,
 }
 
 impl PipelineMetrics {
@@ -138,6 +141,7 @@ impl PipelineMetrics {
             ),
             alert_state: crate::rules::AlertStateMetrics::new(r),
             syslog_tcp: crate::source::syslog_tcp::TcpLimitMetrics::new(r),
+            auditd: auditd::metric(r),
         }
     }
 }
@@ -388,6 +392,8 @@ struct Worker {
     /// Batches of each file not yet acknowledged, in read order.
     file_marks: std::collections::HashMap<FileKey, Watermark<FilePos>>,
     journal_marks: Watermark<String>,
+    /// The auditd joiner of each `auditd_paths` file being read, by path.
+    auditd: std::collections::HashMap<Arc<str>, crate::parse::auditd_join::Joiner>,
 }
 
 /// The deterministic id of what rule `rule` raised on line `i` of a file batch: the file's
@@ -458,6 +464,11 @@ impl Worker {
     }
 
     async fn process(&mut self, batch: &Batch, ack: &Ack, pos: Option<&FilePos>) {
+        if batch.source == "file"
+            && crate::trust::path_matches(&self.shared.cfg.auditd_paths, &batch.origin)
+        {
+            return self.process_auditd(batch, ack, pos).await;
+        }
         let rules = self
             .shared
             .rules
@@ -893,6 +904,7 @@ impl Module for LogPipeline {
                 source_metrics: Some(self.source_metrics.clone()),
                 file_marks: std::collections::HashMap::new(),
                 journal_marks: Watermark::new(),
+                auditd: std::collections::HashMap::new(),
             };
             let packets = self.packets_rx.take().unwrap_or_else(|| mpsc::channel(1).1);
             self.checkpoints = worker.checkpoints.clone();

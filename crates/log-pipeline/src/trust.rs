@@ -12,6 +12,21 @@ use crate::config::LogPipelineConfig;
 use crate::parse::{JournalTrust, Record};
 use crate::source::file::glob_match;
 
+/// Whether `path` matches one of `globs` (as `watch_paths`: `*` and `?` in the file name only).
+pub(crate) fn path_matches(globs: &[PathBuf], path: &str) -> bool {
+    let p = std::path::Path::new(path);
+    let (Some(dir), Some(name)) = (p.parent(), p.file_name().and_then(|n| n.to_str())) else {
+        return false;
+    };
+    globs.iter().any(|pat| {
+        pat.parent() == Some(dir)
+            && pat
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|g| glob_match(g, name))
+    })
+}
+
 /// What decides a record's evidence class (see the module doc).
 #[derive(Debug, Clone)]
 pub struct Trust {
@@ -37,17 +52,7 @@ impl Trust {
     /// Whether the file at `path` is in `trusted_paths` (same globbing as `watch_paths`: `*`
     /// and `?` in the file name only).
     pub fn file_trusted(&self, path: &str) -> bool {
-        let p = std::path::Path::new(path);
-        let (Some(dir), Some(name)) = (p.parent(), p.file_name().and_then(|n| n.to_str())) else {
-            return false;
-        };
-        self.paths.iter().any(|pat| {
-            pat.parent() == Some(dir)
-                && pat
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|g| glob_match(g, name))
-        })
+        path_matches(&self.paths, path)
     }
 
     /// Whether a syslog message from `sender` over `source` (`syslog_tcp`, `syslog_udp`) is

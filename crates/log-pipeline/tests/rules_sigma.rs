@@ -238,8 +238,8 @@ fn unsupported_rules_are_reported_with_reasons() {
     got.sort_by(|a, b| a.0.cmp(&b.0));
     let want = [
         ("lnx_absence.yml", "aggregation `| count() < 2`: `<`"),
-        ("lnx_auditd_service.yml", "logsource service `auditd`"),
         ("lnx_base64offset.yml", "modifier `|utf16le`"),
+        ("lnx_clamav_service.yml", "logsource service `clamav`"),
         ("lnx_correlation.yml", "Sigma correlation rules"),
         ("lnx_near_not.yml", "`near … and not …`"),
         ("win_whoami.yml", "logsource category `process_creation`"),
@@ -667,9 +667,9 @@ fn unsupported_and_invalid_constructs() {
             "category",
         ),
         (
-            "logsource: {product: linux, service: auditd}\ndetection: {s: [x], condition: s}",
+            "logsource: {product: linux, service: clamav}\ndetection: {s: [x], condition: s}",
             true,
-            "service `auditd`",
+            "service `clamav`",
         ),
         (
             "logsource: {product: linux, custom: x}\ndetection: {s: [x], condition: s}",

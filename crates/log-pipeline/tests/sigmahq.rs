@@ -207,8 +207,8 @@ fn logsource_keeps_rules_to_their_records() {
             "a product other than nginx or apache",
         ),
         (
-            "{product: linux, service: auditd}",
-            "logsource service `auditd`",
+            "{product: linux, service: clamav}",
+            "logsource service `clamav`",
         ),
         (
             "{product: nginx, service: sshd}",

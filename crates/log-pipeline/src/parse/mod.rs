@@ -32,6 +32,8 @@
 //! Apache (`[Www Mmm dd hh:mm:ss[.us] yyyy] [module:level] …`) error log line, `Format::WebError`;
 //! anything else is Raw.
 
+pub mod auditd;
+pub mod auditd_join;
 mod auth;
 mod auth_tokens;
 pub mod journal;

@@ -4,7 +4,9 @@
 //!
 //! **Log sources** (`logsource`) become a condition on the record's `format` (the grammar that
 //! read it) and, for some services, its `process`, so a rule only runs on records of its source:
-//! `product: linux` (and its services) on everything but web server logs; `service: sshd`, `sudo`,
+//! `product: linux` (and its services) on everything but web server logs and auditd events;
+//! `service: auditd` means `format: auditd` (one view per record of a joined event, see
+//! `parse/auditd_join.rs`: `type`, `SYSCALL`, `a0` … read as written); `service: sshd`, `sudo`,
 //! `su`, `cron`, `vsftpd` add `process` = that program (`cron`: `cron` or `crond`,
 //! case-insensitive); `auth` and `syslog` add nothing; `journald` means `format: journal`;
 //! `category: webserver` (alone or with `product: nginx|apache`) means web access logs
@@ -60,7 +62,8 @@ use detection::detection;
 
 /// `logsource.service` values accepted.
 pub const SIGMA_SERVICES: &[&str] = &[
-    "auth", "sshd", "syslog", "sudo", "su", "cron", "vsftpd", "journald", "nginx", "apache",
+    "auth", "sshd", "syslog", "sudo", "su", "cron", "vsftpd", "journald", "auditd", "nginx",
+    "apache",
 ];
 
 /// Sigma field names (as SigmaHQ's Linux and generic rules write them) → Ironpost field names.
@@ -288,6 +291,10 @@ fn text_field(m: &Mapping, key: &str) -> Result<Option<String>, Reject> {
 /// Record formats (the `format` field) of web servers' logs: access logs, error logs.
 const WEB_FORMATS: [&str; 2] = ["combined", "web_error"];
 
+/// Record formats that are not syslog-like text: web server logs and auditd events (which only
+/// `service: auditd` rules see).
+const NOT_SYSLOG: [&str; 3] = ["combined", "web_error", "auditd"];
+
 /// Checks `logsource` and returns the condition that keeps the rule to records of that source
 /// (the mapping table is in `docs/rules.md`).
 fn logsource(ls: Option<&Value>) -> Result<Option<Expr>, Reject> {
@@ -352,7 +359,7 @@ fn logsource(ls: Option<&Value>) -> Result<Option<Expr>, Reject> {
     }
     let Some(service) = service else {
         return match product.as_deref() {
-            Some("linux") => Ok(Some(Expr::Not(Box::new(formats(&WEB_FORMATS))))),
+            Some("linux") => Ok(Some(Expr::Not(Box::new(formats(&NOT_SYSLOG))))),
             Some(_) => Ok(Some(formats(&WEB_FORMATS))),
             None => unsupported("logsource names neither a product nor a service"),
         };
@@ -376,7 +383,7 @@ fn logsource(ls: Option<&Value>) -> Result<Option<Expr>, Reject> {
             SIGMA_SERVICES.join(", ")
         ));
     }
-    let not_web = Expr::Not(Box::new(formats(&WEB_FORMATS)));
+    let not_web = Expr::Not(Box::new(formats(&NOT_SYSLOG)));
     Ok(Some(match service.as_str() {
         "sshd" => Expr::all(vec![not_web, process(&["sshd"])]),
         "sudo" => Expr::all(vec![not_web, process(&["sudo"])]),
@@ -384,6 +391,7 @@ fn logsource(ls: Option<&Value>) -> Result<Option<Expr>, Reject> {
         "cron" => Expr::all(vec![not_web, process(&["cron", "crond"])]),
         "vsftpd" => Expr::all(vec![not_web, process(&["vsftpd"])]),
         "journald" => formats(&["journal"]),
+        "auditd" => formats(&["auditd"]),
         _ => not_web,
     }))
 }
