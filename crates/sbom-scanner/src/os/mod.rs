@@ -6,7 +6,8 @@
 //! top; the databases are read like lockfiles (same size and package limits, errors naming the
 //! file and line). Distribution advisories name source packages, so each package records its
 //! source (dpkg `Source:`, apk `o:`) and the OSV ecosystem of its release (`Debian:12`,
-//! `Ubuntu:22.04:LTS`, `Alpine:v3.19`). rpm databases (`rpmdb.sqlite`) are not read.
+//! `Ubuntu:22.04:LTS`, `Alpine:v3.19`). Ubuntu Pro records (`Ubuntu:Pro:…`, fixes shipped only to
+//! Pro subscribers) are not matched. rpm databases (`rpmdb.sqlite`) are not read.
 
 pub(crate) mod apk;
 pub(crate) mod dpkg;
@@ -170,4 +171,51 @@ fn read_os_release(root: &Path) -> Result<OsRelease, (PathBuf, Error)> {
         }
     }
     Ok(OsRelease::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(text: &str) -> OsRelease {
+        OsRelease::parse(Path::new("os-release"), text).expect("valid os-release")
+    }
+
+    #[test]
+    fn osv_ecosystems_and_purl_distros() {
+        let deb = os("ID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n");
+        assert_eq!(
+            deb.osv_ecosystem(Ecosystem::Debian).as_deref(),
+            Some("Debian:12")
+        );
+        assert_eq!(deb.purl_distro().as_deref(), Some("debian-12"));
+        let lts =
+            os("ID=ubuntu\nVERSION_ID=\"22.04\"\nVERSION=\"22.04.4 LTS (Jammy Jellyfish)\"\n");
+        assert_eq!(lts.dpkg_ecosystem(), Ecosystem::Ubuntu);
+        assert_eq!(
+            lts.osv_ecosystem(Ecosystem::Ubuntu).as_deref(),
+            Some("Ubuntu:22.04:LTS")
+        );
+        let interim = os("ID=ubuntu\nVERSION_ID='23.10'\nVERSION=\"23.10 (Mantic Minotaur)\"\n");
+        assert_eq!(
+            interim.osv_ecosystem(Ecosystem::Ubuntu).as_deref(),
+            Some("Ubuntu:23.10")
+        );
+        let alpine = os("ID=alpine\nVERSION_ID=3.19.1\n");
+        assert_eq!(
+            alpine.osv_ecosystem(Ecosystem::Alpine).as_deref(),
+            Some("Alpine:v3.19")
+        );
+        assert_eq!(alpine.purl_distro().as_deref(), Some("3.19.1"));
+        // Debian testing/sid has no VERSION_ID: no release, nothing matches.
+        let sid = os("ID=debian\nVERSION_CODENAME=trixie\n");
+        assert_eq!(sid.osv_ecosystem(Ecosystem::Debian), None);
+        // A dpkg database on a distribution that is neither.
+        assert_eq!(
+            os("ID=mint\nVERSION_ID=21\n").osv_ecosystem(Ecosystem::Debian),
+            None
+        );
+        let e = OsRelease::parse(Path::new("os-release"), "ID=debian\nbroken\n").expect_err("bad");
+        assert_eq!(e.to_string(), "os-release:2: not a KEY=value assignment");
+    }
 }
