@@ -113,6 +113,20 @@ def sbom_seeds():
             put(target, f.read_bytes())
 
 
+def os_seeds():
+    # dpkg status: first byte even = a status file, odd = one distroless status.d file.
+    status = (ROOT / "crates/sbom-scanner/tests/fixtures/os/debian12/var/lib/dpkg/status").read_bytes()
+    stanzas = status.split(b"\n\n")
+    put("os_dpkg_status", b"\0" + b"\n\n".join(stanzas[:6]) + b"\n")
+    put("os_dpkg_status", b"\0" + b"\n\n".join(stanzas[len(stanzas) // 2: len(stanzas) // 2 + 6]) + b"\n")
+    put("os_dpkg_status", b"\1Package: base-files\nVersion: 12.4+deb12u5\nArchitecture: amd64\n")
+    put("os_dpkg_status", b"\0Package: libgcc-s1\nStatus: hold ok installed\nSource: gcc-12 (12.2.0-14)\n"
+        b"Version: 12.2.0-14\nDescription: x\n line\n .\n more\n\nPackage: gone\n"
+        b"Status: deinstall ok config-files\nVersion: 1\n")
+    put("os_apk_installed", (ROOT / "crates/sbom-scanner/tests/fixtures/os/alpine319/lib/apk/db/installed").read_bytes())
+    put("os_apk_installed", b"P:a\nV:1.0_rc1-r0\no:b\n\nP:c\n")
+
+
 def vulndb_seeds():
     # A sample of RustSec's OSV export and native advisories (the smallest, then a spread).
     osv = sorted(files("testdata/rustsec/osv/crates/*.json"), key=lambda p: p.stat().st_size)
@@ -129,7 +143,8 @@ def vulndb_seeds():
                 z.writestr(f.name, f.read_bytes())
             z.writestr("README.txt", "not an advisory")
         put("vulndb_zip", buf.getvalue())
-    for triple in ["1.2.3\n1.2.4\n2.0.0-rc.1", "v0.4.0\n0.4.0+build.7\n0.4.0-alpha.beta.11",
+    for triple in ["1:1.2.13.dfsg-1\n3.0.11-1~deb12u2\n1.0~rc1+b1", "1.0_alpha1-r0\n1.36.1-r15\n1.2.4_git20230717-r4",
+                   "1.2.3\n1.2.4\n2.0.0-rc.1", "v0.4.0\n0.4.0+build.7\n0.4.0-alpha.beta.11",
                    "1.0.post1\n1.0a1.dev3\n2!1.0rc1", "1.0.0-x.7.z.92\n1.0.0-x-y-z.--\n1.0.0-0A.is.legal",
                    "1.0+local.7.abc\n1.0.dev0\n1.0.0.0.0"]:
         put("version", triple)
@@ -200,6 +215,7 @@ if __name__ == "__main__":
     auditd_seeds()
     rules_seeds()
     sbom_seeds()
+    os_seeds()
     vulndb_seeds()
     config_seeds()
     proto_seeds()

@@ -528,3 +528,44 @@ fn daemon_without_database_is_degraded_with_the_import_hint() {
     });
     assert!(reason.contains("ironpost-cli db import"), "{reason}");
 }
+
+/// A root filesystem (this host's Debian 12 dpkg status + os-release, committed in the scanner's
+/// fixtures) scanned against hand-written OSV records imported by `db import`: OS packages match
+/// on their source package, in their release's ecosystem, with dpkg's order.
+#[test]
+fn os_root_scan_reports_exactly_the_expected_findings() {
+    let os = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../sbom-scanner/tests/fixtures/os"
+    ));
+    let db = tempfile::tempdir().unwrap();
+    let o = run(cli()
+        .args(["db", "import", "--db"])
+        .arg(db.path())
+        .arg(os.join("osv"))
+        .args(["--output", "json"]));
+    assert!(o.status.success(), "db import: {}", text(&o.stderr));
+    let (code, r) = scan(db.path(), &os.join("debian12"), &[]);
+    assert_eq!(code, Some(6), "findings remain");
+    let want: BTreeSet<(String, String, String)> = [
+        ("TEST-DEB-OPENSSL", "libssl-dev", "3.0.19-1~deb12u2"),
+        ("TEST-DEB-OPENSSL", "libssl3", "3.0.19-1~deb12u2"),
+        ("TEST-DEB-OPENSSL", "openssl", "3.0.19-1~deb12u2"),
+        ("TEST-DEB-ZLIB-EPOCH", "zlib1g", "1:1.2.13.dfsg-1"),
+        ("TEST-DEB-ZLIB-EPOCH", "zlib1g-dev", "1:1.2.13.dfsg-1"),
+    ]
+    .iter()
+    .map(|(a, p, v)| ((*a).to_owned(), (*p).to_owned(), (*v).to_owned()))
+    .collect();
+    assert_eq!(ids(&r["findings"]), want);
+    let purls: BTreeSet<&str> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["purl"].as_str().unwrap())
+        .collect();
+    assert!(
+        purls.contains("pkg:deb/debian/libssl3@3.0.19-1~deb12u2?arch=amd64&distro=debian-12"),
+        "{purls:?}"
+    );
+}

@@ -24,6 +24,7 @@ mod error;
 pub mod fuzz;
 mod lockfile;
 mod module;
+pub mod os;
 mod package;
 mod render;
 mod sbom;
@@ -38,7 +39,7 @@ pub use error::{Error, MAX_FILE_BYTES, MAX_PACKAGES};
 pub use lockfile::Format;
 pub use module::{SbomModule, db_dir};
 pub use package::{
-    Checksum, Ecosystem, HashAlg, Inventory, LockfileReport, Package, Skipped, Source,
+    Checksum, Ecosystem, HashAlg, Inventory, LockfileReport, OsPackage, Package, Skipped, Source,
 };
 pub use render::{sarif, table};
 pub use sbom::cyclonedx::CycloneDxVersion;
@@ -60,6 +61,12 @@ pub fn inventory(scan_dirs: &[PathBuf]) -> Result<Inventory, Error> {
     };
     let mut seen = BTreeSet::new();
     for dir in scan_dirs {
+        // A root filesystem: its OS package databases first.
+        if dir.is_dir() {
+            for (path, parsed) in os::inventory_root(dir) {
+                add_report(&mut inv, path, parsed);
+            }
+        }
         let (files, errors) = discover::discover(dir)?;
         inv.walk_errors.extend(errors);
         for path in files {
@@ -67,37 +74,8 @@ pub fn inventory(scan_dirs: &[PathBuf]) -> Result<Inventory, Error> {
             if !seen.insert(key) {
                 continue;
             }
-            let report = match lockfile::parse_file(&path) {
-                Ok(parsed) if inv.packages.len() + parsed.packages.len() > MAX_PACKAGES => {
-                    LockfileReport {
-                        error: Some(lockfile::too_many(&path)),
-                        path,
-                        packages: 0,
-                        skipped: parsed.skipped,
-                    }
-                }
-                Ok(parsed) => {
-                    let report = LockfileReport {
-                        path,
-                        packages: parsed.packages.len(),
-                        skipped: parsed.skipped,
-                        error: None,
-                    };
-                    if inv.packages.is_empty() {
-                        inv.packages = parsed.packages;
-                    } else {
-                        inv.packages.extend(parsed.packages);
-                    }
-                    report
-                }
-                Err(e) => LockfileReport {
-                    path,
-                    packages: 0,
-                    skipped: Vec::new(),
-                    error: Some(e),
-                },
-            };
-            inv.lockfiles.push(report);
+            let parsed = lockfile::parse_file(&path);
+            add_report(&mut inv, path, parsed);
         }
     }
     // No two packages share this whole key (each file is de-duplicated), so the order is total.
@@ -119,6 +97,39 @@ pub fn inventory(scan_dirs: &[PathBuf]) -> Result<Inventory, Error> {
 }
 
 /// The inventory as a CycloneDX JSON document.
+/// Adds what one lockfile (or package database) gave to the inventory, within the package limit.
+fn add_report(inv: &mut Inventory, path: PathBuf, parsed: Result<lockfile::Parsed, Error>) {
+    let report = match parsed {
+        Ok(parsed) if inv.packages.len() + parsed.packages.len() > MAX_PACKAGES => LockfileReport {
+            error: Some(lockfile::too_many(&path)),
+            path,
+            packages: 0,
+            skipped: parsed.skipped,
+        },
+        Ok(parsed) => {
+            let report = LockfileReport {
+                path,
+                packages: parsed.packages.len(),
+                skipped: parsed.skipped,
+                error: None,
+            };
+            if inv.packages.is_empty() {
+                inv.packages = parsed.packages;
+            } else {
+                inv.packages.extend(parsed.packages);
+            }
+            report
+        }
+        Err(e) => LockfileReport {
+            path,
+            packages: 0,
+            skipped: Vec::new(),
+            error: Some(e),
+        },
+    };
+    inv.lockfiles.push(report);
+}
+
 pub fn cyclonedx(inv: &Inventory, version: CycloneDxVersion) -> serde_json::Value {
     sbom::cyclonedx::render(inv, version, sbom::DocMeta::now())
 }

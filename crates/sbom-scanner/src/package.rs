@@ -15,6 +15,12 @@ pub enum Ecosystem {
     Npm,
     PyPI,
     Go,
+    /// Debian packages (dpkg database); OSV `Debian:N`.
+    Debian,
+    /// Ubuntu packages (dpkg database); OSV `Ubuntu:N[:LTS]`.
+    Ubuntu,
+    /// Alpine packages (apk database); OSV `Alpine:vX.Y`.
+    Alpine,
 }
 
 impl Ecosystem {
@@ -25,6 +31,9 @@ impl Ecosystem {
             Ecosystem::Npm => "npm",
             Ecosystem::PyPI => "PyPI",
             Ecosystem::Go => "Go",
+            Ecosystem::Debian => "Debian",
+            Ecosystem::Ubuntu => "Ubuntu",
+            Ecosystem::Alpine => "Alpine",
         }
     }
 
@@ -35,8 +44,26 @@ impl Ecosystem {
             Ecosystem::Npm => "npm",
             Ecosystem::PyPI => "pypi",
             Ecosystem::Go => "golang",
+            Ecosystem::Debian | Ecosystem::Ubuntu => "deb",
+            Ecosystem::Alpine => "apk",
         }
     }
+}
+
+/// What an operating-system package database adds to a [`Package`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OsPackage {
+    /// `amd64`, `x86_64`, `all`, … as the database records it.
+    pub arch: Option<String>,
+    /// The source package (dpkg `Source:`, apk `o:` origin) and its version when it differs from
+    /// the binary package's: distribution advisories name source packages.
+    pub source_name: String,
+    pub source_version: String,
+    /// The OSV ecosystem with its release (`Debian:12`, `Alpine:v3.19`, `Ubuntu:22.04:LTS`);
+    /// `None` when the root's os-release does not name a release, and then nothing matches.
+    pub osv_ecosystem: Option<String>,
+    /// The purl `distro` qualifier (`debian-12`, `3.19.1`).
+    pub purl_distro: Option<String>,
 }
 
 /// Where a package comes from.
@@ -206,6 +233,8 @@ pub struct Package {
     pub dependencies: Option<Vec<String>>,
     /// The lockfile it was read from, shared by all the packages of that file.
     pub lockfile: Arc<Path>,
+    /// Set for packages of an operating-system package database.
+    pub os: Option<Box<OsPackage>>,
 }
 
 impl Package {
@@ -232,12 +261,29 @@ impl Package {
             indirect: false,
             dependencies: None,
             lockfile: no_lockfile(),
+            os: None,
         }
     }
 
     /// Comes from a package registry, so registry advisories apply to it.
     pub fn is_registry(&self) -> bool {
         matches!(self.source, Source::Registry { .. })
+    }
+
+    /// The OSV ecosystem to match in (with its release for OS packages), `None` when unknown.
+    pub fn osv_ecosystem(&self) -> Option<&str> {
+        match &self.os {
+            Some(os) => os.osv_ecosystem.as_deref(),
+            None => Some(self.ecosystem.osv_name()),
+        }
+    }
+
+    /// The name and version advisories are matched on: the source package's for OS packages.
+    pub fn match_key(&self) -> (&str, &str) {
+        match &self.os {
+            Some(os) => (&os.source_name, &os.source_version),
+            None => (&self.name, &self.version),
+        }
     }
 
     /// Identity of the package within an inventory: its purl (which carries the source for git,
@@ -264,6 +310,14 @@ impl Package {
             }
             Ecosystem::PyPI => encode_into(&mut out, &normalize_pypi_name(&self.name)),
             Ecosystem::CratesIo => encode_into(&mut out, &self.name),
+            Ecosystem::Debian | Ecosystem::Ubuntu | Ecosystem::Alpine => {
+                out.push_str(match self.ecosystem {
+                    Ecosystem::Debian => "debian/",
+                    Ecosystem::Ubuntu => "ubuntu/",
+                    _ => "alpine/",
+                });
+                encode_into(&mut out, &self.name);
+            }
             Ecosystem::Go => {
                 for (i, seg) in self.name.split('/').filter(|s| !s.is_empty()).enumerate() {
                     if i > 0 {
@@ -293,6 +347,14 @@ impl Package {
                 qualifiers.insert("download_url", url.clone());
             }
             _ => {}
+        }
+        if let Some(os) = &self.os {
+            if let Some(arch) = &os.arch {
+                qualifiers.insert("arch", arch.clone());
+            }
+            if let Some(distro) = &os.purl_distro {
+                qualifiers.insert("distro", distro.clone());
+            }
         }
         for (i, (k, v)) in qualifiers.iter().enumerate() {
             out.push(if i == 0 { '?' } else { '&' });

@@ -42,7 +42,8 @@ pub struct Finding {
     /// CVSS base score, when the advisory has a vector.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cvss_score: Option<f64>,
-    /// OSV ecosystem name (`crates.io`, `npm`, `PyPI`, `Go`).
+    /// OSV ecosystem name (`crates.io`, `npm`, `PyPI`, `Go`, `Debian`, `Ubuntu`, `Alpine`; the
+    /// release of an OS package is in its purl's `distro`).
     pub ecosystem: &'static str,
     pub package: String,
     pub version: String,
@@ -92,17 +93,22 @@ pub fn find(inv: &Inventory, db: &Db) -> Vec<Finding> {
 pub fn find_with(inv: &Inventory, db: &Db, mut progress: impl FnMut(usize)) -> Vec<Finding> {
     let mut out = Vec::new();
     // Packages come sorted by ecosystem: look each one up once.
-    let mut current: Option<(crate::Ecosystem, ironpost_vulndb::EcosystemAdvisories<'_>)> = None;
+    // OS packages match in their release's ecosystem (`Debian:12`) on their source package.
+    let mut current: Option<(&str, ironpost_vulndb::EcosystemAdvisories<'_>)> = None;
     for (i, pkg) in inv.packages.iter().enumerate() {
         if i % 256 == 0 {
             progress(i);
         }
         let eco = pkg.ecosystem;
-        let in_eco = match current {
-            Some((e, a)) if e == eco => a,
-            _ => current.insert((eco, db.ecosystem(eco.osv_name()))).1,
+        let Some(osv_eco) = pkg.osv_ecosystem() else {
+            continue;
         };
-        for m in in_eco.matches(&pkg.name, &pkg.version, pkg.is_registry()) {
+        let in_eco = match current {
+            Some((e, a)) if e == osv_eco => a,
+            _ => current.insert((osv_eco, db.ecosystem(osv_eco))).1,
+        };
+        let (name, version) = pkg.match_key();
+        for m in in_eco.matches(name, version, pkg.is_registry()) {
             let adv = m.advisory;
             let (kind, informational) = match m.kind() {
                 FindingKind::Vulnerability => (Kind::Vulnerability, None),

@@ -217,7 +217,7 @@ pub(crate) fn parse_text(format: Format, path: &Path, text: &str) -> Result<Pars
 }
 
 /// The package limit, de-duplication, and `path` as every package's lockfile.
-fn finish(path: &Path, mut parsed: Parsed) -> Result<Parsed, Error> {
+pub(crate) fn finish(path: &Path, mut parsed: Parsed) -> Result<Parsed, Error> {
     if parsed.packages.len() > MAX_PACKAGES {
         return Err(too_many(path));
     }

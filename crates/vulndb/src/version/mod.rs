@@ -1,13 +1,18 @@
-//! Version ordering per ecosystem: Cargo and npm SemVer, PEP 440 for PyPI, and Go module
+//! Version ordering per ecosystem: Cargo and npm SemVer, PEP 440 for PyPI, Go module
 //! versions (`v`-prefixed SemVer whose pseudo-versions are pre-releases and whose
-//! `+incompatible` suffix is build metadata, so both fall out of SemVer precedence).
+//! `+incompatible` suffix is build metadata, so both fall out of SemVer precedence), dpkg
+//! versions for Debian and Ubuntu, apk versions for Alpine.
 //!
 //! OSV evaluates `SEMVER` ranges with SemVer 2.0 precedence whatever the ecosystem, and
 //! `ECOSYSTEM` ranges with the ecosystem's own order; [`Scheme`] names the two.
 
+mod apk;
+mod dpkg;
 mod pep440;
 mod semver;
 
+pub use apk::Apk;
+pub use dpkg::Dpkg;
 pub use pep440::Pep440;
 pub use semver::SemVer;
 
@@ -23,16 +28,27 @@ pub enum Ecosystem {
     Npm,
     PyPI,
     Go,
+    /// `Debian` and `Debian:N` (a release: `Debian:12`).
+    Debian,
+    /// `Ubuntu`, `Ubuntu:22.04:LTS`, `Ubuntu:Pro:18.04:LTS`, …
+    Ubuntu,
+    /// `Alpine` and `Alpine:vX.Y`.
+    Alpine,
 }
 
 impl Ecosystem {
-    /// The OSV ecosystem names (`crates.io`, `npm`, `PyPI`, `Go`), exact as the schema spells them.
+    /// The OSV ecosystem names (`crates.io`, `npm`, `PyPI`, `Go`), exact as the schema spells
+    /// them; the Linux distributions with or without their `:release` suffix.
     pub fn from_osv(name: &str) -> Option<Ecosystem> {
-        match name {
-            "crates.io" => Some(Ecosystem::CratesIo),
-            "npm" => Some(Ecosystem::Npm),
-            "PyPI" => Some(Ecosystem::PyPI),
-            "Go" => Some(Ecosystem::Go),
+        let base = name.split_once(':').map_or(name, |(base, _)| base);
+        match (name, base) {
+            ("crates.io", _) => Some(Ecosystem::CratesIo),
+            ("npm", _) => Some(Ecosystem::Npm),
+            ("PyPI", _) => Some(Ecosystem::PyPI),
+            ("Go", _) => Some(Ecosystem::Go),
+            (_, "Debian") => Some(Ecosystem::Debian),
+            (_, "Ubuntu") => Some(Ecosystem::Ubuntu),
+            (_, "Alpine") => Some(Ecosystem::Alpine),
             _ => None,
         }
     }
@@ -43,6 +59,9 @@ impl Ecosystem {
             Ecosystem::Npm => "npm",
             Ecosystem::PyPI => "PyPI",
             Ecosystem::Go => "Go",
+            Ecosystem::Debian => "Debian",
+            Ecosystem::Ubuntu => "Ubuntu",
+            Ecosystem::Alpine => "Alpine",
         }
     }
 
@@ -81,6 +100,10 @@ pub enum Scheme {
     SemVer,
     /// PEP 440 (PyPI `ECOSYSTEM` ranges).
     Pep440,
+    /// dpkg (Debian and Ubuntu `ECOSYSTEM` ranges).
+    Dpkg,
+    /// apk-tools (Alpine `ECOSYSTEM` ranges).
+    Apk,
 }
 
 impl Scheme {
@@ -89,6 +112,8 @@ impl Scheme {
         match eco {
             Ecosystem::PyPI => Scheme::Pep440,
             Ecosystem::CratesIo | Ecosystem::Npm | Ecosystem::Go => Scheme::SemVer,
+            Ecosystem::Debian | Ecosystem::Ubuntu => Scheme::Dpkg,
+            Ecosystem::Alpine => Scheme::Apk,
         }
     }
 
@@ -98,6 +123,8 @@ impl Scheme {
             // OSV's Go records without it, and npm tolerates it.
             Scheme::SemVer => SemVer::parse_prefixed(s).map(Version::SemVer),
             Scheme::Pep440 => Pep440::parse(s).map(Version::Pep440),
+            Scheme::Dpkg => Dpkg::parse(s).map(Version::Dpkg),
+            Scheme::Apk => Apk::parse(s).map(Version::Apk),
         }
     }
 }
@@ -108,6 +135,8 @@ impl Scheme {
 pub enum Version {
     SemVer(SemVer),
     Pep440(Pep440),
+    Dpkg(Dpkg),
+    Apk(Apk),
 }
 
 impl PartialOrd for Version {
@@ -115,6 +144,8 @@ impl PartialOrd for Version {
         match (self, other) {
             (Version::SemVer(a), Version::SemVer(b)) => Some(a.cmp(b)),
             (Version::Pep440(a), Version::Pep440(b)) => Some(a.cmp(b)),
+            (Version::Dpkg(a), Version::Dpkg(b)) => Some(a.cmp(b)),
+            (Version::Apk(a), Version::Apk(b)) => Some(a.cmp(b)),
             _ => None,
         }
     }
@@ -286,6 +317,8 @@ mod tests {
         fn parsers_never_panic(s in "\\PC{0,24}") {
             let _ = SemVer::parse_prefixed(&s);
             let _ = Pep440::parse(&s);
+            let _ = Dpkg::parse(&s);
+            let _ = Apk::parse(&s);
         }
     }
 }

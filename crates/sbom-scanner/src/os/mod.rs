@@ -1,0 +1,221 @@
+//! Operating-system package databases of a root filesystem: dpkg (`var/lib/dpkg/status`, and the
+//! `var/lib/dpkg/status.d/` files of distroless images), apk (`lib/apk/db/installed`), with the
+//! distribution named by `etc/os-release` (or `usr/lib/os-release`).
+//!
+//! A scan directory is treated as a root filesystem when one of those databases sits at its
+//! top; the databases are read like lockfiles (same size and package limits, errors naming the
+//! file and line). Distribution advisories name source packages, so each package records its
+//! source (dpkg `Source:`, apk `o:`) and the OSV ecosystem of its release (`Debian:12`,
+//! `Ubuntu:22.04:LTS`, `Alpine:v3.19`). Ubuntu Pro records (`Ubuntu:Pro:…`, fixes shipped only to
+//! Pro subscribers) are not matched. rpm databases (`rpmdb.sqlite`) are not read.
+
+pub(crate) mod apk;
+pub(crate) mod dpkg;
+
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+use crate::lockfile::{Parsed, read_limited};
+use crate::package::Ecosystem;
+
+/// The distribution of a root, from os-release.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OsRelease {
+    pub id: String,
+    pub version_id: Option<String>,
+    pub version_codename: Option<String>,
+    /// `VERSION`, whose `LTS` marks Ubuntu's long-term releases.
+    pub version: Option<String>,
+}
+
+impl OsRelease {
+    /// Parses os-release(5): `KEY=value` lines, values optionally in single or double quotes,
+    /// `#` comments. Unknown keys are ignored; a line that is not an assignment is an error.
+    pub fn parse(path: &Path, text: &str) -> Result<OsRelease, Error> {
+        let mut out = OsRelease::default();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some((key, value)) = line.split_once('=') else {
+                return Err(Error::Invalid {
+                    path: path.to_owned(),
+                    line: Some(i + 1),
+                    reason: "not a KEY=value assignment".into(),
+                });
+            };
+            let value = value.trim();
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                .unwrap_or(value)
+                .to_owned();
+            match key.trim() {
+                "ID" => out.id = value,
+                "VERSION_ID" => out.version_id = Some(value),
+                "VERSION_CODENAME" => out.version_codename = Some(value),
+                "VERSION" => out.version = Some(value),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// The package ecosystem of a dpkg database on this distribution (Ubuntu, else Debian).
+    pub fn dpkg_ecosystem(&self) -> Ecosystem {
+        if self.id == "ubuntu" {
+            Ecosystem::Ubuntu
+        } else {
+            Ecosystem::Debian
+        }
+    }
+
+    /// The OSV ecosystem with release, `None` when os-release does not give the release or names
+    /// another distribution than the database's.
+    pub fn osv_ecosystem(&self, eco: Ecosystem) -> Option<String> {
+        let v = self.version_id.as_deref().filter(|v| !v.is_empty())?;
+        match (eco, self.id.as_str()) {
+            (Ecosystem::Debian, "debian") => Some(format!("Debian:{v}")),
+            (Ecosystem::Ubuntu, "ubuntu") => {
+                let lts = self.version.as_deref().is_some_and(|v| v.contains("LTS"));
+                Some(format!("Ubuntu:{v}{}", if lts { ":LTS" } else { "" }))
+            }
+            (Ecosystem::Alpine, "alpine") => {
+                let mut parts = v.split('.');
+                let (major, minor) = (parts.next()?, parts.next()?);
+                Some(format!("Alpine:v{major}.{minor}"))
+            }
+            _ => None,
+        }
+    }
+
+    /// The purl `distro` qualifier: `debian-12`, `ubuntu-22.04`, Alpine's full `3.19.1`.
+    pub fn purl_distro(&self) -> Option<String> {
+        let v = self.version_id.as_deref().filter(|v| !v.is_empty())?;
+        match self.id.as_str() {
+            "alpine" => Some(v.to_owned()),
+            "" => None,
+            id => Some(format!("{id}-{v}")),
+        }
+    }
+}
+
+/// The package databases found at the top of `root`, each with what parsing it gave.
+pub(crate) fn inventory_root(root: &Path) -> Vec<(PathBuf, Result<Parsed, Error>)> {
+    let mut found = Vec::new();
+    let status = root.join("var/lib/dpkg/status");
+    let status_d = root.join("var/lib/dpkg/status.d");
+    let apk_db = root.join("lib/apk/db/installed");
+    let mut files: Vec<(PathBuf, bool)> = Vec::new();
+    if status.is_file() {
+        files.push((status, false));
+    }
+    if status_d.is_dir() {
+        match std::fs::read_dir(&status_d).and_then(|rd| rd.collect::<Result<Vec<_>, _>>()) {
+            Ok(entries) => {
+                let mut paths: Vec<PathBuf> = entries
+                    .into_iter()
+                    .map(|e| e.path())
+                    // distroless also writes `NAME.md5sums` beside each stanza file.
+                    .filter(|p| p.is_file() && p.extension().is_none_or(|e| e != "md5sums"))
+                    .collect();
+                paths.sort();
+                files.extend(paths.into_iter().map(|p| (p, true)));
+            }
+            Err(source) => found.push((
+                status_d.clone(),
+                Err(Error::Io {
+                    path: status_d,
+                    source,
+                }),
+            )),
+        }
+    }
+    let has_apk = apk_db.is_file();
+    if files.is_empty() && !has_apk {
+        return found;
+    }
+    let os = match read_os_release(root) {
+        Ok(os) => Some(os),
+        Err((path, e)) => {
+            found.push((path, Err(e)));
+            None
+        }
+    };
+    let os_ref = os.as_ref();
+    for (path, distroless) in files {
+        let parsed = read_limited(&path)
+            .and_then(|text| dpkg::parse(&path, &text, distroless, os_ref))
+            .and_then(|p| crate::lockfile::finish(&path, p));
+        found.push((path, parsed));
+    }
+    if has_apk {
+        let parsed = read_limited(&apk_db)
+            .and_then(|text| apk::parse(&apk_db, &text, os_ref))
+            .and_then(|p| crate::lockfile::finish(&apk_db, p));
+        found.push((apk_db, parsed));
+    }
+    found
+}
+
+/// The root's os-release; a missing one is an empty [`OsRelease`] (no release known).
+fn read_os_release(root: &Path) -> Result<OsRelease, (PathBuf, Error)> {
+    for rel in ["etc/os-release", "usr/lib/os-release"] {
+        let path = root.join(rel);
+        if path.is_file() {
+            return read_limited(&path)
+                .and_then(|text| OsRelease::parse(&path, &text))
+                .map_err(|e| (path, e));
+        }
+    }
+    Ok(OsRelease::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(text: &str) -> OsRelease {
+        OsRelease::parse(Path::new("os-release"), text).expect("valid os-release")
+    }
+
+    #[test]
+    fn osv_ecosystems_and_purl_distros() {
+        let deb = os("ID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n");
+        assert_eq!(
+            deb.osv_ecosystem(Ecosystem::Debian).as_deref(),
+            Some("Debian:12")
+        );
+        assert_eq!(deb.purl_distro().as_deref(), Some("debian-12"));
+        let lts =
+            os("ID=ubuntu\nVERSION_ID=\"22.04\"\nVERSION=\"22.04.4 LTS (Jammy Jellyfish)\"\n");
+        assert_eq!(lts.dpkg_ecosystem(), Ecosystem::Ubuntu);
+        assert_eq!(
+            lts.osv_ecosystem(Ecosystem::Ubuntu).as_deref(),
+            Some("Ubuntu:22.04:LTS")
+        );
+        let interim = os("ID=ubuntu\nVERSION_ID='23.10'\nVERSION=\"23.10 (Mantic Minotaur)\"\n");
+        assert_eq!(
+            interim.osv_ecosystem(Ecosystem::Ubuntu).as_deref(),
+            Some("Ubuntu:23.10")
+        );
+        let alpine = os("ID=alpine\nVERSION_ID=3.19.1\n");
+        assert_eq!(
+            alpine.osv_ecosystem(Ecosystem::Alpine).as_deref(),
+            Some("Alpine:v3.19")
+        );
+        assert_eq!(alpine.purl_distro().as_deref(), Some("3.19.1"));
+        // Debian testing/sid has no VERSION_ID: no release, nothing matches.
+        let sid = os("ID=debian\nVERSION_CODENAME=trixie\n");
+        assert_eq!(sid.osv_ecosystem(Ecosystem::Debian), None);
+        // A dpkg database on a distribution that is neither.
+        assert_eq!(
+            os("ID=mint\nVERSION_ID=21\n").osv_ecosystem(Ecosystem::Debian),
+            None
+        );
+        let e = OsRelease::parse(Path::new("os-release"), "ID=debian\nbroken\n").expect_err("bad");
+        assert_eq!(e.to_string(), "os-release:2: not a KEY=value assignment");
+    }
+}
