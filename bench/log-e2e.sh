@@ -11,7 +11,8 @@
 # file (ironpost_log_source_acked_bytes_total = file size), i.e. every alert and evidence line
 # derived from it is stored in SQLite.
 # Input: the reference corpus of crates/log-pipeline/examples/gen_authlog (1M lines, seed 42);
-# BENCH_LINES=N for a quick run.
+# BENCH_LINES=N for a quick run; BENCH_NO_BUILD=1 runs the release binaries already built (a
+# release build takes long on a busy 2-core machine) instead of building first.
 # Targets printed beside the figures: >= 1,000,000 lines/s with peak RSS <= 64 MB.
 set -euo pipefail
 unset RUST_BACKTRACE
@@ -29,9 +30,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "building (release) ..."
-cargo build --release --locked -q -p ironpost-daemon -p ironpost-cli
-cargo build --release --locked -q -p ironpost-log-pipeline --example tcp_flood --example gen_authlog
+if [ -z "${BENCH_NO_BUILD:-}" ]; then
+  echo "building (release) ..."
+  cargo build --release --locked -q -p ironpost-daemon -p ironpost-cli
+  cargo build --release --locked -q -p ironpost-log-pipeline --example tcp_flood --example gen_authlog
+fi
 BIN=$TARGET_DIR/release
 
 mkdir -p "$CORPUS_DIR"

@@ -20,14 +20,15 @@ use crate::source::Batch;
 /// end of that batch.
 pub(super) const QUIET_FLUSH_MICROS: i64 = 5_000_000;
 
-/// Joiners kept (one per auditd file); more files than this reuse none (a new joiner each).
+/// Joiners kept (one per auditd file). A file beyond this many starts the set over: the open
+/// (unfinished) events of the joiners dropped are counted as `joiner_evicted`.
 const MAX_JOINERS: usize = 64;
 
 pub(super) fn metric(r: &prometheus::Registry) -> prometheus::IntCounterVec {
     metrics::int_counter_vec(
         r,
         "log_auditd_dropped_total",
-        "auditd input not joined as written, by reason: rejected_line (not an audit record), forced_flush (event ended without EOE), pending_overflow (too many open events), dropped_record (over the records kept per event), dropped_field (over the fields kept per record, or a value cut).",
+        "auditd input not joined as written, by reason: rejected_line (not an audit record), forced_flush (event ended without EOE), pending_overflow (too many open events), dropped_record (over the records kept per event), dropped_field (over the fields kept per record, or a value cut), joiner_evicted (open events lost when more auditd files than the joiners kept were read).",
         &["reason"],
     )
 }
@@ -41,6 +42,12 @@ impl Worker {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         if !self.auditd.contains_key(&batch.origin) && self.auditd.len() >= MAX_JOINERS {
+            let open: usize = self.auditd.values().map(Joiner::pending).sum();
+            self.shared
+                .metrics
+                .auditd
+                .with_label_values(&["joiner_evicted"])
+                .inc_by(open as u64);
             self.auditd.clear();
         }
         let joiner = self
