@@ -42,74 +42,25 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ironpost_core::metrics::{self, prometheus};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, IntoConnectionInfo, RedisError, Script};
+use redis::{Client, FromRedisValue, IntoConnectionInfo, RedisError, Script, ScriptInvocation};
 
 use crate::pipeline::PipelineError;
 
-use super::state::{AlertState, AsyncAlertState, HitVerdict, MemoryAlertState, StateStats};
+use super::state::{
+    AlertState, AsyncAlertState, Decision, HitVerdict, MemoryAlertState, Outcome, StateStats,
+    decide_now,
+};
+
+mod scripts;
+use scripts::{CLAIM_ALERT, CLEAR_HITS, DECIDE, RECORD_HIT, RELEASE_ALERT, TAKE_RATE};
 
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Keys kept in the fallback state during an outage.
 const FALLBACK_GROUPS: usize = 100_000;
 /// Longest TTL put on a key: 30 days, in milliseconds.
 const MAX_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
-
-/// KEYS: hits zset, newest time. ARGV: at, window, keep, tolerance, ttl ms, member.
-/// Returns the count inside the window, or -1 for a late hit.
-const RECORD_HIT: &str = r"
-local at = tonumber(ARGV[1])
-local newest = at
-local n = redis.call('GET', KEYS[2])
-if n then
-  n = tonumber(n)
-  if at < n - tonumber(ARGV[4]) then return -1 end
-  if n > at then newest = n end
-end
-if newest == at then
-  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[5])
-else
-  redis.call('PEXPIRE', KEYS[2], ARGV[5])
-end
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[6])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%.0f', newest - tonumber(ARGV[2])))
-local c = redis.call('ZCARD', KEYS[1])
-local keep = tonumber(ARGV[3])
-if c > keep then
-  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, c - keep - 1)
-  c = keep
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return c
-";
-
-/// KEYS: hits zset.
-const CLEAR_HITS: &str = "redis.call('DEL', KEYS[1]) return 0";
-
-/// KEYS: last alert. ARGV: at, dedup window, ttl ms. Returns 1 when claimed.
-const CLAIM_ALERT: &str = r"
-local last = redis.call('GET', KEYS[1])
-local at = tonumber(ARGV[1])
-if last then
-  local l = tonumber(last)
-  if math.abs(at - l) < tonumber(ARGV[2]) then return 0 end
-  if l > at then return 1 end
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
-return 1
-";
-
-/// KEYS: last alert. ARGV: at.
-const RELEASE_ALERT: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 0
-";
-
-/// KEYS: rate counter. Returns the alerts taken in the minute, this one included.
-const TAKE_RATE: &str = r"
-local c = redis.call('INCR', KEYS[1])
-if c == 1 then redis.call('EXPIRE', KEYS[1], 120) end
-return c
-";
+/// Most matches decided by one script call (a batch of more is sent as several calls).
+pub const MAX_DECISIONS_PER_CALL: usize = 1024;
 
 /// Where and how to reach Redis: the URL (`storage.redis_url`) and `[log_pipeline.redis]`.
 #[derive(Clone, PartialEq, Eq)]
@@ -210,6 +161,7 @@ struct Scripts {
     claim_alert: Script,
     release_alert: Script,
     take_rate: Script,
+    decide: Script,
 }
 
 /// [`AsyncAlertState`] in Redis, shared by every pipeline that uses the same URL and key prefix.
@@ -293,6 +245,7 @@ impl RedisAlertState {
                 claim_alert: Script::new(CLAIM_ALERT),
                 release_alert: Script::new(RELEASE_ALERT),
                 take_rate: Script::new(TAKE_RATE),
+                decide: Script::new(DECIDE),
             }),
             response_timeout: opts.response_timeout,
             link: Arc::default(),
@@ -330,8 +283,8 @@ impl RedisAlertState {
         keys: &[&str],
         args: &[&str],
     ) -> Option<i64> {
-        if self.link.down.load(Ordering::Relaxed) {
-            self.count_fallback();
+        if self.is_down() {
+            self.count_fallback(1);
             return None;
         }
         let scripts = self.scripts.clone();
@@ -342,9 +295,23 @@ impl RedisAlertState {
         for a in args {
             invocation.arg(*a);
         }
+        let reply = self.invoke(op, &invocation).await;
+        if reply.is_none() {
+            self.count_fallback(1);
+        }
+        reply
+    }
+
+    /// Sends `invocation`; its reply, or `None` after a failure (counted, logged once per
+    /// outage; a connection failure or a timeout marks Redis down).
+    async fn invoke<T: FromRedisValue>(
+        &mut self,
+        op: &'static str,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Option<T> {
         let reply = tokio::time::timeout(
             self.response_timeout,
-            invocation.invoke_async::<i64>(&mut self.conn),
+            invocation.invoke_async::<T>(&mut self.conn),
         )
         .await;
         let (error, down) = match reply {
@@ -368,6 +335,11 @@ impl RedisAlertState {
                 true,
             ),
         };
+        self.fail(op, &error, down);
+        None
+    }
+
+    fn fail(&mut self, op: &'static str, error: &str, down: bool) {
         self.errors += 1;
         if let Some(m) = &self.metrics {
             m.errors.inc();
@@ -382,14 +354,73 @@ impl RedisAlertState {
         if down {
             self.mark_down();
         }
-        self.count_fallback();
-        None
     }
 
-    fn count_fallback(&mut self) {
-        self.fallback_ops += 1;
+    /// Decides `ds` (at most [`MAX_DECISIONS_PER_CALL`]) in one script call; `None` when the
+    /// fallback must decide them (the failure counted).
+    async fn decide_remote(&mut self, ds: &[Decision<'_>]) -> Option<Vec<Outcome>> {
+        let scripts = self.scripts.clone();
+        let mut inv = scripts.decide.prepare_invoke();
+        let mut name = String::new();
+        let mut key = |inv: &mut ScriptInvocation<'_>, kind: &str, k: &str| {
+            name.clear();
+            name.push_str(&self.prefix);
+            name.push_str(kind);
+            name.push_str(k);
+            inv.key(name.as_bytes());
+        };
+        for d in ds {
+            key(&mut inv, "hits:", d.key);
+            key(&mut inv, "newest:", d.key);
+            key(&mut inv, "last:", d.key);
+            let minute = d.at.div_euclid(60_000_000);
+            key(&mut inv, "rate:", &format!("{}:{minute}", d.rate_key));
+        }
+        for d in ds {
+            let (window, count, tolerance) = d.threshold.unwrap_or((-1, 0, 0));
+            self.seq += 1;
+            inv.arg(d.at)
+                .arg(window)
+                .arg(count)
+                .arg(tolerance)
+                .arg(ttl_ms(window.max(0).saturating_add(tolerance)))
+                .arg(format!("{}:{}:{}", d.at, self.member_id, self.seq))
+                .arg(u8::from(d.test_only))
+                .arg(d.dedup)
+                .arg(ttl_ms(d.dedup))
+                .arg(d.rate);
+        }
+        let codes: Vec<i64> = self.invoke("decide", &inv).await?;
+        if codes.len() != ds.len() {
+            let error = format!("{} verdicts for {} matches", codes.len(), ds.len());
+            self.fail("decide", &error, false);
+            return None;
+        }
+        Some(
+            codes
+                .into_iter()
+                .map(|c| match c {
+                    -1 => Outcome::Late,
+                    -2 => Outcome::BelowThreshold,
+                    -3 => Outcome::TestOnly,
+                    -4 => Outcome::Deduplicated,
+                    -5 => Outcome::RateLimited,
+                    n => Outcome::Alert(u32::try_from(n).unwrap_or(u32::MAX).max(1)),
+                })
+                .collect(),
+        )
+    }
+
+    /// Decides `d` in process (Redis failed or is down), counted.
+    fn decide_fallback(&mut self, d: &Decision<'_>) -> Outcome {
+        self.count_fallback(1);
+        decide_now(&mut self.fallback, d)
+    }
+
+    fn count_fallback(&mut self, n: u64) {
+        self.fallback_ops += n;
         if let Some(m) = &self.metrics {
-            m.fallback.inc();
+            m.fallback.inc_by(n);
         }
     }
 
@@ -581,6 +612,34 @@ impl AsyncAlertState for RedisAlertState {
             Some(n) => n <= i64::from(per_minute),
             None => AlertState::take_rate(&mut self.fallback, rule_id, at, per_minute),
         }
+    }
+
+    /// One script call per [`MAX_DECISIONS_PER_CALL`] matches; while Redis is down, or after a
+    /// call failed, the fallback decides (each decision counted once in `fallback_ops`).
+    async fn decide_batch(&mut self, ds: &[Decision<'_>]) -> Vec<Outcome> {
+        let mut out = Vec::with_capacity(ds.len());
+        for chunk in ds.chunks(MAX_DECISIONS_PER_CALL) {
+            let remote = if self.is_down() {
+                None
+            } else {
+                self.decide_remote(chunk).await
+            };
+            match remote {
+                Some(v) => out.extend(v),
+                None => out.extend(chunk.iter().map(|d| self.decide_fallback(d))),
+            }
+        }
+        out
+    }
+
+    fn try_decide(&mut self, d: &Decision<'_>) -> Option<Outcome> {
+        self.is_down().then(|| self.decide_fallback(d))
+    }
+
+    async fn decide(&mut self, d: &Decision<'_>) -> Outcome {
+        let mut v = self.decide_batch(std::slice::from_ref(d)).await;
+        v.pop()
+            .unwrap_or_else(|| unreachable!("one verdict per decision"))
     }
 
     fn stats(&self) -> StateStats {

@@ -27,6 +27,80 @@ pub enum HitVerdict {
     Late,
 }
 
+/// One match to decide, with everything the decision needs: [`decide_with`] runs it on any
+/// [`AsyncAlertState`] operation by operation; a shared backend may run many at once
+/// ([`AsyncAlertState::decide_batch`]; Redis: one script call) with the same verdicts.
+#[derive(Debug, Clone, Copy)]
+pub struct Decision<'a> {
+    /// Rule id, evidence class and group values (`\x1f`-separated).
+    pub key: &'a str,
+    /// The rate budget's key: rule id and evidence class.
+    pub rate_key: &'a str,
+    /// The record's time, microseconds since the Unix epoch.
+    pub at: i64,
+    /// `(window, count, tolerance)` of a threshold rule (times in microseconds).
+    pub threshold: Option<(i64, u32, i64)>,
+    /// A `status: test` rule: counted, never alerts.
+    pub test_only: bool,
+    /// Dedup window in microseconds; 0 disables.
+    pub dedup: i64,
+    /// Alerts per rule per minute; 0 = unlimited.
+    pub rate: u32,
+}
+
+/// The verdict on one [`Decision`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Late,
+    BelowThreshold,
+    TestOnly,
+    Deduplicated,
+    RateLimited,
+    /// An alert is due; the threshold count (1 without a threshold).
+    Alert(u32),
+}
+
+/// Decides `d` with the state's single operations: record the hit, forget the group's hits when
+/// it reached its threshold, claim the dedup slot, take from the rate budget (giving the claim
+/// back when the budget is spent, so a rate-limited group may alert later).
+pub async fn decide_with<S: AsyncAlertState + ?Sized>(state: &mut S, d: &Decision<'_>) -> Outcome {
+    let mut count = 1;
+    if let Some((window, threshold, tolerance)) = d.threshold {
+        match state
+            .record_hit(d.key, d.at, window, threshold, tolerance)
+            .await
+        {
+            HitVerdict::Late => return Outcome::Late,
+            HitVerdict::Counted(n) if n < threshold => return Outcome::BelowThreshold,
+            HitVerdict::Counted(n) => {
+                state.clear_hits(d.key).await;
+                count = n;
+            }
+        }
+    }
+    if d.test_only {
+        return Outcome::TestOnly;
+    }
+    if d.dedup > 0 && !state.claim_alert(d.key, d.at, d.dedup).await {
+        return Outcome::Deduplicated;
+    }
+    if d.rate > 0 && !state.take_rate(d.rate_key, d.at, d.rate).await {
+        if d.dedup > 0 {
+            state.release_alert(d.key, d.at).await;
+        }
+        return Outcome::RateLimited;
+    }
+    Outcome::Alert(count)
+}
+
+/// [`decide_with`] on an in-process state, whose futures are ready at once.
+pub fn decide_now<S: AlertState>(state: &mut S, d: &Decision<'_>) -> Outcome {
+    use futures_util::FutureExt;
+    decide_with(state, d)
+        .now_or_never()
+        .unwrap_or_else(|| unreachable!("an in-process state answers at once"))
+}
+
 /// What a state backend holds, for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StateStats {
@@ -104,6 +178,35 @@ pub trait AsyncAlertState: Send {
         per_minute: u32,
     ) -> impl Future<Output = bool> + Send;
     fn stats(&self) -> StateStats;
+
+    /// Decides `d` now when that needs no wait (an in-process state; Redis while it is known to
+    /// be down and its fallback answers); `None` when it must be awaited.
+    fn try_decide(&mut self, d: &Decision<'_>) -> Option<Outcome> {
+        let _ = d;
+        None
+    }
+
+    /// Decides one match ([`decide_with`] unless the backend does it in one step).
+    fn decide(&mut self, d: &Decision<'_>) -> impl Future<Output = Outcome> + Send
+    where
+        Self: Sized,
+    {
+        decide_with(self, d)
+    }
+
+    /// Decides `ds` in order, as [`AsyncAlertState::decide`] one after the other would.
+    fn decide_batch(&mut self, ds: &[Decision<'_>]) -> impl Future<Output = Vec<Outcome>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            let mut out = Vec::with_capacity(ds.len());
+            for d in ds {
+                out.push(decide_with(self, d).await);
+            }
+            out
+        }
+    }
 }
 
 /// An in-process state answers at once: its futures are ready when made.
@@ -146,6 +249,9 @@ impl<T: AlertState> AsyncAlertState for T {
     }
     fn stats(&self) -> StateStats {
         AlertState::stats(self)
+    }
+    fn try_decide(&mut self, d: &Decision<'_>) -> Option<Outcome> {
+        Some(decide_now(self, d))
     }
 }
 
