@@ -36,9 +36,9 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use ironpost_core::metrics::{self, prometheus};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -52,7 +52,6 @@ use super::state::{
 };
 
 mod scripts;
-use scripts::{CLAIM_ALERT, CLEAR_HITS, DECIDE, RECORD_HIT, RELEASE_ALERT, TAKE_RATE};
 
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Keys kept in the fallback state during an outage.
@@ -180,9 +179,6 @@ pub struct RedisAlertState {
     metrics: Option<AlertStateMetrics>,
     /// Logged the current outage already.
     warned: bool,
-    /// Makes hit members unique across instances: two hits at the same time both count.
-    member_id: String,
-    seq: u64,
 }
 
 impl fmt::Debug for RedisAlertState {
@@ -231,21 +227,17 @@ impl RedisAlertState {
                 after: budget,
             }
         })??;
-        static INSTANCES: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
         Ok(RedisAlertState {
             conn,
             url,
             prefix: prefix.to_owned(),
             scripts: Arc::new(Scripts {
-                record_hit: Script::new(RECORD_HIT),
-                clear_hits: Script::new(CLEAR_HITS),
-                claim_alert: Script::new(CLAIM_ALERT),
-                release_alert: Script::new(RELEASE_ALERT),
-                take_rate: Script::new(TAKE_RATE),
-                decide: Script::new(DECIDE),
+                record_hit: Script::new(&scripts::record_hit()),
+                clear_hits: Script::new(&scripts::clear_hits()),
+                claim_alert: Script::new(&scripts::claim_alert()),
+                release_alert: Script::new(&scripts::release_alert()),
+                take_rate: Script::new(&scripts::take_rate()),
+                decide: Script::new(&scripts::decide()),
             }),
             response_timeout: opts.response_timeout,
             link: Arc::default(),
@@ -254,12 +246,6 @@ impl RedisAlertState {
             fallback_ops: 0,
             metrics: None,
             warned: false,
-            member_id: format!(
-                "{}.{nanos}.{}",
-                std::process::id(),
-                INSTANCES.fetch_add(1, Ordering::Relaxed)
-            ),
-            seq: 0,
         })
     }
 
@@ -370,24 +356,20 @@ impl RedisAlertState {
             inv.key(name.as_bytes());
         };
         for d in ds {
-            key(&mut inv, "hits:", d.key);
-            key(&mut inv, "newest:", d.key);
-            key(&mut inv, "last:", d.key);
+            key(&mut inv, "g:", d.key);
             let minute = d.at.div_euclid(60_000_000);
             key(&mut inv, "rate:", &format!("{}:{minute}", d.rate_key));
         }
         for d in ds {
             let (window, count, tolerance) = d.threshold.unwrap_or((-1, 0, 0));
-            self.seq += 1;
+            let ttl = window.max(0).saturating_add(tolerance).max(d.dedup);
             inv.arg(d.at)
                 .arg(window)
                 .arg(count)
                 .arg(tolerance)
-                .arg(ttl_ms(window.max(0).saturating_add(tolerance)))
-                .arg(format!("{}:{}:{}", d.at, self.member_id, self.seq))
                 .arg(u8::from(d.test_only))
                 .arg(d.dedup)
-                .arg(ttl_ms(d.dedup))
+                .arg(ttl_ms(ttl))
                 .arg(d.rate);
         }
         let codes: Vec<i64> = self.invoke("decide", &inv).await?;
@@ -447,11 +429,6 @@ impl RedisAlertState {
                 }
             }
         });
-    }
-
-    fn next_member(&mut self, at: i64) -> String {
-        self.seq += 1;
-        format!("{at}:{}:{}", self.member_id, self.seq)
     }
 }
 
@@ -548,19 +525,17 @@ impl AsyncAlertState for RedisAlertState {
         keep: u32,
         tolerance: i64,
     ) -> HitVerdict {
-        let member = self.next_member(at);
-        let (hits, newest) = (format!("hits:{key}"), format!("newest:{key}"));
+        let group = format!("g:{key}");
         let args = [
             at.to_string(),
             window.to_string(),
             keep.max(1).to_string(),
             tolerance.to_string(),
             ttl_ms(window.saturating_add(tolerance)),
-            member,
         ];
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         match self
-            .run("record_hit", |s| &s.record_hit, &[&hits, &newest], &args)
+            .run("record_hit", |s| &s.record_hit, &[&group], &args)
             .await
         {
             Some(n) if n < 0 => HitVerdict::Late,
@@ -571,13 +546,13 @@ impl AsyncAlertState for RedisAlertState {
 
     async fn clear_hits(&mut self, key: &str) {
         AlertState::clear_hits(&mut self.fallback, key);
-        let hits = format!("hits:{key}");
-        self.run("clear_hits", |s| &s.clear_hits, &[&hits], &[])
+        let group = format!("g:{key}");
+        self.run("clear_hits", |s| &s.clear_hits, &[&group], &[])
             .await;
     }
 
     async fn claim_alert(&mut self, key: &str, at: i64, dedup_window: i64) -> bool {
-        let last = format!("last:{key}");
+        let group = format!("g:{key}");
         let args = [
             at.to_string(),
             dedup_window.to_string(),
@@ -585,7 +560,7 @@ impl AsyncAlertState for RedisAlertState {
         ];
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         match self
-            .run("claim_alert", |s| &s.claim_alert, &[&last], &args)
+            .run("claim_alert", |s| &s.claim_alert, &[&group], &args)
             .await
         {
             Some(n) => n == 1,
@@ -595,11 +570,11 @@ impl AsyncAlertState for RedisAlertState {
 
     async fn release_alert(&mut self, key: &str, at: i64) {
         AlertState::release_alert(&mut self.fallback, key, at);
-        let last = format!("last:{key}");
+        let group = format!("g:{key}");
         self.run(
             "release_alert",
             |s| &s.release_alert,
-            &[&last],
+            &[&group],
             &[&at.to_string()],
         )
         .await;
