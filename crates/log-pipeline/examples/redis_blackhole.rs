@@ -52,7 +52,7 @@ async fn main() -> Result<(), Error> {
             .and_then(|i| args.get(i + 1))
             .cloned()
     };
-    let lines: usize = flag("--lines").map_or(Ok(500_000), |v| v.parse())?;
+    let lines: usize = flag("--lines").map_or(Ok(2_000_000), |v| v.parse())?;
     let redis = flag("--redis").unwrap_or_else(|| "redis://127.0.0.1:6379".into());
     let timeout_ms: u64 = flag("--timeout-ms").map_or(Ok(1000), |v| v.parse())?;
     let upstream: SocketAddr = redis

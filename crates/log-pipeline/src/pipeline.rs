@@ -49,10 +49,9 @@ use tracing::{info, warn};
 
 use crate::config::LogPipelineConfig;
 use crate::fields::{FieldSource, FieldValue};
-use crate::parse::Record;
-use crate::parse::{Format, ParseContext, parse, parse_journal_entry};
+use crate::parse::{Format, ParseContext};
 use crate::rules::{
-    Alerter, Observed, RedisAlertState, Rule, RuleSet, RuleStatus, Staged, SystemClock, load_dir,
+    Alerter, Observed, RedisAlertState, RuleSet, RuleStatus, Staged, SystemClock, load_dir,
 };
 use crate::source::ebpf::PacketRecord;
 use crate::source::file::{CheckpointLoad, Checkpoints, FileKey, FilePos, FileSource};
@@ -63,7 +62,7 @@ use crate::source::syslog_tcp::{SyslogTcp, load_tls};
 use crate::source::syslog_udp::SyslogUdp;
 use crate::source::{Batch, SourceMetrics};
 use crate::trust::Trust;
-use alerter::AnyAlerter;
+use alerter::{AnyAlerter, Raised, Reader};
 
 pub use error::PipelineError;
 
@@ -356,86 +355,6 @@ struct Worker {
     /// Batches of each file not yet acknowledged, in read order.
     file_marks: std::collections::HashMap<FileKey, Watermark<FilePos>>,
     journal_marks: Watermark<String>,
-}
-
-/// Parses the lines of one batch, each the same way every time it is read.
-struct Reader<'a> {
-    batch: &'a Batch,
-    ctx: ParseContext,
-    trust: &'a Trust,
-    journal: bool,
-    file_trusted: bool,
-}
-
-impl<'a> Reader<'a> {
-    /// Line `i` as a record with its evidence class; whether it was a malformed journal entry and
-    /// whether its message was cut.
-    fn record<'l>(&self, i: usize, line: &'l [u8]) -> (Record<'l>, bool, bool) {
-        let (mut rec, authenticated, malformed, truncated) = if self.journal {
-            let e = parse_journal_entry(line, &self.ctx, &self.trust.journal);
-            let malformed = e.record.format == Format::Raw;
-            (e.record, e.authenticated, malformed, e.truncated)
-        } else {
-            let mut rec = parse(line, &self.ctx);
-            rec.sender_ip = self.batch.sender(i);
-            let authenticated =
-                self.file_trusted || self.trust.sender_trusted(self.batch.source, rec.sender_ip);
-            (rec, authenticated, false, false)
-        };
-        rec.evidence = self.trust.evidence(authenticated, &rec);
-        (rec, malformed, truncated)
-    }
-}
-
-/// The alerts a batch raised and the lines that raised them, with their ids and ack tokens.
-struct Raised<'a> {
-    batch: &'a Batch,
-    ack: &'a Ack,
-    pos: Option<&'a FilePos>,
-    journal: bool,
-    alerts: Vec<AlertEvent>,
-    evidence: Vec<LogEvent>,
-}
-
-impl Raised<'_> {
-    /// Keeps `alert`, raised by `rule` on line `i`, and the line as its evidence (same trace id).
-    fn raise(
-        &mut self,
-        i: usize,
-        line: &[u8],
-        rec: &Record<'_>,
-        rule: &Rule,
-        mut alert: AlertEvent,
-    ) {
-        let batch = self.batch;
-        let mut ev = to_log_event(
-            format!("{}:{}", batch.source, batch.origin),
-            rec,
-            rule.severity,
-        );
-        let rule_id = alert.rule_id.as_str();
-        let id = |kind: &[u8]| match (self.pos, batch.offset(i)) {
-            (Some(pos), Some(offset)) => Some(file_record_id(pos, offset, line, rule_id, kind)),
-            // A journal entry's JSON holds its unique `__CURSOR`.
-            _ if self.journal => Some(ironpost_core::EventId(stable_id(&[
-                b"journald",
-                line,
-                rule_id.as_bytes(),
-                kind,
-            ]))),
-            _ => None,
-        };
-        if let (Some(a), Some(t), Some(l)) = (id(b"alert"), id(b"trace"), id(b"log")) {
-            alert.id = a;
-            alert.trace_id = ironpost_core::TraceId(t.0.as_u128());
-            ev.id = l;
-        }
-        ev.trace_id = alert.trace_id;
-        alert.ack = self.ack.clone();
-        ev.ack = self.ack.clone();
-        self.evidence.push(ev);
-        self.alerts.push(alert);
-    }
 }
 
 /// The deterministic id of what rule `rule` raised on line `i` of a file batch: the file's

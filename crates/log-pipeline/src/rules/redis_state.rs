@@ -5,20 +5,27 @@
 //! `ConnectionManager` multiplexes one connection and reconnects after a failure. No operation
 //! blocks a thread: each is awaited by the pipeline worker, within `response_timeout`.
 //!
-//! Every method is one script run (`EVALSHA`, loaded on first use), atomic on the server.
+//! Every operation is one script run (`EVALSHA`, loaded on first use), atomic on the server; the
+//! scripts and the layout of a group's value are in `redis_state/scripts.rs`. A group (rule,
+//! evidence class, group values) is one key, `g:<key>` (after the prefix), holding its newest
+//! hit, its last alert and the hits inside its window; the per-minute rate budgets are
+//! `rate:<rule>:<minute>` counters (`INCR`, `EXPIRE 120`).
 //!
-//! | method          | keys (after the prefix)        | commands                                     |
-//! |-----------------|--------------------------------|----------------------------------------------|
-//! | `record_hit`    | `hits:<key>`, `newest:<key>`   | `GET`/`SET PX`, `ZADD`, `ZREMRANGEBYSCORE`, `ZCARD`, `ZREMRANGEBYRANK`, `PEXPIRE` |
-//! | `clear_hits`    | `hits:<key>`                   | `DEL`                                        |
-//! | `claim_alert`   | `last:<key>`                   | `GET`, compare on record time, `SET PX`      |
-//! | `release_alert` | `last:<key>`                   | `GET`, `DEL` if still ours                   |
-//! | `take_rate`     | `rate:<rule>:<minute>`         | `INCR`, `EXPIRE 120`                         |
+//! **Batches.** The pipeline worker does not wait for Redis match by match: it stages the
+//! matches of a batch and [`AsyncAlertState::decide_batch`] decides up to
+//! [`MAX_DECISIONS_PER_CALL`] of them in one script call (`MGET` of their groups, the same
+//! decisions as in memory in record order, one `SET PX` per group changed), so a batch of 1,000
+//! matching lines costs one round trip, not 1,000 to 4,000. The single operations (`record_hit`,
+//! `clear_hits`, `claim_alert`, `release_alert`, `take_rate`) work on the same keys.
+//! `tests/rules_redis.rs` replays lines dated years before the run through both paths and
+//! requires the in-memory verdicts, alert for alert.
 //!
 //! **Differences from [`MemoryAlertState`].** Verdicts compare record times exactly as in memory
-//! (late hits, windows, dedup). But keys also carry a wall-clock TTL (window + tolerance + 60 s
-//! for hits, dedup window + 60 s for claims) so Redis forgets idle groups: replaying logs *slower*
-//! than real time may forget a group early. `take_rate` charges a record to its own minute (memory
+//! (late hits, windows, dedup). But a group's key also carries a wall-clock TTL (the longer of
+//! window + tolerance and the dedup window, plus 60 s) so Redis forgets idle groups: replaying
+//! logs *slower* than real time may forget a group early. Conversely the state outlives a run:
+//! replaying the same lines again within the dedup window (a second node, a rerun) finds their
+//! alerts already claimed and raises none. `take_rate` charges a record to its own minute (memory
 //! charges an out-of-order record to the current minute). There is no `max_groups` bound: Redis's
 //! `maxmemory` and the TTLs bound it, and `stats().groups` is 0 unless a fallback is in use.
 //!
@@ -31,8 +38,11 @@
 //! failure or a timeout also marks Redis *down*: until a background probe (`PING` every second,
 //! each within `response_timeout`) gets an answer, every operation goes straight to the fallback
 //! without touching the network, so a blackholed Redis costs the pipeline one timeout per outage,
-//! not one per match. Fallback answers are counted in [`StateStats::fallback_ops`] (and in
-//! `ironpost_log_alert_state_fallback_total` when metrics are attached). Nothing panics.
+//! not one per match (nor per batch), and each match is then decided at once in process
+//! ([`AsyncAlertState::try_decide`]), as cheaply as with the in-memory state. Fallback answers are
+//! counted in [`StateStats::fallback_ops`] — one per match decided, or per single operation
+//! answered (and in `ironpost_log_alert_state_fallback_total` when metrics are attached). A batch
+//! whose call failed is decided by the fallback whole, in order. Nothing panics.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -197,7 +207,7 @@ impl RedisAlertState {
     pub const DEFAULT_PREFIX: &'static str = "ironpost:alert:";
 
     /// Connects (TLS, `AUTH` and `SELECT` as the URL says) and checks the server with `PING`.
-    /// Keys are named `<prefix>hits:…`, `<prefix>last:…`, `<prefix>rate:…`; the daemon uses
+    /// Keys are named `<prefix>g:…` and `<prefix>rate:…`; the daemon uses
     /// [`RedisAlertState::DEFAULT_PREFIX`], tests a unique one.
     pub async fn connect(opts: &RedisOptions, prefix: &str) -> Result<Self, PipelineError> {
         let url = redact(&opts.url);

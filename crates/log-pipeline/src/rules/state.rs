@@ -3,12 +3,12 @@
 //! nodes) can replace the in-memory one. [`MemoryAlertState`] is bounded: at most `max_groups`
 //! keys, the least recently used evicted first (and counted).
 //!
-//! A Redis implementation maps each method onto one round trip: `record_hit` → `ZADD` +
-//! `ZREMRANGEBYSCORE` + `ZCARD` + `PEXPIRE` in a `MULTI` (late check against `ZRANGE -1 -1`);
-//! `clear_hits` → `DEL`; `claim_alert` → one atomic check-and-set (a Lua script doing the
-//! [`AlertState::claim_alert`] comparison, `SET PX`), so two nodes seeing the same threshold
-//! crossing raise one alert, not two; `take_rate` → `INCR` + `EXPIRE` on a per-minute key.
-//! [`super::RedisAlertState`] is that implementation.
+//! The decision on one match (record the hit, forget the group's hits when it reached its
+//! threshold, claim the dedup slot, take from the rate budget) is [`decide_with`] over these
+//! operations, written once. A shared backend may run it server-side for many matches at once
+//! ([`AsyncAlertState::decide_batch`]): [`super::RedisAlertState`] decides a batch's matches in
+//! one Lua script call, atomic, so two nodes seeing the same threshold crossing raise one alert,
+//! not two.
 //!
 //! A shared backend waits on the network, so the alerter talks to state through
 //! [`AsyncAlertState`], whose operations are futures. Every in-process [`AlertState`] is one too
