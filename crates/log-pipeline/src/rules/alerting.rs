@@ -352,6 +352,8 @@ impl<S: AlertState> Alerter<S> {
 }
 
 /// What [`Alerter::observe_or_stage`] did with a match.
+// Returned and matched at once, never stored: boxing the alert would cost an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Observed<'r> {
     /// Decided at once: the alert when one is due.

@@ -132,7 +132,7 @@ impl AlertStateMetrics {
             fallback: metrics::int_counter(
                 r,
                 "log_alert_state_fallback_total",
-                "Alert-state operations answered in process because Redis failed or is down (fail open, per node).",
+                "Alert-state decisions (one per match) and single operations answered in process because Redis failed or is down (fail open, per node).",
             ),
         }
     }

@@ -111,8 +111,9 @@ pub struct StateStats {
     /// Operations the backend failed (a shared backend unreachable, timed out or refusing);
     /// always 0 in memory.
     pub backend_errors: u64,
-    /// Operations answered by the in-process fallback instead of the shared backend (each
-    /// failed one, and every one while the backend is known to be down); always 0 in memory.
+    /// Matches decided (and single operations answered) by the in-process fallback instead of
+    /// the shared backend: each whose call failed, and every one while the backend is known to
+    /// be down; always 0 in memory.
     pub fallback_ops: u64,
 }
 
