@@ -367,8 +367,13 @@ impl RedisAlertState {
         };
         for d in ds {
             key(&mut inv, "g:", d.key);
-            let minute = d.at.div_euclid(60_000_000);
-            key(&mut inv, "rate:", &format!("{}:{minute}", d.rate_key));
+            if d.rate > 0 {
+                let minute = d.at.div_euclid(60_000_000);
+                key(&mut inv, "rate:", &format!("{}:{minute}", d.rate_key));
+            } else {
+                // Not read without a rate limit: the group's key again, without formatting.
+                key(&mut inv, "g:", d.key);
+            }
         }
         for d in ds {
             let (window, count, tolerance) = d.threshold.unwrap_or((-1, 0, 0));
