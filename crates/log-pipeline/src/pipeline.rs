@@ -31,6 +31,7 @@
 //! with. Stop order: sources first, then the worker drains what they queued, then checkpoints are
 //! written.
 
+mod alerter;
 mod auditd;
 mod error;
 
@@ -49,9 +50,9 @@ use tracing::{info, warn};
 
 use crate::config::LogPipelineConfig;
 use crate::fields::{FieldSource, FieldValue};
-use crate::parse::{Format, ParseContext, parse, parse_journal_entry};
+use crate::parse::{Format, ParseContext};
 use crate::rules::{
-    Alerter, MemoryAlertState, RedisAlertState, Rule, RuleSet, RuleStatus, SystemClock, load_dir,
+    Alerter, Observed, RedisAlertState, RuleSet, RuleStatus, Staged, SystemClock, load_dir,
 };
 use crate::source::ebpf::PacketRecord;
 use crate::source::file::{CheckpointLoad, Checkpoints, FileKey, FilePos, FileSource};
@@ -62,6 +63,7 @@ use crate::source::syslog_tcp::{SyslogTcp, load_tls};
 use crate::source::syslog_udp::SyslogUdp;
 use crate::source::{Batch, SourceMetrics};
 use crate::trust::Trust;
+use alerter::{AnyAlerter, Raised, Reader};
 
 pub use error::PipelineError;
 
@@ -344,41 +346,6 @@ fn to_log_event(source: String, rec: &(impl FieldSource + ?Sized), severity: Sev
     ev
 }
 
-/// Threshold and dedup state: in memory, or shared through Redis (`storage.redis_url`) so that
-/// several pipelines raise one alert, not one each.
-// One per pipeline, never in a collection: the size difference costs nothing.
-#[allow(clippy::large_enum_variant)]
-enum AnyAlerter {
-    Memory(Alerter<MemoryAlertState>),
-    Redis(Alerter<RedisAlertState>),
-}
-
-impl AnyAlerter {
-    /// In memory the verdict is immediate; through Redis it is awaited (bounded by
-    /// `[log_pipeline.redis] response_timeout_ms`), never blocking the worker's thread. The
-    /// future does not borrow `rec` (a record is not `Sync`).
-    fn observe<'a, R: FieldSource + ?Sized>(
-        &'a mut self,
-        rule: &'a Rule,
-        rec: &R,
-    ) -> impl Future<Output = Option<AlertEvent>> + Send + use<'a, R> {
-        match self {
-            AnyAlerter::Memory(a) => {
-                futures_util::future::Either::Left(std::future::ready(a.observe(rule, rec)))
-            }
-            AnyAlerter::Redis(a) => futures_util::future::Either::Right(a.observe_async(rule, rec)),
-        }
-    }
-
-    /// Groups evicted from the in-process state so far.
-    fn evictions(&self) -> u64 {
-        match self {
-            AnyAlerter::Memory(a) => a.state_stats().evictions,
-            AnyAlerter::Redis(a) => a.state_stats().evictions,
-        }
-    }
-}
-
 struct Worker {
     shared: Arc<Shared>,
     outputs: PipelineOutputs,
@@ -475,33 +442,34 @@ impl Worker {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let ctx = self.ctx.clone().with_received_micros(batch.received_micros);
-        let metrics = &self.shared.metrics;
-        let trust = &self.shared.trust;
+        let shared = self.shared.clone();
+        let read = Reader {
+            batch,
+            ctx: self.ctx.clone().with_received_micros(batch.received_micros),
+            trust: &shared.trust,
+            journal: batch.source == crate::source::journald::NAME,
+            // A file's trust is the same for all its lines: decided once per batch.
+            file_trusted: batch.source == "file" && shared.trust.file_trusted(&batch.origin),
+        };
+        let mut out = Raised {
+            batch,
+            ack,
+            pos,
+            journal: read.journal,
+            alerts: Vec::new(),
+            evidence: Vec::new(),
+        };
         let mut matched = Vec::new();
-        let mut alerts = Vec::new();
-        let mut evidence = Vec::new();
+        // Matches waiting for the shared state's verdict: (line index, line, match).
+        let mut staged = Vec::new();
         let mut counts = [0u64; 7];
         let mut classes = [0u64; 3];
         let (mut malformed, mut truncated) = (0u64, 0u64);
         let mut match_count = 0u64;
-        let journal = batch.source == crate::source::journald::NAME;
-        // A file's trust is the same for all its lines: decided once per batch.
-        let file_trusted = batch.source == "file" && trust.file_trusted(&batch.origin);
         for (i, line) in batch.lines().enumerate() {
-            let (mut rec, authenticated) = if journal {
-                let e = parse_journal_entry(line, &ctx, &trust.journal);
-                malformed += u64::from(e.record.format == Format::Raw);
-                truncated += u64::from(e.truncated);
-                (e.record, e.authenticated)
-            } else {
-                let mut rec = parse(line, &ctx);
-                rec.sender_ip = batch.sender(i);
-                let authenticated =
-                    file_trusted || trust.sender_trusted(batch.source, rec.sender_ip);
-                (rec, authenticated)
-            };
-            rec.evidence = trust.evidence(authenticated, &rec);
+            let (rec, bad, cut) = read.record(i, line);
+            malformed += u64::from(bad);
+            truncated += u64::from(cut);
             classes[match rec.evidence {
                 Evidence::Verified => 0,
                 Evidence::Spoofable => 1,
@@ -520,40 +488,24 @@ impl Worker {
             rules.matches(&rec, &mut matched);
             match_count += matched.len() as u64;
             for rule in &matched {
-                if let Some(mut alert) = self.alerter.observe(rule, &rec).await {
-                    // The line that raised the alert is kept as its evidence (same trace id).
-                    let mut ev = to_log_event(
-                        format!("{}:{}", batch.source, batch.origin),
-                        &rec,
-                        rule.severity,
-                    );
-                    let rule_id = alert.rule_id.as_str();
-                    let id = |kind: &[u8]| match (pos, batch.offset(i)) {
-                        (Some(pos), Some(offset)) => {
-                            Some(file_record_id(pos, offset, line, rule_id, kind))
-                        }
-                        // A journal entry's JSON holds its unique `__CURSOR`.
-                        _ if journal => Some(ironpost_core::EventId(stable_id(&[
-                            b"journald",
-                            line,
-                            rule_id.as_bytes(),
-                            kind,
-                        ]))),
-                        _ => None,
-                    };
-                    if let (Some(a), Some(t), Some(l)) = (id(b"alert"), id(b"trace"), id(b"log")) {
-                        alert.id = a;
-                        alert.trace_id = ironpost_core::TraceId(t.0.as_u128());
-                        ev.id = l;
-                    }
-                    ev.trace_id = alert.trace_id;
-                    alert.ack = ack.clone();
-                    ev.ack = ack.clone();
-                    evidence.push(ev);
-                    alerts.push(alert);
+                match self.alerter.observe_or_stage(rule, &rec) {
+                    Observed::Decided(Some(alert)) => out.raise(i, line, &rec, rule, alert),
+                    Observed::Decided(None) => {}
+                    Observed::Staged(s) => staged.push((i, line, s)),
                 }
             }
+            drop(rec);
+            if staged.len() >= alerter::MAX_STAGED {
+                let verdicts = self.decide_staged(&staged).await;
+                self.raise_staged(&read, &mut staged, verdicts, &mut out);
+            }
         }
+        let verdicts = self.decide_staged(&staged).await;
+        self.raise_staged(&read, &mut staged, verdicts, &mut out);
+        let Raised {
+            alerts, evidence, ..
+        } = out;
+        let metrics = &shared.metrics;
         for (n, class) in classes
             .into_iter()
             .zip(["verified", "spoofable", "forgeable"])
@@ -613,6 +565,33 @@ impl Worker {
             }
         }
         self.report_evictions();
+    }
+
+    /// The verdicts on the staged matches (one round trip to the shared state), in order.
+    async fn decide_staged(&mut self, staged: &[(usize, &[u8], Staged<'_>)]) -> Vec<Option<u32>> {
+        if staged.is_empty() {
+            return Vec::new();
+        }
+        let matches: Vec<Staged<'_>> = staged.iter().map(|(_, _, s)| s.clone()).collect();
+        self.alerter.decide_staged(&matches).await
+    }
+
+    /// Raises the alerts `verdicts` found due among `staged` (emptied), each from its line parsed
+    /// again.
+    fn raise_staged(
+        &mut self,
+        read: &Reader<'_>,
+        staged: &mut Vec<(usize, &[u8], Staged<'_>)>,
+        verdicts: Vec<Option<u32>>,
+        out: &mut Raised<'_>,
+    ) {
+        for ((i, line, s), count) in staged.drain(..).zip(verdicts) {
+            if let Some(count) = count {
+                let (rec, _, _) = read.record(i, line);
+                let alert = self.alerter.staged_alert(&s, &rec, count);
+                out.raise(i, line, &rec, s.rule, alert);
+            }
+        }
     }
 
     fn source_truncated(&self, source: &'static str, n: u64) {

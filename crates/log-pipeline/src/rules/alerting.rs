@@ -34,17 +34,17 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures_util::FutureExt;
 use ironpost_core::Evidence;
 use ironpost_core::config::secs;
 use ironpost_core::event::{AlertEvent, AlertSource};
 use serde::{Deserialize, Serialize};
 
-use super::state::{AlertState, AsyncAlertState, HitVerdict, MemoryAlertState, StateStats};
+use super::state::{
+    AlertState, AsyncAlertState, Decision, MemoryAlertState, Outcome, StateStats, decide_now,
+};
 use super::{Correlate, Rule, RuleStatus};
 use crate::fields::{FieldSource, FieldValue};
 
@@ -142,8 +142,9 @@ pub struct Alerter<S = MemoryAlertState> {
     state: S,
     clock: Arc<dyn Clock>,
     counters: AlertCounters,
-    /// Reused key buffer: looking up an existing group does not allocate.
+    /// Reused key buffers: looking up an existing group does not allocate.
     key: String,
+    rate: String,
     group: String,
     /// Reused: the members a match contributes to a distinct count or `near`.
     members: Vec<String>,
@@ -165,6 +166,7 @@ impl<S: AsyncAlertState> Alerter<S> {
             clock,
             counters: AlertCounters::default(),
             key: String::new(),
+            rate: String::new(),
             group: String::new(),
             members: Vec::new(),
         }
@@ -184,47 +186,111 @@ impl<S: AsyncAlertState> Alerter<S> {
 
     /// [`Alerter::observe`] for a state that may wait. What the alert needs from `rec` is read
     /// before the returned future is made, so the future borrows the alerter and the rule only
-    /// (a record is not `Sync`). The state is asked at once: when it answers without waiting (in
-    /// memory, or Redis while it is known to be down and its fallback answers), nothing of the
-    /// record is copied and the future is ready.
+    /// (a record is not `Sync`).
     pub fn observe_async<'a, R: FieldSource + ?Sized>(
         &'a mut self,
         rule: &'a Rule,
         rec: &R,
     ) -> impl Future<Output = Option<AlertEvent>> + Send + use<'a, S, R> {
-        let mut now = None;
-        let mut later = None;
-        if let Some(at) = self.begin(rule, rec) {
-            let evidence = rec.evidence();
-            let Alerter {
-                config,
-                state,
-                counters,
-                key,
-                group,
-                members,
-                ..
-            } = self;
-            let mut verdict = Box::pin(decide(
-                state, config, counters, key, members, rule, at, evidence,
-            ));
-            let mut cx = Context::from_waker(Waker::noop());
-            match verdict.as_mut().poll(&mut cx) {
-                Poll::Ready(count) => {
-                    now = count.map(|c| build_alert(rule, group, &Draft::of(rec, at), c));
-                }
-                // Polled again by the caller's task, which registers its own waker.
-                Poll::Pending => later = Some((verdict, Draft::of(rec, at), &*group)),
-            }
-        }
+        let begun = self
+            .begin(rule, rec)
+            .map(|at| (at, rec.evidence(), Draft::of(rec, at)));
         async move {
-            match later {
-                Some((verdict, draft, group)) => verdict
-                    .await
-                    .map(|count| build_alert(rule, group, &draft, count)),
-                None => now,
-            }
+            let (at, evidence, draft) = begun?;
+            let rate_key = rate_key(&rule.id, evidence);
+            let d = decision(&self.config, &self.key, &rate_key, &self.members, rule, at);
+            let outcome = self.state.decide(&d).await;
+            let count = self.counters.count(outcome)?;
+            Some(build_alert(rule, &self.group, &draft, count))
         }
+    }
+
+    /// Decides the match of `rule` by `rec` at once when the state can without waiting (as
+    /// [`Alerter::observe`]), else stages it ([`Alerter::stage`]).
+    pub fn observe_or_stage<'r, R: FieldSource + ?Sized>(
+        &mut self,
+        rule: &'r Rule,
+        rec: &R,
+    ) -> Observed<'r> {
+        let Some(at) = self.begin(rule, rec) else {
+            return Observed::Decided(None);
+        };
+        let Alerter {
+            config,
+            state,
+            counters,
+            key,
+            rate,
+            group,
+            members,
+            ..
+        } = self;
+        rate.clear();
+        push_rate_key(rate, &rule.id, rec.evidence());
+        let d = decision(config, key, rate, members, rule, at);
+        match state.try_decide(&d) {
+            Some(o) => Observed::Decided(
+                counters
+                    .count(o)
+                    .map(|c| build_alert(rule, group, &Draft::of(rec, at), c)),
+            ),
+            None => Observed::Staged(Staged {
+                rule,
+                key: key.clone(),
+                rate_key: rate.clone(),
+                members: members.clone(),
+                at,
+            }),
+        }
+    }
+
+    /// A match of `rule` by `rec` to decide later with others ([`Alerter::decide_staged`]): one
+    /// round trip for many matches of a shared state. `None` when a `group_by` field is missing
+    /// (counted).
+    pub fn stage<'r, R: FieldSource + ?Sized>(
+        &mut self,
+        rule: &'r Rule,
+        rec: &R,
+    ) -> Option<Staged<'r>> {
+        let at = self.begin(rule, rec)?;
+        Some(Staged {
+            rule,
+            key: self.key.clone(),
+            rate_key: rate_key(&rule.id, rec.evidence()),
+            members: self.members.clone(),
+            at,
+        })
+    }
+
+    /// Decides `staged` in order, as many [`Alerter::observe_async`] calls would: for each, the
+    /// threshold count when an alert is due (build it with [`Alerter::staged_alert`]).
+    pub async fn decide_staged(&mut self, staged: &[Staged<'_>]) -> Vec<Option<u32>> {
+        let ds: Vec<Decision<'_>> = staged
+            .iter()
+            .map(|s| decision(&self.config, &s.key, &s.rate_key, &s.members, s.rule, s.at))
+            .collect();
+        let outcomes = self.state.decide_batch(&ds).await;
+        outcomes
+            .into_iter()
+            .map(|o| self.counters.count(o))
+            .collect()
+    }
+
+    /// The alert of a staged match `s` that [`Alerter::decide_staged`] found due, from the same
+    /// record `rec` (parsed again: the batch kept no records).
+    pub fn staged_alert<R: FieldSource + ?Sized>(
+        &mut self,
+        s: &Staged<'_>,
+        rec: &R,
+        count: u32,
+    ) -> AlertEvent {
+        let group_by = s
+            .rule
+            .threshold
+            .as_ref()
+            .map_or(&[][..], |t| &t.group_by[..]);
+        self.make_key(s.rule, group_by, rec);
+        build_alert(s.rule, &self.group, &Draft::of(rec, s.at), count)
     }
 
     /// Counts the match and builds its key and members; the time it counts at, or None when a
@@ -286,97 +352,86 @@ impl<S: AlertState> Alerter<S> {
     /// Records that `rec` matched `rule`; returns the alert when one is due.
     pub fn observe<R: FieldSource + ?Sized>(&mut self, rule: &Rule, rec: &R) -> Option<AlertEvent> {
         let at = self.begin(rule, rec)?;
-        let evidence = rec.evidence();
-        let count = decide(
-            &mut self.state,
-            &self.config,
-            &mut self.counters,
-            &self.key,
-            &self.members,
-            rule,
-            at,
-            evidence,
-        )
-        .now_or_never()
-        .unwrap_or_else(|| unreachable!("an in-process state answers at once"))?;
+        let Alerter {
+            config,
+            state,
+            counters,
+            key,
+            rate,
+            members,
+            ..
+        } = self;
+        rate.clear();
+        push_rate_key(rate, &rule.id, rec.evidence());
+        let d = decision(config, key, rate, members, rule, at);
+        let count = counters.count(decide_now(state, &d))?;
         Some(build_alert(rule, &self.group, &Draft::of(rec, at), count))
     }
 }
 
-/// The state's verdict on one match of `rule` keyed `key` (contributing `members` to a distinct
-/// count or `near`; none for a plain threshold): the threshold count when an alert is due.
-/// Counts what happened in `counters`.
-#[allow(clippy::too_many_arguments)]
-async fn decide<S: AsyncAlertState>(
-    state: &mut S,
+/// What [`Alerter::observe_or_stage`] did with a match.
+// Returned and matched at once, never stored: boxing the alert would cost an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Observed<'r> {
+    /// Decided at once: the alert when one is due.
+    Decided(Option<AlertEvent>),
+    /// Waits for [`Alerter::decide_staged`].
+    Staged(Staged<'r>),
+}
+
+/// A match waiting for its verdict ([`Alerter::stage`]).
+#[derive(Debug, Clone)]
+pub struct Staged<'r> {
+    pub rule: &'r Rule,
+    key: String,
+    rate_key: String,
+    /// Distinct values or `near` part indexes (empty for a plain threshold: no allocation).
+    members: Vec<String>,
+    at: i64,
+}
+
+impl AlertCounters {
+    /// Counts `o`; the threshold count when it is an alert.
+    fn count(&mut self, o: Outcome) -> Option<u32> {
+        let counter = match o {
+            Outcome::Alert(n) => {
+                self.alerts += 1;
+                return Some(n);
+            }
+            Outcome::Late => &mut self.late,
+            Outcome::BelowThreshold => &mut self.below_threshold,
+            Outcome::TestOnly => &mut self.test_only,
+            Outcome::Deduplicated => &mut self.deduplicated,
+            Outcome::RateLimited => &mut self.rate_limited,
+        };
+        *counter += 1;
+        None
+    }
+}
+
+/// What deciding a match of `rule` keyed `key` at `at` (contributing `members`) needs.
+fn decision<'a>(
     config: &AlertingConfig,
-    counters: &mut AlertCounters,
-    key: &str,
-    members: &[String],
+    key: &'a str,
+    rate_key: &'a str,
+    members: &'a [String],
     rule: &Rule,
     at: i64,
-    evidence: Evidence,
-) -> Option<u32> {
-    let mut count = 1;
-    if let Some(t) = &rule.threshold {
-        let (window, tolerance) = (micros(t.window), micros(config.out_of_order));
-        let verdict = if members.is_empty() {
-            state
-                .record_hit(key, at, window, t.count, tolerance, None)
-                .await
-        } else {
-            // One record may satisfy several `near` parts: each is a member.
-            let mut verdict = HitVerdict::Late;
-            for m in members {
-                verdict = state
-                    .record_hit(key, at, window, t.count, tolerance, Some(m))
-                    .await;
-                if verdict == HitVerdict::Late {
-                    break;
-                }
-            }
-            verdict
-        };
-        match verdict {
-            HitVerdict::Late => {
-                counters.late += 1;
-                return None;
-            }
-            HitVerdict::Counted(n) if n < t.count => {
-                counters.below_threshold += 1;
-                return None;
-            }
-            HitVerdict::Counted(n) => {
-                state.clear_hits(key).await;
-                count = n;
-            }
-        }
+) -> Decision<'a> {
+    Decision {
+        key,
+        rate_key,
+        at,
+        members,
+        threshold: rule
+            .threshold
+            .as_ref()
+            .map(|t| (micros(t.window), t.count, micros(config.out_of_order))),
+        test_only: rule.status == RuleStatus::Test,
+        dedup: micros(config.dedup_window),
+        rate: config.rate_limit_per_min,
     }
-    if rule.status == RuleStatus::Test {
-        counters.test_only += 1;
-        return None;
-    }
-    // Claim first (atomic in the shared backend: one alert across nodes), give the claim
-    // back when the rate limit then refuses, so a rate-limited group may alert later.
-    let dedup = micros(config.dedup_window);
-    if dedup > 0 && !state.claim_alert(key, at, dedup).await {
-        counters.deduplicated += 1;
-        return None;
-    }
-    let rate = config.rate_limit_per_min;
-    if rate > 0
-        && !state
-            .take_rate(&rate_key(&rule.id, evidence), at, rate)
-            .await
-    {
-        if dedup > 0 {
-            state.release_alert(key, at).await;
-        }
-        counters.rate_limited += 1;
-        return None;
-    }
-    counters.alerts += 1;
-    Some(count)
 }
 
 /// What an alert takes from the record that raised it, owned (read before any wait).
@@ -464,7 +519,15 @@ fn build_alert(rule: &Rule, group: &str, d: &Draft, count: u32) -> AlertEvent {
 /// The rate budget's key: per rule and evidence class, so forged lines cannot spend the budget
 /// of genuine ones.
 fn rate_key(rule_id: &str, evidence: Evidence) -> String {
-    format!("{rule_id}\x1f{evidence}")
+    let mut k = String::new();
+    push_rate_key(&mut k, rule_id, evidence);
+    k
+}
+
+fn push_rate_key(to: &mut String, rule_id: &str, evidence: Evidence) {
+    to.push_str(rule_id);
+    to.push('\x1f');
+    to.push_str(evidence.as_str());
 }
 
 /// What each class means, for the alert's description.

@@ -84,7 +84,9 @@ use std::time::Duration;
 
 use ironpost_core::severity::Severity;
 
-pub use alerting::{AlertCounters, Alerter, AlertingConfig, Clock, ManualClock, SystemClock};
+pub use alerting::{
+    AlertCounters, Alerter, AlertingConfig, Clock, ManualClock, Observed, Staged, SystemClock,
+};
 pub use correlate::{Correlate, Near};
 pub use error::RuleError;
 pub use expr::{Cmp, Condition, Expr, Op};
@@ -92,14 +94,19 @@ pub use load::{
     Loaded, MAX_RULE_FILE_BYTES, RejectKind, Rejected, Report, RuleSummary, load_dir, load_file,
     load_str, validate_dir,
 };
-pub use redis_state::{AlertStateMetrics, RedisAlertState, RedisCause, RedisOptions};
+pub use redis_state::{
+    AlertStateMetrics, MAX_DECISIONS_PER_CALL, RedisAlertState, RedisCause, RedisOptions,
+};
 pub use ruleset::{PrefilterStats, RuleSet, Scratch};
 pub use samples::{
     Malformed, Mismatch, SAMPLE_EXT, SAMPLE_RECEIVED_MICROS, SAMPLES_DIR, SampleReport,
     check_samples,
 };
 pub use sigma::{MAX_DISTINCT, SIGMA_FIELD_MAP, SIGMA_SERVICES};
-pub use state::{AlertState, AsyncAlertState, HitVerdict, MemoryAlertState, StateStats};
+pub use state::{
+    AlertState, AsyncAlertState, Decision, HitVerdict, MemoryAlertState, Outcome, StateStats,
+    decide_now, decide_with,
+};
 
 /// The tag that puts a rule in sshd mode `ddos` (also loaded in `aggressive`).
 pub const SSHD_MODE_DDOS_TAG: &str = "ironpost.sshd_mode.ddos";

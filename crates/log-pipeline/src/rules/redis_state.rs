@@ -5,20 +5,28 @@
 //! `ConnectionManager` multiplexes one connection and reconnects after a failure. No operation
 //! blocks a thread: each is awaited by the pipeline worker, within `response_timeout`.
 //!
-//! Every method is one script run (`EVALSHA`, loaded on first use), atomic on the server.
+//! Every operation is one script run (`EVALSHA`, loaded on first use), atomic on the server; the
+//! scripts and the layout of a group's value are in `redis_state/scripts.rs`. A group (rule,
+//! evidence class, group values) is one key, `g:<key>` (after the prefix), holding its newest
+//! hit, its last alert and the hits inside its window — with their members for a distinct count
+//! (Sigma `count(field)`) or `near`: a member already held keeps its newest hit only, as in
+//! memory; the per-minute rate budgets are `rate:<rule>:<minute>` counters (`INCR`, `EXPIRE 120`).
 //!
-//! | method          | keys (after the prefix)        | commands                                     |
-//! |-----------------|--------------------------------|----------------------------------------------|
-//! | `record_hit`    | `hits:<key>`, `newest:<key>`   | `GET`/`SET PX`, `ZSCORE`, `ZADD`, `ZREMRANGEBYSCORE`, `ZCARD`, `ZREMRANGEBYRANK`, `PEXPIRE` |
-//! | `clear_hits`    | `hits:<key>`                   | `DEL`                                        |
-//! | `claim_alert`   | `last:<key>`                   | `GET`, compare on record time, `SET PX`      |
-//! | `release_alert` | `last:<key>`                   | `GET`, `DEL` if still ours                   |
-//! | `take_rate`     | `rate:<rule>:<minute>`         | `INCR`, `EXPIRE 120`                         |
+//! **Batches.** The pipeline worker does not wait for Redis match by match: it stages the
+//! matches of a batch and [`AsyncAlertState::decide_batch`] decides up to
+//! [`MAX_DECISIONS_PER_CALL`] of them in one script call (`MGET` of their groups, the same
+//! decisions as in memory in record order, one `SET PX` per group changed), so a batch of 1,000
+//! matching lines costs one round trip, not 1,000 to 4,000. The single operations (`record_hit`,
+//! `clear_hits`, `claim_alert`, `release_alert`, `take_rate`) work on the same keys.
+//! `tests/rules_redis.rs` replays lines dated years before the run through both paths and
+//! requires the in-memory verdicts, alert for alert.
 //!
 //! **Differences from [`MemoryAlertState`].** Verdicts compare record times exactly as in memory
-//! (late hits, windows, dedup). But keys also carry a wall-clock TTL (window + tolerance + 60 s
-//! for hits, dedup window + 60 s for claims) so Redis forgets idle groups: replaying logs *slower*
-//! than real time may forget a group early. `take_rate` charges a record to its own minute (memory
+//! (late hits, windows, dedup). But a group's key also carries a wall-clock TTL (the longer of
+//! window + tolerance and the dedup window, plus 60 s) so Redis forgets idle groups: replaying
+//! logs *slower* than real time may forget a group early. Conversely the state outlives a run:
+//! replaying the same lines again within the dedup window (a second node, a rerun) finds their
+//! alerts already claimed and raises none. `take_rate` charges a record to its own minute (memory
 //! charges an out-of-order record to the current minute). There is no `max_groups` bound: Redis's
 //! `maxmemory` and the TTLs bound it, and `stats().groups` is 0 unless a fallback is in use.
 //!
@@ -31,89 +39,38 @@
 //! failure or a timeout also marks Redis *down*: until a background probe (`PING` every second,
 //! each within `response_timeout`) gets an answer, every operation goes straight to the fallback
 //! without touching the network, so a blackholed Redis costs the pipeline one timeout per outage,
-//! not one per match. Fallback answers are counted in [`StateStats::fallback_ops`] (and in
-//! `ironpost_log_alert_state_fallback_total` when metrics are attached). Nothing panics.
+//! not one per match (nor per batch), and each match is then decided at once in process
+//! ([`AsyncAlertState::try_decide`]), as cheaply as with the in-memory state. Fallback answers are
+//! counted in [`StateStats::fallback_ops`] — one per match decided, or per single operation
+//! answered (and in `ironpost_log_alert_state_fallback_total` when metrics are attached). A batch
+//! whose call failed is decided by the fallback whole, in order. Nothing panics.
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use ironpost_core::metrics::{self, prometheus};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, IntoConnectionInfo, RedisError, Script};
+use redis::{Client, FromRedisValue, IntoConnectionInfo, RedisError, Script, ScriptInvocation};
 
 use crate::pipeline::PipelineError;
 
-use super::state::{AlertState, AsyncAlertState, HitVerdict, MemoryAlertState, StateStats};
+use super::state::{
+    AlertState, AsyncAlertState, Decision, HitVerdict, MemoryAlertState, Outcome, StateStats,
+    decide_now,
+};
+
+mod scripts;
 
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Keys kept in the fallback state during an outage.
 const FALLBACK_GROUPS: usize = 100_000;
 /// Longest TTL put on a key: 30 days, in milliseconds.
 const MAX_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
-
-/// KEYS: hits zset, newest time. ARGV: at, window, keep, tolerance, ttl ms, member (unique per
-/// hit, or a distinct value / `near` part held once at its newest time).
-/// Returns the count inside the window, or -1 for a late hit.
-const RECORD_HIT: &str = r"
-local at = tonumber(ARGV[1])
-local newest = at
-local n = redis.call('GET', KEYS[2])
-if n then
-  n = tonumber(n)
-  if at < n - tonumber(ARGV[4]) then return -1 end
-  if n > at then newest = n end
-end
-if newest == at then
-  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[5])
-else
-  redis.call('PEXPIRE', KEYS[2], ARGV[5])
-end
-local old = redis.call('ZSCORE', KEYS[1], ARGV[6])
-if (not old) or tonumber(old) < at then
-  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[6])
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%.0f', newest - tonumber(ARGV[2])))
-local c = redis.call('ZCARD', KEYS[1])
-local keep = tonumber(ARGV[3])
-if c > keep then
-  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, c - keep - 1)
-  c = keep
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return c
-";
-
-/// KEYS: hits zset.
-const CLEAR_HITS: &str = "redis.call('DEL', KEYS[1]) return 0";
-
-/// KEYS: last alert. ARGV: at, dedup window, ttl ms. Returns 1 when claimed.
-const CLAIM_ALERT: &str = r"
-local last = redis.call('GET', KEYS[1])
-local at = tonumber(ARGV[1])
-if last then
-  local l = tonumber(last)
-  if math.abs(at - l) < tonumber(ARGV[2]) then return 0 end
-  if l > at then return 1 end
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
-return 1
-";
-
-/// KEYS: last alert. ARGV: at.
-const RELEASE_ALERT: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 0
-";
-
-/// KEYS: rate counter. Returns the alerts taken in the minute, this one included.
-const TAKE_RATE: &str = r"
-local c = redis.call('INCR', KEYS[1])
-if c == 1 then redis.call('EXPIRE', KEYS[1], 120) end
-return c
-";
+/// Most matches decided by one script call (a batch of more is sent as several calls).
+pub const MAX_DECISIONS_PER_CALL: usize = 1024;
 
 /// Where and how to reach Redis: the URL (`storage.redis_url`) and `[log_pipeline.redis]`.
 #[derive(Clone, PartialEq, Eq)]
@@ -176,7 +133,7 @@ impl AlertStateMetrics {
             fallback: metrics::int_counter(
                 r,
                 "log_alert_state_fallback_total",
-                "Alert-state operations answered in process because Redis failed or is down (fail open, per node).",
+                "Alert-state decisions (one per match) and single operations answered in process because Redis failed or is down (fail open, per node).",
             ),
         }
     }
@@ -214,6 +171,7 @@ struct Scripts {
     claim_alert: Script,
     release_alert: Script,
     take_rate: Script,
+    decide: Script,
 }
 
 /// [`AsyncAlertState`] in Redis, shared by every pipeline that uses the same URL and key prefix.
@@ -232,9 +190,6 @@ pub struct RedisAlertState {
     metrics: Option<AlertStateMetrics>,
     /// Logged the current outage already.
     warned: bool,
-    /// Makes hit members unique across instances: two hits at the same time both count.
-    member_id: String,
-    seq: u64,
 }
 
 impl fmt::Debug for RedisAlertState {
@@ -253,7 +208,7 @@ impl RedisAlertState {
     pub const DEFAULT_PREFIX: &'static str = "ironpost:alert:";
 
     /// Connects (TLS, `AUTH` and `SELECT` as the URL says) and checks the server with `PING`.
-    /// Keys are named `<prefix>hits:…`, `<prefix>last:…`, `<prefix>rate:…`; the daemon uses
+    /// Keys are named `<prefix>g:…` and `<prefix>rate:…`; the daemon uses
     /// [`RedisAlertState::DEFAULT_PREFIX`], tests a unique one.
     pub async fn connect(opts: &RedisOptions, prefix: &str) -> Result<Self, PipelineError> {
         let url = redact(&opts.url);
@@ -283,20 +238,17 @@ impl RedisAlertState {
                 after: budget,
             }
         })??;
-        static INSTANCES: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
         Ok(RedisAlertState {
             conn,
             url,
             prefix: prefix.to_owned(),
             scripts: Arc::new(Scripts {
-                record_hit: Script::new(RECORD_HIT),
-                clear_hits: Script::new(CLEAR_HITS),
-                claim_alert: Script::new(CLAIM_ALERT),
-                release_alert: Script::new(RELEASE_ALERT),
-                take_rate: Script::new(TAKE_RATE),
+                record_hit: Script::new(&scripts::record_hit()),
+                clear_hits: Script::new(&scripts::clear_hits()),
+                claim_alert: Script::new(&scripts::claim_alert()),
+                release_alert: Script::new(&scripts::release_alert()),
+                take_rate: Script::new(&scripts::take_rate()),
+                decide: Script::new(&scripts::decide()),
             }),
             response_timeout: opts.response_timeout,
             link: Arc::default(),
@@ -305,12 +257,6 @@ impl RedisAlertState {
             fallback_ops: 0,
             metrics: None,
             warned: false,
-            member_id: format!(
-                "{}.{nanos}.{}",
-                std::process::id(),
-                INSTANCES.fetch_add(1, Ordering::Relaxed)
-            ),
-            seq: 0,
         })
     }
 
@@ -334,8 +280,8 @@ impl RedisAlertState {
         keys: &[&str],
         args: &[&str],
     ) -> Option<i64> {
-        if self.link.down.load(Ordering::Relaxed) {
-            self.count_fallback();
+        if self.is_down() {
+            self.count_fallback(1);
             return None;
         }
         let scripts = self.scripts.clone();
@@ -346,9 +292,23 @@ impl RedisAlertState {
         for a in args {
             invocation.arg(*a);
         }
+        let reply = self.invoke(op, &invocation).await;
+        if reply.is_none() {
+            self.count_fallback(1);
+        }
+        reply
+    }
+
+    /// Sends `invocation`; its reply, or `None` after a failure (counted, logged once per
+    /// outage; a connection failure or a timeout marks Redis down).
+    async fn invoke<T: FromRedisValue>(
+        &mut self,
+        op: &'static str,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Option<T> {
         let reply = tokio::time::timeout(
             self.response_timeout,
-            invocation.invoke_async::<i64>(&mut self.conn),
+            invocation.invoke_async::<T>(&mut self.conn),
         )
         .await;
         let (error, down) = match reply {
@@ -372,6 +332,11 @@ impl RedisAlertState {
                 true,
             ),
         };
+        self.fail(op, &error, down);
+        None
+    }
+
+    fn fail(&mut self, op: &'static str, error: &str, down: bool) {
         self.errors += 1;
         if let Some(m) = &self.metrics {
             m.errors.inc();
@@ -386,14 +351,78 @@ impl RedisAlertState {
         if down {
             self.mark_down();
         }
-        self.count_fallback();
-        None
     }
 
-    fn count_fallback(&mut self) {
-        self.fallback_ops += 1;
+    /// Decides `ds` (at most [`MAX_DECISIONS_PER_CALL`]) in one script call; `None` when the
+    /// fallback must decide them (the failure counted).
+    async fn decide_remote(&mut self, ds: &[Decision<'_>]) -> Option<Vec<Outcome>> {
+        let scripts = self.scripts.clone();
+        let mut inv = scripts.decide.prepare_invoke();
+        let mut name = String::new();
+        let mut key = |inv: &mut ScriptInvocation<'_>, kind: &str, k: &str| {
+            name.clear();
+            name.push_str(&self.prefix);
+            name.push_str(kind);
+            name.push_str(k);
+            inv.key(name.as_bytes());
+        };
+        for d in ds {
+            key(&mut inv, "g:", d.key);
+            if d.rate > 0 {
+                let minute = d.at.div_euclid(60_000_000);
+                key(&mut inv, "rate:", &format!("{}:{minute}", d.rate_key));
+            } else {
+                // Not read without a rate limit: the group's key again, without formatting.
+                key(&mut inv, "g:", d.key);
+            }
+        }
+        for d in ds {
+            let (window, count, tolerance) = d.threshold.unwrap_or((-1, 0, 0));
+            let ttl = window.max(0).saturating_add(tolerance).max(d.dedup);
+            inv.arg(d.at)
+                .arg(window)
+                .arg(count)
+                .arg(tolerance)
+                .arg(u8::from(d.test_only))
+                .arg(d.dedup)
+                .arg(ttl_ms(ttl))
+                .arg(d.rate)
+                .arg(d.members.len());
+            for m in d.members {
+                inv.arg(m.as_str());
+            }
+        }
+        let codes: Vec<i64> = self.invoke("decide", &inv).await?;
+        if codes.len() != ds.len() {
+            let error = format!("{} verdicts for {} matches", codes.len(), ds.len());
+            self.fail("decide", &error, false);
+            return None;
+        }
+        Some(
+            codes
+                .into_iter()
+                .map(|c| match c {
+                    -1 => Outcome::Late,
+                    -2 => Outcome::BelowThreshold,
+                    -3 => Outcome::TestOnly,
+                    -4 => Outcome::Deduplicated,
+                    -5 => Outcome::RateLimited,
+                    n => Outcome::Alert(u32::try_from(n).unwrap_or(u32::MAX).max(1)),
+                })
+                .collect(),
+        )
+    }
+
+    /// Decides `d` in process (Redis failed or is down), counted.
+    fn decide_fallback(&mut self, d: &Decision<'_>) -> Outcome {
+        self.count_fallback(1);
+        decide_now(&mut self.fallback, d)
+    }
+
+    fn count_fallback(&mut self, n: u64) {
+        self.fallback_ops += n;
         if let Some(m) = &self.metrics {
-            m.fallback.inc();
+            m.fallback.inc_by(n);
         }
     }
 
@@ -420,11 +449,6 @@ impl RedisAlertState {
                 }
             }
         });
-    }
-
-    fn next_member(&mut self, at: i64) -> String {
-        self.seq += 1;
-        format!("{at}:{}:{}", self.member_id, self.seq)
     }
 }
 
@@ -522,20 +546,18 @@ impl AsyncAlertState for RedisAlertState {
         tolerance: i64,
         member: Option<&str>,
     ) -> HitVerdict {
-        let distinct = member.map(|m| format!("d\x1f{m}"));
-        let member_arg = distinct.unwrap_or_else(|| self.next_member(at));
-        let (hits, newest) = (format!("hits:{key}"), format!("newest:{key}"));
+        let group = format!("g:{key}");
         let args = [
             at.to_string(),
             window.to_string(),
             keep.max(1).to_string(),
             tolerance.to_string(),
             ttl_ms(window.saturating_add(tolerance)),
-            member_arg,
         ];
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+        args.extend(member);
         match self
-            .run("record_hit", |s| &s.record_hit, &[&hits, &newest], &args)
+            .run("record_hit", |s| &s.record_hit, &[&group], &args)
             .await
         {
             Some(n) if n < 0 => HitVerdict::Late,
@@ -548,13 +570,13 @@ impl AsyncAlertState for RedisAlertState {
 
     async fn clear_hits(&mut self, key: &str) {
         AlertState::clear_hits(&mut self.fallback, key);
-        let hits = format!("hits:{key}");
-        self.run("clear_hits", |s| &s.clear_hits, &[&hits], &[])
+        let group = format!("g:{key}");
+        self.run("clear_hits", |s| &s.clear_hits, &[&group], &[])
             .await;
     }
 
     async fn claim_alert(&mut self, key: &str, at: i64, dedup_window: i64) -> bool {
-        let last = format!("last:{key}");
+        let group = format!("g:{key}");
         let args = [
             at.to_string(),
             dedup_window.to_string(),
@@ -562,7 +584,7 @@ impl AsyncAlertState for RedisAlertState {
         ];
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         match self
-            .run("claim_alert", |s| &s.claim_alert, &[&last], &args)
+            .run("claim_alert", |s| &s.claim_alert, &[&group], &args)
             .await
         {
             Some(n) => n == 1,
@@ -572,11 +594,11 @@ impl AsyncAlertState for RedisAlertState {
 
     async fn release_alert(&mut self, key: &str, at: i64) {
         AlertState::release_alert(&mut self.fallback, key, at);
-        let last = format!("last:{key}");
+        let group = format!("g:{key}");
         self.run(
             "release_alert",
             |s| &s.release_alert,
-            &[&last],
+            &[&group],
             &[&at.to_string()],
         )
         .await;
@@ -589,6 +611,34 @@ impl AsyncAlertState for RedisAlertState {
             Some(n) => n <= i64::from(per_minute),
             None => AlertState::take_rate(&mut self.fallback, rule_id, at, per_minute),
         }
+    }
+
+    /// One script call per [`MAX_DECISIONS_PER_CALL`] matches; while Redis is down, or after a
+    /// call failed, the fallback decides (each decision counted once in `fallback_ops`).
+    async fn decide_batch(&mut self, ds: &[Decision<'_>]) -> Vec<Outcome> {
+        let mut out = Vec::with_capacity(ds.len());
+        for chunk in ds.chunks(MAX_DECISIONS_PER_CALL) {
+            let remote = if self.is_down() {
+                None
+            } else {
+                self.decide_remote(chunk).await
+            };
+            match remote {
+                Some(v) => out.extend(v),
+                None => out.extend(chunk.iter().map(|d| self.decide_fallback(d))),
+            }
+        }
+        out
+    }
+
+    fn try_decide(&mut self, d: &Decision<'_>) -> Option<Outcome> {
+        self.is_down().then(|| self.decide_fallback(d))
+    }
+
+    async fn decide(&mut self, d: &Decision<'_>) -> Outcome {
+        let mut v = self.decide_batch(std::slice::from_ref(d)).await;
+        v.pop()
+            .unwrap_or_else(|| unreachable!("one verdict per decision"))
     }
 
     fn stats(&self) -> StateStats {

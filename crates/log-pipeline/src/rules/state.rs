@@ -3,12 +3,12 @@
 //! nodes) can replace the in-memory one. [`MemoryAlertState`] is bounded: at most `max_groups`
 //! keys, the least recently used evicted first (and counted).
 //!
-//! A Redis implementation maps each method onto one round trip: `record_hit` → `ZSCORE` + `ZADD` +
-//! `ZREMRANGEBYSCORE` + `ZCARD` + `PEXPIRE` in a `MULTI` (late check against `ZRANGE -1 -1`);
-//! `clear_hits` → `DEL`; `claim_alert` → one atomic check-and-set (a Lua script doing the
-//! [`AlertState::claim_alert`] comparison, `SET PX`), so two nodes seeing the same threshold
-//! crossing raise one alert, not two; `take_rate` → `INCR` + `EXPIRE` on a per-minute key.
-//! [`super::RedisAlertState`] is that implementation.
+//! The decision on one match (record the hit — one per member of a distinct count or `near` —,
+//! forget the group's hits when it reached its threshold, claim the dedup slot, take from the
+//! rate budget) is [`decide_with`] over these operations, written once. A shared backend may run it server-side for many matches at once
+//! ([`AsyncAlertState::decide_batch`]): [`super::RedisAlertState`] decides a batch's matches in
+//! one Lua script call, atomic, so two nodes seeing the same threshold crossing raise one alert,
+//! not two.
 //!
 //! A shared backend waits on the network, so the alerter talks to state through
 //! [`AsyncAlertState`], whose operations are futures. Every in-process [`AlertState`] is one too
@@ -27,6 +27,98 @@ pub enum HitVerdict {
     Late,
 }
 
+/// One match to decide, with everything the decision needs: [`decide_with`] runs it on any
+/// [`AsyncAlertState`] operation by operation; a shared backend may run many at once
+/// ([`AsyncAlertState::decide_batch`]; Redis: one script call) with the same verdicts.
+#[derive(Debug, Clone, Copy)]
+pub struct Decision<'a> {
+    /// Rule id, evidence class and group values (`\x1f`-separated).
+    pub key: &'a str,
+    /// The rate budget's key: rule id and evidence class.
+    pub rate_key: &'a str,
+    /// The record's time, microseconds since the Unix epoch.
+    pub at: i64,
+    /// `(window, count, tolerance)` of a threshold rule (times in microseconds).
+    pub threshold: Option<(i64, u32, i64)>,
+    /// The members the match contributes to a distinct count or `near` (one hit each, see
+    /// [`AlertState::record_hit`]); empty for a plain threshold (one anonymous hit).
+    pub members: &'a [String],
+    /// A `status: test` rule: counted, never alerts.
+    pub test_only: bool,
+    /// Dedup window in microseconds; 0 disables.
+    pub dedup: i64,
+    /// Alerts per rule per minute; 0 = unlimited.
+    pub rate: u32,
+}
+
+/// The verdict on one [`Decision`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Late,
+    BelowThreshold,
+    TestOnly,
+    Deduplicated,
+    RateLimited,
+    /// An alert is due; the threshold count (1 without a threshold).
+    Alert(u32),
+}
+
+/// Decides `d` with the state's single operations: record the hit (one per member), forget the group's hits when
+/// it reached its threshold, claim the dedup slot, take from the rate budget (giving the claim
+/// back when the budget is spent, so a rate-limited group may alert later).
+pub async fn decide_with<S: AsyncAlertState + ?Sized>(state: &mut S, d: &Decision<'_>) -> Outcome {
+    let mut count = 1;
+    if let Some((window, threshold, tolerance)) = d.threshold {
+        let verdict = if d.members.is_empty() {
+            state
+                .record_hit(d.key, d.at, window, threshold, tolerance, None)
+                .await
+        } else {
+            // One record may satisfy several `near` parts: each is a member. The last verdict
+            // counts; a late one stops (every later member is as late).
+            let mut verdict = HitVerdict::Late;
+            for m in d.members {
+                verdict = state
+                    .record_hit(d.key, d.at, window, threshold, tolerance, Some(m))
+                    .await;
+                if verdict == HitVerdict::Late {
+                    break;
+                }
+            }
+            verdict
+        };
+        match verdict {
+            HitVerdict::Late => return Outcome::Late,
+            HitVerdict::Counted(n) if n < threshold => return Outcome::BelowThreshold,
+            HitVerdict::Counted(n) => {
+                state.clear_hits(d.key).await;
+                count = n;
+            }
+        }
+    }
+    if d.test_only {
+        return Outcome::TestOnly;
+    }
+    if d.dedup > 0 && !state.claim_alert(d.key, d.at, d.dedup).await {
+        return Outcome::Deduplicated;
+    }
+    if d.rate > 0 && !state.take_rate(d.rate_key, d.at, d.rate).await {
+        if d.dedup > 0 {
+            state.release_alert(d.key, d.at).await;
+        }
+        return Outcome::RateLimited;
+    }
+    Outcome::Alert(count)
+}
+
+/// [`decide_with`] on an in-process state, whose futures are ready at once.
+pub fn decide_now<S: AlertState>(state: &mut S, d: &Decision<'_>) -> Outcome {
+    use futures_util::FutureExt;
+    decide_with(state, d)
+        .now_or_never()
+        .unwrap_or_else(|| unreachable!("an in-process state answers at once"))
+}
+
 /// What a state backend holds, for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StateStats {
@@ -37,8 +129,9 @@ pub struct StateStats {
     /// Operations the backend failed (a shared backend unreachable, timed out or refusing);
     /// always 0 in memory.
     pub backend_errors: u64,
-    /// Operations answered by the in-process fallback instead of the shared backend (each
-    /// failed one, and every one while the backend is known to be down); always 0 in memory.
+    /// Matches decided (and single operations answered) by the in-process fallback instead of
+    /// the shared backend: each whose call failed, and every one while the backend is known to
+    /// be down; always 0 in memory.
     pub fallback_ops: u64,
 }
 
@@ -108,6 +201,35 @@ pub trait AsyncAlertState: Send {
         per_minute: u32,
     ) -> impl Future<Output = bool> + Send;
     fn stats(&self) -> StateStats;
+
+    /// Decides `d` now when that needs no wait (an in-process state; Redis while it is known to
+    /// be down and its fallback answers); `None` when it must be awaited.
+    fn try_decide(&mut self, d: &Decision<'_>) -> Option<Outcome> {
+        let _ = d;
+        None
+    }
+
+    /// Decides one match ([`decide_with`] unless the backend does it in one step).
+    fn decide(&mut self, d: &Decision<'_>) -> impl Future<Output = Outcome> + Send
+    where
+        Self: Sized,
+    {
+        decide_with(self, d)
+    }
+
+    /// Decides `ds` in order, as [`AsyncAlertState::decide`] one after the other would.
+    fn decide_batch(&mut self, ds: &[Decision<'_>]) -> impl Future<Output = Vec<Outcome>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            let mut out = Vec::with_capacity(ds.len());
+            for d in ds {
+                out.push(decide_with(self, d).await);
+            }
+            out
+        }
+    }
 }
 
 /// An in-process state answers at once: its futures are ready when made.
@@ -151,6 +273,9 @@ impl<T: AlertState> AsyncAlertState for T {
     }
     fn stats(&self) -> StateStats {
         AlertState::stats(self)
+    }
+    fn try_decide(&mut self, d: &Decision<'_>) -> Option<Outcome> {
+        Some(decide_now(self, d))
     }
 }
 
