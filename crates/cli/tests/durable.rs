@@ -14,30 +14,12 @@ use std::process::Stdio;
 
 use common::smallfs::SmallFs;
 use common::{
-    ATTACKER_IP, Daemon, GrowingLog, Lab, blocks, lab_get, metric_sum, run, start_in_victim,
-    submit_alert, text, wait_for,
+    ATTACKER_IP, Daemon, GrowingLog, Lab, PER_LINE_RULE, blocks, lab_get, metric_sum, run,
+    start_in_victim, submit_alert, text, wait_for, write_rule,
 };
 
-/// One alert per matching line: no threshold; dedup and rate limit are switched off below.
-const PER_LINE_RULE: &str = r#"id: ssh_failed_password
-title: SSH failed password
-severity: medium
-
-detection:
-  conditions:
-    - field: process
-      operator: equals
-      value: sshd
-    - field: message
-      operator: contains
-      value: "Failed password"
-"#;
-
 fn rules_dir(dir: &Path) -> String {
-    let rules = dir.join("rules");
-    std::fs::create_dir_all(&rules).unwrap();
-    std::fs::write(rules.join("ssh_failed_password.yaml"), PER_LINE_RULE).unwrap();
-    rules.display().to_string()
+    write_rule(dir, "ssh_failed_password.yaml", PER_LINE_RULE)
 }
 
 /// Line `i` of the generated auth.log: every fourth one is a failed password (an alert).

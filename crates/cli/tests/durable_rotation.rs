@@ -12,28 +12,10 @@ use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use common::{Daemon, run, text, wait_for};
-
-/// One alert per matching line (dedup and rate limit switched off below).
-const PER_LINE_RULE: &str = r#"id: ssh_failed_password
-title: SSH failed password
-severity: medium
-
-detection:
-  conditions:
-    - field: process
-      operator: equals
-      value: sshd
-    - field: message
-      operator: contains
-      value: "Failed password"
-"#;
+use common::{Daemon, PER_LINE_RULE, run, text, wait_for, write_rule};
 
 fn rules_dir(dir: &Path) -> String {
-    let rules = dir.join("rules");
-    std::fs::create_dir_all(&rules).unwrap();
-    std::fs::write(rules.join("ssh_failed_password.yaml"), PER_LINE_RULE).unwrap();
-    rules.display().to_string()
+    write_rule(dir, "ssh_failed_password.yaml", PER_LINE_RULE)
 }
 
 /// Line `i`: every third one is a failed password (an alert). Lines of different `i` differ, so

@@ -9,7 +9,7 @@ mod common;
 use std::io::Write;
 use std::process::Command;
 
-use common::{Daemon, GrowingLog, free_port, metric_sum, run, text, wait_for};
+use common::{Daemon, GrowingLog, free_port, metric_sum, run, text, wait_for, write_rule};
 
 const SEED_RULE: &str = r#"id: ssh_brute_force
 title: SSH Brute Force Attack
@@ -37,10 +37,7 @@ tags:
 "#;
 
 fn rules_dir(dir: &std::path::Path) -> String {
-    let rules = dir.join("rules");
-    std::fs::create_dir_all(&rules).unwrap();
-    std::fs::write(rules.join("ssh_brute_force.yaml"), SEED_RULE).unwrap();
-    rules.display().to_string()
+    write_rule(dir, "ssh_brute_force.yaml", SEED_RULE)
 }
 
 fn alerts(d: &Daemon) -> Vec<serde_json::Value> {

@@ -39,6 +39,30 @@ pub fn scrub_env(c: &mut Command) {
     }
 }
 
+/// A rule alerting on every sshd "Failed password" line (no threshold; the tests switch dedup and
+/// the rate limit off), for tests that count one alert per line.
+pub const PER_LINE_RULE: &str = r#"id: ssh_failed_password
+title: SSH failed password
+severity: medium
+
+detection:
+  conditions:
+    - field: process
+      operator: equals
+      value: sshd
+    - field: message
+      operator: contains
+      value: "Failed password"
+"#;
+
+/// Writes `yaml` as `dir/rules/file` and returns the rules directory, for `rules_dir`.
+pub fn write_rule(dir: &Path, file: &str, yaml: &str) -> String {
+    let rules = dir.join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(rules.join(file), yaml).unwrap();
+    rules.display().to_string()
+}
+
 /// Sum of a metric's samples (every label set) in a Prometheus text body.
 pub fn metric_sum(body: &str, name: &str) -> u64 {
     body.lines()
