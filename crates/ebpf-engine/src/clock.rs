@@ -88,25 +88,52 @@ pub struct JiffyClock {
     pub tick_ns: u64,
 }
 
-/// Kernel HZ values (`CONFIG_HZ`) a measured tick is snapped to.
+/// Kernel HZ values (`CONFIG_HZ`) a measured tick is matched against.
 const KNOWN_HZ: [u64; 5] = [100, 250, 300, 1000, 1024];
 
+/// How far, in ticks, one sample's coarse time may sit from where its jiffies put it: the coarse
+/// clock is updated after jiffies and, on a CPU woken from idle, up to a tick or two late (seen:
+/// the first sample a process takes is often one tick stale). Two samples' difference is off by
+/// at most this many ticks.
+pub const SAMPLE_SLACK_TICKS: u64 = 3;
+
+/// What two clock samples say about the tick length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TickFit {
+    /// The tick of the one known `CONFIG_HZ` the samples allow, when exactly one fits.
+    pub exact: Option<u64>,
+    /// The shortest tick the samples allow. Converting with a tick shorter than the real one
+    /// gives later jiffies deadlines: entries end late, never early.
+    pub at_least: u64,
+}
+
+/// `TICK_NSEC` of the kernel for `hz`: nanoseconds per jiffy, rounded to nearest.
+const fn tick_nsec(hz: u64) -> u64 {
+    (1_000_000_000 + hz / 2) / hz
+}
+
 impl JiffyClock {
-    /// The tick length from two samples (jiffies, coarse ns) taken some ticks apart: the measured
-    /// ratio, snapped to the nearest known `CONFIG_HZ` when within 5 % of it. `None` when the
-    /// samples are not at least one tick apart.
-    pub fn tick_from_samples(a: (u64, u64), b: (u64, u64)) -> Option<u64> {
-        let dj = b.0.checked_sub(a.0).filter(|d| *d > 0)?;
+    /// Fits the tick length to two samples (jiffies, coarse ns): the tick lies between
+    /// `dns / (dj + S)` and `dns / (dj - S)` for S = [`SAMPLE_SLACK_TICKS`]. `None` while the
+    /// samples are not more than 2 S ticks apart.
+    pub fn tick_from_samples(a: (u64, u64), b: (u64, u64)) -> Option<TickFit> {
+        let dj =
+            b.0.checked_sub(a.0)
+                .filter(|d| *d > 2 * SAMPLE_SLACK_TICKS)?;
         let dns = b.1.checked_sub(a.1).filter(|d| *d > 0)?;
-        let measured = dns / dj;
-        let snapped = KNOWN_HZ
+        let at_least = dns / (dj + SAMPLE_SLACK_TICKS);
+        let at_most = dns.div_ceil(dj - SAMPLE_SLACK_TICKS);
+        let mut fits = KNOWN_HZ
             .iter()
-            .map(|hz| 1_000_000_000 / hz)
-            .min_by_key(|t| t.abs_diff(measured))?;
-        Some(if snapped.abs_diff(measured) * 20 <= snapped {
-            snapped
-        } else {
-            measured
+            .map(|hz| tick_nsec(*hz))
+            .filter(|t| (at_least..=at_most).contains(t));
+        let exact = match (fits.next(), fits.next()) {
+            (Some(t), None) => Some(t),
+            _ => None,
+        };
+        Some(TickFit {
+            exact,
+            at_least: at_least.max(1),
         })
     }
 
@@ -154,19 +181,33 @@ mod tests {
     };
 
     #[test]
-    fn the_tick_is_measured_and_snapped_to_a_known_hz() {
-        // 12 ticks of 4 ms, with 0.3 ms of jitter in the monotonic reading.
+    fn the_tick_is_the_one_known_hz_the_samples_allow() {
         let a = (1000, 5_000_000_000);
-        let b = (1012, 5_000_000_000 + 48_300_000);
-        assert_eq!(JiffyClock::tick_from_samples(a, b), Some(4_000_000));
-        // HZ=300 (3,333,333 ns) is told from 250.
-        let b = (1030, 5_000_000_000 + 100_000_000);
-        assert_eq!(JiffyClock::tick_from_samples(a, b), Some(3_333_333));
-        // An unknown HZ keeps the measured tick; no tick elapsed: no answer.
-        let b = (1010, 5_000_000_000 + 70_000_000);
-        assert_eq!(JiffyClock::tick_from_samples(a, b), Some(7_000_000));
+        let fit = |dj: u64, dns: u64| JiffyClock::tick_from_samples(a, (a.0 + dj, a.1 + dns));
+        // 10 ticks of 4 ms, the first sample one tick stale (what made the old ratio estimate
+        // 4.4 ms and end TTLs 10 % early): still 4 ms.
+        assert_eq!(fit(10, 44_000_000).unwrap().exact, Some(4_000_000));
+        // Stale the other way, 250 and 300 both fit; 20-odd ticks tell them apart.
+        let f = fit(10, 42_000_000).unwrap();
+        assert_eq!(f.exact, None);
+        assert!(f.at_least <= 3_333_333, "{f:?}");
+        assert_eq!(fit(20, 84_000_000).unwrap().exact, Some(4_000_000));
+        assert_eq!(fit(24, 92_000_000).unwrap().exact, Some(4_000_000));
+        // HZ=300 (the kernel's TICK_NSEC, 3,333,333 ns) and HZ=100.
+        assert_eq!(fit(60, 203_333_333).unwrap().exact, Some(3_333_333));
+        assert_eq!(fit(30, 310_000_000).unwrap().exact, Some(10_000_000));
+        // An unknown HZ (200) fits none: the shortest tick the samples allow, never longer
+        // than the real one.
+        let f = fit(100, 500_000_000).unwrap();
+        assert_eq!(f.exact, None);
+        assert!(f.at_least <= 5_000_000 && f.at_least > 4_800_000, "{f:?}");
+        // Too close, or backwards: no answer.
+        assert_eq!(fit(6, 24_000_000), None);
         assert_eq!(JiffyClock::tick_from_samples(a, a), None);
-        assert_eq!(JiffyClock::tick_from_samples(b, a), None);
+        assert_eq!(
+            JiffyClock::tick_from_samples((a.0 + 20, a.1 + 80_000_000), a),
+            None
+        );
     }
 
     #[test]

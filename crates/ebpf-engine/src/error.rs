@@ -166,9 +166,11 @@ pub enum Error {
     #[error("{count} match rules given, the kernel program holds at most {max}")]
     TooManyMatchRules { count: usize, max: usize },
 
-    /// The kernel's jiffies did not advance between two samples taken `waited_ms` apart, so the
+    /// The kernel's jiffies advanced fewer than 7 ticks in `waited_ms`, so the
     /// tick length that converts TTLs into the program's deadlines is unknown.
-    #[error("cannot measure the kernel tick: jiffies did not advance in {waited_ms} ms")]
+    #[error(
+        "cannot measure the kernel tick: jiffies advanced fewer than 7 ticks in {waited_ms} ms"
+    )]
     ClockCalibration { waited_ms: u64 },
 
     #[cfg(feature = "runtime")]

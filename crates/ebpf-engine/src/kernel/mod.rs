@@ -592,8 +592,10 @@ static TICK_NS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
 
 /// The kernel-side clock pair for converting deadlines: loads `clock_probe` and runs it through
 /// BPF_PROG_TEST_RUN, which reads jiffies and the coarse monotonic clock at one instant. The first
-/// call in a process also measures the tick: samples taken until at least 10 jiffies apart
-/// (40 ms at HZ=250), at most 2 s.
+/// call in a process also measures the tick: samples every 10 ms until the span allows exactly one
+/// known `CONFIG_HZ` despite a sample's slack (`JiffyClock::tick_from_samples`; about 70 ms at
+/// HZ=250), at most 2 s, after which the shortest tick the samples allow is used (entries then end
+/// late by at most the slack over the span, never early).
 ///
 /// A CPU woken from idle updates jiffies at once but the coarse clock only at its next tick, so
 /// one sample can pair fresh jiffies with a monotonic time some ticks old, which would convert
@@ -632,15 +634,25 @@ fn calibrate(bpf: &mut Ebpf) -> Result<JiffyClock> {
         None => {
             let first = sample()?;
             let start = Instant::now();
-            let mut last = first;
-            while last.0.saturating_sub(first.0) < 10 && start.elapsed().as_secs() < 2 {
+            let mut fit = None;
+            while start.elapsed() < Duration::from_secs(2) {
                 std::thread::sleep(Duration::from_millis(10));
-                last = sample()?;
+                fit = JiffyClock::tick_from_samples(first, sample()?);
+                if fit.is_some_and(|f| f.exact.is_some()) {
+                    break;
+                }
             }
-            let tick =
-                JiffyClock::tick_from_samples(first, last).ok_or(Error::ClockCalibration {
-                    waited_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
-                })?;
+            let waited_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let fit = fit.ok_or(Error::ClockCalibration { waited_ms })?;
+            let tick = fit.exact.unwrap_or_else(|| {
+                tracing::warn!(
+                    tick_ns = fit.at_least,
+                    waited_ms,
+                    "the kernel's tick matches no known CONFIG_HZ; converting TTLs with the \
+                     shortest tick the clock samples allow (entries may end late, never early)"
+                );
+                fit.at_least
+            });
             *TICK_NS.get_or_init(|| tick)
         }
     };
