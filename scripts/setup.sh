@@ -10,6 +10,8 @@ PACKAGES=(
   iproute2 iputils-ping nmap hping3 netsniff-ng netcat-openbsd openssh-server hydra sshpass
   # benchmarks (bench/): the netfilter baselines the XDP filter is compared with
   iptables ipset nftables
+  # bench/exec-overhead.sh: auditd with an execve rule, the baseline the process monitor is compared with
+  auditd
   # bench/sbom.sh: cargo-audit reads its advisory database as a git repository
   git
   # real components the tests and the demo run

@@ -25,6 +25,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &["ironpost-core", "ironpost-vulndb"],
     ),
     ("ironpost-anomaly-ids", &["ironpost-core"]),
+    ("ironpost-process-monitor", &["ironpost-core"]),
     (
         "ironpost-config",
         &[
