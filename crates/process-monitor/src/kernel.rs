@@ -12,7 +12,7 @@ use aya::{Btf, Ebpf, EbpfLoader};
 
 use crate::counters::{KernelCounters, KindCounters};
 use crate::error::{Error, Result};
-use crate::wire::{self, CNT_PER_KIND, CNT_SLOTS, Event, MAX_PREFIXES, PREFIX_LEN};
+use crate::wire::{self, CNT_PER_KIND, CNT_SLOTS, Cwd, CwdSource, Event, MAX_PREFIXES, PREFIX_LEN};
 
 /// The compiled `bpf/process_monitor.bpf.c` (built by `build.rs`).
 static OBJECT: &[u8] =
@@ -470,7 +470,8 @@ impl std::fmt::Debug for EventReader {
 
 impl EventReader {
     /// The next event, or `None` when the ring buffer is empty (wait for `AsFd` readability).
-    /// Undecodable records are skipped and counted ([`EventReader::bad_records`]).
+    /// Undecodable records are skipped and counted ([`EventReader::bad_records`]). An exec's
+    /// working directory is read from `/proc` now ([`CwdSource::ProcAtReceipt`]: racy).
     pub fn next_event(&mut self) -> Option<Event> {
         loop {
             let decoded = {
@@ -478,6 +479,15 @@ impl EventReader {
                 wire::decode(&item)
             };
             match decoded {
+                Ok(Event::Exec(mut e)) => {
+                    e.cwd = std::fs::read_link(format!("/proc/{}/cwd", e.task.pid))
+                        .ok()
+                        .map(|p| Cwd {
+                            path: p.to_string_lossy().into_owned(),
+                            source: CwdSource::ProcAtReceipt,
+                        });
+                    return Some(Event::Exec(e));
+                }
                 Ok(e) => return Some(e),
                 Err(e) => {
                     self.bad_records += 1;

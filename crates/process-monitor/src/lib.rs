@@ -56,6 +56,6 @@ pub use kernel::{EventReader, FileHook, LoadOptions, ProcessMonitor};
 pub use metrics::Metrics;
 pub use table::{DEFAULT_TABLE_CAPACITY, MAX_ANCESTRY_DEPTH, ProcessInfo, ProcessTable, SeedStats};
 pub use wire::{
-    ARGS_LEN, Connect, DecodeError, Event, EventKind, FileOpen, MAX_ARGS, MAX_PREFIXES, PATH_LEN,
-    PREFIX_LEN, ProcessExec, ProcessExit, TaskInfo, decode,
+    ARGS_LEN, Connect, Cwd, CwdSource, DecodeError, Event, EventKind, FileOpen, MAX_ARGS,
+    MAX_PREFIXES, PATH_LEN, PREFIX_LEN, ProcessExec, ProcessExit, TaskInfo, decode,
 };

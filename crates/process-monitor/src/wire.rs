@@ -82,6 +82,26 @@ pub struct ProcessExec {
     pub argv_truncated: bool,
     /// The kernel could not read the argument block (`argv` is empty).
     pub argv_unreadable: bool,
+    /// The working directory, when known; `decode` leaves it `None` and
+    /// [`crate::EventReader`] fills it.
+    pub cwd: Option<Cwd>,
+}
+
+/// A working directory and how it was learnt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cwd {
+    pub path: String,
+    pub source: CwdSource,
+}
+
+/// Where a [`Cwd`] comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CwdSource {
+    /// `/proc/<pid>/cwd` read when the reader received the event, not at exec time: racy. The
+    /// process may have changed directory since (then this is its new one), or exited (then
+    /// there is no cwd), and if its pid was reused meanwhile this is the other process's.
+    /// Rules should treat it as a hint.
+    ProcAtReceipt,
 }
 
 /// A process (thread group leader) exited.
@@ -316,6 +336,7 @@ pub fn decode(b: &[u8]) -> Result<Event, DecodeError> {
                 argv,
                 argv_truncated: cut || flags & FLAG_ARGS_TRUNCATED != 0,
                 argv_unreadable: flags & FLAG_ARGS_UNREADABLE != 0,
+                cwd: None,
             }))
         }
         KIND_EXIT => {

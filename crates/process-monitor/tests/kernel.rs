@@ -10,7 +10,9 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 
 use common::{attached, collect_until};
-use ironpost_process_monitor::{Event, EventKind, FileHook, LoadOptions, ProcessTable};
+use ironpost_process_monitor::{
+    Cwd, CwdSource, Event, EventKind, FileHook, LoadOptions, ProcessTable,
+};
 
 #[test]
 fn exec_and_exit_of_a_shell_child() {
@@ -95,6 +97,7 @@ fn parent_chain_of_a_grandchild() {
             .success()
     );
     let mut child = Command::new("/bin/sh")
+        .current_dir(dir.path())
         .args([
             "-c",
             &format!("/bin/cat {} > /dev/null; exit 0", fifo.display()),
@@ -112,13 +115,27 @@ fn parent_chain_of_a_grandchild() {
     for e in &seen {
         table.apply(e);
     }
-    let cat = seen
+    let cat_exec = seen
         .iter()
         .find_map(|e| match e {
-            Event::Exec(x) if x.task.ppid == sh_pid => Some(x.task.pid),
+            Event::Exec(x) if x.task.ppid == sh_pid => Some(x),
             _ => None,
         })
         .unwrap();
+    let cat = cat_exec.task.pid;
+    // cat blocks on the fifo, so the cwd read at receipt is the one it was started in.
+    assert_eq!(
+        cat_exec.cwd,
+        Some(Cwd {
+            path: dir
+                .path()
+                .canonicalize()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned(),
+            source: CwdSource::ProcAtReceipt,
+        })
+    );
     let chain: Vec<(u32, String)> = table
         .ancestors(cat)
         .iter()
