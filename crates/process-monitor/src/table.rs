@@ -359,6 +359,55 @@ mod tests {
     }
 
     #[test]
+    fn events_keep_the_table_current() {
+        use crate::wire::{Connect, ProcessExit};
+        let task = |pid, ppid| TaskInfo {
+            boot_ns: 1,
+            cgroup_id: 9,
+            pid,
+            tid: pid,
+            ppid,
+            uid: 33,
+            gid: 33,
+            comm: "x".into(),
+        };
+        let exec = |pid, ppid, exe: &str| {
+            Event::Exec(crate::wire::ProcessExec {
+                task: task(pid, ppid),
+                start_boot_ns: 5,
+                filename: exe.into(),
+                filename_truncated: false,
+                argv: vec![exe.into(), "-c".into()],
+                argv_truncated: false,
+                argv_unreadable: false,
+                cwd: None,
+            })
+        };
+        let mut t = ProcessTable::new(16);
+        t.apply(&exec(10, 1, "/usr/sbin/nginx"));
+        // A forked worker that never execs connects out: it inherits nginx's image.
+        t.apply(&Event::Connect(Connect {
+            task: task(11, 10),
+            daddr: "198.18.0.1".parse().unwrap(),
+            dport: 4444,
+        }));
+        assert_eq!(t.get(11).map(|p| p.exe.as_str()), Some("/usr/sbin/nginx"));
+        // The worker execs a shell: the entry is replaced, the chain reaches nginx.
+        t.apply(&exec(11, 10, "/bin/sh"));
+        assert_eq!(
+            t.get(11).map(|p| (p.exe.as_str(), p.cgroup_id, p.uid)),
+            Some(("/bin/sh", 9, 33))
+        );
+        assert_eq!(chain(&t, 11), [10]);
+        t.apply(&Event::Exit(ProcessExit {
+            task: task(11, 10),
+            status: 0,
+        }));
+        assert!(t.get(11).is_none());
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
     fn stat_lines_parse_with_hostile_comms() {
         let line = "42 (a) b) (c) S 7 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 12345 0 0";
         assert_eq!(parse_stat(line), Some(("a) b) (c".to_owned(), 7, 12345)));
