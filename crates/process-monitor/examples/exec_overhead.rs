@@ -1,10 +1,11 @@
 //! The spawner of bench/exec-overhead.sh: runs `/bin/true` COUNT times, one after the other
 //! (`std::process::Command`, which uses posix_spawn), and prints the time per spawn. With
 //! `probes`, the process monitor is loaded and attached first and a thread drains and decodes
-//! its ring buffer meanwhile, as a consumer would; the counts of events read and dropped are
-//! printed too.
+//! its ring buffer meanwhile, woken by the ring buffer at each event (poll); with
+//! `probes-batch` the thread drains every 100 ms instead. The counts of events read and dropped
+//! are printed too.
 //!
-//! Usage: `exec_overhead bare|probes COUNT` (root for `probes`).
+//! Usage: `exec_overhead bare|probes|probes-batch COUNT` (root for the probes).
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::process::{Command, ExitCode};
@@ -45,13 +46,14 @@ fn run() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (mode, count) = match args.as_slice() {
         [_, mode, count] => (mode.as_str(), count.parse::<u64>().context("COUNT")?),
-        _ => bail!("usage: exec_overhead bare|probes COUNT"),
+        _ => bail!("usage: exec_overhead bare|probes|probes-batch COUNT"),
     };
     // Warm the page cache and the allocator before timing.
     spawn_loop(200)?;
     let (elapsed, extra) = match mode {
         "bare" => (spawn_loop(count)?, String::new()),
-        "probes" => {
+        "probes" | "probes-batch" => {
+            let batch = mode == "probes-batch";
             let mut m = ProcessMonitor::load(&LoadOptions::default())
                 .map_err(|e| anyhow::anyhow!(ironpost_core::error_chain(&e)))?;
             m.attach()
@@ -71,7 +73,10 @@ fn run() -> anyhow::Result<()> {
                         if stop.load(Ordering::Relaxed) {
                             break;
                         }
-                        if n == 0 {
+                        if batch {
+                            // A consumer that drains every 100 ms: no wakeup per event.
+                            std::thread::sleep(Duration::from_millis(100));
+                        } else if n == 0 {
                             wait_readable(reader.as_fd(), 100);
                         }
                     }
@@ -93,7 +98,7 @@ fn run() -> anyhow::Result<()> {
                 ),
             )
         }
-        other => bail!("unknown mode {other:?}: bare or probes"),
+        other => bail!("unknown mode {other:?}: bare, probes or probes-batch"),
     };
     let us = elapsed.as_secs_f64() * 1e6 / count as f64;
     #[allow(clippy::print_stdout)]
