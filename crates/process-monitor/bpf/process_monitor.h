@@ -1,6 +1,7 @@
 /* Structs and constants shared by the telemetry programs (process_monitor.bpf.c) and the Rust
- * decoder (src/wire.rs mirrors every record layout, offset by offset, and its tests assert the
- * sizes below).
+ * side: src/wire.rs decodes every record at these offsets and rejects any other size than the
+ * ones asserted below (its *_SIZE constants); src/kernel.rs mirrors monitor_config and
+ * path_prefix. The kernel tests decode real records and assert none was rejected.
  *
  * Every struct is laid out without implicit padding: fields are ordered largest first and any
  * padding is an explicit `_pad` field. Addresses are 16 bytes in network byte order, IPv4
