@@ -99,14 +99,14 @@ for chunk in $(seq "$CHUNKS"); do
     TOTAL[$mode]="$(awk -v a="${TOTAL[$mode]}" -v b="$s" 'BEGIN { print a + b }')"
   done
 done
-records="$(grep -c "key=\"$KEY\"" "$WORK"/log/audit.log* 2>/dev/null | awk -F: '{ n += $NF } END { print n + 0 }')"
+records="$(cat "$WORK"/log/audit.log* 2>/dev/null | grep -c "key=\"$KEY\"" || true)"
 
 echo
 echo "exec overhead: $COUNT spawns of /bin/true per mode, $CHUNKS interleaved chunks"
 for mode in $MODES; do
   us="$(awk -v t="${TOTAL[$mode]}" -v n="$COUNT" 'BEGIN { print t * 1000000 / n }')"
   ratio="$(awk -v t="${TOTAL[$mode]}" -v b="${TOTAL[bare]}" 'BEGIN { print t / b }')"
-  printf '  %-7s %8.2f s  %7.1f us/spawn  x%.3f\n' "$mode" "${TOTAL[$mode]}" "$us" "$ratio"
+  printf '  %-13s %8.2f s  %7.1f us/spawn  x%.3f\n' "$mode" "${TOTAL[$mode]}" "$us" "$ratio"
 done
 if [ -n "${TOTAL[auditd]:-}" ]; then
   echo "  auditd wrote $records SYSCALL records with key $KEY"
