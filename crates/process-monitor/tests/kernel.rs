@@ -306,3 +306,28 @@ fn tiny_ring_buffer_overflow_is_counted() {
     assert_eq!(n, exec.emitted);
     assert!(n <= 4, "{n}");
 }
+
+#[test]
+fn detached_probes_report_nothing_until_attached_again() {
+    let (mut m, mut r) = attached(LoadOptions::default());
+    m.detach();
+    assert!(!m.is_attached());
+    let unseen = Command::new("/bin/true").spawn().unwrap();
+    let unseen_pid = unseen.id();
+    assert!(unseen.wait_with_output().unwrap().status.success());
+    m.attach().unwrap();
+    assert!(m.is_attached());
+    let seen_child = Command::new("/bin/true").spawn().unwrap();
+    let seen_pid = seen_child.id();
+    assert!(seen_child.wait_with_output().unwrap().status.success());
+    let mut seen = Vec::new();
+    let ok = collect_until(&mut r, &mut seen, |s| {
+        s.iter()
+            .any(|e| matches!(e, Event::Exec(x) if x.task.pid == seen_pid))
+    });
+    assert!(ok, "no exec event after attaching again");
+    assert!(
+        !seen.iter().any(|e| e.task().pid == unseen_pid),
+        "an event of the process spawned while detached"
+    );
+}
