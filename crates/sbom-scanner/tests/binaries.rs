@@ -152,3 +152,68 @@ fn a_non_go_elf_has_no_packages() {
             .is_none()
     );
 }
+
+/// A Rust program compiled here by `rustc`, with a `.dep-v0` section added by `objcopy` holding
+/// `json` zlib-compressed, as `cargo auditable` embeds it.
+fn rust_binary_with_dep_v0(json: &str) -> Vec<u8> {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let src = dir.path().join("main.rs");
+    std::fs::write(&src, "fn main() { println!(\"hello\"); }\n").expect("write");
+    let plain = dir.path().join("plain");
+    run(Command::new("rustc")
+        .args(["-C", "opt-level=0", "-o"])
+        .arg(&plain)
+        .arg(&src));
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(json.as_bytes()).expect("compress");
+    let section = dir.path().join("dep-v0");
+    std::fs::write(&section, z.finish().expect("compress")).expect("write");
+    let audited = dir.path().join("audited");
+    run(Command::new("objcopy")
+        .arg(format!("--add-section=.dep-v0={}", section.display()))
+        .arg(&plain)
+        .arg(&audited));
+    std::fs::read(&audited).expect("audited binary")
+}
+
+#[test]
+fn cargo_auditable_section() {
+    let json = r#"{"packages":[
+        {"name":"auditable-demo","version":"0.1.0","source":"local","dependencies":[1,3],"root":true},
+        {"name":"smallvec","version":"1.6.0","source":"crates.io","dependencies":[2]},
+        {"name":"serde","version":"1.0.200","source":"crates.io"},
+        {"name":"internal","version":"2.0.0","source":"registry"},
+        {"name":"cc","version":"1.0.90","source":"crates.io","kind":"build"}
+    ],"format":1}"#;
+    let bytes = rust_binary_with_dep_v0(json);
+    let found = packages_from_elf(Path::new("demo"), &bytes)
+        .expect("section parses")
+        .expect("an auditable binary");
+    assert_eq!(found.kind, BinaryKind::CargoAuditable);
+    let got: Vec<_> = found
+        .packages
+        .iter()
+        .map(|p| (p.purl(), p.dependencies.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("pkg:cargo/cc@1.0.90".to_owned(), vec![]),
+            ("pkg:cargo/serde@1.0.200".to_owned(), vec![]),
+            (
+                "pkg:cargo/smallvec@1.6.0".to_owned(),
+                vec!["pkg:cargo/serde@1.0.200".to_owned()]
+            ),
+        ]
+    );
+    let skipped: Vec<_> = found.skipped.iter().map(|s| s.text.as_str()).collect();
+    assert_eq!(
+        skipped,
+        ["auditable-demo 0.1.0 (local)", "internal 2.0.0 (registry)"]
+    );
+    // A section whose JSON is cut short is an error naming the binary.
+    let broken = rust_binary_with_dep_v0("{\"packages\": [");
+    let e = packages_from_elf(Path::new("demo"), &broken).expect_err("truncated JSON");
+    assert_eq!(e.to_string(), "demo: invalid JSON");
+}

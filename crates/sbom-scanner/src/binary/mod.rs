@@ -8,7 +8,10 @@
 //! turn a virtual address into a file offset). Every offset and size read from the file is
 //! checked against the file's length before use; nothing is trusted to be aligned or sorted.
 
+mod auditable;
 mod go;
+
+pub use auditable::MAX_JSON as MAX_AUDITABLE_JSON;
 
 use std::path::Path;
 
@@ -54,7 +57,10 @@ pub fn packages_from_elf(path: &Path, bytes: &[u8]) -> Result<Option<BinaryPacka
     let Some(elf) = Elf::parse(bytes) else {
         return Ok(None);
     };
-    let found = go::read(path, &elf)?;
+    let found = match go::read(path, &elf)? {
+        Some(found) => Some(found),
+        None => auditable::read(path, &elf)?,
+    };
     let Some(mut found) = found else {
         return Ok(None);
     };
