@@ -8,7 +8,7 @@
 //! turn a virtual address into a file offset). Every offset and size read from the file is
 //! checked against the file's length before use; nothing is trusted to be aligned or sorted.
 
-mod auditable;
+pub(crate) mod auditable;
 mod go;
 
 pub use auditable::MAX_JSON as MAX_AUDITABLE_JSON;
