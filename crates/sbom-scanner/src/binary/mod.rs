@@ -160,9 +160,9 @@ impl<'a> Elf<'a> {
         if phoff != 0 && usize::from(phentsize) >= ph_min {
             for i in 0..usize::from(phnum) {
                 let at = usize::try_from(phoff)
-                    .ok()?
-                    .checked_add(i.checked_mul(usize::from(phentsize))?)?;
-                let Some(load) = elf.program_header(at) else {
+                    .ok()
+                    .and_then(|off| off.checked_add(i.checked_mul(usize::from(phentsize))?));
+                let Some(load) = at.and_then(|at| elf.program_header(at)) else {
                     break;
                 };
                 if let Some(load) = load {
@@ -170,19 +170,28 @@ impl<'a> Elf<'a> {
                 }
             }
         }
-        if shoff != 0 && usize::from(shentsize) >= sh_min {
-            let shoff = usize::try_from(shoff).ok()?;
+        // A section table that does not fit leaves the file without sections (the Go build
+        // info is then looked for by its magic), not unreadable.
+        if let Ok(shoff) = usize::try_from(shoff)
+            && shoff != 0
+            && usize::from(shentsize) >= sh_min
+        {
             let entsize = usize::from(shentsize);
             let mut count = usize::from(shnum);
             let mut strndx = usize::from(shstrndx);
             // Extended numbering: the real counts live in section 0.
             if count == 0 {
-                let (_, _, size) = elf.section_header(shoff)?;
-                count = usize::try_from(size).ok()?.min(MAX_HEADERS);
+                count = elf
+                    .section_header(shoff)
+                    .and_then(|(_, _, size)| usize::try_from(size).ok())
+                    .unwrap_or(0)
+                    .min(MAX_HEADERS);
             }
             if strndx == 0xffff {
-                let link = elf.u32_at(shoff.checked_add(if is64 { 40 } else { 24 })?)?;
-                strndx = usize::try_from(link).ok()?;
+                let link = shoff
+                    .checked_add(if is64 { 40 } else { 24 })
+                    .and_then(|at| elf.u32_at(at));
+                strndx = link.map_or(0, |l| l as usize);
             }
             let header = |i: usize| shoff.checked_add(i.checked_mul(entsize)?);
             let names = header(strndx)
