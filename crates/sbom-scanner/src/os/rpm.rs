@@ -8,8 +8,11 @@
 //! MODULARITYLABEL (5096).
 //!
 //! The database is opened read-only and immutable (no journal, WAL or lock files are created in
-//! the scanned root), `Packages` must be a table (a view could run any query), and a header that
-//! does not parse is skipped and reported, not fatal. `gpg-pubkey` entries (imported signing
+//! the scanned root; a WAL file beside it is not read, so a database rpm left mid-transaction is
+//! read as of its last checkpoint — rpm checkpoints when it closes), `Packages` must be a table
+//! (a view could run any query), and a header that does not parse is skipped and reported, not
+//! fatal. Packages are de-duplicated on (name, version): multilib pairs of one version (`glibc`
+//! for `x86_64` and `i686`) are one package, with the first row's arch. `gpg-pubkey` entries (imported signing
 //! keys, not software) are skipped.
 //!
 //! Advisories for rpm distributions (Red Hat, AlmaLinux, Rocky Linux, SUSE, openSUSE) name binary
