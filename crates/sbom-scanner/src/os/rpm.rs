@@ -12,8 +12,8 @@
 //! read as of its last checkpoint — rpm checkpoints when it closes), `Packages` must be a table
 //! (a view could run any query), and a header that does not parse is skipped and reported, not
 //! fatal. Packages are de-duplicated on (name, version): multilib pairs of one version (`glibc`
-//! for `x86_64` and `i686`) are one package, with one of the two arches. `gpg-pubkey` entries (imported signing
-//! keys, not software) are skipped.
+//! for `x86_64` and `i686`) are one package, with one of the two arches. `gpg-pubkey` entries
+//! (imported signing keys, not software) are skipped.
 //!
 //! Advisories for rpm distributions (Red Hat, AlmaLinux, Rocky Linux, SUSE, openSUSE) name binary
 //! packages with `[epoch:]version-release` versions, so each package is matched on its own name
