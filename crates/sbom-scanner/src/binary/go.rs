@@ -483,6 +483,16 @@ mod tests {
                 "big endian: {big_endian}"
             );
         }
+        // A section header table that cannot be read (out of the file, extended numbering whose
+        // section 0 is not there) leaves the file without sections: the magic is still found.
+        let mut bytes = pointer_format_elf(false);
+        bytes[40..48].copy_from_slice(&(u64::MAX - 8).to_le_bytes()); // e_shoff
+        bytes[58..60].copy_from_slice(&64u16.to_le_bytes()); // e_shentsize
+        bytes[60..64].copy_from_slice(&[0, 0, 0xff, 0xff]); // e_shnum 0, e_shstrndx SHN_XINDEX
+        let got = crate::binary::packages_from_elf(Path::new("old"), &bytes)
+            .expect("parses")
+            .expect("a Go binary");
+        assert_eq!(got.packages.len(), 3);
         // A pointer leading outside every segment is an error naming the file.
         let mut bytes = pointer_format_elf(false);
         bytes[256 + 24..256 + 32].copy_from_slice(&u64::MAX.to_le_bytes());

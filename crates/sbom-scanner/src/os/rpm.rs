@@ -17,7 +17,8 @@
 //!
 //! Advisories for rpm distributions (Red Hat, AlmaLinux, Rocky Linux, SUSE, openSUSE) name binary
 //! packages with `[epoch:]version-release` versions, so each package is matched on its own name
-//! and full version; the source rpm is kept in [`RpmHeader::source_rpm`].
+//! and full version. [`parse_header`] also reads the source rpm ([`RpmHeader::source_rpm`],
+//! [`RpmHeader::source_name`]); the packages of [`parse_db`] do not carry it.
 
 use std::path::Path;
 
