@@ -12,6 +12,7 @@ import io
 import json
 import pathlib
 import zipfile
+import zlib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 OUT = ROOT / "fuzz" / "corpus"
@@ -127,6 +128,72 @@ def os_seeds():
     put("os_apk_installed", b"P:a\nV:1.0_rc1-r0\no:b\n\nP:c\n")
 
 
+def uvarint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def binary_seeds():
+    # Go build info headers (the target also places its input in a minimal ELF at 0x400100).
+    start = b"0w\xaf\x0c\x92t\x08\x02A\xe1\xc1\x07\xe6\xd6\x18\xe6"
+    end = b"\xf92C1\x86\x18 r\x00\x82B\x10A\x16\xd8\xf2"
+    modinfo = start + (b"path\texample.com/app\nmod\texample.com/app\t(devel)\t\n"
+                       b"dep\texample.com/ironpost/greet\tv1.2.3\n=>\t../greet\t(devel)\t\n"
+                       b"dep\tgolang.org/x/text\tv0.3.7\th1:olpwvP2KacW1ZWvsR7uQhoyTYvKAupfQrRGBFM352Gk=\n"
+                       b"build\t-compiler=gc\nbuild\tCGO_ENABLED=0\n") + end
+    header = b"\xff Go buildinf:\x08\x02" + bytes(16)
+    put("binary_go_buildinfo", header + uvarint(8) + b"go1.19.8" + uvarint(len(modinfo)) + modinfo)
+    # The pre-1.18 pointer format: the header at 0x400100, string headers at +0x40, bytes after.
+    base = 0x400100
+    version = b"go1.16.15"
+    ptr = lambda v: v.to_bytes(8, "little")
+    blob = bytearray(b"\xff Go buildinf:\x08\x00")
+    blob += ptr(base + 0x40) + ptr(base + 0x50)
+    blob += bytes(0x40 - len(blob))
+    blob += ptr(base + 0x60) + ptr(len(version)) + ptr(base + 0x60 + len(version)) + ptr(len(modinfo))
+    blob += version + modinfo
+    put("binary_go_buildinfo", bytes(blob))
+    # cargo auditable: first byte even = the JSON, odd = zlib data (also put in an ELF section).
+    audit = json.dumps({"packages": [
+        {"name": "app", "version": "0.1.0", "source": "local", "dependencies": [1, 2], "root": True},
+        {"name": "serde", "version": "1.0.200", "source": "crates.io", "dependencies": [3]},
+        {"name": "mine", "version": "0.2.0", "source": "git"},
+        {"name": "cc", "version": "1.0.90", "source": "crates.io", "kind": "build"},
+    ], "format": 1}).encode()
+    put("binary_auditable", b"\0" + audit)
+    put("binary_auditable", b"\1" + zlib.compress(audit))
+
+
+def rpm_header(entries):
+    # rpm's stored header: il, dl, 16-byte index entries (tag, type, offset, count), data.
+    data, index = bytearray(), bytearray()
+    for tag, kind, value in entries:
+        if kind == 4:
+            while len(data) % 4:
+                data.append(0)
+        index += tag.to_bytes(4, "big") + kind.to_bytes(4, "big") + len(data).to_bytes(4, "big") + (1).to_bytes(4, "big")
+        data += value + (b"\0" if kind == 6 else b"")
+    return len(entries).to_bytes(4, "big") + len(data).to_bytes(4, "big") + bytes(index) + bytes(data)
+
+
+def rpm_seeds():
+    # Headers as crates/sbom-scanner/tests/rpm_db.rs has rpm write them (region tag 63 first).
+    put("os_rpm_header", rpm_header([
+        (63, 7, bytes(16)),
+        (1000, 6, b"openssl-libs"), (1001, 6, b"3.0.7"), (1002, 6, b"24.el9"),
+        (1003, 4, (1).to_bytes(4, "big")), (1022, 6, b"x86_64"), (1011, 6, b"Rocky Enterprise Software Foundation"),
+        (1044, 6, b"openssl-3.0.7-24.el9.src.rpm"), (5096, 6, b"nodejs:18:9030020231120082734:rhel9"),
+    ]))
+    put("os_rpm_header", rpm_header([
+        (1000, 6, b"gpg-pubkey"), (1001, 6, b"350d275d"), (1002, 6, b"6243b4ee"),
+    ]))
+
+
 def vulndb_seeds():
     # A sample of RustSec's OSV export and native advisories (the smallest, then a spread).
     osv = sorted(files("testdata/rustsec/osv/crates/*.json"), key=lambda p: p.stat().st_size)
@@ -216,6 +283,8 @@ if __name__ == "__main__":
     rules_seeds()
     sbom_seeds()
     os_seeds()
+    binary_seeds()
+    rpm_seeds()
     vulndb_seeds()
     config_seeds()
     proto_seeds()

@@ -21,6 +21,9 @@ PACKAGES=(
   # packaging (scripts/package.sh): dpkg-shlibdeps for the .deb's dependencies, objcopy for the
   # split debug info, deb-systemd-helper for the maintainer scripts
   dpkg-dev binutils init-system-helpers
+  # sbom-scanner tests: Go binaries built by Debian's Go toolchain (build info), real rpm
+  # databases made by rpmbuild and rpm (rpmdb.sqlite), rpm's own version comparison
+  golang-go rpm
 )
 
 missing=()

@@ -1,5 +1,5 @@
 //! Fuzz target: version strings of each scheme (SemVer for crates.io, npm and Go; PEP 440 for
-//! PyPI; dpkg for Debian and Ubuntu; apk for Alpine). The input is up to three versions, one per line. Parsing must not panic, and the order
+//! PyPI; dpkg for Debian and Ubuntu; apk for Alpine; rpm for the rpm distributions). The input is up to three versions, one per line. Parsing must not panic, and the order
 //! must be a total order on what parses: reflexive, antisymmetric and transitive (a range check
 //! on an inconsistent order would answer "affected" or "not affected" by accident).
 //!
@@ -22,7 +22,13 @@ fuzz_target!(|data: &[u8]| {
         parts.next().unwrap_or(""),
         parts.next().unwrap_or(""),
     );
-    for scheme in [Scheme::SemVer, Scheme::Pep440, Scheme::Dpkg, Scheme::Apk] {
+    for scheme in [
+        Scheme::SemVer,
+        Scheme::Pep440,
+        Scheme::Dpkg,
+        Scheme::Apk,
+        Scheme::Rpm,
+    ] {
         let [va, vb, vc] = [a, b, c].map(|s| scheme.parse(s));
         for v in [&va, &vb, &vc].into_iter().flatten() {
             assert_eq!(v.partial_cmp(v), Some(Ordering::Equal), "{v:?}");
@@ -47,6 +53,7 @@ fuzz_target!(|data: &[u8]| {
         Ecosystem::Go,
         Ecosystem::Debian,
         Ecosystem::Alpine,
+        Ecosystem::RockyLinux,
     ] {
         let _ = ironpost_vulndb::version::compare(eco, a, b);
         let _ = eco.normalize_name(c);

@@ -16,6 +16,7 @@
 //! a file over [`MAX_FILE_BYTES`] or with more than [`MAX_PACKAGES`] packages is an error naming
 //! the file.
 
+pub mod binary;
 pub mod config;
 pub mod containers;
 mod discover;

@@ -21,6 +21,18 @@ pub enum Ecosystem {
     Ubuntu,
     /// Alpine packages (apk database); OSV `Alpine:vX.Y`.
     Alpine,
+    /// rpm packages of Red Hat Enterprise Linux; OSV `Red Hat:…` (product streams).
+    RedHat,
+    /// rpm packages of AlmaLinux; OSV `AlmaLinux:N`.
+    AlmaLinux,
+    /// rpm packages of Rocky Linux; OSV `Rocky Linux:N`.
+    RockyLinux,
+    /// rpm packages of openSUSE; OSV `openSUSE:Leap N.M`, `openSUSE:Tumbleweed`.
+    OpenSuse,
+    /// rpm packages of SUSE Linux Enterprise; OSV `SUSE:Linux Enterprise Server N SPM`.
+    Suse,
+    /// rpm packages of another distribution (Fedora, CentOS, …), listed but not matched.
+    Rpm,
 }
 
 impl Ecosystem {
@@ -34,6 +46,12 @@ impl Ecosystem {
             Ecosystem::Debian => "Debian",
             Ecosystem::Ubuntu => "Ubuntu",
             Ecosystem::Alpine => "Alpine",
+            Ecosystem::RedHat => "Red Hat",
+            Ecosystem::AlmaLinux => "AlmaLinux",
+            Ecosystem::RockyLinux => "Rocky Linux",
+            Ecosystem::OpenSuse => "openSUSE",
+            Ecosystem::Suse => "SUSE",
+            Ecosystem::Rpm => "rpm",
         }
     }
 
@@ -46,6 +64,12 @@ impl Ecosystem {
             Ecosystem::Go => "golang",
             Ecosystem::Debian | Ecosystem::Ubuntu => "deb",
             Ecosystem::Alpine => "apk",
+            Ecosystem::RedHat
+            | Ecosystem::AlmaLinux
+            | Ecosystem::RockyLinux
+            | Ecosystem::OpenSuse
+            | Ecosystem::Suse
+            | Ecosystem::Rpm => "rpm",
         }
     }
 }
@@ -318,6 +342,22 @@ impl Package {
                 });
                 encode_into(&mut out, &self.name);
             }
+            Ecosystem::RedHat
+            | Ecosystem::AlmaLinux
+            | Ecosystem::RockyLinux
+            | Ecosystem::OpenSuse
+            | Ecosystem::Suse
+            | Ecosystem::Rpm => {
+                out.push_str(match self.ecosystem {
+                    Ecosystem::RedHat => "redhat/",
+                    Ecosystem::AlmaLinux => "almalinux/",
+                    Ecosystem::RockyLinux => "rocky/",
+                    Ecosystem::OpenSuse => "opensuse/",
+                    Ecosystem::Suse => "suse/",
+                    _ => "",
+                });
+                encode_into(&mut out, &self.name);
+            }
             Ecosystem::Go => {
                 for (i, seg) in self.name.split('/').filter(|s| !s.is_empty()).enumerate() {
                     if i > 0 {
@@ -327,11 +367,25 @@ impl Package {
                 }
             }
         }
-        if !self.version.is_empty() {
+        // purl-spec's rpm type: the epoch is a qualifier (left out when 0), not part of the
+        // version.
+        let (epoch, version) = match self.ecosystem.purl_type() {
+            "rpm" => match self.version.split_once(':') {
+                Some((e, v)) if !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit()) => {
+                    (Some(e), v)
+                }
+                _ => (None, self.version.as_str()),
+            },
+            _ => (None, self.version.as_str()),
+        };
+        if !version.is_empty() {
             out.push('@');
-            encode_into(&mut out, &self.version);
+            encode_into(&mut out, version);
         }
         let mut qualifiers = BTreeMap::new();
+        if let Some(e) = epoch.filter(|e| !e.trim_start_matches('0').is_empty()) {
+            qualifiers.insert("epoch", e.to_owned());
+        }
         match &self.source {
             Source::Registry { url: Some(url) } => {
                 qualifiers.insert("repository_url", url.clone());

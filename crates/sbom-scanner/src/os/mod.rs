@@ -11,6 +11,7 @@
 
 pub(crate) mod apk;
 pub(crate) mod dpkg;
+pub mod rpm;
 
 use std::path::{Path, PathBuf};
 

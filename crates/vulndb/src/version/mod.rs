@@ -1,7 +1,8 @@
 //! Version ordering per ecosystem: Cargo and npm SemVer, PEP 440 for PyPI, Go module
 //! versions (`v`-prefixed SemVer whose pseudo-versions are pre-releases and whose
 //! `+incompatible` suffix is build metadata, so both fall out of SemVer precedence), dpkg
-//! versions for Debian and Ubuntu, apk versions for Alpine.
+//! versions for Debian and Ubuntu, apk versions for Alpine, rpm versions for the rpm-based
+//! distributions (Red Hat, AlmaLinux, Rocky Linux, openSUSE, SUSE).
 //!
 //! OSV evaluates `SEMVER` ranges with SemVer 2.0 precedence whatever the ecosystem, and
 //! `ECOSYSTEM` ranges with the ecosystem's own order; [`Scheme`] names the two.
@@ -9,11 +10,13 @@
 mod apk;
 mod dpkg;
 mod pep440;
+mod rpm;
 mod semver;
 
 pub use apk::Apk;
 pub use dpkg::Dpkg;
 pub use pep440::Pep440;
+pub use rpm::Rpm;
 pub use semver::SemVer;
 
 pub(crate) use semver::Ident;
@@ -34,6 +37,16 @@ pub enum Ecosystem {
     Ubuntu,
     /// `Alpine` and `Alpine:vX.Y`.
     Alpine,
+    /// `Red Hat` and `Red Hat:enterprise_linux:9::appstream` (a CPE-named product stream).
+    RedHat,
+    /// `AlmaLinux` and `AlmaLinux:9`.
+    AlmaLinux,
+    /// `Rocky Linux` and `Rocky Linux:9`.
+    RockyLinux,
+    /// `openSUSE` and `openSUSE:Leap 15.5`, `openSUSE:Tumbleweed`.
+    OpenSuse,
+    /// `SUSE` and `SUSE:Linux Enterprise Server 15 SP5`.
+    Suse,
 }
 
 impl Ecosystem {
@@ -49,6 +62,11 @@ impl Ecosystem {
             (_, "Debian") => Some(Ecosystem::Debian),
             (_, "Ubuntu") => Some(Ecosystem::Ubuntu),
             (_, "Alpine") => Some(Ecosystem::Alpine),
+            (_, "Red Hat") => Some(Ecosystem::RedHat),
+            (_, "AlmaLinux") => Some(Ecosystem::AlmaLinux),
+            (_, "Rocky Linux") => Some(Ecosystem::RockyLinux),
+            (_, "openSUSE") => Some(Ecosystem::OpenSuse),
+            (_, "SUSE") => Some(Ecosystem::Suse),
             _ => None,
         }
     }
@@ -62,6 +80,11 @@ impl Ecosystem {
             Ecosystem::Debian => "Debian",
             Ecosystem::Ubuntu => "Ubuntu",
             Ecosystem::Alpine => "Alpine",
+            Ecosystem::RedHat => "Red Hat",
+            Ecosystem::AlmaLinux => "AlmaLinux",
+            Ecosystem::RockyLinux => "Rocky Linux",
+            Ecosystem::OpenSuse => "openSUSE",
+            Ecosystem::Suse => "SUSE",
         }
     }
 
@@ -104,6 +127,8 @@ pub enum Scheme {
     Dpkg,
     /// apk-tools (Alpine `ECOSYSTEM` ranges).
     Apk,
+    /// rpm (Red Hat, AlmaLinux, Rocky Linux, openSUSE and SUSE `ECOSYSTEM` ranges).
+    Rpm,
 }
 
 impl Scheme {
@@ -114,6 +139,11 @@ impl Scheme {
             Ecosystem::CratesIo | Ecosystem::Npm | Ecosystem::Go => Scheme::SemVer,
             Ecosystem::Debian | Ecosystem::Ubuntu => Scheme::Dpkg,
             Ecosystem::Alpine => Scheme::Apk,
+            Ecosystem::RedHat
+            | Ecosystem::AlmaLinux
+            | Ecosystem::RockyLinux
+            | Ecosystem::OpenSuse
+            | Ecosystem::Suse => Scheme::Rpm,
         }
     }
 
@@ -125,6 +155,7 @@ impl Scheme {
             Scheme::Pep440 => Pep440::parse(s).map(Version::Pep440),
             Scheme::Dpkg => Dpkg::parse(s).map(Version::Dpkg),
             Scheme::Apk => Apk::parse(s).map(Version::Apk),
+            Scheme::Rpm => Rpm::parse(s).map(Version::Rpm),
         }
     }
 }
@@ -137,6 +168,7 @@ pub enum Version {
     Pep440(Pep440),
     Dpkg(Dpkg),
     Apk(Apk),
+    Rpm(Rpm),
 }
 
 impl PartialOrd for Version {
@@ -146,6 +178,7 @@ impl PartialOrd for Version {
             (Version::Pep440(a), Version::Pep440(b)) => Some(a.cmp(b)),
             (Version::Dpkg(a), Version::Dpkg(b)) => Some(a.cmp(b)),
             (Version::Apk(a), Version::Apk(b)) => Some(a.cmp(b)),
+            (Version::Rpm(a), Version::Rpm(b)) => Some(a.cmp(b)),
             _ => None,
         }
     }
@@ -319,6 +352,7 @@ mod tests {
             let _ = Pep440::parse(&s);
             let _ = Dpkg::parse(&s);
             let _ = Apk::parse(&s);
+            let _ = Rpm::parse(&s);
         }
     }
 }
