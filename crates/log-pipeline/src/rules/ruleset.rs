@@ -15,7 +15,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
 use super::compile::{CExpr, Seen, compile_rule};
 use super::literal::required;
@@ -47,6 +47,8 @@ pub struct PrefilterStats {
     pub always_checked: usize,
     /// Distinct literals in the automaton.
     pub literals: usize,
+    /// The automaton is a DFA (else an NFA, or none without literals).
+    pub dfa: bool,
 }
 
 /// Per-thread working memory of [`RuleSet::matches_with`]: grows to the largest set it served and
@@ -86,6 +88,27 @@ impl Default for RuleSet {
     fn default() -> Self {
         RuleSet::compile_partial(Vec::new()).0
     }
+}
+
+/// Largest transition table the prefilter may take as a DFA (bytes); beyond it, the automaton is
+/// what `aho-corasick` picks by itself (a contiguous NFA above 100 patterns).
+const DFA_MEMORY_CAP: usize = 4 << 20;
+
+/// The literal prefilter's automaton: a DFA when its table fits [`DFA_MEMORY_CAP`]. The crate
+/// picks a DFA only up to 100 patterns; the rule library has more, and the overlapping scan of
+/// every message through a contiguous NFA was a fifth of the daemon's CPU time on auth.log
+/// (bench/README.md, "Log pipeline end to end").
+fn build_automaton(patterns: &[Vec<u8>]) -> Result<AhoCorasick, aho_corasick::BuildError> {
+    let mut builder = AhoCorasick::builder();
+    builder
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::Standard);
+    if let Ok(dfa) = builder.kind(Some(AhoCorasickKind::DFA)).build(patterns)
+        && dfa.memory_usage() <= DFA_MEMORY_CAP
+    {
+        return Ok(dfa);
+    }
+    builder.kind(None).build(patterns)
 }
 
 impl RuleSet {
@@ -159,11 +182,7 @@ impl RuleSet {
         let automaton = if patterns.is_empty() {
             None
         } else {
-            match AhoCorasick::builder()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::Standard)
-                .build(&patterns)
-            {
+            match build_automaton(&patterns) {
                 Ok(ac) => Some(ac),
                 Err(_) => {
                     // Too many patterns for the automaton's limits: fall back to evaluating all
@@ -213,6 +232,10 @@ impl RuleSet {
             prefiltered: self.rules.len() - self.always.len(),
             always_checked: self.always.len(),
             literals: self.pattern_rules.len(),
+            dfa: self
+                .automaton
+                .as_ref()
+                .is_some_and(|a| a.kind() == AhoCorasickKind::DFA),
         }
     }
 
