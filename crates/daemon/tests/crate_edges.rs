@@ -25,6 +25,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &["ironpost-core", "ironpost-vulndb"],
     ),
     ("ironpost-anomaly-ids", &["ironpost-core"]),
+    // `[fleet.nats]` reuses the IDS's NATS config type and connector (without its runtime).
+    ("ironpost-fleet", &["ironpost-core", "ironpost-anomaly-ids"]),
     (
         "ironpost-config",
         &[
@@ -34,6 +36,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "ironpost-container-guard",
             "ironpost-sbom-scanner",
             "ironpost-anomaly-ids",
+            "ironpost-fleet",
         ],
     ),
     (
@@ -49,6 +52,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "ironpost-vulndb",
             "ironpost-sbom-scanner",
             "ironpost-anomaly-ids",
+            "ironpost-fleet",
         ],
     ),
     (
