@@ -16,8 +16,19 @@ pub enum FleetError {
     Bucket {
         bucket: String,
         #[source]
-        source: async_nats::jetstream::context::CreateKeyValueError,
+        source: BucketSource,
     },
+}
+
+/// Why the bucket could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum BucketSource {
+    #[error(transparent)]
+    Stream(async_nats::jetstream::context::CreateStreamError),
+    #[error(transparent)]
+    Open(async_nats::jetstream::context::KeyValueError),
+    #[error("no answer from JetStream in time")]
+    TimedOut,
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ use tracing::{info, warn};
 
 use crate::config::FleetConfig;
 use crate::decision::{Decision, cidr_of, key_of};
-use crate::error::FleetError;
+use crate::error::{BucketSource, FleetError};
 
 /// The reason of a block applied for another node starts with this; such a block is never
 /// published again (no echo).
@@ -104,58 +104,58 @@ impl Metrics {
         Metrics {
             published: metrics::int_counter_vec(
                 r,
-                "ironpost_fleet_published_total",
+                "fleet_published_total",
                 "Decisions this node published to the fleet, by kind (block, unblock).",
                 &["kind"],
             ),
             publish_retries: metrics::int_counter(
                 r,
-                "ironpost_fleet_publish_retries_total",
+                "fleet_publish_retries_total",
                 "Publish attempts that failed or were not acknowledged in time (each is retried).",
             ),
             not_shared: metrics::int_counter_vec(
                 r,
-                "ironpost_fleet_not_shared_total",
+                "fleet_not_shared_total",
                 "Local blocks not published, by reason (unverified, remote, gone).",
                 &["reason"],
             ),
             buffered: metrics::int_gauge(
                 r,
-                "ironpost_fleet_outbound_buffered",
+                "fleet_outbound_buffered",
                 "Outbound decisions waiting for NATS.",
             ),
             dropped: metrics::int_counter(
                 r,
-                "ironpost_fleet_outbound_dropped_total",
+                "fleet_outbound_dropped_total",
                 "Outbound decisions dropped because the buffer was full (the oldest goes).",
             ),
             received: metrics::int_counter_vec(
                 r,
-                "ironpost_fleet_received_total",
+                "fleet_received_total",
                 "Decisions received from the bucket, by outcome (applied, unblocked, own, expired, unverified, duplicate, failed).",
                 &["outcome"],
             ),
             invalid: metrics::int_counter_vec(
                 r,
-                "ironpost_fleet_decisions_invalid_total",
+                "fleet_decisions_invalid_total",
                 "Bucket entries refused, by reason (too_large, malformed, key_mismatch, bad_key).",
                 &["reason"],
             ),
             publish_lag: metrics::histogram(
                 r,
-                "ironpost_fleet_publish_lag_seconds",
+                "fleet_publish_lag_seconds",
                 "From a local decision to JetStream's acknowledgement of its publication.",
                 lag.clone(),
             ),
             consume_lag: metrics::histogram(
                 r,
-                "ironpost_fleet_consume_lag_seconds",
+                "fleet_consume_lag_seconds",
                 "From a decision on its origin node to its application here (clocks of both hosts).",
                 lag,
             ),
             connected: metrics::int_gauge(
                 r,
-                "ironpost_fleet_connected",
+                "fleet_connected",
                 "1 while the NATS connection is up and the bucket open.",
             ),
         }
@@ -371,32 +371,40 @@ async fn run(inner: Arc<Inner>, client: async_nats::Client, mut stop: watch::Rec
     let _ = watcher.await;
 }
 
+/// The bucket, its stream created when missing. The stream is made here as async-nats's
+/// `create_key_value` would make it (`KV_<bucket>`, `$KV.<bucket>.>`, one value per key, rollups,
+/// direct gets): that call first reads the account info, which it cannot parse from
+/// nats-server 2.9.
 async fn open_bucket(js: &jetstream::Context, cfg: &FleetConfig) -> Result<kv::Store, FleetError> {
-    let get = tokio::time::timeout(OP_TIMEOUT, js.get_key_value(cfg.bucket.clone())).await;
-    if let Ok(Ok(store)) = get {
-        return Ok(store);
-    }
-    let create = js.create_key_value(kv::Config {
+    use jetstream::stream;
+    let err = |source| FleetError::Bucket {
         bucket: cfg.bucket.clone(),
-        description: "Ironpost fleet block decisions, keyed by CIDR".into(),
-        history: 1,
+        source,
+    };
+    let config = stream::Config {
+        name: format!("KV_{}", cfg.bucket),
+        description: Some("Ironpost fleet block decisions, keyed by CIDR".into()),
+        subjects: vec![format!("$KV.{}.>", cfg.bucket)],
+        max_messages_per_subject: 1,
         max_age: Duration::from_secs(cfg.max_age_secs),
-        max_value_size: crate::decision::MAX_DECISION_BYTES as i32,
+        max_message_size: crate::decision::MAX_DECISION_BYTES as i32,
+        storage: stream::StorageType::File,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
         num_replicas: cfg.replicas,
-        storage: jetstream::stream::StorageType::File,
+        discard: stream::DiscardPolicy::New,
         ..Default::default()
-    });
-    match tokio::time::timeout(OP_TIMEOUT, create).await {
-        Ok(r) => r.map_err(|source| FleetError::Bucket {
-            bucket: cfg.bucket.clone(),
-            source,
-        }),
-        Err(_) => Err(FleetError::Bucket {
-            bucket: cfg.bucket.clone(),
-            source: async_nats::jetstream::context::CreateKeyValueError::new(
-                async_nats::jetstream::context::CreateKeyValueErrorKind::TimedOut,
-            ),
-        }),
+    };
+    match tokio::time::timeout(OP_TIMEOUT, js.get_or_create_stream(config)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(err(BucketSource::Stream(e))),
+        Err(_) => return Err(err(BucketSource::TimedOut)),
+    }
+    match tokio::time::timeout(OP_TIMEOUT, js.get_key_value(cfg.bucket.clone())).await {
+        Ok(Ok(store)) => Ok(store),
+        Ok(Err(e)) => Err(err(BucketSource::Open(e))),
+        Err(_) => Err(err(BucketSource::TimedOut)),
     }
 }
 
