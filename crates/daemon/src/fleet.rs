@@ -10,11 +10,6 @@ use ironpost_core::{BoxFuture, Evidence};
 use ironpost_ebpf_engine::{BlockRequest, EngineHandle};
 use ironpost_fleet::{BoxError, Enforcer, LocalBlock};
 
-/// A decision that expired between its arrival and its application.
-#[derive(Debug, thiserror::Error)]
-#[error("the decision expired before it could be applied")]
-pub(crate) struct Expired;
-
 pub(crate) struct EngineEnforcer(pub(crate) EngineHandle);
 
 impl Enforcer for EngineEnforcer {
@@ -29,7 +24,13 @@ impl Enforcer for EngineEnforcer {
         Box::pin(async move {
             let ttl = match expires_at {
                 None => None,
-                Some(t) => Some((t - Utc::now()).to_std().map_err(|_| Box::new(Expired))?),
+                // Expired between its arrival and now: counted as failed by the fleet module.
+                Some(t) => Some((t - Utc::now()).to_std().map_err(|_| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the decision expired before it could be applied",
+                    )
+                })?),
             };
             let req = BlockRequest {
                 cidr,
