@@ -186,6 +186,8 @@ fn agent(name: &str, wire: &Wire, urls: &str, bucket: &str, extra: &[(&str, &str
         ("IRONPOST_FLEET_NODE_NAME", name),
         ("IRONPOST_FLEET_BUCKET", bucket),
         ("IRONPOST_FLEET_REPLICAS", "3"),
+        ("IRONPOST_FLEET_NODES_BUCKET", "ipt_fleet_nodes"),
+        ("IRONPOST_FLEET_HEARTBEAT_SECS", "1"),
     ];
     env.extend_from_slice(extra);
     let d = Daemon::start_wrapped(tempfile::tempdir().unwrap(), &[], &["--defaults"], &env);
@@ -232,6 +234,23 @@ fn cli_ok(d: &Daemon, args: &[&str]) {
     assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
 }
 
+/// The fleet's metrics and log lines of a daemon (for failure messages).
+fn fleet_lines(d: &Daemon) -> String {
+    let metrics = d.get("/metrics").1;
+    let log = d.log();
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("ironpost_fleet_") && !l.contains("_bucket{"))
+        .map(str::to_owned)
+        .chain(
+            log.lines()
+                .filter(|l| l.contains("fleet"))
+                .map(str::to_owned),
+        )
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn metric(d: &Daemon, name: &str) -> u64 {
     metric_sum(&d.get("/metrics").1, name)
 }
@@ -249,6 +268,7 @@ fn decisions_reach_every_agent_catch_up_after_an_outage_and_survive_a_nats_node_
     let mut nats = cluster(dir.path());
     let urls = nats.iter().map(NatsNode::url).collect::<Vec<_>>().join(",");
     let bucket = format!("ipt_fleet_{}", std::process::id());
+    // The cluster is the test's own: fixed bucket names cannot meet another test's.
     let wires: Vec<Wire> = (1..=3).map(Wire::new).collect();
     // Each agent prefers another server of the cluster, so a node's loss is felt by one of them.
     let rotated = |k: usize| {
@@ -280,6 +300,29 @@ fn decisions_reach_every_agent_catch_up_after_an_outage_and_survive_a_nats_node_
         assert!(s["traffic"]["icmp"]["drops"].as_u64().unwrap() >= 1, "{s}");
     }
     assert_eq!(block_of(&a, ATTACKER).unwrap()["reason"], "fleet test");
+
+    // `fleet status` (from any node's config) lists the three with their blocks and health.
+    let nodes = wait_for(20, "three heartbeats, each node with one block", || {
+        let o = run(a.cli().args(["fleet", "status", "--output", "json"]));
+        let v: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).ok()?;
+        (v.len() == 3 && v.iter().all(|n| n["blocks"] == 1)).then_some(v)
+    });
+    let names: Vec<&str> = nodes.iter().filter_map(|n| n["node"].as_str()).collect();
+    assert_eq!(names, ["ipt-a", "ipt-b", "ipt-c"]);
+    for n in &nodes {
+        assert_eq!(n["role"], "agent", "{n}");
+        assert_eq!(n["version"], env!("CARGO_PKG_VERSION"), "{n}");
+        let health = |m: &str| {
+            n["modules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["name"] == m)
+                .map(|x| x["health"]["status"].clone())
+        };
+        assert_eq!(health("ebpf"), Some("healthy".into()), "{n}");
+        assert_eq!(health("fleet"), Some("healthy".into()), "{n}");
+    }
 
     // The unblock propagates; nobody re-published what it received (no echo).
     cli_ok(&a, &["block", "remove", ATTACKER]);
@@ -335,18 +378,29 @@ fn decisions_reach_every_agent_catch_up_after_an_outage_and_survive_a_nats_node_
             ],
         );
     }
-    for d in [&b, &c] {
-        wait_for(60, "all 20 decisions on B and C", || {
-            let got = blocks(d)
-                .iter()
-                .filter(|x| {
-                    x["cidr"]
-                        .as_str()
-                        .is_some_and(|s| s.starts_with("198.18.32."))
-                })
-                .count();
-            (got == 20).then_some(())
-        });
+    let count = |d: &Daemon| {
+        blocks(d)
+            .iter()
+            .filter(|x| {
+                x["cidr"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("198.18.32."))
+            })
+            .count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while count(&b) != 20 || count(&c) != 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "after a NATS node's loss: A {}, B {}, C {} of 20\nA: {}\nB: {}\nC: {}",
+            count(&a),
+            count(&b),
+            count(&c),
+            fleet_lines(&a),
+            fleet_lines(&b),
+            fleet_lines(&c),
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
     }
     nats[1].start();
     drop((a, b, c));

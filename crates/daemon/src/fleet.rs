@@ -8,9 +8,34 @@ use ironpost_core::event::EventId;
 use ironpost_core::net::Cidr;
 use ironpost_core::{BoxFuture, Evidence};
 use ironpost_ebpf_engine::{BlockRequest, EngineHandle};
-use ironpost_fleet::{BoxError, Enforcer, LocalBlock};
+use ironpost_fleet::{BoxError, Enforcer, LocalBlock, ModuleHealth, NodeStatus};
+
+use crate::shared::ModuleSlot;
 
 pub(crate) struct EngineEnforcer(pub(crate) EngineHandle);
+
+/// The modules started before the fleet's and the engine's block count, for heartbeats.
+pub(crate) struct DaemonStatus {
+    pub(crate) modules: Vec<ModuleSlot>,
+    pub(crate) engine: EngineHandle,
+}
+
+impl NodeStatus for DaemonStatus {
+    fn report(&self) -> BoxFuture<'_, (Vec<ModuleHealth>, usize)> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(self.modules.len());
+            for m in &self.modules {
+                let m = m.read().await;
+                out.push(ModuleHealth {
+                    name: m.name().into(),
+                    health: m.health(),
+                });
+            }
+            let blocks = self.engine.list().map(|l| l.len()).unwrap_or(0);
+            (out, blocks)
+        })
+    }
+}
 
 impl Enforcer for EngineEnforcer {
     fn block(

@@ -225,10 +225,15 @@ fn fleet(a: &mut Assembly<'_>) {
     let Some(ebpf) = a.ebpf.clone() else {
         return;
     };
+    let status = crate::fleet::DaemonStatus {
+        modules: a.modules.clone(),
+        engine: ebpf.clone(),
+    };
     let module = FleetModule::new(
         a.cfg.fleet.clone(),
         a.registry,
         Arc::new(crate::fleet::EngineEnforcer(ebpf)),
+        Arc::new(status),
     );
     let input = module.input();
     let actions = input.clone();

@@ -66,6 +66,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "ironpost-sbom-scanner",
             "ironpost-vulndb",
             "ironpost-anomaly-ids",
+            "ironpost-fleet",
         ],
     ),
 ];

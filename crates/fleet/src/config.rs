@@ -53,6 +53,10 @@ pub struct FleetConfig {
     /// Outbound decisions held while NATS is unreachable; past it the oldest is dropped and
     /// counted (`ironpost_fleet_outbound_dropped_total`).
     pub buffer_capacity: usize,
+    /// The JetStream key-value bucket of heartbeats (`ironpost-cli fleet status`).
+    pub nodes_bucket: String,
+    /// How often this node puts its heartbeat (version, module health, block count).
+    pub heartbeat_secs: u64,
     /// Authentication and TLS (the `[ids.nats]` keys; `url` is not used here: `nats_urls` is).
     pub nats: NatsConfig,
 }
@@ -69,6 +73,8 @@ impl Default for FleetConfig {
             replicas: 1,
             max_age_secs: 7 * 24 * 3600,
             buffer_capacity: 10_000,
+            nodes_bucket: "ironpost_nodes".into(),
+            heartbeat_secs: 10,
             nats: NatsConfig::default(),
         }
     }
@@ -136,6 +142,15 @@ impl Validate for FleetConfig {
                 key(prefix, "bucket"),
                 format!("must be 1-{MAX_NODE_NAME} letters, digits, `-` or `_`"),
             );
+        }
+        if !is_token(&self.nodes_bucket) {
+            issues.push(
+                key(prefix, "nodes_bucket"),
+                format!("must be 1-{MAX_NODE_NAME} letters, digits, `-` or `_`"),
+            );
+        }
+        if !(1..=3600).contains(&self.heartbeat_secs) {
+            issues.push(key(prefix, "heartbeat_secs"), "must be between 1 and 3600");
         }
         if !(1..=5).contains(&self.replicas) {
             issues.push(key(prefix, "replicas"), "must be between 1 and 5");

@@ -11,8 +11,10 @@ pub mod config;
 pub mod decision;
 pub mod error;
 pub mod module;
+pub mod node;
 
 pub use config::{FleetConfig, Role};
 pub use decision::Decision;
 pub use error::FleetError;
 pub use module::{BoxError, Enforcer, FleetInput, FleetModule, LocalBlock, REMOTE_REASON_PREFIX};
+pub use node::{ModuleHealth, NodeReport, NodeStatus, read_nodes};

@@ -38,12 +38,15 @@ use tracing::{info, warn};
 use crate::config::FleetConfig;
 use crate::decision::{Decision, cidr_of, key_of};
 use crate::error::{BucketSource, FleetError};
+use crate::node::{ModuleHealth, NodeReport, NodeStatus};
 
 /// The reason of a block applied for another node starts with this; such a block is never
 /// published again (no echo).
 pub const REMOTE_REASON_PREFIX: &str = "fleet:";
 const RETRY_BACKOFF: Duration = Duration::from_millis(250);
 const OP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the watcher re-reads the bucket's history.
+const RESYNC: Duration = Duration::from_secs(30);
 
 /// A run-time block of the local blocklist, as the fleet needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +97,8 @@ struct Metrics {
     publish_lag: Histogram,
     consume_lag: Histogram,
     connected: IntGauge,
+    heartbeats: IntCounterVec,
+    resyncs: IntCounter,
 }
 
 impl Metrics {
@@ -153,6 +158,17 @@ impl Metrics {
                 "From a decision on its origin node to its application here (clocks of both hosts).",
                 lag,
             ),
+            heartbeats: metrics::int_counter_vec(
+                r,
+                "fleet_heartbeats_total",
+                "Heartbeats put in the nodes bucket, by outcome (published, failed).",
+                &["outcome"],
+            ),
+            resyncs: metrics::int_counter(
+                r,
+                "fleet_resyncs_total",
+                "Times the watcher re-read the bucket's history (every 30 s, or after an error).",
+            ),
             connected: metrics::int_gauge(
                 r,
                 "fleet_connected",
@@ -169,6 +185,7 @@ struct Inner {
     wake: Notify,
     metrics: Metrics,
     enforcer: Arc<dyn Enforcer>,
+    status: Arc<dyn NodeStatus>,
     health: Mutex<Health>,
 }
 
@@ -242,7 +259,12 @@ impl std::fmt::Debug for FleetModule {
 }
 
 impl FleetModule {
-    pub fn new(cfg: FleetConfig, registry: &Registry, enforcer: Arc<dyn Enforcer>) -> Self {
+    pub fn new(
+        cfg: FleetConfig,
+        registry: &Registry,
+        enforcer: Arc<dyn Enforcer>,
+        status: Arc<dyn NodeStatus>,
+    ) -> Self {
         let node = cfg.node();
         FleetModule {
             inner: Arc::new(Inner {
@@ -251,6 +273,7 @@ impl FleetModule {
                 wake: Notify::new(),
                 metrics: Metrics::new(registry),
                 enforcer,
+                status,
                 health: Mutex::new(Health::Degraded("not started".into())),
                 cfg,
             }),
@@ -270,7 +293,7 @@ impl FleetModule {
 }
 
 /// The key of `[fleet.nats]` a refused connection is about: the authentication in use.
-fn auth_key(cfg: &FleetConfig) -> String {
+pub(crate) fn auth_key(cfg: &FleetConfig) -> String {
     let n = &cfg.nats;
     let field = if n.creds_file.is_some() {
         "creds_file"
@@ -367,27 +390,47 @@ async fn run(inner: Arc<Inner>, client: async_nats::Client, mut stop: watch::Rec
     inner.set_health(Health::Healthy);
     let publisher = tokio::spawn(publish_loop(inner.clone(), store.clone(), stop.clone()));
     let watcher = tokio::spawn(watch_loop(inner.clone(), store, stop.clone()));
+    let heartbeat = tokio::spawn(heartbeat_loop(inner.clone(), js, stop.clone()));
     let _ = publisher.await;
     let _ = watcher.await;
+    let _ = heartbeat.await;
 }
 
-/// The bucket, its stream created when missing. The stream is made here as async-nats's
+/// The decisions' bucket.
+async fn open_bucket(js: &jetstream::Context, cfg: &FleetConfig) -> Result<kv::Store, FleetError> {
+    open_kv(
+        js,
+        &cfg.bucket,
+        "Ironpost fleet block decisions, keyed by CIDR",
+        crate::decision::MAX_DECISION_BYTES,
+        cfg,
+    )
+    .await
+}
+
+/// A bucket, its stream created when missing. The stream is made here as async-nats's
 /// `create_key_value` would make it (`KV_<bucket>`, `$KV.<bucket>.>`, one value per key, rollups,
 /// direct gets): that call first reads the account info, which it cannot parse from
 /// nats-server 2.9.
-async fn open_bucket(js: &jetstream::Context, cfg: &FleetConfig) -> Result<kv::Store, FleetError> {
+pub(crate) async fn open_kv(
+    js: &jetstream::Context,
+    bucket: &str,
+    description: &str,
+    max_value: usize,
+    cfg: &FleetConfig,
+) -> Result<kv::Store, FleetError> {
     use jetstream::stream;
     let err = |source| FleetError::Bucket {
-        bucket: cfg.bucket.clone(),
+        bucket: bucket.to_owned(),
         source,
     };
     let config = stream::Config {
-        name: format!("KV_{}", cfg.bucket),
-        description: Some("Ironpost fleet block decisions, keyed by CIDR".into()),
-        subjects: vec![format!("$KV.{}.>", cfg.bucket)],
+        name: format!("KV_{bucket}"),
+        description: Some(description.into()),
+        subjects: vec![format!("$KV.{bucket}.>")],
         max_messages_per_subject: 1,
         max_age: Duration::from_secs(cfg.max_age_secs),
-        max_message_size: crate::decision::MAX_DECISION_BYTES as i32,
+        max_message_size: i32::try_from(max_value).unwrap_or(i32::MAX),
         storage: stream::StorageType::File,
         allow_rollup: true,
         deny_delete: true,
@@ -401,7 +444,7 @@ async fn open_bucket(js: &jetstream::Context, cfg: &FleetConfig) -> Result<kv::S
         Ok(Err(e)) => return Err(err(BucketSource::Stream(e))),
         Err(_) => return Err(err(BucketSource::TimedOut)),
     }
-    match tokio::time::timeout(OP_TIMEOUT, js.get_key_value(cfg.bucket.clone())).await {
+    match tokio::time::timeout(OP_TIMEOUT, js.get_key_value(bucket.to_owned())).await {
         Ok(Ok(store)) => Ok(store),
         Ok(Err(e)) => Err(err(BucketSource::Open(e))),
         Err(_) => Err(err(BucketSource::TimedOut)),
@@ -520,6 +563,59 @@ async fn publish_loop(inner: Arc<Inner>, store: kv::Store, mut stop: watch::Rece
     }
 }
 
+/// Puts this node's report every `heartbeat_secs`; a missed one is not retried (the next one
+/// replaces it).
+async fn heartbeat_loop(
+    inner: Arc<Inner>,
+    js: jetstream::Context,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut store = None;
+    let mut tick = tokio::time::interval(Duration::from_secs(inner.cfg.heartbeat_secs));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        if store.is_none() {
+            match crate::node::open_nodes(&js, &inner.cfg).await {
+                Ok(s) => store = Some(s),
+                Err(e) => {
+                    warn!(error = %error_chain(&e), "fleet: heartbeat bucket unavailable");
+                    inner
+                        .metrics
+                        .heartbeats
+                        .with_label_values(&["failed"])
+                        .inc();
+                    continue;
+                }
+            }
+        }
+        let Some(s) = &store else { continue };
+        let (mut modules, blocks) = inner.status.report().await;
+        modules.push(ModuleHealth {
+            name: "fleet".into(),
+            health: lock(&inner.health).clone(),
+        });
+        let report = NodeReport {
+            node: inner.node.clone(),
+            role: inner.cfg.role,
+            version: env!("CARGO_PKG_VERSION").into(),
+            at: Utc::now(),
+            blocks,
+            modules,
+        };
+        let body = serde_json::to_vec(&report).unwrap_or_default();
+        let outcome =
+            match tokio::time::timeout(OP_TIMEOUT, s.put(inner.node.as_str(), body.into())).await {
+                Ok(Ok(_)) => "published",
+                _ => "failed",
+            };
+        inner.metrics.heartbeats.with_label_values(&[outcome]).inc();
+    }
+}
+
 async fn watch_loop(inner: Arc<Inner>, store: kv::Store, mut stop: watch::Receiver<bool>) {
     // Revision last applied per key: a re-opened watcher replays the history, which is skipped.
     let mut seen: HashMap<String, u64> = HashMap::new();
@@ -527,12 +623,21 @@ async fn watch_loop(inner: Arc<Inner>, store: kv::Store, mut stop: watch::Receiv
         match store.watch_with_history(">").await {
             Ok(mut w) => {
                 inner.set_health(Health::Healthy);
+                // A watcher whose server died may go quiet instead of failing: re-read the
+                // history every RESYNC (revisions already applied are skipped).
+                let resync = tokio::time::sleep(RESYNC);
+                tokio::pin!(resync);
                 loop {
                     tokio::select! {
+                        _ = &mut resync => {
+                            inner.metrics.resyncs.inc();
+                            break;
+                        }
                         e = w.next() => match e {
                             Some(Ok(entry)) => apply(&inner, &mut seen, entry).await,
                             Some(Err(e)) => {
                                 warn!(error = %error_chain(&e), "fleet: watcher failed; re-opening");
+                                inner.metrics.resyncs.inc();
                                 break;
                             }
                             None => break,
