@@ -12,7 +12,10 @@ mod common;
 
 use std::process::Command;
 
-use common::{Daemon, Proc, free_port, http_get, metric_sum, run, spawn_logged, text, wait_for};
+use common::{
+    Daemon, Proc, free_port, http_get, metric_sum, ready, repo_root, run, spawn_logged, text,
+    urlencode, wait_for,
+};
 
 const ATTACKER: &str = "198.18.30.1";
 
@@ -280,6 +283,8 @@ fn decisions_reach_every_agent_catch_up_after_an_outage_and_survive_a_nats_node_
     let b = agent("ipt-b", &wires[1], &rotated(1), &bucket, &[]);
     let mut c = agent("ipt-c", &wires[2], &rotated(2), &bucket, &[]);
     assert!(!urls.is_empty());
+    // Prometheus scrapes A and B with the shipped config, for the Fleet dashboard's check.
+    let (prom, _prom) = prometheus(dir.path(), &[&a.http, &b.http]);
 
     // Before any decision the attacker's packets pass everywhere.
     wires[1].send();
@@ -403,7 +408,52 @@ fn decisions_reach_every_agent_catch_up_after_an_outage_and_survive_a_nats_node_
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     nats[1].start();
+
+    // Every panel of the Fleet dashboard has data for this scenario.
+    let path = repo_root().join("deploy/grafana/dashboards/fleet.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        let expr = panel["targets"][0]["expr"].as_str().unwrap();
+        let q = format!("/api/v1/query?query={}", urlencode(expr));
+        wait_for(
+            30,
+            &format!("data for the panel `{}`", panel["title"]),
+            || {
+                let (code, body) = http_get(&prom, &q);
+                assert_eq!(code, 200, "{expr}: {body}");
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                (!v["data"]["result"].as_array()?.is_empty()).then_some(())
+            },
+        );
+    }
     drop((a, b, c));
+}
+
+/// Starts Prometheus on a free port with the shipped config (1 s scrape) aimed at `targets`.
+fn prometheus(dir: &std::path::Path, targets: &[&str]) -> (String, Proc) {
+    let shipped =
+        std::fs::read_to_string(repo_root().join("deploy/prometheus/prometheus.yml")).unwrap();
+    let list = targets
+        .iter()
+        .map(|t| format!("'{t}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(&cfg, shipped.replace("'127.0.0.1:9470'", &list)).unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let p = spawn_logged(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("prom-data").display()
+            ))
+            .arg(format!("--web.listen-address={addr}")),
+        &dir.join("prometheus.log"),
+    );
+    wait_for(60, "Prometheus to be ready", || ready(&addr, "/-/ready"));
+    (addr, p)
 }
 
 #[test]
