@@ -255,6 +255,14 @@ def ids_seeds():
     put("notify_body", '{"alerts":[]}')
 
 
+def fleet_seeds():
+    put("fleet_decision", '198.18.7.1/32\n{"cidr":"198.18.7.1","origin":"edge-1","evidence":"verified",'
+        '"reason":"manual","decided_at":"2026-12-07T18:00:00Z","expires_at":"2026-12-07T19:00:00Z"}')
+    put("fleet_decision", '2001-db8--/32\n{"cidr":"2001:db8::/32","origin":"edge-2",'
+        '"alert_id":"0190c0de-0000-7000-8000-000000000001","evidence":"spoofable","reason":"scan",'
+        '"decided_at":"2026-12-07T18:00:00Z"}')
+
+
 def auditd_seeds():
     for f in files("crates/log-pipeline/tests/fixtures/auditd/*.log"):
         data = f.read_bytes()
@@ -289,5 +297,6 @@ if __name__ == "__main__":
     config_seeds()
     proto_seeds()
     ids_seeds()
+    fleet_seeds()
     total = sum(p.stat().st_size for p in OUT.rglob("*") if p.is_file())
     print(f"{sum(1 for p in OUT.rglob('*') if p.is_file())} seeds, {total} bytes")

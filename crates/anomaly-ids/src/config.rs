@@ -61,7 +61,8 @@ pub struct NatsConfig {
 }
 
 impl NatsConfig {
-    fn validate(&self, prefix: &str, issues: &mut Issues) {
+    /// Checks the section under `prefix` (`ids.nats`, `fleet.nats`).
+    pub fn validate(&self, prefix: &str, issues: &mut Issues) {
         if let Some(url) = &self.url
             && !(url.starts_with("nats://") || url.starts_with("tls://"))
         {

@@ -57,9 +57,11 @@ pub enum IdsError {
         source: consumer::pull::MessagesError,
     },
 
-    /// A file named in `[ids.nats]` could not be read.
-    #[error("ids.nats.{field}: cannot read {}", path.display())]
+    /// A file named in `[ids.nats]` (or another section of the same type, `[fleet.nats]`) could
+    /// not be read.
+    #[error("{section}.{field}: cannot read {}", path.display())]
     NatsFile {
+        section: &'static str,
         field: &'static str,
         path: PathBuf,
         #[source]
@@ -67,8 +69,9 @@ pub enum IdsError {
     },
 
     /// A file named in `[ids.nats]` does not hold what the key says.
-    #[error("ids.nats.{field}: {} {reason}", path.display())]
+    #[error("{section}.{field}: {} {reason}", path.display())]
     NatsFileContent {
+        section: &'static str,
         field: &'static str,
         path: PathBuf,
         reason: &'static str,

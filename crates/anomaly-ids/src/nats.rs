@@ -59,23 +59,35 @@ pub async fn connect_with(
     name: &str,
     cfg: &NatsConfig,
 ) -> Result<async_nats::Client, IdsError> {
-    let first = options(name, cfg).await?.connect(url).await;
+    connect_servers(&[url], name, cfg, "ids.nats").await
+}
+
+/// [`connect_with`] for a cluster (the client picks a server and fails over to the others) and
+/// another config section (`section` prefixes the keys that errors name, e.g. `fleet.nats`).
+pub async fn connect_servers(
+    urls: &[&str],
+    name: &str,
+    cfg: &NatsConfig,
+    section: &'static str,
+) -> Result<async_nats::Client, IdsError> {
+    let shown = || urls.iter().map(|u| redact(u)).collect::<Vec<_>>().join(",");
+    let first = options(name, cfg, section).await?.connect(urls).await;
     match first {
         Ok(client) => Ok(client),
         Err(e) if is_transient(&e) => {
-            warn!(url = %redact(url), error = %error_chain(&e), "NATS unreachable; connecting in the background");
-            options(name, cfg)
+            warn!(url = %shown(), error = %error_chain(&e), "NATS unreachable; connecting in the background");
+            options(name, cfg, section)
                 .await?
                 .retry_on_initial_connect()
-                .connect(url)
+                .connect(urls)
                 .await
                 .map_err(|source| IdsError::NatsConnect {
-                    url: redact(url),
+                    url: shown(),
                     source,
                 })
         }
         Err(source) => Err(IdsError::NatsConnect {
-            url: redact(url),
+            url: shown(),
             source,
         }),
     }
@@ -97,13 +109,18 @@ fn is_transient(e: &async_nats::ConnectError) -> bool {
 }
 
 /// The client options for `cfg`, its files checked.
-async fn options(name: &str, cfg: &NatsConfig) -> Result<async_nats::ConnectOptions, IdsError> {
+async fn options(
+    name: &str,
+    cfg: &NatsConfig,
+    section: &'static str,
+) -> Result<async_nats::ConnectOptions, IdsError> {
     let read = |field: &'static str, path: &Path| {
         let path = path.to_path_buf();
         async move {
             match tokio::fs::read_to_string(&path).await {
                 Ok(text) => Ok((text, path)),
                 Err(source) => Err(IdsError::NatsFile {
+                    section,
                     field,
                     path,
                     source,
@@ -112,6 +129,7 @@ async fn options(name: &str, cfg: &NatsConfig) -> Result<async_nats::ConnectOpti
         }
     };
     let content = |field, path: PathBuf, reason| IdsError::NatsFileContent {
+        section,
         field,
         path,
         reason,

@@ -84,10 +84,19 @@ pub(crate) enum Command {
     Sbom(crate::sbom_cmd::SbomCmd),
     /// Publish simulated connection attempts to the IDS telemetry subject on NATS (seed 004).
     Simulate(SimulateArgs),
+    /// Fleet mode: the nodes sharing block decisions ([fleet] nats_urls).
+    #[command(subcommand)]
+    Fleet(FleetCmd),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
     Completions(CompletionsArgs),
     /// Write the manual pages (roff): ironpost-cli.1 and one page per command.
     Man(ManArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum FleetCmd {
+    /// Every node's last heartbeat: role, version, age, run-time blocks, module health.
+    Status,
 }
 
 #[derive(Debug, ClapArgs)]

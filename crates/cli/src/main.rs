@@ -7,6 +7,7 @@ mod block;
 mod config_cmd;
 mod daemon_cmd;
 mod docs_cmd;
+mod fleet_cmd;
 mod isolate;
 mod output;
 mod rules_cmd;
@@ -70,6 +71,7 @@ fn run(args: Args) -> Result<Exit, ExitError> {
         Command::Scan(sbom_cmd::ScanCmd::Sbom(a)) => sbom_cmd::scan_sbom(g, a),
         Command::Sbom(sbom_cmd::SbomCmd::Generate(a)) => sbom_cmd::sbom_generate(g, a),
         Command::Simulate(a) => block_on(simulate::simulate(g, a)),
+        Command::Fleet(args::FleetCmd::Status) => block_on(fleet_cmd::status(g)),
         Command::Completions(a) => docs_cmd::completions(a),
         Command::Man(a) => docs_cmd::man(a),
     }

@@ -13,6 +13,7 @@ use ironpost_core::config::{
     self, ConfigError, ConfigText, GeneralConfig, Issues, Loaded, StorageConfig, Validate, key,
 };
 use ironpost_ebpf_engine::EbpfConfig;
+use ironpost_fleet::FleetConfig;
 use ironpost_log_pipeline::LogPipelineConfig;
 use ironpost_sbom_scanner::SbomConfig;
 use serde::{Deserialize, Serialize};
@@ -39,6 +40,7 @@ pub struct IronpostConfig {
     pub sbom: SbomConfig,
     pub response: ResponseConfig,
     pub ids: IdsConfig,
+    pub fleet: FleetConfig,
 }
 
 impl Validate for IronpostConfig {
@@ -57,6 +59,13 @@ impl Validate for IronpostConfig {
             );
         }
         self.ids.validate(&key(prefix, "ids"), issues);
+        self.fleet.validate(&key(prefix, "fleet"), issues);
+        if self.fleet.enabled && !self.ebpf.enabled {
+            issues.push(
+                key(&key(prefix, "fleet"), "enabled"),
+                "fleet decisions are applied to the XDP blocklist: set ebpf.enabled = true",
+            );
+        }
     }
 }
 
@@ -78,9 +87,14 @@ impl IronpostConfig {
         {
             *url = config::redact_url(url);
         }
-        for secret in [&mut c.ids.nats.password, &mut c.ids.nats.token]
-            .into_iter()
-            .flatten()
+        for secret in [
+            &mut c.ids.nats.password,
+            &mut c.ids.nats.token,
+            &mut c.fleet.nats.password,
+            &mut c.fleet.nats.token,
+        ]
+        .into_iter()
+        .flatten()
         {
             *secret = "***".into();
         }
@@ -101,6 +115,7 @@ impl IronpostConfig {
             ("container_guard", self.container.enabled),
             ("sbom", self.sbom.enabled),
             ("ids", self.ids.enabled),
+            ("fleet", self.fleet.enabled),
         ]
         .into_iter()
         .filter_map(|(name, on)| on.then_some(name))

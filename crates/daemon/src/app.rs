@@ -173,6 +173,7 @@ pub async fn serve(
         tasks: Vec::new(),
         ebpf: None,
         guard: None,
+        fleet: None,
     };
     assemble(&mut asm);
     let Assembly {
@@ -182,6 +183,7 @@ pub async fn serve(
         tasks,
         ebpf,
         guard,
+        fleet,
         ..
     } = asm;
     info!(subscribers = ?bus.subscribers(), "event bus assembled");
@@ -208,6 +210,7 @@ pub async fn serve(
         bus,
         ebpf,
         guard,
+        fleet,
         reload: Mutex::new(ReloadState {
             source,
             started: cfg.clone(),
@@ -244,6 +247,7 @@ pub async fn serve(
     ));
     let action_router = tokio::spawn(route_actions(
         routes.actions,
+        routes.action_subscribers,
         writer,
         shared.clone(),
         stop_rx.clone(),

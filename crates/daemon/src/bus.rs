@@ -86,6 +86,7 @@ pub(crate) struct Bus {
     packets: Channel<PacketEvent>,
     logs: Channel<LogEvent>,
     alert_subscribers: Vec<Subscriber<AlertEvent>>,
+    action_subscribers: Vec<Subscriber<ActionEvent>>,
     packet_subscribers: Vec<Subscriber<PacketEvent>>,
     enrichers: Vec<Enricher>,
 }
@@ -98,6 +99,7 @@ impl Bus {
             packets: Channel::new("packets", PACKET_CHANNEL_CAPACITY),
             logs: Channel::new("logs", LOG_CHANNEL_CAPACITY),
             alert_subscribers: Vec::new(),
+            action_subscribers: Vec::new(),
             packet_subscribers: Vec::new(),
             enrichers: Vec::new(),
         }
@@ -119,6 +121,10 @@ impl Bus {
     pub(crate) fn subscribe_alerts(&mut self, s: Subscriber<AlertEvent>) {
         self.alert_subscribers.push(s);
     }
+    /// After the store has the action queued (the fleet's publisher of block decisions).
+    pub(crate) fn subscribe_actions(&mut self, s: Subscriber<ActionEvent>) {
+        self.action_subscribers.push(s);
+    }
     pub(crate) fn subscribe_packets(&mut self, s: Subscriber<PacketEvent>) {
         self.packet_subscribers.push(s);
     }
@@ -131,6 +137,7 @@ impl Bus {
         self.alert_subscribers
             .iter()
             .map(|s| s.name)
+            .chain(self.action_subscribers.iter().map(|s| s.name))
             .chain(self.packet_subscribers.iter().map(|s| s.name))
             .collect()
     }
@@ -148,6 +155,7 @@ impl Bus {
             alert_subscribers: self.alert_subscribers,
             enrichers: self.enrichers,
             actions: self.actions.rx,
+            action_subscribers: self.action_subscribers,
             packets: self.packets.rx,
             packet_subscribers: self.packet_subscribers,
             logs: self.logs.rx,
@@ -192,6 +200,7 @@ pub(crate) struct Routes {
     pub(crate) alert_subscribers: Vec<Subscriber<AlertEvent>>,
     pub(crate) enrichers: Vec<Enricher>,
     pub(crate) actions: mpsc::Receiver<ActionEvent>,
+    pub(crate) action_subscribers: Vec<Subscriber<ActionEvent>>,
     pub(crate) packets: mpsc::Receiver<PacketEvent>,
     pub(crate) packet_subscribers: Vec<Subscriber<PacketEvent>>,
     pub(crate) logs: mpsc::Receiver<LogEvent>,

@@ -49,9 +49,14 @@ impl control::Handler for Shared {
                         return ebpf_disabled();
                     };
                     match ebpf.unblock(cidr).await {
-                        Ok(block) => Response::Unblocked {
-                            block: block.map(Into::into),
-                        },
+                        Ok(block) => {
+                            if let (Some(fleet), Some(_)) = (&self.fleet, &block) {
+                                fleet.unblocked(cidr);
+                            }
+                            Response::Unblocked {
+                                block: block.map(Into::into),
+                            }
+                        }
                         Err(e) => Response::Error {
                             message: format!("{:#}", anyhow::Error::new(e)),
                         },

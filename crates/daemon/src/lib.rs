@@ -5,6 +5,7 @@
 
 mod app;
 mod bus;
+mod fleet;
 mod handler;
 mod http;
 mod logging;

@@ -99,12 +99,14 @@ fn deliver<T>(app: &Shared, subscribers: &[Subscriber<T>], event: &T) {
 
 pub(crate) async fn route_actions(
     rx: mpsc::Receiver<ActionEvent>,
+    subscribers: Vec<Subscriber<ActionEvent>>,
     store: StoreWriter,
     app: Arc<Shared>,
     stop: watch::Receiver<bool>,
 ) {
+    let subscribers = Arc::new(subscribers);
     drain_channel(rx, stop, |action: ActionEvent| {
-        let (store, app) = (store.clone(), app.clone());
+        let (store, app, subscribers) = (store.clone(), app.clone(), subscribers.clone());
         async move {
             app.metrics
                 .actions
@@ -114,7 +116,9 @@ pub(crate) async fn route_actions(
                 trace_id = %action.trace_id, action_type = action.action_type.as_str(),
                 outcome = action.outcome.as_str(), detail = %action.detail, "action"
             );
-            persist(&app, &store, Record::Action(action), "action").await;
+            let record = Record::Action(action.clone());
+            persist(&app, &store, record, "action").await;
+            deliver(&app, &subscribers, &action);
         }
     })
     .await;

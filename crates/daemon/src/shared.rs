@@ -145,6 +145,8 @@ pub(crate) struct Shared {
     pub(crate) ebpf: Option<EngineHandle>,
     /// The container guard, when `[container] enabled`.
     pub(crate) guard: Option<GuardHandle>,
+    /// The fleet module's input, when `[fleet] enabled`: operator unblocks go fleet-wide.
+    pub(crate) fleet: Option<ironpost_fleet::FleetInput>,
     pub(crate) reload: Mutex<ReloadState>,
 }
 

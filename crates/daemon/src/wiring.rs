@@ -14,6 +14,7 @@ use ironpost_core::metrics::prometheus;
 use ironpost_ebpf_engine::{
     Engine, EngineHandle, EngineOutputs, RESPONSE_CHANNEL_CAPACITY, Responder,
 };
+use ironpost_fleet::{FleetInput, FleetModule};
 use ironpost_log_pipeline::pipeline::{LogPipeline, PipelineOutputs};
 use ironpost_sbom_scanner::SbomModule;
 use ironpost_sbom_scanner::containers::{self, ContainerVulns};
@@ -39,6 +40,7 @@ pub(crate) struct Assembly<'a> {
     pub(crate) tasks: Vec<Task>,
     pub(crate) ebpf: Option<EngineHandle>,
     pub(crate) guard: Option<GuardHandle>,
+    pub(crate) fleet: Option<FleetInput>,
 }
 
 impl Assembly<'_> {
@@ -56,6 +58,7 @@ pub(crate) fn assemble(a: &mut Assembly<'_>) {
     sbom(a);
     container_vulns(a);
     ids(a);
+    fleet(a);
     unavailable(a);
 }
 
@@ -213,10 +216,46 @@ fn ids(a: &mut Assembly<'_>) {
     a.add(ids);
 }
 
+/// Fleet mode: this node's `ip_block` actions are published, other nodes' decisions applied to
+/// the XDP engine (config validation requires it).
+fn fleet(a: &mut Assembly<'_>) {
+    if !a.cfg.fleet.enabled {
+        return;
+    }
+    let Some(ebpf) = a.ebpf.clone() else {
+        return;
+    };
+    let status = crate::fleet::DaemonStatus {
+        modules: a.modules.clone(),
+        engine: ebpf.clone(),
+    };
+    let module = FleetModule::new(
+        a.cfg.fleet.clone(),
+        a.registry,
+        Arc::new(crate::fleet::EngineEnforcer(ebpf)),
+        Arc::new(status),
+    );
+    let input = module.input();
+    let actions = input.clone();
+    a.bus
+        .subscribe_actions(Subscriber::new("action_to_fleet", move |e| {
+            actions.action(e)
+        }));
+    a.fleet = Some(input);
+    a.add(module);
+}
+
 /// A module switched on in the config whose implementation is not part of this build is listed
 /// as degraded instead of being silently ignored.
 fn unavailable(a: &mut Assembly<'_>) {
-    const BUILT: [&str; 5] = ["ebpf", "log_pipeline", "container_guard", "sbom", "ids"];
+    const BUILT: [&str; 6] = [
+        "ebpf",
+        "log_pipeline",
+        "container_guard",
+        "sbom",
+        "ids",
+        "fleet",
+    ];
     for name in a.cfg.enabled_modules() {
         if !BUILT.contains(&name) {
             warn!(

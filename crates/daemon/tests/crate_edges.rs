@@ -26,6 +26,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("ironpost-anomaly-ids", &["ironpost-core"]),
     ("ironpost-process-monitor", &["ironpost-core"]),
+    // `[fleet.nats]` reuses the IDS's NATS config type and connector (without its runtime).
+    ("ironpost-fleet", &["ironpost-core", "ironpost-anomaly-ids"]),
     (
         "ironpost-config",
         &[
@@ -35,6 +37,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "ironpost-container-guard",
             "ironpost-sbom-scanner",
             "ironpost-anomaly-ids",
+            "ironpost-fleet",
         ],
     ),
     (
@@ -50,6 +53,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "ironpost-vulndb",
             "ironpost-sbom-scanner",
             "ironpost-anomaly-ids",
+            "ironpost-fleet",
         ],
     ),
     (
@@ -63,6 +67,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "ironpost-sbom-scanner",
             "ironpost-vulndb",
             "ironpost-anomaly-ids",
+            "ironpost-fleet",
         ],
     ),
 ];

@@ -1,0 +1,514 @@
+//! Fleet mode with real components: a 3-node NATS JetStream cluster on loopback ports (its own
+//! store directories) and three real daemons, each with XDP on its own veth pair whose far end
+//! is an attacker namespace holding the same attacker address. An operator block on agent A
+//! reaches B's and C's kernels (their drop counters rise); an unblock propagates; a node that
+//! was down catches up from the bucket and skips what expired meanwhile; a NATS node killed
+//! while decisions are being made loses none; wrong credentials stop the daemon with an error
+//! naming the key.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::Command;
+
+use common::{
+    Daemon, Proc, free_port, http_get, metric_sum, ready, repo_root, run, spawn_logged, text,
+    urlencode, wait_for,
+};
+
+const ATTACKER: &str = "198.18.30.1";
+
+/// One nats-server of the test's cluster.
+struct NatsNode {
+    port: u16,
+    monitor: u16,
+    proc: Option<Proc>,
+    args: Vec<String>,
+    log: std::path::PathBuf,
+}
+
+impl NatsNode {
+    fn start(&mut self) {
+        let mut c = Command::new("nats-server");
+        c.args(&self.args);
+        self.proc = Some(spawn_logged(&mut c, &self.log));
+    }
+
+    fn kill(&mut self) {
+        self.proc = None;
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+/// A 3-node JetStream cluster (RECIPES: routes between loopback ports), ready once every node
+/// knows the meta leader.
+fn cluster(dir: &std::path::Path) -> Vec<NatsNode> {
+    let ports: Vec<(u16, u16, u16)> = (0..3)
+        .map(|_| (free_port(), free_port(), free_port()))
+        .collect();
+    let routes = ports
+        .iter()
+        .map(|(_, c, _)| format!("nats://127.0.0.1:{c}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let name = format!("ipt-fleet-{}", std::process::id());
+    let mut nodes: Vec<NatsNode> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (p, c, m))| {
+            let sd = dir.join(format!("js{i}"));
+            std::fs::create_dir_all(&sd).unwrap();
+            NatsNode {
+                port: *p,
+                monitor: *m,
+                proc: None,
+                args: [
+                    "-a",
+                    "127.0.0.1",
+                    "-p",
+                    &p.to_string(),
+                    "-js",
+                    "-sd",
+                    sd.to_str().unwrap(),
+                    "-n",
+                    &format!("n{i}"),
+                    "--cluster_name",
+                    &name,
+                    "--cluster",
+                    &format!("nats://127.0.0.1:{c}"),
+                    "--routes",
+                    &routes,
+                    "-m",
+                    &m.to_string(),
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+                log: dir.join(format!("nats{i}.log")),
+            }
+        })
+        .collect();
+    for n in &mut nodes {
+        n.start();
+    }
+    for n in &nodes {
+        wait_for(30, "a JetStream meta leader on every node", || {
+            let addr = format!("127.0.0.1:{}", n.monitor);
+            std::net::TcpStream::connect(&addr).ok()?;
+            let (code, body) = http_get(&addr, "/jsz");
+            let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+            (code == 200 && !v["meta_cluster"]["leader"].as_str()?.is_empty()).then_some(())
+        });
+    }
+    nodes
+}
+
+fn sh(args: &[&str]) {
+    let o = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
+}
+
+/// A veth pair: the daemon's end in this namespace (XDP attaches there, address
+/// 198.18.4N.2/32), the attacker's end in a namespace of its own with [`ATTACKER`].
+struct Wire {
+    ns: String,
+    host_if: String,
+    host_ip: String,
+}
+
+impl Wire {
+    fn new(n: u8) -> Wire {
+        let id = std::process::id() % 100_000;
+        let w = Wire {
+            ns: format!("ipt-fleet-{id}-{n}"),
+            host_if: format!("ipf{id}h{n}"),
+            host_ip: format!("198.18.4{n}.2"),
+        };
+        let peer = format!("ipf{id}a{n}");
+        sh(&["ip", "netns", "add", &w.ns]);
+        sh(&[
+            "ip", "link", "add", &w.host_if, "type", "veth", "peer", "name", &peer,
+        ]);
+        sh(&["ip", "link", "set", &peer, "netns", &w.ns]);
+        sh(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{}/32", w.host_ip),
+            "dev",
+            &w.host_if,
+        ]);
+        sh(&["ip", "link", "set", &w.host_if, "up"]);
+        let ns = |args: &[&str]| {
+            let mut all = vec!["ip", "-n", &w.ns];
+            all.extend_from_slice(args);
+            sh(&all);
+        };
+        ns(&["link", "set", "lo", "up"]);
+        ns(&["addr", "add", &format!("{ATTACKER}/24"), "dev", &peer]);
+        ns(&["link", "set", &peer, "up"]);
+        ns(&["route", "add", &format!("{}/32", w.host_ip), "dev", &peer]);
+        w
+    }
+
+    /// One ICMP echo *reply* from the attacker to the daemon's end: it crosses the XDP hook and
+    /// the kernel answers nothing.
+    fn send(&self) {
+        let o = Command::new("ip")
+            .args([
+                "netns", "exec", &self.ns, "hping3", "-q", "-1", "-C", "0", "-c", "1",
+            ])
+            .arg(&self.host_ip)
+            .output()
+            .unwrap_or_else(|e| panic!("hping3: {e} (scripts/setup.sh installs it)"));
+        assert!(
+            o.status.code().is_some_and(|c| c <= 1),
+            "hping3: {}",
+            text(&o.stderr)
+        );
+    }
+}
+
+impl Drop for Wire {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
+    }
+}
+
+fn agent(name: &str, wire: &Wire, urls: &str, bucket: &str, extra: &[(&str, &str)]) -> Daemon {
+    let mut env = vec![
+        ("IRONPOST_EBPF_ENABLED", "true"),
+        ("IRONPOST_EBPF_INTERFACE", wire.host_if.as_str()),
+        ("IRONPOST_EBPF_XDP_MODE", "skb"),
+        ("IRONPOST_EBPF_PIN_PATH", ""),
+        ("IRONPOST_FLEET_ENABLED", "true"),
+        ("IRONPOST_FLEET_NATS_URLS", urls),
+        ("IRONPOST_FLEET_NODE_NAME", name),
+        ("IRONPOST_FLEET_BUCKET", bucket),
+        ("IRONPOST_FLEET_REPLICAS", "3"),
+        ("IRONPOST_FLEET_NODES_BUCKET", "ipt_fleet_nodes"),
+        ("IRONPOST_FLEET_HEARTBEAT_SECS", "1"),
+    ];
+    env.extend_from_slice(extra);
+    let d = Daemon::start_wrapped(tempfile::tempdir().unwrap(), &[], &["--defaults"], &env);
+    let ready = || {
+        let o = run(d.cli().args(["status", "--output", "json"]));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
+        let healthy = v["status"]["modules"].as_array().is_some_and(|ms| {
+            ms.iter()
+                .any(|x| x["name"] == "fleet" && x["health"]["status"] == "healthy")
+        });
+        (healthy && stats(&d)["attached"] == true).then_some(())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while ready().is_none() {
+        let o = run(d.cli().args(["status", "--output", "json"]));
+        assert!(
+            std::time::Instant::now() < deadline,
+            "agent {name}: XDP not attached or fleet not healthy: {}\n{}",
+            text(&o.stdout),
+            d.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    d
+}
+
+fn stats(d: &Daemon) -> serde_json::Value {
+    let o = run(d.cli().args(["stats", "--output", "json"]));
+    serde_json::from_slice(&o.stdout).unwrap_or_default()
+}
+
+fn blocks(d: &Daemon) -> Vec<serde_json::Value> {
+    let o = run(d.cli().args(["block", "list", "--output", "json"]));
+    assert!(o.status.success(), "block list: {}", text(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn block_of(d: &Daemon, cidr: &str) -> Option<serde_json::Value> {
+    blocks(d).into_iter().find(|b| b["cidr"] == cidr)
+}
+
+fn cli_ok(d: &Daemon, args: &[&str]) {
+    let o = run(d.cli().args(args));
+    assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
+}
+
+/// The fleet's metrics and log lines of a daemon (for failure messages).
+fn fleet_lines(d: &Daemon) -> String {
+    let metrics = d.get("/metrics").1;
+    let log = d.log();
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("ironpost_fleet_") && !l.contains("_bucket{"))
+        .map(str::to_owned)
+        .chain(
+            log.lines()
+                .filter(|l| l.contains("fleet"))
+                .map(str::to_owned),
+        )
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn metric(d: &Daemon, name: &str) -> u64 {
+    metric_sum(&d.get("/metrics").1, name)
+}
+
+fn metric_with(d: &Daemon, series: &str) -> u64 {
+    let body = d.get("/metrics").1;
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+#[test]
+fn decisions_reach_every_agent_catch_up_after_an_outage_and_survive_a_nats_node_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nats = cluster(dir.path());
+    let urls = nats.iter().map(NatsNode::url).collect::<Vec<_>>().join(",");
+    let bucket = format!("ipt_fleet_{}", std::process::id());
+    // The cluster is the test's own: fixed bucket names cannot meet another test's.
+    let wires: Vec<Wire> = (1..=3).map(Wire::new).collect();
+    // Each agent prefers another server of the cluster, so a node's loss is felt by one of them.
+    let rotated = |k: usize| {
+        let mut u: Vec<String> = nats.iter().map(NatsNode::url).collect();
+        u.rotate_left(k);
+        u.join(",")
+    };
+    let a = agent("ipt-a", &wires[0], &rotated(0), &bucket, &[]);
+    let b = agent("ipt-b", &wires[1], &rotated(1), &bucket, &[]);
+    let mut c = agent("ipt-c", &wires[2], &rotated(2), &bucket, &[]);
+    assert!(!urls.is_empty());
+    // Prometheus scrapes A and B with the shipped config, for the Fleet dashboard's check.
+    let (prom, _prom) = prometheus(dir.path(), &[&a.http, &b.http]);
+
+    // Before any decision the attacker's packets pass everywhere.
+    wires[1].send();
+    assert_eq!(stats(&b)["traffic"]["icmp"]["drops"], 0);
+
+    // An operator's block on A (verified) reaches B and C with its origin and no expiry.
+    cli_ok(&a, &["block", "add", ATTACKER, "--reason", "fleet test"]);
+    for (d, w) in [(&b, &wires[1]), (&c, &wires[2])] {
+        let blk = wait_for(20, "A's block on the other agents", || {
+            block_of(d, ATTACKER)
+        });
+        assert_eq!(blk["reason"], "fleet:ipt-a: fleet test", "{blk}");
+        assert_eq!(blk["evidence"], "verified", "{blk}");
+        assert!(blk.get("expires_at").is_none(), "{blk}");
+        // The kernel drops the attacker's next packet.
+        w.send();
+        let s = stats(d);
+        assert!(s["traffic"]["icmp"]["drops"].as_u64().unwrap() >= 1, "{s}");
+    }
+    assert_eq!(block_of(&a, ATTACKER).unwrap()["reason"], "fleet test");
+
+    // `fleet status` (from any node's config) lists the three with their blocks and health.
+    let nodes = wait_for(20, "three heartbeats, each node with one block", || {
+        let o = run(a.cli().args(["fleet", "status", "--output", "json"]));
+        let v: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).ok()?;
+        (v.len() == 3 && v.iter().all(|n| n["blocks"] == 1)).then_some(v)
+    });
+    let names: Vec<&str> = nodes.iter().filter_map(|n| n["node"].as_str()).collect();
+    assert_eq!(names, ["ipt-a", "ipt-b", "ipt-c"]);
+    for n in &nodes {
+        assert_eq!(n["role"], "agent", "{n}");
+        assert_eq!(n["version"], env!("CARGO_PKG_VERSION"), "{n}");
+        let health = |m: &str| {
+            n["modules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["name"] == m)
+                .map(|x| x["health"]["status"].clone())
+        };
+        assert_eq!(health("ebpf"), Some("healthy".into()), "{n}");
+        assert_eq!(health("fleet"), Some("healthy".into()), "{n}");
+    }
+
+    // The unblock propagates; nobody re-published what it received (no echo).
+    cli_ok(&a, &["block", "remove", ATTACKER]);
+    for d in [&b, &c] {
+        wait_for(20, "the unblock on the other agents", || {
+            block_of(d, ATTACKER).is_none().then_some(())
+        });
+    }
+    let before = stats(&b)["traffic"]["icmp"]["drops"].as_u64().unwrap();
+    wires[1].send();
+    assert_eq!(
+        stats(&b)["traffic"]["icmp"]["drops"].as_u64().unwrap(),
+        before
+    );
+    assert_eq!(
+        metric(&a, "ironpost_fleet_published_total"),
+        2,
+        "{}",
+        a.get("/metrics").1
+    );
+    for d in [&b, &c] {
+        assert_eq!(metric(d, "ironpost_fleet_published_total"), 0);
+        assert!(metric_with(d, "ironpost_fleet_not_shared_total{reason=\"remote\"}") >= 1);
+    }
+
+    // C goes down; A decides twice, one decision expiring while C is away; C comes back.
+    assert!(c.stop().success());
+    drop(c);
+    cli_ok(&a, &["block", "add", "198.18.31.5", "--ttl", "2s"]);
+    cli_ok(&a, &["block", "add", "198.18.31.6", "--ttl", "1h"]);
+    wait_for(20, "the 2 s block to expire on A", || {
+        block_of(&a, "198.18.31.5").is_none().then_some(())
+    });
+    let c = agent("ipt-c", &wires[2], &rotated(2), &bucket, &[]);
+    let six = wait_for(20, "C to catch up", || block_of(&c, "198.18.31.6"));
+    assert!(six["expires_at"].is_string(), "{six}");
+    assert!(block_of(&c, "198.18.31.5").is_none());
+    assert!(metric_with(&c, "ironpost_fleet_received_total{outcome=\"expired\"}") >= 1);
+
+    // A NATS node dies while A makes 20 decisions: every one reaches B and C.
+    for i in 0..20 {
+        if i == 5 {
+            nats[1].kill();
+        }
+        cli_ok(
+            &a,
+            &[
+                "block",
+                "add",
+                &format!("198.18.32.{}", i + 1),
+                "--ttl",
+                "1h",
+            ],
+        );
+    }
+    let count = |d: &Daemon| {
+        blocks(d)
+            .iter()
+            .filter(|x| {
+                x["cidr"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("198.18.32."))
+            })
+            .count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while count(&b) != 20 || count(&c) != 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "after a NATS node's loss: A {}, B {}, C {} of 20\nA: {}\nB: {}\nC: {}",
+            count(&a),
+            count(&b),
+            count(&c),
+            fleet_lines(&a),
+            fleet_lines(&b),
+            fleet_lines(&c),
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    nats[1].start();
+
+    // Every panel of the Fleet dashboard has data for this scenario.
+    let path = repo_root().join("deploy/grafana/dashboards/fleet.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        let expr = panel["targets"][0]["expr"].as_str().unwrap();
+        let q = format!("/api/v1/query?query={}", urlencode(expr));
+        wait_for(
+            30,
+            &format!("data for the panel `{}`", panel["title"]),
+            || {
+                let (code, body) = http_get(&prom, &q);
+                assert_eq!(code, 200, "{expr}: {body}");
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                (!v["data"]["result"].as_array()?.is_empty()).then_some(())
+            },
+        );
+    }
+    drop((a, b, c));
+}
+
+/// Starts Prometheus on a free port with the shipped config (1 s scrape) aimed at `targets`.
+fn prometheus(dir: &std::path::Path, targets: &[&str]) -> (String, Proc) {
+    let shipped =
+        std::fs::read_to_string(repo_root().join("deploy/prometheus/prometheus.yml")).unwrap();
+    let list = targets
+        .iter()
+        .map(|t| format!("'{t}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(&cfg, shipped.replace("'127.0.0.1:9470'", &list)).unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let p = spawn_logged(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("prom-data").display()
+            ))
+            .arg(format!("--web.listen-address={addr}")),
+        &dir.join("prometheus.log"),
+    );
+    wait_for(60, "Prometheus to be ready", || ready(&addr, "/-/ready"));
+    (addr, p)
+}
+
+#[test]
+fn wrong_credentials_stop_the_daemon_with_an_error_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _nats = spawn_logged(
+        Command::new("nats-server").args([
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-js",
+            "-sd",
+            dir.path().join("js").to_str().unwrap(),
+            "--auth",
+            "ipt-right-token",
+        ]),
+        &dir.path().join("nats.log"),
+    );
+    wait_for(20, "nats-server to listen", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    let wire = Wire::new(9);
+    let home = tempfile::tempdir().unwrap();
+    let mut env = Daemon::env_for(home.path());
+    env.extend(
+        [
+            ("IRONPOST_EBPF_ENABLED", "true"),
+            ("IRONPOST_EBPF_INTERFACE", wire.host_if.as_str()),
+            ("IRONPOST_EBPF_XDP_MODE", "skb"),
+            ("IRONPOST_EBPF_PIN_PATH", ""),
+            ("IRONPOST_FLEET_ENABLED", "true"),
+            (
+                "IRONPOST_FLEET_NATS_URLS",
+                &format!("nats://127.0.0.1:{port}"),
+            ),
+            ("IRONPOST_FLEET_NODE_NAME", "ipt-wrong"),
+            ("IRONPOST_FLEET_NATS_TOKEN", "ipt-wrong-token"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    let mut cmd = Command::new(common::bin("ironpost-daemon"));
+    common::scrub_env(&mut cmd);
+    let o = cmd
+        .arg("--defaults")
+        .envs(env)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = text(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("fleet.nats.token: cannot join the fleet's NATS cluster")
+            && err.contains("refused the connection"),
+        "{err}"
+    );
+}

@@ -1,0 +1,94 @@
+//! The fleet module's view of the local blocklist: the XDP engine's handle behind
+//! `ironpost_fleet::Enforcer`, so the fleet crate depends on no module crate's runtime.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use ironpost_core::event::EventId;
+use ironpost_core::net::Cidr;
+use ironpost_core::{BoxFuture, Evidence};
+use ironpost_ebpf_engine::{BlockRequest, EngineHandle};
+use ironpost_fleet::{BoxError, Enforcer, LocalBlock, ModuleHealth, NodeStatus};
+
+use crate::shared::ModuleSlot;
+
+pub(crate) struct EngineEnforcer(pub(crate) EngineHandle);
+
+/// The modules started before the fleet's and the engine's block count, for heartbeats.
+pub(crate) struct DaemonStatus {
+    pub(crate) modules: Vec<ModuleSlot>,
+    pub(crate) engine: EngineHandle,
+}
+
+impl NodeStatus for DaemonStatus {
+    fn report(&self) -> BoxFuture<'_, (Vec<ModuleHealth>, usize)> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(self.modules.len());
+            for m in &self.modules {
+                let m = m.read().await;
+                out.push(ModuleHealth {
+                    name: m.name().into(),
+                    health: m.health(),
+                });
+            }
+            let blocks = self.engine.list().map(|l| l.len()).unwrap_or(0);
+            (out, blocks)
+        })
+    }
+}
+
+impl Enforcer for EngineEnforcer {
+    fn block(
+        &self,
+        cidr: Cidr,
+        expires_at: Option<DateTime<Utc>>,
+        evidence: Evidence,
+        reason: String,
+        alert_id: Option<EventId>,
+    ) -> BoxFuture<'_, Result<(), BoxError>> {
+        Box::pin(async move {
+            let ttl = match expires_at {
+                None => None,
+                // Expired between its arrival and now: counted as failed by the fleet module.
+                Some(t) => Some((t - Utc::now()).to_std().map_err(|_| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the decision expired before it could be applied",
+                    )
+                })?),
+            };
+            let req = BlockRequest {
+                cidr,
+                ttl,
+                reason,
+                alert_id,
+                trace_id: None,
+                // The origin escalated already; its expiry is applied as it is.
+                escalate: false,
+                evidence,
+            };
+            self.0.block(req).await.map(|_| ()).map_err(Into::into)
+        })
+    }
+
+    fn unblock(&self, cidr: Cidr) -> BoxFuture<'_, Result<(), BoxError>> {
+        Box::pin(async move { self.0.unblock(cidr).await.map(|_| ()).map_err(Into::into) })
+    }
+
+    fn lookup(&self, ip: IpAddr) -> Option<LocalBlock> {
+        self.0
+            .list()
+            .ok()?
+            .into_iter()
+            .map(|v| v.block)
+            .filter(|b| b.cidr.0.addr() == ip)
+            .max_by_key(|b| b.added_at)
+            .map(|b| LocalBlock {
+                cidr: b.cidr,
+                reason: b.reason,
+                alert_id: b.alert_id,
+                evidence: b.evidence,
+                expires_at: b.expires_at,
+            })
+    }
+}

@@ -1,0 +1,722 @@
+//! The `fleet` module: publishes this node's block decisions to the `[fleet] bucket` and applies
+//! every other node's to the local blocklist.
+//!
+//! Outbound: the daemon hands every `ip_block` action ([`FleetInput::action`]) and every
+//! operator unblock ([`FleetInput::unblocked`]) to a bounded queue; the publisher task resolves
+//! a block into a [`Decision`] through the [`Enforcer`] (the local blocklist knows its evidence,
+//! expiry and alert), skips what it must not share (unverified evidence without
+//! `share_unverified`, blocks it applied for another node), and puts it in the bucket, retrying
+//! until JetStream acknowledges. Nothing here is awaited by enforcement: a full queue drops its
+//! oldest entry and counts it.
+//!
+//! Inbound: a watcher over the bucket with its history (the last value of every key, then live
+//! changes) applies decisions from other nodes that are still in force, and removes a block
+//! whose key was deleted. A watcher that ends is re-opened with the history again, which is how
+//! a node catches up after an outage; a revision already applied is skipped.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, kv};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use ironpost_core::event::EventId;
+use ironpost_core::metrics::prometheus::{
+    Histogram, IntCounter, IntCounterVec, IntGauge, Registry,
+};
+use ironpost_core::net::Cidr;
+use ironpost_core::{
+    ActionEvent, ActionOutcome, ActionType, BoxFuture, Evidence, Health, Module, ModuleError,
+    error_chain, metrics,
+};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::config::FleetConfig;
+use crate::decision::{Decision, cidr_of, key_of};
+use crate::error::{BucketSource, FleetError};
+use crate::node::{ModuleHealth, NodeReport, NodeStatus};
+
+/// The reason of a block applied for another node starts with this; such a block is never
+/// published again (no echo).
+pub const REMOTE_REASON_PREFIX: &str = "fleet:";
+const RETRY_BACKOFF: Duration = Duration::from_millis(250);
+const OP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the watcher re-reads the bucket's history.
+const RESYNC: Duration = Duration::from_secs(30);
+
+/// A run-time block of the local blocklist, as the fleet needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalBlock {
+    pub cidr: Cidr,
+    pub reason: String,
+    pub alert_id: Option<EventId>,
+    pub evidence: Evidence,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The local blocklist (the daemon adapts the XDP engine's handle to it).
+pub trait Enforcer: Send + Sync + 'static {
+    /// Blocks `cidr` until `expires_at` (None: until removed) on `evidence`, with `reason`.
+    fn block(
+        &self,
+        cidr: Cidr,
+        expires_at: Option<DateTime<Utc>>,
+        evidence: Evidence,
+        reason: String,
+        alert_id: Option<EventId>,
+    ) -> BoxFuture<'_, Result<(), BoxError>>;
+    /// Removes the block of `cidr`; no block is not an error.
+    fn unblock(&self, cidr: Cidr) -> BoxFuture<'_, Result<(), BoxError>>;
+    /// The block whose network starts at `ip` (the address an `ip_block` action names).
+    fn lookup(&self, ip: IpAddr) -> Option<LocalBlock>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outbound {
+    /// A block was made on this address: resolve and publish it.
+    Block(IpAddr, Instant),
+    /// An operator removed this block: publish the delete marker.
+    Unblock(Cidr, Instant),
+}
+
+#[derive(Debug, Clone)]
+struct Metrics {
+    published: IntCounterVec,
+    publish_retries: IntCounter,
+    not_shared: IntCounterVec,
+    buffered: IntGauge,
+    dropped: IntCounter,
+    received: IntCounterVec,
+    invalid: IntCounterVec,
+    publish_lag: Histogram,
+    consume_lag: Histogram,
+    connected: IntGauge,
+    heartbeats: IntCounterVec,
+    resyncs: IntCounter,
+}
+
+impl Metrics {
+    fn new(r: &Registry) -> Self {
+        let lag = vec![
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
+        ];
+        Metrics {
+            published: metrics::int_counter_vec(
+                r,
+                "fleet_published_total",
+                "Decisions this node published to the fleet, by kind (block, unblock).",
+                &["kind"],
+            ),
+            publish_retries: metrics::int_counter(
+                r,
+                "fleet_publish_retries_total",
+                "Publish attempts that failed or were not acknowledged in time (each is retried).",
+            ),
+            not_shared: metrics::int_counter_vec(
+                r,
+                "fleet_not_shared_total",
+                "Local blocks not published, by reason (unverified, remote, gone).",
+                &["reason"],
+            ),
+            buffered: metrics::int_gauge(
+                r,
+                "fleet_outbound_buffered",
+                "Outbound decisions waiting for NATS.",
+            ),
+            dropped: metrics::int_counter(
+                r,
+                "fleet_outbound_dropped_total",
+                "Outbound decisions dropped because the buffer was full (the oldest goes).",
+            ),
+            received: metrics::int_counter_vec(
+                r,
+                "fleet_received_total",
+                "Decisions received from the bucket, by outcome (applied, unblocked, own, expired, unverified, duplicate, failed).",
+                &["outcome"],
+            ),
+            invalid: metrics::int_counter_vec(
+                r,
+                "fleet_decisions_invalid_total",
+                "Bucket entries refused, by reason (too_large, malformed, key_mismatch, bad_key).",
+                &["reason"],
+            ),
+            publish_lag: metrics::histogram(
+                r,
+                "fleet_publish_lag_seconds",
+                "From a local decision to JetStream's acknowledgement of its publication.",
+                lag.clone(),
+            ),
+            consume_lag: metrics::histogram(
+                r,
+                "fleet_consume_lag_seconds",
+                "From a decision on its origin node to its application here (clocks of both hosts).",
+                lag,
+            ),
+            heartbeats: metrics::int_counter_vec(
+                r,
+                "fleet_heartbeats_total",
+                "Heartbeats put in the nodes bucket, by outcome (published, failed).",
+                &["outcome"],
+            ),
+            resyncs: metrics::int_counter(
+                r,
+                "fleet_resyncs_total",
+                "Times the watcher re-read the bucket's history (every 30 s, or after an error).",
+            ),
+            connected: metrics::int_gauge(
+                r,
+                "fleet_connected",
+                "1 while the NATS connection is up and the bucket open.",
+            ),
+        }
+    }
+}
+
+struct Inner {
+    cfg: FleetConfig,
+    node: String,
+    queue: Mutex<VecDeque<Outbound>>,
+    wake: Notify,
+    metrics: Metrics,
+    enforcer: Arc<dyn Enforcer>,
+    status: Arc<dyn NodeStatus>,
+    health: Mutex<Health>,
+}
+
+impl Inner {
+    fn push(&self, o: Outbound) {
+        {
+            let mut q = lock(&self.queue);
+            if q.len() >= self.cfg.buffer_capacity {
+                q.pop_front();
+                self.metrics.dropped.inc();
+            }
+            q.push_back(o);
+            self.metrics.buffered.set(q.len() as i64);
+        }
+        self.wake.notify_one();
+    }
+
+    fn set_health(&self, h: Health) {
+        self.metrics
+            .connected
+            .set(i64::from(matches!(h, Health::Healthy)));
+        *lock(&self.health) = h;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What the daemon feeds the module with; cheap to clone, never waits.
+#[derive(Clone)]
+pub struct FleetInput(Arc<Inner>);
+
+impl std::fmt::Debug for FleetInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FleetInput").finish_non_exhaustive()
+    }
+}
+
+impl FleetInput {
+    /// An action from the bus: a successful `ip_block` is queued for publication.
+    pub fn action(&self, a: &ActionEvent) -> bool {
+        if a.action_type == ActionType::IpBlock
+            && a.outcome == ActionOutcome::Success
+            && let Some(ip) = a.target.src_ip
+        {
+            self.0.push(Outbound::Block(ip, Instant::now()));
+        }
+        true
+    }
+
+    /// An operator removed the block of `cidr`: unblock it fleet-wide.
+    pub fn unblocked(&self, cidr: Cidr) {
+        self.0.push(Outbound::Unblock(cidr, Instant::now()));
+    }
+}
+
+/// The fleet module.
+pub struct FleetModule {
+    inner: Arc<Inner>,
+    stop: Option<watch::Sender<bool>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for FleetModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FleetModule")
+            .field("node", &self.inner.node)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FleetModule {
+    pub fn new(
+        cfg: FleetConfig,
+        registry: &Registry,
+        enforcer: Arc<dyn Enforcer>,
+        status: Arc<dyn NodeStatus>,
+    ) -> Self {
+        let node = cfg.node();
+        FleetModule {
+            inner: Arc::new(Inner {
+                node,
+                queue: Mutex::new(VecDeque::new()),
+                wake: Notify::new(),
+                metrics: Metrics::new(registry),
+                enforcer,
+                status,
+                health: Mutex::new(Health::Degraded("not started".into())),
+                cfg,
+            }),
+            stop: None,
+            task: None,
+        }
+    }
+
+    pub fn input(&self) -> FleetInput {
+        FleetInput(self.inner.clone())
+    }
+
+    /// The name this node publishes under.
+    pub fn node(&self) -> &str {
+        &self.inner.node
+    }
+}
+
+/// The key of `[fleet.nats]` a refused connection is about: the authentication in use.
+pub(crate) fn auth_key(cfg: &FleetConfig) -> String {
+    let n = &cfg.nats;
+    let field = if n.creds_file.is_some() {
+        "creds_file"
+    } else if n.nkey_seed_file.is_some() {
+        "nkey_seed_file"
+    } else if n.user.is_some() {
+        "user"
+    } else if n.token.is_some() {
+        "token"
+    } else if n.ca_file.is_some() || n.client_cert.is_some() || n.tls_required {
+        "ca_file"
+    } else {
+        return "fleet.nats_urls".into();
+    };
+    format!("fleet.nats.{field}")
+}
+
+impl Module for FleetModule {
+    fn name(&self) -> &'static str {
+        "fleet"
+    }
+
+    fn start(&mut self) -> BoxFuture<'_, Result<(), ModuleError>> {
+        Box::pin(async move {
+            let cfg = &self.inner.cfg;
+            let urls: Vec<&str> = cfg.nats_urls.iter().map(String::as_str).collect();
+            let client = ironpost_anomaly_ids::nats::connect_servers(
+                &urls,
+                &format!("ironpost-fleet-{}", self.inner.node),
+                &cfg.nats,
+                "fleet.nats",
+            )
+            .await
+            .map_err(|source| {
+                let key = match &source {
+                    ironpost_anomaly_ids::IdsError::NatsFile { field, .. }
+                    | ironpost_anomaly_ids::IdsError::NatsFileContent { field, .. } => {
+                        format!("fleet.nats.{field}")
+                    }
+                    _ => auth_key(cfg),
+                };
+                ModuleError::start("fleet", FleetError::Connect { key, source })
+            })?;
+            info!(node = %self.inner.node, role = cfg.role.as_str(), servers = urls.len(), "fleet: connected");
+            let (tx, rx) = watch::channel(false);
+            self.stop = Some(tx);
+            self.task = Some(tokio::spawn(run(self.inner.clone(), client, rx)));
+            Ok(())
+        })
+    }
+
+    fn stop(&mut self) -> BoxFuture<'_, Result<(), ModuleError>> {
+        Box::pin(async move {
+            if let Some(tx) = self.stop.take() {
+                let _ = tx.send(true);
+            }
+            if let Some(t) = self.task.take() {
+                let _ = t.await;
+            }
+            let left = lock(&self.inner.queue).len();
+            if left > 0 {
+                warn!(
+                    left,
+                    "fleet: stopping with decisions not yet published (they stay local)"
+                );
+            }
+            Ok(())
+        })
+    }
+
+    fn health(&self) -> Health {
+        lock(&self.inner.health).clone()
+    }
+}
+
+/// Opens the bucket (retrying while the cluster is unreachable), then publishes and watches
+/// until `stop`.
+async fn run(inner: Arc<Inner>, client: async_nats::Client, mut stop: watch::Receiver<bool>) {
+    let js = jetstream::new(client);
+    let store = loop {
+        match open_bucket(&js, &inner.cfg).await {
+            Ok(s) => break s,
+            Err(e) => {
+                let why = error_chain(&e);
+                warn!(error = %why, "fleet: bucket unavailable; retrying");
+                inner.set_health(Health::Degraded(why));
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => return,
+        }
+    };
+    inner.set_health(Health::Healthy);
+    let publisher = tokio::spawn(publish_loop(inner.clone(), store.clone(), stop.clone()));
+    let watcher = tokio::spawn(watch_loop(inner.clone(), store, stop.clone()));
+    let heartbeat = tokio::spawn(heartbeat_loop(inner.clone(), js, stop.clone()));
+    let _ = publisher.await;
+    let _ = watcher.await;
+    let _ = heartbeat.await;
+}
+
+/// The decisions' bucket.
+async fn open_bucket(js: &jetstream::Context, cfg: &FleetConfig) -> Result<kv::Store, FleetError> {
+    open_kv(
+        js,
+        &cfg.bucket,
+        "Ironpost fleet block decisions, keyed by CIDR",
+        crate::decision::MAX_DECISION_BYTES,
+        cfg,
+    )
+    .await
+}
+
+/// A bucket, its stream created when missing. The stream is made here as async-nats's
+/// `create_key_value` would make it (`KV_<bucket>`, `$KV.<bucket>.>`, one value per key, rollups,
+/// direct gets): that call first reads the account info, which it cannot parse from
+/// nats-server 2.9.
+pub(crate) async fn open_kv(
+    js: &jetstream::Context,
+    bucket: &str,
+    description: &str,
+    max_value: usize,
+    cfg: &FleetConfig,
+) -> Result<kv::Store, FleetError> {
+    use jetstream::stream;
+    let err = |source| FleetError::Bucket {
+        bucket: bucket.to_owned(),
+        source,
+    };
+    let config = stream::Config {
+        name: format!("KV_{bucket}"),
+        description: Some(description.into()),
+        subjects: vec![format!("$KV.{bucket}.>")],
+        max_messages_per_subject: 1,
+        max_age: Duration::from_secs(cfg.max_age_secs),
+        max_message_size: i32::try_from(max_value).unwrap_or(i32::MAX),
+        storage: stream::StorageType::File,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        num_replicas: cfg.replicas,
+        discard: stream::DiscardPolicy::New,
+        ..Default::default()
+    };
+    match tokio::time::timeout(OP_TIMEOUT, js.get_or_create_stream(config)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(err(BucketSource::Stream(e))),
+        Err(_) => return Err(err(BucketSource::TimedOut)),
+    }
+    match tokio::time::timeout(OP_TIMEOUT, js.get_key_value(bucket.to_owned())).await {
+        Ok(Ok(store)) => Ok(store),
+        Ok(Err(e)) => Err(err(BucketSource::Open(e))),
+        Err(_) => Err(err(BucketSource::TimedOut)),
+    }
+}
+
+/// What a queued item becomes: a put, a delete, or nothing to share.
+enum Op {
+    Put(String, Decision),
+    Delete(String),
+    Skip(&'static str),
+}
+
+fn resolve(inner: &Inner, o: Outbound) -> Op {
+    match o {
+        Outbound::Unblock(cidr, _) => Op::Delete(key_of(cidr)),
+        Outbound::Block(ip, _) => {
+            let Some(b) = inner.enforcer.lookup(ip) else {
+                return Op::Skip("gone");
+            };
+            if b.reason.starts_with(REMOTE_REASON_PREFIX) {
+                return Op::Skip("remote");
+            }
+            if !b.evidence.is_verified() && !inner.cfg.share_unverified {
+                return Op::Skip("unverified");
+            }
+            let d = Decision {
+                cidr: b.cidr,
+                origin: inner.node.clone(),
+                alert_id: b.alert_id,
+                evidence: b.evidence,
+                reason: b.reason,
+                decided_at: Utc::now(),
+                expires_at: b.expires_at,
+            };
+            Op::Put(key_of(b.cidr), d)
+        }
+    }
+}
+
+async fn publish_loop(inner: Arc<Inner>, store: kv::Store, mut stop: watch::Receiver<bool>) {
+    loop {
+        let next = lock(&inner.queue).front().copied();
+        let Some(item) = next else {
+            tokio::select! {
+                _ = inner.wake.notified() => continue,
+                _ = stop.changed() => return,
+            }
+        };
+        let queued_at = match item {
+            Outbound::Block(_, t) | Outbound::Unblock(_, t) => t,
+        };
+        let op = resolve(&inner, item);
+        let done = match &op {
+            Op::Skip(reason) => {
+                inner.metrics.not_shared.with_label_values(&[reason]).inc();
+                true
+            }
+            Op::Put(key, d) => {
+                let put = store.put(key.as_str(), d.to_json().into());
+                match tokio::time::timeout(OP_TIMEOUT, put).await {
+                    Ok(Ok(_)) => {
+                        inner.metrics.published.with_label_values(&["block"]).inc();
+                        info!(cidr = %d.cidr, "fleet: block published");
+                        true
+                    }
+                    Ok(Err(e)) => {
+                        warn!(error = %error_chain(&e), "fleet: publish failed; retrying");
+                        false
+                    }
+                    Err(_) => false,
+                }
+            }
+            Op::Delete(key) => {
+                match tokio::time::timeout(OP_TIMEOUT, store.delete(key.as_str())).await {
+                    Ok(Ok(())) => {
+                        inner
+                            .metrics
+                            .published
+                            .with_label_values(&["unblock"])
+                            .inc();
+                        true
+                    }
+                    Ok(Err(e)) => {
+                        warn!(error = %error_chain(&e), "fleet: unblock publish failed; retrying");
+                        false
+                    }
+                    Err(_) => false,
+                }
+            }
+        };
+        if done {
+            if !matches!(op, Op::Skip(_)) {
+                inner
+                    .metrics
+                    .publish_lag
+                    .observe(queued_at.elapsed().as_secs_f64());
+            }
+            let mut q = lock(&inner.queue);
+            // The front is still `item` unless the buffer overflowed meanwhile.
+            if q.front() == Some(&item) {
+                q.pop_front();
+            }
+            inner.metrics.buffered.set(q.len() as i64);
+        } else {
+            inner.metrics.publish_retries.inc();
+            inner.set_health(Health::Degraded(format!(
+                "NATS not acknowledging; {} decisions buffered",
+                lock(&inner.queue).len()
+            )));
+            tokio::select! {
+                _ = tokio::time::sleep(RETRY_BACKOFF) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+}
+
+/// Puts this node's report every `heartbeat_secs`; a missed one is not retried (the next one
+/// replaces it).
+async fn heartbeat_loop(
+    inner: Arc<Inner>,
+    js: jetstream::Context,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut store = None;
+    let mut tick = tokio::time::interval(Duration::from_secs(inner.cfg.heartbeat_secs));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        if store.is_none() {
+            match crate::node::open_nodes(&js, &inner.cfg).await {
+                Ok(s) => store = Some(s),
+                Err(e) => {
+                    warn!(error = %error_chain(&e), "fleet: heartbeat bucket unavailable");
+                    inner
+                        .metrics
+                        .heartbeats
+                        .with_label_values(&["failed"])
+                        .inc();
+                    continue;
+                }
+            }
+        }
+        let Some(s) = &store else { continue };
+        let (mut modules, blocks) = inner.status.report().await;
+        modules.push(ModuleHealth {
+            name: "fleet".into(),
+            health: lock(&inner.health).clone(),
+        });
+        let report = NodeReport {
+            node: inner.node.clone(),
+            role: inner.cfg.role,
+            version: env!("CARGO_PKG_VERSION").into(),
+            at: Utc::now(),
+            blocks,
+            modules,
+        };
+        let body = serde_json::to_vec(&report).unwrap_or_default();
+        let outcome =
+            match tokio::time::timeout(OP_TIMEOUT, s.put(inner.node.as_str(), body.into())).await {
+                Ok(Ok(_)) => "published",
+                _ => "failed",
+            };
+        inner.metrics.heartbeats.with_label_values(&[outcome]).inc();
+    }
+}
+
+async fn watch_loop(inner: Arc<Inner>, store: kv::Store, mut stop: watch::Receiver<bool>) {
+    // Revision last applied per key: a re-opened watcher replays the history, which is skipped.
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    loop {
+        match store.watch_with_history(">").await {
+            Ok(mut w) => {
+                inner.set_health(Health::Healthy);
+                // A watcher whose server died may go quiet instead of failing: re-read the
+                // history every RESYNC (revisions already applied are skipped).
+                let resync = tokio::time::sleep(RESYNC);
+                tokio::pin!(resync);
+                loop {
+                    tokio::select! {
+                        _ = &mut resync => {
+                            inner.metrics.resyncs.inc();
+                            break;
+                        }
+                        e = w.next() => match e {
+                            Some(Ok(entry)) => apply(&inner, &mut seen, entry).await,
+                            Some(Err(e)) => {
+                                warn!(error = %error_chain(&e), "fleet: watcher failed; re-opening");
+                                inner.metrics.resyncs.inc();
+                                break;
+                            }
+                            None => break,
+                        },
+                        _ = stop.changed() => return,
+                    }
+                }
+            }
+            Err(e) => {
+                let why = error_chain(&e);
+                warn!(error = %why, "fleet: cannot watch the bucket; retrying");
+                inner.set_health(Health::Degraded(why));
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn apply(inner: &Inner, seen: &mut HashMap<String, u64>, entry: kv::Entry) {
+    let m = &inner.metrics;
+    let outcome = |o: &str| m.received.with_label_values(&[o]).inc();
+    if seen.get(&entry.key) == Some(&entry.revision) {
+        return outcome("duplicate");
+    }
+    seen.insert(entry.key.clone(), entry.revision);
+    match entry.operation {
+        kv::Operation::Delete | kv::Operation::Purge => {
+            let Some(cidr) = cidr_of(&entry.key) else {
+                return m.invalid.with_label_values(&["bad_key"]).inc();
+            };
+            match inner.enforcer.unblock(cidr).await {
+                Ok(()) => outcome("unblocked"),
+                Err(e) => {
+                    warn!(cidr = %cidr, error = %error_chain(e.as_ref()), "fleet: remote unblock failed");
+                    outcome("failed")
+                }
+            }
+        }
+        kv::Operation::Put => {
+            let d = match Decision::parse(&entry.key, &entry.value) {
+                Ok(d) => d,
+                Err(r) => return m.invalid.with_label_values(&[r.as_str()]).inc(),
+            };
+            let now = Utc::now();
+            if d.origin == inner.node {
+                return outcome("own");
+            }
+            if !d.evidence.is_verified() && !inner.cfg.share_unverified {
+                return outcome("unverified");
+            }
+            if !d.live_at(now) {
+                return outcome("expired");
+            }
+            let reason = format!("{REMOTE_REASON_PREFIX}{}: {}", d.origin, d.reason);
+            match inner
+                .enforcer
+                .block(d.cidr, d.expires_at, d.evidence, reason, d.alert_id)
+                .await
+            {
+                Ok(()) => {
+                    if entry.seen_current {
+                        m.consume_lag.observe(
+                            (now - d.decided_at)
+                                .to_std()
+                                .unwrap_or_default()
+                                .as_secs_f64(),
+                        );
+                    }
+                    info!(cidr = %d.cidr, origin = %d.origin, expires_at = ?d.expires_at, "fleet: remote block applied");
+                    outcome("applied")
+                }
+                Err(e) => {
+                    warn!(cidr = %d.cidr, error = %error_chain(e.as_ref()), "fleet: remote block failed");
+                    outcome("failed")
+                }
+            }
+        }
+    }
+}
