@@ -8,9 +8,13 @@
 //!
 //! Each container is scanned once (by id) when it is first seen running; new containers are found
 //! every `RESCAN`. The gauge `ironpost_sbom_vulnerable_containers` counts those with findings.
+//! A root is walked through [`HostTree`] (links resolve inside the container's root, FIFOs and
+//! devices are never opened; `ironpost_sbom_container_skipped_entries_total{reason}`), with its
+//! OS package databases read as well as its lockfiles.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,6 +26,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::scan;
+use crate::tree::HostTree;
 
 /// How often running containers are listed to find new ones.
 const RESCAN: Duration = Duration::from_secs(30);
@@ -43,6 +48,7 @@ pub struct ContainerVulns {
     directory: Arc<dyn ContainerDirectory>,
     by_id: Mutex<HashMap<String, Vulns>>,
     vulnerable: prometheus::IntGauge,
+    skipped: prometheus::IntCounterVec,
 }
 
 impl std::fmt::Debug for ContainerVulns {
@@ -62,6 +68,12 @@ impl ContainerVulns {
                 r,
                 "sbom_vulnerable_containers",
                 "Running containers whose lockfiles hold packages with known vulnerabilities.",
+            ),
+            skipped: crate::tree::skip_counter(
+                r,
+                "sbom_container_skipped_entries_total",
+                "Entries of running containers' roots passed over by reason (not_regular, \
+                 unresolved_link, too_large).",
             ),
         }
     }
@@ -96,24 +108,16 @@ impl ContainerVulns {
     }
 }
 
-/// Directories to walk inside a container's root.
-fn scan_roots(root: &Path) -> Vec<PathBuf> {
-    let Ok(rd) = std::fs::read_dir(root) else {
-        return Vec::new();
-    };
-    let mut dirs: Vec<PathBuf> = rd
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter(|e| !SKIP.iter().any(|s| e.file_name() == *s))
-        .map(|e| e.path())
-        .collect();
-    dirs.sort();
-    dirs
-}
-
-fn scan_container(root: &Path, db_dir: &Path) -> Result<(usize, Vec<String>), String> {
+fn scan_container(
+    root: &Path,
+    db_dir: &Path,
+    skipped: &prometheus::IntCounterVec,
+) -> Result<(usize, Vec<String>), String> {
     let db = Db::open(db_dir).map_err(|e| scan::error_chain(&e))?;
-    let inv = crate::inventory(&scan_roots(root)).map_err(|e| scan::error_chain(&e))?;
+    // Opened once; every path inside resolves within this root (tree.rs).
+    let tree = HostTree::open(root).map_err(|e| format!("cannot open {}: {e}", root.display()))?;
+    let inv = crate::inventory_tree(&tree, root, SKIP);
+    crate::tree::count_skips(skipped, &inv.skipped_entries);
     let findings: Vec<_> = scan::find(&inv, &db)
         .into_iter()
         .filter(|f| f.kind == scan::Kind::Vulnerability)
@@ -139,7 +143,9 @@ pub async fn run(index: Arc<ContainerVulns>, db_dir: PathBuf, mut stop: watch::R
                     continue;
                 }
                 let d = db_dir.clone();
-                let r = tokio::task::spawn_blocking(move || scan_container(&root, &d)).await;
+                let skipped = index.skipped.clone();
+                let r =
+                    tokio::task::spawn_blocking(move || scan_container(&root, &d, &skipped)).await;
                 match r {
                     Ok(Ok((findings, ids))) => {
                         if findings > 0 {

@@ -12,7 +12,8 @@
 //! Metrics: `ironpost_sbom_scans_total{result}` (ok, db_error, error),
 //! `ironpost_sbom_packages`, `ironpost_sbom_findings{severity}` (last scan, suppressed none,
 //! every severity), `ironpost_sbom_scan_duration_seconds`, `ironpost_sbom_lockfile_errors_total`,
-//! `ironpost_sbom_alerts_total`.
+//! `ironpost_sbom_alerts_total`, `ironpost_sbom_skipped_entries_total{reason}` (FIFOs, links not
+//! resolving inside a scan directory, files over the size limit: see `tree/`).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -46,6 +47,7 @@ struct Metrics {
     duration: prometheus::Histogram,
     lockfile_errors: prometheus::IntCounter,
     alerts: prometheus::IntCounter,
+    skipped: prometheus::IntCounterVec,
 }
 
 impl Metrics {
@@ -79,6 +81,12 @@ impl Metrics {
                 r,
                 "sbom_alerts_total",
                 "Findings sent as alerts (each finding once).",
+            ),
+            skipped: crate::tree::skip_counter(
+                r,
+                "sbom_skipped_entries_total",
+                "Entries of the scan directories passed over by reason (not_regular: FIFO, socket \
+                 or device; unresolved_link: a link not resolving inside the root; too_large).",
             ),
         }
     }
@@ -160,6 +168,7 @@ fn scan_once(cfg: &SbomConfig, db_dir: &Path, m: &Metrics) -> Outcome {
         Err(e) => return Outcome::Error(scan::error_chain(&e)),
     };
     m.packages.set(inv.packages.len() as i64);
+    crate::tree::count_skips(&m.skipped, &inv.skipped_entries);
     let lockfile_errors =
         inv.walk_errors.len() + inv.lockfiles.iter().filter(|l| l.error.is_some()).count();
     Outcome::Ok {
