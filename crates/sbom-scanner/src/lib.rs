@@ -22,6 +22,7 @@ mod discover;
 mod error;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod image;
 mod lockfile;
 mod module;
 pub mod os;

@@ -109,6 +109,18 @@ pub(crate) const DPKG_STATUS_D: &str = "var/lib/dpkg/status.d";
 pub(crate) const APK_INSTALLED: &str = "lib/apk/db/installed";
 pub(crate) const OS_RELEASE: [&str; 2] = ["etc/os-release", "usr/lib/os-release"];
 
+/// Whether a scanner reads the file at `rel` (a root-relative path) as a package database or
+/// os-release; image trees keep the content of these.
+pub(crate) fn wanted(rel: &str) -> bool {
+    rel == DPKG_STATUS
+        || rel == APK_INSTALLED
+        || OS_RELEASE.contains(&rel)
+        || rel
+            .strip_prefix(DPKG_STATUS_D)
+            .and_then(|r| r.strip_prefix('/'))
+            .is_some_and(|name| !name.is_empty() && !name.contains('/'))
+}
+
 /// The package databases found at the top of `tree`, each (named as the tree shows it) with what
 /// parsing it gave. Entries passed over for safety are counted in `skips`.
 pub(crate) fn inventory_root(

@@ -52,14 +52,17 @@ pub enum SkipReason {
     /// The tree did not keep the file's content (an image entry no scanner asked for, or over an
     /// image's content budget).
     NotKept,
+    /// An image layer entry whose path climbs out of the root with `..`.
+    BadPath,
 }
 
 impl SkipReason {
-    pub const ALL: [SkipReason; 4] = [
+    pub const ALL: [SkipReason; 5] = [
         SkipReason::NotRegular,
         SkipReason::Unresolved,
         SkipReason::TooLarge,
         SkipReason::NotKept,
+        SkipReason::BadPath,
     ];
 
     /// The metric label and report key.
@@ -69,6 +72,7 @@ impl SkipReason {
             SkipReason::Unresolved => "unresolved_link",
             SkipReason::TooLarge => "too_large",
             SkipReason::NotKept => "not_kept",
+            SkipReason::BadPath => "bad_path",
         }
     }
 }
