@@ -311,3 +311,64 @@ fn a_missing_image_or_archive_is_an_error_naming_it() {
         text(&o.stderr)
     );
 }
+
+/// `[sbom] scan_images = true`: the real daemon exports the engine's images, and a vulnerable
+/// crate in an image built here becomes a stored alert naming the image (once: the scan's alerted
+/// set holds its key), with the Debian finding of the same image.
+#[test]
+fn daemon_scans_the_engines_images_and_stores_alerts() {
+    let work = tempfile::tempdir().unwrap();
+    let tag = format!("ironpost-imgdaemon-{}", std::process::id());
+    let _img = build(work.path(), &tag);
+    let db = database(work.path());
+    let empty = work.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let d = common::Daemon::start(
+        &["--defaults"],
+        &[
+            ("IRONPOST_SBOM_ENABLED", "true"),
+            ("IRONPOST_SBOM_SCAN_DIRS", empty.to_str().unwrap()),
+            ("IRONPOST_SBOM_VULN_DB_PATH", db.to_str().unwrap()),
+            ("IRONPOST_SBOM_MIN_SEVERITY", "info"),
+            ("IRONPOST_SBOM_SCAN_IMAGES", "true"),
+        ],
+    );
+    let mine = |a: &Value| {
+        a["description"]
+            .as_str()
+            .is_some_and(|s| s.contains(&format!("{tag}:latest:")))
+    };
+    let got: Vec<Value> = common::wait_for(120, "the image's alerts to be stored", || {
+        let o = run(d
+            .cli()
+            .args(["alerts", "list", "--output", "json", "--limit", "1000"]));
+        let all: Vec<Value> = serde_json::from_slice(&o.stdout).ok()?;
+        let mine: Vec<Value> = all.into_iter().filter(|a| mine(a)).collect();
+        (mine.len() >= 2).then_some(mine)
+    });
+    let ids: BTreeSet<&str> = got.iter().map(|a| a["rule_id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        ["RUSTSEC-2020-0091", "TEST-IMG-DEB-AFFECTED"]
+            .into_iter()
+            .collect(),
+        "{got:?}"
+    );
+    assert_eq!(got.len(), 2, "each finding once: {got:?}");
+    let arc = got
+        .iter()
+        .find(|a| a["rule_id"] == "RUSTSEC-2020-0091")
+        .unwrap();
+    assert!(
+        arc["description"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{tag}:latest:/srv/app/Cargo.lock")),
+        "{arc}"
+    );
+    let (_, metrics) = d.get("/metrics");
+    assert!(
+        metrics.contains("ironpost_sbom_scans_total{result=\"ok\"} 1"),
+        "{metrics}"
+    );
+}

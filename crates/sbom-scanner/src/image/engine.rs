@@ -228,6 +228,17 @@ impl Engine {
         engine_err(&self.socket, format!("GET {path}: HTTP {status}: {msg}"))
     }
 
+    /// The image id (`sha256:…`) a container was created from.
+    pub fn container_image(&self, container: &str) -> Result<String, Error> {
+        #[derive(Deserialize)]
+        struct Inspect {
+            #[serde(rename = "Image")]
+            image: String,
+        }
+        let i: Inspect = self.get_json(&format!("/containers/{}/json", encode(container)))?;
+        Ok(i.image)
+    }
+
     /// The engine's images (tagged or not).
     pub fn images(&self) -> Result<Vec<EngineImage>, Error> {
         self.get_json("/images/json")
