@@ -5,7 +5,14 @@
 # default report (table, text) and with JSON. Prints the times, the ratios and whether the
 # vulnerability findings (advisory id, package, version) of the JSON reports are identical.
 #
-#   bench/sbom.sh [--packages N] [--rounds N]
+#   bench/sbom.sh [--packages N] [--rounds N] [--image-only]
+#
+# Then the image case: an image built FROM scratch with the local dockerd (a dpkg status of
+# BENCH_IMAGE_OS_PACKAGES synthetic Debian 12 packages, os-release, and a Cargo.lock of
+# BENCH_IMAGE_LANG_PACKAGES crates from the lockfile above) is `docker save`d to a tar and
+# scanned with `ironpost-cli scan image --input TAR` against the database warm (RustSec plus one
+# generated Debian:12 OSV record per 10 OS packages). Skipped, saying so, when dockerd does not
+# answer (`scripts/services.sh start docker`).
 #
 # Environment: BENCH_PACKAGES (10000), BENCH_ROUNDS (11, the median is shown), RUSTSEC_NATIVE
 # (testdata/rustsec/native), CARGO, CARGO_TARGET_DIR, CARGO_AUDIT_ROOT
@@ -24,6 +31,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --packages) PACKAGES=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
+    --image-only) IMAGE_ONLY=1; shift ;;
     *) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
@@ -37,11 +45,11 @@ echo "== building ironpost-cli (release)"
 CLI=$TARGET_DIR/release/ironpost-cli
 
 AUDIT=$AUDIT_ROOT/bin/cargo-audit
-if [ ! -x "$AUDIT" ]; then
+if [ -z "${IMAGE_ONLY:-}" ] && [ ! -x "$AUDIT" ]; then
   echo "== installing cargo-audit 0.22 into $AUDIT_ROOT"
   "$CARGO" install cargo-audit --version '~0.22' --locked --root "$AUDIT_ROOT" >&2
 fi
-AUDIT_VERSION=$("$AUDIT" audit --version 2>/dev/null || "$AUDIT" --version)
+AUDIT_VERSION=$("$AUDIT" audit --version 2>/dev/null || "$AUDIT" --version 2>/dev/null || echo none)
 
 work=$(mktemp -d /var/tmp/ironpost-bench-sbom.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -91,8 +99,9 @@ with open(out, "w") as fh:
 print(f"lockfile: {len(pkgs)} packages, {sum(1 for p in pkgs if not p[0].startswith('ironpost-bench'))} named by advisories")
 PY
 
-echo "== timing: ironpost warm (database imported once beforehand), cold (import + scan), cargo audit"
 "$CLI" db import "$NATIVE" --db "$work/db" >/dev/null
+if [ -z "${IMAGE_ONLY:-}" ]; then
+echo "== timing: ironpost warm (database imported once beforehand), cold (import + scan), cargo audit"
 
 # Wall-clock time of each run, from posix_spawn to waitpid in python3 (perf_counter): a `date`
 # forked before and after would add milliseconds of its own to a 10 ms scan. The rounds of
@@ -165,3 +174,67 @@ if [ "$identical" = no ]; then
   echo "  differences (< ironpost, > cargo-audit):"
   diff "$work/ours.txt" "$work/theirs.txt" | grep '^[<>]' | head -20 | sed 's/^/    /'
 fi
+fi
+
+# --- The image case -------------------------------------------------------------------------
+OS_PKGS=${BENCH_IMAGE_OS_PACKAGES:-2000}
+LANG_PKGS=${BENCH_IMAGE_LANG_PACKAGES:-1000}
+if ! docker info >/dev/null 2>&1; then
+  echo
+  echo "image case skipped: dockerd does not answer (bash scripts/services.sh start docker)"
+  exit 0
+fi
+img=ironpost-bench-sbom-image-$$
+trap 'rm -rf "$work"; docker rmi -f "$img" >/dev/null 2>&1 || true' EXIT
+mkdir -p "$work/img" "$work/osv-deb"
+python3 - "$OS_PKGS" "$LANG_PKGS" "$work/proj/Cargo.lock" "$work/img" "$work/osv-deb" <<'PY'
+import json, os, sys
+n_os, n_lang, lock, out, osv = int(sys.argv[1]), int(sys.argv[2]), *sys.argv[3:]
+with open(os.path.join(out, "status"), "w") as fh:
+    for i in range(n_os):
+        fh.write(f"Package: ironpost-bench-deb-{i:05}\nStatus: install ok installed\nPriority: optional\n"
+                 f"Section: misc\nInstalled-Size: 10\nMaintainer: bench <bench@localhost>\n"
+                 f"Architecture: amd64\nSource: ironpost-bench-src-{i:05}\nVersion: 1:{i % 7}.{i % 11}-{i % 3 + 1}\n"
+                 f"Description: bench package\n\n")
+for i in range(0, n_os, 10):
+    rec = {"schema_version": "1.6.0", "id": f"BENCH-DEB-{i:05}", "modified": "2026-12-01T00:00:00Z",
+           "affected": [{"package": {"ecosystem": "Debian:12", "name": f"ironpost-bench-src-{i:05}"},
+                         "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"},
+                                                                     {"fixed": f"1:{i % 7}.{i % 11}-{i % 3 + 1}+b1"}]}]}]}
+    json.dump(rec, open(os.path.join(osv, f"BENCH-DEB-{i:05}.json"), "w"))
+text = open(lock).read().split("\n[[package]]\n")
+with open(os.path.join(out, "Cargo.lock"), "w") as fh:
+    fh.write(text[0])
+    for p in text[1 : n_lang + 1]:
+        fh.write("\n[[package]]\n" + p.rstrip("\n") + "\n")
+open(os.path.join(out, "os-release"), "w").write('ID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n')
+open(os.path.join(out, "Dockerfile"), "w").write(
+    "FROM scratch\nCOPY os-release /etc/os-release\nCOPY status /var/lib/dpkg/status\nCOPY Cargo.lock /srv/app/Cargo.lock\n")
+PY
+DOCKER_BUILDKIT=0 docker build -q -t "$img" "$work/img" >/dev/null
+docker save -o "$work/image.tar" "$img"
+"$CLI" db import "$work/osv-deb" --db "$work/db" >/dev/null
+python3 - "$ROUNDS" "$work" "$CLI" >"$work/img-times" <<'PY'
+import os, statistics, sys, time
+rounds, work, cli = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+args = [cli, "scan", "image", "--db", os.path.join(work, "db"), "--input",
+        os.path.join(work, "image.tar"), "--min-severity", "info", "--format", "json"]
+t = []
+for _ in range(rounds):
+    with open(os.path.join(work, "image.json"), "wb") as fh, open(os.devnull, "wb") as err:
+        acts = [(os.POSIX_SPAWN_DUP2, fh.fileno(), 1), (os.POSIX_SPAWN_DUP2, err.fileno(), 2)]
+        t0 = time.perf_counter()
+        pid = os.posix_spawn(cli, args, os.environ, file_actions=acts)
+        os.waitpid(pid, 0)
+        t.append((time.perf_counter() - t0) * 1e3)
+print("%.1f" % statistics.median(t))
+PY
+read -r img_ms <"$work/img-times"
+echo
+echo "Image scan, docker save tar of $(du -h "$work/image.tar" | cut -f1), median of $ROUNDS"
+printf '  packages                       %8s      (%d lockfiles/databases)\n' \
+  "$(jq .packages "$work/image.json")" "$(jq '.lockfiles | length' "$work/image.json")"
+printf '  findings                       %8s      (OS %d, crates %d)\n' "$(jq '.findings | length' "$work/image.json")" \
+  "$(jq '[.findings[] | select(.ecosystem | startswith("Debian"))] | length' "$work/image.json")" \
+  "$(jq '[.findings[] | select(.ecosystem == "crates.io")] | length' "$work/image.json")"
+printf '  ironpost scan image --input    %8.1f ms (warm database, JSON)\n' "$img_ms"

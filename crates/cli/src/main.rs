@@ -69,6 +69,7 @@ fn run(args: Args) -> Result<Exit, ExitError> {
         Command::Db(sbom_cmd::DbCmd::Import(a)) => sbom_cmd::db_import(g, a),
         Command::Db(sbom_cmd::DbCmd::Status(a)) => sbom_cmd::db_status(g, a),
         Command::Scan(sbom_cmd::ScanCmd::Sbom(a)) => sbom_cmd::scan_sbom(g, a),
+        Command::Scan(sbom_cmd::ScanCmd::Image(a)) => sbom_cmd::scan_image(g, a),
         Command::Sbom(sbom_cmd::SbomCmd::Generate(a)) => sbom_cmd::sbom_generate(g, a),
         Command::Simulate(a) => block_on(simulate::simulate(g, a)),
         Command::Fleet(args::FleetCmd::Status) => block_on(fleet_cmd::status(g)),

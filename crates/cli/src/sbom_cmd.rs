@@ -1,5 +1,6 @@
-//! `ironpost-cli db import|status`, `scan sbom` and `sbom generate`: the offline vulnerability
-//! database, lockfile scans against it, and SBOM documents.
+//! `ironpost-cli db import|status`, `scan sbom|image` and `sbom generate`: the offline
+//! vulnerability database, scans of lockfiles, OS packages and container images against it, and
+//! SBOM documents (of directories or of an image).
 //!
 //! The database directory is `--db`, else `sbom.vuln_db_path` from the config (joined to
 //! `general.data_dir` when relative). The config is read only when a flag leaves something to it;
@@ -51,6 +52,36 @@ pub(crate) struct DbImportArgs {
 pub(crate) enum ScanCmd {
     /// Match every lockfile under the directories against the vulnerability database.
     Sbom(ScanSbomArgs),
+    /// Match a container image's OS packages and lockfiles against the vulnerability database:
+    /// an image of the local Docker engine (exported through its API) or `--input` a `docker
+    /// save` tar or an OCI image layout directory.
+    Image(ScanImageArgs),
+}
+
+/// Which image to read.
+#[derive(Debug, ClapArgs)]
+pub(crate) struct ImageSource {
+    /// A `docker save` tar or an OCI image layout directory, instead of the engine's image.
+    #[arg(long, value_name = "FILE|DIR")]
+    pub(crate) input: Option<PathBuf>,
+    /// The Docker engine's socket [default: unix:// of DOCKER_HOST, else /var/run/docker.sock].
+    #[arg(long, value_name = "PATH")]
+    pub(crate) docker_socket: Option<PathBuf>,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct ScanImageArgs {
+    /// The engine's image: NAME[:TAG] or ID (omit with `--input`).
+    #[arg(
+        value_name = "NAME[:TAG]|ID",
+        required_unless_present = "input",
+        conflicts_with = "input"
+    )]
+    pub(crate) image: Option<String>,
+    #[command(flatten)]
+    pub(crate) source: ImageSource,
+    #[command(flatten)]
+    pub(crate) opts: ScanOpts,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -65,6 +96,13 @@ pub(crate) struct ScanSbomArgs {
     /// Directories to scan (repeatable) [default: sbom.scan_dirs from the config].
     #[arg(long, value_name = "DIR", num_args = 1..)]
     pub(crate) dir: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(crate) opts: ScanOpts,
+}
+
+/// Policy and output of a scan, the same for directories and images.
+#[derive(Debug, ClapArgs)]
+pub(crate) struct ScanOpts {
     /// Report findings of this severity and above; findings without a severity are always
     /// reported [default: sbom.min_severity from the config].
     #[arg(long, value_name = "LEVEL")]
@@ -96,8 +134,18 @@ pub(crate) enum SbomCmd {
 #[derive(Debug, ClapArgs)]
 pub(crate) struct SbomGenerateArgs {
     /// Directories to inventory (repeatable) [default: sbom.scan_dirs from the config].
-    #[arg(long, value_name = "DIR", num_args = 1..)]
+    #[arg(long, value_name = "DIR", num_args = 1.., conflicts_with_all = ["image", "image_input"])]
     pub(crate) dir: Vec<PathBuf>,
+    /// Inventory the Docker engine's image NAME[:TAG]|ID instead (exported through its API).
+    #[arg(long, value_name = "NAME[:TAG]|ID", conflicts_with = "image_input")]
+    pub(crate) image: Option<String>,
+    /// Inventory a `docker save` tar or an OCI image layout directory instead.
+    #[arg(long, value_name = "FILE|DIR")]
+    pub(crate) image_input: Option<PathBuf>,
+    /// The Docker engine's socket for `--image` [default: unix:// of DOCKER_HOST, else
+    /// /var/run/docker.sock].
+    #[arg(long, value_name = "PATH")]
+    pub(crate) docker_socket: Option<PathBuf>,
     /// Document format [default: sbom.output_format from the config].
     #[arg(long, value_enum)]
     pub(crate) format: Option<SbomFormatArg>,
@@ -352,17 +400,71 @@ fn scan_error(e: &ironpost_sbom_scanner::Error) -> String {
 }
 
 pub(crate) fn scan_sbom(g: &Global, a: &ScanSbomArgs) -> Result<Exit, ExitError> {
-    let needs_cfg = a.dir.is_empty() || a.min_severity.is_none() || a.db.db.is_none();
+    let dirs = a.dir.clone();
+    run_scan(g, &a.opts, a.dir.is_empty(), |cfg| {
+        let dirs = if dirs.is_empty() {
+            cfg.scan_dirs.clone()
+        } else {
+            dirs
+        };
+        ironpost_sbom_scanner::inventory(&dirs)
+            .context("cannot scan")
+            .exit_with(Exit::Failure)
+    })
+}
+
+pub(crate) fn scan_image(g: &Global, a: &ScanImageArgs) -> Result<Exit, ExitError> {
+    run_scan(g, &a.opts, false, |_| {
+        load_image(a.image.as_deref(), &a.source)
+    })
+}
+
+/// The inventory of the image named (engine) or given (`--input`).
+fn load_image(image: Option<&str>, source: &ImageSource) -> Result<Inventory, ExitError> {
+    use ironpost_sbom_scanner::image;
+    // Executables too: Go and `cargo auditable` binaries carry their dependency lists.
+    let keep = image::Keep {
+        elf: true,
+        paths: None,
+    };
+    let limits = image::Limits::default();
+    if let Some(input) = &source.input {
+        let loaded = image::load(input, limits, keep)
+            .with_context(|| format!("cannot read the image {}", input.display()))
+            .exit_with(Exit::Failure)?;
+        return Ok(image::inventory(&loaded, input));
+    }
+    let Some(name) = image else {
+        return Err(anyhow::anyhow!("name an image or give --input")).exit_with(Exit::Usage);
+    };
+    let socket = source
+        .docker_socket
+        .clone()
+        .unwrap_or_else(image::default_socket);
+    let file = image::Engine::connect(&socket)
+        .and_then(|e| e.export(name, &std::env::temp_dir()))
+        .with_context(|| format!("cannot export the image {name} from the Docker engine"))
+        .exit_with(Exit::Failure)?;
+    let loaded = image::load_saved(Path::new(name), file, limits, keep)
+        .with_context(|| format!("cannot read the image {name}"))
+        .exit_with(Exit::Failure)?;
+    Ok(image::inventory(&loaded, Path::new(name)))
+}
+
+/// Loads the database, inventories (`inventory`, given the `[sbom]` config), matches, applies
+/// the policy and prints the report. `needs_cfg`: the inventory takes something from the config.
+fn run_scan(
+    g: &Global,
+    a: &ScanOpts,
+    needs_cfg: bool,
+    inventory: impl FnOnce(&SbomConfig) -> Result<Inventory, ExitError>,
+) -> Result<Exit, ExitError> {
+    let needs_cfg = needs_cfg || a.min_severity.is_none() || a.db.db.is_none();
     let (cfg, data_dir) = sbom_config(g, needs_cfg)?;
     let db_dir =
         a.db.db
             .clone()
             .unwrap_or_else(|| ironpost_sbom_scanner::db_dir(&cfg, &data_dir));
-    let dirs = if a.dir.is_empty() {
-        cfg.scan_dirs.clone()
-    } else {
-        a.dir.clone()
-    };
     let policy = Policy {
         min_severity: a.min_severity.unwrap_or(cfg.min_severity),
         suppressions: a
@@ -383,9 +485,7 @@ pub(crate) fn scan_sbom(g: &Global, a: &ScanSbomArgs) -> Result<Exit, ExitError>
     let progress = Progress::new("loading the vulnerability database");
     let db = open_db(&db_dir)?;
     progress.phase("reading lockfiles", 0);
-    let inv = ironpost_sbom_scanner::inventory(&dirs)
-        .context("cannot scan")
-        .exit_with(Exit::Failure)?;
+    let inv = inventory(&cfg)?;
     progress.phase("matching packages", inv.packages.len());
     let findings = scan::find_with(&inv, &db, |n| progress.set(n));
     drop(progress);
@@ -421,7 +521,8 @@ pub(crate) fn scan_sbom(g: &Global, a: &ScanSbomArgs) -> Result<Exit, ExitError>
 }
 
 pub(crate) fn sbom_generate(g: &Global, a: &SbomGenerateArgs) -> Result<Exit, ExitError> {
-    let (cfg, _) = sbom_config(g, a.dir.is_empty() || a.format.is_none())?;
+    let image = a.image.is_some() || a.image_input.is_some();
+    let (cfg, _) = sbom_config(g, (a.dir.is_empty() && !image) || a.format.is_none())?;
     let dirs = if a.dir.is_empty() {
         cfg.scan_dirs.clone()
     } else {
@@ -432,9 +533,17 @@ pub(crate) fn sbom_generate(g: &Global, a: &SbomGenerateArgs) -> Result<Exit, Ex
         Some(SbomFormatArg::Spdx) => SbomFormat::Spdx,
         None => cfg.output_format,
     };
-    let inv = ironpost_sbom_scanner::inventory(&dirs)
-        .context("cannot inventory")
-        .exit_with(Exit::Failure)?;
+    let inv = if image {
+        let source = ImageSource {
+            input: a.image_input.clone(),
+            docker_socket: a.docker_socket.clone(),
+        };
+        load_image(a.image.as_deref(), &source)?
+    } else {
+        ironpost_sbom_scanner::inventory(&dirs)
+            .context("cannot inventory")
+            .exit_with(Exit::Failure)?
+    };
     print_lockfile_errors(&inv);
     let doc = match format {
         SbomFormat::Cyclonedx => ironpost_sbom_scanner::cyclonedx(

@@ -182,7 +182,9 @@ fn container_vulns(a: &mut Assembly<'_>) {
         return;
     }
     let directory: Arc<dyn ContainerDirectory> = Arc::new(guard);
-    let vulns = Arc::new(ContainerVulns::new(directory, a.registry));
+    let vulns = Arc::new(
+        ContainerVulns::new(directory, a.registry).with_images(a.cfg.sbom.docker_socket.clone()),
+    );
     let enrich = vulns.clone();
     a.bus
         .enrich_alerts(Box::new(move |alert| enrich.raise(alert)));

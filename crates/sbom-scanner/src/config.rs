@@ -35,6 +35,12 @@ pub struct SbomConfig {
     /// With the container guard on: alerts about a container whose lockfiles hold known
     /// vulnerable packages are raised one severity level (noted in the alert).
     pub raise_container_alerts: bool,
+    /// Also scan every image of the local Docker engine (exported through its API, each image id
+    /// inventoried once and kept) on every scan; findings become alerts like the directories'.
+    pub scan_images: bool,
+    /// The Docker engine's socket, for `scan_images` and for matching running containers by
+    /// their image.
+    pub docker_socket: PathBuf,
 }
 
 impl Default for SbomConfig {
@@ -47,6 +53,8 @@ impl Default for SbomConfig {
             output_format: SbomFormat::Cyclonedx,
             scan_interval: Duration::from_secs(24 * 3600),
             raise_container_alerts: true,
+            scan_images: false,
+            docker_socket: PathBuf::from("/var/run/docker.sock"),
         }
     }
 }

@@ -8,9 +8,15 @@
 //!
 //! Each container is scanned once (by id) when it is first seen running; new containers are found
 //! every `RESCAN`. The gauge `ironpost_sbom_vulnerable_containers` counts those with findings.
+//! A root is walked through [`HostTree`] (links resolve inside the container's root, FIFOs and
+//! devices are never opened; `ironpost_sbom_container_skipped_entries_total{reason}`), with its
+//! OS package databases read as well as its lockfiles. With [`ContainerVulns::with_images`] the
+//! container's *image* is matched too: exported from the Docker engine once per image id and
+//! kept, so containers of one image share one image scan.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,6 +28,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::scan;
+use crate::tree::HostTree;
 
 /// How often running containers are listed to find new ones.
 const RESCAN: Duration = Duration::from_secs(30);
@@ -41,8 +48,12 @@ struct Vulns {
 /// Container id → what its lockfiles hold.
 pub struct ContainerVulns {
     directory: Arc<dyn ContainerDirectory>,
+    /// The Docker engine's socket: each container's image is scanned too (once per image id).
+    docker_socket: Option<PathBuf>,
+    images: Mutex<HashMap<String, Arc<crate::Inventory>>>,
     by_id: Mutex<HashMap<String, Vulns>>,
     vulnerable: prometheus::IntGauge,
+    skipped: prometheus::IntCounterVec,
 }
 
 impl std::fmt::Debug for ContainerVulns {
@@ -57,13 +68,63 @@ impl ContainerVulns {
     pub fn new(directory: Arc<dyn ContainerDirectory>, r: &prometheus::Registry) -> Self {
         ContainerVulns {
             directory,
+            docker_socket: None,
+            images: Mutex::new(HashMap::new()),
             by_id: Mutex::new(HashMap::new()),
             vulnerable: metrics::int_gauge(
                 r,
                 "sbom_vulnerable_containers",
                 "Running containers whose lockfiles hold packages with known vulnerabilities.",
             ),
+            skipped: crate::tree::skip_counter(
+                r,
+                "sbom_container_skipped_entries_total",
+                "Entries of running containers' roots passed over by reason (not_regular, \
+                 unresolved_link, too_large).",
+            ),
         }
+    }
+
+    /// Matches each container's image too, exported from the engine at `socket` (each image id
+    /// inventoried once and kept while a container of it runs).
+    pub fn with_images(mut self, socket: PathBuf) -> Self {
+        self.docker_socket = Some(socket);
+        self
+    }
+
+    /// The inventory of the image `container` runs, from the cache or the engine.
+    fn image_inventory(&self, container: &str) -> Option<Arc<crate::Inventory>> {
+        let engine = crate::image::Engine::connect(self.docker_socket.as_deref()?)
+            .inspect_err(|e| warn!(error = %scan::error_chain(e), "Docker engine unreachable"))
+            .ok()?;
+        let id = engine.container_image(container).ok()?;
+        let cached = self
+            .images
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&id)
+            .cloned();
+        if let Some(inv) = cached {
+            return Some(inv);
+        }
+        let loaded = engine.export(&id, &std::env::temp_dir()).and_then(|f| {
+            crate::image::load_saved(
+                Path::new(&id),
+                f,
+                crate::image::Limits::default(),
+                crate::image::Keep::default(),
+            )
+        });
+        let loaded = loaded
+            .inspect_err(|e| warn!(image = %id, error = %scan::error_chain(e), "image scan failed"))
+            .ok()?;
+        let inv = Arc::new(crate::image::inventory(&loaded, Path::new(&id)));
+        crate::tree::count_skips(&self.skipped, &inv.skipped_entries);
+        self.images
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id, inv.clone());
+        Some(inv)
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vulns>> {
@@ -96,28 +157,27 @@ impl ContainerVulns {
     }
 }
 
-/// Directories to walk inside a container's root.
-fn scan_roots(root: &Path) -> Vec<PathBuf> {
-    let Ok(rd) = std::fs::read_dir(root) else {
-        return Vec::new();
-    };
-    let mut dirs: Vec<PathBuf> = rd
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter(|e| !SKIP.iter().any(|s| e.file_name() == *s))
-        .map(|e| e.path())
-        .collect();
-    dirs.sort();
-    dirs
-}
-
-fn scan_container(root: &Path, db_dir: &Path) -> Result<(usize, Vec<String>), String> {
+fn scan_container(
+    index: &ContainerVulns,
+    id: &str,
+    root: &Path,
+    db_dir: &Path,
+) -> Result<(usize, Vec<String>), String> {
     let db = Db::open(db_dir).map_err(|e| scan::error_chain(&e))?;
-    let inv = crate::inventory(&scan_roots(root)).map_err(|e| scan::error_chain(&e))?;
-    let findings: Vec<_> = scan::find(&inv, &db)
-        .into_iter()
-        .filter(|f| f.kind == scan::Kind::Vulnerability)
-        .collect();
+    // Opened once; every path inside resolves within this root (tree.rs).
+    let tree = HostTree::open(root).map_err(|e| format!("cannot open {}: {e}", root.display()))?;
+    let inv = crate::inventory_tree(&tree, root, SKIP);
+    crate::tree::count_skips(&index.skipped, &inv.skipped_entries);
+    let mut findings: Vec<_> = scan::find(&inv, &db);
+    if let Some(image) = index.image_inventory(id) {
+        findings.extend(scan::find(&image, &db));
+    }
+    // The same package found in the image and in the running root counts once.
+    let mut seen = HashSet::new();
+    findings.retain(|f| {
+        f.kind == scan::Kind::Vulnerability
+            && seen.insert((f.advisory_id.clone(), f.package.clone(), f.version.clone()))
+    });
     let mut ids: Vec<String> = findings.iter().map(|f| f.advisory_id.clone()).collect();
     ids.sort();
     ids.dedup();
@@ -134,12 +194,21 @@ pub async fn run(index: Arc<ContainerVulns>, db_dir: PathBuf, mut stop: watch::R
             wait = RESCAN;
             let present: HashSet<String> = roots.iter().map(|(c, _)| c.id.clone()).collect();
             index.map().retain(|id, _| present.contains(id));
+            if roots.is_empty() {
+                // No container runs any image any more: nothing kept.
+                index
+                    .images
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clear();
+            }
             for (c, root) in roots {
                 if index.map().contains_key(&c.id) {
                     continue;
                 }
-                let d = db_dir.clone();
-                let r = tokio::task::spawn_blocking(move || scan_container(&root, &d)).await;
+                let (d, ix, id) = (db_dir.clone(), index.clone(), c.id.clone());
+                let r =
+                    tokio::task::spawn_blocking(move || scan_container(&ix, &id, &root, &d)).await;
                 match r {
                     Ok(Ok((findings, ids))) => {
                         if findings > 0 {

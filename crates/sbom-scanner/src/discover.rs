@@ -1,7 +1,9 @@
-//! Finds lockfiles under the scan directories by file name.
+//! Finds lockfiles in a [`Tree`] by file name.
 //!
 //! Skips `node_modules`, `target` and `.git` (installed or built copies, not the project's own
-//! lockfiles) and never follows a directory symlink, so a symlink loop cannot trap the walk.
+//! lockfiles) and never descends through a directory symlink, so a symlink loop cannot trap the
+//! walk. A symlink named like a lockfile is kept (the tree resolves it inside its root when it is
+//! read); a FIFO, socket or device named like one is counted as skipped and never opened.
 //! Output order is deterministic: directories are read sorted by name. `go.sum` is left out where a
 //! `go.mod` sits beside it: the `go.mod` require list is the authoritative one.
 
@@ -9,54 +11,52 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::lockfile::Format;
+use crate::tree::{Kind, SkipCounts, SkipReason, Tree};
 
 const SKIP_DIRS: [&str; 3] = ["node_modules", "target", ".git"];
 
-/// Lockfiles under `root` (or `root` itself when it is one), with the directories that could not
-/// be read.
-pub(crate) fn discover(root: &Path) -> Result<(Vec<PathBuf>, Vec<Error>), Error> {
-    let meta = std::fs::metadata(root).map_err(|source| Error::Io {
-        path: root.to_owned(),
-        source,
-    })?;
-    if meta.is_file() {
-        return Ok((
-            Format::from_path(root)
-                .map(|_| root.to_owned())
-                .into_iter()
-                .collect(),
-            Vec::new(),
-        ));
-    }
+/// Lockfiles under `start` in `tree` (paths relative to the tree's root), with the directories
+/// that could not be read. Top-level directories named in `skip_top` are not walked.
+pub(crate) fn discover(
+    tree: &dyn Tree,
+    start: &Path,
+    skip_top: &[&str],
+    skips: &mut SkipCounts,
+) -> (Vec<PathBuf>, Vec<Error>) {
     let mut found = Vec::new();
     let mut errors = Vec::new();
-    let mut stack = vec![root.to_owned()];
+    let mut stack = vec![start.to_owned()];
     while let Some(dir) = stack.pop() {
-        let entries = match std::fs::read_dir(&dir).and_then(|rd| rd.collect::<Result<Vec<_>, _>>())
-        {
+        let entries = match tree.read_dir(&dir) {
             Ok(e) => e,
             Err(source) => {
-                errors.push(Error::Io { path: dir, source });
+                errors.push(Error::Io {
+                    path: tree.display(&dir),
+                    source,
+                });
                 continue;
             }
         };
+        let top = dir.as_os_str().is_empty();
         let mut files = Vec::new();
         let mut subdirs = Vec::new();
         for entry in entries {
-            let Ok(ft) = entry.file_type() else { continue };
-            let path = entry.path();
-            if ft.is_dir() {
-                let skip = entry
-                    .file_name()
-                    .to_str()
-                    .is_some_and(|n| SKIP_DIRS.contains(&n));
-                if !skip {
-                    subdirs.push(path);
+            let path = dir.join(&entry.name);
+            match entry.kind {
+                Kind::Dir => {
+                    let skip = SKIP_DIRS.contains(&entry.name.as_str())
+                        || (top && skip_top.contains(&entry.name.as_str()));
+                    if !skip {
+                        subdirs.push(path);
+                    }
                 }
-            } else if (ft.is_file() || (ft.is_symlink() && path.is_file()))
-                && Format::from_path(&path).is_some()
-            {
-                files.push(path);
+                Kind::File | Kind::Symlink if Format::from_path(&path).is_some() => {
+                    files.push(path);
+                }
+                Kind::Other if Format::from_path(&path).is_some() => {
+                    skips.add(SkipReason::NotRegular);
+                }
+                _ => {}
             }
         }
         files.sort();
@@ -72,7 +72,7 @@ pub(crate) fn discover(root: &Path) -> Result<(Vec<PathBuf>, Vec<Error>), Error>
         // Reverse so that the stack pops them in name order.
         stack.extend(subdirs.into_iter().rev());
     }
-    Ok((found, errors))
+    (found, errors)
 }
 
 #[cfg(test)]
@@ -100,11 +100,13 @@ mod tests {
             std::fs::write(root.join(f), "").unwrap();
         }
         std::os::unix::fs::symlink(root, root.join("c/loop")).unwrap();
-        let (found, errors) = discover(root).unwrap();
+        let tree = crate::tree::HostTree::open(root).unwrap();
+        let mut skips = SkipCounts::default();
+        let (found, errors) = discover(&tree, Path::new(""), &[], &mut skips);
         assert!(errors.is_empty(), "{errors:?}");
         let rel: Vec<_> = found
             .iter()
-            .map(|p| p.strip_prefix(root).unwrap().to_str().unwrap().to_owned())
+            .map(|p| p.to_str().unwrap().to_owned())
             .collect();
         assert_eq!(
             rel,
@@ -115,8 +117,10 @@ mod tests {
                 "g/go.mod"
             ]
         );
-        assert!(discover(&root.join("missing")).is_err());
-        let (single, _) = discover(&root.join("b/Cargo.lock")).unwrap();
-        assert_eq!(single, [root.join("b/Cargo.lock")]);
+        let (found, _) = discover(&tree, Path::new(""), &["a", "g"], &mut skips);
+        assert_eq!(found, [PathBuf::from("b/Cargo.lock")]);
+        let (_, errors) = discover(&tree, Path::new("missing"), &[], &mut skips);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(skips.total(), 0);
     }
 }

@@ -52,6 +52,19 @@ pub enum Error {
         #[source]
         source: yaml_serde::Error,
     },
+    /// An image archive or layout that is not one this scanner reads.
+    #[error("image {}: {reason}", path.display())]
+    Image { path: PathBuf, reason: String },
+    #[error("image {}: layer {layer}", path.display())]
+    ImageLayer {
+        path: PathBuf,
+        layer: String,
+        #[source]
+        source: crate::image::LayerError,
+    },
+    /// The Docker engine did not give what was asked.
+    #[error("Docker engine at {}: {reason}", socket.display())]
+    Engine { socket: PathBuf, reason: String },
     /// The file parses but does not have the shape of its format.
     #[error("{}{}: {reason}", path.display(), Line(*line))]
     Invalid {
@@ -73,7 +86,10 @@ impl Error {
             | Error::Json { path, .. }
             | Error::Toml { path, .. }
             | Error::Yaml { path, .. }
-            | Error::Invalid { path, .. } => path,
+            | Error::Invalid { path, .. }
+            | Error::Image { path, .. }
+            | Error::ImageLayer { path, .. } => path,
+            Error::Engine { socket, .. } => socket,
         }
     }
 

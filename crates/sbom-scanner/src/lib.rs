@@ -23,6 +23,7 @@ mod discover;
 mod error;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod image;
 mod lockfile;
 mod module;
 pub mod os;
@@ -31,8 +32,9 @@ mod render;
 mod sbom;
 pub mod scan;
 mod suppress;
+pub mod tree;
 
-use std::collections::BTreeSet;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 pub use config::{SbomConfig, SbomFormat};
@@ -55,35 +57,112 @@ pub fn parse_lockfile(path: &Path) -> Result<Vec<Package>, Error> {
 
 /// Inventories every lockfile under `scan_dirs`. A scan directory that cannot be read is an error;
 /// a lockfile that cannot be parsed is reported in [`Inventory::lockfiles`] and the scan goes on.
+/// Each directory is opened as a [`tree::HostTree`]: links resolve inside it, FIFOs and devices
+/// are never opened (counted in [`Inventory::skipped_entries`]).
 pub fn inventory(scan_dirs: &[PathBuf]) -> Result<Inventory, Error> {
     let mut inv = Inventory {
         scan_dirs: scan_dirs.to_vec(),
         ..Inventory::default()
     };
-    let mut seen = BTreeSet::new();
+    let mut seen = HashSet::new();
     for dir in scan_dirs {
-        // A root filesystem: its OS package databases first.
-        if dir.is_dir() {
-            for (path, parsed) in os::inventory_root(dir) {
-                add_report(&mut inv, path, parsed);
-            }
-        }
-        let (files, errors) = discover::discover(dir)?;
-        inv.walk_errors.extend(errors);
-        for path in files {
-            let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-            if !seen.insert(key) {
-                continue;
-            }
-            let parsed = lockfile::parse_file(&path);
-            add_report(&mut inv, path, parsed);
+        let io = |source| Error::Io {
+            path: dir.clone(),
+            source,
+        };
+        let meta = std::fs::metadata(dir).map_err(io)?;
+        if meta.is_dir() {
+            let tree = tree::HostTree::open(dir).map_err(io)?;
+            add_tree(&mut inv, &tree, &[], &mut seen);
+        } else if let (Some(_), Some(name)) = (Format::from_path(dir), dir.file_name()) {
+            // One lockfile named on its own: its directory is the root it is read in.
+            let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+            let tree = tree::HostTree::open(parent.unwrap_or(Path::new("."))).map_err(io)?;
+            read_lockfile(&mut inv, &tree, Path::new(name), &mut seen);
         }
     }
+    sort_packages(&mut inv);
+    Ok(inv)
+}
+
+/// Inventories a whole tree (a container's root, an image): its OS package databases and every
+/// lockfile, leaving out the top-level directories named in `skip_top` (e.g. `proc`).
+/// `label` names the tree in [`Inventory::scan_dirs`].
+pub fn inventory_tree(tree: &dyn tree::Tree, label: &Path, skip_top: &[&str]) -> Inventory {
+    let mut inv = Inventory {
+        scan_dirs: vec![label.to_owned()],
+        ..Inventory::default()
+    };
+    add_tree(&mut inv, tree, skip_top, &mut HashSet::new());
+    sort_packages(&mut inv);
+    inv
+}
+
+fn add_tree(
+    inv: &mut Inventory,
+    tree: &dyn tree::Tree,
+    skip_top: &[&str],
+    seen: &mut HashSet<(u64, u64)>,
+) {
+    // A root filesystem: its OS package databases first.
+    for (path, parsed) in os::inventory_root(tree, &mut inv.skipped_entries) {
+        add_report(inv, path, parsed);
+    }
+    let (files, errors) =
+        discover::discover(tree, Path::new(""), skip_top, &mut inv.skipped_entries);
+    inv.walk_errors.extend(errors);
+    for rel in files {
+        read_lockfile(inv, tree, &rel, seen);
+    }
+}
+
+/// Opens and parses one lockfile of `tree` (once per host file, however many paths reach it).
+fn read_lockfile(
+    inv: &mut Inventory,
+    tree: &dyn tree::Tree,
+    rel: &Path,
+    seen: &mut HashSet<(u64, u64)>,
+) {
+    let Some(format) = Format::from_path(rel) else {
+        return;
+    };
+    let path = tree.display(rel);
+    let parsed = match tree.open(rel, MAX_FILE_BYTES) {
+        Ok(opened) => {
+            if let Some(id) = opened.id()
+                && !seen.insert(id)
+            {
+                return;
+            }
+            lockfile::parse_opened(format, &path, opened)
+        }
+        Err(tree::OpenError::Missing) => return,
+        Err(tree::OpenError::Skipped(r)) => {
+            inv.skipped_entries.add(r);
+            return;
+        }
+        Err(tree::OpenError::TooLarge(size)) => {
+            inv.skipped_entries.add(tree::SkipReason::TooLarge);
+            Err(Error::TooLarge {
+                path: path.clone(),
+                size,
+                limit: MAX_FILE_BYTES,
+            })
+        }
+        Err(tree::OpenError::Io(source)) => Err(Error::Io {
+            path: path.clone(),
+            source,
+        }),
+    };
+    add_report(inv, path, parsed);
+}
+
+fn sort_packages(inv: &mut Inventory) {
     // No two packages share this whole key (each file is de-duplicated), so the order is total.
     // Each file's packages come sorted by the rest of the key: one file needs no sort.
     let files_with_packages = inv.lockfiles.iter().filter(|l| l.packages > 0).count();
     if files_with_packages <= 1 {
-        return Ok(inv);
+        return;
     }
     inv.packages.sort_unstable_by(|a, b| {
         (a.ecosystem, &a.name, &a.version, &a.source, &a.lockfile).cmp(&(
@@ -94,10 +173,8 @@ pub fn inventory(scan_dirs: &[PathBuf]) -> Result<Inventory, Error> {
             &b.lockfile,
         ))
     });
-    Ok(inv)
 }
 
-/// The inventory as a CycloneDX JSON document.
 /// Adds what one lockfile (or package database) gave to the inventory, within the package limit.
 fn add_report(inv: &mut Inventory, path: PathBuf, parsed: Result<lockfile::Parsed, Error>) {
     let report = match parsed {
@@ -131,6 +208,7 @@ fn add_report(inv: &mut Inventory, path: PathBuf, parsed: Result<lockfile::Parse
     inv.lockfiles.push(report);
 }
 
+/// The inventory as a CycloneDX JSON document.
 pub fn cyclonedx(inv: &Inventory, version: CycloneDxVersion) -> serde_json::Value {
     sbom::cyclonedx::render(inv, version, sbom::DocMeta::now())
 }

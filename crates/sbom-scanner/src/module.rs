@@ -12,9 +12,10 @@
 //! Metrics: `ironpost_sbom_scans_total{result}` (ok, db_error, error),
 //! `ironpost_sbom_packages`, `ironpost_sbom_findings{severity}` (last scan, suppressed none,
 //! every severity), `ironpost_sbom_scan_duration_seconds`, `ironpost_sbom_lockfile_errors_total`,
-//! `ironpost_sbom_alerts_total`.
+//! `ironpost_sbom_alerts_total`, `ironpost_sbom_skipped_entries_total{reason}` (FIFOs, links not
+//! resolving inside a scan directory, files over the size limit: see `tree/`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -46,6 +47,7 @@ struct Metrics {
     duration: prometheus::Histogram,
     lockfile_errors: prometheus::IntCounter,
     alerts: prometheus::IntCounter,
+    skipped: prometheus::IntCounterVec,
 }
 
 impl Metrics {
@@ -80,9 +82,18 @@ impl Metrics {
                 "sbom_alerts_total",
                 "Findings sent as alerts (each finding once).",
             ),
+            skipped: crate::tree::skip_counter(
+                r,
+                "sbom_skipped_entries_total",
+                "Entries of the scan directories passed over by reason (not_regular: FIFO, socket \
+                 or device; unresolved_link: a link not resolving inside the root; too_large).",
+            ),
         }
     }
 }
+
+/// Inventories of the engine's images by image id: an image is exported and read once.
+type ImageCache = Mutex<HashMap<String, Arc<crate::Inventory>>>;
 
 /// State the scan task keeps up to date and `health` reads.
 #[derive(Debug)]
@@ -150,7 +161,7 @@ enum Outcome {
     Error(String),
 }
 
-fn scan_once(cfg: &SbomConfig, db_dir: &Path, m: &Metrics) -> Outcome {
+fn scan_once(cfg: &SbomConfig, db_dir: &Path, m: &Metrics, images: &ImageCache) -> Outcome {
     let db = match Db::open(db_dir) {
         Ok(db) => db,
         Err(e) => return Outcome::DbError(scan::error_chain(&e)),
@@ -159,13 +170,95 @@ fn scan_once(cfg: &SbomConfig, db_dir: &Path, m: &Metrics) -> Outcome {
         Ok(inv) => inv,
         Err(e) => return Outcome::Error(scan::error_chain(&e)),
     };
-    m.packages.set(inv.packages.len() as i64);
-    let lockfile_errors =
+    let mut packages = inv.packages.len();
+    crate::tree::count_skips(&m.skipped, &inv.skipped_entries);
+    let mut lockfile_errors =
         inv.walk_errors.len() + inv.lockfiles.iter().filter(|l| l.error.is_some()).count();
+    let mut findings = scan::find(&inv, &db);
+    if cfg.scan_images {
+        match scan_images(cfg, &db, m, images) {
+            Ok((n, f, errors)) => {
+                packages += n;
+                findings.extend(f);
+                lockfile_errors += errors;
+            }
+            Err(e) => {
+                warn!(error = %scan::error_chain(&e), "cannot scan the Docker engine's images");
+                lockfile_errors += 1;
+            }
+        }
+    }
+    m.packages.set(packages as i64);
     Outcome::Ok {
-        findings: scan::find(&inv, &db),
+        findings,
         lockfile_errors,
     }
+}
+
+/// The engine's images matched against `db`: packages, findings (each lockfile named
+/// `IMAGE:/path`, so the same file in two images alerts for each), images that failed.
+fn scan_images(
+    cfg: &SbomConfig,
+    db: &Db,
+    m: &Metrics,
+    cache: &ImageCache,
+) -> Result<(usize, Vec<Finding>, usize), crate::Error> {
+    let engine = crate::image::Engine::connect(&cfg.docker_socket)?;
+    let list = engine.images()?;
+    let present: HashSet<&str> = list.iter().map(|i| i.id.as_str()).collect();
+    cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .retain(|id, _| present.contains(id.as_str()));
+    let (mut packages, mut findings, mut errors) = (0, Vec::new(), 0);
+    for img in &list {
+        let label = img
+            .repo_tags
+            .as_ref()
+            .and_then(|t| t.iter().find(|t| *t != "<none>:<none>"))
+            .cloned()
+            .unwrap_or_else(|| img.id.clone());
+        let cached = cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&img.id)
+            .cloned();
+        let inv = match cached {
+            Some(inv) => inv,
+            None => {
+                let loaded = engine.export(&img.id, &std::env::temp_dir()).and_then(|f| {
+                    crate::image::load_saved(
+                        Path::new(&label),
+                        f,
+                        crate::image::Limits::default(),
+                        crate::image::Keep::default(),
+                    )
+                });
+                let loaded = match loaded {
+                    Ok(l) => l,
+                    Err(e) => {
+                        warn!(image = %label, error = %scan::error_chain(&e), "image scan failed");
+                        errors += 1;
+                        continue;
+                    }
+                };
+                let inv = Arc::new(crate::image::inventory(&loaded, Path::new(&label)));
+                crate::tree::count_skips(&m.skipped, &inv.skipped_entries);
+                cache
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(img.id.clone(), inv.clone());
+                inv
+            }
+        };
+        packages += inv.packages.len();
+        errors += inv.lockfiles.iter().filter(|l| l.error.is_some()).count();
+        for mut f in scan::find(&inv, db) {
+            f.lockfile = PathBuf::from(format!("{label}:{}", f.lockfile.display()));
+            findings.push(f);
+        }
+    }
+    Ok((packages, findings, errors))
 }
 
 fn alert(f: &Finding) -> AlertEvent {
@@ -224,6 +317,7 @@ async fn run(
     state: Arc<Mutex<State>>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let images: Arc<ImageCache> = Arc::new(Mutex::new(HashMap::new()));
     let mut tick = tokio::time::interval(cfg.scan_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -232,8 +326,8 @@ async fn run(
             _ = stop.changed() => return,
         }
         let started = Instant::now();
-        let (c, d, mm) = (cfg.clone(), db_dir.clone(), m.clone());
-        let outcome = match tokio::task::spawn_blocking(move || scan_once(&c, &d, &mm)).await {
+        let (c, d, mm, ic) = (cfg.clone(), db_dir.clone(), m.clone(), images.clone());
+        let outcome = match tokio::task::spawn_blocking(move || scan_once(&c, &d, &mm, &ic)).await {
             Ok(o) => o,
             Err(e) => Outcome::Error(format!("scan task failed: {e}")),
         };

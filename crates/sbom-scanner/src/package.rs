@@ -475,6 +475,8 @@ pub struct Inventory {
     pub lockfiles: Vec<LockfileReport>,
     /// Directories that could not be walked.
     pub walk_errors: Vec<Error>,
+    /// Entries passed over for safety or size (FIFOs, links out of the root, …), per reason.
+    pub skipped_entries: crate::tree::SkipCounts,
     /// Sorted by ecosystem, name, version and source; one entry per package per lockfile.
     pub packages: Vec<Package>,
 }

@@ -113,6 +113,14 @@ pub fn table(r: &ScanReport) -> String {
     for l in r.lockfiles.iter().filter(|l| l.error.is_some()) {
         let _ = writeln!(out, "\nerror: {}", l.error.as_deref().unwrap_or_default());
     }
+    if !r.skipped_entries.is_empty() {
+        let skipped: Vec<String> = r
+            .skipped_entries
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect();
+        let _ = writeln!(out, "\nskipped entries: {}", skipped.join(", "));
+    }
     let counts: Vec<String> = r
         .by_severity
         .iter()

@@ -256,6 +256,9 @@ pub struct ScanReport {
     pub below_min_severity: usize,
     /// Reported findings per severity (`unknown` included).
     pub by_severity: BTreeMap<&'static str, usize>,
+    /// Entries the walk passed over for safety or size, per reason (`not_regular`,
+    /// `unresolved_link`, `too_large`, `not_kept`).
+    pub skipped_entries: BTreeMap<&'static str, u64>,
 }
 
 /// Applies `policy` to `findings`. `today` decides which suppressions have expired.
@@ -286,6 +289,7 @@ pub fn apply(
             .unwrap_or_default(),
         below_min_severity: 0,
         by_severity: BTreeMap::new(),
+        skipped_entries: inv.skipped_entries.to_map(),
     };
     for f in findings {
         let by = policy

@@ -217,3 +217,51 @@ fn cargo_auditable_section() {
     let e = packages_from_elf(Path::new("demo"), &broken).expect_err("truncated JSON");
     assert_eq!(e.to_string(), "demo: invalid JSON");
 }
+
+/// A Go program in an image layer (a tar made by GNU tar): the image's inventory lists the
+/// modules built into it, reported under the executable's path in the image.
+#[test]
+fn go_binary_in_an_image_layer_is_inventoried() {
+    use ironpost_sbom_scanner::image::{self, ImageTree, Keep, Limits, Loaded};
+    let (bytes, go_version) = build_go(&[]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bin = dir.path().join("root/usr/local/bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    std::fs::write(bin.join("app"), &bytes).expect("write");
+    run(Command::new("chmod").arg("0755").arg(bin.join("app")));
+    let layer = dir.path().join("layer.tar");
+    run(Command::new("tar")
+        .arg("-cf")
+        .arg(&layer)
+        .arg("-C")
+        .arg(dir.path().join("root"))
+        .arg("usr"));
+    let keep = Keep {
+        elf: true,
+        paths: None,
+    };
+    let mut tree = ImageTree::new(Limits::default(), keep);
+    tree.apply_layer(std::fs::File::open(&layer).expect("layer"))
+        .expect("layer applies");
+    let loaded = Loaded {
+        tree,
+        tag: None,
+        layers: 1,
+    };
+    let inv = image::inventory(&loaded, Path::new("test-image"));
+    let purls: Vec<String> = inv.packages.iter().map(|p| p.purl()).collect();
+    assert_eq!(
+        purls,
+        [
+            "pkg:golang/example.com/ironpost/greet@v1.2.3".to_owned(),
+            format!("pkg:golang/stdlib@{}", stdlib(&go_version)),
+        ]
+    );
+    assert!(
+        inv.packages
+            .iter()
+            .all(|p| p.lockfile.as_ref() == Path::new("/usr/local/bin/app")),
+        "{:?}",
+        inv.packages
+    );
+}

@@ -231,3 +231,24 @@ fn not_a_database() {
         format!("{}: no Packages table", other.display())
     );
 }
+
+/// A scanned root with an rpm database: the scanner's inventory holds its packages, named after
+/// the database, with the release's ecosystem from the root's os-release.
+#[test]
+fn a_root_with_an_rpm_database_is_inventoried() {
+    let (_dir, root, _db) = rpm_root();
+    let inv = ironpost_sbom_scanner::inventory(std::slice::from_ref(&root)).expect("scan");
+    let names: Vec<(String, String)> = inv
+        .packages
+        .iter()
+        .map(|p| (p.name.clone(), p.lockfile.display().to_string()))
+        .collect();
+    let db = root.join("var/lib/rpm/rpmdb.sqlite").display().to_string();
+    assert_eq!(
+        names,
+        [
+            ("ironpost-demo".to_owned(), db.clone()),
+            ("ironpost-demo-libs".to_owned(), db),
+        ]
+    );
+}

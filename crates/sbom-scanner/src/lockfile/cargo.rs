@@ -154,14 +154,28 @@ pub(super) fn parse(ctx: Ctx<'_>, text: &str) -> Result<Parsed, Error> {
 /// Reads the lockfile at `path` through the fast path in 64 KiB chunks, without holding its text;
 /// `None` when the fast path leaves it to the TOML parser (or the file is over the size limit or
 /// not UTF-8: the caller's full read reports those).
+#[cfg(test)]
 pub(super) fn parse_file_fast(path: &Path) -> Result<Option<Parsed>, Error> {
-    const CHUNK: usize = 64 << 10;
     let io = |source| Error::Io {
         path: path.to_owned(),
         source,
     };
     let file = std::fs::File::open(path).map_err(io)?;
     let size = file.metadata().map_or(0, |m| m.len());
+    parse_reader_fast(path, file, size)
+}
+
+/// [`parse_file_fast`] over an open file of `size` bytes; `path` names it in errors.
+pub(super) fn parse_reader_fast(
+    path: &Path,
+    file: impl Read,
+    size: u64,
+) -> Result<Option<Parsed>, Error> {
+    const CHUNK: usize = 64 << 10;
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
     let mut file = file.take(MAX_FILE_BYTES + 1);
     let mut fast: Option<Fast> = None;
     let mut buf = vec![0u8; CHUNK];

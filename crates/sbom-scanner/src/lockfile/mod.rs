@@ -184,17 +184,35 @@ pub(crate) fn read_limited(path: &Path) -> Result<String, Error> {
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(io)?;
+    let size = std::fs::metadata(path).map_or(bytes.len() as u64, |m| m.len());
+    limited_text(path, bytes, size)
+}
+
+/// `bytes` (at most one past the limit) as UTF-8 text, or why not.
+pub(crate) fn limited_text(path: &Path, bytes: Vec<u8>, size: u64) -> Result<String, Error> {
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        let size = std::fs::metadata(path).map_or(bytes.len() as u64, |m| m.len());
         return Err(Error::TooLarge {
             path: path.to_owned(),
-            size,
+            size: size.max(bytes.len() as u64),
             limit: MAX_FILE_BYTES,
         });
     }
     String::from_utf8(bytes).map_err(|_| Error::NotUtf8 {
         path: path.to_owned(),
     })
+}
+
+/// Reads an opened tree file (already checked against [`MAX_FILE_BYTES`]) as UTF-8; `path` names
+/// it in errors.
+pub(crate) fn read_opened(path: &Path, opened: crate::tree::Opened) -> Result<String, Error> {
+    let size = opened.size();
+    let bytes = opened
+        .read_all(MAX_FILE_BYTES)
+        .map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+    limited_text(path, bytes, size)
 }
 
 /// Parses the text of a lockfile of a known format: de-duplicated, sorted, each package carrying
@@ -241,13 +259,51 @@ pub(crate) fn parse_file(path: &Path) -> Result<Parsed, Error> {
     let format = Format::from_path(path).ok_or_else(|| Error::UnknownFormat {
         path: path.to_owned(),
     })?;
+    let file = std::fs::File::open(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let size = file.metadata().map_or(0, |m| m.len());
+    parse_opened(
+        format,
+        path,
+        crate::tree::Opened::File {
+            file,
+            size,
+            id: (0, 0),
+        },
+    )
+}
+
+/// Parses an opened lockfile of `format`; `path` is how reports name it.
+pub(crate) fn parse_opened(
+    format: Format,
+    path: &Path,
+    opened: crate::tree::Opened,
+) -> Result<Parsed, Error> {
     // Cargo.lock as Cargo writes it is read as a stream: the text of a large one is never held.
-    if format == Format::CargoLock
-        && let Some(parsed) = cargo::parse_file_fast(path)?
-    {
-        return finish(path, parsed);
-    }
-    let text = read_limited(path)?;
+    let opened = match opened {
+        crate::tree::Opened::File { file, size, id } if format == Format::CargoLock => {
+            if let Some(parsed) = cargo::parse_reader_fast(path, &file, size)? {
+                return finish(path, parsed);
+            }
+            // The fast reader gave up: read the file again from the start.
+            let mut file = file;
+            std::io::Seek::rewind(&mut file).map_err(|source| Error::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+            crate::tree::Opened::File { file, size, id }
+        }
+        crate::tree::Opened::Bytes(b) if format == Format::CargoLock => {
+            if let Some(parsed) = cargo::parse_reader_fast(path, &b[..], b.len() as u64)? {
+                return finish(path, parsed);
+            }
+            crate::tree::Opened::Bytes(b)
+        }
+        o => o,
+    };
+    let text = read_opened(path, opened)?;
     parse_text(format, path, &text)
 }
 

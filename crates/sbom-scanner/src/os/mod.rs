@@ -7,7 +7,9 @@
 //! file and line). Distribution advisories name source packages, so each package records its
 //! source (dpkg `Source:`, apk `o:`) and the OSV ecosystem of its release (`Debian:12`,
 //! `Ubuntu:22.04:LTS`, `Alpine:v3.19`). Ubuntu Pro records (`Ubuntu:Pro:…`, fixes shipped only to
-//! Pro subscribers) are not matched. rpm databases (`rpmdb.sqlite`) are not read.
+//! Pro subscribers) are not matched. rpm's SQLite database (`var/lib/rpm/rpmdb.sqlite`, or
+//! `usr/lib/sysimage/rpm/rpmdb.sqlite`) is read too (`rpm.rs`); the older Berkeley DB and ndb
+//! formats are not.
 
 pub(crate) mod apk;
 pub(crate) mod dpkg;
@@ -16,8 +18,9 @@ pub mod rpm;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
-use crate::lockfile::{Parsed, read_limited};
+use crate::lockfile::Parsed;
 use crate::package::Ecosystem;
+use crate::tree::{Kind, OpenError, SkipCounts, SkipReason, Tree, read_text};
 
 /// The distribution of a root, from os-release.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -103,42 +106,112 @@ impl OsRelease {
     }
 }
 
-/// The package databases found at the top of `root`, each with what parsing it gave.
-pub(crate) fn inventory_root(root: &Path) -> Vec<(PathBuf, Result<Parsed, Error>)> {
+/// Paths of the package databases at the top of a root filesystem.
+pub(crate) const DPKG_STATUS: &str = "var/lib/dpkg/status";
+pub(crate) const DPKG_STATUS_D: &str = "var/lib/dpkg/status.d";
+pub(crate) const APK_INSTALLED: &str = "lib/apk/db/installed";
+pub(crate) const OS_RELEASE: [&str; 2] = ["etc/os-release", "usr/lib/os-release"];
+pub(crate) const RPMDB: [&str; 2] = [
+    "var/lib/rpm/rpmdb.sqlite",
+    "usr/lib/sysimage/rpm/rpmdb.sqlite",
+];
+/// Largest `rpmdb.sqlite` read from a tree (held in memory while it is read).
+pub(crate) const MAX_RPMDB_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Whether a scanner reads the file at `rel` (a root-relative path) as a package database or
+/// os-release; image trees keep the content of these.
+pub(crate) fn wanted(rel: &str) -> bool {
+    rel == DPKG_STATUS
+        || rel == APK_INSTALLED
+        || OS_RELEASE.contains(&rel)
+        || RPMDB.contains(&rel)
+        || rel
+            .strip_prefix(DPKG_STATUS_D)
+            .and_then(|r| r.strip_prefix('/'))
+            .is_some_and(|name| !name.is_empty() && !name.contains('/'))
+}
+
+/// The package databases found at the top of `tree`, each (named as the tree shows it) with what
+/// parsing it gave. Entries passed over for safety are counted in `skips`.
+pub(crate) fn inventory_root(
+    tree: &dyn Tree,
+    skips: &mut SkipCounts,
+) -> Vec<(PathBuf, Result<Parsed, Error>)> {
     let mut found = Vec::new();
-    let status = root.join("var/lib/dpkg/status");
-    let status_d = root.join("var/lib/dpkg/status.d");
-    let apk_db = root.join("lib/apk/db/installed");
-    let mut files: Vec<(PathBuf, bool)> = Vec::new();
-    if status.is_file() {
-        files.push((status, false));
-    }
-    if status_d.is_dir() {
-        match std::fs::read_dir(&status_d).and_then(|rd| rd.collect::<Result<Vec<_>, _>>()) {
+    let mut files: Vec<(PathBuf, bool)> = vec![(PathBuf::from(DPKG_STATUS), false)];
+    let status_d = Path::new(DPKG_STATUS_D);
+    if tree.kind(status_d) == Some(Kind::Dir) {
+        match tree.read_dir(status_d) {
             Ok(entries) => {
                 let mut paths: Vec<PathBuf> = entries
                     .into_iter()
-                    .map(|e| e.path())
+                    .filter(|e| e.kind != Kind::Dir)
                     // distroless also writes `NAME.md5sums` beside each stanza file.
-                    .filter(|p| p.is_file() && p.extension().is_none_or(|e| e != "md5sums"))
+                    .filter(|e| !e.name.ends_with(".md5sums"))
+                    .map(|e| status_d.join(e.name))
                     .collect();
                 paths.sort();
                 files.extend(paths.into_iter().map(|p| (p, true)));
             }
             Err(source) => found.push((
-                status_d.clone(),
+                tree.display(status_d),
                 Err(Error::Io {
-                    path: status_d,
+                    path: tree.display(status_d),
                     source,
                 }),
             )),
         }
     }
-    let has_apk = apk_db.is_file();
-    if files.is_empty() && !has_apk {
+    // Read first (a missing or skipped one gives nothing), then parsed with the release.
+    let texts: Vec<(PathBuf, Option<bool>, Result<String, Error>)> = files
+        .into_iter()
+        .map(|(rel, distroless)| (rel, Some(distroless)))
+        .chain([(PathBuf::from(APK_INSTALLED), None)])
+        .filter_map(|(rel, kind)| {
+            let text = read_text(tree, &rel, skips)?;
+            Some((tree.display(&rel), kind, text))
+        })
+        .collect();
+    let rpmdb = RPMDB.iter().find_map(|rel| {
+        let rel = Path::new(rel);
+        let shown = tree.display(rel);
+        match tree.open(rel, MAX_RPMDB_BYTES) {
+            Ok(o) => Some((
+                shown.clone(),
+                o.read_all(MAX_RPMDB_BYTES).map_err(|source| Error::Io {
+                    path: shown,
+                    source,
+                }),
+            )),
+            Err(OpenError::Missing) => None,
+            Err(OpenError::Skipped(r)) => {
+                skips.add(r);
+                None
+            }
+            Err(OpenError::TooLarge(size)) => {
+                skips.add(SkipReason::TooLarge);
+                Some((
+                    shown.clone(),
+                    Err(Error::TooLarge {
+                        path: shown,
+                        size,
+                        limit: MAX_RPMDB_BYTES,
+                    }),
+                ))
+            }
+            Err(OpenError::Io(source)) => Some((
+                shown.clone(),
+                Err(Error::Io {
+                    path: shown,
+                    source,
+                }),
+            )),
+        }
+    });
+    if texts.is_empty() && rpmdb.is_none() {
         return found;
     }
-    let os = match read_os_release(root) {
+    let os = match read_os_release(tree, skips) {
         Ok(os) => Some(os),
         Err((path, e)) => {
             found.push((path, Err(e)));
@@ -146,27 +219,34 @@ pub(crate) fn inventory_root(root: &Path) -> Vec<(PathBuf, Result<Parsed, Error>
         }
     };
     let os_ref = os.as_ref();
-    for (path, distroless) in files {
-        let parsed = read_limited(&path)
-            .and_then(|text| dpkg::parse(&path, &text, distroless, os_ref))
+    for (path, kind, text) in texts {
+        let parsed = text
+            .and_then(|text| match kind {
+                Some(distroless) => dpkg::parse(&path, &text, distroless, os_ref),
+                None => apk::parse(&path, &text, os_ref),
+            })
             .and_then(|p| crate::lockfile::finish(&path, p));
         found.push((path, parsed));
     }
-    if has_apk {
-        let parsed = read_limited(&apk_db)
-            .and_then(|text| apk::parse(&apk_db, &text, os_ref))
-            .and_then(|p| crate::lockfile::finish(&apk_db, p));
-        found.push((apk_db, parsed));
+    if let Some((path, bytes)) = rpmdb {
+        let parsed = bytes
+            .and_then(|b| rpm::parse_db_bytes(&path, &b, os_ref))
+            .map(|db| Parsed {
+                packages: db.packages,
+                skipped: db.skipped,
+            });
+        found.push((path, parsed));
     }
     found
 }
 
 /// The root's os-release; a missing one is an empty [`OsRelease`] (no release known).
-fn read_os_release(root: &Path) -> Result<OsRelease, (PathBuf, Error)> {
-    for rel in ["etc/os-release", "usr/lib/os-release"] {
-        let path = root.join(rel);
-        if path.is_file() {
-            return read_limited(&path)
+fn read_os_release(tree: &dyn Tree, skips: &mut SkipCounts) -> Result<OsRelease, (PathBuf, Error)> {
+    for rel in OS_RELEASE {
+        let rel = Path::new(rel);
+        if let Some(text) = read_text(tree, rel, skips) {
+            let path = tree.display(rel);
+            return text
                 .and_then(|text| OsRelease::parse(&path, &text))
                 .map_err(|e| (path, e));
         }

@@ -247,13 +247,53 @@ pub struct RpmDb {
 
 /// Reads `rpmdb.sqlite` at `path` (of a root whose os-release is `os`).
 pub fn parse_db(path: &Path, os: Option<&OsRelease>) -> Result<RpmDb, Error> {
+    read_db(path, path, os)
+}
+
+/// Reads an `rpmdb.sqlite` whose content is `bytes` (read from a scanned tree or an image),
+/// shown as `shown` in errors and as the packages' lockfile: SQLite opens files, so the bytes are
+/// copied into a private temporary file (mode 0600, removed after), read like [`parse_db`].
+pub(crate) fn parse_db_bytes(
+    shown: &Path,
+    bytes: &[u8],
+    os: Option<&OsRelease>,
+) -> Result<RpmDb, Error> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COPIES: AtomicU64 = AtomicU64::new(0);
+    let tmp = std::env::temp_dir().join(format!(
+        "ironpost-rpmdb-{}-{}.sqlite",
+        std::process::id(),
+        COPIES.fetch_add(1, Ordering::Relaxed)
+    ));
+    let io = |source| Error::Io {
+        path: shown.to_owned(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io)?;
+    let read = f
+        .write_all(bytes)
+        .map_err(io)
+        .and_then(|()| read_db(&tmp, shown, os));
+    drop(f);
+    let _ = std::fs::remove_file(&tmp);
+    read
+}
+
+fn read_db(path: &Path, shown: &Path, os: Option<&OsRelease>) -> Result<RpmDb, Error> {
     let invalid = |reason: String| Error::Invalid {
-        path: path.to_owned(),
+        path: shown.to_owned(),
         line: None,
         reason,
     };
     let meta = std::fs::metadata(path).map_err(|source| Error::Io {
-        path: path.to_owned(),
+        path: shown.to_owned(),
         source,
     })?;
     if !meta.is_file() {
@@ -261,7 +301,7 @@ pub fn parse_db(path: &Path, os: Option<&OsRelease>) -> Result<RpmDb, Error> {
     }
     if meta.len() > MAX_DB_BYTES {
         return Err(Error::TooLarge {
-            path: path.to_owned(),
+            path: shown.to_owned(),
             size: meta.len(),
             limit: MAX_DB_BYTES,
         });
@@ -298,7 +338,7 @@ pub fn parse_db(path: &Path, os: Option<&OsRelease>) -> Result<RpmDb, Error> {
     let mut too_large = Vec::new();
     while let Some(row) = rows.next().map_err(sql)? {
         if blobs.len() >= MAX_PACKAGES {
-            return Err(crate::lockfile::too_many(path));
+            return Err(crate::lockfile::too_many(shown));
         }
         let hnum: i64 = row.get(0).map_err(sql)?;
         let blob = row.get_ref(1).map_err(sql)?;
@@ -324,7 +364,7 @@ pub fn parse_db(path: &Path, os: Option<&OsRelease>) -> Result<RpmDb, Error> {
             reason: "header over the size limit",
         });
     }
-    let parsed = crate::lockfile::finish(path, parsed)?;
+    let parsed = crate::lockfile::finish(shown, parsed)?;
     Ok(RpmDb {
         packages: parsed.packages,
         skipped: parsed.skipped,
