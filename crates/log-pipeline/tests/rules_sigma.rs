@@ -10,34 +10,13 @@ use ironpost_log_pipeline::rules::{
     RejectKind, RuleError, RuleFormat, RuleSet, RuleStatus, load_dir, load_str, validate_dir,
 };
 
+mod common;
+use common::{matched, rec};
+
 fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/rules")
         .join(rel)
-}
-
-fn rec(process: &str, message: &str, extra: &[(&str, &str)]) -> MapFields {
-    let mut fields = vec![("process".to_owned(), process.to_owned())];
-    fields.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    MapFields {
-        message: message.to_owned(),
-        timestamp_micros: None,
-        fields,
-    }
-}
-
-fn matched(set: &RuleSet, r: &MapFields) -> Vec<String> {
-    let (mut fast, mut slow) = (Vec::new(), Vec::new());
-    set.matches(r, &mut fast);
-    set.matches_exhaustive(r, &mut slow);
-    let ids: Vec<String> = fast.iter().map(|r| r.title.clone()).collect();
-    let slow_ids: Vec<String> = slow.iter().map(|r| r.title.clone()).collect();
-    assert_eq!(ids, slow_ids, "prefilter disagrees on {:?}", r.message);
-    ids
 }
 
 #[test]

@@ -7,36 +7,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ironpost_log_pipeline::MapFields;
 use ironpost_log_pipeline::rules::{
     Alerter, AlertingConfig, Correlate, ManualClock, Rule, RuleSet, load_str, validate_dir,
 };
 
+mod common;
+use common::{matched, rec};
+
 const SEC: i64 = 1_000_000;
-
-fn rec(process: &str, message: &str, extra: &[(&str, &str)]) -> MapFields {
-    let mut fields = vec![("process".to_owned(), process.to_owned())];
-    fields.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    MapFields {
-        message: message.to_owned(),
-        timestamp_micros: None,
-        fields,
-    }
-}
-
-fn matched(set: &RuleSet, r: &MapFields) -> Vec<String> {
-    let (mut fast, mut slow) = (Vec::new(), Vec::new());
-    set.matches(r, &mut fast);
-    set.matches_exhaustive(r, &mut slow);
-    let ids: Vec<String> = fast.iter().map(|r| r.title.clone()).collect();
-    let slow_ids: Vec<String> = slow.iter().map(|r| r.title.clone()).collect();
-    assert_eq!(ids, slow_ids, "prefilter disagrees on {:?}", r.message);
-    ids
-}
 
 /// One Sigma rule from text (sshd), with `detection` as given (4-space indented body).
 fn sigma_rule(detection: &str) -> Rule {

@@ -5,31 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use ironpost_log_pipeline::rules::{RuleError, RuleSet, load_dir, load_str, validate_dir};
-use ironpost_log_pipeline::{MapFields, ParseContext, parse};
+use ironpost_log_pipeline::{ParseContext, parse};
 
-fn rec(process: &str, message: &str, extra: &[(&str, &str)]) -> MapFields {
-    let mut fields = vec![("process".to_owned(), process.to_owned())];
-    fields.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    MapFields {
-        message: message.to_owned(),
-        timestamp_micros: None,
-        fields,
-    }
-}
-
-fn matched(set: &RuleSet, r: &MapFields) -> Vec<String> {
-    let (mut fast, mut slow) = (Vec::new(), Vec::new());
-    set.matches(r, &mut fast);
-    set.matches_exhaustive(r, &mut slow);
-    let ids: Vec<String> = fast.iter().map(|r| r.title.clone()).collect();
-    let slow_ids: Vec<String> = slow.iter().map(|r| r.title.clone()).collect();
-    assert_eq!(ids, slow_ids, "prefilter disagrees on {:?}", r.message);
-    ids
-}
+mod common;
+use common::{matched, rec};
 
 /// The vendored SigmaHQ rules (`testdata/sigmahq/`, see its PROVENANCE).
 fn sigmahq(rel: &str) -> PathBuf {
