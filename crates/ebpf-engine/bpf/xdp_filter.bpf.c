@@ -663,11 +663,13 @@ int clock_probe(struct xdp_md *ctx)
 	__u32 zero = 0;
 	struct clock_sample *s = bpf_map_lookup_elem(&clock_sample, &zero);
 
-	/* Jiffies first: a tick between the two reads then makes the pair's monotonic time the
-	 * later one, which converts deadlines to later jiffies, never earlier. */
+	/* Jiffies before and after the coarse clock: userspace keeps only samples where both
+	 * agree, so no tick fell between the reads (a torn pair has a monotonic time one tick too
+	 * late for its jiffies and would convert deadlines to jiffies a tick too early). */
 	if (s) {
 		s->jiffies = bpf_jiffies64();
 		s->coarse_ns = bpf_ktime_get_coarse_ns();
+		s->jiffies_after = bpf_jiffies64();
 	}
 	return XDP_PASS;
 }

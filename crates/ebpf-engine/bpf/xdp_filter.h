@@ -106,6 +106,9 @@ struct lpm_value {
 struct clock_sample {
 	__u64 jiffies;
 	__u64 coarse_ns;
+	/* jiffies again after the coarse read: a sample whose two jiffies differ was torn by a tick
+	 * (or by the vCPU being descheduled) between the reads and is discarded. */
+	__u64 jiffies_after;
 };
 
 struct proto_stats {

@@ -173,6 +173,11 @@ pub enum Error {
     )]
     ClockCalibration { waited_ms: u64 },
 
+    /// Every one of `tries` clock samples in a row had its jiffies change between its reads
+    /// (a machine whose vCPU is descheduled for whole ticks at a time).
+    #[error("cannot sample the kernel clocks: {tries} samples in a row were torn by a tick")]
+    ClockTorn { tries: usize },
+
     #[cfg(feature = "runtime")]
     #[error("BPF_PROG_TEST_RUN failed on a {len}-byte frame")]
     TestRun {

@@ -106,12 +106,13 @@ pub(crate) struct LpmValue {
     pub _pad: u32,
 }
 
-/// `struct clock_sample`: jiffies and `CLOCK_MONOTONIC_COARSE` read by `clock_probe`.
+/// `struct clock_sample`: jiffies, `CLOCK_MONOTONIC_COARSE` and jiffies again, read by `clock_probe`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct RawClockSample {
     pub jiffies: u64,
     pub coarse_ns: u64,
+    pub jiffies_after: u64,
 }
 
 /// `struct proto_stats`.
@@ -200,7 +201,7 @@ const _: () = {
     assert!(size_of::<RawEvent>() == 56);
     assert!(size_of::<DstKey>() == 16);
     assert!(size_of::<RawDstTcp>() == 16);
-    assert!(size_of::<RawClockSample>() == 16);
+    assert!(size_of::<RawClockSample>() == 24);
 };
 
 #[cfg(feature = "runtime")]

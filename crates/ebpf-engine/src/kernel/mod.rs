@@ -587,6 +587,9 @@ fn named_program<'a>(bpf: &'a mut Ebpf, program: &'static str) -> Result<&'a mut
         .ok_or(Error::MissingProgram { program })
 }
 
+/// Samples taken in a row before calibration gives up on getting one no tick tore.
+const TORN_SAMPLE_RETRIES: usize = 100;
+
 /// Nanoseconds per jiffy on this kernel, measured once per process (`CONFIG_HZ` is fixed).
 static TICK_NS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
 
@@ -600,8 +603,10 @@ static TICK_NS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
 /// A CPU woken from idle updates jiffies at once but the coarse clock only at its next tick, so
 /// one sample can pair fresh jiffies with a monotonic time some ticks old, which would convert
 /// deadlines to jiffies that come too early. The pair kept is the freshest of the samples taken
-/// back to back over three ticks (the largest monotonic time for its jiffies); the conversion adds
-/// a tick of margin on top (`JiffyClock::to_jiffies`).
+/// back to back over three ticks (the largest monotonic time for its jiffies); a sample torn by a
+/// tick between its reads (jiffies read again after the coarse clock differ) would be fresher
+/// than any real pair and is never kept. The conversion adds a tick of margin on top
+/// (`JiffyClock::to_jiffies`).
 fn calibrate(bpf: &mut Ebpf) -> Result<JiffyClock> {
     use std::time::{Duration, Instant};
 
@@ -611,23 +616,32 @@ fn calibrate(bpf: &mut Ebpf) -> Result<JiffyClock> {
         source: Box::new(source),
     })?;
     let samples: Array<MapData, RawClockSample> = take(bpf, CLOCK_SAMPLE)?;
+    // A sample whose jiffies changed between its two reads was torn by a tick and is taken
+    // again (a tick lasts milliseconds, a sample about a microsecond).
     let mut sample = || -> Result<(u64, u64)> {
         let frame = [0u8; 14];
-        named_program(bpf, CLOCK_PROBE)?
-            .test_run(TestRunOptions {
-                data_in: Some(&frame),
-                repeat: 1,
-                ..TestRunOptions::default()
-            })
-            .map_err(|source| Error::TestRun {
-                len: frame.len(),
+        for _ in 0..TORN_SAMPLE_RETRIES {
+            named_program(bpf, CLOCK_PROBE)?
+                .test_run(TestRunOptions {
+                    data_in: Some(&frame),
+                    repeat: 1,
+                    ..TestRunOptions::default()
+                })
+                .map_err(|source| Error::TestRun {
+                    len: frame.len(),
+                    source: Box::new(source),
+                })?;
+            let s = samples.get(&0, 0).map_err(|source| Error::Map {
+                map: CLOCK_SAMPLE,
                 source: Box::new(source),
             })?;
-        let s = samples.get(&0, 0).map_err(|source| Error::Map {
-            map: CLOCK_SAMPLE,
-            source: Box::new(source),
-        })?;
-        Ok((s.jiffies, s.coarse_ns))
+            if s.jiffies == s.jiffies_after {
+                return Ok((s.jiffies, s.coarse_ns));
+            }
+        }
+        Err(Error::ClockTorn {
+            tries: TORN_SAMPLE_RETRIES,
+        })
     };
     let tick_ns = match TICK_NS.get() {
         Some(t) => *t,
