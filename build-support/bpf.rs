@@ -14,6 +14,9 @@ use std::process::{Command, ExitCode};
 const INSTALL_HINT: &str = "install the Debian packages `clang llvm libbpf-dev` \
      (scripts/setup.sh does), or point $CLANG at a clang that can target bpf";
 
+/// This directory's `bpf/`, seen from a crate under `crates/`.
+const SHARED_INCLUDE: &str = "../../build-support/bpf";
+
 /// Compiles `bpf/NAME.bpf.c` (with `bpf/NAME.h`) of the crate being built into
 /// `$OUT_DIR/NAME.bpf.o`, when the crate's `runtime` feature is on.
 pub(crate) fn compile(name: &str) -> ExitCode {
@@ -21,6 +24,8 @@ pub(crate) fn compile(name: &str) -> ExitCode {
     for src in &sources {
         println!("cargo:rerun-if-changed={src}");
     }
+    // Headers shared by the programs (build scripts run in the crate's directory).
+    println!("cargo:rerun-if-changed={SHARED_INCLUDE}/token_bucket.h");
     println!("cargo:rerun-if-env-changed=CLANG");
 
     // Without the `runtime` feature nothing embeds the object: the crate builds without clang.
@@ -40,6 +45,7 @@ pub(crate) fn compile(name: &str) -> ExitCode {
         .args(["-O2", "-g", "-Wall", "-target", "bpf", "-c"])
         .arg("-I/usr/include/bpf")
         .arg(format!("-I/usr/include/{arch}-linux-gnu"))
+        .arg(format!("-I{SHARED_INCLUDE}"))
         .arg(&sources[0])
         .arg("-o")
         .arg(&out)

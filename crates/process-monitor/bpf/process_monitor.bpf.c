@@ -30,6 +30,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "process_monitor.h"
+#include "token_bucket.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -138,37 +139,19 @@ static __always_inline void count(__u32 kind, __u32 what)
 		*c += 1;
 }
 
-/* Token bucket per CPU and kind: refills event_rate_per_sec tokens per second up to
- * event_burst. The same arithmetic as the XDP engine's. */
+/* Token bucket per CPU and kind (build-support/bpf/token_bucket.h, shared with the XDP engine). */
 static __always_inline int rate_allow(__u32 kind)
 {
 	__u32 zero = 0;
 	struct monitor_config *cfg = bpf_map_lookup_elem(&config, &zero);
 	struct rate_state *st = bpf_map_lookup_elem(&rate_state, &kind);
-	__u64 now, cap, tokens, elapsed;
 
 	if (!cfg || !st)
 		return 0;
-	now = bpf_ktime_get_boot_ns();
-	cap = cfg->event_burst * NANO_TOKENS_PER_EVENT;
-	if (st->last_ns == 0) {
-		tokens = cap;
-	} else {
-		elapsed = now - st->last_ns;
-		/* Capping elapsed keeps elapsed * rate from overflowing. */
-		if (elapsed > cfg->refill_cap_ns)
-			elapsed = cfg->refill_cap_ns;
-		tokens = st->tokens + elapsed * cfg->event_rate_per_sec;
-		if (tokens > cap)
-			tokens = cap;
-	}
-	st->last_ns = now;
-	if (tokens < NANO_TOKENS_PER_EVENT) {
-		st->tokens = tokens;
+	if (!token_bucket_take(st, cfg->event_rate_per_sec, cfg->event_burst, cfg->refill_cap_ns)) {
 		count(kind, CNT_RATE_LIMITED);
 		return 0;
 	}
-	st->tokens = tokens - NANO_TOKENS_PER_EVENT;
 	return 1;
 }
 
