@@ -6,8 +6,8 @@
 //! but before any further run: `1.0 < 1.0^git1 < 1.0.1`). Digit runs compare as numbers
 //! (leading zeros ignored) and sort after letter runs; letter runs compare byte by byte.
 //!
-//! A missing release compares as an empty one (less than any release), which is what rpm 4.18's
-//! `rpm.vercmp` answers too (`1.0 < 1.0-1`); tests check this order against rpm itself
+//! A missing release sorts before any present one, even an empty one or `~` (rpm 4.18's
+//! `rpm.vercmp`: `1.0 < 1.0-~ < 1.0- < 1.0-1`); tests check this order against rpm itself
 //! (crates/vulndb/tests/rpm_order.rs).
 
 use std::cmp::Ordering;
@@ -92,7 +92,8 @@ pub struct Rpm {
     /// Digits without leading zeros.
     epoch: String,
     version: Vec<Seg>,
-    release: Vec<Seg>,
+    /// `None` without a `-`.
+    release: Option<Vec<Seg>>,
 }
 
 impl Rpm {
@@ -112,8 +113,8 @@ impl Rpm {
             None => ("", s),
         };
         let (version, release) = match rest.rsplit_once('-') {
-            Some((v, r)) => (v, r),
-            None => (rest, ""),
+            Some((v, r)) => (v, Some(r)),
+            None => (rest, None),
         };
         if version.is_empty() {
             return None;
@@ -121,7 +122,7 @@ impl Rpm {
         Some(Rpm {
             epoch: epoch.to_owned(),
             version: segments(version),
-            release: segments(release),
+            release: release.map(segments),
         })
     }
 }
@@ -133,7 +134,10 @@ impl Ord for Rpm {
             .cmp(&other.epoch.len())
             .then_with(|| self.epoch.cmp(&other.epoch))
             .then_with(|| cmp_segments(&self.version, &other.version))
-            .then_with(|| cmp_segments(&self.release, &other.release))
+            .then_with(|| match (&self.release, &other.release) {
+                (Some(a), Some(b)) => cmp_segments(a, b),
+                (a, b) => a.is_some().cmp(&b.is_some()),
+            })
     }
 }
 
@@ -211,6 +215,11 @@ mod tests {
             ("0:1.0", "1.0", Equal),
             ("1.0-1", "1.0-2", Less),
             ("1.0-1", "1.0", Greater),
+            // A missing release before any present one, `~` and empty included (rpm 4.18:
+            // `rpm.vercmp('0:7', '7-~')` is -1; found by tests/rpm_order.rs).
+            ("0:7", "7-~", Less),
+            ("7", "7-", Less),
+            ("7-~", "7-", Less),
             ("3.0.7-24.el9", "3.0.7-25.el9", Less),
             ("1:3.0.7-24.el9", "3.0.7-27.el9", Greater),
             ("2.34-60.el9", "2.34-60.el9_2.7", Less),
