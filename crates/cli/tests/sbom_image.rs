@@ -3,8 +3,11 @@
 //! vulnerable crate that an upper layer deletes (a whiteout: not reported), a Cargo.lock that
 //! stays (reported), and this machine's real dpkg status and os-release (Debian packages
 //! inventoried; hand-written OSV records around the installed coreutils version: one finding).
+//! A Go program built here (Debian's Go, the sbom-scanner's fixture module, offline) sits in the
+//! upper layer: the modules built into it are inventoried, and a hand-written advisory for the Go
+//! standard library built into it is found, by the CLI and by the daemon.
 //! The engine's export, `docker save`'s tar and an OCI layout converted from it give the same
-//! inventory and findings; `sbom generate --image` writes the image's CycloneDX.
+//! inventory and findings; `sbom generate --image` writes the image's CycloneDX and SPDX.
 
 #![allow(clippy::unwrap_used)]
 
@@ -71,6 +74,17 @@ fn database(work: &Path) -> PathBuf {
         });
         std::fs::write(osv.join(format!("{id}.json")), rec.to_string()).unwrap();
     }
+    // The Go standard library built into /usr/local/bin/app (fixed in the next patch release of
+    // this machine's Go, as the Go vulnerability database writes stdlib records). The fixture's
+    // own dependency comes from a local directory (`replace`), which no advisory is about.
+    let (_, go_next) = go_stdlib();
+    let rec = json!({
+        "schema_version": "1.6.0", "id": "TEST-IMG-GO", "modified": "2026-12-01T00:00:00Z",
+        "summary": format!("stdlib before {go_next}"),
+        "affected": [{"package": {"ecosystem": "Go", "name": "stdlib"},
+            "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": go_next}]}]}]
+    });
+    std::fs::write(osv.join("TEST-IMG-GO.json"), rec.to_string()).unwrap();
     let db = work.join("db");
     let rustsec = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -100,11 +114,13 @@ fn build(work: &Path, tag: &str) -> Image {
     std::fs::write(ctx.join("kept/Cargo.lock"), lock("arc-swap", "0.4.7")).unwrap();
     std::fs::copy("/var/lib/dpkg/status", ctx.join("dpkg/status")).unwrap();
     std::fs::copy("/etc/os-release", ctx.join("os-release")).unwrap();
+    build_go(&ctx.join("kept/app"));
     std::fs::write(
         ctx.join("Dockerfile"),
         format!(
             "FROM {}\nCOPY gone/ /gone/\nCOPY dpkg/status /var/lib/dpkg/status\n\
-             COPY os-release /etc/os-release\nRUN [\"/bin/rm\", \"/gone/Cargo.lock\"]\nCOPY kept/ /srv/app/\n",
+             COPY os-release /etc/os-release\nRUN [\"/bin/rm\", \"/gone/Cargo.lock\"]\nCOPY kept/Cargo.lock /srv/app/\n\
+             COPY kept/app /usr/local/bin/app\n",
             common::docker::IMAGE
         ),
     )
@@ -112,6 +128,44 @@ fn build(work: &Path, tag: &str) -> Image {
     let img = Image(tag.to_owned());
     docker(&["build", "-q", "-t", tag, &ctx.display().to_string()]);
     img
+}
+
+/// This machine's Go toolchain as the stdlib module version a Go binary records (`go1.19.8` →
+/// `v1.19.8`) and the next patch release (`1.19.9`).
+fn go_stdlib() -> (String, String) {
+    let v = sh(Command::new("go").args(["env", "GOVERSION"]));
+    let v = v.trim().trim_start_matches("go");
+    let mut parts: Vec<u64> = v.split('.').map(|p| p.parse().unwrap()).collect();
+    parts.resize(3, 0);
+    let installed = format!("v{}.{}.{}", parts[0], parts[1], parts[2]);
+    (
+        installed,
+        format!("{}.{}.{}", parts[0], parts[1], parts[2] + 1),
+    )
+}
+
+/// Builds the sbom-scanner's Go fixture (`example.com/ironpost/app`, depending on
+/// `example.com/ironpost/greet` v1.2.3 through a local `replace`) into `out`, offline.
+fn build_go(out: &Path) {
+    let src =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../sbom-scanner/tests/fixtures/binary/go");
+    let dir = tempfile::tempdir().unwrap();
+    sh(Command::new("cp")
+        .arg("-r")
+        .arg(&src)
+        .arg(dir.path().join("go")));
+    sh(Command::new("go")
+        .args(["build", "-buildvcs=false", "-o"])
+        .arg(out)
+        .arg(".")
+        .current_dir(dir.path().join("go/app"))
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOPROXY", "off")
+        .env("GOSUMDB", "off")
+        .env("GOTOOLCHAIN", "local")
+        .env("CGO_ENABLED", "0")
+        .env("GOCACHE", dir.path().join("cache"))
+        .env("GOPATH", dir.path().join("gopath")));
 }
 
 /// `docker save` tar → OCI image layout (blobs named by their sha256, the last layer gzipped).
@@ -201,9 +255,11 @@ fn image_scans_apply_whiteouts_and_agree_across_inputs() {
     let _img = build(work.path(), &tag);
     let db = database(work.path());
     let (version, _, _) = installed_coreutils();
+    let (stdlib, _) = go_stdlib();
     let want: BTreeSet<(String, String, String)> = [
         ("RUSTSEC-2020-0091", "arc-swap", "0.4.7"),
         ("TEST-IMG-DEB-AFFECTED", "coreutils", version.as_str()),
+        ("TEST-IMG-GO", "stdlib", stdlib.as_str()),
     ]
     .iter()
     .map(|(a, p, v)| ((*a).to_owned(), (*p).to_owned(), (*v).to_owned()))
@@ -214,10 +270,11 @@ fn image_scans_apply_whiteouts_and_agree_across_inputs() {
     let dpkg_packages = sh(Command::new("dpkg-query").args(["-W", "-f=.\n"]))
         .lines()
         .count();
-    // Every dpkg package and the one crate that was not deleted.
+    // Every dpkg package, the one crate that was not deleted and the Go program's module and
+    // standard library.
     assert_eq!(
         engine["packages"].as_u64().unwrap() as usize,
-        dpkg_packages + 1
+        dpkg_packages + 3
     );
     let lockfiles: Vec<&str> = engine["lockfiles"]
         .as_array()
@@ -225,7 +282,14 @@ fn image_scans_apply_whiteouts_and_agree_across_inputs() {
         .iter()
         .map(|l| l["path"].as_str().unwrap())
         .collect();
-    assert_eq!(lockfiles, ["/var/lib/dpkg/status", "/srv/app/Cargo.lock"]);
+    assert_eq!(
+        lockfiles,
+        [
+            "/var/lib/dpkg/status",
+            "/srv/app/Cargo.lock",
+            "/usr/local/bin/app"
+        ]
+    );
 
     let saved = work.path().join("saved.tar");
     docker(&["save", "-o", &saved.display().to_string(), &tag]);
@@ -259,8 +323,12 @@ fn image_scans_apply_whiteouts_and_agree_across_inputs() {
         .iter()
         .filter_map(|c| c["purl"].as_str())
         .collect();
-    assert_eq!(purls.len(), dpkg_packages + 1);
+    assert_eq!(purls.len(), dpkg_packages + 3);
     assert!(purls.contains("pkg:cargo/arc-swap@0.4.7"), "{purls:?}");
+    assert!(
+        purls.contains("pkg:golang/example.com/ironpost/greet@v1.2.3"),
+        "{purls:?}"
+    );
     assert!(!purls.iter().any(|p| p.contains("aes-gcm")));
     assert!(
         purls
@@ -268,6 +336,23 @@ fn image_scans_apply_whiteouts_and_agree_across_inputs() {
             .any(|p| p.starts_with(&format!("pkg:deb/debian/coreutils@{version}"))),
         "{purls:?}"
     );
+
+    // SPDX of the same image: one package per component, the same purls as external refs.
+    let o = run(cli().args([
+        "sbom", "generate", "--image", &tag, "--format", "spdx", "--output", "-",
+    ]));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let spdx: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(spdx["spdxVersion"], "SPDX-2.3");
+    let spdx_purls: BTreeSet<&str> = spdx["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["externalRefs"].as_array().into_iter().flatten())
+        .filter(|r| r["referenceType"] == "purl")
+        .filter_map(|r| r["referenceLocator"].as_str())
+        .collect();
+    assert_eq!(spdx_purls, purls);
 }
 
 #[test]
@@ -344,17 +429,25 @@ fn daemon_scans_the_engines_images_and_stores_alerts() {
             .args(["alerts", "list", "--output", "json", "--limit", "1000"]));
         let all: Vec<Value> = serde_json::from_slice(&o.stdout).ok()?;
         let mine: Vec<Value> = all.into_iter().filter(|a| mine(a)).collect();
-        (mine.len() >= 2).then_some(mine)
+        (mine.len() >= 3).then_some(mine)
     });
     let ids: BTreeSet<&str> = got.iter().map(|a| a["rule_id"].as_str().unwrap()).collect();
     assert_eq!(
         ids,
-        ["RUSTSEC-2020-0091", "TEST-IMG-DEB-AFFECTED"]
+        ["RUSTSEC-2020-0091", "TEST-IMG-DEB-AFFECTED", "TEST-IMG-GO"]
             .into_iter()
             .collect(),
         "{got:?}"
     );
-    assert_eq!(got.len(), 2, "each finding once: {got:?}");
+    assert_eq!(got.len(), 3, "each finding once: {got:?}");
+    let go = got.iter().find(|a| a["rule_id"] == "TEST-IMG-GO").unwrap();
+    assert!(
+        go["description"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{tag}:latest:/usr/local/bin/app")),
+        "{go}"
+    );
     let arc = got
         .iter()
         .find(|a| a["rule_id"] == "RUSTSEC-2020-0091")

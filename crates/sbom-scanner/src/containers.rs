@@ -107,14 +107,10 @@ impl ContainerVulns {
         if let Some(inv) = cached {
             return Some(inv);
         }
-        let loaded = engine.export(&id, &std::env::temp_dir()).and_then(|f| {
-            crate::image::load_saved(
-                Path::new(&id),
-                f,
-                crate::image::Limits::default(),
-                crate::image::Keep::default(),
-            )
-        });
+        let (limits, keep) = crate::image::daemon_load_options();
+        let loaded = engine
+            .export(&id, &std::env::temp_dir())
+            .and_then(|f| crate::image::load_saved(Path::new(&id), f, limits, keep));
         let loaded = loaded
             .inspect_err(|e| warn!(image = %id, error = %scan::error_chain(e), "image scan failed"))
             .ok()?;

@@ -226,14 +226,10 @@ fn scan_images(
         let inv = match cached {
             Some(inv) => inv,
             None => {
-                let loaded = engine.export(&img.id, &std::env::temp_dir()).and_then(|f| {
-                    crate::image::load_saved(
-                        Path::new(&label),
-                        f,
-                        crate::image::Limits::default(),
-                        crate::image::Keep::default(),
-                    )
-                });
+                let (limits, keep) = crate::image::daemon_load_options();
+                let loaded = engine
+                    .export(&img.id, &std::env::temp_dir())
+                    .and_then(|f| crate::image::load_saved(Path::new(&label), f, limits, keep));
                 let loaded = match loaded {
                     Ok(l) => l,
                     Err(e) => {

@@ -32,6 +32,8 @@ pub struct Limits {
     /// Entries of the merged tree.
     pub entries: usize,
     pub layers: usize,
+    /// Largest executable read for its records with [`Keep::elf`] (read, parsed, dropped).
+    pub binary_bytes: u64,
 }
 
 impl Default for Limits {
@@ -42,6 +44,7 @@ impl Default for Limits {
             layer_bytes: 16 << 30,
             entries: 1_000_000,
             layers: 256,
+            binary_bytes: crate::binary::MAX_BINARY_BYTES,
         }
     }
 }
@@ -52,7 +55,11 @@ pub type PathFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 /// Which file contents an image tree keeps, beyond what the lockfile and OS scanners read.
 #[derive(Clone, Default)]
 pub struct Keep {
-    /// Executable regular files that start with the ELF magic (Go build info, cargo-auditable).
+    /// Executable regular files that start with the ELF magic (Go build info, cargo-auditable):
+    /// each is read whole (up to [`Limits::binary_bytes`]) while its layer is applied, its
+    /// records parsed at once ([`crate::binary::packages_from_elf`]) and only what they list is
+    /// kept — never the executable's bytes, so an image of large binaries costs one binary's
+    /// size of memory at a time.
     pub elf: bool,
     /// Any other root-relative path a caller wants the bytes of.
     pub paths: Option<PathFilter>,
@@ -86,10 +93,16 @@ enum NodeKind {
     File {
         size: u64,
         content: Option<Arc<[u8]>>,
+        /// An ELF executable's parsed records (only with [`Keep::elf`], only when it has some).
+        binary: Option<Arc<BinaryRecord>>,
     },
     Symlink(String),
     Other,
 }
+
+/// What an ELF executable of the image records ([`Keep::elf`]): its packages, or why its record
+/// could not be read (the error names the executable's path in the image).
+pub type BinaryRecord = Result<crate::binary::BinaryPackages, crate::Error>;
 
 #[derive(Debug, Clone)]
 struct Node {
@@ -183,12 +196,13 @@ impl ImageTree {
         self.nodes.is_empty()
     }
 
-    /// Executables whose content was kept because they are ELF ([`Keep::elf`]), by path.
-    pub fn elf_files(&self) -> impl Iterator<Item = (&str, &Arc<[u8]>)> {
+    /// The records of the ELF executables that carry some ([`Keep::elf`]), by path, in path
+    /// order.
+    pub fn binaries(&self) -> impl Iterator<Item = (&str, &BinaryRecord)> {
         self.nodes.iter().filter_map(|(k, n)| match &n.kind {
             NodeKind::File {
-                content: Some(c), ..
-            } if c.starts_with(ELF_MAGIC) => Some((k.as_str(), c)),
+                binary: Some(b), ..
+            } => Some((k.as_str(), &**b)),
             _ => None,
         })
     }
@@ -389,26 +403,39 @@ impl ImageTree {
                         .any(|k| wanted(k) || self.keep.paths.as_ref().is_some_and(|f| f(k)));
                     let by_elf = self.keep.elf && h.mode & 0o111 != 0 && h.size >= 4;
                     let mut content = None;
-                    if by_name || by_elf {
-                        let fits = h.size <= self.limits.file_bytes
-                            && self.kept_bytes + h.size <= self.limits.total_kept_bytes;
-                        if fits {
-                            let data = tar.read_content().map_err(LayerError::Tar)?;
-                            if by_name || data.starts_with(ELF_MAGIC) {
-                                self.kept_bytes += data.len() as u64;
-                                content = Some(Arc::from(data));
-                            }
-                        } else if by_name {
-                            self.dropped.add(if h.size > self.limits.file_bytes {
-                                SkipReason::TooLarge
-                            } else {
-                                SkipReason::NotKept
-                            });
+                    let mut binary = None;
+                    let fits = h.size <= self.limits.file_bytes
+                        && self.kept_bytes + h.size <= self.limits.total_kept_bytes;
+                    if by_name && !fits {
+                        self.dropped.add(if h.size > self.limits.file_bytes {
+                            SkipReason::TooLarge
+                        } else {
+                            SkipReason::NotKept
+                        });
+                    }
+                    if by_elf && h.size > self.limits.binary_bytes {
+                        // Too large to read whole: its records (if any) are not seen.
+                        self.dropped.add(SkipReason::TooLarge);
+                    }
+                    if (by_name && fits) || (by_elf && h.size <= self.limits.binary_bytes) {
+                        let data = tar.read_content().map_err(LayerError::Tar)?;
+                        if by_elf && data.starts_with(ELF_MAGIC) {
+                            let shown = Path::new("/").join(&key);
+                            binary = match crate::binary::packages_from_elf(&shown, &data) {
+                                Ok(None) => None,
+                                Ok(Some(b)) => Some(Arc::new(Ok(b))),
+                                Err(e) => Some(Arc::new(Err(e))),
+                            };
+                        }
+                        if by_name && fits {
+                            self.kept_bytes += data.len() as u64;
+                            content = Some(Arc::from(data));
                         }
                     }
                     NodeKind::File {
                         size: h.size,
                         content,
+                        binary,
                     }
                 }
             };
@@ -629,6 +656,7 @@ mod tests {
             layer_bytes: 100,
             entries: 6,
             layers: 2,
+            binary_bytes: 0,
         };
         let mut t = ImageTree::new(limits, Keep::default());
         t.apply_layer(
@@ -671,21 +699,30 @@ mod tests {
     }
 
     #[test]
-    fn elf_executables_are_kept_on_request() {
+    fn executables_are_read_for_their_records_but_never_kept() {
         let keep = Keep {
             elf: true,
             paths: None,
         };
-        let mut t = ImageTree::new(Limits::default(), keep);
+        let limits = Limits {
+            binary_bytes: 16,
+            ..Limits::default()
+        };
+        let mut t = ImageTree::new(limits, keep);
         t.apply_layer(
             &layer(&[
+                // ELF magic without a parseable ELF behind it: no records, nothing kept.
                 ("bin/app", b'0', "\x7fELF rest", ""),
                 ("bin/script", b'0', "#!/bin/sh", ""),
+                ("bin/huge", b'0', "\x7fELF and more than sixteen bytes", ""),
             ])[..],
         )
         .unwrap();
-        let elf: Vec<_> = t.elf_files().map(|(p, _)| p.to_owned()).collect();
-        assert_eq!(elf, ["bin/app"]);
+        assert_eq!(t.binaries().count(), 0);
+        assert_eq!(read(&t, "bin/app").unwrap_err(), "not_kept");
         assert_eq!(read(&t, "bin/script").unwrap_err(), "not_kept");
+        // Over `binary_bytes`: not read, and counted.
+        assert_eq!(t.dropped.get(SkipReason::TooLarge), 1);
+        assert_eq!(t.kept_bytes, 0);
     }
 }

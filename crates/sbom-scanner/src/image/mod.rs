@@ -12,7 +12,7 @@ use std::path::Path;
 
 pub use archive::{Loaded, load, load_saved};
 pub use engine::{Engine, EngineImage, MAX_EXPORT, default_socket};
-pub use layers::{ImageTree, Keep, LayerError, Limits, PathFilter};
+pub use layers::{BinaryRecord, ImageTree, Keep, LayerError, Limits, PathFilter};
 pub use tar::TarError;
 
 use crate::Inventory;
@@ -21,37 +21,74 @@ use crate::tree::Tree as _;
 /// The inventory of a loaded image; `label` names it (its reference or archive path). What
 /// applying the layers dropped is counted with the walk's skips.
 ///
-/// Executables kept because they are ELF ([`Keep::elf`]) are inventoried from the records built
-/// into them (Go build info, `cargo auditable`'s section: `crate::binary`), each reported like a
-/// lockfile under its path in the image.
+/// The records of ELF executables ([`Keep::elf`]: Go build info, `cargo auditable`'s section,
+/// `crate::binary`), read while the layers were applied, are each reported like a lockfile under
+/// the executable's path in the image.
 pub fn inventory(loaded: &Loaded, label: &Path) -> Inventory {
     let mut inv = crate::inventory_tree(&loaded.tree, label, &["proc", "sys", "dev"]);
     inv.skipped_entries.merge(&loaded.tree.dropped);
-    let mut binaries: Vec<(&str, &std::sync::Arc<[u8]>)> = loaded.tree.elf_files().collect();
-    binaries.sort_by_key(|(path, _)| *path);
     let mut added = false;
-    for (rel, bytes) in binaries {
+    for (rel, record) in loaded.tree.binaries() {
         let shown = loaded.tree.display(Path::new(rel));
-        match crate::binary::packages_from_elf(&shown, bytes) {
-            Ok(None) => {}
-            Ok(Some(b)) => {
+        let parsed = match record {
+            Ok(b) => {
                 added = true;
-                crate::add_report(
-                    &mut inv,
-                    shown,
-                    Ok(crate::lockfile::Parsed {
-                        packages: b.packages,
-                        skipped: b.skipped,
-                    }),
-                );
+                Ok(crate::lockfile::Parsed {
+                    packages: b.packages.clone(),
+                    skipped: b.skipped.clone(),
+                })
             }
-            Err(e) => crate::add_report(&mut inv, shown, Err(e)),
-        }
+            Err(e) => Err(copy_error(e)),
+        };
+        crate::add_report(&mut inv, shown, parsed);
     }
     if added {
         crate::sort_packages(&mut inv);
     }
     inv
+}
+
+/// How the daemon loads an image it scans (running containers' images, `scan_images`): the
+/// records of ELF executables too, each read whole up to 128 MiB (a larger one is skipped and
+/// counted), so a scan's transient memory is bounded by one such executable.
+pub(crate) fn daemon_load_options() -> (Limits, Keep) {
+    let limits = Limits {
+        binary_bytes: 128 << 20,
+        ..Limits::default()
+    };
+    let keep = Keep {
+        elf: true,
+        paths: None,
+    };
+    (limits, keep)
+}
+
+/// An owned copy of a binary record's error for the report (the tree keeps its own): the
+/// variants `crate::binary` returns are copied field by field; a JSON error keeps its message.
+fn copy_error(e: &crate::Error) -> crate::Error {
+    use crate::Error;
+    match e {
+        Error::Invalid { path, line, reason } => Error::Invalid {
+            path: path.clone(),
+            line: *line,
+            reason: reason.clone(),
+        },
+        Error::TooLarge { path, size, limit } => Error::TooLarge {
+            path: path.clone(),
+            size: *size,
+            limit: *limit,
+        },
+        Error::Json { path, line, source } => Error::Invalid {
+            path: path.clone(),
+            line: *line,
+            reason: format!("invalid JSON: {source}"),
+        },
+        other => Error::Invalid {
+            path: other.path().to_owned(),
+            line: None,
+            reason: other.to_string(),
+        },
+    }
 }
 
 /// For the fuzz target: applies `data` as a sequence of layers (split at `\0LAYER\0`
@@ -64,6 +101,7 @@ pub fn fuzz_layers(data: &[u8]) -> usize {
         layer_bytes: 1 << 24,
         entries: 10_000,
         layers: 8,
+        binary_bytes: 1 << 16,
     };
     let keep = Keep {
         elf: true,
