@@ -6,7 +6,9 @@
 //! alone unless a policy says `link = "destination"`; dry run changes nothing; `restore` undoes
 //! each action (networks back with the same address and alias); a broken policy file is reported
 //! with file:line and the previous policies stay in force; a dockerd restart is survived and the
-//! isolation it undid is re-applied. Reconciliation otherwise: `container_reconcile.rs`.
+//! isolation it undid is re-applied; alerts about a container with known vulnerable packages (in its
+//! running root, or in its image: OS packages and Go binaries) are raised one level.
+//! Reconciliation otherwise: `container_reconcile.rs`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -695,4 +697,127 @@ fn alerts_about_a_container_with_vulnerable_packages_are_raised_one_level() {
         b["severity"], "medium",
         "a container without findings keeps the severity: {b}"
     );
+}
+
+/// A container is matched by its *image*, not only by the files under its running root: an image
+/// built here holds this machine's real dpkg status and os-release and, in its upper layer, a Go
+/// program built here (executables are read only from images). Hand-written advisories for the
+/// installed coreutils (Debian) and for the Go standard library built into the program: an alert
+/// about a container of that image is raised one level and its note names both; an alert about a
+/// container of the base image keeps its severity.
+#[test]
+fn a_container_is_matched_by_its_image_os_packages_and_binaries() {
+    ensure_image();
+    let prefix = tag("cveimg");
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::copy("/var/lib/dpkg/status", ctx.join("status")).unwrap();
+    std::fs::copy("/etc/os-release", ctx.join("os-release")).unwrap();
+    common::gobin::build(&ctx.join("app"));
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM {IMAGE}\nCOPY status /var/lib/dpkg/status\nCOPY os-release /etc/os-release\n\
+             COPY app /usr/local/bin/app\n"
+        ),
+    )
+    .unwrap();
+    let image = format!("{prefix}-img");
+    docker(&["build", "-q", "-t", &image, &ctx.display().to_string()]);
+    struct Rmi(String);
+    impl Drop for Rmi {
+        fn drop(&mut self) {
+            let _ = docker_at(None, &["rmi", "-f", &self.0]);
+        }
+    }
+    let _rmi = Rmi(image.clone());
+    let c = Ctr::run_image(None, &format!("{prefix}-p-1"), &image, &[]);
+    let clean = Ctr::run(None, &format!("{prefix}-p-2"), &[]);
+
+    // coreutils' source package and version, as the OSV Debian records name them.
+    let o = run(std::process::Command::new("dpkg-query").args([
+        "-W",
+        "-f=${source:Package} ${source:Version}",
+        "coreutils",
+    ]));
+    let q = text(&o.stdout);
+    let (src, src_version) = q.trim().split_once(' ').unwrap();
+    let osv = dir.path().join("osv");
+    std::fs::create_dir_all(&osv).unwrap();
+    let deb = json!({
+        "schema_version": "1.6.0", "id": "TEST-CTR-DEB", "modified": "2026-12-01T00:00:00Z",
+        "summary": format!("{src} before {src_version}+ironpost1"),
+        "affected": [{"package": {"ecosystem": "Debian:12", "name": src},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"},
+                {"fixed": format!("{src_version}+ironpost1")}]}]}]
+    });
+    std::fs::write(osv.join("TEST-CTR-DEB.json"), deb.to_string()).unwrap();
+    std::fs::write(
+        osv.join("TEST-CTR-GO.json"),
+        common::gobin::stdlib_advisory("TEST-CTR-GO").to_string(),
+    )
+    .unwrap();
+    let db = dir.path().join("vuln-db");
+    let o = run(common::cli()
+        .args(["--defaults", "db", "import"])
+        .arg(&osv)
+        .arg("--db")
+        .arg(&db));
+    assert!(o.status.success(), "db import: {}", text(&o.stderr));
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+
+    let pol = dir.path().join("policies");
+    write_policy(&pol, "isolate.toml", &policies(&prefix));
+    let mut env = guard_env(&pol, false, None);
+    env.extend([
+        ("IRONPOST_SBOM_ENABLED".to_owned(), "true".to_owned()),
+        (
+            "IRONPOST_SBOM_VULN_DB_PATH".to_owned(),
+            db.display().to_string(),
+        ),
+        (
+            "IRONPOST_SBOM_SCAN_DIRS".to_owned(),
+            empty.display().to_string(),
+        ),
+    ]);
+    let d = start(tempfile::tempdir().unwrap(), &env);
+    wait_for(
+        60,
+        "the container scan to find the image's packages",
+        || {
+            d.get("/metrics")
+                .1
+                .contains("ironpost_sbom_vulnerable_containers 1")
+                .then_some(())
+        },
+    );
+
+    let raised = submit_alert(&d, &alert("medium", json!({"container": {"name": c.name}})));
+    let same = submit_alert(
+        &d,
+        &alert("medium", json!({"container": {"name": clean.name}})),
+    );
+    let alerts: Vec<Value> = wait_for(20, "both alerts stored", || {
+        let v: Vec<Value> =
+            serde_json::from_str(&cli_ok(&d, &["alerts", "list", "--output", "json"])).ok()?;
+        let n = v
+            .iter()
+            .filter(|a| a["id"] == raised.as_str() || a["id"] == same.as_str())
+            .count();
+        (n == 2).then_some(v)
+    });
+    let get = |id: &str| alerts.iter().find(|a| a["id"] == id).unwrap().clone();
+    let a = get(&raised);
+    assert_eq!(a["severity"], "high", "{a}");
+    let note = a["severity_note"].as_str().unwrap();
+    assert!(
+        note.contains("raised from medium")
+            && note.contains("TEST-CTR-DEB")
+            && note.contains("TEST-CTR-GO"),
+        "{note}"
+    );
+    let b = get(&same);
+    assert_eq!(b["severity"], "medium", "the base image has neither: {b}");
 }

@@ -74,16 +74,9 @@ fn database(work: &Path) -> PathBuf {
         });
         std::fs::write(osv.join(format!("{id}.json")), rec.to_string()).unwrap();
     }
-    // The Go standard library built into /usr/local/bin/app (fixed in the next patch release of
-    // this machine's Go, as the Go vulnerability database writes stdlib records). The fixture's
-    // own dependency comes from a local directory (`replace`), which no advisory is about.
-    let (_, go_next) = go_stdlib();
-    let rec = json!({
-        "schema_version": "1.6.0", "id": "TEST-IMG-GO", "modified": "2026-12-01T00:00:00Z",
-        "summary": format!("stdlib before {go_next}"),
-        "affected": [{"package": {"ecosystem": "Go", "name": "stdlib"},
-            "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": go_next}]}]}]
-    });
+    // The Go standard library built into /usr/local/bin/app. The fixture's own dependency comes
+    // from a local directory (`replace`), which no advisory is about.
+    let rec = common::gobin::stdlib_advisory("TEST-IMG-GO");
     std::fs::write(osv.join("TEST-IMG-GO.json"), rec.to_string()).unwrap();
     let db = work.join("db");
     let rustsec = PathBuf::from(concat!(
@@ -114,7 +107,7 @@ fn build(work: &Path, tag: &str) -> Image {
     std::fs::write(ctx.join("kept/Cargo.lock"), lock("arc-swap", "0.4.7")).unwrap();
     std::fs::copy("/var/lib/dpkg/status", ctx.join("dpkg/status")).unwrap();
     std::fs::copy("/etc/os-release", ctx.join("os-release")).unwrap();
-    build_go(&ctx.join("kept/app"));
+    common::gobin::build(&ctx.join("kept/app"));
     std::fs::write(
         ctx.join("Dockerfile"),
         format!(
@@ -128,44 +121,6 @@ fn build(work: &Path, tag: &str) -> Image {
     let img = Image(tag.to_owned());
     docker(&["build", "-q", "-t", tag, &ctx.display().to_string()]);
     img
-}
-
-/// This machine's Go toolchain as the stdlib module version a Go binary records (`go1.19.8` →
-/// `v1.19.8`) and the next patch release (`1.19.9`).
-fn go_stdlib() -> (String, String) {
-    let v = sh(Command::new("go").args(["env", "GOVERSION"]));
-    let v = v.trim().trim_start_matches("go");
-    let mut parts: Vec<u64> = v.split('.').map(|p| p.parse().unwrap()).collect();
-    parts.resize(3, 0);
-    let installed = format!("v{}.{}.{}", parts[0], parts[1], parts[2]);
-    (
-        installed,
-        format!("{}.{}.{}", parts[0], parts[1], parts[2] + 1),
-    )
-}
-
-/// Builds the sbom-scanner's Go fixture (`example.com/ironpost/app`, depending on
-/// `example.com/ironpost/greet` v1.2.3 through a local `replace`) into `out`, offline.
-fn build_go(out: &Path) {
-    let src =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../sbom-scanner/tests/fixtures/binary/go");
-    let dir = tempfile::tempdir().unwrap();
-    sh(Command::new("cp")
-        .arg("-r")
-        .arg(&src)
-        .arg(dir.path().join("go")));
-    sh(Command::new("go")
-        .args(["build", "-buildvcs=false", "-o"])
-        .arg(out)
-        .arg(".")
-        .current_dir(dir.path().join("go/app"))
-        .env("GOFLAGS", "-mod=mod")
-        .env("GOPROXY", "off")
-        .env("GOSUMDB", "off")
-        .env("GOTOOLCHAIN", "local")
-        .env("CGO_ENABLED", "0")
-        .env("GOCACHE", dir.path().join("cache"))
-        .env("GOPATH", dir.path().join("gopath")));
 }
 
 /// `docker save` tar → OCI image layout (blobs named by their sha256, the last layer gzipped).
@@ -255,7 +210,7 @@ fn image_scans_apply_whiteouts_and_agree_across_inputs() {
     let _img = build(work.path(), &tag);
     let db = database(work.path());
     let (version, _, _) = installed_coreutils();
-    let (stdlib, _) = go_stdlib();
+    let (stdlib, _) = common::gobin::stdlib();
     let want: BTreeSet<(String, String, String)> = [
         ("RUSTSEC-2020-0091", "arc-swap", "0.4.7"),
         ("TEST-IMG-DEB-AFFECTED", "coreutils", version.as_str()),

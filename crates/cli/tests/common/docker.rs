@@ -74,6 +74,11 @@ impl Ctr {
     /// `docker run -d --name NAME EXTRA… IMAGE sleep 3600`, after removing a leftover of the same
     /// name.
     pub fn run(host: Option<&str>, name: &str, extra: &[&str]) -> Ctr {
+        Ctr::run_image(host, name, IMAGE, extra)
+    }
+
+    /// [`Ctr::run`] of another image (one built on [`IMAGE`], which has `sleep`).
+    pub fn run_image(host: Option<&str>, name: &str, image: &str, extra: &[&str]) -> Ctr {
         let _ = docker_at(host, &["rm", "-f", name]);
         // Built first, so that a container created but not started is removed too.
         let c = Ctr {
@@ -82,7 +87,7 @@ impl Ctr {
         };
         let mut args = vec!["run", "-d", "--name", name];
         args.extend_from_slice(extra);
-        args.extend_from_slice(&[IMAGE, "sleep", "3600"]);
+        args.extend_from_slice(&[image, "sleep", "3600"]);
         docker_ok(host, &args);
         c
     }
