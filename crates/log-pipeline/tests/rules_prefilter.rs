@@ -89,6 +89,11 @@ fn leaf() -> impl Strategy<Value = Expr> {
             ci
         )),
         (word(), ci).prop_map(|(w, ci)| cond("process", Op::Equals(w), ci)),
+        (prop::collection::vec(word(), 1..3), ci).prop_map(|(ws, ci)| cond(
+            "process",
+            Op::In(ws),
+            ci
+        )),
         Just(cond("process", Op::Exists(true), false)),
         Just(cond("port", Op::Compare(Cmp::Gt, 1000.0), false)),
     ]

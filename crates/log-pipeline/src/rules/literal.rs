@@ -27,19 +27,64 @@ const MAX_LIT_LEN: usize = 256;
 /// ASCII-lowercased literals; sorted and deduplicated.
 pub(crate) type LitSet = Vec<Vec<u8>>;
 
-/// The required literal set of `expr`, if it has one.
+/// Shortest ASCII run a literal with non-ASCII bytes is cut to ([`simplify`]).
+const MIN_CUT: usize = 6;
+
+/// The required literal set of `expr`, if it has one, [`simplify`]d.
 pub(crate) fn required(expr: &Expr) -> Option<LitSet> {
+    required_raw(expr).map(simplify)
+}
+
+/// A smaller set that is required whenever `set` is: each literal with non-ASCII bytes replaced
+/// by its longest ASCII run when that has at least [`MIN_CUT`] bytes (any substring of a required
+/// literal is required), then every literal that contains another member dropped (that member
+/// occurs whenever it does). Unicode case folding gives a case-insensitive regex's literals
+/// variants with `ſ` (U+017F) for `s` and `K` (U+212A) for `k`: "killed process " has eight,
+/// which this turns into one "illed proce"; they were a fifth of the library's literals.
+pub(crate) fn simplify(set: LitSet) -> LitSet {
+    let mut cut: LitSet = set.into_iter().map(longest_ascii_run).collect();
+    cut.sort_unstable_by_key(Vec::len);
+    cut.dedup();
+    let mut kept: LitSet = Vec::with_capacity(cut.len());
+    for l in cut {
+        if !kept.iter().any(|k| memchr::memmem::find(&l, k).is_some()) {
+            kept.push(l);
+        }
+    }
+    kept.sort_unstable();
+    kept
+}
+
+/// `lit`'s longest run of ASCII bytes (the first of equals) if `lit` has a non-ASCII byte and the
+/// run is at least [`MIN_CUT`] long; else `lit`.
+fn longest_ascii_run(lit: Vec<u8>) -> Vec<u8> {
+    if lit.is_ascii() {
+        return lit;
+    }
+    let best =
+        lit.split(|b| !b.is_ascii()).fold(
+            &[][..],
+            |best, run| if run.len() > best.len() { run } else { best },
+        );
+    if best.len() >= MIN_CUT {
+        best.to_vec()
+    } else {
+        lit
+    }
+}
+
+fn required_raw(expr: &Expr) -> Option<LitSet> {
     match expr {
-        Expr::Cond(c) => cond_required(c),
+        Expr::Cond(c) => cond_required_raw(c),
         Expr::All(xs) => xs
             .iter()
-            .filter_map(required)
+            .filter_map(required_raw)
             .fold(None, |b, s| pick(b, Some(s))),
         Expr::Any(xs) if xs.is_empty() => None,
         Expr::Any(xs) => {
             let mut acc = LitSet::new();
             for x in xs {
-                acc.extend(required(x)?);
+                acc.extend(required_raw(x)?);
                 if acc.len() > MAX_SET * 4 {
                     return None;
                 }
@@ -50,7 +95,12 @@ pub(crate) fn required(expr: &Expr) -> Option<LitSet> {
     }
 }
 
+/// The required literal set of one condition, if it has one, [`simplify`]d.
 pub(crate) fn cond_required(c: &Condition) -> Option<LitSet> {
+    cond_required_raw(c).map(simplify)
+}
+
+fn cond_required_raw(c: &Condition) -> Option<LitSet> {
     if c.field != "message" {
         return None;
     }
@@ -293,6 +343,24 @@ fn pick(a: Option<LitSet>, b: Option<LitSet>) -> Option<LitSet> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn simplify_cuts_folding_variants_and_drops_implied_literals() {
+        let set = |v: &[&str]| v.iter().map(|s| s.as_bytes().to_vec()).collect::<LitSet>();
+        // The eight Unicode case folding variants of "killed process " (`K` for `k`, `ſ` for `s`)
+        // become the one ASCII run they all contain.
+        let got = simplify(regex_required("(?i)killed process ", true).expect("a set"));
+        assert_eq!(got, set(&["illed proce"]));
+        // A literal containing another member is implied by it; a literal whose ASCII runs are
+        // all short is kept whole.
+        let got = simplify(set(&[
+            "failed password ",
+            "failed ",
+            "invo\u{212A}e",
+            "abc",
+        ]));
+        assert_eq!(got, set(&["abc", "failed ", "invo\u{212A}e"]));
+    }
 
     fn lits(pattern: &str, ci: bool) -> Vec<String> {
         regex_required(pattern, ci)

@@ -49,6 +49,8 @@ pub struct PrefilterStats {
     pub literals: usize,
     /// The automaton is a DFA (else an NFA, or none without literals).
     pub dfa: bool,
+    /// The automaton's heap size in bytes (its transition table, for a DFA).
+    pub automaton_bytes: usize,
 }
 
 /// Per-thread working memory of [`RuleSet::matches_with`]: grows to the largest set it served and
@@ -236,6 +238,7 @@ impl RuleSet {
                 .automaton
                 .as_ref()
                 .is_some_and(|a| a.kind() == AhoCorasickKind::DFA),
+            automaton_bytes: self.automaton.as_ref().map_or(0, AhoCorasick::memory_usage),
         }
     }
 
