@@ -1,5 +1,6 @@
 //! `Record`: one event of any of the four kinds, as the writer queues, batches and spools it.
 
+use ironpost_core::ack::Ack;
 use ironpost_core::{ActionEvent, AlertEvent, EventId, LogEvent, PacketEvent};
 use serde::{Deserialize, Serialize};
 
@@ -9,6 +10,29 @@ use serde::{Deserialize, Serialize};
 pub enum Record {
     Packet(PacketEvent),
     Log(LogEvent),
+    Alert(AlertEvent),
+    Action(ActionEvent),
+    /// An alert or action of another node of the fleet (the central role's ingest): stored with
+    /// that node's name in the `node` column instead of the local one.
+    Remote(Remote),
+}
+
+/// Another node's alert or action, and the acknowledgement token of the message it came in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Remote {
+    /// The node it comes from (the `node` column).
+    pub node: String,
+    pub event: RemoteEvent,
+    /// Resolved once the row is committed (or spooled); failed when the store loses it. The
+    /// central acknowledges the NATS message only then.
+    #[serde(skip)]
+    pub ack: Ack,
+}
+
+/// What a remote record holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "event", rename_all = "snake_case")]
+pub enum RemoteEvent {
     Alert(AlertEvent),
     Action(ActionEvent),
 }
@@ -53,6 +77,10 @@ impl Record {
             Record::Log(_) => Kind::Log,
             Record::Alert(_) => Kind::Alert,
             Record::Action(_) => Kind::Action,
+            Record::Remote(r) => match r.event {
+                RemoteEvent::Alert(_) => Kind::Alert,
+                RemoteEvent::Action(_) => Kind::Action,
+            },
         }
     }
 
@@ -61,6 +89,12 @@ impl Record {
         match self {
             Record::Log(e) => e.ack.fail(),
             Record::Alert(e) => e.ack.fail(),
+            Record::Remote(r) => {
+                r.ack.fail();
+                if let RemoteEvent::Alert(a) = &r.event {
+                    a.ack.fail();
+                }
+            }
             Record::Packet(_) | Record::Action(_) => {}
         }
     }
@@ -71,7 +105,17 @@ impl Record {
             Record::Log(e) => e.id,
             Record::Alert(e) => e.id,
             Record::Action(e) => e.id,
+            Record::Remote(r) => match &r.event {
+                RemoteEvent::Alert(e) => e.id,
+                RemoteEvent::Action(e) => e.id,
+            },
         }
+    }
+}
+
+impl From<Remote> for Record {
+    fn from(r: Remote) -> Self {
+        Record::Remote(r)
     }
 }
 
