@@ -750,3 +750,182 @@ fn the_central_does_the_same_on_postgresql() {
     let db = common::PgDb::create("fleet_central");
     central_scenario(Some(&db.url));
 }
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files in `dir`.
+fn pki(dir: &std::path::Path) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "ironpost fleet test CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let leaf = |names: Vec<String>, client: bool| {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(names).unwrap();
+        p.extended_key_usages = vec![if client {
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth
+        } else {
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth
+        }];
+        let cert = p.signed_by(&key, &issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server, server_key) = leaf(vec!["127.0.0.1".into()], false);
+    let (client, client_key) = leaf(vec!["ipt-fleet-agent".into()], true);
+    for (name, body) in [
+        ("ca.pem", ca_cert.pem()),
+        ("server.pem", server),
+        ("server.key", server_key),
+        ("client.pem", client),
+        ("client.key", client_key),
+    ] {
+        std::fs::write(dir.join(name), body).unwrap();
+    }
+}
+
+/// A daemon that must not start: its stderr.
+fn refused(wire: &Wire, extra: &[(&str, &str)]) -> String {
+    let home = tempfile::tempdir().unwrap();
+    let mut env = Daemon::env_for(home.path());
+    env.extend(
+        [
+            ("IRONPOST_EBPF_ENABLED", "true"),
+            ("IRONPOST_EBPF_INTERFACE", wire.host_if.as_str()),
+            ("IRONPOST_EBPF_XDP_MODE", "skb"),
+            ("IRONPOST_EBPF_PIN_PATH", ""),
+            ("IRONPOST_FLEET_ENABLED", "true"),
+            ("IRONPOST_FLEET_NODE_NAME", "ipt-refused"),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let mut cmd = Command::new(common::bin("ironpost-daemon"));
+    common::scrub_env(&mut cmd);
+    let o = cmd
+        .arg("--defaults")
+        .envs(env)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = text(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    err
+}
+
+#[test]
+fn tls_with_a_client_certificate_and_an_nkey_joins_and_wrong_nkey_or_creds_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki_dir = dir.path().join("pki");
+    std::fs::create_dir(&pki_dir).unwrap();
+    pki(&pki_dir);
+    let user = nkeys::KeyPair::new_user();
+    let port = free_port();
+    let conf = dir.path().join("nats.conf");
+    let p = |f: &str| pki_dir.join(f).display().to_string();
+    std::fs::write(
+        &conf,
+        format!(
+            r#"
+listen: "127.0.0.1:{port}"
+jetstream {{ store_dir: "{js}" }}
+tls {{
+  cert_file: "{cert}"
+  key_file: "{key}"
+  ca_file: "{ca}"
+  verify: true
+  timeout: 5
+}}
+authorization {{ users = [ {{ nkey: "{public}" }} ] }}
+"#,
+            js = dir.path().join("js").display(),
+            cert = p("server.pem"),
+            key = p("server.key"),
+            ca = p("ca.pem"),
+            public = user.public_key(),
+        ),
+    )
+    .unwrap();
+    let _nats = spawn_logged(
+        Command::new("nats-server").arg("-c").arg(&conf),
+        &dir.path().join("nats.log"),
+    );
+    wait_for(20, "nats-server to listen", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    let seed = dir.path().join("agent.nk");
+    std::fs::write(&seed, user.seed().unwrap()).unwrap();
+    let url = format!("tls://127.0.0.1:{port}");
+    let (ca, cert, key) = (p("ca.pem"), p("client.pem"), p("client.key"));
+    let tls = [
+        ("IRONPOST_FLEET_NATS_URLS", url.as_str()),
+        ("IRONPOST_FLEET_NATS_CA_FILE", ca.as_str()),
+        ("IRONPOST_FLEET_NATS_CLIENT_CERT", cert.as_str()),
+        ("IRONPOST_FLEET_NATS_CLIENT_KEY", key.as_str()),
+    ];
+
+    // TLS with a client certificate and the right NKey: the agent joins (fleet healthy) and an
+    // operator block goes through the bucket.
+    let wire = Wire::new(7);
+    let seed_s = seed.display().to_string();
+    let mut env = tls.to_vec();
+    env.push(("IRONPOST_FLEET_NATS_NKEY_SEED_FILE", seed_s.as_str()));
+    // One server: one copy of each bucket and stream.
+    env.push(("IRONPOST_FLEET_REPLICAS", "1"));
+    let a = agent("ipt-tls", &wire, &url, "ipt_fleet_tls", &env);
+    cli_ok(&a, &["block", "add", "198.18.34.1", "--ttl", "1h"]);
+    wait_for(20, "the block published over TLS", || {
+        (metric(&a, "ironpost_fleet_published_total") == 1).then_some(())
+    });
+    drop(a);
+
+    // Another user's seed: refused, the error names the key.
+    let wrong = dir.path().join("wrong.nk");
+    std::fs::write(&wrong, nkeys::KeyPair::new_user().seed().unwrap()).unwrap();
+    let wrong_s = wrong.display().to_string();
+    let mut env = tls.to_vec();
+    env.push(("IRONPOST_FLEET_NATS_NKEY_SEED_FILE", wrong_s.as_str()));
+    let err = refused(&wire, &env);
+    assert!(
+        err.contains("fleet.nats.nkey_seed_file: cannot join the fleet's NATS cluster")
+            && err.contains("refused the connection"),
+        "{err}"
+    );
+
+    // A creds file the server does not know (a user JWT it cannot verify): refused by name.
+    let creds = dir.path().join("wrong.creds");
+    let other = nkeys::KeyPair::new_user();
+    std::fs::write(
+        &creds,
+        format!(
+            "-----BEGIN NATS USER JWT-----\neyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.e30.c2ln\n\
+             ------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\n{}\n\
+             ------END USER NKEY SEED------\n",
+            other.seed().unwrap()
+        ),
+    )
+    .unwrap();
+    let creds_s = creds.display().to_string();
+    let mut env = tls.to_vec();
+    env.push(("IRONPOST_FLEET_NATS_CREDS_FILE", creds_s.as_str()));
+    let err = refused(&wire, &env);
+    assert!(
+        err.contains("fleet.nats.creds_file: cannot join the fleet's NATS cluster")
+            && err.contains("refused the connection"),
+        "{err}"
+    );
+
+    // The right NKey without a client certificate: the TLS handshake fails, by name too.
+    let env = [
+        ("IRONPOST_FLEET_NATS_URLS", url.as_str()),
+        ("IRONPOST_FLEET_NATS_CA_FILE", ca.as_str()),
+        ("IRONPOST_FLEET_NATS_NKEY_SEED_FILE", seed_s.as_str()),
+    ];
+    let err = refused(&wire, &env);
+    assert!(
+        err.contains("fleet.nats.nkey_seed_file: cannot join the fleet's NATS cluster"),
+        "{err}"
+    );
+}
