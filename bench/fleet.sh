@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 N=${BENCH_ATTACKERS:-200}
 PROFILE=${BENCH_PROFILE:-release}
 TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-WORK=$(mktemp -d /tmp/ironpost-fleet-bench.XXXXXX)
+WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/ironpost-fleet-bench.XXXXXX")
 TAG=ibf$$
 PIDS=()
 cleanup() {
@@ -103,19 +103,25 @@ for n in 2 3; do
   [ "$(count "$n")" -ge "$N" ] || { echo "node$n holds $(count "$n") of $N"; exit 1; }
 done
 
-quantiles() { curl -fsS "http://$(cat "$WORK/node$1/http")/metrics" | python3 -c '
+quantiles() { # node metric
+  curl -fsS "http://$(cat "$WORK/node$1/http")/metrics" | python3 -c '
 import sys
+name=sys.argv[1]
 b=[]
 for l in sys.stdin:
-    if l.startswith("ironpost_fleet_consume_lag_seconds_bucket"):
+    if l.startswith(name + "_bucket"):
         le=l.split("le=\"")[1].split("\"")[0]; b.append((float("inf") if le=="+Inf" else float(le), float(l.split()[-1])))
 total=b[-1][1]
 def q(p):
     for le,c in b:
         if c>=p*total: return "%g ms" % (le*1000) if le!=float("inf") else "> 30 s"
-print("decisions %d  p50 <= %s  p99 <= %s" % (total, q(0.5), q(0.99)))'; }
+print("%d  p50 <= %s  p99 <= %s" % (total, q(0.5), q(0.99)))' "$2"; }
 echo "fleet: $N decisions on node1 issued in $(python3 -c "print('%.2f s' % ($issued-$start))") (one ironpost-cli call each, $PROFILE build)"
-for n in 2 3; do echo "  node$n decision -> applied: $(quantiles $n)  (target p99 <= 50 ms)"; done
+for n in 2 3; do echo "  node$n decision -> applied: decisions $(quantiles $n ironpost_fleet_consume_lag_seconds)  (target p99 <= 50 ms)"; done
+# Where the time goes: node1's local queue -> JetStream's acknowledgement of the put, and each
+# receiver's own application (XDP map update and the blocklist journal's sync).
+echo "  node1 queued -> put acknowledged by JetStream: $(quantiles 1 ironpost_fleet_publish_lag_seconds)"
+for n in 2 3; do echo "  node$n received -> applied to its blocklist: $(quantiles $n ironpost_fleet_apply_seconds)"; done
 
 # The kernel of node2 drops a packet from one of them (an ICMP echo reply: no answer expected).
 drops() { cli 2 stats --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["traffic"]["icmp"]["drops"])'; }

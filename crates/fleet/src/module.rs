@@ -97,6 +97,7 @@ struct Metrics {
     invalid: IntCounterVec,
     publish_lag: Histogram,
     consume_lag: Histogram,
+    apply_duration: Histogram,
     connected: IntGauge,
     heartbeats: IntCounterVec,
     resyncs: IntCounter,
@@ -167,6 +168,12 @@ impl Metrics {
                 r,
                 "fleet_consume_lag_seconds",
                 "From a decision on its origin node to its application here (clocks of both hosts).",
+                lag.clone(),
+            ),
+            apply_duration: metrics::histogram(
+                r,
+                "fleet_apply_seconds",
+                "Time to apply a received decision to the local blocklist (XDP map update and the blocklist's journal).",
                 lag.clone(),
             ),
             heartbeats: metrics::int_counter_vec(
@@ -855,15 +862,18 @@ async fn apply(inner: &Inner, seen: &mut HashMap<String, u64>, entry: kv::Entry)
                 return outcome("expired");
             }
             let reason = format!("{REMOTE_REASON_PREFIX}{}: {}", d.origin, d.reason);
-            match inner
+            let started = Instant::now();
+            let applied = inner
                 .enforcer
                 .block(d.cidr, d.expires_at, d.evidence, reason, d.alert_id)
-                .await
-            {
+                .await;
+            m.apply_duration.observe(started.elapsed().as_secs_f64());
+            match applied {
                 Ok(()) => {
+                    // Origin's decision -> in force here (after the kernel map update).
                     if entry.seen_current {
                         m.consume_lag.observe(
-                            (now - d.decided_at)
+                            (Utc::now() - d.decided_at)
                                 .to_std()
                                 .unwrap_or_default()
                                 .as_secs_f64(),
