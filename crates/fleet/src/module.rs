@@ -1122,3 +1122,102 @@ async fn settle(inner: &Inner, pending: &mut VecDeque<Pending>) {
     }
     m.ingest_pending.set(pending.len() as i64);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ironpost_core::{AlertEvent, AlertSource, Severity};
+
+    struct NoEnforcer;
+    impl Enforcer for NoEnforcer {
+        fn block(
+            &self,
+            _: Cidr,
+            _: Option<DateTime<Utc>>,
+            _: Evidence,
+            _: String,
+            _: Option<EventId>,
+        ) -> BoxFuture<'_, Result<(), BoxError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn unblock(&self, _: Cidr) -> BoxFuture<'_, Result<(), BoxError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn lookup(&self, _: IpAddr) -> Option<LocalBlock> {
+            None
+        }
+    }
+    struct NoStatus;
+    impl NodeStatus for NoStatus {
+        fn report(&self) -> BoxFuture<'_, (Vec<ModuleHealth>, usize)> {
+            Box::pin(async { (Vec::new(), 0) })
+        }
+    }
+
+    fn module(cfg: FleetConfig) -> (FleetModule, Registry) {
+        let r = ironpost_core::metrics::new_registry();
+        let m = FleetModule::new(cfg, &r, Arc::new(NoEnforcer), Arc::new(NoStatus));
+        (m, r)
+    }
+
+    fn alert(title: &str) -> AlertEvent {
+        AlertEvent::new(AlertSource::External, "r", title, Severity::High)
+    }
+
+    #[test]
+    fn the_outbound_events_buffer_keeps_the_newest_and_counts_what_it_drops() {
+        let (m, _r) = module(FleetConfig {
+            node_name: "edge-1".into(),
+            events_buffer_capacity: 3,
+            ..Default::default()
+        });
+        let input = m.input();
+        let alerts: Vec<AlertEvent> = (0..5).map(|i| alert(&format!("a{i}"))).collect();
+        for a in &alerts {
+            assert!(input.alert(a));
+        }
+        let o = lock(&m.inner.outbox);
+        let ids: Vec<String> = o.q.iter().map(|e| e.msg_id.clone()).collect();
+        let want: Vec<String> = alerts[2..]
+            .iter()
+            .map(|a| crate::events::msg_id(EventKind::Alert, "edge-1", a.id))
+            .collect();
+        assert_eq!(ids, want);
+        assert_eq!(o.q.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3, 4]);
+        assert!(o.q.iter().all(|e| e.subject == "ironpost.alert.edge-1"));
+        assert_eq!(m.inner.metrics.events_dropped.get(), 2);
+        assert_eq!(m.inner.metrics.events_buffered.get(), 3);
+    }
+
+    #[test]
+    fn a_central_and_an_agent_without_publish_events_queue_nothing_and_oversized_events_are_counted()
+     {
+        for cfg in [
+            FleetConfig {
+                role: crate::Role::Central,
+                ..Default::default()
+            },
+            FleetConfig {
+                publish_events: false,
+                ..Default::default()
+            },
+        ] {
+            let (m, _r) = module(cfg);
+            m.input().alert(&alert("a"));
+            assert!(lock(&m.inner.outbox).q.is_empty());
+        }
+        let (m, _r) = module(FleetConfig::default());
+        let mut big = alert("big");
+        big.description = "x".repeat(crate::events::MAX_EVENT_BYTES);
+        m.input().alert(&big);
+        assert!(lock(&m.inner.outbox).q.is_empty());
+        assert_eq!(
+            m.inner
+                .metrics
+                .events_not_sent
+                .with_label_values(&["too_large"])
+                .get(),
+            1
+        );
+    }
+}
