@@ -96,7 +96,11 @@ pub(crate) enum Command {
 #[derive(Debug, Subcommand)]
 pub(crate) enum FleetCmd {
     /// Every node's last heartbeat: role, version, age, run-time blocks, module health.
-    Status,
+    Status {
+        /// Read the heartbeats a central stored (its `[storage]`) instead of asking the cluster.
+        #[arg(long)]
+        store: bool,
+    },
 }
 
 #[derive(Debug, ClapArgs)]

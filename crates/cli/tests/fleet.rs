@@ -664,6 +664,24 @@ fn central_scenario(pg: Option<&str>) {
             .then_some(())
     });
 
+    // The agents' heartbeats are in the central's store too (`fleet status --store`).
+    wait_for(
+        30,
+        "the three agents' heartbeats in the central's store",
+        || {
+            let o = run(d
+                .cli()
+                .args(["fleet", "status", "--store", "--output", "json"]));
+            let v: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).ok()?;
+            let names: Vec<&str> = v.iter().filter_map(|n| n["node"].as_str()).collect();
+            (names == ["ipt-a", "ipt-b", "ipt-c"]
+                && v.iter().all(|n| {
+                    n["role"] == "agent" && n["modules"].as_array().is_some_and(|m| !m.is_empty())
+                }))
+            .then_some(())
+        },
+    );
+
     // A NATS node dies while the three agents alert: nothing lost, nothing twice.
     let mut sent: Vec<Vec<String>> = vec![Vec::new(); 3];
     for round in 0..4 {

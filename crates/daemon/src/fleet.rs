@@ -12,7 +12,7 @@ use ironpost_ebpf_engine::{BlockRequest, EngineHandle};
 use ironpost_fleet::{
     BoxError, Enforcer, FleetEvent, Ingest, LocalBlock, ModuleHealth, NodeStatus,
 };
-use ironpost_store::{Record, Remote, RemoteEvent, StoreWriter};
+use ironpost_store::{Heartbeat, Record, Remote, RemoteEvent, StoreWriter};
 
 use crate::shared::ModuleSlot;
 
@@ -34,6 +34,10 @@ impl Ingest for StoreIngest {
             let event = match event {
                 FleetEvent::Alert(a) => RemoteEvent::Alert(a),
                 FleetEvent::Action(a) => RemoteEvent::Action(a),
+                FleetEvent::Heartbeat(r) => RemoteEvent::Heartbeat(Heartbeat {
+                    at: r.at,
+                    report: serde_json::to_value(&r)?,
+                }),
             };
             self.0
                 .write(Record::Remote(Remote { node, event, ack }))

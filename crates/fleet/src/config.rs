@@ -60,7 +60,7 @@ pub struct FleetConfig {
     /// An agent publishes its alerts and actions to `events_stream` for the central role.
     pub publish_events: bool,
     /// The JetStream stream of every agent's alerts and actions (subjects
-    /// `ironpost.<alert|action>.<node>`).
+    /// `ironpost.<alert|action|heartbeat>.<node>`).
     pub events_stream: String,
     /// Ceiling on the stream's size in bytes (the oldest messages go first past it).
     pub events_max_bytes: u64,

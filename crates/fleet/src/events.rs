@@ -1,5 +1,5 @@
 //! Central view: every agent publishes its alerts and actions to one JetStream stream
-//! (`[fleet] events_stream`, subjects `ironpost.<kind>.<node>`), and the central role consumes
+//! (`[fleet] events_stream`, subjects `ironpost.<kind>.<node>`; heartbeats too), and the central role consumes
 //! them with a durable pull consumer into its store.
 //!
 //! - Message: the event's JSON (at most [`MAX_EVENT_BYTES`]), header `Nats-Msg-Id` =
@@ -19,6 +19,7 @@ use ironpost_core::{ActionEvent, AlertEvent, BoxFuture, EventId};
 
 use crate::config::{FleetConfig, is_token};
 use crate::error::{BucketSource, FleetError};
+use crate::node::NodeReport;
 
 /// A message larger than this is neither published nor accepted.
 pub const MAX_EVENT_BYTES: usize = 64 * 1024;
@@ -30,6 +31,8 @@ pub const SUBJECT_PREFIX: &str = "ironpost";
 pub enum EventKind {
     Alert,
     Action,
+    /// A node's report ([`NodeReport`]), every `heartbeat_secs`.
+    Heartbeat,
 }
 
 impl EventKind {
@@ -37,6 +40,7 @@ impl EventKind {
         match self {
             EventKind::Alert => "alert",
             EventKind::Action => "action",
+            EventKind::Heartbeat => "heartbeat",
         }
     }
 
@@ -44,6 +48,7 @@ impl EventKind {
         match s {
             "alert" => Some(EventKind::Alert),
             "action" => Some(EventKind::Action),
+            "heartbeat" => Some(EventKind::Heartbeat),
             _ => None,
         }
     }
@@ -54,6 +59,7 @@ impl EventKind {
 pub enum FleetEvent {
     Alert(AlertEvent),
     Action(ActionEvent),
+    Heartbeat(NodeReport),
 }
 
 impl FleetEvent {
@@ -61,13 +67,25 @@ impl FleetEvent {
         match self {
             FleetEvent::Alert(_) => EventKind::Alert,
             FleetEvent::Action(_) => EventKind::Action,
+            FleetEvent::Heartbeat(_) => EventKind::Heartbeat,
         }
     }
 
-    pub fn id(&self) -> EventId {
+    /// The alert's or action's id (a heartbeat has none).
+    pub fn id(&self) -> Option<EventId> {
         match self {
-            FleetEvent::Alert(a) => a.id,
-            FleetEvent::Action(a) => a.id,
+            FleetEvent::Alert(a) => Some(a.id),
+            FleetEvent::Action(a) => Some(a.id),
+            FleetEvent::Heartbeat(_) => None,
+        }
+    }
+
+    /// When it happened on its node.
+    pub fn at(&self) -> chrono::DateTime<chrono::Utc> {
+        match self {
+            FleetEvent::Alert(a) => a.timestamp,
+            FleetEvent::Action(a) => a.timestamp,
+            FleetEvent::Heartbeat(r) => r.at,
         }
     }
 }
@@ -82,10 +100,15 @@ pub fn msg_id(kind: EventKind, node: &str, id: EventId) -> String {
     format!("{node}.{}.{id}", kind.as_str())
 }
 
+/// The `Nats-Msg-Id` of a heartbeat: its node and time.
+pub fn heartbeat_msg_id(node: &str, at: chrono::DateTime<chrono::Utc>) -> String {
+    format!("{node}.heartbeat.{}", at.timestamp_micros())
+}
+
 /// Why a received message is not stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
-    /// Not `ironpost.<alert|action>.<node>`.
+    /// Not `ironpost.<alert|action|heartbeat>.<node>`.
     BadSubject,
     TooLarge,
     Malformed,
@@ -127,6 +150,14 @@ pub fn parse(subject: &str, payload: &[u8]) -> Result<(String, FleetEvent), Refu
         EventKind::Action => {
             FleetEvent::Action(serde_json::from_slice(payload).map_err(|_| Refusal::Malformed)?)
         }
+        EventKind::Heartbeat => {
+            let r = NodeReport::parse(payload).ok_or(Refusal::Malformed)?;
+            // A node reports for itself only.
+            if r.node != node {
+                return Err(Refusal::Malformed);
+            }
+            FleetEvent::Heartbeat(r)
+        }
     };
     Ok((node.to_owned(), event))
 }
@@ -143,7 +174,7 @@ pub trait Ingest: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<(), crate::BoxError>>;
 }
 
-/// The events stream, created when missing: `ironpost.alert.*` and `ironpost.action.*`,
+/// The events stream, created when missing: `ironpost.{alert,action,heartbeat}.*`,
 /// `replicas` copies, bounded by `events_max_bytes` and `max_age_secs` (the oldest goes first).
 pub(crate) async fn open_stream(
     js: &jetstream::Context,
@@ -152,7 +183,7 @@ pub(crate) async fn open_stream(
     let config = stream::Config {
         name: cfg.events_stream.clone(),
         description: Some("Ironpost fleet: every agent's alerts and actions".into()),
-        subjects: [EventKind::Alert, EventKind::Action]
+        subjects: [EventKind::Alert, EventKind::Action, EventKind::Heartbeat]
             .iter()
             .map(|k| format!("{SUBJECT_PREFIX}.{}.*", k.as_str()))
             .collect(),
@@ -209,7 +240,7 @@ mod tests {
             "ironpost.alert",
             "ironpost.alert.a.b",
             "other.alert.a",
-            "ironpost.heartbeat.a",
+            "ironpost.health.a",
             "ironpost.alert.a b",
             "ironpost.alert.",
         ] {
@@ -225,6 +256,24 @@ mod tests {
         assert_eq!(
             parse("ironpost.alert.a", &vec![b' '; MAX_EVENT_BYTES + 1]),
             Err(Refusal::TooLarge)
+        );
+        let report = NodeReport {
+            node: "edge-1".into(),
+            role: crate::Role::Agent,
+            version: "0.1.0".into(),
+            at: chrono::Utc::now(),
+            blocks: 1,
+            modules: Vec::new(),
+        };
+        let body = serde_json::to_vec(&report).unwrap();
+        assert_eq!(
+            parse("ironpost.heartbeat.edge-1", &body),
+            Ok(("edge-1".into(), FleetEvent::Heartbeat(report)))
+        );
+        assert_eq!(
+            parse("ironpost.heartbeat.edge-2", &body),
+            Err(Refusal::Malformed),
+            "a node reports for itself only"
         );
     }
 

@@ -21,4 +21,4 @@ pub use decision::Decision;
 pub use error::FleetError;
 pub use events::{EventKind, FleetEvent, Ingest};
 pub use module::{BoxError, Enforcer, FleetInput, FleetModule, LocalBlock, REMOTE_REASON_PREFIX};
-pub use node::{ModuleHealth, NodeReport, NodeStatus, read_nodes};
+pub use node::{ModuleHealth, NodeReport, NodeStatus, read_nodes, reports_from_store};

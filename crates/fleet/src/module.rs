@@ -38,7 +38,7 @@ use tracing::{info, warn};
 use crate::config::FleetConfig;
 use crate::decision::{Decision, cidr_of, key_of};
 use crate::error::{BucketSource, FleetError};
-use crate::events::{EventKind, FleetEvent, Ingest};
+use crate::events::{EventKind, Ingest};
 use crate::node::{ModuleHealth, NodeReport, NodeStatus};
 
 /// The reason of a block applied for another node starts with this; such a block is never
@@ -179,7 +179,7 @@ impl Metrics {
             heartbeats: metrics::int_counter_vec(
                 r,
                 "fleet_heartbeats_total",
-                "Heartbeats put in the nodes bucket, by outcome (published, failed).",
+                "Heartbeats put in the nodes bucket (published, failed) and, by agents, on the events stream (streamed, stream_failed).",
                 &["outcome"],
             ),
             resyncs: metrics::int_counter(
@@ -773,13 +773,31 @@ async fn heartbeat_loop(
             blocks,
             modules,
         };
-        let body = serde_json::to_vec(&report).unwrap_or_default();
-        let outcome =
-            match tokio::time::timeout(OP_TIMEOUT, s.put(inner.node.as_str(), body.into())).await {
-                Ok(Ok(_)) => "published",
-                _ => "failed",
-            };
+        let body: bytes::Bytes = serde_json::to_vec(&report).unwrap_or_default().into();
+        let outcome = match tokio::time::timeout(
+            OP_TIMEOUT,
+            s.put(inner.node.as_str(), body.clone()),
+        )
+        .await
+        {
+            Ok(Ok(_)) => "published",
+            _ => "failed",
+        };
         inner.metrics.heartbeats.with_label_values(&[outcome]).inc();
+        // Agents also put it on the events stream for the central's store; a missed one is not
+        // retried either (the next one replaces it there too).
+        if inner.cfg.role == crate::Role::Agent && inner.cfg.publish_events {
+            let p = jetstream::message::PublishMessage::build()
+                .payload(body)
+                .message_id(crate::events::heartbeat_msg_id(&inner.node, report.at));
+            let subject = crate::events::subject(EventKind::Heartbeat, &inner.node);
+            let sent = async { js.send_publish(subject, p).await.ok()?.await.ok() };
+            let outcome = match tokio::time::timeout(OP_TIMEOUT, sent).await {
+                Ok(Some(_)) => "streamed",
+                _ => "stream_failed",
+            };
+            inner.metrics.heartbeats.with_label_values(&[outcome]).inc();
+        }
     }
 }
 
@@ -1073,10 +1091,7 @@ async fn consume(
                             let _ = acker.ack().await;
                         }
                         Ok((node, event)) => {
-                            let at = match &event {
-                                FleetEvent::Alert(a) => a.timestamp,
-                                FleetEvent::Action(a) => a.timestamp,
-                            };
+                            let at = event.at();
                             let (ack, status) = ironpost_core::ack::Ack::new();
                             ingest.write(node, event, ack).await.map_err(|e| error_chain(e.as_ref()))?;
                             pending.push_back(Pending { status, acker, at });

@@ -163,12 +163,21 @@ pub(crate) const ACTIONS: Table = Table {
     ],
 };
 
+/// Fleet nodes' last heartbeats (migration 4), one row per node.
+pub(crate) const NODES: Table = Table {
+    name: "fleet_nodes",
+    kind: Kind::Node,
+    time_column: "at",
+    columns: &["node", "at", "report"],
+};
+
 pub(crate) fn table(kind: Kind) -> &'static Table {
     match kind {
         Kind::Packet => &PACKETS,
         Kind::Log => &LOGS,
         Kind::Alert => &ALERTS,
         Kind::Action => &ACTIONS,
+        Kind::Node => &NODES,
     }
 }
 
@@ -191,8 +200,19 @@ impl Dialect {
 }
 
 /// `INSERT … ON CONFLICT (id) DO NOTHING`: replaying a batch is harmless. Both backends accept it.
+/// `fleet_nodes` is an upsert instead: a newer heartbeat replaces the row, an older one (a
+/// redelivery) changes nothing.
 pub(crate) fn insert_sql(t: &Table, d: Dialect) -> String {
     let values: Vec<String> = (1..=t.columns.len()).map(|n| d.placeholder(n)).collect();
+    if t.kind == Kind::Node {
+        return format!(
+            "INSERT INTO {t} ({cols}) VALUES ({vals}) ON CONFLICT (node) DO UPDATE SET \
+             at = excluded.at, report = excluded.report WHERE excluded.at > {t}.at",
+            t = t.name,
+            cols = t.columns.join(", "),
+            vals = values.join(", ")
+        );
+    }
     format!(
         "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (id) DO NOTHING",
         t.name,
@@ -282,6 +302,11 @@ pub(crate) fn encode(r: &Record, node: &str) -> Vec<Value> {
         Record::Remote(r) => match &r.event {
             RemoteEvent::Alert(a) => push_alert(&mut v, a, &r.node),
             RemoteEvent::Action(a) => push_action(&mut v, a, &r.node),
+            RemoteEvent::Heartbeat(h) => {
+                v.push(text(&r.node));
+                v.push(Value::Time(Some(h.at)));
+                v.push(Value::Json(Some(h.report.clone())));
+            }
         },
     }
     v
@@ -581,6 +606,18 @@ pub(crate) fn decode_alert<R: RowSource>(row: &R) -> Result<AlertEvent, StoreErr
         entities: c.entities()?,
         ack: Default::default(),
     })
+}
+
+/// A `fleet_nodes` row: node, time of its last heartbeat, the report.
+pub(crate) fn decode_heartbeat<R: RowSource>(
+    row: &R,
+) -> Result<(String, DateTime<Utc>, serde_json::Value), StoreError> {
+    let mut c = Cursor::new(row, &NODES);
+    let node = c.text()?;
+    let at = c.time()?;
+    let (i, report) = c.opt_json()?;
+    let report = c.required((i, report))?;
+    Ok((node, at, report))
 }
 
 /// The `node` column of an alerts or actions row (the last column of both).

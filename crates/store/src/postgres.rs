@@ -22,6 +22,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
         include_str!("../migrations/postgres/0002_alert_evidence.sql"),
     ),
     (3, include_str!("../migrations/postgres/0003_node.sql")),
+    (
+        4,
+        include_str!("../migrations/postgres/0004_fleet_nodes.sql"),
+    ),
 ];
 
 /// Advisory lock key held while migrating, so two processes do not migrate at once ("ironpost").
@@ -185,12 +189,13 @@ impl Session {
     ) -> Result<Session, StoreError> {
         let client = connect(config, on_end).await?;
         migrate(&client).await?;
-        let mut inserts = Vec::with_capacity(4);
+        let mut inserts = Vec::with_capacity(5);
         for t in [
             &codec::PACKETS,
             &codec::LOGS,
             &codec::ALERTS,
             &codec::ACTIONS,
+            &codec::NODES,
         ] {
             let stmt = client
                 .prepare(&codec::insert_sql(t, Dialect::Postgres))

@@ -318,6 +318,22 @@ impl StoreReader {
         .await
     }
 
+    /// Fleet nodes' last heartbeats (the central role's `fleet_nodes`), by node name: node,
+    /// time of the heartbeat, the report as the node sent it. At most 10,000.
+    pub async fn nodes(
+        &self,
+    ) -> Result<Vec<(String, DateTime<Utc>, serde_json::Value)>, StoreError> {
+        let sql = "SELECT node, at, report FROM fleet_nodes ORDER BY node LIMIT 10000".to_owned();
+        self.run(
+            &codec::NODES,
+            sql,
+            Vec::new(),
+            |r| codec::decode_heartbeat(r),
+            |r| codec::decode_heartbeat(r),
+        )
+        .await
+    }
+
     /// Packet events matching `q`, newest first.
     pub async fn packets(&self, q: &PacketQuery) -> Result<Vec<PacketEvent>, StoreError> {
         let (sql, params) = Select::new(&codec::PACKETS, self.dialect(), q.since).finish(q.limit);

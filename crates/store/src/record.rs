@@ -35,6 +35,15 @@ pub struct Remote {
 pub enum RemoteEvent {
     Alert(AlertEvent),
     Action(ActionEvent),
+    /// A node's heartbeat: the `fleet_nodes` row of its node, replaced by a newer one only.
+    Heartbeat(Heartbeat),
+}
+
+/// A node's last report (the fleet's `NodeReport`, kept as JSON: the store does not know it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub report: serde_json::Value,
 }
 
 /// The four tables, one per event kind.
@@ -44,11 +53,19 @@ pub(crate) enum Kind {
     Log,
     Alert,
     Action,
+    /// Fleet nodes' last heartbeats (the central role).
+    Node,
 }
 
 impl Kind {
     /// Retention order: actions reference alerts, so they go first.
-    pub(crate) const ALL: [Kind; 4] = [Kind::Action, Kind::Alert, Kind::Packet, Kind::Log];
+    pub(crate) const ALL: [Kind; 5] = [
+        Kind::Action,
+        Kind::Alert,
+        Kind::Packet,
+        Kind::Log,
+        Kind::Node,
+    ];
 
     /// Low-cardinality metric label value, the same as `Event::KIND`.
     pub(crate) fn label(self) -> &'static str {
@@ -57,6 +74,7 @@ impl Kind {
             Kind::Log => "log",
             Kind::Alert => "alert",
             Kind::Action => "action",
+            Kind::Node => "node",
         }
     }
 
@@ -66,6 +84,7 @@ impl Kind {
             Kind::Log => 1,
             Kind::Alert => 2,
             Kind::Action => 3,
+            Kind::Node => 4,
         }
     }
 }
@@ -80,6 +99,7 @@ impl Record {
             Record::Remote(r) => match r.event {
                 RemoteEvent::Alert(_) => Kind::Alert,
                 RemoteEvent::Action(_) => Kind::Action,
+                RemoteEvent::Heartbeat(_) => Kind::Node,
             },
         }
     }
@@ -108,6 +128,7 @@ impl Record {
             Record::Remote(r) => match &r.event {
                 RemoteEvent::Alert(e) => e.id,
                 RemoteEvent::Action(e) => e.id,
+                RemoteEvent::Heartbeat(_) => EventId(uuid::Uuid::nil()),
             },
         }
     }
@@ -145,7 +166,7 @@ impl From<ActionEvent> for Record {
 
 /// Records written, per kind, in `Kind::index` order.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct KindCounts(pub(crate) [u64; 4]);
+pub(crate) struct KindCounts(pub(crate) [u64; 5]);
 
 impl KindCounts {
     pub(crate) fn add(&mut self, kind: Kind) {
@@ -157,9 +178,15 @@ impl KindCounts {
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (Kind, u64)> + '_ {
-        [Kind::Packet, Kind::Log, Kind::Alert, Kind::Action]
-            .into_iter()
-            .map(|k| (k, self.0[k.index()]))
+        [
+            Kind::Packet,
+            Kind::Log,
+            Kind::Alert,
+            Kind::Action,
+            Kind::Node,
+        ]
+        .into_iter()
+        .map(|k| (k, self.0[k.index()]))
     }
 }
 

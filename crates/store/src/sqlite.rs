@@ -25,17 +25,19 @@ const MIGRATIONS: &[(u32, &str)] = &[
         include_str!("../migrations/sqlite/0002_alert_evidence.sql"),
     ),
     (3, include_str!("../migrations/sqlite/0003_node.sql")),
+    (4, include_str!("../migrations/sqlite/0004_fleet_nodes.sql")),
 ];
 
 /// How long a statement waits for another connection's lock (the CLI reading, retention).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-static INSERTS: LazyLock<[String; 4]> = LazyLock::new(|| {
+static INSERTS: LazyLock<[String; 5]> = LazyLock::new(|| {
     [
         &codec::PACKETS,
         &codec::LOGS,
         &codec::ALERTS,
         &codec::ACTIONS,
+        &codec::NODES,
     ]
     .map(|t| codec::insert_sql(t, Dialect::Sqlite))
 });
@@ -230,6 +232,7 @@ fn table_query_op(t: &Table) -> &'static str {
         crate::record::Kind::Log => "query log_entries",
         crate::record::Kind::Alert => "query alerts",
         crate::record::Kind::Action => "query actions",
+        crate::record::Kind::Node => "query fleet_nodes",
     }
 }
 
@@ -342,7 +345,7 @@ mod tests {
             .expect("old alert");
         }
         let conn = open_rw(&path).expect("open upgrades");
-        assert_eq!(applied_versions(&conn), vec![1, 2, 3]);
+        assert_eq!(applied_versions(&conn), vec![1, 2, 3, 4]);
         let (evidence, node): (String, String) = conn
             .query_row("SELECT evidence, node FROM alerts", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -357,11 +360,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("sub/ironpost.db");
         let mut conn = open_rw(&path).expect("first open");
-        assert_eq!(applied_versions(&conn), vec![1, 2, 3]);
+        assert_eq!(applied_versions(&conn), vec![1, 2, 3, 4]);
         assert!(migrate(&mut conn, &path).expect("migrate again").is_empty());
         drop(conn);
         let conn = open_rw(&path).expect("second open");
-        assert_eq!(applied_versions(&conn), vec![1, 2, 3]);
+        assert_eq!(applied_versions(&conn), vec![1, 2, 3, 4]);
     }
 
     #[test]

@@ -81,7 +81,10 @@ async fn concurrent_opens_migrate_once_and_reopening_migrates_nothing() {
             .collect::<Vec<_>>()
     };
     let first = versions().await;
-    assert_eq!(first.iter().map(|v| v.0).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(
+        first.iter().map(|v| v.0).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
 
     let mut store = Store::open(&cfg, dir.path(), &new_registry())
         .await

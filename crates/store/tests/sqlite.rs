@@ -72,8 +72,11 @@ async fn database_is_in_wal_mode_and_reopening_migrates_nothing_twice() {
     assert_eq!(store.backend(), Backend::Sqlite);
     drop(store);
     let first = migrations();
-    assert_eq!(first.len(), 3, "{first:?}");
-    assert_eq!((first[0].0, first[1].0, first[2].0), (1, 2, 3));
+    assert_eq!(first.len(), 4, "{first:?}");
+    assert_eq!(
+        first.iter().map(|v| v.0).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
 
     let mut store = Store::open(&cfg, dir.path(), &new_registry())
         .await

@@ -662,10 +662,20 @@ pub(crate) async fn nodes(cfg: &StorageConfig, dir: &Path) {
             ack,
         })
     };
+    let beat = |at: DateTime<Utc>, blocks: u32| {
+        RemoteEvent::Heartbeat(ironpost_store::Heartbeat {
+            at,
+            report: serde_json::json!({"node": "edge-a", "blocks": blocks}),
+        })
+    };
     let twice = [
         remote_record(RemoteEvent::Alert(remote.clone())),
         remote_record(RemoteEvent::Action(remote_action.clone())),
         remote_record(RemoteEvent::Alert(remote.clone())),
+        // A newer heartbeat replaces the row; an older one (redelivered late) changes nothing.
+        remote_record(beat(t, 1)),
+        remote_record(beat(t + sec(10), 2)),
+        remote_record(beat(t + sec(5), 3)),
     ];
     for r in twice {
         w.write(r).await.expect("write");
@@ -718,6 +728,14 @@ pub(crate) async fn nodes(cfg: &StorageConfig, dir: &Path) {
         .await
         .expect("actions");
     assert_eq!(acts, vec![("edge-a".to_owned(), remote_action)]);
+    assert_eq!(
+        reader.nodes().await.expect("nodes"),
+        vec![(
+            "edge-a".to_owned(),
+            t + sec(10),
+            serde_json::json!({"node": "edge-a", "blocks": 2})
+        )]
+    );
     assert!(
         reader
             .actions(&ActionQuery {
