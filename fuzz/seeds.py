@@ -261,6 +261,16 @@ def fleet_seeds():
     put("fleet_decision", '2001-db8--/32\n{"cidr":"2001:db8::/32","origin":"edge-2",'
         '"alert_id":"0190c0de-0000-7000-8000-000000000001","evidence":"spoofable","reason":"scan",'
         '"decided_at":"2026-12-07T18:00:00Z"}')
+    put("fleet_event", 'ironpost.alert.edge-1\n{"id":"0190c0de-0000-7000-8000-000000000002",'
+        '"timestamp":"2026-12-07T18:00:00Z","trace_id":"00000000000000000000000000000001",'
+        '"severity":"high","source":"external","rule_id":"r","title":"t","evidence":"verified",'
+        '"entities":{"src_ip":"198.18.7.1","src_port":22}}')
+    put("fleet_event", 'ironpost.action.edge-2\n{"id":"0190c0de-0000-7000-8000-000000000003",'
+        '"timestamp":"2026-12-07T18:00:00Z","trace_id":"00000000000000000000000000000001",'
+        '"severity":"high","alert_id":"0190c0de-0000-7000-8000-000000000002",'
+        '"action_type":"ip_block","target":{"src_ip":"198.18.7.1"},"outcome":"success","attempt":1}')
+    put("fleet_event", 'ironpost.heartbeat.edge-1\n{"node":"edge-1","role":"agent","version":"0.1.0",'
+        '"at":"2026-12-07T18:00:00Z","blocks":3,"modules":[{"name":"ebpf","health":{"status":"healthy"}}]}')
 
 
 def auditd_seeds():

@@ -4,6 +4,7 @@
 use std::io::Read;
 
 use ironpost_core::{ActionEvent, AlertEvent};
+
 use ironpost_proto::client as control;
 use ironpost_proto::exit::{Exit, ExitError, WithExit};
 use ironpost_proto::{ControlError, Request, Response};
@@ -44,24 +45,65 @@ fn ip_port(ip: Option<std::net::IpAddr>, port: Option<u16>) -> String {
     }
 }
 
-fn alerts_table(alerts: &[AlertEvent]) -> String {
-    let rows: Vec<Vec<String>> = alerts
-        .iter()
-        .map(|a| {
-            vec![
-                a.timestamp.format("%Y-%m-%d %H:%M:%S").to_string(),
-                a.severity.to_string(),
-                a.source.as_str().to_owned(),
-                a.rule_id.clone(),
-                ip_port(a.entities.src_ip, a.entities.src_port),
-                a.evidence.as_str().to_owned(),
-                ip_port(a.entities.dst_ip, a.entities.dst_port),
-                a.id.to_string(),
-                a.title.clone(),
-            ]
+/// True when the rows come from more than one fleet node: their tables get a NODE column.
+fn several_nodes<T>(rows: &[(String, T)]) -> bool {
+    rows.iter().any(|(n, _)| *n != rows[0].0)
+}
+
+/// The rows as JSON: each event with a `node` key when it names one.
+fn with_nodes<T: serde::Serialize>(rows: &[(String, T)]) -> Vec<serde_json::Value> {
+    rows.iter()
+        .map(|(node, e)| {
+            let mut v = serde_json::to_value(e).unwrap_or_default();
+            if let (false, Some(o)) = (node.is_empty(), v.as_object_mut()) {
+                o.insert("node".into(), node.clone().into());
+            }
+            v
+        })
+        .collect()
+}
+
+/// `table`'s headers and rows with a NODE column first when `nodes`.
+fn node_table(nodes: bool, headers: &[&str], rows: Vec<(String, Vec<String>)>) -> String {
+    let mut h: Vec<&str> = Vec::with_capacity(headers.len() + 1);
+    if nodes {
+        h.push("NODE");
+    }
+    h.extend_from_slice(headers);
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|(node, mut r)| {
+            if nodes {
+                r.insert(0, if node.is_empty() { "-".into() } else { node });
+            }
+            r
         })
         .collect();
-    output::table(
+    output::table(&h, &rows)
+}
+
+fn alerts_table(alerts: &[(String, AlertEvent)]) -> String {
+    let rows: Vec<(String, Vec<String>)> = alerts
+        .iter()
+        .map(|(node, a)| {
+            (
+                node.clone(),
+                vec![
+                    a.timestamp.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    a.severity.to_string(),
+                    a.source.as_str().to_owned(),
+                    a.rule_id.clone(),
+                    ip_port(a.entities.src_ip, a.entities.src_port),
+                    a.evidence.as_str().to_owned(),
+                    ip_port(a.entities.dst_ip, a.entities.dst_port),
+                    a.id.to_string(),
+                    a.title.clone(),
+                ],
+            )
+        })
+        .collect();
+    node_table(
+        several_nodes(alerts),
         &[
             "TIME (UTC)",
             "SEVERITY",
@@ -73,7 +115,7 @@ fn alerts_table(alerts: &[AlertEvent]) -> String {
             "ID",
             "TITLE",
         ],
-        &rows,
+        rows,
     )
 }
 
@@ -85,39 +127,48 @@ pub(crate) async fn list_alerts(g: &Global, a: &AlertQueryArgs) -> Result<Exit, 
         rule_id: a.rule.clone(),
         src_ip: a.src,
         container: a.container.clone(),
+        node: a.node.clone(),
         limit: a.limit,
     };
-    let alerts = reader(g).await?.alerts(&q).await.exit_with(Exit::Storage)?;
+    let alerts = reader(g)
+        .await?
+        .alerts_with_node(&q)
+        .await
+        .exit_with(Exit::Storage)?;
     match g.output {
-        OutputFormat::Json => output::json(&alerts)?,
+        OutputFormat::Json => output::json(&with_nodes(&alerts))?,
         OutputFormat::Text if alerts.is_empty() => output::text("no alerts")?,
         OutputFormat::Text => output::text(&alerts_table(&alerts))?,
     }
     Ok(Exit::Ok)
 }
 
-fn actions_table(actions: &[ActionEvent]) -> String {
-    let rows: Vec<Vec<String>> = actions
+fn actions_table(actions: &[(String, ActionEvent)]) -> String {
+    let rows: Vec<(String, Vec<String>)> = actions
         .iter()
-        .map(|a| {
+        .map(|(node, a)| {
             let target = match (&a.target.container, a.target.src_ip) {
                 (Some(c), _) => c.name.clone().or_else(|| c.id.clone()).unwrap_or_default(),
                 (None, Some(ip)) => ip.to_string(),
                 (None, None) => "-".into(),
             };
-            vec![
-                a.timestamp.format("%Y-%m-%d %H:%M:%S").to_string(),
-                a.action_type.as_str().to_owned(),
-                a.outcome.as_str().to_owned(),
-                target,
-                a.alert_id
-                    .map(|i| i.to_string())
-                    .unwrap_or_else(|| "-".into()),
-                a.error.clone().unwrap_or_else(|| a.detail.clone()),
-            ]
+            (
+                node.clone(),
+                vec![
+                    a.timestamp.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    a.action_type.as_str().to_owned(),
+                    a.outcome.as_str().to_owned(),
+                    target,
+                    a.alert_id
+                        .map(|i| i.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    a.error.clone().unwrap_or_else(|| a.detail.clone()),
+                ],
+            )
         })
         .collect();
-    output::table(
+    node_table(
+        several_nodes(actions),
         &[
             "TIME (UTC)",
             "ACTION",
@@ -126,7 +177,7 @@ fn actions_table(actions: &[ActionEvent]) -> String {
             "ALERT",
             "DETAIL",
         ],
-        &rows,
+        rows,
     )
 }
 
@@ -134,15 +185,16 @@ pub(crate) async fn list_actions(g: &Global, a: &ActionQueryArgs) -> Result<Exit
     let q = ActionQuery {
         since: since(&a.since)?,
         alert_id: a.alert,
+        node: a.node.clone(),
         limit: a.limit,
     };
     let actions = reader(g)
         .await?
-        .actions(&q)
+        .actions_with_node(&q)
         .await
         .exit_with(Exit::Storage)?;
     match g.output {
-        OutputFormat::Json => output::json(&actions)?,
+        OutputFormat::Json => output::json(&with_nodes(&actions))?,
         OutputFormat::Text if actions.is_empty() => output::text("no actions")?,
         OutputFormat::Text => output::text(&actions_table(&actions))?,
     }

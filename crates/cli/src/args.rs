@@ -96,7 +96,11 @@ pub(crate) enum Command {
 #[derive(Debug, Subcommand)]
 pub(crate) enum FleetCmd {
     /// Every node's last heartbeat: role, version, age, run-time blocks, module health.
-    Status,
+    Status {
+        /// Read the heartbeats a central stored (its `[storage]`) instead of asking the cluster.
+        #[arg(long)]
+        store: bool,
+    },
 }
 
 #[derive(Debug, ClapArgs)]
@@ -316,6 +320,9 @@ pub(crate) struct AlertQueryArgs {
     /// Only alerts about this container: its name, id, or an id prefix of 12+ hex digits.
     #[arg(long, value_name = "NAME|ID")]
     pub(crate) container: Option<String>,
+    /// Only alerts of this fleet node (a central's store holds every agent's).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) node: Option<String>,
     /// At most this many.
     #[arg(long, default_value_t = 100)]
     pub(crate) limit: usize,
@@ -344,6 +351,9 @@ pub(crate) struct ActionQueryArgs {
     /// Only actions caused by this alert id.
     #[arg(long, value_name = "ID")]
     pub(crate) alert: Option<ironpost_core::EventId>,
+    /// Only actions of this fleet node (a central's store holds every agent's).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) node: Option<String>,
     #[arg(long, default_value_t = 100)]
     pub(crate) limit: usize,
 }

@@ -1,5 +1,6 @@
 //! `ironpost-cli fleet status`: every node's last heartbeat, read from the fleet's NATS cluster
-//! (`[fleet] nats_urls`, `[fleet.nats]`), so it works from any host that can reach it.
+//! (`[fleet] nats_urls`, `[fleet.nats]`), so it works from any host that can reach it; with
+//! `--store`, from the heartbeats a central stored.
 
 use chrono::Utc;
 use ironpost_fleet::NodeReport;
@@ -8,18 +9,28 @@ use ironpost_proto::exit::{Exit, ExitError, WithExit};
 use crate::args::{Global, OutputFormat};
 use crate::{config_cmd, output};
 
-pub(crate) async fn status(g: &Global) -> Result<Exit, ExitError> {
-    let cfg = config_cmd::load(g)?.fleet;
-    if cfg.nats_urls.is_empty() {
-        return Err(anyhow::anyhow!(
-            "fleet.nats_urls is empty: no NATS cluster to ask"
-        ))
-        .exit_with(Exit::Usage);
-    }
-    let nodes = ironpost_fleet::read_nodes(&cfg)
-        .await
-        .map_err(anyhow::Error::new)
-        .exit_with(Exit::Failure)?;
+/// `store`: read the heartbeats a central stored (`fleet_nodes`) instead of the cluster's bucket.
+pub(crate) async fn status(g: &Global, store: bool) -> Result<Exit, ExitError> {
+    let full = config_cmd::load(g)?;
+    let cfg = full.fleet.clone();
+    let nodes = if store {
+        let reader = ironpost_store::StoreReader::open(full.storage(), &full.general.data_dir)
+            .await
+            .exit_with(Exit::Storage)?;
+        let rows = reader.nodes().await.exit_with(Exit::Storage)?;
+        ironpost_fleet::reports_from_store(rows)
+    } else {
+        if cfg.nats_urls.is_empty() {
+            return Err(anyhow::anyhow!(
+                "fleet.nats_urls is empty: no NATS cluster to ask"
+            ))
+            .exit_with(Exit::Usage);
+        }
+        ironpost_fleet::read_nodes(&cfg)
+            .await
+            .map_err(anyhow::Error::new)
+            .exit_with(Exit::Failure)?
+    };
     match g.output {
         OutputFormat::Json => output::json(&nodes)?,
         OutputFormat::Text if nodes.is_empty() => output::text("no node has reported yet")?,

@@ -72,7 +72,7 @@ fn run(args: Args) -> Result<Exit, ExitError> {
         Command::Scan(sbom_cmd::ScanCmd::Image(a)) => sbom_cmd::scan_image(g, a),
         Command::Sbom(sbom_cmd::SbomCmd::Generate(a)) => sbom_cmd::sbom_generate(g, a),
         Command::Simulate(a) => block_on(simulate::simulate(g, a)),
-        Command::Fleet(args::FleetCmd::Status) => block_on(fleet_cmd::status(g)),
+        Command::Fleet(args::FleetCmd::Status { store }) => block_on(fleet_cmd::status(g, *store)),
         Command::Completions(a) => docs_cmd::completions(a),
         Command::Man(a) => docs_cmd::man(a),
     }

@@ -157,6 +157,8 @@ pub async fn serve(
         .context("cannot open the event store")
         .exit_with(Exit::Storage)?;
     let writer = store.writer();
+    // The `node` column of this daemon's own alerts and actions (fleet mode's node name).
+    store.set_node(cfg.fleet.node());
     store
         .start()
         .await
@@ -174,6 +176,7 @@ pub async fn serve(
         ebpf: None,
         guard: None,
         fleet: None,
+        store: Some(writer.clone()),
     };
     assemble(&mut asm);
     let Assembly {

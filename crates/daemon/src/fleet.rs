@@ -4,15 +4,48 @@
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
+use ironpost_core::ack::Ack;
 use ironpost_core::event::EventId;
 use ironpost_core::net::Cidr;
 use ironpost_core::{BoxFuture, Evidence};
 use ironpost_ebpf_engine::{BlockRequest, EngineHandle};
-use ironpost_fleet::{BoxError, Enforcer, LocalBlock, ModuleHealth, NodeStatus};
+use ironpost_fleet::{
+    BoxError, Enforcer, FleetEvent, Ingest, LocalBlock, ModuleHealth, NodeStatus,
+};
+use ironpost_store::{Heartbeat, Record, Remote, RemoteEvent, StoreWriter};
 
 use crate::shared::ModuleSlot;
 
 pub(crate) struct EngineEnforcer(pub(crate) EngineHandle);
+
+/// The central role's ingest: other nodes' alerts and actions into this daemon's store, with
+/// the acknowledgement token the fleet module waits on before it acknowledges the message.
+/// `write` waits for room in the store's queue (backpressure on the consumer, never a drop).
+pub(crate) struct StoreIngest(pub(crate) StoreWriter);
+
+impl Ingest for StoreIngest {
+    fn write(
+        &self,
+        node: String,
+        event: FleetEvent,
+        ack: Ack,
+    ) -> BoxFuture<'_, Result<(), BoxError>> {
+        Box::pin(async move {
+            let event = match event {
+                FleetEvent::Alert(a) => RemoteEvent::Alert(a),
+                FleetEvent::Action(a) => RemoteEvent::Action(a),
+                FleetEvent::Heartbeat(r) => RemoteEvent::Heartbeat(Heartbeat {
+                    at: r.at,
+                    report: serde_json::to_value(&r)?,
+                }),
+            };
+            self.0
+                .write(Record::Remote(Remote { node, event, ack }))
+                .await
+                .map_err(Into::into)
+        })
+    }
+}
 
 /// The modules started before the fleet's and the engine's block count, for heartbeats.
 pub(crate) struct DaemonStatus {

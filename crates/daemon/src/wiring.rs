@@ -41,6 +41,8 @@ pub(crate) struct Assembly<'a> {
     pub(crate) ebpf: Option<EngineHandle>,
     pub(crate) guard: Option<GuardHandle>,
     pub(crate) fleet: Option<FleetInput>,
+    /// The store's writer (the fleet's central role ingests other nodes' events into it).
+    pub(crate) store: Option<ironpost_store::StoreWriter>,
 }
 
 impl Assembly<'_> {
@@ -237,12 +239,23 @@ fn fleet(a: &mut Assembly<'_>) {
         Arc::new(crate::fleet::EngineEnforcer(ebpf)),
         Arc::new(status),
     );
+    // Central role: other nodes' alerts and actions into this daemon's store.
+    let module = match (a.cfg.fleet.role, a.store.clone()) {
+        (ironpost_fleet::Role::Central, Some(w)) => {
+            module.with_ingest(Arc::new(crate::fleet::StoreIngest(w)))
+        }
+        _ => module,
+    };
     let input = module.input();
     let actions = input.clone();
     a.bus
         .subscribe_actions(Subscriber::new("action_to_fleet", move |e| {
             actions.action(e)
         }));
+    // Agents publish their alerts for the central (after the store has them queued).
+    let alerts = input.clone();
+    a.bus
+        .subscribe_alerts(Subscriber::new("alert_to_fleet", move |e| alerts.alert(e)));
     a.fleet = Some(input);
     a.add(module);
 }

@@ -12,8 +12,8 @@ pub enum Role {
     /// Publishes its own block decisions and applies everyone else's.
     #[default]
     Agent,
-    /// An agent that also keeps the fleet's view (heartbeats) — see docs/fleet.md for what is
-    /// implemented of it.
+    /// An agent that also consumes every agent's alerts and actions into its own store (and
+    /// publishes none of its own: they are in that store already).
     Central,
 }
 
@@ -57,6 +57,21 @@ pub struct FleetConfig {
     pub nodes_bucket: String,
     /// How often this node puts its heartbeat (version, module health, block count).
     pub heartbeat_secs: u64,
+    /// An agent publishes its alerts and actions to `events_stream` for the central role.
+    pub publish_events: bool,
+    /// The JetStream stream of every agent's alerts and actions (subjects
+    /// `ironpost.<alert|action|heartbeat>.<node>`).
+    pub events_stream: String,
+    /// Ceiling on the stream's size in bytes (the oldest messages go first past it).
+    pub events_max_bytes: u64,
+    /// JetStream's duplicate window on the events stream: a publication retried within it is
+    /// stored once (the central's store catches what comes later).
+    pub duplicate_window_secs: u64,
+    /// Outbound alerts and actions held while NATS is unreachable; past it the oldest is dropped
+    /// and counted (`ironpost_fleet_events_dropped_total`).
+    pub events_buffer_capacity: usize,
+    /// The central role's durable consumer on `events_stream`.
+    pub central_consumer: String,
     /// Authentication and TLS (the `[ids.nats]` keys; `url` is not used here: `nats_urls` is).
     pub nats: NatsConfig,
 }
@@ -75,13 +90,19 @@ impl Default for FleetConfig {
             buffer_capacity: 10_000,
             nodes_bucket: "ironpost_nodes".into(),
             heartbeat_secs: 10,
+            publish_events: true,
+            events_stream: "ironpost_events".into(),
+            events_max_bytes: 1 << 30,
+            duplicate_window_secs: 120,
+            events_buffer_capacity: 100_000,
+            central_consumer: "ironpost_central".into(),
             nats: NatsConfig::default(),
         }
     }
 }
 
 /// A NATS subject token or KV bucket name: letters, digits, `-` and `_`.
-fn is_token(s: &str) -> bool {
+pub(crate) fn is_token(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= MAX_NODE_NAME
         && s.bytes()
@@ -148,6 +169,32 @@ impl Validate for FleetConfig {
                 key(prefix, "nodes_bucket"),
                 format!("must be 1-{MAX_NODE_NAME} letters, digits, `-` or `_`"),
             );
+        }
+        for (name, value) in [
+            ("events_stream", &self.events_stream),
+            ("central_consumer", &self.central_consumer),
+        ] {
+            if !is_token(value) {
+                issues.push(
+                    key(prefix, name),
+                    format!("must be 1-{MAX_NODE_NAME} letters, digits, `-` or `_`"),
+                );
+            }
+        }
+        if self.events_max_bytes < 1 << 20 {
+            issues.push(
+                key(prefix, "events_max_bytes"),
+                "must be at least 1048576 (1 MiB)",
+            );
+        }
+        if self.duplicate_window_secs == 0 || self.duplicate_window_secs > self.max_age_secs {
+            issues.push(
+                key(prefix, "duplicate_window_secs"),
+                "must be between 1 and max_age_secs",
+            );
+        }
+        if self.events_buffer_capacity == 0 {
+            issues.push(key(prefix, "events_buffer_capacity"), "must be at least 1");
         }
         if !(1..=3600).contains(&self.heartbeat_secs) {
             issues.push(key(prefix, "heartbeat_secs"), "must be between 1 and 3600");

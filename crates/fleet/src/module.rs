@@ -38,13 +38,14 @@ use tracing::{info, warn};
 use crate::config::FleetConfig;
 use crate::decision::{Decision, cidr_of, key_of};
 use crate::error::{BucketSource, FleetError};
+use crate::events::{EventKind, Ingest};
 use crate::node::{ModuleHealth, NodeReport, NodeStatus};
 
 /// The reason of a block applied for another node starts with this; such a block is never
 /// published again (no echo).
 pub const REMOTE_REASON_PREFIX: &str = "fleet:";
 const RETRY_BACKOFF: Duration = Duration::from_millis(250);
-const OP_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const OP_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the watcher re-reads the bucket's history.
 const RESYNC: Duration = Duration::from_secs(30);
 
@@ -96,9 +97,20 @@ struct Metrics {
     invalid: IntCounterVec,
     publish_lag: Histogram,
     consume_lag: Histogram,
+    apply_duration: Histogram,
     connected: IntGauge,
     heartbeats: IntCounterVec,
     resyncs: IntCounter,
+    events_published: IntCounterVec,
+    events_buffered: IntGauge,
+    events_dropped: IntCounter,
+    events_not_sent: IntCounterVec,
+    events_retries: IntCounter,
+    events_publish_lag: Histogram,
+    ingested: IntCounterVec,
+    ingest_invalid: IntCounterVec,
+    ingest_pending: IntGauge,
+    ingest_lag: Histogram,
 }
 
 impl Metrics {
@@ -156,12 +168,18 @@ impl Metrics {
                 r,
                 "fleet_consume_lag_seconds",
                 "From a decision on its origin node to its application here (clocks of both hosts).",
-                lag,
+                lag.clone(),
+            ),
+            apply_duration: metrics::histogram(
+                r,
+                "fleet_apply_seconds",
+                "Time to apply a received decision to the local blocklist (XDP map update and the blocklist's journal).",
+                lag.clone(),
             ),
             heartbeats: metrics::int_counter_vec(
                 r,
                 "fleet_heartbeats_total",
-                "Heartbeats put in the nodes bucket, by outcome (published, failed).",
+                "Heartbeats put in the nodes bucket (published, failed) and, by agents, on the events stream (streamed, stream_failed).",
                 &["outcome"],
             ),
             resyncs: metrics::int_counter(
@@ -174,8 +192,83 @@ impl Metrics {
                 "fleet_connected",
                 "1 while the NATS connection is up and the bucket open.",
             ),
+            events_published: metrics::int_counter_vec(
+                r,
+                "fleet_events_published_total",
+                "Alerts and actions this agent published to the events stream (acknowledged by JetStream), by kind.",
+                &["kind"],
+            ),
+            events_buffered: metrics::int_gauge(
+                r,
+                "fleet_events_buffered",
+                "Alerts and actions waiting to be published to the events stream.",
+            ),
+            events_dropped: metrics::int_counter(
+                r,
+                "fleet_events_dropped_total",
+                "Alerts and actions dropped because the outbound buffer was full (the oldest goes).",
+            ),
+            events_not_sent: metrics::int_counter_vec(
+                r,
+                "fleet_events_not_sent_total",
+                "Alerts and actions never published, by reason (too_large).",
+                &["reason"],
+            ),
+            events_retries: metrics::int_counter(
+                r,
+                "fleet_events_publish_retries_total",
+                "Times publishing to the events stream failed or was not acknowledged in time (retried).",
+            ),
+            events_publish_lag: metrics::histogram(
+                r,
+                "fleet_events_publish_lag_seconds",
+                "From an alert or action queued for the fleet to JetStream's acknowledgement.",
+                lag.clone(),
+            ),
+            ingested: metrics::int_counter_vec(
+                r,
+                "fleet_ingested_total",
+                "Events stream messages the central handled, by outcome (stored, failed, own).",
+                &["outcome"],
+            ),
+            ingest_invalid: metrics::int_counter_vec(
+                r,
+                "fleet_ingest_invalid_total",
+                "Events stream messages refused by the central, by reason (bad_subject, too_large, malformed).",
+                &["reason"],
+            ),
+            ingest_pending: metrics::int_gauge(
+                r,
+                "fleet_ingest_pending",
+                "Messages the central received and queued for its store, not yet acknowledged.",
+            ),
+            ingest_lag: metrics::histogram(
+                r,
+                "fleet_ingest_lag_seconds",
+                "From an event on its agent to its row committed in the central's store (clocks of both hosts).",
+                lag.clone(),
+            ),
         }
     }
+}
+
+/// An alert or action on its way to the events stream.
+#[derive(Debug, Clone)]
+struct OutEvent {
+    seq: u64,
+    kind: EventKind,
+    subject: String,
+    msg_id: String,
+    body: bytes::Bytes,
+    queued_at: Instant,
+}
+
+/// The outbound events buffer; `next_seq` numbers what is pushed, so the publisher can remove
+/// exactly what JetStream acknowledged even when the oldest were dropped meanwhile.
+#[derive(Debug, Default)]
+struct Outbox {
+    q: VecDeque<OutEvent>,
+    next_seq: u64,
 }
 
 struct Inner {
@@ -183,6 +276,9 @@ struct Inner {
     node: String,
     queue: Mutex<VecDeque<Outbound>>,
     wake: Notify,
+    outbox: Mutex<Outbox>,
+    events_wake: Notify,
+    ingest: Option<Arc<dyn Ingest>>,
     metrics: Metrics,
     enforcer: Arc<dyn Enforcer>,
     status: Arc<dyn NodeStatus>,
@@ -201,6 +297,42 @@ impl Inner {
             self.metrics.buffered.set(q.len() as i64);
         }
         self.wake.notify_one();
+    }
+
+    /// Queues an alert or action for the events stream (agents only; never waits).
+    fn push_event<T: serde::Serialize>(&self, kind: EventKind, id: EventId, e: &T) {
+        if self.cfg.role != crate::Role::Agent || !self.cfg.publish_events {
+            return;
+        }
+        let body = match serde_json::to_vec(e) {
+            Ok(b) if b.len() <= crate::events::MAX_EVENT_BYTES => b,
+            _ => {
+                self.metrics
+                    .events_not_sent
+                    .with_label_values(&["too_large"])
+                    .inc();
+                return;
+            }
+        };
+        {
+            let mut o = lock(&self.outbox);
+            if o.q.len() >= self.cfg.events_buffer_capacity {
+                o.q.pop_front();
+                self.metrics.events_dropped.inc();
+            }
+            let seq = o.next_seq;
+            o.next_seq += 1;
+            o.q.push_back(OutEvent {
+                seq,
+                kind,
+                subject: crate::events::subject(kind, &self.node),
+                msg_id: crate::events::msg_id(kind, &self.node, id),
+                body: body.into(),
+                queued_at: Instant::now(),
+            });
+            self.metrics.events_buffered.set(o.q.len() as i64);
+        }
+        self.events_wake.notify_one();
     }
 
     fn set_health(&self, h: Health) {
@@ -228,12 +360,19 @@ impl std::fmt::Debug for FleetInput {
 impl FleetInput {
     /// An action from the bus: a successful `ip_block` is queued for publication.
     pub fn action(&self, a: &ActionEvent) -> bool {
+        self.0.push_event(EventKind::Action, a.id, a);
         if a.action_type == ActionType::IpBlock
             && a.outcome == ActionOutcome::Success
             && let Some(ip) = a.target.src_ip
         {
             self.0.push(Outbound::Block(ip, Instant::now()));
         }
+        true
+    }
+
+    /// An alert from the bus: queued for the events stream (agents with `publish_events`).
+    pub fn alert(&self, a: &ironpost_core::AlertEvent) -> bool {
+        self.0.push_event(EventKind::Alert, a.id, a);
         true
     }
 
@@ -271,6 +410,9 @@ impl FleetModule {
                 node,
                 queue: Mutex::new(VecDeque::new()),
                 wake: Notify::new(),
+                outbox: Mutex::new(Outbox::default()),
+                events_wake: Notify::new(),
+                ingest: None,
                 metrics: Metrics::new(registry),
                 enforcer,
                 status,
@@ -280,6 +422,14 @@ impl FleetModule {
             stop: None,
             task: None,
         }
+    }
+
+    /// The central role's store: where the events stream's messages go. Call before `start`.
+    pub fn with_ingest(mut self, ingest: Arc<dyn Ingest>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.ingest = Some(ingest);
+        }
+        self
     }
 
     pub fn input(&self) -> FleetInput {
@@ -390,10 +540,27 @@ async fn run(inner: Arc<Inner>, client: async_nats::Client, mut stop: watch::Rec
     inner.set_health(Health::Healthy);
     let publisher = tokio::spawn(publish_loop(inner.clone(), store.clone(), stop.clone()));
     let watcher = tokio::spawn(watch_loop(inner.clone(), store, stop.clone()));
-    let heartbeat = tokio::spawn(heartbeat_loop(inner.clone(), js, stop.clone()));
+    let heartbeat = tokio::spawn(heartbeat_loop(inner.clone(), js.clone(), stop.clone()));
+    let events = match (inner.cfg.role, inner.ingest.clone()) {
+        (crate::Role::Agent, _) if inner.cfg.publish_events => Some(tokio::spawn(events_loop(
+            inner.clone(),
+            js.clone(),
+            stop.clone(),
+        ))),
+        (crate::Role::Central, Some(ingest)) => Some(tokio::spawn(ingest_loop(
+            inner.clone(),
+            js,
+            ingest,
+            stop.clone(),
+        ))),
+        _ => None,
+    };
     let _ = publisher.await;
     let _ = watcher.await;
     let _ = heartbeat.await;
+    if let Some(e) = events {
+        let _ = e.await;
+    }
 }
 
 /// The decisions' bucket.
@@ -606,13 +773,31 @@ async fn heartbeat_loop(
             blocks,
             modules,
         };
-        let body = serde_json::to_vec(&report).unwrap_or_default();
-        let outcome =
-            match tokio::time::timeout(OP_TIMEOUT, s.put(inner.node.as_str(), body.into())).await {
-                Ok(Ok(_)) => "published",
-                _ => "failed",
-            };
+        let body: bytes::Bytes = serde_json::to_vec(&report).unwrap_or_default().into();
+        let outcome = match tokio::time::timeout(
+            OP_TIMEOUT,
+            s.put(inner.node.as_str(), body.clone()),
+        )
+        .await
+        {
+            Ok(Ok(_)) => "published",
+            _ => "failed",
+        };
         inner.metrics.heartbeats.with_label_values(&[outcome]).inc();
+        // Agents also put it on the events stream for the central's store; a missed one is not
+        // retried either (the next one replaces it there too).
+        if inner.cfg.role == crate::Role::Agent && inner.cfg.publish_events {
+            let p = jetstream::message::PublishMessage::build()
+                .payload(body)
+                .message_id(crate::events::heartbeat_msg_id(&inner.node, report.at));
+            let subject = crate::events::subject(EventKind::Heartbeat, &inner.node);
+            let sent = async { js.send_publish(subject, p).await.ok()?.await.ok() };
+            let outcome = match tokio::time::timeout(OP_TIMEOUT, sent).await {
+                Ok(Some(_)) => "streamed",
+                _ => "stream_failed",
+            };
+            inner.metrics.heartbeats.with_label_values(&[outcome]).inc();
+        }
     }
 }
 
@@ -695,15 +880,18 @@ async fn apply(inner: &Inner, seen: &mut HashMap<String, u64>, entry: kv::Entry)
                 return outcome("expired");
             }
             let reason = format!("{REMOTE_REASON_PREFIX}{}: {}", d.origin, d.reason);
-            match inner
+            let started = Instant::now();
+            let applied = inner
                 .enforcer
                 .block(d.cidr, d.expires_at, d.evidence, reason, d.alert_id)
-                .await
-            {
+                .await;
+            m.apply_duration.observe(started.elapsed().as_secs_f64());
+            match applied {
                 Ok(()) => {
+                    // Origin's decision -> in force here (after the kernel map update).
                     if entry.seen_current {
                         m.consume_lag.observe(
-                            (now - d.decided_at)
+                            (Utc::now() - d.decided_at)
                                 .to_std()
                                 .unwrap_or_default()
                                 .as_secs_f64(),
@@ -718,5 +906,333 @@ async fn apply(inner: &Inner, seen: &mut HashMap<String, u64>, entry: kv::Entry)
                 }
             }
         }
+    }
+}
+
+/// Publications in flight at once on the events stream.
+const EVENTS_WINDOW: usize = 1024;
+
+/// Publishes the outbound events in order, `EVENTS_WINDOW` at a time, each with its message id;
+/// an event leaves the buffer only once JetStream acknowledged it (or it was dropped as the
+/// oldest of a full buffer). A failed window is published again: JetStream's duplicate window
+/// stores what it already had once.
+async fn events_loop(inner: Arc<Inner>, js: jetstream::Context, mut stop: watch::Receiver<bool>) {
+    loop {
+        match crate::events::open_stream(&js, &inner.cfg).await {
+            Ok(_) => break,
+            Err(e) => warn!(error = %error_chain(&e), "fleet: events stream unavailable; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+    loop {
+        let batch: Vec<OutEvent> = lock(&inner.outbox)
+            .q
+            .iter()
+            .take(EVENTS_WINDOW)
+            .cloned()
+            .collect();
+        if batch.is_empty() {
+            tokio::select! {
+                _ = inner.events_wake.notified() => continue,
+                _ = stop.changed() => return,
+            }
+        }
+        let mut acks = Vec::with_capacity(batch.len());
+        let mut failed = false;
+        for e in &batch {
+            let p = jetstream::message::PublishMessage::build()
+                .payload(e.body.clone())
+                .message_id(e.msg_id.as_str());
+            match tokio::time::timeout(OP_TIMEOUT, js.send_publish(e.subject.clone(), p)).await {
+                Ok(Ok(f)) => acks.push(f),
+                Ok(Err(err)) => {
+                    warn!(error = %error_chain(&err), "fleet: event publish failed; retrying");
+                    failed = true;
+                    break;
+                }
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        let mut upto = None;
+        for (e, f) in batch.iter().zip(acks) {
+            match tokio::time::timeout(OP_TIMEOUT, f.into_future()).await {
+                Ok(Ok(_)) => {
+                    upto = Some(e.seq);
+                    inner
+                        .metrics
+                        .events_published
+                        .with_label_values(&[e.kind.as_str()])
+                        .inc();
+                    inner
+                        .metrics
+                        .events_publish_lag
+                        .observe(e.queued_at.elapsed().as_secs_f64());
+                }
+                _ => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        {
+            let mut o = lock(&inner.outbox);
+            if let Some(upto) = upto {
+                while o.q.front().is_some_and(|e| e.seq <= upto) {
+                    o.q.pop_front();
+                }
+            }
+            inner.metrics.events_buffered.set(o.q.len() as i64);
+        }
+        if failed {
+            inner.metrics.events_retries.inc();
+            tokio::select! {
+                _ = tokio::time::sleep(RETRY_BACKOFF) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+}
+
+/// A message the central queued for its store, acknowledged once the store resolves `status`.
+struct Pending {
+    status: ironpost_core::ack::StatusCell,
+    acker: jetstream::message::Acker,
+    at: DateTime<Utc>,
+}
+
+/// The central role: a durable pull consumer on the events stream into the store. A message is
+/// acknowledged once its row is committed (or durably spooled), asked again (`nak`, after 1 s)
+/// when the store lost it; invalid ones and the central's own are acknowledged and counted.
+async fn ingest_loop(
+    inner: Arc<Inner>,
+    js: jetstream::Context,
+    ingest: Arc<dyn Ingest>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut pending: VecDeque<Pending> = VecDeque::new();
+    loop {
+        match consume(&inner, &js, &*ingest, &mut pending, &mut stop).await {
+            Ok(()) => break,
+            Err(why) => {
+                warn!(error = %why, "fleet: central consumer failed; re-opening");
+                inner.set_health(Health::Degraded(format!("central consumer: {why}")));
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => break,
+        }
+    }
+    // Stopping: what the store resolves in the next moments is acknowledged; the rest is
+    // redelivered to the next run (and stored once).
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !pending.is_empty() && Instant::now() < deadline {
+        settle(&inner, &mut pending).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn consume(
+    inner: &Inner,
+    js: &jetstream::Context,
+    ingest: &dyn Ingest,
+    pending: &mut VecDeque<Pending>,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), String> {
+    use jetstream::consumer::{AckPolicy, pull};
+    let stream = crate::events::open_stream(js, &inner.cfg)
+        .await
+        .map_err(|e| error_chain(&e))?;
+    let name = inner.cfg.central_consumer.clone();
+    let config = pull::Config {
+        durable_name: Some(name.clone()),
+        description: Some(
+            "Ironpost central: every agent's alerts and actions into its store".into(),
+        ),
+        ack_policy: AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(30),
+        max_ack_pending: 20_000,
+        max_deliver: 20,
+        ..Default::default()
+    };
+    let consumer = tokio::time::timeout(OP_TIMEOUT, stream.get_or_create_consumer(&name, config))
+        .await
+        .map_err(|_| "no answer from JetStream in time".to_owned())?
+        .map_err(|e| error_chain(&e))?;
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(1000)
+        .messages()
+        .await
+        .map_err(|e| error_chain(&e))?;
+    info!(consumer = %name, stream = %inner.cfg.events_stream, "fleet: central consuming");
+    inner.set_health(Health::Healthy);
+    let mut tick = tokio::time::interval(Duration::from_millis(5));
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return Ok(()),
+            m = messages.next() => match m {
+                Some(Ok(m)) => {
+                    let (msg, acker) = m.split();
+                    let m = &inner.metrics;
+                    match crate::events::parse(msg.subject.as_str(), &msg.payload) {
+                        Err(r) => {
+                            m.ingest_invalid.with_label_values(&[r.as_str()]).inc();
+                            let _ = acker.ack_with(jetstream::AckKind::Term).await;
+                        }
+                        Ok((node, _)) if node == inner.node => {
+                            m.ingested.with_label_values(&["own"]).inc();
+                            let _ = acker.ack().await;
+                        }
+                        Ok((node, event)) => {
+                            let at = event.at();
+                            let (ack, status) = ironpost_core::ack::Ack::new();
+                            ingest.write(node, event, ack).await.map_err(|e| error_chain(e.as_ref()))?;
+                            pending.push_back(Pending { status, acker, at });
+                            m.ingest_pending.set(pending.len() as i64);
+                        }
+                    }
+                }
+                Some(Err(e)) => return Err(error_chain(&e)),
+                None => return Err("the consumer's message stream ended".into()),
+            },
+            _ = tick.tick(), if !pending.is_empty() => {}
+        }
+        settle(inner, pending).await;
+    }
+}
+
+/// Acknowledges the messages whose rows the store resolved, oldest first.
+async fn settle(inner: &Inner, pending: &mut VecDeque<Pending>) {
+    use ironpost_core::ack::Status;
+    let m = &inner.metrics;
+    while let Some(p) = pending.front() {
+        match p.status.get() {
+            Status::Pending => break,
+            Status::Delivered => {
+                let _ = p.acker.ack().await;
+                m.ingested.with_label_values(&["stored"]).inc();
+                m.ingest_lag.observe(
+                    (Utc::now() - p.at)
+                        .to_std()
+                        .unwrap_or_default()
+                        .as_secs_f64(),
+                );
+            }
+            Status::Failed => {
+                let _ = p
+                    .acker
+                    .ack_with(jetstream::AckKind::Nak(Some(Duration::from_secs(1))))
+                    .await;
+                m.ingested.with_label_values(&["failed"]).inc();
+            }
+        }
+        pending.pop_front();
+    }
+    m.ingest_pending.set(pending.len() as i64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ironpost_core::{AlertEvent, AlertSource, Severity};
+
+    struct NoEnforcer;
+    impl Enforcer for NoEnforcer {
+        fn block(
+            &self,
+            _: Cidr,
+            _: Option<DateTime<Utc>>,
+            _: Evidence,
+            _: String,
+            _: Option<EventId>,
+        ) -> BoxFuture<'_, Result<(), BoxError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn unblock(&self, _: Cidr) -> BoxFuture<'_, Result<(), BoxError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn lookup(&self, _: IpAddr) -> Option<LocalBlock> {
+            None
+        }
+    }
+    struct NoStatus;
+    impl NodeStatus for NoStatus {
+        fn report(&self) -> BoxFuture<'_, (Vec<ModuleHealth>, usize)> {
+            Box::pin(async { (Vec::new(), 0) })
+        }
+    }
+
+    fn module(cfg: FleetConfig) -> (FleetModule, Registry) {
+        let r = ironpost_core::metrics::new_registry();
+        let m = FleetModule::new(cfg, &r, Arc::new(NoEnforcer), Arc::new(NoStatus));
+        (m, r)
+    }
+
+    fn alert(title: &str) -> AlertEvent {
+        AlertEvent::new(AlertSource::External, "r", title, Severity::High)
+    }
+
+    #[test]
+    fn the_outbound_events_buffer_keeps_the_newest_and_counts_what_it_drops() {
+        let (m, _r) = module(FleetConfig {
+            node_name: "edge-1".into(),
+            events_buffer_capacity: 3,
+            ..Default::default()
+        });
+        let input = m.input();
+        let alerts: Vec<AlertEvent> = (0..5).map(|i| alert(&format!("a{i}"))).collect();
+        for a in &alerts {
+            assert!(input.alert(a));
+        }
+        let o = lock(&m.inner.outbox);
+        let ids: Vec<String> = o.q.iter().map(|e| e.msg_id.clone()).collect();
+        let want: Vec<String> = alerts[2..]
+            .iter()
+            .map(|a| crate::events::msg_id(EventKind::Alert, "edge-1", a.id))
+            .collect();
+        assert_eq!(ids, want);
+        assert_eq!(o.q.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3, 4]);
+        assert!(o.q.iter().all(|e| e.subject == "ironpost.alert.edge-1"));
+        assert_eq!(m.inner.metrics.events_dropped.get(), 2);
+        assert_eq!(m.inner.metrics.events_buffered.get(), 3);
+    }
+
+    #[test]
+    fn a_central_and_an_agent_without_publish_events_queue_nothing_and_oversized_events_are_counted()
+     {
+        for cfg in [
+            FleetConfig {
+                role: crate::Role::Central,
+                ..Default::default()
+            },
+            FleetConfig {
+                publish_events: false,
+                ..Default::default()
+            },
+        ] {
+            let (m, _r) = module(cfg);
+            m.input().alert(&alert("a"));
+            assert!(lock(&m.inner.outbox).q.is_empty());
+        }
+        let (m, _r) = module(FleetConfig::default());
+        let mut big = alert("big");
+        big.description = "x".repeat(crate::events::MAX_EVENT_BYTES);
+        m.input().alert(&big);
+        assert!(lock(&m.inner.outbox).q.is_empty());
+        assert_eq!(
+            m.inner
+                .metrics
+                .events_not_sent
+                .with_label_values(&["too_large"])
+                .get(),
+            1
+        );
     }
 }

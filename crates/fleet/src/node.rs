@@ -66,6 +66,19 @@ pub(crate) async fn open_nodes(
     .await
 }
 
+/// The heartbeats a central stored (`StoreReader::nodes`: node, time, report as JSON) as reports;
+/// a row whose report does not parse (or names another node) is left out.
+pub fn reports_from_store(
+    rows: Vec<(String, DateTime<Utc>, serde_json::Value)>,
+) -> Vec<NodeReport> {
+    rows.into_iter()
+        .filter_map(|(node, _, v)| {
+            let r = NodeReport::parse(&serde_json::to_vec(&v).ok()?)?;
+            (r.node == node).then_some(r)
+        })
+        .collect()
+}
+
 /// The last heartbeat of every node, by name.
 pub async fn read_nodes(cfg: &FleetConfig) -> Result<Vec<NodeReport>, FleetError> {
     let urls: Vec<&str> = cfg.nats_urls.iter().map(String::as_str).collect();

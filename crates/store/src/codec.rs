@@ -18,7 +18,7 @@ use ironpost_core::{
 use uuid::Uuid;
 
 use crate::error::{Backend, StoreError};
-use crate::record::{Kind, Record};
+use crate::record::{Kind, Record, RemoteEvent};
 
 /// A column value in neither backend's types.
 #[derive(Debug, Clone, PartialEq)]
@@ -124,6 +124,8 @@ pub(crate) const ALERTS: Table = Table {
         "package_name",
         "package_version",
         "package_advisory_id",
+        // The fleet node the alert comes from (migration 3); last, read by `decode_node`.
+        "node",
     ],
 };
 
@@ -156,7 +158,17 @@ pub(crate) const ACTIONS: Table = Table {
         "target_package_name",
         "target_package_version",
         "target_package_advisory_id",
+        // The fleet node the action comes from (migration 3); last, read by `decode_node`.
+        "node",
     ],
+};
+
+/// Fleet nodes' last heartbeats (migration 4), one row per node.
+pub(crate) const NODES: Table = Table {
+    name: "fleet_nodes",
+    kind: Kind::Node,
+    time_column: "at",
+    columns: &["node", "at", "report"],
 };
 
 pub(crate) fn table(kind: Kind) -> &'static Table {
@@ -165,6 +177,7 @@ pub(crate) fn table(kind: Kind) -> &'static Table {
         Kind::Log => &LOGS,
         Kind::Alert => &ALERTS,
         Kind::Action => &ACTIONS,
+        Kind::Node => &NODES,
     }
 }
 
@@ -187,8 +200,19 @@ impl Dialect {
 }
 
 /// `INSERT … ON CONFLICT (id) DO NOTHING`: replaying a batch is harmless. Both backends accept it.
+/// `fleet_nodes` is an upsert instead: a newer heartbeat replaces the row, an older one (a
+/// redelivery) changes nothing.
 pub(crate) fn insert_sql(t: &Table, d: Dialect) -> String {
     let values: Vec<String> = (1..=t.columns.len()).map(|n| d.placeholder(n)).collect();
+    if t.kind == Kind::Node {
+        return format!(
+            "INSERT INTO {t} ({cols}) VALUES ({vals}) ON CONFLICT (node) DO UPDATE SET \
+             at = excluded.at, report = excluded.report WHERE excluded.at > {t}.at",
+            t = t.name,
+            cols = t.columns.join(", "),
+            vals = values.join(", ")
+        );
+    }
     format!(
         "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (id) DO NOTHING",
         t.name,
@@ -235,8 +259,9 @@ fn push_entities(v: &mut Vec<Value>, e: &Entities) {
     }
 }
 
-/// The values of `r`'s row, in its table's column order.
-pub(crate) fn encode(r: &Record) -> Vec<Value> {
+/// The values of `r`'s row, in its table's column order. `node` is the local node's name, the
+/// `node` column of local alerts and actions (a remote record carries its own).
+pub(crate) fn encode(r: &Record, node: &str) -> Vec<Value> {
     let mut v = Vec::with_capacity(table(r.kind()).columns.len());
     match r {
         Record::Packet(p) => {
@@ -272,41 +297,56 @@ pub(crate) fn encode(r: &Record) -> Vec<Value> {
             ))));
             push_entities(&mut v, &l.entities);
         }
-        Record::Alert(a) => {
-            v.push(Value::Uuid(Some(a.id.0)));
-            v.push(Value::Time(Some(a.timestamp)));
-            v.push(text(&a.trace_id.to_string()));
-            v.push(text(a.severity.as_str()));
-            v.push(text(a.source.as_str()));
-            v.push(text(&a.rule_id));
-            v.push(text(&a.title));
-            v.push(text(&a.description));
-            let tags = a
-                .tags
-                .iter()
-                .cloned()
-                .map(serde_json::Value::String)
-                .collect();
-            v.push(Value::Json(Some(serde_json::Value::Array(tags))));
-            v.push(opt_text(&a.severity_note));
-            v.push(text(a.evidence.as_str()));
-            push_entities(&mut v, &a.entities);
-        }
-        Record::Action(a) => {
-            v.push(Value::Uuid(Some(a.id.0)));
-            v.push(Value::Time(Some(a.timestamp)));
-            v.push(text(&a.trace_id.to_string()));
-            v.push(text(a.severity.as_str()));
-            v.push(Value::Uuid(a.alert_id.map(|id| id.0)));
-            v.push(text(a.action_type.as_str()));
-            v.push(text(a.outcome.as_str()));
-            v.push(int(a.attempt));
-            v.push(opt_text(&a.error));
-            v.push(text(&a.detail));
-            push_entities(&mut v, &a.target);
-        }
+        Record::Alert(a) => push_alert(&mut v, a, node),
+        Record::Action(a) => push_action(&mut v, a, node),
+        Record::Remote(r) => match &r.event {
+            RemoteEvent::Alert(a) => push_alert(&mut v, a, &r.node),
+            RemoteEvent::Action(a) => push_action(&mut v, a, &r.node),
+            RemoteEvent::Heartbeat(h) => {
+                v.push(text(&r.node));
+                v.push(Value::Time(Some(h.at)));
+                v.push(Value::Json(Some(h.report.clone())));
+            }
+        },
     }
     v
+}
+
+fn push_alert(v: &mut Vec<Value>, a: &AlertEvent, node: &str) {
+    v.push(Value::Uuid(Some(a.id.0)));
+    v.push(Value::Time(Some(a.timestamp)));
+    v.push(text(&a.trace_id.to_string()));
+    v.push(text(a.severity.as_str()));
+    v.push(text(a.source.as_str()));
+    v.push(text(&a.rule_id));
+    v.push(text(&a.title));
+    v.push(text(&a.description));
+    let tags = a
+        .tags
+        .iter()
+        .cloned()
+        .map(serde_json::Value::String)
+        .collect();
+    v.push(Value::Json(Some(serde_json::Value::Array(tags))));
+    v.push(opt_text(&a.severity_note));
+    v.push(text(a.evidence.as_str()));
+    push_entities(v, &a.entities);
+    v.push(text(node));
+}
+
+fn push_action(v: &mut Vec<Value>, a: &ActionEvent, node: &str) {
+    v.push(Value::Uuid(Some(a.id.0)));
+    v.push(Value::Time(Some(a.timestamp)));
+    v.push(text(&a.trace_id.to_string()));
+    v.push(text(a.severity.as_str()));
+    v.push(Value::Uuid(a.alert_id.map(|id| id.0)));
+    v.push(text(a.action_type.as_str()));
+    v.push(text(a.outcome.as_str()));
+    v.push(int(a.attempt));
+    v.push(opt_text(&a.error));
+    v.push(text(&a.detail));
+    push_entities(v, &a.target);
+    v.push(text(node));
 }
 
 /// Why one column could not be read.
@@ -568,6 +608,28 @@ pub(crate) fn decode_alert<R: RowSource>(row: &R) -> Result<AlertEvent, StoreErr
     })
 }
 
+/// A `fleet_nodes` row: node, time of its last heartbeat, the report.
+pub(crate) fn decode_heartbeat<R: RowSource>(
+    row: &R,
+) -> Result<(String, DateTime<Utc>, serde_json::Value), StoreError> {
+    let mut c = Cursor::new(row, &NODES);
+    let node = c.text()?;
+    let at = c.time()?;
+    let (i, report) = c.opt_json()?;
+    let report = c.required((i, report))?;
+    Ok((node, at, report))
+}
+
+/// The `node` column of an alerts or actions row (the last column of both).
+pub(crate) fn decode_node<R: RowSource>(
+    row: &R,
+    table: &'static Table,
+) -> Result<String, StoreError> {
+    let mut c = Cursor::new(row, table);
+    c.next = table.columns.len() - 1;
+    c.text()
+}
+
 pub(crate) fn decode_action<R: RowSource>(row: &R) -> Result<ActionEvent, StoreError> {
     let mut c = Cursor::new(row, &ACTIONS);
     Ok(ActionEvent {
@@ -602,6 +664,11 @@ mod tests {
         vec![
             PacketEvent::new(ip, ip, Protocol::Tcp, PacketAction::Drop).into(),
             LogEvent::new("file:/var/log/auth.log", "Failed password").into(),
+            Record::Remote(crate::record::Remote {
+                node: "edge-2".into(),
+                event: RemoteEvent::Action(act.clone()),
+                ack: Default::default(),
+            }),
             a.into(),
             act.into(),
         ]
@@ -611,7 +678,16 @@ mod tests {
     fn encode_fills_every_column_of_its_table() {
         for r in records() {
             let t = table(r.kind());
-            assert_eq!(encode(&r).len(), t.columns.len(), "{}", t.name);
+            let v = encode(&r, "edge-1");
+            assert_eq!(v.len(), t.columns.len(), "{}", t.name);
+            if matches!(r.kind(), Kind::Alert | Kind::Action) {
+                let node = if matches!(r, Record::Remote(_)) {
+                    "edge-2"
+                } else {
+                    "edge-1"
+                };
+                assert_eq!(v.last(), Some(&text(node)), "{}", t.name);
+            }
         }
     }
 

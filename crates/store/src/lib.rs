@@ -36,7 +36,7 @@ use tokio::task::JoinHandle;
 
 pub use error::{Backend, StoreError};
 pub use query::{ActionQuery, AlertQuery, DEFAULT_LIMIT, LogQuery, PacketQuery, StoreReader};
-pub use record::Record;
+pub use record::{Heartbeat, Record, Remote, RemoteEvent};
 
 use crate::metrics::StoreMetrics;
 use crate::pg_sink::PgSink;
@@ -183,6 +183,13 @@ impl Store {
             when_full: self.when_full,
             spill: self.spill_tx.clone(),
         }
+    }
+
+    /// Names this node in the `node` column of the alerts and actions it writes itself (the
+    /// fleet's node name; other nodes' records, [`Remote`], carry their own). Set before `start`;
+    /// later calls are ignored. Unset: the empty name.
+    pub fn set_node(&self, node: impl Into<String>) {
+        let _ = self.shared.node.set(node.into());
     }
 
     /// Which database this store writes to.

@@ -108,17 +108,20 @@ impl PgSink {
             _ => return self.append(batch).await,
         };
         let started = Instant::now();
-        let failure = match tokio::time::timeout(WRITE_TIMEOUT, session.write(&batch)).await {
-            Ok(Ok(out)) => return account(&self.metrics, &out, started),
-            Ok(Err((e, from))) => (e, from),
-            Err(_) => (
-                StoreError::Timeout {
-                    op: "write a batch",
-                    after: WRITE_TIMEOUT,
-                },
-                0,
-            ),
-        };
+        let failure =
+            match tokio::time::timeout(WRITE_TIMEOUT, session.write(&batch, self.shared.node()))
+                .await
+            {
+                Ok(Ok(out)) => return account(&self.metrics, &out, started),
+                Ok(Err((e, from))) => (e, from),
+                Err(_) => (
+                    StoreError::Timeout {
+                        op: "write a batch",
+                        after: WRITE_TIMEOUT,
+                    },
+                    0,
+                ),
+            };
         // Records before `from` are committed; the rest go to the spool, in order.
         self.lost_connection(&failure.0);
         self.append(batch.split_off(failure.1)).await;
@@ -235,7 +238,12 @@ impl PgSink {
                     return Err(StoreError::NoSession { op: REPLAY });
                 };
                 let started = Instant::now();
-                match tokio::time::timeout(WRITE_TIMEOUT, session.write(&records)).await {
+                match tokio::time::timeout(
+                    WRITE_TIMEOUT,
+                    session.write(&records, self.shared.node()),
+                )
+                .await
+                {
                     Ok(Ok(out)) => account(&self.metrics, &out, started),
                     Ok(Err((e, _))) => return Err(e),
                     Err(_) => {

@@ -21,6 +21,11 @@ const MIGRATIONS: &[(u32, &str)] = &[
         2,
         include_str!("../migrations/postgres/0002_alert_evidence.sql"),
     ),
+    (3, include_str!("../migrations/postgres/0003_node.sql")),
+    (
+        4,
+        include_str!("../migrations/postgres/0004_fleet_nodes.sql"),
+    ),
 ];
 
 /// Advisory lock key held while migrating, so two processes do not migrate at once ("ironpost").
@@ -184,12 +189,13 @@ impl Session {
     ) -> Result<Session, StoreError> {
         let client = connect(config, on_end).await?;
         migrate(&client).await?;
-        let mut inserts = Vec::with_capacity(4);
+        let mut inserts = Vec::with_capacity(5);
         for t in [
             &codec::PACKETS,
             &codec::LOGS,
             &codec::ALERTS,
             &codec::ACTIONS,
+            &codec::NODES,
         ] {
             let stmt = client
                 .prepare(&codec::insert_sql(t, Dialect::Postgres))
@@ -204,10 +210,10 @@ impl Session {
         self.client.is_closed()
     }
 
-    async fn insert(&self, r: &Record) -> Result<(), StoreError> {
+    async fn insert(&self, r: &Record, node: &str) -> Result<(), StoreError> {
         let t = codec::table(r.kind());
         let stmt = &self.inserts[r.kind().index()];
-        let params = to_params(t, codec::encode(r), stmt.params())?;
+        let params = to_params(t, codec::encode(r, node), stmt.params())?;
         let refs: Vec<&(dyn ToSql + Sync)> =
             params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
         self.client
@@ -220,9 +226,11 @@ impl Session {
     /// Writes `batch` in one transaction, in order. If the server refuses a record for a data reason
     /// the batch is retried row by row and only the refused records are left out (and logged).
     /// On any other failure returns the error and the index from which records may be unwritten.
+    /// `node` is the local node's name (the `node` column of local alerts and actions).
     pub(crate) async fn write(
         &self,
         batch: &[Record],
+        node: &str,
     ) -> Result<BatchOutcome, (StoreError, usize)> {
         let attempt = async {
             self.client
@@ -230,7 +238,7 @@ impl Session {
                 .await
                 .map_err(|e| StoreError::postgres("begin", e))?;
             for r in batch {
-                self.insert(r).await?;
+                self.insert(r, node).await?;
             }
             self.client
                 .batch_execute("COMMIT")
@@ -248,7 +256,7 @@ impl Session {
                     .batch_execute("ROLLBACK")
                     .await
                     .map_err(|e| (StoreError::postgres("rollback", e), 0))?;
-                self.write_row_by_row(batch).await
+                self.write_row_by_row(batch, node).await
             }
             Err(e) => {
                 if !self.client.is_closed() {
@@ -262,10 +270,11 @@ impl Session {
     async fn write_row_by_row(
         &self,
         batch: &[Record],
+        node: &str,
     ) -> Result<BatchOutcome, (StoreError, usize)> {
         let mut out = BatchOutcome::default();
         for (i, r) in batch.iter().enumerate() {
-            match self.insert(r).await {
+            match self.insert(r, node).await {
                 Ok(()) => out.written.add(r.kind()),
                 Err(e) if classify(&e) == Failure::Data => {
                     tracing::warn!(kind = r.kind().label(), id = %r.id(), error = %chain(&e), "PostgreSQL refused a record");

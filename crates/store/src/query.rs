@@ -33,6 +33,8 @@ pub struct AlertQuery {
     pub src_ip: Option<IpAddr>,
     /// Only alerts about this container (its id, a prefix of its id of 12+ characters, or its name).
     pub container: Option<String>,
+    /// Only alerts of this fleet node (the `node` column).
+    pub node: Option<String>,
     /// At most this many (0 = `DEFAULT_LIMIT`).
     pub limit: usize,
 }
@@ -44,6 +46,8 @@ pub struct ActionQuery {
     pub since: Option<DateTime<Utc>>,
     /// Only actions caused by this alert.
     pub alert_id: Option<EventId>,
+    /// Only actions of this fleet node (the `node` column).
+    pub node: Option<String>,
     /// At most this many (0 = `DEFAULT_LIMIT`).
     pub limit: usize,
 }
@@ -148,6 +152,10 @@ fn alerts_sql(q: &AlertQuery, d: Dialect) -> (String, Vec<Value>) {
             "(container_name = {name} OR container_id = {id}{prefix})"
         ));
     }
+    if let Some(n) = &q.node {
+        let p = s.param(Value::Text(Some(n.clone())));
+        s.conditions.push(format!("node = {p}"));
+    }
     s.finish(q.limit)
 }
 
@@ -156,6 +164,10 @@ fn actions_sql(q: &ActionQuery, d: Dialect) -> (String, Vec<Value>) {
     if let Some(id) = q.alert_id {
         let p = s.param(Value::Uuid(Some(id.0)));
         s.conditions.push(format!("alert_id = {p}"));
+    }
+    if let Some(n) = &q.node {
+        let p = s.param(Value::Text(Some(n.clone())));
+        s.conditions.push(format!("node = {p}"));
     }
     s.finish(q.limit)
 }
@@ -249,6 +261,75 @@ impl StoreReader {
             params,
             |r| codec::decode_action(r),
             |r| codec::decode_action(r),
+        )
+        .await
+    }
+
+    /// Alerts matching `q`, newest first, each with the fleet node it comes from (the empty name
+    /// for rows written before nodes were recorded).
+    pub async fn alerts_with_node(
+        &self,
+        q: &AlertQuery,
+    ) -> Result<Vec<(String, AlertEvent)>, StoreError> {
+        let (sql, params) = alerts_sql(q, self.dialect());
+        self.run(
+            &codec::ALERTS,
+            sql,
+            params,
+            |r| {
+                Ok((
+                    codec::decode_node(r, &codec::ALERTS)?,
+                    codec::decode_alert(r)?,
+                ))
+            },
+            |r| {
+                Ok((
+                    codec::decode_node(r, &codec::ALERTS)?,
+                    codec::decode_alert(r)?,
+                ))
+            },
+        )
+        .await
+    }
+
+    /// Actions matching `q`, newest first, each with the fleet node it comes from.
+    pub async fn actions_with_node(
+        &self,
+        q: &ActionQuery,
+    ) -> Result<Vec<(String, ActionEvent)>, StoreError> {
+        let (sql, params) = actions_sql(q, self.dialect());
+        self.run(
+            &codec::ACTIONS,
+            sql,
+            params,
+            |r| {
+                Ok((
+                    codec::decode_node(r, &codec::ACTIONS)?,
+                    codec::decode_action(r)?,
+                ))
+            },
+            |r| {
+                Ok((
+                    codec::decode_node(r, &codec::ACTIONS)?,
+                    codec::decode_action(r)?,
+                ))
+            },
+        )
+        .await
+    }
+
+    /// Fleet nodes' last heartbeats (the central role's `fleet_nodes`), by node name: node,
+    /// time of the heartbeat, the report as the node sent it. At most 10,000.
+    pub async fn nodes(
+        &self,
+    ) -> Result<Vec<(String, DateTime<Utc>, serde_json::Value)>, StoreError> {
+        let sql = "SELECT node, at, report FROM fleet_nodes ORDER BY node LIMIT 10000".to_owned();
+        self.run(
+            &codec::NODES,
+            sql,
+            Vec::new(),
+            |r| codec::decode_heartbeat(r),
+            |r| codec::decode_heartbeat(r),
         )
         .await
     }

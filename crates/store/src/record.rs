@@ -1,5 +1,6 @@
 //! `Record`: one event of any of the four kinds, as the writer queues, batches and spools it.
 
+use ironpost_core::ack::Ack;
 use ironpost_core::{ActionEvent, AlertEvent, EventId, LogEvent, PacketEvent};
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +12,38 @@ pub enum Record {
     Log(LogEvent),
     Alert(AlertEvent),
     Action(ActionEvent),
+    /// An alert or action of another node of the fleet (the central role's ingest): stored with
+    /// that node's name in the `node` column instead of the local one.
+    Remote(Remote),
+}
+
+/// Another node's alert or action, and the acknowledgement token of the message it came in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Remote {
+    /// The node it comes from (the `node` column).
+    pub node: String,
+    pub event: RemoteEvent,
+    /// Resolved once the row is committed (or spooled); failed when the store loses it. The
+    /// central acknowledges the NATS message only then.
+    #[serde(skip)]
+    pub ack: Ack,
+}
+
+/// What a remote record holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "event", rename_all = "snake_case")]
+pub enum RemoteEvent {
+    Alert(AlertEvent),
+    Action(ActionEvent),
+    /// A node's heartbeat: the `fleet_nodes` row of its node, replaced by a newer one only.
+    Heartbeat(Heartbeat),
+}
+
+/// A node's last report (the fleet's `NodeReport`, kept as JSON: the store does not know it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub report: serde_json::Value,
 }
 
 /// The four tables, one per event kind.
@@ -20,11 +53,19 @@ pub(crate) enum Kind {
     Log,
     Alert,
     Action,
+    /// Fleet nodes' last heartbeats (the central role).
+    Node,
 }
 
 impl Kind {
     /// Retention order: actions reference alerts, so they go first.
-    pub(crate) const ALL: [Kind; 4] = [Kind::Action, Kind::Alert, Kind::Packet, Kind::Log];
+    pub(crate) const ALL: [Kind; 5] = [
+        Kind::Action,
+        Kind::Alert,
+        Kind::Packet,
+        Kind::Log,
+        Kind::Node,
+    ];
 
     /// Low-cardinality metric label value, the same as `Event::KIND`.
     pub(crate) fn label(self) -> &'static str {
@@ -33,6 +74,7 @@ impl Kind {
             Kind::Log => "log",
             Kind::Alert => "alert",
             Kind::Action => "action",
+            Kind::Node => "node",
         }
     }
 
@@ -42,6 +84,7 @@ impl Kind {
             Kind::Log => 1,
             Kind::Alert => 2,
             Kind::Action => 3,
+            Kind::Node => 4,
         }
     }
 }
@@ -53,6 +96,11 @@ impl Record {
             Record::Log(_) => Kind::Log,
             Record::Alert(_) => Kind::Alert,
             Record::Action(_) => Kind::Action,
+            Record::Remote(r) => match r.event {
+                RemoteEvent::Alert(_) => Kind::Alert,
+                RemoteEvent::Action(_) => Kind::Action,
+                RemoteEvent::Heartbeat(_) => Kind::Node,
+            },
         }
     }
 
@@ -61,6 +109,12 @@ impl Record {
         match self {
             Record::Log(e) => e.ack.fail(),
             Record::Alert(e) => e.ack.fail(),
+            Record::Remote(r) => {
+                r.ack.fail();
+                if let RemoteEvent::Alert(a) = &r.event {
+                    a.ack.fail();
+                }
+            }
             Record::Packet(_) | Record::Action(_) => {}
         }
     }
@@ -71,7 +125,18 @@ impl Record {
             Record::Log(e) => e.id,
             Record::Alert(e) => e.id,
             Record::Action(e) => e.id,
+            Record::Remote(r) => match &r.event {
+                RemoteEvent::Alert(e) => e.id,
+                RemoteEvent::Action(e) => e.id,
+                RemoteEvent::Heartbeat(_) => EventId(uuid::Uuid::nil()),
+            },
         }
+    }
+}
+
+impl From<Remote> for Record {
+    fn from(r: Remote) -> Self {
+        Record::Remote(r)
     }
 }
 
@@ -101,7 +166,7 @@ impl From<ActionEvent> for Record {
 
 /// Records written, per kind, in `Kind::index` order.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct KindCounts(pub(crate) [u64; 4]);
+pub(crate) struct KindCounts(pub(crate) [u64; 5]);
 
 impl KindCounts {
     pub(crate) fn add(&mut self, kind: Kind) {
@@ -113,9 +178,15 @@ impl KindCounts {
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (Kind, u64)> + '_ {
-        [Kind::Packet, Kind::Log, Kind::Alert, Kind::Action]
-            .into_iter()
-            .map(|k| (k, self.0[k.index()]))
+        [
+            Kind::Packet,
+            Kind::Log,
+            Kind::Alert,
+            Kind::Action,
+            Kind::Node,
+        ]
+        .into_iter()
+        .map(|k| (k, self.0[k.index()]))
     }
 }
 

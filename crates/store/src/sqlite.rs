@@ -24,17 +24,20 @@ const MIGRATIONS: &[(u32, &str)] = &[
         2,
         include_str!("../migrations/sqlite/0002_alert_evidence.sql"),
     ),
+    (3, include_str!("../migrations/sqlite/0003_node.sql")),
+    (4, include_str!("../migrations/sqlite/0004_fleet_nodes.sql")),
 ];
 
 /// How long a statement waits for another connection's lock (the CLI reading, retention).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-static INSERTS: LazyLock<[String; 4]> = LazyLock::new(|| {
+static INSERTS: LazyLock<[String; 5]> = LazyLock::new(|| {
     [
         &codec::PACKETS,
         &codec::LOGS,
         &codec::ALERTS,
         &codec::ACTIONS,
+        &codec::NODES,
     ]
     .map(|t| codec::insert_sql(t, Dialect::Sqlite))
 });
@@ -156,23 +159,25 @@ fn is_data_error(e: &rusqlite::Error) -> bool {
     }
 }
 
-fn insert(conn: &Connection, r: &Record) -> rusqlite::Result<()> {
+fn insert(conn: &Connection, r: &Record, node: &str) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(&INSERTS[r.kind().index()])?;
     stmt.execute(rusqlite::params_from_iter(
-        codec::encode(r).into_iter().map(to_lite),
+        codec::encode(r, node).into_iter().map(to_lite),
     ))?;
     Ok(())
 }
 
 /// Writes `batch` in one transaction, in order. If the database refuses a record for a data reason
 /// the batch is retried row by row and only the refused records are left out (and logged).
-/// An `Err` means nothing could be written; the whole batch may be retried.
+/// An `Err` means nothing could be written; the whole batch may be retried. `node` is the local
+/// node's name (the `node` column of local alerts and actions).
 pub(crate) fn write_batch(
     conn: &mut Connection,
     batch: &[Record],
+    node: &str,
 ) -> rusqlite::Result<BatchOutcome> {
     let tx = conn.transaction()?;
-    let failed = batch.iter().try_for_each(|r| insert(&tx, r));
+    let failed = batch.iter().try_for_each(|r| insert(&tx, r, node));
     match failed {
         Ok(()) => {
             tx.commit()?;
@@ -184,7 +189,7 @@ pub(crate) fn write_batch(
             drop(tx);
             let mut out = BatchOutcome::default();
             for r in batch {
-                match insert(conn, r) {
+                match insert(conn, r, node) {
                     Ok(()) => out.written.add(r.kind()),
                     Err(e) if is_data_error(&e) => {
                         tracing::warn!(kind = r.kind().label(), id = %r.id(), error = %e, "SQLite refused a record");
@@ -227,6 +232,7 @@ fn table_query_op(t: &Table) -> &'static str {
         crate::record::Kind::Log => "query log_entries",
         crate::record::Kind::Alert => "query alerts",
         crate::record::Kind::Action => "query actions",
+        crate::record::Kind::Node => "query fleet_nodes",
     }
 }
 
@@ -339,11 +345,14 @@ mod tests {
             .expect("old alert");
         }
         let conn = open_rw(&path).expect("open upgrades");
-        assert_eq!(applied_versions(&conn), vec![1, 2]);
-        let evidence: String = conn
-            .query_row("SELECT evidence FROM alerts", [], |r| r.get(0))
+        assert_eq!(applied_versions(&conn), vec![1, 2, 3, 4]);
+        let (evidence, node): (String, String) = conn
+            .query_row("SELECT evidence, node FROM alerts", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .expect("evidence");
         assert_eq!(evidence, "forgeable");
+        assert_eq!(node, "", "rows from before nodes name none");
     }
 
     #[test]
@@ -351,11 +360,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("sub/ironpost.db");
         let mut conn = open_rw(&path).expect("first open");
-        assert_eq!(applied_versions(&conn), vec![1, 2]);
+        assert_eq!(applied_versions(&conn), vec![1, 2, 3, 4]);
         assert!(migrate(&mut conn, &path).expect("migrate again").is_empty());
         drop(conn);
         let conn = open_rw(&path).expect("second open");
-        assert_eq!(applied_versions(&conn), vec![1, 2]);
+        assert_eq!(applied_versions(&conn), vec![1, 2, 3, 4]);
     }
 
     #[test]
@@ -367,11 +376,11 @@ mod tests {
         let ghost = AlertEvent::new(AlertSource::Ebpf, "x", "never stored", Severity::Low);
         let orphan = ActionEvent::for_alert(&ghost, ActionType::IpBlock, ActionOutcome::Success);
         let batch = vec![Record::from(alert), orphan.into(), ok.into()];
-        let out = write_batch(&mut conn, &batch).expect("write");
+        let out = write_batch(&mut conn, &batch, "").expect("write");
         assert_eq!(out.rejected, 1);
         assert_eq!(out.written.total(), 2);
         // Replaying the same batch is harmless.
-        let again = write_batch(&mut conn, &batch).expect("replay");
+        let again = write_batch(&mut conn, &batch, "").expect("replay");
         assert_eq!(again.written.total(), 2);
         let n: i64 = conn
             .query_row("SELECT count(*) FROM actions", [], |r| r.get(0))

@@ -42,6 +42,14 @@ pub(crate) struct Shared {
     pub(crate) sqlite_failure: Mutex<Option<String>>,
     /// `stop` was called: retry loops give up instead of waiting forever.
     pub(crate) stopping: AtomicBool,
+    /// This node's name, the `node` column of local alerts and actions (`Store::set_node`).
+    pub(crate) node: std::sync::OnceLock<String>,
+}
+
+impl Shared {
+    pub(crate) fn node(&self) -> &str {
+        self.node.get().map_or("", String::as_str)
+    }
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -139,8 +147,9 @@ impl SqliteSink {
         loop {
             let started = Instant::now();
             let (conn, b, path) = (self.conn.clone(), batch.clone(), self.path.clone());
+            let shared = self.shared.clone();
             let result = tokio::task::spawn_blocking(move || {
-                sqlite::write_batch(&mut lock(&conn), &b)
+                sqlite::write_batch(&mut lock(&conn), &b, shared.node())
                     .map_err(|e| StoreError::sqlite(&path, "write batch", e))
             })
             .await

@@ -30,6 +30,13 @@ async fn retention_deletes_old_rows_and_keeps_new_ones() {
 }
 
 #[tokio::test]
+async fn rows_carry_their_fleet_node_and_a_redelivered_remote_record_is_stored_once() {
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    nodes(&pg_config(&db.url), dir.path()).await;
+}
+
+#[tokio::test]
 async fn an_orphan_action_is_rejected_and_the_rest_of_its_batch_written() {
     let db = TestDb::create().await;
     let dir = tempfile::tempdir().expect("tempdir");
@@ -74,7 +81,10 @@ async fn concurrent_opens_migrate_once_and_reopening_migrates_nothing() {
             .collect::<Vec<_>>()
     };
     let first = versions().await;
-    assert_eq!(first.iter().map(|v| v.0).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(
+        first.iter().map(|v| v.0).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
 
     let mut store = Store::open(&cfg, dir.path(), &new_registry())
         .await

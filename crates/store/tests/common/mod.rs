@@ -633,3 +633,117 @@ pub(crate) async fn orphan_action_is_rejected_alone(cfg: &StorageConfig, dir: &P
     );
     assert_eq!(r.logs(&LogQuery::default()).await.expect("logs"), vec![log]);
 }
+
+/// Fleet nodes: local rows carry the store's node name, remote ones (`Record::Remote`) their
+/// own; the same remote record written twice (a redelivered message) is stored once and both
+/// acknowledgement tokens resolve as delivered; `node` filters both tables; the node-less
+/// queries are unchanged.
+pub(crate) async fn nodes(cfg: &StorageConfig, dir: &Path) {
+    use ironpost_core::ack::{Ack, Status};
+    use ironpost_store::{Record, Remote, RemoteEvent};
+    let registry = new_registry();
+    let mut store = Store::open(cfg, dir, &registry).await.expect("open store");
+    store.set_node("central");
+    store.start().await.expect("start");
+    let t = now_us() - chrono::Duration::hours(1);
+    let sec = chrono::Duration::seconds;
+    let local = full_alert(t, Severity::High);
+    let remote = minimal_alert(t + sec(1), Severity::Low);
+    let remote_action = full_action(&remote, t + sec(2));
+    let w = store.writer();
+    w.write(local.clone()).await.expect("write");
+    let mut statuses = Vec::new();
+    let mut remote_record = |event: RemoteEvent| {
+        let (ack, status) = Ack::new();
+        statuses.push(status);
+        Record::Remote(Remote {
+            node: "edge-a".into(),
+            event,
+            ack,
+        })
+    };
+    let beat = |at: DateTime<Utc>, blocks: u32| {
+        RemoteEvent::Heartbeat(ironpost_store::Heartbeat {
+            at,
+            report: serde_json::json!({"node": "edge-a", "blocks": blocks}),
+        })
+    };
+    let twice = [
+        remote_record(RemoteEvent::Alert(remote.clone())),
+        remote_record(RemoteEvent::Action(remote_action.clone())),
+        remote_record(RemoteEvent::Alert(remote.clone())),
+        // A newer heartbeat replaces the row; an older one (redelivered late) changes nothing.
+        remote_record(beat(t, 1)),
+        remote_record(beat(t + sec(10), 2)),
+        remote_record(beat(t + sec(5), 3)),
+    ];
+    for r in twice {
+        w.write(r).await.expect("write");
+    }
+    store.stop().await.expect("stop");
+    for s in &statuses {
+        assert_eq!(s.get(), Status::Delivered);
+    }
+
+    let reader = StoreReader::open(cfg, dir).await.expect("open reader");
+    let all = reader
+        .alerts_with_node(&AlertQuery::default())
+        .await
+        .expect("alerts");
+    assert_eq!(
+        all,
+        vec![
+            ("edge-a".to_owned(), remote.clone()),
+            ("central".to_owned(), local.clone())
+        ]
+    );
+    let only = |n: &str| AlertQuery {
+        node: Some(n.into()),
+        ..AlertQuery::default()
+    };
+    assert_eq!(
+        reader.alerts(&only("edge-a")).await.expect("alerts"),
+        vec![remote.clone()]
+    );
+    assert_eq!(
+        reader.alerts(&only("central")).await.expect("alerts"),
+        vec![local.clone()]
+    );
+    assert!(
+        reader
+            .alerts(&only("nobody"))
+            .await
+            .expect("alerts")
+            .is_empty()
+    );
+    assert_eq!(
+        reader.alerts(&AlertQuery::default()).await.expect("alerts"),
+        vec![remote, local]
+    );
+    let acts = reader
+        .actions_with_node(&ActionQuery {
+            node: Some("edge-a".into()),
+            ..ActionQuery::default()
+        })
+        .await
+        .expect("actions");
+    assert_eq!(acts, vec![("edge-a".to_owned(), remote_action)]);
+    assert_eq!(
+        reader.nodes().await.expect("nodes"),
+        vec![(
+            "edge-a".to_owned(),
+            t + sec(10),
+            serde_json::json!({"node": "edge-a", "blocks": 2})
+        )]
+    );
+    assert!(
+        reader
+            .actions(&ActionQuery {
+                node: Some("central".into()),
+                ..ActionQuery::default()
+            })
+            .await
+            .expect("actions")
+            .is_empty()
+    );
+}
