@@ -174,6 +174,7 @@ pub async fn serve(
         ebpf: None,
         guard: None,
         fleet: None,
+        console: None,
     };
     assemble(&mut asm);
     let Assembly {
@@ -184,6 +185,7 @@ pub async fn serve(
         ebpf,
         guard,
         fleet,
+        console,
         ..
     } = asm;
     info!(subscribers = ?bus.subscribers(), "event bus assembled");
@@ -211,6 +213,7 @@ pub async fn serve(
         ebpf,
         guard,
         fleet,
+        console,
         reload: Mutex::new(ReloadState {
             source,
             started: cfg.clone(),
@@ -254,10 +257,16 @@ pub async fn serve(
     ));
 
     let mut http_stop = stop_rx.clone();
+    // Live-stream (SSE) responses never end by themselves: they are closed at shutdown so the
+    // graceful shutdown does not wait for the browsers.
+    let console = shared.console.clone();
     let http = tokio::spawn(
         axum::serve(listeners.http, crate::http::router(shared.clone()))
             .with_graceful_shutdown(async move {
                 control::stopped(&mut http_stop).await;
+                if let Some(c) = console {
+                    c.close_live();
+                }
             })
             .into_future(),
     );
