@@ -6,6 +6,10 @@
 //!   `SameSite=Strict` cookie, and a random CSRF value that the pages put in a hidden field of
 //!   every form and that a cross-site page cannot read. A session mutation needs both.
 //!
+//! - or, without typing the token, through a one-time login link that `ironpost-cli console
+//!   login` makes on the daemon's host: a ticket file under `data_dir/console-login/` (only root
+//!   can write there, as only root can use the control socket), spent by `GET /login/{ticket}`.
+//!
 //! Either way a request whose `Origin` is not this listener, or whose `Sec-Fetch-Site` says
 //! `cross-site`/`same-site`, is refused. Tokens and CSRF values are compared in constant time.
 
@@ -229,7 +233,8 @@ impl Refusal {
     pub(crate) fn message(self) -> &'static str {
         match self {
             Refusal::NoToken => {
-                "This console is read-only: console.token_file is not set in the daemon's config."
+                "Read-only: console.token_file is not set in the daemon's config; open a session \
+                 with `ironpost-cli console login` on the daemon's host."
             }
             Refusal::Origin => "Refused: the request came from another site.",
             Refusal::Credential => "Refused: this needs the console token (log in first).",
@@ -264,13 +269,13 @@ pub(crate) fn authorize(
     headers: &HeaderMap,
     csrf: Option<&str>,
 ) -> Result<Actor, Refusal> {
-    let Some(token) = console.token() else {
-        return Err(Refusal::NoToken);
-    };
     if !same_origin(headers) {
         return Err(Refusal::Origin);
     }
     if let Some(auth) = headers.get(header::AUTHORIZATION) {
+        let Some(token) = console.token() else {
+            return Err(Refusal::NoToken);
+        };
         let given = auth.as_bytes().strip_prefix(b"Bearer ").unwrap_or(b"");
         return if token.matches(given.trim_ascii()) {
             Ok(Actor::Token)
@@ -279,7 +284,11 @@ pub(crate) fn authorize(
         };
     }
     let Some(s) = session(console, headers) else {
-        return Err(Refusal::Credential);
+        return Err(if console.token().is_none() {
+            Refusal::NoToken
+        } else {
+            Refusal::Credential
+        });
     };
     match csrf {
         Some(c) if ct_eq(c.as_bytes(), s.csrf.as_bytes()) => Ok(Actor::Session(s.short)),
@@ -372,12 +381,81 @@ pub(crate) async fn login(
     if !token.matches(f.token.trim().as_bytes()) {
         return refused(c, Refusal::Credential);
     }
+    session_response(c, &local_path(f.next.as_deref()))
+}
+
+/// Directory under `data_dir` where `ironpost-cli console login` leaves one-time tickets.
+pub(crate) const TICKET_DIR: &str = "console-login";
+/// Longest lifetime a ticket may claim (the CLI writes 120 s).
+const TICKET_MAX_SECS: i64 = 600;
+
+/// Spends the ticket `name` in `dir`: true when it existed, was private, and had not expired.
+/// The file is removed first, so a ticket opens at most one session.
+pub(crate) fn spend_ticket(dir: &Path, name: &str, now: i64) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    if name.len() != 64 || !name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return false;
+    }
+    let private = |p: &Path| {
+        std::fs::symlink_metadata(p)
+            .is_ok_and(|m| !m.file_type().is_symlink() && m.permissions().mode() & 0o022 == 0)
+    };
+    let path = dir.join(name);
+    if !private(dir) || !private(&path) {
+        return false;
+    }
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return false;
+    };
+    if std::fs::remove_file(&path).is_err() {
+        return false;
+    }
+    text.trim()
+        .parse::<i64>()
+        .is_ok_and(|exp| exp > now && exp <= now + TICKET_MAX_SECS)
+}
+
+/// `GET /login/{ticket}`: a one-time link from `ironpost-cli console login`.
+pub(crate) async fn login_ticket(
+    State(app): State<Arc<Shared>>,
+    axum::extract::Path(ticket): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let c = console(&app);
+    if !same_origin(&headers) {
+        return refused(c, Refusal::Origin);
+    }
+    let dir = c.data_dir.join(TICKET_DIR);
+    let now = chrono::Utc::now().timestamp();
+    let ok = tokio::task::spawn_blocking(move || spend_ticket(&dir, &ticket, now))
+        .await
+        .unwrap_or(false);
+    if !ok {
+        c.metrics.refused.with_label_values(&["ticket"]).inc();
+        return (
+            StatusCode::FORBIDDEN,
+            html::page_response(
+                "Refused",
+                "",
+                None,
+                "<p class=\"error\" role=\"alert\">This login link is unknown, used or expired: \
+                 run <code>ironpost-cli console login</code> again.</p>"
+                    .into(),
+            ),
+        )
+            .into_response();
+    }
+    session_response(c, "/")
+}
+
+/// Opens a session and redirects to `next` with its cookie.
+fn session_response(c: &Console, next: &str) -> Response {
     let (id, _) = c.sessions.open();
     let cookie = format!(
         "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
         c.cfg.session_ttl_secs
     );
-    let mut r = Redirect::to(&local_path(f.next.as_deref())).into_response();
+    let mut r = Redirect::to(next).into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -457,6 +535,30 @@ mod tests {
         );
         h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
         assert!(!same_origin(&h));
+    }
+
+    #[test]
+    fn a_ticket_opens_one_session_while_fresh_and_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let name = "ab".repeat(32);
+        let write = |exp: i64, mode: u32| {
+            std::fs::write(d.join(&name), exp.to_string()).unwrap();
+            std::fs::set_permissions(d.join(&name), std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+        write(1_100, 0o600);
+        assert!(spend_ticket(d, &name, 1_000));
+        assert!(!spend_ticket(d, &name, 1_000), "spent");
+        write(999, 0o600);
+        assert!(!spend_ticket(d, &name, 1_000), "expired");
+        write(1_000 + TICKET_MAX_SECS + 1, 0o600);
+        assert!(!spend_ticket(d, &name, 1_000), "too far in the future");
+        write(1_100, 0o622);
+        assert!(!spend_ticket(d, &name, 1_000), "writable by others");
+        assert!(!spend_ticket(d, "../../etc/passwd", 1_000));
+        assert!(!spend_ticket(d, &"AB".repeat(32), 1_000));
     }
 
     #[test]

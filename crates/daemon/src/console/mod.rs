@@ -106,7 +106,7 @@ pub(crate) struct TrafficSample {
 pub(crate) struct Console {
     pub(crate) cfg: ConsoleConfig,
     storage: StorageConfig,
-    data_dir: PathBuf,
+    pub(crate) data_dir: PathBuf,
     reader: OnceCell<StoreReader>,
     /// Read from `token_file` when the module starts.
     pub(crate) token: OnceLock<Option<Token>>,
@@ -281,6 +281,7 @@ pub(crate) fn router(app: Arc<Shared>) -> Router {
         .route("/rules", get(pages::rules))
         .route("/live", get(live::stream))
         .route("/login", get(auth::login_page).post(auth::login))
+        .route("/login/{ticket}", get(auth::login_ticket))
         .route("/logout", post(auth::logout))
         .route("/blocks/unblock", post(mutate::unblock))
         .route("/blocks/add", post(mutate::block))
