@@ -163,7 +163,7 @@ impl Default for ConsoleConfig {
             token_file: None,
             session_ttl_secs: 8 * 3600,
             live_clients: 16,
-            live_queue: 256,
+            live_queue: 4096,
         }
     }
 }

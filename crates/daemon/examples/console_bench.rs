@@ -6,6 +6,8 @@
 //! - `flood SOCKET RATE SECS`: submits RATE alerts per second for SECS seconds over the daemon's
 //!   control socket (8 connections' worth of concurrent requests); prints how many were accepted.
 
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,14 +28,20 @@ fn alert(i: u64) -> AlertEvent {
         sev,
     );
     let host = i % 2000;
-    a.entities.src_ip = Some(format!("198.18.{}.{}", host / 250, host % 250 + 1).parse().unwrap());
+    a.entities.src_ip = Some(
+        format!("198.18.{}.{}", host / 250, host % 250 + 1)
+            .parse()
+            .unwrap(),
+    );
     a
 }
 
 async fn fill(dir: PathBuf, n: u64) {
     let cfg = StorageConfig::default();
     let registry = ironpost_core::metrics::new_registry();
-    let mut store = Store::open(&cfg, &dir, &registry).await.expect("open store");
+    let mut store = Store::open(&cfg, &dir, &registry)
+        .await
+        .expect("open store");
     let w = store.writer();
     store.start().await.expect("start store");
     let now = Utc::now();
@@ -60,7 +68,9 @@ async fn flood(socket: PathBuf, rate: u64, secs: u64) {
         let (rx, socket, accepted) = (rx.clone(), socket.clone(), accepted.clone());
         workers.push(tokio::spawn(async move {
             while let Ok(i) = rx.recv().await {
-                let req = Request::SubmitAlert { alert: Box::new(alert(i)) };
+                let req = Request::SubmitAlert {
+                    alert: Box::new(alert(i)),
+                };
                 if let Ok(Response::Accepted { .. }) = request(&socket, &req).await {
                     accepted.fetch_add(1, Ordering::Relaxed);
                 }

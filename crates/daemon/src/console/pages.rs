@@ -16,7 +16,6 @@ use serde::Deserialize;
 
 use super::auth::{SessionView, session};
 use super::html::{csrf_field, esc, page_response, time, url_enc};
-use super::live::LiveFilter;
 use super::{Console, TrafficSample};
 use crate::shared::Shared;
 
@@ -222,16 +221,6 @@ pub(crate) struct AlertsQuery {
 }
 
 impl AlertsQuery {
-    fn live(&self) -> LiveFilter {
-        LiveFilter {
-            severity: self.severity.clone(),
-            rule: self.rule.clone(),
-            src: self.src.clone(),
-            evidence: self.evidence.clone(),
-            container: self.container.clone(),
-        }
-    }
-
     fn to_query(&self) -> Result<AlertQuery, String> {
         let t = |s: &Option<String>| {
             s.as_deref()
@@ -384,7 +373,6 @@ pub(crate) async fn alerts(
     if list.is_empty() {
         body.push_str("<p id=\"no-alerts\">No stored alert matches.</p>");
     }
-    let _ = q.live();
     page_response("Alerts", "/alerts", s.as_ref(), body).into_response()
 }
 
