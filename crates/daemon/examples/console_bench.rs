@@ -6,7 +6,12 @@
 //! - `flood SOCKET RATE SECS`: submits RATE alerts per second for SECS seconds over the daemon's
 //!   control socket (8 connections' worth of concurrent requests); prints how many were accepted.
 
-#![allow(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -709,21 +709,13 @@ pub(crate) async fn blocks(
                 csrf_field(Some(sv))
             );
         }
-        None => body.push_str(login_hint("/blocks", "unblock or block")),
+        None => body.push_str(LOGIN_TO_BLOCK),
     }
     page_response("Blocks", "/blocks", s.as_ref(), body).into_response()
 }
 
-fn login_hint(_next: &str, what: &str) -> &'static str {
-    match what {
-        "restore" => {
-            "<p class=\"hint\"><a href=\"/login?next=/containers\">Log in</a> with the console token to restore a container.</p>"
-        }
-        _ => {
-            "<p class=\"hint\"><a href=\"/login?next=/blocks\">Log in</a> with the console token to unblock or block.</p>"
-        }
-    }
-}
+const LOGIN_TO_BLOCK: &str = "<p class=\"hint\"><a href=\"/login?next=/blocks\">Log in</a> with the console token (or open <code>ironpost-cli console login</code>'s link) to unblock or block.</p>";
+const LOGIN_TO_RESTORE: &str = "<p class=\"hint\"><a href=\"/login?next=/containers\">Log in</a> with the console token (or open <code>ironpost-cli console login</code>'s link) to restore a container.</p>";
 
 /// The outcome of the last mutation, passed in the redirect's query (`?done=` / `?failed=`).
 #[derive(Debug, Default, Deserialize)]
@@ -797,7 +789,7 @@ pub(crate) async fn containers(
             }
             body.push_str("</tbody></table></div>");
             if s.is_none() {
-                body.push_str(login_hint("/containers", "restore"));
+                body.push_str(LOGIN_TO_RESTORE);
             }
         }
     }
