@@ -52,6 +52,9 @@ export IRONPOST_GENERAL_PID_FILE="$WORK/run/ironpost.pid"
 export IRONPOST_GENERAL_CONTROL_SOCKET="$WORK/run/control.sock"
 export IRONPOST_GENERAL_HTTP_LISTEN="${DEMO_HTTP_LISTEN:-127.0.0.1:0}"
 export IRONPOST_GENERAL_LOG_FORMAT="pretty"
+# The web console's operator token (unblock/block/restore from the page): a private file.
+( umask 077; openssl rand -hex 24 >"$WORK/console.token" )
+export IRONPOST_CONSOLE_TOKEN_FILE="$WORK/console.token"
 export IRONPOST_EBPF_ENABLED=true IRONPOST_EBPF_INTERFACE=$HOST_IF IRONPOST_EBPF_XDP_MODE=skb
 # The demo leaves the host clean: its program is detached and its pins removed at the end.
 export IRONPOST_EBPF_DETACH_ON_STOP=true
@@ -175,6 +178,9 @@ wait_until 30 cli status || { cat "$WORK/daemon.log"; exit 1; }
 wait_until 30 healthy || { cli status; cat "$WORK/daemon.log"; exit 1; }
 HTTP=$(http)
 cli status
+step "Web console: http://$HTTP/"
+echo "open it now to watch the attacks live (alerts, blocks with their TTL, containers); it is read-only"
+echo "until you log in with the token in $WORK/console.token; it stops with the demo's daemon"
 drops() { cli stats --output json | sed -n '/"total"/,/}/s/.*"drops": *\([0-9]*\).*/\1/p' | head -1; }
 reach() { ip netns exec "$NS" sh -c "echo | nc -s $1 -w1 $VICTIM 22"; }
 echo "from $BRUTER: $(reach $BRUTER >/dev/null 2>&1 && echo reachable || echo unreachable)"
@@ -264,4 +270,5 @@ Where to look next (with your own daemon):
   ironpost-cli actions list                        # every block, unblock and container action
   ironpost-cli isolate list / restore <container>  # what the container guard did, and undo it
   curl http://127.0.0.1:9470/metrics               # Prometheus metrics (default listen address)
+  http://127.0.0.1:9470/                           # the web console (docs/console.md); ironpost-cli console url
 EOF_NEXT

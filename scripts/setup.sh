@@ -24,6 +24,9 @@ PACKAGES=(
   # sbom-scanner tests: Go binaries built by Debian's Go toolchain (build info), real rpm
   # databases made by rpmbuild and rpm (rpmdb.sqlite), rpm's own version comparison
   golang-go rpm
+  # the web console's browser test (crates/cli/tests/console_browser.rs): headless Chromium driven
+  # over WebDriver by chromedriver
+  chromium chromium-driver
 )
 
 missing=()

@@ -84,6 +84,9 @@ pub(crate) enum Command {
     Sbom(crate::sbom_cmd::SbomCmd),
     /// Publish simulated connection attempts to the IDS telemetry subject on NATS (seed 004).
     Simulate(SimulateArgs),
+    /// The web console: its URL, or a one-time login link (`console login`).
+    #[command(subcommand)]
+    Console(crate::console_cmd::ConsoleCmd),
     /// Fleet mode: the nodes sharing block decisions ([fleet] nats_urls).
     #[command(subcommand)]
     Fleet(FleetCmd),

@@ -5,6 +5,7 @@ mod alerts;
 mod args;
 mod block;
 mod config_cmd;
+mod console_cmd;
 mod daemon_cmd;
 mod docs_cmd;
 mod fleet_cmd;
@@ -73,6 +74,7 @@ fn run(args: Args) -> Result<Exit, ExitError> {
         Command::Sbom(sbom_cmd::SbomCmd::Generate(a)) => sbom_cmd::sbom_generate(g, a),
         Command::Simulate(a) => block_on(simulate::simulate(g, a)),
         Command::Fleet(args::FleetCmd::Status { store }) => block_on(fleet_cmd::status(g, *store)),
+        Command::Console(c) => block_on(console_cmd::run(g, c)),
         Command::Completions(a) => docs_cmd::completions(a),
         Command::Man(a) => docs_cmd::man(a),
     }

@@ -41,6 +41,7 @@ pub struct IronpostConfig {
     pub response: ResponseConfig,
     pub ids: IdsConfig,
     pub fleet: FleetConfig,
+    pub console: ConsoleConfig,
 }
 
 impl Validate for IronpostConfig {
@@ -64,6 +65,18 @@ impl Validate for IronpostConfig {
             issues.push(
                 key(&key(prefix, "fleet"), "enabled"),
                 "fleet decisions are applied to the XDP blocklist: set ebpf.enabled = true",
+            );
+        }
+        self.console.validate(&key(prefix, "console"), issues);
+        if self.console.enabled && !self.general.http_listen.ip().is_loopback() {
+            issues.push(
+                key(&key(prefix, "general"), "http_listen"),
+                format!(
+                    "{} is not a loopback address and the web console (console.enabled) is served \
+                     there over plain HTTP (the daemon has no TLS): bind 127.0.0.1 or ::1 and put a \
+                     TLS proxy in front, or set console.enabled = false",
+                    self.general.http_listen
+                ),
             );
         }
     }
@@ -123,6 +136,62 @@ impl IronpostConfig {
     }
 }
 
+// ---- [console] (the web console, crates/daemon/src/console) ----
+
+/// `[console]`: the web console served at `/` on `general.http_listen`. Pages are read-only for
+/// anyone who can reach the listener; unblock, block and restore need the token in `token_file`
+/// (or a session opened with it). Without `token_file` the console is read-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    pub enabled: bool,
+    /// A file holding the operator token (32+ printable characters, mode 0600 or stricter,
+    /// read at start). Absent: no mutation is possible from the console.
+    pub token_file: Option<PathBuf>,
+    /// How long a session opened with the token lasts.
+    pub session_ttl_secs: u64,
+    /// Live-stream (SSE) clients served at once; more are refused with 503.
+    pub live_clients: usize,
+    /// Events queued per live client; a client that falls this far behind is disconnected.
+    pub live_queue: usize,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            enabled: true,
+            token_file: None,
+            session_ttl_secs: 8 * 3600,
+            live_clients: 16,
+            live_queue: 4096,
+        }
+    }
+}
+
+impl Validate for ConsoleConfig {
+    fn validate(&self, prefix: &str, issues: &mut Issues) {
+        if let Some(p) = &self.token_file
+            && !p.is_absolute()
+        {
+            issues.push(key(prefix, "token_file"), "must be an absolute path");
+        }
+        if !(60..=7 * 86_400).contains(&self.session_ttl_secs) {
+            issues.push(
+                key(prefix, "session_ttl_secs"),
+                "must be between 60 and 604800 (one week)",
+            );
+        }
+        if !(1..=1024).contains(&self.live_clients) {
+            issues.push(key(prefix, "live_clients"), "must be between 1 and 1024");
+        }
+        if !(16..=65_536).contains(&self.live_queue) {
+            issues.push(key(prefix, "live_queue"), "must be between 16 and 65536");
+        }
+    }
+}
+
+// ---- end [console] ----
+
 /// Where to read the config from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigSource {
@@ -175,6 +244,25 @@ mod tests {
             IronpostConfig::default(),
             "ironpost.example.toml drifted from the defaults"
         );
+    }
+
+    #[test]
+    fn console_refuses_a_non_loopback_listener() {
+        let text = "[general]\nhttp_listen = \"0.0.0.0:9470\"\n";
+        let err = config::load::<IronpostConfig>(&ConfigText::embedded("t", text), Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("general.http_listen"), "{err}");
+        assert!(err.contains("console.enabled"), "{err}");
+        let off = format!("{text}[console]\nenabled = false\n");
+        config::load::<IronpostConfig>(&ConfigText::embedded("t", off), Vec::new()).unwrap();
+        let v6 = "[general]\nhttp_listen = \"[::1]:9470\"\n";
+        config::load::<IronpostConfig>(&ConfigText::embedded("t", v6), Vec::new()).unwrap();
+        let rel = "[console]\ntoken_file = \"token\"\n";
+        let err = config::load::<IronpostConfig>(&ConfigText::embedded("t", rel), Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("console.token_file"), "{err}");
     }
 
     #[test]

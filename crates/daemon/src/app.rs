@@ -177,6 +177,7 @@ pub async fn serve(
         guard: None,
         fleet: None,
         store: Some(writer.clone()),
+        console: None,
     };
     assemble(&mut asm);
     let Assembly {
@@ -187,6 +188,7 @@ pub async fn serve(
         ebpf,
         guard,
         fleet,
+        console,
         ..
     } = asm;
     info!(subscribers = ?bus.subscribers(), "event bus assembled");
@@ -214,6 +216,7 @@ pub async fn serve(
         ebpf,
         guard,
         fleet,
+        console,
         reload: Mutex::new(ReloadState {
             source,
             started: cfg.clone(),
@@ -257,10 +260,16 @@ pub async fn serve(
     ));
 
     let mut http_stop = stop_rx.clone();
+    // Live-stream (SSE) responses never end by themselves: they are closed at shutdown so the
+    // graceful shutdown does not wait for the browsers.
+    let console = shared.console.clone();
     let http = tokio::spawn(
         axum::serve(listeners.http, crate::http::router(shared.clone()))
             .with_graceful_shutdown(async move {
                 control::stopped(&mut http_stop).await;
+                if let Some(c) = console {
+                    c.close_live();
+                }
             })
             .into_future(),
     );

@@ -1,7 +1,9 @@
 //! HTTP listener: `GET /health` (per-module status from live state; 200, or 503 when a
 //! module is unhealthy), `GET /metrics` (Prometheus text format), and `POST /api/v1/notify`, the
 //! notifier that receives Alertmanager's webhook: it counts `ironpost_notifier_alerts_total` and logs
-//! each alert, and changes no other state (the listener stays read-only for everything else).
+//! each alert, and changes no other state. With `[console] enabled` the web console's routes are
+//! merged in (`console/`): read-only pages and stream, and three mutations that need the console
+//! token.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -83,12 +85,21 @@ async fn notify(State(app): State<Arc<Shared>>, body: axum::body::Bytes) -> Resp
 }
 
 pub(crate) fn router(app: Arc<Shared>) -> Router {
-    Router::new()
+    let console = app
+        .console
+        .is_some()
+        .then(|| crate::console::router(app.clone()));
+    let base = Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route(
             "/api/v1/notify",
             post(notify).layer(DefaultBodyLimit::max(NOTIFY_BODY_LIMIT)),
         )
-        .with_state(app)
+        .with_state(app);
+    // The web console (`[console] enabled`): its pages, live stream and token-guarded mutations.
+    match console {
+        Some(c) => base.merge(c),
+        None => base,
+    }
 }

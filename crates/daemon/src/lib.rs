@@ -5,6 +5,7 @@
 
 mod app;
 mod bus;
+mod console;
 mod fleet;
 mod handler;
 mod http;

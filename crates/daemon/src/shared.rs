@@ -147,6 +147,8 @@ pub(crate) struct Shared {
     pub(crate) guard: Option<GuardHandle>,
     /// The fleet module's input, when `[fleet] enabled`: operator unblocks go fleet-wide.
     pub(crate) fleet: Option<ironpost_fleet::FleetInput>,
+    /// The web console, when `[console] enabled` (its routes are served only then).
+    pub(crate) console: Option<Arc<crate::console::Console>>,
     pub(crate) reload: Mutex<ReloadState>,
 }
 

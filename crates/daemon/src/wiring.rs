@@ -43,6 +43,8 @@ pub(crate) struct Assembly<'a> {
     pub(crate) fleet: Option<FleetInput>,
     /// The store's writer (the fleet's central role ingests other nodes' events into it).
     pub(crate) store: Option<ironpost_store::StoreWriter>,
+    /// The web console, when `[console] enabled`.
+    pub(crate) console: Option<Arc<crate::console::Console>>,
 }
 
 impl Assembly<'_> {
@@ -61,6 +63,7 @@ pub(crate) fn assemble(a: &mut Assembly<'_>) {
     container_vulns(a);
     ids(a);
     fleet(a);
+    console(a);
     unavailable(a);
 }
 
@@ -258,6 +261,35 @@ fn fleet(a: &mut Assembly<'_>) {
         .subscribe_alerts(Subscriber::new("alert_to_fleet", move |e| alerts.alert(e)));
     a.fleet = Some(input);
     a.add(module);
+}
+
+/// The web console: sees every alert (its live stream, never waited for), audits its mutations
+/// on the actions channel, samples the XDP engine's counters for the overview's rates.
+fn console(a: &mut Assembly<'_>) {
+    if !a.cfg.console.enabled {
+        return;
+    }
+    let console = crate::console::Console::new(
+        a.cfg.console.clone(),
+        a.cfg.storage().clone(),
+        a.cfg.general.data_dir.clone(),
+        a.registry,
+        a.bus.actions(),
+    );
+    let live = console.clone();
+    a.bus
+        .subscribe_alerts(Subscriber::new("alert_to_console", move |alert| {
+            live.publish(alert);
+            true
+        }));
+    if let Some(engine) = a.ebpf.clone() {
+        let sampler = console.clone();
+        a.tasks.push(Box::new(move |stop| {
+            tokio::spawn(crate::console::sample_traffic(sampler, engine, stop))
+        }));
+    }
+    a.console = Some(console.clone());
+    a.add(crate::console::ConsoleModule(console));
 }
 
 /// A module switched on in the config whose implementation is not part of this build is listed

@@ -36,6 +36,7 @@ use tokio::task::JoinHandle;
 
 pub use error::{Backend, StoreError};
 pub use query::{ActionQuery, AlertQuery, DEFAULT_LIMIT, LogQuery, PacketQuery, StoreReader};
+pub use query::{AlertOverview, RuleActivity};
 pub use record::{Heartbeat, Record, Remote, RemoteEvent};
 
 use crate::metrics::StoreMetrics;

@@ -7,7 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use ironpost_core::config::StorageConfig;
-use ironpost_core::{ActionEvent, AlertEvent, EventId, Evidence, LogEvent, PacketEvent, Severity};
+use ironpost_core::{
+    ActionEvent, AlertEvent, AlertSource, EventId, Evidence, LogEvent, PacketEvent, Severity,
+    TraceId,
+};
 use rusqlite::Connection;
 
 use crate::codec::{self, Dialect, Table, Value};
@@ -381,6 +384,261 @@ impl StoreReader {
         }
     }
 }
+
+// ---- console queries: read-only aggregates and lookups for the web console ----
+
+/// What the console's overview shows about stored alerts since a time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertOverview {
+    /// Alerts since the time asked for.
+    pub total: u64,
+    /// Per severity, most severe first (severities without alerts are absent).
+    pub by_severity: Vec<(Severity, u64)>,
+    /// The source addresses with the most alerts, most first.
+    pub top_sources: Vec<(IpAddr, u64)>,
+    /// Alerts per time bucket, oldest first: (bucket start, count); empty buckets are absent.
+    pub buckets: Vec<(DateTime<Utc>, u64)>,
+}
+
+/// One rule or detector id as the stored alerts know it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleActivity {
+    pub rule_id: String,
+    pub alerts: u64,
+    pub last_fired: DateTime<Utc>,
+}
+
+/// Reads column `i` of an aggregate row, naming the alerts table and `column` on failure.
+fn cell<R: codec::RowSource, T>(
+    row: &R,
+    i: usize,
+    column: &'static str,
+    get: impl FnOnce(&R, usize) -> Result<Option<T>, codec::ColumnError>,
+) -> Result<T, StoreError> {
+    let invalid = |value: String| StoreError::InvalidValue {
+        backend: R::BACKEND,
+        table: codec::ALERTS.name,
+        column,
+        value,
+    };
+    match get(row, i) {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err(invalid("NULL".into())),
+        Err(codec::ColumnError::Invalid(v)) => Err(invalid(v)),
+        Err(codec::ColumnError::Driver(source)) => Err(StoreError::Read {
+            backend: R::BACKEND,
+            table: codec::ALERTS.name,
+            column,
+            source,
+        }),
+    }
+}
+
+fn count<R: codec::RowSource>(row: &R, i: usize) -> Result<u64, StoreError> {
+    let n = cell(row, i, "count", R::int)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+fn severity_count<R: codec::RowSource>(row: &R) -> Result<(Severity, u64), StoreError> {
+    let name = cell(row, 0, "severity", R::text)?;
+    let sev = name.parse().map_err(|_| StoreError::InvalidValue {
+        backend: R::BACKEND,
+        table: codec::ALERTS.name,
+        column: "severity",
+        value: name.clone(),
+    })?;
+    Ok((sev, count(row, 1)?))
+}
+
+fn source_count<R: codec::RowSource>(row: &R) -> Result<(IpAddr, u64), StoreError> {
+    Ok((cell(row, 0, "src_ip", R::ip)?, count(row, 1)?))
+}
+
+fn bucket_count<R: codec::RowSource>(row: &R) -> Result<(DateTime<Utc>, u64), StoreError> {
+    Ok((cell(row, 0, "created_at", R::time)?, count(row, 1)?))
+}
+
+fn rule_activity<R: codec::RowSource>(row: &R) -> Result<RuleActivity, StoreError> {
+    Ok(RuleActivity {
+        rule_id: cell(row, 0, "rule_name", R::text)?,
+        alerts: count(row, 1)?,
+        last_fired: cell(row, 2, "created_at", R::time)?,
+    })
+}
+
+fn limit_value(limit: usize) -> Value {
+    let limit = if limit == 0 { DEFAULT_LIMIT } else { limit };
+    Value::Int(Some(i64::try_from(limit).unwrap_or(i64::MAX)))
+}
+
+impl StoreReader {
+    /// The alert with this id, if stored.
+    pub async fn alert(&self, id: EventId) -> Result<Option<AlertEvent>, StoreError> {
+        let mut s = Select::new(&codec::ALERTS, self.dialect(), None);
+        let p = s.param(Value::Uuid(Some(id.0)));
+        s.conditions.push(format!("id = {p}"));
+        let (sql, params) = s.finish(1);
+        let mut v = self
+            .run(
+                &codec::ALERTS,
+                sql,
+                params,
+                |r| codec::decode_alert(r),
+                |r| codec::decode_alert(r),
+            )
+            .await?;
+        Ok(v.pop())
+    }
+
+    /// Alerts raised by one producer (`sbom`, `ebpf` …), newest first.
+    pub async fn alerts_from(
+        &self,
+        source: AlertSource,
+        limit: usize,
+    ) -> Result<Vec<AlertEvent>, StoreError> {
+        let mut s = Select::new(&codec::ALERTS, self.dialect(), None);
+        let p = s.param(Value::Text(Some(source.as_str().to_owned())));
+        s.conditions.push(format!("source = {p}"));
+        let (sql, params) = s.finish(limit);
+        self.run(
+            &codec::ALERTS,
+            sql,
+            params,
+            |r| codec::decode_alert(r),
+            |r| codec::decode_alert(r),
+        )
+        .await
+    }
+
+    /// The stored log lines and packets of one trace (what an alert rests on), oldest first.
+    pub async fn trace_evidence(
+        &self,
+        trace: TraceId,
+        limit: usize,
+    ) -> Result<(Vec<LogEvent>, Vec<PacketEvent>), StoreError> {
+        let mut s = Select::new(&codec::LOGS, self.dialect(), None);
+        let p = s.param(Value::Text(Some(trace.to_string())));
+        s.conditions.push(format!("trace_id = {p}"));
+        let (sql, params) = s.finish(limit);
+        let mut logs = self
+            .run(
+                &codec::LOGS,
+                sql,
+                params,
+                |r| codec::decode_log(r),
+                |r| codec::decode_log(r),
+            )
+            .await?;
+        let mut s = Select::new(&codec::PACKETS, self.dialect(), None);
+        let p = s.param(Value::Text(Some(trace.to_string())));
+        s.conditions.push(format!("trace_id = {p}"));
+        let (sql, params) = s.finish(limit);
+        let mut packets = self
+            .run(
+                &codec::PACKETS,
+                sql,
+                params,
+                |r| codec::decode_packet(r),
+                |r| codec::decode_packet(r),
+            )
+            .await?;
+        logs.reverse();
+        packets.reverse();
+        Ok((logs, packets))
+    }
+
+    /// Alerts since `since`: totals per severity, the `top` busiest source addresses, and counts
+    /// per `bucket` of time. Three aggregate queries over the `created_at` index.
+    pub async fn alert_overview(
+        &self,
+        since: DateTime<Utc>,
+        bucket: std::time::Duration,
+        top: usize,
+    ) -> Result<AlertOverview, StoreError> {
+        let d = self.dialect();
+        let t = Value::Time(Some(since));
+        let sql = format!(
+            "SELECT severity, COUNT(*) FROM alerts WHERE created_at >= {} GROUP BY severity",
+            d.placeholder(1)
+        );
+        let mut by_severity = self
+            .run(
+                &codec::ALERTS,
+                sql,
+                vec![t.clone()],
+                |r| severity_count(r),
+                |r| severity_count(r),
+            )
+            .await?;
+        by_severity.sort_by_key(|s| std::cmp::Reverse(s.0));
+        let sql = format!(
+            "SELECT src_ip, COUNT(*) FROM alerts WHERE created_at >= {} AND src_ip IS NOT NULL \
+             GROUP BY src_ip ORDER BY COUNT(*) DESC, src_ip LIMIT {}",
+            d.placeholder(1),
+            d.placeholder(2)
+        );
+        let top_sources = self
+            .run(
+                &codec::ALERTS,
+                sql,
+                vec![t.clone(), limit_value(top)],
+                |r| source_count(r),
+                |r| source_count(r),
+            )
+            .await?;
+        let (sql, width) = match d {
+            // Microseconds since the epoch.
+            Dialect::Sqlite => (
+                "SELECT (created_at / ?2) * ?2, COUNT(*) FROM alerts WHERE created_at >= ?1 \
+                 GROUP BY 1 ORDER BY 1"
+                    .to_owned(),
+                i64::try_from(bucket.as_micros()).unwrap_or(i64::MAX).max(1),
+            ),
+            Dialect::Postgres => (
+                "SELECT to_timestamp((floor(extract(epoch FROM created_at) / $2::bigint) \
+                 * $2::bigint)::float8), COUNT(*) FROM alerts WHERE created_at >= $1 \
+                 GROUP BY 1 ORDER BY 1"
+                    .to_owned(),
+                i64::try_from(bucket.as_secs()).unwrap_or(i64::MAX).max(1),
+            ),
+        };
+        let buckets = self
+            .run(
+                &codec::ALERTS,
+                sql,
+                vec![t, Value::Int(Some(width))],
+                |r| bucket_count(r),
+                |r| bucket_count(r),
+            )
+            .await?;
+        Ok(AlertOverview {
+            total: by_severity.iter().map(|(_, n)| n).sum(),
+            by_severity,
+            top_sources,
+            buckets,
+        })
+    }
+
+    /// Every rule or detector id with stored alerts: how many, and when it last fired (most
+    /// recent first).
+    pub async fn rule_activity(&self, limit: usize) -> Result<Vec<RuleActivity>, StoreError> {
+        let sql = format!(
+            "SELECT rule_name, COUNT(*), MAX(created_at) FROM alerts GROUP BY rule_name \
+             ORDER BY MAX(created_at) DESC, rule_name LIMIT {}",
+            self.dialect().placeholder(1)
+        );
+        self.run(
+            &codec::ALERTS,
+            sql,
+            vec![limit_value(limit)],
+            |r| rule_activity(r),
+            |r| rule_activity(r),
+        )
+        .await
+    }
+}
+
+// ---- end console queries ----
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,300 @@
+//! The live alert stream: `GET /live` answers `text/event-stream` (server-sent events), one
+//! `alert` event per alert the daemon routes, as a small JSON object. Each client has its own
+//! bounded queue (`console.live_queue` events); the alert router hands an alert to every queue
+//! without waiting, and a client whose queue is full is disconnected and counted
+//! (`ironpost_console_live_clients_dropped_total`), so a slow browser never grows the daemon's
+//! memory. At most `console.live_clients` clients at once; more get 503.
+
+use std::convert::Infallible;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use ironpost_core::{AlertEvent, Evidence, Severity};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::{ConsoleMetrics, lock};
+use crate::shared::Shared;
+
+/// Longest title, description or rule id sent in a live event (characters).
+const FIELD_MAX: usize = 300;
+
+/// Which alerts a live client wants (the `/alerts` page's filters).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct LiveFilter {
+    pub(crate) severity: Option<String>,
+    pub(crate) rule: Option<String>,
+    pub(crate) src: Option<String>,
+    pub(crate) evidence: Option<String>,
+    pub(crate) container: Option<String>,
+}
+
+/// A filter parsed once, when the client connects.
+#[derive(Debug, Clone, Default)]
+struct Filter {
+    min: Option<Severity>,
+    rule: Option<String>,
+    src: Option<IpAddr>,
+    evidence: Option<Evidence>,
+    container: Option<String>,
+}
+
+fn nonempty(s: &Option<String>) -> Option<&str> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+impl LiveFilter {
+    fn parse(&self) -> Result<Filter, String> {
+        Ok(Filter {
+            min: nonempty(&self.severity)
+                .map(|s| s.parse().map_err(|_| format!("unknown severity {s:?}")))
+                .transpose()?,
+            rule: nonempty(&self.rule).map(str::to_owned),
+            src: nonempty(&self.src)
+                .map(|s| s.parse().map_err(|_| format!("not an IP address: {s:?}")))
+                .transpose()?,
+            evidence: nonempty(&self.evidence)
+                .map(|s| s.parse().map_err(|_| format!("unknown evidence {s:?}")))
+                .transpose()?,
+            container: nonempty(&self.container).map(str::to_owned),
+        })
+    }
+}
+
+impl Filter {
+    fn matches(&self, a: &AlertEvent) -> bool {
+        self.min.is_none_or(|m| a.severity >= m)
+            && self.rule.as_ref().is_none_or(|r| *r == a.rule_id)
+            && self.src.is_none_or(|ip| a.entities.src_ip == Some(ip))
+            && self.evidence.is_none_or(|e| e == a.evidence)
+            && self.container.as_ref().is_none_or(|c| {
+                a.entities
+                    .container
+                    .as_ref()
+                    .is_some_and(|k| container_matches(k, c))
+            })
+    }
+}
+
+/// `c` is the container's name, its id, or a prefix of its id of 12+ characters (as the store's
+/// container filter).
+pub(crate) fn container_matches(k: &ironpost_core::ContainerRef, c: &str) -> bool {
+    k.name.as_deref() == Some(c)
+        || k.id.as_deref() == Some(c)
+        || (c.len() >= 12 && k.id.as_deref().is_some_and(|id| id.starts_with(c)))
+}
+
+/// What the page needs to draw one row.
+#[derive(Debug, Serialize)]
+struct LiveAlert<'a> {
+    id: String,
+    time: String,
+    severity: &'static str,
+    rule: String,
+    title: String,
+    src: Option<String>,
+    container: Option<&'a str>,
+    evidence: &'static str,
+    source: &'static str,
+}
+
+fn cut(s: &str) -> String {
+    s.chars().take(FIELD_MAX).collect()
+}
+
+fn encode(a: &AlertEvent) -> Arc<str> {
+    let v = LiveAlert {
+        id: a.id.to_string(),
+        time: a
+            .timestamp
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        severity: a.severity.as_str(),
+        rule: cut(&a.rule_id),
+        title: cut(&a.title),
+        src: a.entities.src_ip.map(|ip| ip.to_string()),
+        container: a
+            .entities
+            .container
+            .as_ref()
+            .and_then(|c| c.name.as_deref().or(c.id.as_deref())),
+        evidence: a.evidence.as_str(),
+        source: a.source.as_str(),
+    };
+    serde_json::to_string(&v)
+        .unwrap_or_else(|_| "{}".to_owned())
+        .into()
+}
+
+struct Client {
+    tx: mpsc::Sender<Arc<str>>,
+    filter: Filter,
+}
+
+/// The live clients.
+pub(crate) struct Hub {
+    max: usize,
+    queue: usize,
+    clients: Mutex<Vec<Client>>,
+}
+
+impl Hub {
+    pub(crate) fn new(max: usize, queue: usize) -> Self {
+        Hub {
+            max: max.max(1),
+            queue: queue.max(1),
+            clients: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn subscribe(&self, filter: Filter, m: &ConsoleMetrics) -> Option<mpsc::Receiver<Arc<str>>> {
+        let mut clients = lock(&self.clients);
+        clients.retain(|c| !c.tx.is_closed());
+        if clients.len() >= self.max {
+            m.live_clients.set(clients.len() as i64);
+            return None;
+        }
+        let (tx, rx) = mpsc::channel(self.queue);
+        clients.push(Client { tx, filter });
+        m.live_clients.set(clients.len() as i64);
+        Some(rx)
+    }
+
+    /// Queues `alert` for every client whose filter it matches, never waiting: a client whose
+    /// queue is full is disconnected and counted.
+    pub(crate) fn publish(&self, alert: &AlertEvent, m: &ConsoleMetrics) {
+        let mut clients = lock(&self.clients);
+        if clients.is_empty() {
+            return;
+        }
+        let mut json: Option<Arc<str>> = None;
+        let before = clients.len();
+        clients.retain(|c| {
+            if !c.filter.matches(alert) {
+                return !c.tx.is_closed();
+            }
+            let msg = json.get_or_insert_with(|| encode(alert)).clone();
+            match c.tx.try_send(msg) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    m.live_dropped.inc();
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        });
+        if clients.len() != before {
+            m.live_clients.set(clients.len() as i64);
+        }
+    }
+
+    /// Ends every stream (shutdown).
+    pub(crate) fn close_all(&self, m: &ConsoleMetrics) {
+        lock(&self.clients).clear();
+        m.live_clients.set(0);
+    }
+}
+
+pub(crate) async fn stream(
+    State(app): State<Arc<Shared>>,
+    Query(q): Query<LiveFilter>,
+) -> Response {
+    let Some(c) = app.console.as_ref() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let filter = match q.parse() {
+        Ok(f) => f,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    };
+    let Some(rx) = c.hub.subscribe(filter, &c.metrics) else {
+        c.metrics.live_refused.inc();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many live clients (console.live_clients)\n",
+        )
+            .into_response();
+    };
+    let events = futures_util::stream::unfold(rx, |mut rx| async move {
+        let msg = rx.recv().await?;
+        let ev: Result<Event, Infallible> = Ok(Event::default().event("alert").data(&*msg));
+        Some((ev, rx))
+    });
+    Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ironpost_core::metrics::new_registry;
+    use ironpost_core::{AlertSource, ContainerRef};
+
+    fn alert(sev: Severity) -> AlertEvent {
+        let mut a = AlertEvent::new(AlertSource::Ebpf, "port_scan", "scan <b>", sev);
+        a.entities.src_ip = Some("198.18.0.2".parse().unwrap());
+        a
+    }
+
+    #[test]
+    fn a_full_client_is_dropped_and_counted_never_queued_beyond_its_bound() {
+        let m = ConsoleMetrics::new(&new_registry());
+        let hub = Hub::new(4, 16);
+        let mut fast = hub.subscribe(Filter::default(), &m).unwrap();
+        let slow = hub.subscribe(Filter::default(), &m).unwrap();
+        assert_eq!(m.live_clients.get(), 2);
+        for _ in 0..16 {
+            hub.publish(&alert(Severity::High), &m);
+            assert!(fast.try_recv().is_ok());
+        }
+        assert_eq!(m.live_dropped.get(), 0);
+        hub.publish(&alert(Severity::High), &m);
+        assert_eq!(m.live_dropped.get(), 1, "the slow client fell 16 behind");
+        assert_eq!(m.live_clients.get(), 1);
+        assert_eq!(slow.len(), 16, "its queue never grew beyond the bound");
+        assert!(fast.try_recv().is_ok());
+    }
+
+    #[test]
+    fn filters_select_and_clients_are_bounded() {
+        let m = ConsoleMetrics::new(&new_registry());
+        let hub = Hub::new(1, 16);
+        let f = LiveFilter {
+            severity: Some("high".into()),
+            container: Some("web-1".into()),
+            ..Default::default()
+        }
+        .parse()
+        .unwrap();
+        let mut rx = hub.subscribe(f, &m).unwrap();
+        assert!(
+            hub.subscribe(Filter::default(), &m).is_none(),
+            "one client at most"
+        );
+        let mut a = alert(Severity::High);
+        hub.publish(&a, &m);
+        assert!(rx.try_recv().is_err(), "no container");
+        a.entities.container = Some(ContainerRef {
+            id: Some("0123456789abcdef".into()),
+            name: Some("web-1".into()),
+        });
+        hub.publish(&a, &m);
+        let got = rx.try_recv().unwrap();
+        assert!(got.contains(r#""title":"scan <b>""#), "{got}");
+        assert!(got.contains(r#""container":"web-1""#), "{got}");
+        a.severity = Severity::Low;
+        hub.publish(&a, &m);
+        assert!(rx.try_recv().is_err(), "below the minimum severity");
+        assert!(
+            LiveFilter {
+                src: Some("nope".into()),
+                ..Default::default()
+            }
+            .parse()
+            .is_err()
+        );
+    }
+}
