@@ -628,17 +628,45 @@ fn alerts_about_a_container_with_vulnerable_packages_are_raised_one_level() {
         &format!("{}:/app/Cargo.lock", c.name),
     ]);
 
-    let db = dir.path().join("vuln-db");
     let advisories = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/rustsec/native");
+    let (a, b) = alert_about_each(dir.path(), &prefix, Path::new(advisories), &c, &clean);
+    let note = a["severity_note"].as_str().unwrap();
+    assert!(note.contains("RUSTSEC-2020-0091"), "{note}");
+    assert!(
+        a["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "vulnerable_container")
+    );
+    assert_eq!(
+        b["severity"], "medium",
+        "a container without findings keeps the severity: {b}"
+    );
+}
+
+/// Imports `advisories` into a database in `dir`, starts the daemon with the container scan and
+/// the guard (policies for `prefix`), waits until exactly one container is found vulnerable, then
+/// submits a medium alert about `vulnerable` and one about `clean`: the first comes back raised
+/// to high ("raised from medium"), and both stored alerts are returned in that order.
+fn alert_about_each(
+    dir: &Path,
+    prefix: &str,
+    advisories: &Path,
+    vulnerable: &Ctr,
+    clean: &Ctr,
+) -> (Value, Value) {
+    let db = dir.join("vuln-db");
     let o = run(common::cli()
-        .args(["--defaults", "db", "import", advisories, "--db"])
+        .args(["--defaults", "db", "import"])
+        .arg(advisories)
+        .arg("--db")
         .arg(&db));
     assert!(o.status.success(), "db import: {}", text(&o.stderr));
-    let empty = dir.path().join("empty");
+    let empty = dir.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-
-    let pol = dir.path().join("policies");
-    write_policy(&pol, "isolate.toml", &policies(&prefix));
+    let pol = dir.join("policies");
+    write_policy(&pol, "isolate.toml", &policies(prefix));
     let mut env = guard_env(&pol, false, None);
     env.extend([
         ("IRONPOST_SBOM_ENABLED".to_owned(), "true".to_owned()),
@@ -652,18 +680,16 @@ fn alerts_about_a_container_with_vulnerable_packages_are_raised_one_level() {
         ),
     ]);
     let d = start(tempfile::tempdir().unwrap(), &env);
-    wait_for(
-        60,
-        "the container scan to find the vulnerable package",
-        || {
-            d.get("/metrics")
-                .1
-                .contains("ironpost_sbom_vulnerable_containers 1")
-                .then_some(())
-        },
+    wait_for(60, "the container scan to find the vulnerable one", || {
+        d.get("/metrics")
+            .1
+            .contains("ironpost_sbom_vulnerable_containers 1")
+            .then_some(())
+    });
+    let raised = submit_alert(
+        &d,
+        &alert("medium", json!({"container": {"name": vulnerable.name}})),
     );
-
-    let raised = submit_alert(&d, &alert("medium", json!({"container": {"name": c.name}})));
     let same = submit_alert(
         &d,
         &alert("medium", json!({"container": {"name": clean.name}})),
@@ -681,22 +707,8 @@ fn alerts_about_a_container_with_vulnerable_packages_are_raised_one_level() {
     let a = get(&raised);
     assert_eq!(a["severity"], "high", "{a}");
     let note = a["severity_note"].as_str().unwrap();
-    assert!(
-        note.contains("raised from medium") && note.contains("RUSTSEC-2020-0091"),
-        "{note}"
-    );
-    assert!(
-        a["tags"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t == "vulnerable_container")
-    );
-    let b = get(&same);
-    assert_eq!(
-        b["severity"], "medium",
-        "a container without findings keeps the severity: {b}"
-    );
+    assert!(note.contains("raised from medium"), "{note}");
+    (a, get(&same))
 }
 
 /// A container is matched by its *image*, not only by the files under its running root: an image
@@ -758,66 +770,11 @@ fn a_container_is_matched_by_its_image_os_packages_and_binaries() {
         common::gobin::stdlib_advisory("TEST-CTR-GO").to_string(),
     )
     .unwrap();
-    let db = dir.path().join("vuln-db");
-    let o = run(common::cli()
-        .args(["--defaults", "db", "import"])
-        .arg(&osv)
-        .arg("--db")
-        .arg(&db));
-    assert!(o.status.success(), "db import: {}", text(&o.stderr));
-    let empty = dir.path().join("empty");
-    std::fs::create_dir_all(&empty).unwrap();
-
-    let pol = dir.path().join("policies");
-    write_policy(&pol, "isolate.toml", &policies(&prefix));
-    let mut env = guard_env(&pol, false, None);
-    env.extend([
-        ("IRONPOST_SBOM_ENABLED".to_owned(), "true".to_owned()),
-        (
-            "IRONPOST_SBOM_VULN_DB_PATH".to_owned(),
-            db.display().to_string(),
-        ),
-        (
-            "IRONPOST_SBOM_SCAN_DIRS".to_owned(),
-            empty.display().to_string(),
-        ),
-    ]);
-    let d = start(tempfile::tempdir().unwrap(), &env);
-    wait_for(
-        60,
-        "the container scan to find the image's packages",
-        || {
-            d.get("/metrics")
-                .1
-                .contains("ironpost_sbom_vulnerable_containers 1")
-                .then_some(())
-        },
-    );
-
-    let raised = submit_alert(&d, &alert("medium", json!({"container": {"name": c.name}})));
-    let same = submit_alert(
-        &d,
-        &alert("medium", json!({"container": {"name": clean.name}})),
-    );
-    let alerts: Vec<Value> = wait_for(20, "both alerts stored", || {
-        let v: Vec<Value> =
-            serde_json::from_str(&cli_ok(&d, &["alerts", "list", "--output", "json"])).ok()?;
-        let n = v
-            .iter()
-            .filter(|a| a["id"] == raised.as_str() || a["id"] == same.as_str())
-            .count();
-        (n == 2).then_some(v)
-    });
-    let get = |id: &str| alerts.iter().find(|a| a["id"] == id).unwrap().clone();
-    let a = get(&raised);
-    assert_eq!(a["severity"], "high", "{a}");
+    let (a, b) = alert_about_each(dir.path(), &prefix, &osv, &c, &clean);
     let note = a["severity_note"].as_str().unwrap();
     assert!(
-        note.contains("raised from medium")
-            && note.contains("TEST-CTR-DEB")
-            && note.contains("TEST-CTR-GO"),
+        note.contains("TEST-CTR-DEB") && note.contains("TEST-CTR-GO"),
         "{note}"
     );
-    let b = get(&same);
     assert_eq!(b["severity"], "medium", "the base image has neither: {b}");
 }
