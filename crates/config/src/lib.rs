@@ -15,6 +15,7 @@ use ironpost_core::config::{
 use ironpost_ebpf_engine::EbpfConfig;
 use ironpost_fleet::FleetConfig;
 use ironpost_log_pipeline::LogPipelineConfig;
+use ironpost_process_monitor::ProcessMonitorConfig;
 use ironpost_sbom_scanner::SbomConfig;
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +42,7 @@ pub struct IronpostConfig {
     pub response: ResponseConfig,
     pub ids: IdsConfig,
     pub fleet: FleetConfig,
+    pub process_monitor: ProcessMonitorConfig,
 }
 
 impl Validate for IronpostConfig {
@@ -66,6 +68,8 @@ impl Validate for IronpostConfig {
                 "fleet decisions are applied to the XDP blocklist: set ebpf.enabled = true",
             );
         }
+        self.process_monitor
+            .validate(&key(prefix, "process_monitor"), issues);
     }
 }
 
@@ -116,6 +120,7 @@ impl IronpostConfig {
             ("sbom", self.sbom.enabled),
             ("ids", self.ids.enabled),
             ("fleet", self.fleet.enabled),
+            ("process_monitor", self.process_monitor.enabled),
         ]
         .into_iter()
         .filter_map(|(name, on)| on.then_some(name))

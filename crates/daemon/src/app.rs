@@ -174,6 +174,7 @@ pub async fn serve(
         ebpf: None,
         guard: None,
         fleet: None,
+        process_records: None,
     };
     assemble(&mut asm);
     let Assembly {
