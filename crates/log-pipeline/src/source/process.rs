@@ -275,6 +275,16 @@ impl FieldSource for ProcessRecord {
     fn evidence(&self) -> Evidence {
         Evidence::Verified
     }
+
+    /// The container's id, or `host`: alerts of one rule dedup per container.
+    fn actor(&self) -> Option<&str> {
+        Some(
+            self.container
+                .as_ref()
+                .and_then(|c| c.id.as_deref())
+                .unwrap_or("host"),
+        )
+    }
 }
 
 #[cfg(test)]
