@@ -327,7 +327,9 @@ impl Reader {
         let me = self.table.get(t.pid);
         match ev {
             Event::Exec(e) => {
-                r.image = absolute(&e.filename, e.cwd.as_ref().map(|c| c.path.as_str()));
+                // The table's name: a busybox re-exec of /proc/self/exe is named after its applet.
+                let exe = me.map_or(e.filename.as_str(), |p| p.exe.as_str());
+                r.image = absolute(exe, e.cwd.as_ref().map(|c| c.path.as_str()));
                 r.command_line = e.argv.join(" ");
                 r.current_directory = e.cwd.as_ref().map(|c| c.path.clone());
             }

@@ -438,7 +438,9 @@ impl std::fmt::Debug for EventReader {
 impl EventReader {
     /// The next event, or `None` when the ring buffer is empty (wait for `AsFd` readability).
     /// Undecodable records are skipped and counted ([`EventReader::bad_records`]). An exec's
-    /// working directory is read from `/proc` now ([`CwdSource::ProcAtReceipt`]: racy).
+    /// working directory is read from `/proc` now ([`CwdSource::ProcAtReceipt`]: racy), and an
+    /// exec of `/proc/self/exe` is named after its applet ([`wire::applet_image`], reading
+    /// `/proc/<pid>/exe` now: racy likewise).
     pub fn next_event(&mut self) -> Option<Event> {
         loop {
             let decoded = {
@@ -447,6 +449,18 @@ impl EventReader {
             };
             match decoded {
                 Ok(Event::Exec(mut e)) => {
+                    if e.filename.starts_with("/proc/") {
+                        let real = std::fs::read_link(format!("/proc/{}/exe", e.task.pid))
+                            .ok()
+                            .map(|p| p.to_string_lossy().into_owned());
+                        if let Some(image) = wire::applet_image(
+                            &e.filename,
+                            e.argv.first().map(String::as_str),
+                            real.as_deref(),
+                        ) {
+                            e.filename = image;
+                        }
+                    }
                     e.cwd = std::fs::read_link(format!("/proc/{}/cwd", e.task.pid))
                         .ok()
                         .map(|p| Cwd {
