@@ -159,6 +159,7 @@ impl Module for ProcessModule {
                 users: read_passwd(Path::new("/etc/passwd")),
                 records: self.records.clone(),
                 dropped: self.dropped.clone(),
+                health: self.health.clone(),
                 metrics: self
                     .metrics
                     .take()
@@ -261,6 +262,7 @@ struct Reader {
     users: HashMap<u32, String>,
     records: Option<mpsc::Sender<ProcessRecord>>,
     dropped: prometheus::IntCounter,
+    health: Arc<Mutex<Health>>,
     metrics: Metrics,
 }
 
@@ -273,7 +275,12 @@ impl Reader {
                 _ = stop.changed() => break,
                 _ = tick.tick() => self.observe(fd.get_ref().0.bad_records()),
                 ready = fd.readable_mut() => {
-                    let Ok(mut guard) = ready else { break };
+                    let Ok(mut guard) = ready else {
+                        *lock(&self.health) = Health::Unhealthy(
+                            "cannot poll the event ring buffer: the reader stopped".into(),
+                        );
+                        break;
+                    };
                     let mut n = 0;
                     while n < EVENT_BATCH {
                         let Some(ev) = guard.get_inner_mut().0.next_event() else { break };
