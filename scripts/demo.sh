@@ -16,7 +16,10 @@
 #   2. a port scan from .201 hidden among decoys (nmap -D): spoofable evidence, alerts only,
 #      no bystander blocked;
 #   3. a compromised container brute-forces its neighbour's sshd: the guard disconnects it from
-#      the network; the neighbour keeps serving.
+#      the network; the neighbour keeps serving;
+#   4. an exploited web app (container .30) whose server spawns a shell that scans its neighbour:
+#      the process monitor's exec events raise proc_web_server_shell naming that container, and
+#      the guard disconnects it.
 # Everything is removed at the end.
 set -euo pipefail
 
@@ -38,6 +41,8 @@ BR=ipdemo-br
 HOST_IF=ipdemo-h0      # attacker's bridge port, where XDP sits
 CTR=ironpost-demo-web
 BAD=ironpost-demo-compromised
+APP=ironpost-demo-app  # a web app whose exploited server spawns a shell (attack 4)
+APP_IP=198.18.66.30
 VICTIM=198.18.66.10
 BAD_IP=198.18.66.20
 DECOYS=198.18.66.53,198.18.66.123
@@ -67,6 +72,9 @@ export IRONPOST_LOG_PIPELINE_FILE_POLL_MS=50
 export IRONPOST_RESPONSE_ENABLED=true IRONPOST_RESPONSE_BLOCK_TTL_SECS=600
 export IRONPOST_CONTAINER_ENABLED=true IRONPOST_CONTAINER_AUTO_ISOLATE=true
 export IRONPOST_CONTAINER_POLICY_PATH="$WORK/policies"
+# Kernel telemetry (docs/process-monitor.md): execs, watched file writes and connects of the host
+# and its containers, matched by the library's process rules (rules/proc_*.yaml).
+export IRONPOST_PROCESS_MONITOR_ENABLED=true
 cli() { "$CLI" --defaults "$@"; }
 
 DAEMON_PID=
@@ -79,7 +87,7 @@ cleanup() {
   # Backstop: the sshd's syslogd by its command line (seen outliving its script under a test
   # harness).
   pkill -f "busybox syslogd -n -S -O $WORK/auth.log" 2>/dev/null
-  $DOCKER rm -f "$CTR" "$BAD" >/dev/null 2>&1
+  $DOCKER rm -f "$CTR" "$BAD" "$APP" >/dev/null 2>&1
   $DOCKER network rm "$NET" >/dev/null 2>&1
   ip netns del "$NS" 2>/dev/null
   ip link del "$HOST_IF" 2>/dev/null
@@ -87,7 +95,7 @@ cleanup() {
 }
 trap cleanup EXIT
 cleanup_leftovers() {
-  $DOCKER rm -f "$CTR" "$BAD" >/dev/null 2>&1 || true
+  $DOCKER rm -f "$CTR" "$BAD" "$APP" >/dev/null 2>&1 || true
   $DOCKER network rm "$NET" >/dev/null 2>&1 || true
   ip netns del "$NS" 2>/dev/null || true
   ip link del "$HOST_IF" 2>/dev/null || true
@@ -115,6 +123,10 @@ $DOCKER network create --subnet 198.18.66.0/24 -o com.docker.network.bridge.name
 $DOCKER run -d --name "$CTR" --network "$NET" --ip "$VICTIM" ironpost-test-bb \
   sh -c 'mkdir -p /www && echo "protected service" >/www/index.html && exec httpd -f -p 80 -h /www' >/dev/null
 $DOCKER run -d --name "$BAD" --network "$NET" --ip "$BAD_IP" ironpost-test-bb sleep 3600 >/dev/null
+# A stand-in web server: /usr/sbin/nginx runs the "request" it is given through a shell, as a
+# command injection in a web application would.
+$DOCKER run -d --name "$APP" --network "$NET" --ip "$APP_IP" ironpost-test-bb sh -c \
+  'mkdir -p /usr/sbin && printf "#!/bin/sh\nsh -c \"\$1\"\necho served\n" >/usr/sbin/nginx && chmod +x /usr/sbin/nginx && exec sleep 3600' >/dev/null
 ip netns add "$NS"
 ip link add ipdemo-a0 type veth peer name "$HOST_IF"
 ip link set ipdemo-a0 netns "$NS"
@@ -236,6 +248,18 @@ kill -KILL $HYDRA 2>/dev/null || true; wait $HYDRA 2>/dev/null || true
 cli isolate list
 if ! curl -fsS --max-time 5 "http://$VICTIM/" | grep -q "protected service"; then echo "UNEXPECTED: $CTR stopped serving"; exit 1; fi
 at; echo "the neighbour $CTR still serves: $($DOCKER inspect -f '{{.State.Status}}' "$CTR"), GET http://$VICTIM/ answers"
+
+step "Attack 4: an exploit in $APP ($APP_IP): its web server spawns a shell that scans $CTR"
+at; echo "the injected command runs through sh -c under /usr/sbin/nginx"
+$DOCKER exec "$APP" /usr/sbin/nginx "for p in 21 22 23 25 80 443 3306 8080; do nc -w 1 -z $VICTIM \$p; done" >/dev/null 2>&1 || true
+app_alerted() { cli alerts list --rule proc_web_server_shell --output json | grep -q "\"$APP\""; }
+wait_until 30 app_alerted || { cli alerts list; tail -20 "$WORK/daemon.log"; exit 1; }
+at; echo "alert (from the kernel's exec events; the container is the actor):"; cli alerts list --rule proc_web_server_shell
+app_disconnected() { [ -z "$($DOCKER inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}' "$APP")" ]; }
+wait_until 15 app_disconnected || { cli actions list; tail -20 "$WORK/daemon.log"; exit 1; }
+at; echo "container action: $APP is disconnected from every network"
+if ! curl -fsS --max-time 5 "http://$VICTIM/" | grep -q "protected service"; then echo "UNEXPECTED: $CTR stopped serving"; exit 1; fi
+at; echo "the scanned $CTR still serves: $($DOCKER inspect -f '{{.State.Status}}' "$CTR")"
 
 step "Every response, linked to the alert that caused it (ironpost-cli actions list)"
 cli actions list

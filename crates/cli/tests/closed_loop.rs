@@ -3,7 +3,9 @@
 //! namespace, hydra from inside a compromised container, the daemon with XDP, the log pipeline,
 //! the responder and the container guard. Asserts on the final state the script dumps as JSON:
 //! verified and spoofable alerts, the one block (linked to its alert), no bystander blocked, drop
-//! counters, ActionEvents, the compromised container disconnected and its neighbour untouched.
+//! counters, ActionEvents, the compromised container disconnected and its neighbour untouched,
+//! and the exploited web app (its server spawned a shell: the process monitor's exec events)
+//! named as the actor of `proc_web_server_shell` and disconnected.
 
 #![allow(clippy::unwrap_used)]
 
@@ -131,21 +133,52 @@ fn brute_force_is_blocked_decoys_block_nobody_and_the_compromised_container_is_d
         disconnect["target"]["container"]["name"], "ironpost-demo-compromised",
         "{disconnect}"
     );
+    // The exploited web app: its server's shell (kernel exec events) names it as the actor.
+    let app_alerts: Vec<&Value> = alerts
+        .iter()
+        .filter(|a| a["entities"]["container"]["name"] == "ironpost-demo-app")
+        .collect();
+    assert!(
+        app_alerts
+            .iter()
+            .any(|a| a["rule_id"] == "proc_web_server_shell" && a["evidence"] == "verified"),
+        "{app_alerts:?}"
+    );
+    let app_disconnect = app_alerts
+        .iter()
+        .flat_map(|a| of(a))
+        .find(|a| a["action_type"] == "container_network_disconnect" && a["outcome"] == "success")
+        .unwrap_or_else(|| panic!("no disconnect of the exploited app:\n{log}"));
+    assert_eq!(
+        app_disconnect["target"]["container"]["name"], "ironpost-demo-app",
+        "{app_disconnect}"
+    );
     for a in actions.iter().filter(|a| {
         a["action_type"]
             .as_str()
             .is_some_and(|t| t.starts_with("container_"))
     }) {
         assert!(
-            alerts_from_inside.iter().any(|x| x["id"] == a["alert_id"]),
-            "a container action not caused by the compromised container: {a}"
+            alerts_from_inside
+                .iter()
+                .chain(app_alerts.iter())
+                .any(|x| x["id"] == a["alert_id"]),
+            "a container action not caused by the compromised container or the app: {a}"
         );
     }
     let iso = json(out.path(), "isolations.json");
     let iso = iso.as_array().unwrap();
-    assert_eq!(iso.len(), 1, "{iso:?}");
-    assert_eq!(iso[0]["container_name"], "ironpost-demo-compromised");
-    assert_eq!(iso[0]["actions"][0], "network_disconnect");
+    assert_eq!(iso.len(), 2, "{iso:?}");
+    let mut names: Vec<&str> = iso
+        .iter()
+        .map(|i| i["container_name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["ironpost-demo-app", "ironpost-demo-compromised"]);
+    assert!(
+        iso.iter().all(|i| i["actions"][0] == "network_disconnect"),
+        "{iso:?}"
+    );
     let web = std::fs::read_to_string(out.path().join("web_status")).unwrap();
     assert_eq!(web.trim(), "running", "the attacked neighbour is untouched");
     assert!(log.contains("ironpost-demo-web still serves"), "{log}");

@@ -15,6 +15,7 @@ use ironpost_core::config::{
 use ironpost_ebpf_engine::EbpfConfig;
 use ironpost_fleet::FleetConfig;
 use ironpost_log_pipeline::LogPipelineConfig;
+use ironpost_process_monitor::ProcessMonitorConfig;
 use ironpost_sbom_scanner::SbomConfig;
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +43,7 @@ pub struct IronpostConfig {
     pub ids: IdsConfig,
     pub fleet: FleetConfig,
     pub console: ConsoleConfig,
+    pub process_monitor: ProcessMonitorConfig,
 }
 
 impl Validate for IronpostConfig {
@@ -79,6 +81,8 @@ impl Validate for IronpostConfig {
                 ),
             );
         }
+        self.process_monitor
+            .validate(&key(prefix, "process_monitor"), issues);
     }
 }
 
@@ -129,6 +133,7 @@ impl IronpostConfig {
             ("sbom", self.sbom.enabled),
             ("ids", self.ids.enabled),
             ("fleet", self.fleet.enabled),
+            ("process_monitor", self.process_monitor.enabled),
         ]
         .into_iter()
         .filter_map(|(name, on)| on.then_some(name))

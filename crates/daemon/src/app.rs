@@ -178,6 +178,7 @@ pub async fn serve(
         fleet: None,
         store: Some(writer.clone()),
         console: None,
+        process_records: None,
     };
     assemble(&mut asm);
     let Assembly {

@@ -11,6 +11,7 @@ mod handler;
 mod http;
 mod logging;
 pub mod pidfile;
+mod process;
 mod routes;
 mod shared;
 mod wiring;

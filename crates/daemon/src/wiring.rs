@@ -16,6 +16,7 @@ use ironpost_ebpf_engine::{
 };
 use ironpost_fleet::{FleetInput, FleetModule};
 use ironpost_log_pipeline::pipeline::{LogPipeline, PipelineOutputs};
+use ironpost_log_pipeline::source::process::ProcessRecord;
 use ironpost_sbom_scanner::SbomModule;
 use ironpost_sbom_scanner::containers::{self, ContainerVulns};
 use tokio::sync::{RwLock, mpsc, watch};
@@ -45,6 +46,8 @@ pub(crate) struct Assembly<'a> {
     pub(crate) store: Option<ironpost_store::StoreWriter>,
     /// The web console, when `[console] enabled`.
     pub(crate) console: Option<Arc<crate::console::Console>>,
+    /// The log pipeline's input for the process monitor's records.
+    pub(crate) process_records: Option<mpsc::Sender<ProcessRecord>>,
 }
 
 impl Assembly<'_> {
@@ -62,6 +65,7 @@ pub(crate) fn assemble(a: &mut Assembly<'_>) {
     sbom(a);
     container_vulns(a);
     ids(a);
+    process_monitor(a);
     fleet(a);
     console(a);
     unavailable(a);
@@ -104,6 +108,7 @@ fn log_pipeline(a: &mut Assembly<'_>) {
         "packet_to_pipeline",
         pipeline.packet_input(),
     ));
+    a.process_records = Some(pipeline.process_input());
     let handle = pipeline.handle();
     a.reloaders.push(Reloader {
         name: "log_pipeline",
@@ -223,6 +228,21 @@ fn ids(a: &mut Assembly<'_>) {
     a.add(ids);
 }
 
+/// Kernel process telemetry (`process.rs`): its records go to the log pipeline's rules, the
+/// guard's inventory names their containers.
+fn process_monitor(a: &mut Assembly<'_>) {
+    if !a.cfg.process_monitor.enabled {
+        return;
+    }
+    let module = crate::process::ProcessModule::new(
+        a.cfg.process_monitor.clone(),
+        a.registry,
+        a.guard.clone(),
+        a.process_records.clone(),
+    );
+    a.add(module);
+}
+
 /// Fleet mode: this node's `ip_block` actions are published, other nodes' decisions applied to
 /// the XDP engine (config validation requires it).
 fn fleet(a: &mut Assembly<'_>) {
@@ -295,13 +315,14 @@ fn console(a: &mut Assembly<'_>) {
 /// A module switched on in the config whose implementation is not part of this build is listed
 /// as degraded instead of being silently ignored.
 fn unavailable(a: &mut Assembly<'_>) {
-    const BUILT: [&str; 6] = [
+    const BUILT: [&str; 7] = [
         "ebpf",
         "log_pipeline",
         "container_guard",
         "sbom",
         "ids",
         "fleet",
+        "process_monitor",
     ];
     for name in a.cfg.enabled_modules() {
         if !BUILT.contains(&name) {

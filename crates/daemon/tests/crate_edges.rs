@@ -38,6 +38,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "ironpost-sbom-scanner",
             "ironpost-anomaly-ids",
             "ironpost-fleet",
+            "ironpost-process-monitor",
         ],
     ),
     (
@@ -54,6 +55,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "ironpost-sbom-scanner",
             "ironpost-anomaly-ids",
             "ironpost-fleet",
+            "ironpost-process-monitor",
         ],
     ),
     (
@@ -145,7 +147,10 @@ fn workspace_crates_depend_only_along_allowed_edges() {
                         .is_some_and(|f| f.iter().any(|f| f == "runtime")))
                 && matches!(
                     dep,
-                    "ironpost-ebpf-engine" | "ironpost-container-guard" | "ironpost-anomaly-ids"
+                    "ironpost-ebpf-engine"
+                        | "ironpost-container-guard"
+                        | "ironpost-anomaly-ids"
+                        | "ironpost-process-monitor"
                 )
             {
                 violations.push(format!("{name} -> {dep} with its runtime"));

@@ -58,6 +58,13 @@ pub trait FieldSource {
     fn evidence(&self) -> Evidence {
         Evidence::Forgeable
     }
+
+    /// Who acted, when the source knows it first-hand (the process monitor: a container id, or
+    /// `host`). A rule without `group_by` dedups per actor, so one container's
+    /// alert never suppresses another's.
+    fn actor(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// A simple owned record for tests and tools (`rules test`): fields in a list.

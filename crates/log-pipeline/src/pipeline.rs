@@ -35,6 +35,7 @@ mod alerter;
 mod auditd;
 mod error;
 mod module;
+mod process;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
@@ -60,6 +61,7 @@ use crate::source::file::{CheckpointLoad, Checkpoints, FileKey, FilePos, FileSou
 use crate::source::journald::{
     CursorFile, CursorLoad, JournaldMetrics, JournaldSource, SourceStatus,
 };
+use crate::source::process::ProcessRecord;
 use crate::source::syslog_tcp::{SyslogTcp, load_tls};
 use crate::source::syslog_udp::SyslogUdp;
 use crate::source::{Batch, SourceMetrics};
@@ -72,6 +74,8 @@ pub use error::PipelineError;
 pub const BATCH_CHANNEL_CAPACITY: usize = 32;
 /// Packet events queued for the worker.
 pub const PACKET_CHANNEL_CAPACITY: usize = 4096;
+/// Kernel process records queued for the worker (`process_input`).
+pub const PROCESS_CHANNEL_CAPACITY: usize = 4096;
 /// How often the worker moves the acknowledgement watermarks forward when no batch arrives.
 pub const ACK_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -252,6 +256,8 @@ pub struct LogPipeline {
     checkpoints: Option<Checkpoints>,
     packets_tx: mpsc::Sender<PacketEvent>,
     packets_rx: Option<mpsc::Receiver<PacketEvent>>,
+    process_tx: mpsc::Sender<ProcessRecord>,
+    process_rx: Option<mpsc::Receiver<ProcessRecord>>,
 }
 
 impl std::fmt::Debug for LogPipeline {
@@ -269,6 +275,7 @@ impl LogPipeline {
     ) -> Self {
         let (stop_sources, _) = watch::channel(false);
         let (packets_tx, packets_rx) = mpsc::channel(PACKET_CHANNEL_CAPACITY);
+        let (process_tx, process_rx) = mpsc::channel(PROCESS_CHANNEL_CAPACITY);
         LogPipeline {
             shared: Arc::new(Shared {
                 trust: Trust::from_config(&cfg),
@@ -291,7 +298,16 @@ impl LogPipeline {
             checkpoints: None,
             packets_tx,
             packets_rx: Some(packets_rx),
+            process_tx,
+            process_rx: Some(process_rx),
         }
+    }
+
+    /// Where the daemon sends the process monitor's events as [`ProcessRecord`]s, so Sigma's
+    /// `process_creation`, `file_event` and `network_connection` rules match them (see
+    /// `source/process.rs`). Bounded: when full, the sender counts what it drops.
+    pub fn process_input(&self) -> mpsc::Sender<ProcessRecord> {
+        self.process_tx.clone()
     }
 
     /// Where the daemon sends the XDP engine's `PacketEvent`s, so rules can match packets like
@@ -661,17 +677,23 @@ impl Worker {
         mut files: mpsc::Receiver<(Batch, FilePos)>,
         mut journal: mpsc::Receiver<(Batch, Option<String>)>,
         mut packets: mpsc::Receiver<PacketEvent>,
+        mut processes: mpsc::Receiver<ProcessRecord>,
     ) -> Self {
         let mut tick = tokio::time::interval(ACK_POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let (mut lines_open, mut files_open, mut packets_open) = (true, true, true);
         let mut journal_open = true;
+        let mut processes_open = true;
         // Packets keep coming while the daemon runs; the worker ends with its log sources.
         while lines_open || files_open || journal_open {
             tokio::select! {
                 p = packets.recv(), if packets_open => match p {
                     Some(p) => self.process_packet(p).await,
                     None => packets_open = false,
+                },
+                r = processes.recv(), if processes_open => match r {
+                    Some(r) => self.process_process(r).await,
+                    None => processes_open = false,
                 },
                 b = lines.recv(), if lines_open => match b {
                     Some(b) => self.process(&b, &Ack::none(), None).await,

@@ -10,9 +10,10 @@ use aya::maps::{Array, Map, MapData, MapError, PerCpuArray, RingBuf};
 use aya::programs::{BtfTracePoint, FEntry, ProgramError, TracePoint};
 use aya::{Btf, Ebpf, EbpfLoader};
 
+use crate::config::prefixes;
 use crate::counters::{KernelCounters, KindCounters};
 use crate::error::{Error, Result};
-use crate::wire::{self, CNT_PER_KIND, CNT_SLOTS, Cwd, CwdSource, Event, MAX_PREFIXES, PREFIX_LEN};
+use crate::wire::{self, CNT_PER_KIND, CNT_SLOTS, Cwd, CwdSource, Event, PREFIX_LEN};
 
 /// The compiled `bpf/process_monitor.bpf.c` (built by `build.rs`).
 static OBJECT: &[u8] =
@@ -82,6 +83,18 @@ impl Default for LoadOptions {
     }
 }
 
+impl LoadOptions {
+    /// The options of a `[process_monitor]` section.
+    pub fn from_config(c: &crate::ProcessMonitorConfig) -> Self {
+        LoadOptions {
+            ring_buffer_size: c.ring_buffer_size,
+            events_per_second: c.events_per_second,
+            events_burst: c.events_burst,
+            watched_paths: c.watched_paths.clone(),
+        }
+    }
+}
+
 /// `struct monitor_config`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
@@ -114,52 +127,6 @@ mod pod {
     unsafe impl aya::Pod for super::RawConfig {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::RawPrefix {}
-}
-
-/// The watched paths as the kernel matches them: absolute, without `.`/`..` components,
-/// ending in `/`.
-pub(crate) fn prefixes(paths: &[PathBuf]) -> Result<Vec<Vec<u8>>> {
-    use std::os::unix::ffi::OsStrExt;
-
-    if paths.len() > MAX_PREFIXES {
-        return Err(Error::TooManyWatchedPaths {
-            count: paths.len(),
-            max: MAX_PREFIXES,
-        });
-    }
-    paths
-        .iter()
-        .map(|p| {
-            let bad = |reason| Error::WatchedPath {
-                path: p.clone(),
-                reason,
-            };
-            if !p.is_absolute() {
-                return Err(bad("not absolute"));
-            }
-            if p.components().any(|c| {
-                matches!(
-                    c,
-                    std::path::Component::ParentDir | std::path::Component::CurDir
-                )
-            }) {
-                return Err(bad(
-                    "has `.` or `..` components (the kernel matches resolved paths)",
-                ));
-            }
-            let mut b = p.as_os_str().as_bytes().to_vec();
-            while b.len() > 1 && b.ends_with(b"/") {
-                b.pop();
-            }
-            if b != b"/" {
-                b.push(b'/');
-            }
-            if b.len() > PREFIX_LEN {
-                return Err(bad("longer than the kernel's 128-byte prefix"));
-            }
-            Ok(b)
-        })
-        .collect()
 }
 
 fn set_rate(c: &mut RawConfig, per_second: u32, burst: u32) {
@@ -471,7 +438,9 @@ impl std::fmt::Debug for EventReader {
 impl EventReader {
     /// The next event, or `None` when the ring buffer is empty (wait for `AsFd` readability).
     /// Undecodable records are skipped and counted ([`EventReader::bad_records`]). An exec's
-    /// working directory is read from `/proc` now ([`CwdSource::ProcAtReceipt`]: racy).
+    /// working directory is read from `/proc` now ([`CwdSource::ProcAtReceipt`]: racy), and an
+    /// exec of `/proc/self/exe` is named after its applet ([`wire::applet_image`], reading
+    /// `/proc/<pid>/exe` now: racy likewise).
     pub fn next_event(&mut self) -> Option<Event> {
         loop {
             let decoded = {
@@ -480,6 +449,18 @@ impl EventReader {
             };
             match decoded {
                 Ok(Event::Exec(mut e)) => {
+                    if e.filename.starts_with("/proc/") {
+                        let real = std::fs::read_link(format!("/proc/{}/exe", e.task.pid))
+                            .ok()
+                            .map(|p| p.to_string_lossy().into_owned());
+                        if let Some(image) = wire::applet_image(
+                            &e.filename,
+                            e.argv.first().map(String::as_str),
+                            real.as_deref(),
+                        ) {
+                            e.filename = image;
+                        }
+                    }
                     e.cwd = std::fs::read_link(format!("/proc/{}/cwd", e.task.pid))
                         .ok()
                         .map(|p| Cwd {
@@ -516,33 +497,3 @@ const _: () = {
     assert_send::<ProcessMonitor>();
     assert_send::<EventReader>();
 };
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn watched_paths_become_slash_terminated_prefixes() {
-        let ok = |p: &str| {
-            prefixes(&[PathBuf::from(p)]).map(|v| String::from_utf8(v[0].clone()).unwrap())
-        };
-        assert_eq!(ok("/etc").unwrap(), "/etc/");
-        assert_eq!(ok("/etc///").unwrap(), "/etc/");
-        assert_eq!(ok("/").unwrap(), "/");
-        assert!(matches!(
-            ok("etc"),
-            Err(Error::WatchedPath {
-                reason: "not absolute",
-                ..
-            })
-        ));
-        assert!(matches!(ok("/etc/../root"), Err(Error::WatchedPath { .. })));
-        assert!(ok(&format!("/{}", "a".repeat(126))).is_ok());
-        assert!(ok(&format!("/{}", "a".repeat(127))).is_err());
-        let nine: Vec<PathBuf> = (0..9).map(|i| PathBuf::from(format!("/d{i}"))).collect();
-        assert!(matches!(
-            prefixes(&nine),
-            Err(Error::TooManyWatchedPaths { count: 9, max: 8 })
-        ));
-    }
-}

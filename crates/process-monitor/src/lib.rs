@@ -12,6 +12,8 @@
 //! - [`ProcessTable`] (`src/table.rs`): pid → exe, argv, uid, parent, cgroup, start; the
 //!   parent chain for rules; seeded from `/proc`.
 //! - [`ContainerMap`] (`src/cgroup.rs`): cgroup id → Docker container id.
+//! - [`ProcessMonitorConfig`] (`src/config.rs`): the `[process_monitor]` section, validated
+//!   without the `runtime` feature.
 //! - [`Metrics`] (`src/metrics.rs`): events per kind, drops per kind and cause, table size and
 //!   evictions.
 //!
@@ -26,7 +28,7 @@
 //! | `path_scratch` | per-CPU array of 1 | 256-byte buffer for the path of an open |
 //! | `events` | ring buffer, `ring_buffer_size` bytes | the four record kinds |
 //!
-//! A consumer (the daemon, later) loads and attaches a [`ProcessMonitor`], seeds a
+//! The daemon (`crates/daemon/src/process.rs`) loads and attaches a [`ProcessMonitor`], seeds a
 //! [`ProcessTable`] from `/proc`, then for each event from the [`EventReader`]: applies it to
 //! the table, asks the table for the parent chain and the [`ContainerMap`] for the container,
 //! and periodically feeds [`ProcessMonitor::counters`] to [`Metrics::observe`].
@@ -35,6 +37,7 @@
 //! `runtime` feature); it knows nothing of Sigma, the daemon or Docker's API.
 
 mod cgroup;
+mod config;
 mod counters;
 mod error;
 #[cfg(feature = "runtime")]
@@ -49,6 +52,9 @@ pub use cgroup::{
     ContainerMap, ContainerMapStats, DEFAULT_MIN_RESCAN, MAX_CACHED_IDS, MAX_WALK_DEPTH,
     MAX_WALK_DIRS, cgroup2_mounts,
 };
+pub use config::{
+    MAX_RING_BUFFER_SIZE, MAX_TABLE_CAPACITY, MIN_RING_BUFFER_SIZE, ProcessMonitorConfig,
+};
 pub use counters::{KernelCounters, KindCounters, boot_ns_to_system_time, boottime_ns};
 pub use error::{Error, Result};
 #[cfg(feature = "runtime")]
@@ -57,5 +63,5 @@ pub use metrics::Metrics;
 pub use table::{DEFAULT_TABLE_CAPACITY, MAX_ANCESTRY_DEPTH, ProcessInfo, ProcessTable, SeedStats};
 pub use wire::{
     ARGS_LEN, Connect, Cwd, CwdSource, DecodeError, Event, EventKind, FileOpen, MAX_ARGS,
-    MAX_PREFIXES, PATH_LEN, PREFIX_LEN, ProcessExec, ProcessExit, TaskInfo, decode,
+    MAX_PREFIXES, PATH_LEN, PREFIX_LEN, ProcessExec, ProcessExit, TaskInfo, applet_image, decode,
 };

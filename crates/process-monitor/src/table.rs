@@ -133,6 +133,11 @@ impl ProcessTable {
 
     /// Updates the table from one event: an exec (re)places the entry, an exit removes it, any
     /// other event from an unknown pid adds an entry inherited from its parent.
+    ///
+    /// An exec of `/proc/self/exe` that the reader could not name (the process was gone when it
+    /// read `/proc/<pid>/exe`) is named with [`crate::applet_image`] from the image the process
+    /// ran before (its own entry, else its parent's: a fork runs its parent's image), so its
+    /// `exe` is `/bin/nc` rather than `/proc/self/exe`.
     pub fn apply(&mut self, event: &Event) {
         match event {
             Event::Exec(e) => self.insert(ProcessInfo {
@@ -140,7 +145,14 @@ impl ProcessTable {
                 ppid: e.task.ppid,
                 uid: e.task.uid,
                 gid: e.task.gid,
-                exe: e.filename.clone(),
+                exe: crate::wire::applet_image(
+                    &e.filename,
+                    e.argv.first().map(String::as_str),
+                    self.get(e.task.pid)
+                        .or_else(|| self.get(e.task.ppid))
+                        .map(|p| p.exe.as_str()),
+                )
+                .unwrap_or_else(|| e.filename.clone()),
                 argv: e.argv.clone(),
                 comm: e.task.comm.clone(),
                 cgroup_id: e.task.cgroup_id,
@@ -405,6 +417,15 @@ mod tests {
         }));
         assert!(t.get(11).is_none());
         assert_eq!(t.len(), 1);
+        // busybox's shell re-executes itself for an applet: named after it, in the directory of
+        // the image it ran before (the parent's, for a fresh fork).
+        t.apply(&exec(12, 10, "/bin/sh"));
+        let mut reexec = exec(13, 12, "/proc/self/exe");
+        if let Event::Exec(e) = &mut reexec {
+            e.argv = vec!["nc".into(), "198.18.0.1".into()];
+        }
+        t.apply(&reexec);
+        assert_eq!(t.get(13).map(|p| p.exe.as_str()), Some("/bin/nc"));
     }
 
     #[test]

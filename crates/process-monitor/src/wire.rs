@@ -72,7 +72,9 @@ pub struct ProcessExec {
     pub task: TaskInfo,
     /// When the process (not the exec) started, `CLOCK_BOOTTIME` ns.
     pub start_boot_ns: u64,
-    /// The path given to execve (may be relative to the caller's working directory).
+    /// The path given to execve (may be relative to the caller's working directory). When that
+    /// path is `/proc/self/exe` (busybox's standalone shell re-executes itself to run an applet,
+    /// `argv[0]` naming it), [`crate::EventReader`] replaces it with [`applet_image`]'s.
     pub filename: String,
     /// `filename` was longer than the kernel copies and is cut.
     pub filename_truncated: bool,
@@ -130,6 +132,20 @@ pub struct FileOpen {
     pub path: String,
     /// `O_*` flags of the open (`O_CREAT` and `O_TRUNC` included).
     pub open_flags: u32,
+}
+
+/// The image an exec of `/proc/self/exe` (or `/proc/<pid>/exe`) runs, named the way Sigma rules
+/// expect: the directory of the real executable (`real_exe`, read from `/proc/<pid>/exe` at
+/// receipt: `/bin/busybox`) joined with `argv[0]`'s base name (the applet: `sh`, `nc`), so
+/// `/bin/sh`, `/bin/nc`. `None` when `filename` is not such a path, or either part is unknown.
+pub fn applet_image(filename: &str, argv0: Option<&str>, real_exe: Option<&str>) -> Option<String> {
+    let rest = filename.strip_prefix("/proc/")?.strip_suffix("/exe")?;
+    if rest != "self" && (rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_digit())) {
+        return None;
+    }
+    let applet = argv0?.rsplit('/').next().filter(|a| !a.is_empty())?;
+    let dir = real_exe?.rsplit_once('/')?.0;
+    Some(format!("{dir}/{applet}"))
 }
 
 /// One decoded ring-buffer record.
@@ -377,6 +393,32 @@ pub fn decode(b: &[u8]) -> Result<Event, DecodeError> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn busybox_reexecs_are_named_after_their_applet() {
+        let img = |f, a, r| applet_image(f, a, r);
+        assert_eq!(
+            img("/proc/self/exe", Some("sh"), Some("/bin/busybox")).as_deref(),
+            Some("/bin/sh")
+        );
+        assert_eq!(
+            img(
+                "/proc/42/exe",
+                Some("/usr/bin/nc"),
+                Some("/usr/bin/busybox")
+            )
+            .as_deref(),
+            Some("/usr/bin/nc")
+        );
+        assert_eq!(img("/bin/sh", Some("sh"), Some("/bin/busybox")), None);
+        assert_eq!(img("/proc/self/exe", None, Some("/bin/busybox")), None);
+        assert_eq!(img("/proc/self/exe", Some("sh"), None), None);
+        assert_eq!(img("/proc/x/exe", Some("sh"), Some("/bin/busybox")), None);
+        assert_eq!(
+            img("/proc/self/exe", Some("dir/"), Some("/bin/busybox")),
+            None
+        );
+    }
 
     /// A record as the kernel writes it.
     pub(crate) fn record(kind: u32, size: usize, fill: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {

@@ -189,9 +189,10 @@ impl Module for LogPipeline {
                 auditd: std::collections::HashMap::new(),
             };
             let packets = self.packets_rx.take().unwrap_or_else(|| mpsc::channel(1).1);
+            let processes = self.process_rx.take().unwrap_or_else(|| mpsc::channel(1).1);
             self.checkpoints = worker.checkpoints.clone();
             self.worker = Some(tokio::spawn(
-                worker.run(line_rx, file_rx, journal_rx, packets),
+                worker.run(line_rx, file_rx, journal_rx, packets, processes),
             ));
             self.shared.set_health(if problems.is_empty() {
                 Health::Healthy

@@ -344,6 +344,12 @@ impl<S: AsyncAlertState> Alerter<S> {
             }
             let _ = write!(self.group, "{field}={text}");
         }
+        if group_by.is_empty()
+            && let Some(actor) = rec.actor()
+        {
+            self.key.push_str("\x1factor=");
+            self.key.push_str(actor);
+        }
         true
     }
 }

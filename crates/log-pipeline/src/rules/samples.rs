@@ -14,6 +14,10 @@
 //! -{a} LINE       does not match this rule; matches exactly rule a
 //! ```
 //!
+//! A line `@process_creation {…}`, `@file_event {…}` or `@network_connection {…}` is a kernel
+//! process record instead (`source/process.rs`): a JSON object of its Sigma fields (`Image`,
+//! `CommandLine`, `ParentImage`, `TargetFilename`, `DestinationIp`, `DestinationPort` …).
+//!
 //! "Exactly" is the point: a sample file checks its own rule and, at once, that no other rule of
 //! the library fires on it unexpectedly. Lines are parsed by [`crate::parse::parse`] with a fixed
 //! receive time (2026-11-20T12:00:00Z, UTC), so every format the pipeline reads can appear.
@@ -24,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Rule, RuleError, RuleSet, RuleStatus, load_dir};
 use crate::parse::{ParseContext, parse};
+use crate::source::process::ProcessRecord;
 
 /// The sample directory, under the rule directory.
 pub const SAMPLES_DIR: &str = "tests";
@@ -217,8 +222,19 @@ pub fn check_samples(dir: &Path) -> SampleReport {
                 neg += 1;
                 expected.remove(rule.id.as_str());
             }
-            let rec = parse(exp.line.as_bytes(), &ctx);
-            set.matches(&rec, &mut matched);
+            // `@process_creation {json}` …: a kernel process record, not a log line.
+            match ProcessRecord::from_sample(exp.line) {
+                Some(Ok(rec)) => set.matches(&rec, &mut matched),
+                Some(Err(reason)) => {
+                    report.malformed.push(Malformed {
+                        file: path.clone(),
+                        line: i + 1,
+                        reason,
+                    });
+                    continue;
+                }
+                None => set.matches(&parse(exp.line.as_bytes(), &ctx), &mut matched),
+            }
             let got: BTreeSet<&str> = matched.iter().map(|r| r.id.as_str()).collect();
             if got != expected {
                 report.mismatches.push(Mismatch {

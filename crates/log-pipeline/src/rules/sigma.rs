@@ -12,6 +12,9 @@
 //! `category: webserver` (alone or with `product: nginx|apache`) means web access logs
 //! (`format: combined`); `service: nginx|apache` or `product: nginx|apache` access and error logs
 //! (the parsers cannot tell nginx's lines from Apache's), with `service: access|error` one of them.
+//! `category: process_creation`, `file_event` or `network_connection` (with `product: linux` or
+//! none, no service) means `format` = that category: the process monitor's kernel records
+//! (`source/process.rs`, Sigma's field names), which no other log source's rule sees.
 //! Other categories, products and services are unsupported (the table is in `docs/rules.md`).
 //!
 //! **Detection**: named search identifiers, each a map (`field|modifiers: value or list` — the
@@ -291,9 +294,21 @@ fn text_field(m: &Mapping, key: &str) -> Result<Option<String>, Reject> {
 /// Record formats (the `format` field) of web servers' logs: access logs, error logs.
 const WEB_FORMATS: [&str; 2] = ["combined", "web_error"];
 
-/// Record formats that are not syslog-like text: web server logs and auditd events (which only
-/// `service: auditd` rules see).
-const NOT_SYSLOG: [&str; 3] = ["combined", "web_error", "auditd"];
+/// Record formats that are not syslog-like text: web server logs, auditd events (which only
+/// `service: auditd` rules see) and the process monitor's kernel records (which only rules of
+/// their category see, `source/process.rs`).
+const NOT_SYSLOG: [&str; 6] = [
+    "combined",
+    "web_error",
+    "auditd",
+    "process_creation",
+    "file_event",
+    "network_connection",
+];
+
+/// `logsource.category` values read from the process monitor's kernel records
+/// (`source/process.rs`): each means `format` = the category.
+const SIGMA_PROCESS_CATEGORIES: &[&str] = &["process_creation", "file_event", "network_connection"];
 
 /// Checks `logsource` and returns the condition that keeps the rule to records of that source
 /// (the mapping table is in `docs/rules.md`).
@@ -336,6 +351,9 @@ fn logsource(ls: Option<&Value>) -> Result<Option<Expr>, Reject> {
             ("webserver", None | Some("nginx" | "apache"), None) => {
                 Ok(Some(formats(&["combined"])))
             }
+            (c, None | Some("linux"), None) if SIGMA_PROCESS_CATEGORIES.contains(&c) => {
+                Ok(Some(formats(&[c])))
+            }
             ("webserver", _, _) => unsupported(format!(
                 "logsource category `webserver` with {}",
                 if service.is_some() {
@@ -344,8 +362,16 @@ fn logsource(ls: Option<&Value>) -> Result<Option<Expr>, Reject> {
                     "a product other than nginx or apache"
                 }
             )),
+            (c, _, _) if SIGMA_PROCESS_CATEGORIES.contains(&c) => unsupported(format!(
+                "logsource category `{c}` with {}: the process monitor's records are Linux's, without a service",
+                if service.is_some() {
+                    "a service"
+                } else {
+                    "a product other than linux"
+                }
+            )),
             _ => unsupported(format!(
-                "logsource category `{c}`: only Linux log files, syslog, journald and web server logs are read"
+                "logsource category `{c}`: only Linux log files, syslog, journald, web server logs and the process monitor's process_creation, file_event and network_connection are read"
             )),
         };
     }

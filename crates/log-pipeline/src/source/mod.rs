@@ -10,6 +10,7 @@ pub mod ebpf;
 pub mod file;
 pub mod framing;
 pub mod journald;
+pub mod process;
 pub mod syslog_tcp;
 pub mod syslog_udp;
 
