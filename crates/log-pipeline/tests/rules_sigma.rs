@@ -641,7 +641,7 @@ fn unsupported_and_invalid_constructs() {
             "logsource product `windows`",
         ),
         (
-            "logsource: {category: process_creation, product: linux}\ndetection: {s: [x], condition: s}",
+            "logsource: {category: proxy}\ndetection: {s: [x], condition: s}",
             true,
             "category",
         ),
