@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 pub mod docker;
+pub mod fleet;
 pub mod gobin;
 pub mod smallfs;
 pub mod sshd;
