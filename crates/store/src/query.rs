@@ -18,6 +18,37 @@ use crate::error::StoreError;
 use crate::writer::lock;
 use crate::{postgres, sqlite};
 
+/// How a query's rows become values, for each backend. The `codec` decoders are generic over
+/// the row type; `decoder!` instantiates one for both backends.
+struct Decoder<T> {
+    lite: fn(&sqlite::LiteRow<'_, '_>) -> Result<T, StoreError>,
+    pg: fn(&postgres::PgRow<'_>) -> Result<T, StoreError>,
+}
+
+/// `decoder!(f)`: the `Decoder` that reads every row with the generic function `f`.
+macro_rules! decoder {
+    ($f:path) => {
+        Decoder {
+            lite: |r| $f(r),
+            pg: |r| $f(r),
+        }
+    };
+}
+
+fn alert_with_node<R: codec::RowSource>(r: &R) -> Result<(String, AlertEvent), StoreError> {
+    Ok((
+        codec::decode_node(r, &codec::ALERTS)?,
+        codec::decode_alert(r)?,
+    ))
+}
+
+fn action_with_node<R: codec::RowSource>(r: &R) -> Result<(String, ActionEvent), StoreError> {
+    Ok((
+        codec::decode_node(r, &codec::ACTIONS)?,
+        codec::decode_action(r)?,
+    ))
+}
+
 /// Rows returned when a query's `limit` is 0.
 pub const DEFAULT_LIMIT: usize = 100;
 
@@ -97,6 +128,13 @@ impl Select {
     fn param(&mut self, v: Value) -> String {
         self.params.push(v);
         self.dialect.placeholder(self.params.len())
+    }
+
+    /// The rows whose `column` is `value`, at most `limit`.
+    fn equal(mut self, column: &str, value: Value, limit: usize) -> (String, Vec<Value>) {
+        let p = self.param(value);
+        self.conditions.push(format!("{column} = {p}"));
+        self.finish(limit)
     }
 
     fn finish(mut self, limit: usize) -> (String, Vec<Value>) {
@@ -245,27 +283,15 @@ impl StoreReader {
     /// Alerts matching `q`, newest first.
     pub async fn alerts(&self, q: &AlertQuery) -> Result<Vec<AlertEvent>, StoreError> {
         let (sql, params) = alerts_sql(q, self.dialect());
-        self.run(
-            &codec::ALERTS,
-            sql,
-            params,
-            |r| codec::decode_alert(r),
-            |r| codec::decode_alert(r),
-        )
-        .await
+        self.run(&codec::ALERTS, sql, params, decoder!(codec::decode_alert))
+            .await
     }
 
     /// Actions matching `q`, newest first.
     pub async fn actions(&self, q: &ActionQuery) -> Result<Vec<ActionEvent>, StoreError> {
         let (sql, params) = actions_sql(q, self.dialect());
-        self.run(
-            &codec::ACTIONS,
-            sql,
-            params,
-            |r| codec::decode_action(r),
-            |r| codec::decode_action(r),
-        )
-        .await
+        self.run(&codec::ACTIONS, sql, params, decoder!(codec::decode_action))
+            .await
     }
 
     /// Alerts matching `q`, newest first, each with the fleet node it comes from (the empty name
@@ -275,24 +301,8 @@ impl StoreReader {
         q: &AlertQuery,
     ) -> Result<Vec<(String, AlertEvent)>, StoreError> {
         let (sql, params) = alerts_sql(q, self.dialect());
-        self.run(
-            &codec::ALERTS,
-            sql,
-            params,
-            |r| {
-                Ok((
-                    codec::decode_node(r, &codec::ALERTS)?,
-                    codec::decode_alert(r)?,
-                ))
-            },
-            |r| {
-                Ok((
-                    codec::decode_node(r, &codec::ALERTS)?,
-                    codec::decode_alert(r)?,
-                ))
-            },
-        )
-        .await
+        self.run(&codec::ALERTS, sql, params, decoder!(alert_with_node))
+            .await
     }
 
     /// Actions matching `q`, newest first, each with the fleet node it comes from.
@@ -301,24 +311,8 @@ impl StoreReader {
         q: &ActionQuery,
     ) -> Result<Vec<(String, ActionEvent)>, StoreError> {
         let (sql, params) = actions_sql(q, self.dialect());
-        self.run(
-            &codec::ACTIONS,
-            sql,
-            params,
-            |r| {
-                Ok((
-                    codec::decode_node(r, &codec::ACTIONS)?,
-                    codec::decode_action(r)?,
-                ))
-            },
-            |r| {
-                Ok((
-                    codec::decode_node(r, &codec::ACTIONS)?,
-                    codec::decode_action(r)?,
-                ))
-            },
-        )
-        .await
+        self.run(&codec::ACTIONS, sql, params, decoder!(action_with_node))
+            .await
     }
 
     /// Fleet nodes' last heartbeats (the central role's `fleet_nodes`), by node name: node,
@@ -331,8 +325,7 @@ impl StoreReader {
             &codec::NODES,
             sql,
             Vec::new(),
-            |r| codec::decode_heartbeat(r),
-            |r| codec::decode_heartbeat(r),
+            decoder!(codec::decode_heartbeat),
         )
         .await
     }
@@ -340,27 +333,15 @@ impl StoreReader {
     /// Packet events matching `q`, newest first.
     pub async fn packets(&self, q: &PacketQuery) -> Result<Vec<PacketEvent>, StoreError> {
         let (sql, params) = Select::new(&codec::PACKETS, self.dialect(), q.since).finish(q.limit);
-        self.run(
-            &codec::PACKETS,
-            sql,
-            params,
-            |r| codec::decode_packet(r),
-            |r| codec::decode_packet(r),
-        )
-        .await
+        self.run(&codec::PACKETS, sql, params, decoder!(codec::decode_packet))
+            .await
     }
 
     /// Log events matching `q`, newest first.
     pub async fn logs(&self, q: &LogQuery) -> Result<Vec<LogEvent>, StoreError> {
         let (sql, params) = Select::new(&codec::LOGS, self.dialect(), q.since).finish(q.limit);
-        self.run(
-            &codec::LOGS,
-            sql,
-            params,
-            |r| codec::decode_log(r),
-            |r| codec::decode_log(r),
-        )
-        .await
+        self.run(&codec::LOGS, sql, params, decoder!(codec::decode_log))
+            .await
     }
 
     async fn run<T: Send + 'static>(
@@ -368,19 +349,20 @@ impl StoreReader {
         table: &'static Table,
         sql: String,
         params: Vec<Value>,
-        lite: fn(&sqlite::LiteRow<'_, '_>) -> Result<T, StoreError>,
-        pg: fn(&postgres::PgRow<'_>) -> Result<T, StoreError>,
+        decode: Decoder<T>,
     ) -> Result<Vec<T>, StoreError> {
         match &self.inner {
             Inner::Sqlite { conn, path } => {
                 let (conn, path) = (conn.clone(), path.clone());
                 tokio::task::spawn_blocking(move || {
-                    sqlite::query(&lock(&conn), &path, table, &sql, params, lite)
+                    sqlite::query(&lock(&conn), &path, table, &sql, params, decode.lite)
                 })
                 .await
                 .map_err(|source| StoreError::Task { source })?
             }
-            Inner::Postgres { client } => postgres::query(client, table, &sql, params, pg).await,
+            Inner::Postgres { client } => {
+                postgres::query(client, table, &sql, params, decode.pg).await
+            }
         }
     }
 }
@@ -474,18 +456,13 @@ fn limit_value(limit: usize) -> Value {
 impl StoreReader {
     /// The alert with this id, if stored.
     pub async fn alert(&self, id: EventId) -> Result<Option<AlertEvent>, StoreError> {
-        let mut s = Select::new(&codec::ALERTS, self.dialect(), None);
-        let p = s.param(Value::Uuid(Some(id.0)));
-        s.conditions.push(format!("id = {p}"));
-        let (sql, params) = s.finish(1);
+        let (sql, params) = Select::new(&codec::ALERTS, self.dialect(), None).equal(
+            "id",
+            Value::Uuid(Some(id.0)),
+            1,
+        );
         let mut v = self
-            .run(
-                &codec::ALERTS,
-                sql,
-                params,
-                |r| codec::decode_alert(r),
-                |r| codec::decode_alert(r),
-            )
+            .run(&codec::ALERTS, sql, params, decoder!(codec::decode_alert))
             .await?;
         Ok(v.pop())
     }
@@ -496,18 +473,13 @@ impl StoreReader {
         source: AlertSource,
         limit: usize,
     ) -> Result<Vec<AlertEvent>, StoreError> {
-        let mut s = Select::new(&codec::ALERTS, self.dialect(), None);
-        let p = s.param(Value::Text(Some(source.as_str().to_owned())));
-        s.conditions.push(format!("source = {p}"));
-        let (sql, params) = s.finish(limit);
-        self.run(
-            &codec::ALERTS,
-            sql,
-            params,
-            |r| codec::decode_alert(r),
-            |r| codec::decode_alert(r),
-        )
-        .await
+        let (sql, params) = Select::new(&codec::ALERTS, self.dialect(), None).equal(
+            "source",
+            Value::Text(Some(source.as_str().to_owned())),
+            limit,
+        );
+        self.run(&codec::ALERTS, sql, params, decoder!(codec::decode_alert))
+            .await
     }
 
     /// The stored log lines and packets of one trace (what an alert rests on), oldest first.
@@ -516,31 +488,21 @@ impl StoreReader {
         trace: TraceId,
         limit: usize,
     ) -> Result<(Vec<LogEvent>, Vec<PacketEvent>), StoreError> {
-        let mut s = Select::new(&codec::LOGS, self.dialect(), None);
-        let p = s.param(Value::Text(Some(trace.to_string())));
-        s.conditions.push(format!("trace_id = {p}"));
-        let (sql, params) = s.finish(limit);
+        let (sql, params) = Select::new(&codec::LOGS, self.dialect(), None).equal(
+            "trace_id",
+            Value::Text(Some(trace.to_string())),
+            limit,
+        );
         let mut logs = self
-            .run(
-                &codec::LOGS,
-                sql,
-                params,
-                |r| codec::decode_log(r),
-                |r| codec::decode_log(r),
-            )
+            .run(&codec::LOGS, sql, params, decoder!(codec::decode_log))
             .await?;
-        let mut s = Select::new(&codec::PACKETS, self.dialect(), None);
-        let p = s.param(Value::Text(Some(trace.to_string())));
-        s.conditions.push(format!("trace_id = {p}"));
-        let (sql, params) = s.finish(limit);
+        let (sql, params) = Select::new(&codec::PACKETS, self.dialect(), None).equal(
+            "trace_id",
+            Value::Text(Some(trace.to_string())),
+            limit,
+        );
         let mut packets = self
-            .run(
-                &codec::PACKETS,
-                sql,
-                params,
-                |r| codec::decode_packet(r),
-                |r| codec::decode_packet(r),
-            )
+            .run(&codec::PACKETS, sql, params, decoder!(codec::decode_packet))
             .await?;
         logs.reverse();
         packets.reverse();
@@ -566,8 +528,7 @@ impl StoreReader {
                 &codec::ALERTS,
                 sql,
                 vec![t.clone()],
-                |r| severity_count(r),
-                |r| severity_count(r),
+                decoder!(severity_count),
             )
             .await?;
         by_severity.sort_by_key(|s| std::cmp::Reverse(s.0));
@@ -582,8 +543,7 @@ impl StoreReader {
                 &codec::ALERTS,
                 sql,
                 vec![t.clone(), limit_value(top)],
-                |r| source_count(r),
-                |r| source_count(r),
+                decoder!(source_count),
             )
             .await?;
         let (sql, width) = match d {
@@ -607,8 +567,7 @@ impl StoreReader {
                 &codec::ALERTS,
                 sql,
                 vec![t, Value::Int(Some(width))],
-                |r| bucket_count(r),
-                |r| bucket_count(r),
+                decoder!(bucket_count),
             )
             .await?;
         Ok(AlertOverview {
@@ -631,8 +590,7 @@ impl StoreReader {
             &codec::ALERTS,
             sql,
             vec![limit_value(limit)],
-            |r| rule_activity(r),
-            |r| rule_activity(r),
+            decoder!(rule_activity),
         )
         .await
     }

@@ -31,46 +31,121 @@ fn console(app: &Shared) -> &Arc<Console> {
         .expect("console routes are only served with the console")
 }
 
-/// Records the mutation: an `ActionEvent` with the actor, and the counter.
-async fn audit(
-    c: &Console,
+/// What the answer to a mutation carries: the message, or the status and message of a failure.
+type Outcome = Result<String, (StatusCode, String)>;
+
+/// One mutation under way: who asks, what it acts on, and the page a browser goes back to. Its
+/// methods audit each outcome (an `ActionEvent` and the counter) and answer.
+struct Mutation<'a> {
+    c: &'a Console,
+    actor: Actor,
     action: ActionType,
-    outcome: ActionOutcome,
-    actor: &Actor,
-    mut target: Entities,
-    detail: String,
-    error: Option<String>,
-) {
-    let mut ev = ActionEvent::manual(action, outcome, Severity::Info);
-    target.user = Some(actor.name());
-    ev.target = target;
-    ev.detail = format!("web console, by {}: {detail}", actor.name());
-    ev.error = error;
-    c.metrics
-        .mutations
-        .with_label_values(&[action.as_str(), outcome.as_str()])
-        .inc();
-    tracing::info!(
-        action = action.as_str(), outcome = outcome.as_str(), actor = %actor.name(), detail = %ev.detail,
-        "console mutation"
-    );
-    if c.actions.send(ev).await.is_err() {
-        tracing::error!("console mutation not audited: the daemon is stopping");
+    target: Entities,
+    page: &'static str,
+}
+
+impl<'a> Mutation<'a> {
+    /// Checks the credential (and, for a session, the CSRF token and origin): the mutation, or
+    /// the refusal to answer with.
+    fn authorize(
+        app: &'a Shared,
+        headers: &HeaderMap,
+        csrf: Option<&str>,
+        action: ActionType,
+        page: &'static str,
+    ) -> Result<Self, Refused> {
+        let c = console(app);
+        match authorize(c, headers, csrf) {
+            Ok(actor) => Ok(Mutation {
+                c,
+                actor,
+                action,
+                target: Entities::default(),
+                page,
+            }),
+            Err(why) => Err(Refused(Box::new(refused(c, why)))),
+        }
+    }
+
+    /// Refuses a malformed form (not audited: nothing was attempted).
+    fn bad_form(&self, msg: String) -> Refused {
+        Refused(Box::new(bad_form(self.c, msg)))
+    }
+
+    /// Records the mutation: an `ActionEvent` with the actor, and the counter.
+    async fn audit(&self, outcome: ActionOutcome, detail: String, error: Option<String>) {
+        let (c, action, actor) = (self.c, self.action, &self.actor);
+        let mut ev = ActionEvent::manual(action, outcome, Severity::Info);
+        ev.target = self.target.clone();
+        ev.target.user = Some(actor.name());
+        ev.detail = format!("web console, by {}: {detail}", actor.name());
+        ev.error = error;
+        c.metrics
+            .mutations
+            .with_label_values(&[action.as_str(), outcome.as_str()])
+            .inc();
+        tracing::info!(
+            action = action.as_str(), outcome = outcome.as_str(), actor = %actor.name(), detail = %ev.detail,
+            "console mutation"
+        );
+        if c.actions.send(ev).await.is_err() {
+            tracing::error!("console mutation not audited: the daemon is stopping");
+        }
+    }
+
+    /// Audits a success (`detail`) and gives `message` back.
+    async fn succeeded(&self, detail: String, message: String) -> Outcome {
+        self.audit(ActionOutcome::Success, detail, None).await;
+        Ok(message)
+    }
+
+    /// Audits a failure of `attempt` with `message` and gives both back with `status`.
+    async fn failed(&self, attempt: String, status: StatusCode, message: String) -> Outcome {
+        self.audit(ActionOutcome::Failure, attempt, Some(message.clone()))
+            .await;
+        Err((status, message))
+    }
+
+    /// The answer: a redirect with the outcome for a browser, text for a script.
+    fn answer(&self, result: Outcome) -> Response {
+        let page = self.page;
+        match (&self.actor, result) {
+            (Actor::Session(_), Ok(m)) => {
+                Redirect::to(&format!("{page}?done={}", url_enc(&m))).into_response()
+            }
+            (Actor::Session(_), Err((_, m))) => {
+                Redirect::to(&format!("{page}?failed={}", url_enc(&m))).into_response()
+            }
+            (Actor::Token, Ok(m)) => (StatusCode::OK, format!("{m}\n")).into_response(),
+            (Actor::Token, Err((code, m))) => (code, format!("{m}\n")).into_response(),
+        }
+    }
+
+    /// The answer when the module that would act is not enabled (audited as a failure).
+    async fn not_enabled(&self, attempt: String, why: &str) -> Response {
+        let result = self
+            .failed(attempt, StatusCode::CONFLICT, why.to_owned())
+            .await;
+        self.answer(result)
     }
 }
 
-/// The answer: a redirect with the outcome for a browser, text for a script.
-fn answer(actor: &Actor, page: &str, result: Result<String, (StatusCode, String)>) -> Response {
-    match (actor, result) {
-        (Actor::Session(_), Ok(m)) => {
-            Redirect::to(&format!("{page}?done={}", url_enc(&m))).into_response()
-        }
-        (Actor::Session(_), Err((_, m))) => {
-            Redirect::to(&format!("{page}?failed={}", url_enc(&m))).into_response()
-        }
-        (Actor::Token, Ok(m)) => (StatusCode::OK, format!("{m}\n")).into_response(),
-        (Actor::Token, Err((code, m))) => (code, format!("{m}\n")).into_response(),
+/// A mutation's response: `Err` when it is refused before anything is attempted (credential,
+/// CSRF, malformed form), not audited; otherwise `Ok` with the audited outcome.
+type Refusable = Result<Response, Refused>;
+
+/// The response that refuses a mutation (boxed: a `Response` is large).
+pub(crate) struct Refused(Box<Response>);
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        *self.0
     }
+}
+
+/// A module's error with its causes, for the audit and the answer.
+fn chain<E: std::error::Error + Send + Sync + 'static>(e: E) -> String {
+    format!("{:#}", anyhow::Error::new(e))
 }
 
 fn bad_form(c: &Console, msg: String) -> Response {
@@ -85,6 +160,15 @@ fn ip_target(cidr: Cidr) -> Entities {
     }
 }
 
+/// The form's `cidr` field, or the refusal to answer with.
+fn parse_cidr(m: &Mutation<'_>, text: &str) -> Result<Cidr, Refused> {
+    text.trim()
+        .parse()
+        .map_err(|e| m.bad_form(format!("cidr: {e}")))
+}
+
+const NO_ENGINE: &str = "the XDP engine is not enabled ([ebpf] enabled = false)";
+
 #[derive(Debug, Deserialize)]
 pub(crate) struct UnblockForm {
     cidr: String,
@@ -95,29 +179,19 @@ pub(crate) async fn unblock(
     State(app): State<Arc<Shared>>,
     headers: HeaderMap,
     Form(f): Form<UnblockForm>,
-) -> Response {
-    let c = console(&app);
-    let actor = match authorize(c, &headers, f.csrf.as_deref()) {
-        Ok(a) => a,
-        Err(why) => return refused(c, why),
-    };
-    let cidr: Cidr = match f.cidr.trim().parse() {
-        Ok(x) => x,
-        Err(e) => return bad_form(c, format!("cidr: {e}")),
-    };
+) -> Refusable {
+    let mut m = Mutation::authorize(
+        &app,
+        &headers,
+        f.csrf.as_deref(),
+        ActionType::IpUnblock,
+        "/blocks",
+    )?;
+    let cidr = parse_cidr(&m, &f.cidr)?;
+    m.target = ip_target(cidr);
+    let attempt = format!("unblock {cidr}");
     let Some(engine) = &app.ebpf else {
-        let m = "the XDP engine is not enabled ([ebpf] enabled = false)".to_owned();
-        audit(
-            c,
-            ActionType::IpUnblock,
-            ActionOutcome::Failure,
-            &actor,
-            ip_target(cidr),
-            format!("unblock {cidr}"),
-            Some(m.clone()),
-        )
-        .await;
-        return answer(&actor, "/blocks", Err((StatusCode::CONFLICT, m)));
+        return Ok(m.not_enabled(attempt, NO_ENGINE).await);
     };
     let result = match engine.unblock(cidr).await {
         Ok(Some(_)) => {
@@ -125,48 +199,23 @@ pub(crate) async fn unblock(
             if let Some(fleet) = &app.fleet {
                 fleet.unblocked(cidr);
             }
-            audit(
-                c,
-                ActionType::IpUnblock,
-                ActionOutcome::Success,
-                &actor,
-                ip_target(cidr),
-                format!("unblocked {cidr}"),
-                None,
-            )
-            .await;
-            Ok(format!("unblocked {cidr}"))
+            let done = format!("unblocked {cidr}");
+            m.succeeded(done.clone(), done).await
         }
         Ok(None) => {
-            let m = format!("{cidr} is not blocked");
-            audit(
-                c,
-                ActionType::IpUnblock,
-                ActionOutcome::Failure,
-                &actor,
-                ip_target(cidr),
-                format!("unblock {cidr}"),
-                Some(m.clone()),
+            m.failed(
+                attempt,
+                StatusCode::NOT_FOUND,
+                format!("{cidr} is not blocked"),
             )
-            .await;
-            Err((StatusCode::NOT_FOUND, m))
+            .await
         }
         Err(e) => {
-            let m = format!("{:#}", anyhow::Error::new(e));
-            audit(
-                c,
-                ActionType::IpUnblock,
-                ActionOutcome::Failure,
-                &actor,
-                ip_target(cidr),
-                format!("unblock {cidr}"),
-                Some(m.clone()),
-            )
-            .await;
-            Err((StatusCode::INTERNAL_SERVER_ERROR, m))
+            m.failed(attempt, StatusCode::INTERNAL_SERVER_ERROR, chain(e))
+                .await
         }
     };
-    answer(&actor, "/blocks", result)
+    Ok(m.answer(result))
 }
 
 #[derive(Debug, Deserialize)]
@@ -181,16 +230,15 @@ pub(crate) async fn block(
     State(app): State<Arc<Shared>>,
     headers: HeaderMap,
     Form(f): Form<BlockForm>,
-) -> Response {
-    let c = console(&app);
-    let actor = match authorize(c, &headers, f.csrf.as_deref()) {
-        Ok(a) => a,
-        Err(why) => return refused(c, why),
-    };
-    let cidr: Cidr = match f.cidr.trim().parse() {
-        Ok(x) => x,
-        Err(e) => return bad_form(c, format!("cidr: {e}")),
-    };
+) -> Refusable {
+    let mut m = Mutation::authorize(
+        &app,
+        &headers,
+        f.csrf.as_deref(),
+        ActionType::IpBlock,
+        "/blocks",
+    )?;
+    let cidr = parse_cidr(&m, &f.cidr)?;
     let ttl = match f
         .ttl_secs
         .as_deref()
@@ -201,42 +249,31 @@ pub(crate) async fn block(
         Some(t) => match t.parse::<u64>() {
             Ok(n) if n > 0 => Some(Duration::from_secs(n)),
             _ => {
-                return bad_form(
-                    c,
-                    format!("ttl_secs: not a positive number of seconds: {t:?}"),
+                return Err(
+                    m.bad_form(format!("ttl_secs: not a positive number of seconds: {t:?}"))
                 );
             }
         },
     };
     let reason = f.reason.as_deref().map(str::trim).unwrap_or("");
     if reason.chars().count() > REASON_MAX || reason.chars().any(char::is_control) {
-        return bad_form(
-            c,
-            format!("reason: at most {REASON_MAX} characters, no control characters"),
-        );
+        return Err(m.bad_form(format!(
+            "reason: at most {REASON_MAX} characters, no control characters"
+        )));
     }
+    m.target = ip_target(cidr);
     let ttl_text = ttl.map_or("permanent".to_owned(), |t| format!("ttl {}s", t.as_secs()));
+    let attempt = format!("block {cidr}, {ttl_text}");
     let Some(engine) = &app.ebpf else {
-        let m = "the XDP engine is not enabled ([ebpf] enabled = false)".to_owned();
-        audit(
-            c,
-            ActionType::IpBlock,
-            ActionOutcome::Failure,
-            &actor,
-            ip_target(cidr),
-            format!("block {cidr}, {ttl_text}"),
-            Some(m.clone()),
-        )
-        .await;
-        return answer(&actor, "/blocks", Err((StatusCode::CONFLICT, m)));
+        return Ok(m.not_enabled(attempt, NO_ENGINE).await);
     };
     let req = BlockRequest {
         cidr,
         ttl,
         reason: if reason.is_empty() {
-            format!("manual ({})", actor.name())
+            format!("manual ({})", m.actor.name())
         } else {
-            format!("{reason} ({})", actor.name())
+            format!("{reason} ({})", m.actor.name())
         },
         alert_id: None,
         trace_id: None,
@@ -246,34 +283,18 @@ pub(crate) async fn block(
     };
     let result = match engine.block(req).await {
         Ok(_) => {
-            audit(
-                c,
-                ActionType::IpBlock,
-                ActionOutcome::Success,
-                &actor,
-                ip_target(cidr),
+            m.succeeded(
                 format!("blocked {cidr}, {ttl_text}"),
-                None,
+                format!("blocked {cidr}"),
             )
-            .await;
-            Ok(format!("blocked {cidr}"))
+            .await
         }
         Err(e) => {
-            let m = format!("{:#}", anyhow::Error::new(e));
-            audit(
-                c,
-                ActionType::IpBlock,
-                ActionOutcome::Failure,
-                &actor,
-                ip_target(cidr),
-                format!("block {cidr}, {ttl_text}"),
-                Some(m.clone()),
-            )
-            .await;
-            Err((StatusCode::INTERNAL_SERVER_ERROR, m))
+            m.failed(attempt, StatusCode::INTERNAL_SERVER_ERROR, chain(e))
+                .await
         }
     };
-    answer(&actor, "/blocks", result)
+    Ok(m.answer(result))
 }
 
 #[derive(Debug, Deserialize)]
@@ -286,12 +307,14 @@ pub(crate) async fn restore(
     State(app): State<Arc<Shared>>,
     headers: HeaderMap,
     Form(f): Form<RestoreForm>,
-) -> Response {
-    let c = console(&app);
-    let actor = match authorize(c, &headers, f.csrf.as_deref()) {
-        Ok(a) => a,
-        Err(why) => return refused(c, why),
-    };
+) -> Refusable {
+    let mut m = Mutation::authorize(
+        &app,
+        &headers,
+        f.csrf.as_deref(),
+        ActionType::ContainerUnpause,
+        "/containers",
+    )?;
     let name = f.container.trim();
     if name.is_empty()
         || name.len() > 128
@@ -299,60 +322,32 @@ pub(crate) async fn restore(
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
     {
-        return bad_form(c, "container: a container name or id".into());
+        return Err(m.bad_form("container: a container name or id".into()));
     }
-    let target = Entities {
+    m.target = Entities {
         container: Some(ContainerRef {
             id: None,
             name: Some(name.to_owned()),
         }),
         ..Entities::default()
     };
+    let attempt = format!("restore {name}");
     let Some(guard) = &app.guard else {
-        let m = "the container guard is not enabled ([container] enabled = false)".to_owned();
-        audit(
-            c,
-            ActionType::ContainerUnpause,
-            ActionOutcome::Failure,
-            &actor,
-            target,
-            format!("restore {name}"),
-            Some(m.clone()),
-        )
-        .await;
-        return answer(&actor, "/containers", Err((StatusCode::CONFLICT, m)));
+        return Ok(m
+            .not_enabled(
+                attempt,
+                "the container guard is not enabled ([container] enabled = false)",
+            )
+            .await);
     };
     // The guard records each step it takes (unpause, start, reconnect) as its own action; this
     // one records who asked.
     let result = match guard.restore(name).await {
         Ok(steps) => {
-            let m = format!("restored {name} ({} steps)", steps.len());
-            audit(
-                c,
-                ActionType::ContainerUnpause,
-                ActionOutcome::Success,
-                &actor,
-                target,
-                m.clone(),
-                None,
-            )
-            .await;
-            Ok(m)
+            let done = format!("restored {name} ({} steps)", steps.len());
+            m.succeeded(done.clone(), done).await
         }
-        Err(e) => {
-            let m = format!("{:#}", anyhow::Error::new(e));
-            audit(
-                c,
-                ActionType::ContainerUnpause,
-                ActionOutcome::Failure,
-                &actor,
-                target,
-                format!("restore {name}"),
-                Some(m.clone()),
-            )
-            .await;
-            Err((StatusCode::CONFLICT, m))
-        }
+        Err(e) => m.failed(attempt, StatusCode::CONFLICT, chain(e)).await,
     };
-    answer(&actor, "/containers", result)
+    Ok(m.answer(result))
 }
