@@ -41,7 +41,10 @@ slice() {
   out=$STATE/$t.last.log
   local start=$SECONDS
   local before
-  before=$(ls "$WORK/artifacts/$t/" 2>/dev/null | wc -l)
+  # The directory first: with pipefail, `ls` of a missing one failed the slice (and, through
+  # xargs, ended the campaign) before a new target's first slice ever ran.
+  mkdir -p "$WORK/artifacts/$t"
+  before=$(ls "$WORK/artifacts/$t/" | wc -l)
   if nice -n 19 bash "$SCRIPTS/fuzz.sh" _run "$t" "$left_secs" -runs="$left_runs" >"$out" 2>&1; then
     result=ok
   elif [ "$(ls "$WORK/artifacts/$t/" 2>/dev/null | wc -l)" -gt "$before" ]; then
