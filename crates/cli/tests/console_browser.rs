@@ -17,11 +17,9 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use common::{
-    ATTACKER_IP, Lab, Proc, VICTIM_IP, blocks, run, start_in_victim, stats, text, wait_for,
-};
+use common::{ATTACKER_IP, Lab, Proc, blocks, run, start_in_victim, stats, text, wait_for};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "cnsb-browser-token-0123456789abcdefghijk";
@@ -243,22 +241,7 @@ fn live_alert_block_ttl_and_unblock_from_the_page_in_chromium() {
 
     // The attack: a SYN scan from the attacker's namespace (in the background: it is blocked
     // mid-way).
-    let mut nmap = Command::new("ip")
-        .args(["netns", "exec", &lab.attacker])
-        .args(["nmap", "-sS", "-p", "1-1000", "--max-rate", "2000"])
-        .args([
-            "--max-retries",
-            "0",
-            "--host-timeout",
-            "30s",
-            "-n",
-            "-Pn",
-            VICTIM_IP,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut nmap = lab.syn_scan();
     let row = wait_for(15, "the port_scan alert on the open page", || {
         let v = b.js(
             "var r = Array.prototype.find.call(document.querySelectorAll('#alert-rows tr.new'),\

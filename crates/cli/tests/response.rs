@@ -42,22 +42,7 @@ fn port_scan_blocks_the_scanner_until_the_ttl_and_both_actions_link_the_alert() 
     );
     assert!(lab.ping(), "victim answers before the scan");
     // In the background: the scan is blocked mid-way and nmap would wait for its timeouts.
-    let mut nmap = std::process::Command::new("ip")
-        .args(["netns", "exec", &lab.attacker])
-        .args(["nmap", "-sS", "-p", "1-1000", "--max-rate", "2000"])
-        .args([
-            "--max-retries",
-            "0",
-            "--host-timeout",
-            "30s",
-            "-n",
-            "-Pn",
-            VICTIM_IP,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut nmap = lab.syn_scan();
     let alert = wait_for(15, "a port_scan alert", || {
         alerts_of(&d, "port_scan").into_iter().next()
     });

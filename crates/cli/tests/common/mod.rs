@@ -400,6 +400,27 @@ impl Lab {
             .status
             .success()
     }
+
+    /// A SYN scan of the victim's ports 1-1000 from the attacker, in the background (a block
+    /// stops it mid-way, and nmap would then wait for its timeouts): kill and wait the child.
+    pub fn syn_scan(&self) -> std::process::Child {
+        Command::new("ip")
+            .args(["netns", "exec", &self.attacker])
+            .args(["nmap", "-sS", "-p", "1-1000", "--max-rate", "2000"])
+            .args([
+                "--max-retries",
+                "0",
+                "--host-timeout",
+                "30s",
+                "-n",
+                "-Pn",
+                VICTIM_IP,
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nmap runs (scripts/setup.sh installs it)")
+    }
 }
 
 impl Drop for Lab {
