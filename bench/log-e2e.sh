@@ -105,8 +105,15 @@ wait_parsed() { # N -> prints seconds since $T0
   python3 -c "import time; print(f'{time.time() - $T0:.3f}')"
 }
 
+rules_loaded() { curl -fsS "http://$HTTP/metrics" | awk '/^ironpost_log_rules_loaded/ {printf "%d", $2}'; }
+
+# The daemon's CPU time so far (user + system, seconds): lines per CPU-second does not depend on
+# what else the machine runs as much as lines per second does.
+cpu_secs() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / hz}' "/proc/$DAEMON_PID/stat"; }
+
 stop_daemon() {
   RSS_KB=$(awk '/VmHWM/ {print $2}' "/proc/$DAEMON_PID/status")
+  CPU_S=$(cpu_secs)
   kill -TERM "$DAEMON_PID"; wait "$DAEMON_PID" || true; DAEMON_PID=
 }
 
@@ -114,31 +121,40 @@ N=$(wc -l < "$BASE.rfc5424.log")
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 start_daemon IRONPOST_LOG_PIPELINE_SOURCES=syslog_tcp IRONPOST_LOG_PIPELINE_SYSLOG_BIND="127.0.0.1:$PORT"
+# A rule set that failed to load leaves the daemon matching nothing: no figure then.
+LOADED=$(rules_loaded)
+if [ "${LOADED:-0}" -lt 1 ]; then
+  echo "the daemon loaded no rules from $RULES:" >&2; cat "$WORK/daemon.log" >&2; exit 1
+fi
 T0=$(python3 -c 'import time; print(time.time())')
 "$BIN/examples/tcp_flood" "127.0.0.1:$PORT" "$BASE.rfc5424.log" --connections "$CONNS" > "$WORK/sender.txt"
 TCP_S=$(wait_parsed "$N")
 ALERTS_TCP=$(curl -fsS "http://$HTTP/metrics" | awk '/^ironpost_alerts_total/ {s += $2} END {printf "%d", s}')
-stop_daemon; TCP_RSS=$RSS_KB
+stop_daemon; TCP_RSS=$RSS_KB; TCP_CPU=$CPU_S
 
 T0=$(python3 -c 'import time; print(time.time())')
 start_daemon IRONPOST_LOG_PIPELINE_SOURCES=file IRONPOST_LOG_PIPELINE_WATCH_PATHS="$BASE.log" \
     IRONPOST_LOG_PIPELINE_FILE_START_AT=beginning IRONPOST_LOG_PIPELINE_FILE_POLL_MS=10
 FILE_S=$(wait_parsed "$N")
+FILE_CPU_PARSED=$(cpu_secs)
 FILE_ACK_S=$(wait_acked "$(stat -c %s "$BASE.log")")
 ALERTS_FILE=$(curl -fsS "http://$HTTP/metrics" | awk '/^ironpost_alerts_total/ {s += $2} END {printf "%d", s}')
 stop_daemon; FILE_RSS=$RSS_KB
 
-python3 - "$N" "$TCP_S" "$TCP_RSS" "$FILE_S" "$FILE_RSS" "$ALERTS_TCP" "$(cat "$WORK/sender.txt")" "$FILE_ACK_S" "$ALERTS_FILE" "$RULES_DESC" <<'PY'
+python3 - "$N" "$TCP_S" "$TCP_RSS" "$FILE_S" "$FILE_RSS" "$ALERTS_TCP" "$(cat "$WORK/sender.txt")" "$FILE_ACK_S" "$ALERTS_FILE" "$RULES_DESC" "$TCP_CPU" "$FILE_CPU_PARSED" "$LOADED" <<'PY'
 import sys
 n, tcp_s, tcp_rss, file_s, file_rss, alerts, sender = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), sys.argv[6], sys.argv[7]
 file_ack_s, alerts_file, rules_desc = float(sys.argv[8]), sys.argv[9], sys.argv[10]
+tcp_cpu, file_cpu, loaded = float(sys.argv[11]), float(sys.argv[12]), sys.argv[13]
 def row(name, s, rss):
     rate = n / s
     print(f"{name:<34} {n:>9} lines {s:>8.3f} s {rate:>12,.0f} lines/s   peak RSS {rss/1024:6.1f} MB"
           f"   (target >= 1,000,000/s: {'ok' if rate >= 1e6 else 'MISSED'}; <= 64 MB: {'ok' if rss <= 64*1024 else 'MISSED'})")
-print(f"{rules_desc}; sender: {sender}")
+print(f"{rules_desc} ({loaded} loaded); sender: {sender}")
 row("syslog TCP -> parse -> rules", tcp_s, tcp_rss)
 row("file (auth.log on disk) -> ...", file_s, file_rss)
 row("file, acknowledged (all stored)", file_ack_s, file_rss)
 print(f"alerts raised over TCP: {alerts}; from the file: {alerts_file}")
+print(f"daemon CPU time: syslog TCP run {tcp_cpu:.2f} s ({n / tcp_cpu:,.0f} lines per CPU-second); "
+      f"file run until parsed {file_cpu:.2f} s ({n / file_cpu:,.0f} lines per CPU-second, start-up included)")
 PY

@@ -52,6 +52,10 @@ pub struct LogPipelineConfig {
     pub watch_paths: Vec<PathBuf>,
     /// Parsed records handed to the rule engine at once.
     pub batch_size: usize,
+    /// Threads that parse lines and match them against the rules (the worker's own included): a
+    /// batch is cut into up to that many chunks of at least 128 lines, scanned at once; thresholds and
+    /// alerts stay on one thread, in line order. 0 (the default): one per CPU, at most 8.
+    pub match_threads: usize,
     /// A partial batch is processed after this long.
     #[serde(rename = "flush_interval_secs", with = "secs")]
     pub flush_interval: Duration,
@@ -232,6 +236,7 @@ impl Default for LogPipelineConfig {
             syslog_bind: SocketAddr::from(([127, 0, 0, 1], 514)),
             watch_paths: vec![PathBuf::from("/var/log/auth.log")],
             batch_size: 1000,
+            match_threads: 0,
             flush_interval: Duration::from_secs(5),
             rules_dir: PathBuf::from("/etc/ironpost/rules"),
             sshd_mode: crate::rules::SshdMode::Normal,
@@ -273,6 +278,12 @@ impl Validate for LogPipelineConfig {
         }
         if !(1..=100_000).contains(&self.batch_size) {
             issues.push(key(prefix, "batch_size"), "must be between 1 and 100000");
+        }
+        if self.match_threads > 64 {
+            issues.push(
+                key(prefix, "match_threads"),
+                "must be at most 64 (0: one per CPU)",
+            );
         }
         if self.flush_interval.is_zero() || self.flush_interval > Duration::from_secs(3600) {
             issues.push(

@@ -1,8 +1,9 @@
 //! The `log_pipeline` module: sources → parse → rules → thresholds → alerts.
 //!
 //! Sources (`syslog_udp`, `syslog_tcp`, `file`, `journald`) send batches on bounded channels;
-//! one worker parses every line, asks the [`RuleSet`] for the rules it matches (one Aho-Corasick
-//! pass picks the candidates), feeds matches to the [`Alerter`] (windows, dedup, rate limit) and
+//! one worker has every line parsed and matched against the [`RuleSet`] (one Aho-Corasick pass
+//! picks the candidates; a large batch is cut into chunks scanned at once by `match_threads`
+//! threads, `pipeline/matcher.rs`), then, in line order, feeds matches to the [`Alerter`] (windows, dedup, rate limit) and
 //! sends the resulting `AlertEvent`s — and the line that raised each, as `LogEvent` evidence — to
 //! the daemon.
 //!
@@ -34,6 +35,7 @@
 mod alerter;
 mod auditd;
 mod error;
+mod matcher;
 mod module;
 mod process;
 
@@ -43,8 +45,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use ironpost_core::ack::{Ack, Watermark, stable_id};
 use ironpost_core::metrics::{self, prometheus};
 use ironpost_core::{
-    AlertEvent, BoxFuture, Entities, Evidence, Health, LogEvent, Module, ModuleError, PacketEvent,
-    Severity, error_chain,
+    AlertEvent, BoxFuture, Entities, Health, LogEvent, Module, ModuleError, PacketEvent, Severity,
+    error_chain,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -52,7 +54,7 @@ use tracing::{info, warn};
 
 use crate::config::LogPipelineConfig;
 use crate::fields::{FieldSource, FieldValue};
-use crate::parse::{Format, ParseContext};
+use crate::parse::ParseContext;
 use crate::rules::{
     Alerter, Observed, RedisAlertState, RuleSet, RuleStatus, Staged, SystemClock, load_dir,
 };
@@ -378,6 +380,8 @@ struct Worker {
     journal_marks: Watermark<String>,
     /// The auditd joiner of each `auditd_paths` file being read, by path.
     auditd: std::collections::HashMap<Arc<str>, crate::parse::auditd_join::Joiner>,
+    /// Parse + match threads (`match_threads`).
+    matchers: matcher::MatchPool,
 }
 
 /// The deterministic id of what rule `rule` raised on line `i` of a file batch: the file's
@@ -447,7 +451,7 @@ impl Worker {
         );
     }
 
-    async fn process(&mut self, batch: &Batch, ack: &Ack, pos: Option<&FilePos>) {
+    async fn process(&mut self, batch: &Arc<Batch>, ack: &Ack, pos: Option<&FilePos>) {
         if batch.source == "file"
             && crate::trust::path_matches(&self.shared.cfg.auditd_paths, &batch.origin)
         {
@@ -476,45 +480,39 @@ impl Worker {
             alerts: Vec::new(),
             evidence: Vec::new(),
         };
-        let mut matched = Vec::new();
+        // Parse + match on the pool (`pipeline/matcher.rs`); thresholds and alerts here, in line
+        // order, each matching line parsed again.
+        let (first, pending) = self.matchers.dispatch(&shared, &rules, batch, &read);
+        let mut chunks = vec![matcher::scan(&read, &rules, first)];
+        let done = matcher::collect(pending).await;
+        chunks.extend(
+            done.into_iter()
+                .map(|(range, c)| c.unwrap_or_else(|| matcher::scan(&read, &rules, range))),
+        );
+        let tally = matcher::total(&chunks);
         // Matches waiting for the shared state's verdict: (line index, line, match).
         let mut staged = Vec::new();
-        let mut counts = [0u64; 7];
-        let mut classes = [0u64; 3];
-        let (mut malformed, mut truncated) = (0u64, 0u64);
-        let mut match_count = 0u64;
-        for (i, line) in batch.lines().enumerate() {
-            let (rec, bad, cut) = read.record(i, line);
-            malformed += u64::from(bad);
-            truncated += u64::from(cut);
-            classes[match rec.evidence {
-                Evidence::Verified => 0,
-                Evidence::Spoofable => 1,
-                Evidence::Forgeable => 2,
-            }] += 1;
-            counts[match rec.format {
-                Format::Rfc5424 => 0,
-                Format::Rfc3164 => 1,
-                Format::Json => 2,
-                Format::Raw => 3,
-                Format::Journal => 4,
-                Format::Combined => 5,
-                Format::WebError => 6,
-            }] += 1;
-            matched.clear();
-            rules.matches(&rec, &mut matched);
-            match_count += matched.len() as u64;
-            for rule in &matched {
-                match self.alerter.observe_or_stage(rule, &rec) {
-                    Observed::Decided(Some(alert)) => out.raise(i, line, &rec, rule, alert),
-                    Observed::Decided(None) => {}
-                    Observed::Staged(s) => staged.push((i, line, s)),
+        for hits in chunks.iter().map(|c| c.hits.as_slice()) {
+            for same_line in hits.chunk_by(|a, b| a.0 == b.0) {
+                let i = same_line[0].0 as usize;
+                let Some(line) = batch.line(i) else { continue };
+                {
+                    let (rec, _, _) = read.record(i, line);
+                    for &(_, r) in same_line {
+                        let Some(rule) = rules.rules().get(r as usize) else {
+                            continue;
+                        };
+                        match self.alerter.observe_or_stage(rule, &rec) {
+                            Observed::Decided(Some(alert)) => out.raise(i, line, &rec, rule, alert),
+                            Observed::Decided(None) => {}
+                            Observed::Staged(s) => staged.push((i, line, s)),
+                        }
+                    }
                 }
-            }
-            drop(rec);
-            if staged.len() >= alerter::MAX_STAGED {
-                let verdicts = self.decide_staged(&staged).await;
-                self.raise_staged(&read, &mut staged, verdicts, &mut out);
+                if staged.len() >= alerter::MAX_STAGED {
+                    let verdicts = self.decide_staged(&staged).await;
+                    self.raise_staged(&read, &mut staged, verdicts, &mut out);
+                }
             }
         }
         let verdicts = self.decide_staged(&staged).await;
@@ -523,7 +521,8 @@ impl Worker {
             alerts, evidence, ..
         } = out;
         let metrics = &shared.metrics;
-        for (n, class) in classes
+        for (n, class) in tally
+            .classes
             .into_iter()
             .zip(["verified", "spoofable", "forgeable"])
         {
@@ -531,33 +530,19 @@ impl Worker {
                 metrics.evidence.with_label_values(&[class]).inc_by(n);
             }
         }
-        if malformed > 0 {
-            metrics.journal_malformed.inc_by(malformed);
+        if tally.malformed > 0 {
+            metrics.journal_malformed.inc_by(tally.malformed);
         }
-        if truncated > 0 {
+        if tally.truncated > 0 {
             // The message, not the line, was cut: counted with the source's other truncations.
-            self.source_truncated(batch.source, truncated);
+            self.source_truncated(batch.source, tally.truncated);
         }
-        for (i, format) in [
-            "rfc5424",
-            "rfc3164",
-            "json",
-            "raw",
-            "journal",
-            "combined",
-            "web_error",
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            if counts[i] > 0 {
-                metrics
-                    .parsed
-                    .with_label_values(&[format])
-                    .inc_by(counts[i]);
+        for (n, format) in tally.formats.into_iter().zip(matcher::FORMAT_NAMES) {
+            if n > 0 {
+                metrics.parsed.with_label_values(&[format]).inc_by(n);
             }
         }
-        metrics.matches.inc_by(match_count);
+        metrics.matches.inc_by(tally.matches);
         for ev in evidence {
             // Evidence of an acknowledged batch (file, journal) is part of what must be stored
             // before its position is committed: it waits for room like an alert. Other evidence
@@ -696,13 +681,13 @@ impl Worker {
                     None => processes_open = false,
                 },
                 b = lines.recv(), if lines_open => match b {
-                    Some(b) => self.process(&b, &Ack::none(), None).await,
+                    Some(b) => self.process(&Arc::new(b), &Ack::none(), None).await,
                     None => lines_open = false,
                 },
                 f = files.recv(), if files_open => match f {
                     Some((b, pos)) => {
                         let ack = self.file_marks.entry(pos.key).or_default().track(pos.clone());
-                        self.process(&b, &ack, Some(&pos)).await;
+                        self.process(&Arc::new(b), &ack, Some(&pos)).await;
                     }
                     None => files_open = false,
                 },
@@ -712,7 +697,7 @@ impl Worker {
                             Some(c) => self.journal_marks.track(c),
                             None => Ack::none(),
                         };
-                        self.process(&b, &ack, None).await;
+                        self.process(&Arc::new(b), &ack, None).await;
                     }
                     None => journal_open = false,
                 },

@@ -116,3 +116,104 @@ async fn every_attacker_found_and_no_benign_source_alerted() {
     assert_eq!(outcome.by_source.len(), truth.attackers.len());
     assert!(outcome.alerts >= truth.attackers.len());
 }
+
+/// Every alert of a run through the real pipeline with `match_threads` threads: (id, rule, source
+/// address, user, evidence class, description), in the order the pipeline sent them.
+async fn alerts_with_threads(
+    log: &Path,
+    lines: usize,
+    data: &Path,
+    match_threads: usize,
+) -> Vec<(
+    String,
+    String,
+    Option<std::net::IpAddr>,
+    Option<String>,
+    String,
+    String,
+)> {
+    use ironpost_core::{AlertEvent, Module, metrics};
+    use ironpost_log_pipeline::config::{LogPipelineConfig, SourceKind, StartAt};
+    use ironpost_log_pipeline::pipeline::{LogPipeline, PipelineOutputs};
+    use tokio::sync::mpsc;
+    let cfg = LogPipelineConfig {
+        enabled: true,
+        sources: vec![SourceKind::File],
+        watch_paths: vec![log.to_path_buf()],
+        rules_dir: library(),
+        file_start_at: StartAt::Beginning,
+        match_threads,
+        ..LogPipelineConfig::default()
+    };
+    let registry = metrics::new_registry();
+    let (atx, mut arx) = mpsc::channel::<AlertEvent>(1024);
+    let (ltx, mut lrx) = mpsc::channel(1024);
+    let mut p = LogPipeline::new(
+        cfg,
+        data.to_path_buf(),
+        &registry,
+        PipelineOutputs {
+            alerts: atx,
+            logs: ltx,
+        },
+    );
+    let logs = tokio::spawn(async move { while lrx.recv().await.is_some() {} });
+    let collect = tokio::spawn(async move {
+        let mut out = Vec::new();
+        while let Some(a) = arx.recv().await {
+            out.push((
+                format!("{:?}", a.id),
+                a.rule_id,
+                a.entities.src_ip,
+                a.entities.user,
+                a.evidence.as_str().to_owned(),
+                a.description,
+            ));
+        }
+        out
+    });
+    p.start().await.unwrap();
+    // A bound on waiting, not a measurement.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let parsed: f64 = registry
+            .gather()
+            .iter()
+            .filter(|f| f.name() == "ironpost_log_parsed_total")
+            .flat_map(|f| f.get_metric().iter().map(|m| m.get_counter().get_value()))
+            .sum();
+        if parsed >= lines as f64 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{parsed} of {lines} lines parsed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    p.stop().await.unwrap();
+    drop(p);
+    let alerts = collect.await.unwrap();
+    logs.await.unwrap();
+    alerts
+}
+
+/// Parsing and matching fanned out over threads (`match_threads`, `pipeline/matcher.rs`) raise
+/// the same alerts, with the same ids, in the same order, as one thread: thresholds and dedup
+/// still see the lines in file order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn match_threads_raise_what_one_thread_raises_in_the_same_order() {
+    let (lines, _) = mix::generate(LINES, SEED);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mixed.log");
+    let mut text = lines.join("\n");
+    text.push('\n');
+    std::fs::write(&log, text).unwrap();
+    let one = alerts_with_threads(&log, lines.len(), &dir.path().join("one"), 1).await;
+    let three = alerts_with_threads(&log, lines.len(), &dir.path().join("three"), 3).await;
+    assert!(one.len() >= 20, "the corpus raises alerts: {}", one.len());
+    assert_eq!(one.len(), three.len());
+    for (k, (a, b)) in one.iter().zip(&three).enumerate() {
+        assert_eq!(a, b, "alert {k} differs");
+    }
+}

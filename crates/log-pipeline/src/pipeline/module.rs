@@ -187,6 +187,9 @@ impl Module for LogPipeline {
                 file_marks: std::collections::HashMap::new(),
                 journal_marks: Watermark::new(),
                 auditd: std::collections::HashMap::new(),
+                matchers: super::matcher::MatchPool::new(super::matcher::effective_threads(
+                    self.shared.cfg.match_threads,
+                )),
             };
             let packets = self.packets_rx.take().unwrap_or_else(|| mpsc::channel(1).1);
             let processes = self.process_rx.take().unwrap_or_else(|| mpsc::channel(1).1);

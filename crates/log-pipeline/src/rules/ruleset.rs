@@ -260,6 +260,26 @@ impl RuleSet {
         out: &mut Vec<&'r Rule>,
     ) {
         out.clear();
+        self.each_match(rec, scratch, |r| out.push(&self.rules[r as usize]));
+    }
+
+    /// Clears `out` and fills it with the positions in [`RuleSet::rules`] of the rules `rec`
+    /// matches, in set order: what a worker thread hands back without borrowing the record.
+    pub fn match_indices<R: FieldSource + ?Sized>(&self, rec: &R, out: &mut Vec<u32>) {
+        out.clear();
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => self.each_match(rec, &mut scratch, |r| out.push(r)),
+            Err(_) => self.each_match(rec, &mut Scratch::default(), |r| out.push(r)),
+        });
+    }
+
+    /// Calls `hit` with the index of every rule `rec` matches, in set order.
+    fn each_match<R: FieldSource + ?Sized>(
+        &self,
+        rec: &R,
+        scratch: &mut Scratch,
+        mut hit: impl FnMut(u32),
+    ) {
         scratch.begin(self.rules.len(), self.pattern_rules.len());
         let generation = scratch.generation;
         if let Some(ac) = &self.automaton {
@@ -286,7 +306,7 @@ impl RuleSet {
         });
         for &r in &scratch.candidates {
             if self.compiled[r as usize].eval(rec, seen) {
-                out.push(&self.rules[r as usize]);
+                hit(r);
             }
         }
     }

@@ -117,6 +117,13 @@ impl Batch {
         self.buf.len()
     }
 
+    /// Line `i`, if the batch has that many.
+    pub fn line(&self, i: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.buf.get(start..end)
+    }
+
     pub fn lines(&self) -> impl Iterator<Item = &[u8]> {
         let mut start = 0;
         self.ends.iter().map(move |&end| {
