@@ -145,7 +145,9 @@ pub struct Alerter<S = MemoryAlertState> {
     /// Reused key buffers: looking up an existing group does not allocate.
     key: String,
     rate: String,
-    group: String,
+    /// Where each `group_by` value is in `key`, for the alert's `field=value` text (made only
+    /// when an alert is due: [`Alerter::group_text`]).
+    spans: Vec<(usize, usize)>,
     /// Reused: the members a match contributes to a distinct count or `near`.
     members: Vec<String>,
 }
@@ -167,7 +169,7 @@ impl<S: AsyncAlertState> Alerter<S> {
             counters: AlertCounters::default(),
             key: String::new(),
             rate: String::new(),
-            group: String::new(),
+            spans: Vec::new(),
             members: Vec::new(),
         }
     }
@@ -201,7 +203,7 @@ impl<S: AsyncAlertState> Alerter<S> {
             let d = decision(&self.config, &self.key, &rate_key, &self.members, rule, at);
             let outcome = self.state.decide(&d).await;
             let count = self.counters.count(outcome)?;
-            Some(build_alert(rule, &self.group, &draft, count))
+            Some(build_alert(rule, &self.group_text(rule), &draft, count))
         }
     }
 
@@ -221,7 +223,7 @@ impl<S: AsyncAlertState> Alerter<S> {
             counters,
             key,
             rate,
-            group,
+            spans,
             members,
             ..
         } = self;
@@ -229,11 +231,11 @@ impl<S: AsyncAlertState> Alerter<S> {
         push_rate_key(rate, &rule.id, rec.evidence());
         let d = decision(config, key, rate, members, rule, at);
         match state.try_decide(&d) {
-            Some(o) => Observed::Decided(
-                counters
-                    .count(o)
-                    .map(|c| build_alert(rule, group, &Draft::of(rec, at), c)),
-            ),
+            Some(o) => {
+                Observed::Decided(counters.count(o).map(|c| {
+                    build_alert(rule, &group_text(rule, key, spans), &Draft::of(rec, at), c)
+                }))
+            }
             None => Observed::Staged(Staged {
                 rule,
                 key: key.clone(),
@@ -290,7 +292,12 @@ impl<S: AsyncAlertState> Alerter<S> {
             .as_ref()
             .map_or(&[][..], |t| &t.group_by[..]);
         self.make_key(s.rule, group_by, rec);
-        build_alert(s.rule, &self.group, &Draft::of(rec, s.at), count)
+        build_alert(
+            s.rule,
+            &self.group_text(s.rule),
+            &Draft::of(rec, s.at),
+            count,
+        )
     }
 
     /// Counts the match and builds its key and members; the time it counts at, or None when a
@@ -315,8 +322,10 @@ impl<S: AsyncAlertState> Alerter<S> {
         Some(at)
     }
 
-    /// Builds `rule id \x1f evidence \x1f group values` into `self.key` and the human
-    /// `field=value` list into `self.group`; false when a `group_by` field is missing.
+    /// Builds `rule id \x1f evidence \x1f group values` into `self.key`, noting where each value
+    /// is; false when a `group_by` field is missing. Values are written straight into the key
+    /// (an address as text, without an intermediate string): most matches raise no alert, and
+    /// looking their group up must not allocate.
     fn make_key<R: FieldSource + ?Sized>(
         &mut self,
         rule: &Rule,
@@ -325,7 +334,7 @@ impl<S: AsyncAlertState> Alerter<S> {
     ) -> bool {
         use std::fmt::Write as _;
         self.key.clear();
-        self.group.clear();
+        self.spans.clear();
         self.key.push_str(&rule.id);
         self.key.push('\x1f');
         self.key.push_str(rec.evidence().as_str());
@@ -336,13 +345,18 @@ impl<S: AsyncAlertState> Alerter<S> {
                 rec.field(field)
             };
             let Some(value) = value else { return false };
-            let text = value.to_text();
             self.key.push('\x1f');
-            self.key.push_str(&text);
-            if !self.group.is_empty() {
-                self.group.push_str(", ");
-            }
-            let _ = write!(self.group, "{field}={text}");
+            let start = self.key.len();
+            // The same text as `FieldValue::to_text`.
+            let _ = match value {
+                FieldValue::Str(s) => {
+                    self.key.push_str(s);
+                    Ok(())
+                }
+                FieldValue::Ip(ip) => write!(self.key, "{ip}"),
+                FieldValue::Num(n) => write!(self.key, "{n}"),
+            };
+            self.spans.push((start, self.key.len()));
         }
         if group_by.is_empty()
             && let Some(actor) = rec.actor()
@@ -352,6 +366,26 @@ impl<S: AsyncAlertState> Alerter<S> {
         }
         true
     }
+
+    /// The human `field=value, …` list of the group [`Alerter::make_key`] last built for `rule`.
+    fn group_text(&self, rule: &Rule) -> String {
+        group_text(rule, &self.key, &self.spans)
+    }
+}
+
+/// `rule`'s `group_by` fields with their values, the `spans` of `key`: `field=value, …`.
+fn group_text(rule: &Rule, key: &str, spans: &[(usize, usize)]) -> String {
+    let group_by = rule.threshold.as_ref().map_or(&[][..], |t| &t.group_by[..]);
+    let mut group = String::new();
+    for (field, &(start, end)) in group_by.iter().zip(spans) {
+        if !group.is_empty() {
+            group.push_str(", ");
+        }
+        group.push_str(field);
+        group.push('=');
+        group.push_str(key.get(start..end).unwrap_or_default());
+    }
+    group
 }
 
 impl<S: AlertState> Alerter<S> {
@@ -371,7 +405,12 @@ impl<S: AlertState> Alerter<S> {
         push_rate_key(rate, &rule.id, rec.evidence());
         let d = decision(config, key, rate, members, rule, at);
         let count = counters.count(decide_now(state, &d))?;
-        Some(build_alert(rule, &self.group, &Draft::of(rec, at), count))
+        Some(build_alert(
+            rule,
+            &self.group_text(rule),
+            &Draft::of(rec, at),
+            count,
+        ))
     }
 }
 
