@@ -291,6 +291,7 @@ fn console(a: &mut Assembly<'_>) {
     }
     let console = crate::console::Console::new(
         a.cfg.console.clone(),
+        a.cfg.http.tls().is_some(),
         a.cfg.storage().clone(),
         a.cfg.general.data_dir.clone(),
         a.registry,

@@ -243,8 +243,9 @@ impl Refusal {
     }
 }
 
-/// The request's `Origin` (and `Sec-Fetch-Site`) name this listener, or say nothing.
-fn same_origin(headers: &HeaderMap) -> bool {
+/// The request's `Origin` (and `Sec-Fetch-Site`) name this listener, or say nothing. `tls`: the
+/// listener speaks TLS, so its origin is `https://` and `http://` is another site.
+fn same_origin(headers: &HeaderMap, tls: bool) -> bool {
     if let Some(site) = headers.get("sec-fetch-site") {
         let ok = matches!(site.to_str(), Ok("same-origin" | "none"));
         if !ok {
@@ -257,8 +258,9 @@ fn same_origin(headers: &HeaderMap) -> bool {
     let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
         return false;
     };
+    let scheme = if tls { "https://" } else { "http://" };
     match origin.to_str() {
-        Ok(o) => o.strip_prefix("http://") == Some(host),
+        Ok(o) => o.strip_prefix(scheme) == Some(host),
         Err(_) => false,
     }
 }
@@ -269,7 +271,7 @@ pub(crate) fn authorize(
     headers: &HeaderMap,
     csrf: Option<&str>,
 ) -> Result<Actor, Refusal> {
-    if !same_origin(headers) {
+    if !same_origin(headers, console.tls) {
         return Err(Refusal::Origin);
     }
     if let Some(auth) = headers.get(header::AUTHORIZATION) {
@@ -375,7 +377,7 @@ pub(crate) async fn login(
     let Some(token) = c.token() else {
         return refused(c, Refusal::NoToken);
     };
-    if !same_origin(&headers) {
+    if !same_origin(&headers, c.tls) {
         return refused(c, Refusal::Origin);
     }
     if !token.matches(f.token.trim().as_bytes()) {
@@ -422,7 +424,7 @@ pub(crate) async fn login_ticket(
     headers: HeaderMap,
 ) -> Response {
     let c = console(&app);
-    if !same_origin(&headers) {
+    if !same_origin(&headers, c.tls) {
         return refused(c, Refusal::Origin);
     }
     let dir = c.data_dir.join(TICKET_DIR);
@@ -452,8 +454,9 @@ pub(crate) async fn login_ticket(
 fn session_response(c: &Console, next: &str) -> Response {
     let (id, _) = c.sessions.open();
     let cookie = format!(
-        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-        c.cfg.session_ttl_secs
+        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        c.cfg.session_ttl_secs,
+        if c.tls { "; Secure" } else { "" }
     );
     let mut r = Redirect::to(next).into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -475,7 +478,7 @@ pub(crate) async fn logout(
     let c = console(&app);
     if let Some(id) = cookie(&headers)
         && let Some(s) = c.sessions.get(id)
-        && same_origin(&headers)
+        && same_origin(&headers, c.tls)
         && f.csrf
             .is_some_and(|x| ct_eq(x.as_bytes(), s.csrf.as_bytes()))
     {
@@ -484,7 +487,11 @@ pub(crate) async fn logout(
     let mut r = Redirect::to("/").into_response();
     r.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_static("ironpost_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+        HeaderValue::from_static(if c.tls {
+            "ironpost_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0; Secure"
+        } else {
+            "ironpost_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
+        }),
     );
     r
 }
@@ -518,23 +525,36 @@ mod tests {
     fn origin_must_be_this_listener() {
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:9470"));
-        assert!(same_origin(&h), "no Origin: a same-site form or a script");
+        assert!(
+            same_origin(&h, false),
+            "no Origin: a same-site form or a script"
+        );
         h.insert(
             header::ORIGIN,
             HeaderValue::from_static("http://127.0.0.1:9470"),
         );
-        assert!(same_origin(&h));
+        assert!(same_origin(&h, false));
+        assert!(
+            !same_origin(&h, true),
+            "http:// is another site of a TLS listener"
+        );
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://127.0.0.1:9470"),
+        );
+        assert!(same_origin(&h, true));
+        assert!(!same_origin(&h, false));
         h.insert(
             header::ORIGIN,
             HeaderValue::from_static("http://evil.example"),
         );
-        assert!(!same_origin(&h));
+        assert!(!same_origin(&h, false));
         h.insert(
             header::ORIGIN,
             HeaderValue::from_static("http://127.0.0.1:9470"),
         );
         h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
-        assert!(!same_origin(&h));
+        assert!(!same_origin(&h, false));
     }
 
     #[test]

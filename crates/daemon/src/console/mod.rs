@@ -105,6 +105,8 @@ pub(crate) struct TrafficSample {
 /// What the console's handlers share (one per daemon, in `Shared::console`).
 pub(crate) struct Console {
     pub(crate) cfg: ConsoleConfig,
+    /// The listener speaks TLS (`[http] tls_cert`): cookies are `Secure`, origins `https://`.
+    pub(crate) tls: bool,
     storage: StorageConfig,
     pub(crate) data_dir: PathBuf,
     reader: OnceCell<StoreReader>,
@@ -127,6 +129,7 @@ impl std::fmt::Debug for Console {
 impl Console {
     pub(crate) fn new(
         cfg: ConsoleConfig,
+        tls: bool,
         storage: StorageConfig,
         data_dir: PathBuf,
         registry: &prometheus::Registry,
@@ -137,6 +140,7 @@ impl Console {
             hub: Hub::new(cfg.live_clients, cfg.live_queue),
             sessions: auth::Sessions::new(Duration::from_secs(cfg.session_ttl_secs)),
             cfg,
+            tls,
             storage,
             data_dir,
             reader: OnceCell::new(),
