@@ -24,19 +24,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use common::{Reply, header};
+
 const TOKEN: &str = "cnsl-tls-token-0123456789abcdefghijklmnop";
-
-struct Reply {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-fn header<'a>(r: &'a Reply, name: &str) -> Option<&'a str> {
-    r.head
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}: ")))
-}
 
 /// A TLS client that trusts only the test CA.
 fn connector(ca: &std::path::Path) -> tokio_rustls::TlsConnector {

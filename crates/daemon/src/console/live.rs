@@ -31,16 +31,19 @@ pub(crate) struct LiveFilter {
     pub(crate) src: Option<String>,
     pub(crate) evidence: Option<String>,
     pub(crate) container: Option<String>,
+    /// The fleet node the alert comes from (the central role stores and streams every node's).
+    pub(crate) node: Option<String>,
 }
 
 /// A filter parsed once, when the client connects.
 #[derive(Debug, Clone, Default)]
-struct Filter {
+pub(crate) struct Filter {
     min: Option<Severity>,
     rule: Option<String>,
     src: Option<IpAddr>,
     evidence: Option<Evidence>,
     container: Option<String>,
+    node: Option<String>,
 }
 
 fn nonempty(s: &Option<String>) -> Option<&str> {
@@ -48,7 +51,7 @@ fn nonempty(s: &Option<String>) -> Option<&str> {
 }
 
 impl LiveFilter {
-    fn parse(&self) -> Result<Filter, String> {
+    pub(crate) fn parse(&self) -> Result<Filter, String> {
         Ok(Filter {
             min: nonempty(&self.severity)
                 .map(|s| s.parse().map_err(|_| format!("unknown severity {s:?}")))
@@ -61,13 +64,15 @@ impl LiveFilter {
                 .map(|s| s.parse().map_err(|_| format!("unknown evidence {s:?}")))
                 .transpose()?,
             container: nonempty(&self.container).map(str::to_owned),
+            node: nonempty(&self.node).map(str::to_owned),
         })
     }
 }
 
 impl Filter {
-    fn matches(&self, a: &AlertEvent) -> bool {
-        self.min.is_none_or(|m| a.severity >= m)
+    fn matches(&self, a: &AlertEvent, node: &str) -> bool {
+        self.node.as_deref().is_none_or(|n| n == node)
+            && self.min.is_none_or(|m| a.severity >= m)
             && self.rule.as_ref().is_none_or(|r| *r == a.rule_id)
             && self.src.is_none_or(|ip| a.entities.src_ip == Some(ip))
             && self.evidence.is_none_or(|e| e == a.evidence)
@@ -100,13 +105,14 @@ struct LiveAlert<'a> {
     container: Option<&'a str>,
     evidence: &'static str,
     source: &'static str,
+    node: &'a str,
 }
 
 fn cut(s: &str) -> String {
     s.chars().take(FIELD_MAX).collect()
 }
 
-fn encode(a: &AlertEvent) -> Arc<str> {
+fn encode(a: &AlertEvent, node: &str) -> Arc<str> {
     let v = LiveAlert {
         id: a.id.to_string(),
         time: a
@@ -123,6 +129,7 @@ fn encode(a: &AlertEvent) -> Arc<str> {
             .and_then(|c| c.name.as_deref().or(c.id.as_deref())),
         evidence: a.evidence.as_str(),
         source: a.source.as_str(),
+        node,
     };
     serde_json::to_string(&v)
         .unwrap_or_else(|_| "{}".to_owned())
@@ -150,7 +157,11 @@ impl Hub {
         }
     }
 
-    fn subscribe(&self, filter: Filter, m: &ConsoleMetrics) -> Option<mpsc::Receiver<Arc<str>>> {
+    pub(crate) fn subscribe(
+        &self,
+        filter: Filter,
+        m: &ConsoleMetrics,
+    ) -> Option<mpsc::Receiver<Arc<str>>> {
         let mut clients = lock(&self.clients);
         clients.retain(|c| !c.tx.is_closed());
         if clients.len() >= self.max {
@@ -163,9 +174,9 @@ impl Hub {
         Some(rx)
     }
 
-    /// Queues `alert` for every client whose filter it matches, never waiting: a client whose
-    /// queue is full is disconnected and counted.
-    pub(crate) fn publish(&self, alert: &AlertEvent, m: &ConsoleMetrics) {
+    /// Queues `alert` (of fleet node `node`) for every client whose filter it matches, never
+    /// waiting: a client whose queue is full is disconnected and counted.
+    pub(crate) fn publish(&self, alert: &AlertEvent, node: &str, m: &ConsoleMetrics) {
         let mut clients = lock(&self.clients);
         if clients.is_empty() {
             return;
@@ -173,10 +184,10 @@ impl Hub {
         let mut json: Option<Arc<str>> = None;
         let before = clients.len();
         clients.retain(|c| {
-            if !c.filter.matches(alert) {
+            if !c.filter.matches(alert, node) {
                 return !c.tx.is_closed();
             }
-            let msg = json.get_or_insert_with(|| encode(alert)).clone();
+            let msg = json.get_or_insert_with(|| encode(alert, node)).clone();
             match c.tx.try_send(msg) {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
@@ -247,11 +258,11 @@ mod tests {
         let slow = hub.subscribe(Filter::default(), &m).unwrap();
         assert_eq!(m.live_clients.get(), 2);
         for _ in 0..16 {
-            hub.publish(&alert(Severity::High), &m);
+            hub.publish(&alert(Severity::High), "n1", &m);
             assert!(fast.try_recv().is_ok());
         }
         assert_eq!(m.live_dropped.get(), 0);
-        hub.publish(&alert(Severity::High), &m);
+        hub.publish(&alert(Severity::High), "n1", &m);
         assert_eq!(m.live_dropped.get(), 1, "the slow client fell 16 behind");
         assert_eq!(m.live_clients.get(), 1);
         assert_eq!(slow.len(), 16, "its queue never grew beyond the bound");
@@ -275,19 +286,32 @@ mod tests {
             "one client at most"
         );
         let mut a = alert(Severity::High);
-        hub.publish(&a, &m);
+        hub.publish(&a, "n1", &m);
         assert!(rx.try_recv().is_err(), "no container");
         a.entities.container = Some(ContainerRef {
             id: Some("0123456789abcdef".into()),
             name: Some("web-1".into()),
         });
-        hub.publish(&a, &m);
+        hub.publish(&a, "n1", &m);
         let got = rx.try_recv().unwrap();
         assert!(got.contains(r#""title":"scan <b>""#), "{got}");
+        assert!(got.contains(r#""node":"n1""#), "{got}");
         assert!(got.contains(r#""container":"web-1""#), "{got}");
         a.severity = Severity::Low;
-        hub.publish(&a, &m);
+        hub.publish(&a, "n1", &m);
         assert!(rx.try_recv().is_err(), "below the minimum severity");
+        drop(rx);
+        let by_node = LiveFilter {
+            node: Some(" agent-2 ".into()),
+            ..Default::default()
+        }
+        .parse()
+        .unwrap();
+        let mut rx = hub.subscribe(by_node, &m).unwrap();
+        hub.publish(&a, "agent-1", &m);
+        assert!(rx.try_recv().is_err(), "another node");
+        hub.publish(&a, "agent-2", &m);
+        assert!(rx.try_recv().unwrap().contains(r#""node":"agent-2""#));
         assert!(
             LiveFilter {
                 src: Some("nope".into()),
