@@ -141,7 +141,8 @@ impl Enforcer for EngineEnforcer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::console::{Console, LiveFilter};
+    use crate::console::Console;
+    use crate::console::request::AlertsQuery;
     use ironpost_core::metrics::new_registry;
     use ironpost_core::{AlertEvent, AlertSource, Module, Severity};
     use ironpost_store::Store;
@@ -166,9 +167,9 @@ mod tests {
             &registry,
             actions,
         );
-        let only_b = LiveFilter {
+        let only_b = AlertsQuery {
             node: Some("edge-b".into()),
-            ..LiveFilter::default()
+            ..AlertsQuery::default()
         };
         let mut live = console
             .hub

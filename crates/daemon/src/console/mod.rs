@@ -12,6 +12,7 @@ mod html;
 mod live;
 mod mutate;
 mod pages;
+pub(crate) mod request;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -36,8 +37,6 @@ use crate::shared::Shared;
 
 pub(crate) use auth::Token;
 pub(crate) use live::Hub;
-#[cfg(test)]
-pub(crate) use live::LiveFilter;
 
 /// The Content-Security-Policy of every console response: scripts, styles and everything else
 /// only from this origin, no inline script or style, no framing, forms post only here.

@@ -8,73 +8,25 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use ironpost_core::{ActionEvent, AlertEvent, EventId};
 use ironpost_store::{ActionQuery, AlertQuery};
-use serde::Deserialize;
 
-use super::{LIMIT_DEFAULT, LIMIT_MAX, View, error_p};
+use super::{View, error_p};
 use crate::console::html::{esc, time, url_enc};
+use crate::console::request::AlertsQuery;
 use crate::shared::Shared;
 
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct AlertsQuery {
-    severity: Option<String>,
-    rule: Option<String>,
-    src: Option<String>,
-    evidence: Option<String>,
-    container: Option<String>,
-    node: Option<String>,
-    limit: Option<String>,
-}
-
-impl AlertsQuery {
-    fn to_query(&self) -> Result<AlertQuery, String> {
-        let t = |s: &Option<String>| {
-            s.as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-        };
-        let limit = match t(&self.limit) {
-            None => LIMIT_DEFAULT,
-            Some(l) => l
-                .parse::<usize>()
-                .map_err(|_| format!("limit is not a number: {l:?}"))?
-                .clamp(1, LIMIT_MAX),
-        };
-        Ok(AlertQuery {
-            min_severity: t(&self.severity)
-                .map(|s| s.parse().map_err(|_| format!("unknown severity {s:?}")))
-                .transpose()?,
-            evidence: t(&self.evidence)
-                .map(|s| s.parse().map_err(|_| format!("unknown evidence {s:?}")))
-                .transpose()?,
-            rule_id: t(&self.rule),
-            src_ip: t(&self.src)
-                .map(|s| s.parse().map_err(|_| format!("not an IP address: {s:?}")))
-                .transpose()?,
-            container: t(&self.container),
-            node: t(&self.node),
-            limit,
-            ..AlertQuery::default()
-        })
-    }
-
-    /// The filters as a query string (for the live stream's URL).
-    fn query_string(&self) -> String {
-        let mut parts = Vec::new();
-        for (k, v) in [
-            ("severity", &self.severity),
-            ("rule", &self.rule),
-            ("src", &self.src),
-            ("evidence", &self.evidence),
-            ("container", &self.container),
-            ("node", &self.node),
-        ] {
-            if let Some(v) = v.as_deref().filter(|v| !v.trim().is_empty()) {
-                parts.push(format!("{k}={}", url_enc(v.trim())));
-            }
-        }
-        parts.join("&")
-    }
+/// The store's query for the page's filters.
+fn to_query(q: &AlertsQuery) -> Result<AlertQuery, String> {
+    let f = q.parse()?;
+    Ok(AlertQuery {
+        min_severity: f.min_severity,
+        evidence: f.evidence,
+        rule_id: f.rule,
+        src_ip: f.src,
+        container: f.container,
+        node: f.node,
+        limit: f.limit,
+        ..AlertQuery::default()
+    })
 }
 
 fn select(name: &str, label: &str, options: &[&str], current: Option<&str>) -> String {
@@ -172,7 +124,7 @@ pub(crate) async fn alerts(
         body.push_str(&text_input("node", "Node", q.node.as_deref()));
     }
     body.push_str("<button type=\"submit\">Filter</button></form>");
-    let query = match q.to_query() {
+    let query = match to_query(&q) {
         Ok(x) => x,
         Err(e) => {
             let _ = write!(body, "<p class=\"error\" role=\"alert\">{}</p>", esc(&e));
