@@ -295,6 +295,25 @@ def auditd_seeds():
     ]))
 
 
+def console_seeds():
+    for q in [
+        "severity=high&rule=ssh_brute_force&src=198.18.7.9&evidence=verified&container=web-1&node=edge-1&limit=50",
+        "severity=&rule=&src=2001%3Adb8%3A%3A7&limit=5000",
+        "container=0123456789abcdef&node=edge+a%26b",
+        "cidr=198.18.7.0%2F24&ttl_secs=3600&reason=port+scan&csrf=00ff",
+        "cidr=198.18.7.1&csrf=abcdef",
+        "container=cnsl-web&csrf=abcdef",
+        "token=cnsl-test-token-0123456789abcdefghijklmnop&next=%2Fblocks%3Fx%3D1",
+        "next=%2F%2Fevil.example%2F",
+        "done=unblocked+198.18.7.1&failed=%3Cb%3E",
+        "same-origin\nhttps://127.0.0.1:9470\n127.0.0.1:9470\nironpost_session=abcd; a=b",
+        "cross-site\nhttp://evil.example\n127.0.0.1:9470",
+        "Bearer cnsl-test-token-0123456789abcdefghijklmnop ",
+        "ab" * 32,
+    ]:
+        put("console_request", q)
+
+
 if __name__ == "__main__":
     log_seeds()
     auditd_seeds()
@@ -308,5 +327,6 @@ if __name__ == "__main__":
     proto_seeds()
     ids_seeds()
     fleet_seeds()
+    console_seeds()
     total = sum(p.stat().st_size for p in OUT.rglob("*") if p.is_file())
     print(f"{sum(1 for p in OUT.rglob('*') if p.is_file())} seeds, {total} bytes")

@@ -290,7 +290,7 @@ pub(crate) struct SocketArg {
 
 #[derive(Debug, ClapArgs)]
 pub(crate) struct MetricsArgs {
-    /// Base URL of the daemon's HTTP listener [default: http://{general.http_listen}].
+    /// Base URL of the daemon's HTTP listener [default: http://{general.http_listen}, https:// with [http] tls_cert].
     #[arg(long, value_name = "URL")]
     pub(crate) url: Option<String>,
 }

@@ -101,7 +101,13 @@ pub(crate) async fn run(g: &Global, cmd: &ConsoleCmd) -> Result<Exit, ExitError>
         Ok(h) => h,
         Err(exit) => return Ok(exit),
     };
-    let url = format!("http://{http}/");
+    // `[http] tls_cert`: the listener speaks only TLS.
+    let scheme = if cfg.http.tls().is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let url = format!("{scheme}://{http}/");
     match cmd {
         ConsoleCmd::Url(_) => match g.output {
             OutputFormat::Text => output::text(&url)?,

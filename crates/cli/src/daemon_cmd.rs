@@ -144,7 +144,8 @@ pub(crate) async fn reload(g: &Global, arg: &SocketArg) -> Result<Exit, ExitErro
 }
 
 /// Fetches `{base}/metrics` (`http://` or `https://`; system roots, `SSL_CERT_FILE` for others)
-/// with the shared client: 15 s for the whole answer, 64 MiB at most.
+/// with the shared client: 15 s for the whole answer, 64 MiB at most. Without `--url` the scheme
+/// is `https` when the config sets `[http] tls_cert`.
 ///
 /// Without `--url`, the address is the one the live daemon reports it bound (which differs from
 /// the config when that says port 0), else `general.http_listen`.
@@ -161,7 +162,11 @@ pub(crate) async fn metrics(g: &Global, a: &MetricsArgs) -> Result<Exit, ExitErr
             if addr.ip().is_unspecified() {
                 addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
             }
-            format!("http://{addr}")
+            // `[http] tls_cert`: the listener speaks only TLS.
+            let tls = config_cmd::source(g)
+                .load()
+                .is_ok_and(|l| l.value.http.tls().is_some());
+            format!("{}://{addr}", if tls { "https" } else { "http" })
         }
     };
     let url = HttpUrl::parse(

@@ -1,7 +1,8 @@
 //! `ironpost-cli console url|login` against a real daemon: `url` prints the running listener;
 //! `login` prints a one-time link that opens a console session (cookie, CSRF field) without the
 //! token — the second use is refused — and that session may change state (no token_file is
-//! configured here: without the link the console is read-only).
+//! configured here: without the link the console is read-only). With `[http] tls_cert`, `url`
+//! prints `https://` and `metrics` fetches over https.
 
 #![allow(clippy::unwrap_used)]
 
@@ -113,4 +114,50 @@ fn console_login_link_opens_one_session_that_may_act() {
     assert_eq!(actions[0]["action_type"], "ip_unblock");
     let by = actions[0]["target"]["user"].as_str().unwrap();
     assert!(by.starts_with("console:session:"), "{by}");
+}
+
+/// With `[http] tls_cert` (here from the environment, as the daemon's): `console url` prints
+/// `https://`, and `metrics` fetches over https with the test CA in `SSL_CERT_FILE`.
+#[test]
+fn console_url_and_metrics_use_https_with_tls() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let certs = tempfile::tempdir().unwrap();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "ironpost console test CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let (ca_pem, cert, key_pem) = (
+        certs.path().join("ca.pem"),
+        certs.path().join("server.pem"),
+        certs.path().join("server.key"),
+    );
+    std::fs::write(&ca_pem, ca_cert.pem()).unwrap();
+    std::fs::write(&cert, server.pem()).unwrap();
+    std::fs::write(&key_pem, key.serialize_pem()).unwrap();
+    let (cert, key_pem) = (cert.display().to_string(), key_pem.display().to_string());
+    let d = Daemon::start(
+        &["--defaults"],
+        &[
+            ("IRONPOST_HTTP_TLS_CERT", &cert),
+            ("IRONPOST_HTTP_TLS_KEY", &key_pem),
+        ],
+    );
+    let o = run(d.cli().args(["console", "url"]));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout).trim(), format!("https://{}/", d.http));
+    let o = run(d.cli().env("SSL_CERT_FILE", &ca_pem).arg("metrics"));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("ironpost_http_tls_handshakes_refused_total"),
+        "{}",
+        text(&o.stdout)
+    );
 }

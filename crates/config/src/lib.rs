@@ -43,6 +43,7 @@ pub struct IronpostConfig {
     pub ids: IdsConfig,
     pub fleet: FleetConfig,
     pub console: ConsoleConfig,
+    pub http: HttpConfig,
     pub process_monitor: ProcessMonitorConfig,
 }
 
@@ -70,16 +71,32 @@ impl Validate for IronpostConfig {
             );
         }
         self.console.validate(&key(prefix, "console"), issues);
+        self.http.validate(&key(prefix, "http"), issues);
         if self.console.enabled && !self.general.http_listen.ip().is_loopback() {
-            issues.push(
-                key(&key(prefix, "general"), "http_listen"),
-                format!(
-                    "{} is not a loopback address and the web console (console.enabled) is served \
-                     there over plain HTTP (the daemon has no TLS): bind 127.0.0.1 or ::1 and put a \
-                     TLS proxy in front, or set console.enabled = false",
-                    self.general.http_listen
-                ),
-            );
+            let listen = self.general.http_listen;
+            let tls = self.http.tls_cert.is_some() && self.http.tls_key.is_some();
+            if !tls {
+                issues.push(
+                    key(&key(prefix, "http"), "tls_cert"),
+                    format!(
+                        "general.http_listen {listen} is not a loopback address and the web console \
+                         (console.enabled) is served there: set http.tls_cert and http.tls_key (TLS) \
+                         and console.token_file, or bind 127.0.0.1 or ::1, or set \
+                         console.enabled = false"
+                    ),
+                );
+            }
+            if self.console.token_file.is_none() {
+                issues.push(
+                    key(&key(prefix, "console"), "token_file"),
+                    format!(
+                        "general.http_listen {listen} is not a loopback address and the web console \
+                         (console.enabled) is served there: mutations must need a credential, set \
+                         console.token_file (and http.tls_cert and http.tls_key), or bind 127.0.0.1 \
+                         or ::1, or set console.enabled = false"
+                    ),
+                );
+            }
         }
         self.process_monitor
             .validate(&key(prefix, "process_monitor"), issues);
@@ -197,6 +214,77 @@ impl Validate for ConsoleConfig {
 
 // ---- end [console] ----
 
+// ---- [http] (TLS on general.http_listen, crates/daemon/src/tls.rs) ----
+
+/// `[http]`: TLS on the daemon's HTTP listener (`general.http_listen`: the console, `/health`,
+/// `/metrics`, the Alertmanager webhook). With `tls_cert` and `tls_key` every connection must
+/// speak TLS (1.2 or 1.3); the files are read when the daemon starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// PEM certificate chain (the server's certificate first).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// A connection that has not finished its TLS handshake this long after it was accepted is
+    /// closed.
+    pub tls_handshake_timeout_secs: u64,
+    /// TLS handshakes in progress at once; a connection beyond them is closed at once.
+    pub tls_handshakes_max: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            tls_cert: None,
+            tls_key: None,
+            tls_handshake_timeout_secs: 10,
+            tls_handshakes_max: 64,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// The certificate and key files, when TLS is configured.
+    pub fn tls(&self) -> Option<(&Path, &Path)> {
+        Some((self.tls_cert.as_deref()?, self.tls_key.as_deref()?))
+    }
+}
+
+impl Validate for HttpConfig {
+    fn validate(&self, prefix: &str, issues: &mut Issues) {
+        for (field, path, other) in [
+            ("tls_cert", &self.tls_cert, &self.tls_key),
+            ("tls_key", &self.tls_key, &self.tls_cert),
+        ] {
+            match path {
+                Some(p) if !p.is_absolute() => {
+                    issues.push(key(prefix, field), "must be an absolute path");
+                }
+                Some(_) if other.is_none() => issues.push(
+                    key(prefix, field),
+                    "http.tls_cert and http.tls_key go together: set both or neither",
+                ),
+                _ => {}
+            }
+        }
+        if !(1..=300).contains(&self.tls_handshake_timeout_secs) {
+            issues.push(
+                key(prefix, "tls_handshake_timeout_secs"),
+                "must be between 1 and 300",
+            );
+        }
+        if !(1..=4096).contains(&self.tls_handshakes_max) {
+            issues.push(
+                key(prefix, "tls_handshakes_max"),
+                "must be between 1 and 4096",
+            );
+        }
+    }
+}
+
+// ---- end [http] ----
+
 /// Where to read the config from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigSource {
@@ -268,6 +356,58 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("console.token_file"), "{err}");
+    }
+
+    fn load_err(text: &str) -> String {
+        config::load::<IronpostConfig>(&ConfigText::embedded("t", text), Vec::new())
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn a_non_loopback_console_needs_tls_and_a_token() {
+        let listen = "[general]\nhttp_listen = \"198.18.0.1:9470\"\n";
+        let tls = "[http]\ntls_cert = \"/etc/ironpost/tls/cert.pem\"\ntls_key = \"/etc/ironpost/tls/key.pem\"\n";
+        let token = "[console]\ntoken_file = \"/etc/ironpost/console.token\"\n";
+        // Neither: both fields are named.
+        let err = load_err(listen);
+        assert!(
+            err.contains("key `http.tls_cert`") && err.contains("key `console.token_file`"),
+            "{err}"
+        );
+        // TLS without a token: the token is missing.
+        let err = load_err(&format!("{listen}{tls}"));
+        assert!(err.contains("key `console.token_file`"), "{err}");
+        assert!(!err.contains("key `http.tls_cert`"), "{err}");
+        // A token without TLS: TLS is missing.
+        let err = load_err(&format!("{listen}{token}"));
+        assert!(err.contains("key `http.tls_cert`"), "{err}");
+        assert!(!err.contains("key `console.token_file`"), "{err}");
+        // Only a certificate: the key is missing.
+        let half = "[http]\ntls_cert = \"/etc/ironpost/tls/cert.pem\"\n";
+        let err = load_err(&format!("{listen}{half}{token}"));
+        assert!(
+            err.contains("key `http.tls_cert`") && err.contains("set both"),
+            "{err}"
+        );
+        // Both: accepted.
+        let ok = format!("{listen}{tls}{token}");
+        let v = config::load::<IronpostConfig>(&ConfigText::embedded("t", ok), Vec::new())
+            .unwrap()
+            .value;
+        assert!(v.http.tls().is_some());
+        // TLS on loopback needs no token.
+        config::load::<IronpostConfig>(&ConfigText::embedded("t", tls), Vec::new()).unwrap();
+        // Relative paths and out-of-range limits are named.
+        let rel = "[http]\ntls_cert = \"cert.pem\"\ntls_key = \"/k.pem\"\ntls_handshakes_max = 0\ntls_handshake_timeout_secs = 0\n";
+        let err = load_err(rel);
+        for field in [
+            "http.tls_cert",
+            "http.tls_handshakes_max",
+            "http.tls_handshake_timeout_secs",
+        ] {
+            assert!(err.contains(&format!("key `{field}`")), "{field}: {err}");
+        }
     }
 
     #[test]

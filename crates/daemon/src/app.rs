@@ -46,8 +46,8 @@ pub struct RunOptions {
     pub pid_file: Option<PathBuf>,
 }
 
-/// The sockets the daemon serves on: HTTP (read-only: health, metrics, the Alertmanager webhook)
-/// and the control socket (mode 0600).
+/// The sockets the daemon serves on: HTTP (health, metrics, the Alertmanager webhook, the web
+/// console; TLS with `[http] tls_cert`) and the control socket (mode 0600).
 #[derive(Debug)]
 pub struct Listeners {
     pub http: TcpListener,
@@ -140,6 +140,18 @@ pub async fn serve(
     std::fs::create_dir_all(&cfg.general.data_dir)
         .with_context(|| format!("cannot create data_dir {}", cfg.general.data_dir.display()))
         .exit_with(Exit::Failure)?;
+    // TLS files are read before anything starts: a bad file names itself and stops the daemon.
+    let tls = match cfg.http.tls() {
+        None => None,
+        Some((cert, key)) => {
+            let config = crate::tls::load(cert, key).exit_with(Exit::Config)?;
+            let limits = crate::tls::Limits {
+                timeout: std::time::Duration::from_secs(cfg.http.tls_handshake_timeout_secs),
+                max: cfg.http.tls_handshakes_max,
+            };
+            Some((config, limits))
+        }
+    };
     let started_at = Utc::now();
     let registry = metrics::new_registry();
     let daemon_metrics = DaemonMetrics::new(&registry, started_at);
@@ -260,20 +272,23 @@ pub async fn serve(
         stop_rx.clone(),
     ));
 
-    let mut http_stop = stop_rx.clone();
     // Live-stream (SSE) responses never end by themselves: they are closed at shutdown so the
     // graceful shutdown does not wait for the browsers.
-    let console = shared.console.clone();
-    let http = tokio::spawn(
-        axum::serve(listeners.http, crate::http::router(shared.clone()))
-            .with_graceful_shutdown(async move {
-                control::stopped(&mut http_stop).await;
-                if let Some(c) = console {
-                    c.close_live();
-                }
-            })
-            .into_future(),
-    );
+    let http = match tls {
+        None => spawn_http(listeners.http, shared.clone(), stop_rx.clone()),
+        Some((config, limits)) => {
+            let listener = crate::tls::TlsListener::spawn(
+                listeners.http,
+                config,
+                limits,
+                &shared.registry,
+                stop_rx.clone(),
+            )
+            .context("cannot serve TLS on general.http_listen")
+            .exit_with(Exit::Failure)?;
+            spawn_http(listener, shared.clone(), stop_rx.clone())
+        }
+    };
     let control_task = tokio::spawn(control::serve(
         listeners.control,
         shared.clone(),
@@ -330,6 +345,29 @@ pub async fn serve(
         ))
         .exit_with(Exit::Failure),
     }
+}
+
+/// Serves the HTTP routes on `listener` until `stop` turns true (then closes the live streams).
+fn spawn_http<L>(
+    listener: L,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<std::io::Result<()>>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let console = shared.console.clone();
+    tokio::spawn(
+        axum::serve(listener, crate::http::router(shared))
+            .with_graceful_shutdown(async move {
+                control::stopped(&mut stop).await;
+                if let Some(c) = console {
+                    c.close_live();
+                }
+            })
+            .into_future(),
+    )
 }
 
 /// Where the config came from, for `status`.

@@ -21,7 +21,11 @@ pub(crate) struct EngineEnforcer(pub(crate) EngineHandle);
 /// The central role's ingest: other nodes' alerts and actions into this daemon's store, with
 /// the acknowledgement token the fleet module waits on before it acknowledges the message.
 /// `write` waits for room in the store's queue (backpressure on the consumer, never a drop).
-pub(crate) struct StoreIngest(pub(crate) StoreWriter);
+/// Alerts then go to the web console's live stream with their node (never waited for).
+pub(crate) struct StoreIngest {
+    pub(crate) store: StoreWriter,
+    pub(crate) console: Option<std::sync::Arc<crate::console::Console>>,
+}
 
 impl Ingest for StoreIngest {
     fn write(
@@ -31,6 +35,10 @@ impl Ingest for StoreIngest {
         ack: Ack,
     ) -> BoxFuture<'_, Result<(), BoxError>> {
         Box::pin(async move {
+            let live = match (&event, &self.console) {
+                (FleetEvent::Alert(a), Some(c)) => Some((c, a.clone())),
+                _ => None,
+            };
             let event = match event {
                 FleetEvent::Alert(a) => RemoteEvent::Alert(a),
                 FleetEvent::Action(a) => RemoteEvent::Action(a),
@@ -39,10 +47,14 @@ impl Ingest for StoreIngest {
                     report: serde_json::to_value(&r)?,
                 }),
             };
-            self.0
+            let live_node = live.as_ref().map(|_| node.clone());
+            self.store
                 .write(Record::Remote(Remote { node, event, ack }))
-                .await
-                .map_err(Into::into)
+                .await?;
+            if let (Some((c, a)), Some(n)) = (live, live_node) {
+                c.publish_remote(&n, &a);
+            }
+            Ok(())
         })
     }
 }
@@ -123,5 +135,63 @@ impl Enforcer for EngineEnforcer {
                 evidence: b.evidence,
                 expires_at: b.expires_at,
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::Console;
+    use crate::console::request::AlertsQuery;
+    use ironpost_core::metrics::new_registry;
+    use ironpost_core::{AlertEvent, AlertSource, Module, Severity};
+    use ironpost_store::Store;
+
+    #[tokio::test]
+    async fn remote_alerts_reach_the_live_stream_with_their_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = new_registry();
+        let storage = ironpost_core::config::StorageConfig::default();
+        let mut store = Store::open(&storage, dir.path(), &registry).await.unwrap();
+        store.start().await.unwrap();
+        let (actions, _rx) = tokio::sync::mpsc::channel(8);
+        let console = Console::new(
+            ironpost_config::ConsoleConfig::default(),
+            crate::console::Site {
+                tls: false,
+                node: "central".into(),
+                central: true,
+            },
+            storage,
+            dir.path().to_path_buf(),
+            &registry,
+            actions,
+        );
+        let only_b = AlertsQuery {
+            node: Some("edge-b".into()),
+            ..AlertsQuery::default()
+        };
+        let mut live = console
+            .hub
+            .subscribe(only_b.parse().unwrap(), &console.metrics)
+            .unwrap();
+        let ingest = StoreIngest {
+            store: store.writer(),
+            console: Some(console.clone()),
+        };
+        let a = AlertEvent::new(AlertSource::Ebpf, "port_scan", "from a", Severity::High);
+        let b = AlertEvent::new(AlertSource::Ebpf, "port_scan", "from b", Severity::High);
+        let b_id = b.id;
+        for (node, alert) in [("edge-a", a), ("edge-b", b)] {
+            ingest
+                .write(node.into(), FleetEvent::Alert(alert), Ack::none())
+                .await
+                .unwrap();
+        }
+        let got = live.try_recv().unwrap();
+        assert!(got.contains(&format!(r#""id":"{b_id}""#)), "{got}");
+        assert!(got.contains(r#""node":"edge-b""#), "{got}");
+        assert!(live.try_recv().is_err(), "edge-a's alert is filtered out");
+        store.stop().await.unwrap();
     }
 }

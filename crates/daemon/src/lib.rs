@@ -14,6 +14,7 @@ pub mod pidfile;
 mod process;
 mod routes;
 mod shared;
+mod tls;
 mod wiring;
 
 pub use app::{Listeners, RunOptions, run, serve};

@@ -66,8 +66,9 @@ pub(crate) fn assemble(a: &mut Assembly<'_>) {
     container_vulns(a);
     ids(a);
     process_monitor(a);
-    fleet(a);
+    // Before the fleet: the central role's ingest hands other nodes' alerts to the console.
     console(a);
+    fleet(a);
     unavailable(a);
 }
 
@@ -265,7 +266,10 @@ fn fleet(a: &mut Assembly<'_>) {
     // Central role: other nodes' alerts and actions into this daemon's store.
     let module = match (a.cfg.fleet.role, a.store.clone()) {
         (ironpost_fleet::Role::Central, Some(w)) => {
-            module.with_ingest(Arc::new(crate::fleet::StoreIngest(w)))
+            module.with_ingest(Arc::new(crate::fleet::StoreIngest {
+                store: w,
+                console: a.console.clone(),
+            }))
         }
         _ => module,
     };
@@ -291,6 +295,11 @@ fn console(a: &mut Assembly<'_>) {
     }
     let console = crate::console::Console::new(
         a.cfg.console.clone(),
+        crate::console::Site {
+            tls: a.cfg.http.tls().is_some(),
+            node: a.cfg.fleet.node(),
+            central: a.cfg.fleet.enabled && a.cfg.fleet.role == ironpost_fleet::Role::Central,
+        },
         a.cfg.storage().clone(),
         a.cfg.general.data_dir.clone(),
         a.registry,

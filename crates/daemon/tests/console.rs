@@ -7,7 +7,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
@@ -19,51 +21,9 @@ use ironpost_proto::exit::Exit;
 use ironpost_proto::{Request, Response, request};
 use ironpost_store::{ActionQuery, StoreReader};
 
+use common::{Reply, header, http};
+
 const TOKEN: &str = "cnsl-test-token-0123456789abcdefghijklmnop";
-
-struct Reply {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-/// One HTTP/1.0 exchange (the server closes the connection after it).
-fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    if !body.is_empty() {
-        req.push_str(&format!(
-            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    Reply {
-        status,
-        head: head.to_ascii_lowercase(),
-        body: body.to_owned(),
-    }
-}
-
-fn header<'a>(r: &'a Reply, name: &str) -> Option<&'a str> {
-    r.head
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}: ")))
-}
 
 async fn get(addr: SocketAddr, path: &str) -> Reply {
     let path = path.to_owned();
@@ -193,6 +153,10 @@ async fn console_pages_stream_and_guarded_mutations() {
         "{alerts_page}"
     );
     assert!(!alerts_page.contains("<test>"));
+    assert!(
+        !alerts_page.contains(">Node</th>") && !alerts_page.contains("name=\"node\""),
+        "no Node column or filter outside the fleet's central role: {alerts_page}"
+    );
     assert!(
         alerts_page.contains("data-live=\"/live?rule=cnsl_rule\""),
         "{alerts_page}"

@@ -467,6 +467,23 @@ impl StoreReader {
         Ok(v.pop())
     }
 
+    /// The alert with this id and the fleet node it comes from (the empty name for rows written
+    /// before nodes were recorded), if stored.
+    pub async fn alert_with_node(
+        &self,
+        id: EventId,
+    ) -> Result<Option<(String, AlertEvent)>, StoreError> {
+        let (sql, params) = Select::new(&codec::ALERTS, self.dialect(), None).equal(
+            "id",
+            Value::Uuid(Some(id.0)),
+            1,
+        );
+        let mut v = self
+            .run(&codec::ALERTS, sql, params, decoder!(alert_with_node))
+            .await?;
+        Ok(v.pop())
+    }
+
     /// Alerts raised by one producer (`sbom`, `ebpf` …), newest first.
     pub async fn alerts_from(
         &self,

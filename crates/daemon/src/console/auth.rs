@@ -22,14 +22,15 @@ use axum::extract::{Form, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use ironpost_core::EventId;
-use serde::Deserialize;
 
 use super::html;
+use super::request::{
+    self, COOKIE, LoginForm, LogoutForm, NextQuery, bearer, is_ticket_name, local_path,
+    session_cookie,
+};
 use super::{Console, lock};
 use crate::shared::Shared;
 
-/// Name of the session cookie.
-pub(crate) const COOKIE: &str = "ironpost_session";
 /// Shortest token accepted from `token_file`.
 const TOKEN_MIN: usize = 32;
 /// Longest token file read.
@@ -177,15 +178,12 @@ impl Sessions {
 }
 
 fn cookie(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|kv| {
-            let (k, v) = kv.trim().split_once('=')?;
-            (k == COOKIE).then_some(v)
-        })
+    session_cookie(
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .map(HeaderValue::as_bytes),
+    )
 }
 
 /// The session the request's cookie names, if open.
@@ -243,24 +241,15 @@ impl Refusal {
     }
 }
 
-/// The request's `Origin` (and `Sec-Fetch-Site`) name this listener, or say nothing.
-fn same_origin(headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site") {
-        let ok = matches!(site.to_str(), Ok("same-origin" | "none"));
-        if !ok {
-            return false;
-        }
-    }
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return true;
-    };
-    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
-        return false;
-    };
-    match origin.to_str() {
-        Ok(o) => o.strip_prefix("http://") == Some(host),
-        Err(_) => false,
-    }
+/// The request's `Origin` (and `Sec-Fetch-Site`) name this listener, or say nothing
+/// (`request::same_origin`).
+fn same_origin(headers: &HeaderMap, tls: bool) -> bool {
+    request::same_origin(
+        headers.get("sec-fetch-site").map(HeaderValue::as_bytes),
+        headers.get(header::ORIGIN).map(HeaderValue::as_bytes),
+        headers.get(header::HOST).map(HeaderValue::as_bytes),
+        tls,
+    )
 }
 
 /// Checks a mutation's credential: the bearer token, or a session cookie with its CSRF field.
@@ -269,15 +258,14 @@ pub(crate) fn authorize(
     headers: &HeaderMap,
     csrf: Option<&str>,
 ) -> Result<Actor, Refusal> {
-    if !same_origin(headers) {
+    if !same_origin(headers, console.tls) {
         return Err(Refusal::Origin);
     }
     if let Some(auth) = headers.get(header::AUTHORIZATION) {
         let Some(token) = console.token() else {
             return Err(Refusal::NoToken);
         };
-        let given = auth.as_bytes().strip_prefix(b"Bearer ").unwrap_or(b"");
-        return if token.matches(given.trim_ascii()) {
+        return if token.matches(bearer(auth.as_bytes())) {
             Ok(Actor::Token)
         } else {
             Err(Refusal::Credential)
@@ -318,23 +306,10 @@ pub(crate) fn refused(console: &Console, why: Refusal) -> Response {
         .into_response()
 }
 
-/// A local redirect target: an absolute path on this site, nothing else.
-pub(crate) fn local_path(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
-        _ => "/".to_owned(),
-    }
-}
-
 fn console(app: &Shared) -> &Arc<Console> {
     app.console
         .as_ref()
         .expect("console routes are only served with the console")
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct NextQuery {
-    next: Option<String>,
 }
 
 pub(crate) async fn login_page(
@@ -360,12 +335,6 @@ pub(crate) async fn login_page(
     html::page_response("Log in", "", s.as_ref(), body).into_response()
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct LoginForm {
-    token: String,
-    next: Option<String>,
-}
-
 pub(crate) async fn login(
     State(app): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -375,7 +344,7 @@ pub(crate) async fn login(
     let Some(token) = c.token() else {
         return refused(c, Refusal::NoToken);
     };
-    if !same_origin(&headers) {
+    if !same_origin(&headers, c.tls) {
         return refused(c, Refusal::Origin);
     }
     if !token.matches(f.token.trim().as_bytes()) {
@@ -393,7 +362,7 @@ const TICKET_MAX_SECS: i64 = 600;
 /// The file is removed first, so a ticket opens at most one session.
 pub(crate) fn spend_ticket(dir: &Path, name: &str, now: i64) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    if name.len() != 64 || !name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if !is_ticket_name(name) {
         return false;
     }
     let private = |p: &Path| {
@@ -422,7 +391,7 @@ pub(crate) async fn login_ticket(
     headers: HeaderMap,
 ) -> Response {
     let c = console(&app);
-    if !same_origin(&headers) {
+    if !same_origin(&headers, c.tls) {
         return refused(c, Refusal::Origin);
     }
     let dir = c.data_dir.join(TICKET_DIR);
@@ -452,19 +421,15 @@ pub(crate) async fn login_ticket(
 fn session_response(c: &Console, next: &str) -> Response {
     let (id, _) = c.sessions.open();
     let cookie = format!(
-        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-        c.cfg.session_ttl_secs
+        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        c.cfg.session_ttl_secs,
+        if c.tls { "; Secure" } else { "" }
     );
     let mut r = Redirect::to(next).into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     r
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct LogoutForm {
-    csrf: Option<String>,
 }
 
 pub(crate) async fn logout(
@@ -475,7 +440,7 @@ pub(crate) async fn logout(
     let c = console(&app);
     if let Some(id) = cookie(&headers)
         && let Some(s) = c.sessions.get(id)
-        && same_origin(&headers)
+        && same_origin(&headers, c.tls)
         && f.csrf
             .is_some_and(|x| ct_eq(x.as_bytes(), s.csrf.as_bytes()))
     {
@@ -484,7 +449,11 @@ pub(crate) async fn logout(
     let mut r = Redirect::to("/").into_response();
     r.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_static("ironpost_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+        HeaderValue::from_static(if c.tls {
+            "ironpost_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0; Secure"
+        } else {
+            "ironpost_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
+        }),
     );
     r
 }
@@ -501,40 +470,17 @@ mod tests {
     }
 
     #[test]
-    fn redirects_stay_on_this_site() {
-        assert_eq!(local_path(Some("/blocks?x=1")), "/blocks?x=1");
-        for bad in [
-            "//evil.example/",
-            "https://evil.example/",
-            "/\\evil",
-            "blocks",
-        ] {
-            assert_eq!(local_path(Some(bad)), "/", "{bad}");
-        }
-        assert_eq!(local_path(None), "/");
-    }
-
-    #[test]
-    fn origin_must_be_this_listener() {
+    fn the_origin_check_reads_the_headers() {
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:9470"));
-        assert!(same_origin(&h), "no Origin: a same-site form or a script");
         h.insert(
             header::ORIGIN,
-            HeaderValue::from_static("http://127.0.0.1:9470"),
+            HeaderValue::from_static("https://127.0.0.1:9470"),
         );
-        assert!(same_origin(&h));
-        h.insert(
-            header::ORIGIN,
-            HeaderValue::from_static("http://evil.example"),
-        );
-        assert!(!same_origin(&h));
-        h.insert(
-            header::ORIGIN,
-            HeaderValue::from_static("http://127.0.0.1:9470"),
-        );
+        assert!(same_origin(&h, true));
+        assert!(!same_origin(&h, false));
         h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
-        assert!(!same_origin(&h));
+        assert!(!same_origin(&h, true));
     }
 
     #[test]

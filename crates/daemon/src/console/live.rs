@@ -6,87 +6,22 @@
 //! memory. At most `console.live_clients` clients at once; more get 503.
 
 use std::convert::Infallible;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use ironpost_core::{AlertEvent, Evidence, Severity};
-use serde::{Deserialize, Serialize};
+use ironpost_core::AlertEvent;
+use serde::Serialize;
 use tokio::sync::mpsc;
 
+use super::request::{AlertFilter, AlertsQuery};
 use super::{ConsoleMetrics, lock};
 use crate::shared::Shared;
 
 /// Longest title, description or rule id sent in a live event (characters).
 const FIELD_MAX: usize = 300;
-
-/// Which alerts a live client wants (the `/alerts` page's filters).
-#[derive(Debug, Clone, Default, Deserialize)]
-pub(crate) struct LiveFilter {
-    pub(crate) severity: Option<String>,
-    pub(crate) rule: Option<String>,
-    pub(crate) src: Option<String>,
-    pub(crate) evidence: Option<String>,
-    pub(crate) container: Option<String>,
-}
-
-/// A filter parsed once, when the client connects.
-#[derive(Debug, Clone, Default)]
-struct Filter {
-    min: Option<Severity>,
-    rule: Option<String>,
-    src: Option<IpAddr>,
-    evidence: Option<Evidence>,
-    container: Option<String>,
-}
-
-fn nonempty(s: &Option<String>) -> Option<&str> {
-    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
-}
-
-impl LiveFilter {
-    fn parse(&self) -> Result<Filter, String> {
-        Ok(Filter {
-            min: nonempty(&self.severity)
-                .map(|s| s.parse().map_err(|_| format!("unknown severity {s:?}")))
-                .transpose()?,
-            rule: nonempty(&self.rule).map(str::to_owned),
-            src: nonempty(&self.src)
-                .map(|s| s.parse().map_err(|_| format!("not an IP address: {s:?}")))
-                .transpose()?,
-            evidence: nonempty(&self.evidence)
-                .map(|s| s.parse().map_err(|_| format!("unknown evidence {s:?}")))
-                .transpose()?,
-            container: nonempty(&self.container).map(str::to_owned),
-        })
-    }
-}
-
-impl Filter {
-    fn matches(&self, a: &AlertEvent) -> bool {
-        self.min.is_none_or(|m| a.severity >= m)
-            && self.rule.as_ref().is_none_or(|r| *r == a.rule_id)
-            && self.src.is_none_or(|ip| a.entities.src_ip == Some(ip))
-            && self.evidence.is_none_or(|e| e == a.evidence)
-            && self.container.as_ref().is_none_or(|c| {
-                a.entities
-                    .container
-                    .as_ref()
-                    .is_some_and(|k| container_matches(k, c))
-            })
-    }
-}
-
-/// `c` is the container's name, its id, or a prefix of its id of 12+ characters (as the store's
-/// container filter).
-pub(crate) fn container_matches(k: &ironpost_core::ContainerRef, c: &str) -> bool {
-    k.name.as_deref() == Some(c)
-        || k.id.as_deref() == Some(c)
-        || (c.len() >= 12 && k.id.as_deref().is_some_and(|id| id.starts_with(c)))
-}
 
 /// What the page needs to draw one row.
 #[derive(Debug, Serialize)]
@@ -100,13 +35,14 @@ struct LiveAlert<'a> {
     container: Option<&'a str>,
     evidence: &'static str,
     source: &'static str,
+    node: &'a str,
 }
 
 fn cut(s: &str) -> String {
     s.chars().take(FIELD_MAX).collect()
 }
 
-fn encode(a: &AlertEvent) -> Arc<str> {
+fn encode(a: &AlertEvent, node: &str) -> Arc<str> {
     let v = LiveAlert {
         id: a.id.to_string(),
         time: a
@@ -123,6 +59,7 @@ fn encode(a: &AlertEvent) -> Arc<str> {
             .and_then(|c| c.name.as_deref().or(c.id.as_deref())),
         evidence: a.evidence.as_str(),
         source: a.source.as_str(),
+        node,
     };
     serde_json::to_string(&v)
         .unwrap_or_else(|_| "{}".to_owned())
@@ -131,7 +68,7 @@ fn encode(a: &AlertEvent) -> Arc<str> {
 
 struct Client {
     tx: mpsc::Sender<Arc<str>>,
-    filter: Filter,
+    filter: AlertFilter,
 }
 
 /// The live clients.
@@ -150,7 +87,11 @@ impl Hub {
         }
     }
 
-    fn subscribe(&self, filter: Filter, m: &ConsoleMetrics) -> Option<mpsc::Receiver<Arc<str>>> {
+    pub(crate) fn subscribe(
+        &self,
+        filter: AlertFilter,
+        m: &ConsoleMetrics,
+    ) -> Option<mpsc::Receiver<Arc<str>>> {
         let mut clients = lock(&self.clients);
         clients.retain(|c| !c.tx.is_closed());
         if clients.len() >= self.max {
@@ -163,9 +104,9 @@ impl Hub {
         Some(rx)
     }
 
-    /// Queues `alert` for every client whose filter it matches, never waiting: a client whose
-    /// queue is full is disconnected and counted.
-    pub(crate) fn publish(&self, alert: &AlertEvent, m: &ConsoleMetrics) {
+    /// Queues `alert` (of fleet node `node`) for every client whose filter it matches, never
+    /// waiting: a client whose queue is full is disconnected and counted.
+    pub(crate) fn publish(&self, alert: &AlertEvent, node: &str, m: &ConsoleMetrics) {
         let mut clients = lock(&self.clients);
         if clients.is_empty() {
             return;
@@ -173,10 +114,10 @@ impl Hub {
         let mut json: Option<Arc<str>> = None;
         let before = clients.len();
         clients.retain(|c| {
-            if !c.filter.matches(alert) {
+            if !c.filter.matches(alert, node) {
                 return !c.tx.is_closed();
             }
-            let msg = json.get_or_insert_with(|| encode(alert)).clone();
+            let msg = json.get_or_insert_with(|| encode(alert, node)).clone();
             match c.tx.try_send(msg) {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
@@ -200,7 +141,7 @@ impl Hub {
 
 pub(crate) async fn stream(
     State(app): State<Arc<Shared>>,
-    Query(q): Query<LiveFilter>,
+    Query(q): Query<AlertsQuery>,
 ) -> Response {
     let Some(c) = app.console.as_ref() else {
         return StatusCode::NOT_FOUND.into_response();
@@ -231,7 +172,7 @@ pub(crate) async fn stream(
 mod tests {
     use super::*;
     use ironpost_core::metrics::new_registry;
-    use ironpost_core::{AlertSource, ContainerRef};
+    use ironpost_core::{AlertSource, ContainerRef, Severity};
 
     fn alert(sev: Severity) -> AlertEvent {
         let mut a = AlertEvent::new(AlertSource::Ebpf, "port_scan", "scan <b>", sev);
@@ -243,15 +184,15 @@ mod tests {
     fn a_full_client_is_dropped_and_counted_never_queued_beyond_its_bound() {
         let m = ConsoleMetrics::new(&new_registry());
         let hub = Hub::new(4, 16);
-        let mut fast = hub.subscribe(Filter::default(), &m).unwrap();
-        let slow = hub.subscribe(Filter::default(), &m).unwrap();
+        let mut fast = hub.subscribe(AlertFilter::default(), &m).unwrap();
+        let slow = hub.subscribe(AlertFilter::default(), &m).unwrap();
         assert_eq!(m.live_clients.get(), 2);
         for _ in 0..16 {
-            hub.publish(&alert(Severity::High), &m);
+            hub.publish(&alert(Severity::High), "n1", &m);
             assert!(fast.try_recv().is_ok());
         }
         assert_eq!(m.live_dropped.get(), 0);
-        hub.publish(&alert(Severity::High), &m);
+        hub.publish(&alert(Severity::High), "n1", &m);
         assert_eq!(m.live_dropped.get(), 1, "the slow client fell 16 behind");
         assert_eq!(m.live_clients.get(), 1);
         assert_eq!(slow.len(), 16, "its queue never grew beyond the bound");
@@ -262,7 +203,7 @@ mod tests {
     fn filters_select_and_clients_are_bounded() {
         let m = ConsoleMetrics::new(&new_registry());
         let hub = Hub::new(1, 16);
-        let f = LiveFilter {
+        let f = AlertsQuery {
             severity: Some("high".into()),
             container: Some("web-1".into()),
             ..Default::default()
@@ -271,25 +212,38 @@ mod tests {
         .unwrap();
         let mut rx = hub.subscribe(f, &m).unwrap();
         assert!(
-            hub.subscribe(Filter::default(), &m).is_none(),
+            hub.subscribe(AlertFilter::default(), &m).is_none(),
             "one client at most"
         );
         let mut a = alert(Severity::High);
-        hub.publish(&a, &m);
+        hub.publish(&a, "n1", &m);
         assert!(rx.try_recv().is_err(), "no container");
         a.entities.container = Some(ContainerRef {
             id: Some("0123456789abcdef".into()),
             name: Some("web-1".into()),
         });
-        hub.publish(&a, &m);
+        hub.publish(&a, "n1", &m);
         let got = rx.try_recv().unwrap();
         assert!(got.contains(r#""title":"scan <b>""#), "{got}");
+        assert!(got.contains(r#""node":"n1""#), "{got}");
         assert!(got.contains(r#""container":"web-1""#), "{got}");
         a.severity = Severity::Low;
-        hub.publish(&a, &m);
+        hub.publish(&a, "n1", &m);
         assert!(rx.try_recv().is_err(), "below the minimum severity");
+        drop(rx);
+        let by_node = AlertsQuery {
+            node: Some(" agent-2 ".into()),
+            ..Default::default()
+        }
+        .parse()
+        .unwrap();
+        let mut rx = hub.subscribe(by_node, &m).unwrap();
+        hub.publish(&a, "agent-1", &m);
+        assert!(rx.try_recv().is_err(), "another node");
+        hub.publish(&a, "agent-2", &m);
+        assert!(rx.try_recv().unwrap().contains(r#""node":"agent-2""#));
         assert!(
-            LiveFilter {
+            AlertsQuery {
                 src: Some("nope".into()),
                 ..Default::default()
             }

@@ -12,6 +12,7 @@ mod html;
 mod live;
 mod mutate;
 mod pages;
+pub(crate) mod request;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -102,9 +103,26 @@ pub(crate) struct TrafficSample {
     pub(crate) drops: u64,
 }
 
+/// Where the console runs, from other sections of the config.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Site {
+    /// `[http] tls_cert` is set.
+    pub(crate) tls: bool,
+    /// This daemon's fleet node name (`fleet.node_name` or the host name).
+    pub(crate) node: String,
+    /// The fleet's central role.
+    pub(crate) central: bool,
+}
+
 /// What the console's handlers share (one per daemon, in `Shared::console`).
 pub(crate) struct Console {
     pub(crate) cfg: ConsoleConfig,
+    /// The listener speaks TLS (`[http] tls_cert`): cookies are `Secure`, origins `https://`.
+    pub(crate) tls: bool,
+    /// This daemon's fleet node name (the `node` column of its own alerts).
+    pub(crate) node: String,
+    /// Fleet central role: the store holds every node's alerts; lists show a Node column.
+    pub(crate) central: bool,
     storage: StorageConfig,
     pub(crate) data_dir: PathBuf,
     reader: OnceCell<StoreReader>,
@@ -127,6 +145,7 @@ impl std::fmt::Debug for Console {
 impl Console {
     pub(crate) fn new(
         cfg: ConsoleConfig,
+        site: Site,
         storage: StorageConfig,
         data_dir: PathBuf,
         registry: &prometheus::Registry,
@@ -137,6 +156,9 @@ impl Console {
             hub: Hub::new(cfg.live_clients, cfg.live_queue),
             sessions: auth::Sessions::new(Duration::from_secs(cfg.session_ttl_secs)),
             cfg,
+            tls: site.tls,
+            node: site.node,
+            central: site.central,
             storage,
             data_dir,
             reader: OnceCell::new(),
@@ -161,7 +183,13 @@ impl Console {
 
     /// Hands an alert to the live clients (the alert router calls this for every alert).
     pub(crate) fn publish(&self, alert: &AlertEvent) {
-        self.hub.publish(alert, &self.metrics);
+        self.hub.publish(alert, &self.node, &self.metrics);
+    }
+
+    /// Hands another fleet node's alert to the live clients (the central role's ingest calls
+    /// this once the alert is queued for the store).
+    pub(crate) fn publish_remote(&self, node: &str, alert: &AlertEvent) {
+        self.hub.publish(alert, node, &self.metrics);
     }
 
     /// Ends every live stream (shutdown).

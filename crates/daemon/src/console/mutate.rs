@@ -5,7 +5,6 @@
 //! is redirected back to the page with the outcome; a script (bearer token) gets it as text.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{Form, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -15,15 +14,11 @@ use ironpost_core::{
     ActionEvent, ActionOutcome, ActionType, ContainerRef, Entities, Evidence, Severity,
 };
 use ironpost_ebpf_engine::BlockRequest;
-use serde::Deserialize;
 
 use super::Console;
 use super::auth::{Actor, authorize, refused};
-use super::html::url_enc;
+use super::request::{self, BlockForm, BlockInput, RestoreForm, UnblockForm, url_enc};
 use crate::shared::Shared;
-
-/// Longest reason accepted for a block made from the console.
-const REASON_MAX: usize = 200;
 
 fn console(app: &Shared) -> &Arc<Console> {
     app.console
@@ -162,18 +157,10 @@ fn ip_target(cidr: Cidr) -> Entities {
 
 /// The form's `cidr` field, or the refusal to answer with.
 fn parse_cidr(m: &Mutation<'_>, text: &str) -> Result<Cidr, Refused> {
-    text.trim()
-        .parse()
-        .map_err(|e| m.bad_form(format!("cidr: {e}")))
+    request::parse_cidr(text).map_err(|e| m.bad_form(e))
 }
 
 const NO_ENGINE: &str = "the XDP engine is not enabled ([ebpf] enabled = false)";
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct UnblockForm {
-    cidr: String,
-    csrf: Option<String>,
-}
 
 pub(crate) async fn unblock(
     State(app): State<Arc<Shared>>,
@@ -218,14 +205,6 @@ pub(crate) async fn unblock(
     Ok(m.answer(result))
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct BlockForm {
-    cidr: String,
-    ttl_secs: Option<String>,
-    reason: Option<String>,
-    csrf: Option<String>,
-}
-
 pub(crate) async fn block(
     State(app): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -238,29 +217,7 @@ pub(crate) async fn block(
         ActionType::IpBlock,
         "/blocks",
     )?;
-    let cidr = parse_cidr(&m, &f.cidr)?;
-    let ttl = match f
-        .ttl_secs
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    {
-        None => None,
-        Some(t) => match t.parse::<u64>() {
-            Ok(n) if n > 0 => Some(Duration::from_secs(n)),
-            _ => {
-                return Err(
-                    m.bad_form(format!("ttl_secs: not a positive number of seconds: {t:?}"))
-                );
-            }
-        },
-    };
-    let reason = f.reason.as_deref().map(str::trim).unwrap_or("");
-    if reason.chars().count() > REASON_MAX || reason.chars().any(char::is_control) {
-        return Err(m.bad_form(format!(
-            "reason: at most {REASON_MAX} characters, no control characters"
-        )));
-    }
+    let BlockInput { cidr, ttl, reason } = f.parse().map_err(|e| m.bad_form(e))?;
     m.target = ip_target(cidr);
     let ttl_text = ttl.map_or("permanent".to_owned(), |t| format!("ttl {}s", t.as_secs()));
     let attempt = format!("block {cidr}, {ttl_text}");
@@ -297,12 +254,6 @@ pub(crate) async fn block(
     Ok(m.answer(result))
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct RestoreForm {
-    container: String,
-    csrf: Option<String>,
-}
-
 pub(crate) async fn restore(
     State(app): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -315,15 +266,7 @@ pub(crate) async fn restore(
         ActionType::ContainerUnpause,
         "/containers",
     )?;
-    let name = f.container.trim();
-    if name.is_empty()
-        || name.len() > 128
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-    {
-        return Err(m.bad_form("container: a container name or id".into()));
-    }
+    let name = f.container_name().map_err(|e| m.bad_form(e))?;
     m.target = Entities {
         container: Some(ContainerRef {
             id: None,

@@ -697,6 +697,21 @@ pub(crate) async fn nodes(cfg: &StorageConfig, dir: &Path) {
             ("central".to_owned(), local.clone())
         ]
     );
+    assert_eq!(
+        reader.alert_with_node(remote.id).await.expect("alert"),
+        Some(("edge-a".to_owned(), remote.clone()))
+    );
+    assert_eq!(
+        reader.alert_with_node(local.id).await.expect("alert"),
+        Some(("central".to_owned(), local.clone()))
+    );
+    assert_eq!(
+        reader
+            .alert_with_node(ironpost_core::EventId::new())
+            .await
+            .expect("alert"),
+        None
+    );
     let only = |n: &str| AlertQuery {
         node: Some(n.into()),
         ..AlertQuery::default()

@@ -73,6 +73,13 @@
       tr.setAttribute("data-received", String(Date.now()));
       tr.className = "new";
       cell(tr, timeEl(a.time));
+      if (tbody.getAttribute("data-node")) {
+        // Fleet central: the node the alert comes from, a link that filters by it.
+        var nodeLink = document.createElement("a");
+        nodeLink.href = "/alerts?node=" + encodeURIComponent(a.node || "");
+        nodeLink.textContent = a.node || "";
+        cell(tr, nodeLink, "node");
+      }
       cell(tr, a.severity, "sev-" + a.severity);
       cell(tr, a.rule);
       var link = document.createElement("a");

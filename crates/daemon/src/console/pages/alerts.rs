@@ -8,70 +8,25 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use ironpost_core::{ActionEvent, AlertEvent, EventId};
 use ironpost_store::{ActionQuery, AlertQuery};
-use serde::Deserialize;
 
-use super::{LIMIT_DEFAULT, LIMIT_MAX, View, error_p};
+use super::{View, error_p};
 use crate::console::html::{esc, time, url_enc};
+use crate::console::request::AlertsQuery;
 use crate::shared::Shared;
 
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct AlertsQuery {
-    severity: Option<String>,
-    rule: Option<String>,
-    src: Option<String>,
-    evidence: Option<String>,
-    container: Option<String>,
-    limit: Option<String>,
-}
-
-impl AlertsQuery {
-    fn to_query(&self) -> Result<AlertQuery, String> {
-        let t = |s: &Option<String>| {
-            s.as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-        };
-        let limit = match t(&self.limit) {
-            None => LIMIT_DEFAULT,
-            Some(l) => l
-                .parse::<usize>()
-                .map_err(|_| format!("limit is not a number: {l:?}"))?
-                .clamp(1, LIMIT_MAX),
-        };
-        Ok(AlertQuery {
-            min_severity: t(&self.severity)
-                .map(|s| s.parse().map_err(|_| format!("unknown severity {s:?}")))
-                .transpose()?,
-            evidence: t(&self.evidence)
-                .map(|s| s.parse().map_err(|_| format!("unknown evidence {s:?}")))
-                .transpose()?,
-            rule_id: t(&self.rule),
-            src_ip: t(&self.src)
-                .map(|s| s.parse().map_err(|_| format!("not an IP address: {s:?}")))
-                .transpose()?,
-            container: t(&self.container),
-            limit,
-            ..AlertQuery::default()
-        })
-    }
-
-    /// The filters as a query string (for the live stream's URL).
-    fn query_string(&self) -> String {
-        let mut parts = Vec::new();
-        for (k, v) in [
-            ("severity", &self.severity),
-            ("rule", &self.rule),
-            ("src", &self.src),
-            ("evidence", &self.evidence),
-            ("container", &self.container),
-        ] {
-            if let Some(v) = v.as_deref().filter(|v| !v.trim().is_empty()) {
-                parts.push(format!("{k}={}", url_enc(v.trim())));
-            }
-        }
-        parts.join("&")
-    }
+/// The store's query for the page's filters.
+fn to_query(q: &AlertsQuery) -> Result<AlertQuery, String> {
+    let f = q.parse()?;
+    Ok(AlertQuery {
+        min_severity: f.min_severity,
+        evidence: f.evidence,
+        rule_id: f.rule,
+        src_ip: f.src,
+        container: f.container,
+        node: f.node,
+        limit: f.limit,
+        ..AlertQuery::default()
+    })
 }
 
 fn select(name: &str, label: &str, options: &[&str], current: Option<&str>) -> String {
@@ -91,7 +46,9 @@ fn text_input(name: &str, label: &str, current: Option<&str>) -> String {
     )
 }
 
-fn alert_row(a: &AlertEvent) -> String {
+/// One row of the alert list; `node`: the Node column's cell (fleet central), with a link that
+/// filters by it.
+fn alert_row(a: &AlertEvent, node: Option<&str>) -> String {
     let src = a.entities.src_ip.map(|i| i.to_string()).unwrap_or_default();
     let container = a
         .entities
@@ -99,8 +56,17 @@ fn alert_row(a: &AlertEvent) -> String {
         .as_ref()
         .and_then(|c| c.name.as_deref().or(c.id.as_deref()))
         .unwrap_or("");
+    let node = node
+        .map(|n| {
+            format!(
+                "<td class=\"node\"><a href=\"/alerts?node={}\">{}</a></td>",
+                url_enc(n),
+                esc(n)
+            )
+        })
+        .unwrap_or_default();
     format!(
-        "<tr data-id=\"{id}\"><td>{t}</td><td class=\"sev-{sev}\">{sev}</td><td>{rule}</td>\
+        "<tr data-id=\"{id}\"><td>{t}</td>{node}<td class=\"sev-{sev}\">{sev}</td><td>{rule}</td>\
          <td><a href=\"/alerts/{id}\">{title}</a></td><td>{src}</td><td>{container}</td><td>{ev}</td></tr>",
         id = a.id,
         t = time(a.timestamp),
@@ -113,7 +79,17 @@ fn alert_row(a: &AlertEvent) -> String {
     )
 }
 
-const ALERT_HEAD: &str = "<thead><tr><th scope=\"col\">Time</th><th scope=\"col\">Severity</th><th scope=\"col\">Rule</th><th scope=\"col\">Title</th><th scope=\"col\">Source</th><th scope=\"col\">Container</th><th scope=\"col\">Evidence</th></tr></thead>";
+/// The list's head, with the Node column after the time when `node`.
+fn alert_head(node: bool) -> String {
+    format!(
+        "<thead><tr><th scope=\"col\">Time</th>{}<th scope=\"col\">Severity</th><th scope=\"col\">Rule</th><th scope=\"col\">Title</th><th scope=\"col\">Source</th><th scope=\"col\">Container</th><th scope=\"col\">Evidence</th></tr></thead>",
+        if node {
+            "<th scope=\"col\">Node</th>"
+        } else {
+            ""
+        }
+    )
+}
 
 pub(crate) async fn alerts(
     State(app): State<Arc<Shared>>,
@@ -142,27 +118,41 @@ pub(crate) async fn alerts(
         "Container",
         q.container.as_deref(),
     ));
+    // Fleet central: the store holds every node's alerts.
+    let node_filter = q.node.as_deref().is_some_and(|n| !n.trim().is_empty());
+    if v.c.central || node_filter {
+        body.push_str(&text_input("node", "Node", q.node.as_deref()));
+    }
     body.push_str("<button type=\"submit\">Filter</button></form>");
-    let query = match q.to_query() {
+    let query = match to_query(&q) {
         Ok(x) => x,
         Err(e) => {
             let _ = write!(body, "<p class=\"error\" role=\"alert\">{}</p>", esc(&e));
             return v.titled(StatusCode::BAD_REQUEST, v.title, body);
         }
     };
-    let list = match v.read(async |r| r.alerts(&query).await).await {
+    let list = match v.read(async |r| r.alerts_with_node(&query).await).await {
         Ok(l) => l,
         Err(e) => return v.store_error(&e),
     };
+    // The Node column: in the central role, when filtering by node, or when the rows come from
+    // more than one node (a store shared by several daemons).
+    let show_node = v.c.central
+        || node_filter
+        || list
+            .first()
+            .is_some_and(|(n0, _)| list.iter().any(|(n, _)| n != n0));
     let _ = write!(
         body,
         "<p class=\"live\" aria-live=\"polite\"><span id=\"live-state\">Live: connecting…</span> \
          <span id=\"live-count\">0</span> new</p>\
-         <div class=\"scroll\"><table id=\"alerts\">{ALERT_HEAD}<tbody id=\"alert-rows\" data-live=\"/live?{}\">",
-        esc(&q.query_string())
+         <div class=\"scroll\"><table id=\"alerts\">{}<tbody id=\"alert-rows\" data-live=\"/live?{}\"{}>",
+        alert_head(show_node),
+        esc(&q.query_string()),
+        if show_node { " data-node=\"1\"" } else { "" }
     );
-    for a in &list {
-        body.push_str(&alert_row(a));
+    for (n, a) in &list {
+        body.push_str(&alert_row(a, show_node.then_some(n.as_str())));
     }
     body.push_str("</tbody></table></div>");
     if list.is_empty() {
@@ -224,8 +214,8 @@ pub(crate) async fn alert_detail(
         Ok(r) => r,
         Err(e) => return v.store_error(&e),
     };
-    let a = match reader.alert(id).await {
-        Ok(Some(a)) => a,
+    let (node, a) = match reader.alert_with_node(id).await {
+        Ok(Some(x)) => x,
         Ok(None) => {
             return v.titled(
                 StatusCode::NOT_FOUND,
@@ -263,6 +253,16 @@ pub(crate) async fn alert_detail(
             esc(&a.rule_id)
         ),
     );
+    if v.c.central || (!node.is_empty() && node != v.c.node) {
+        row(
+            "Node",
+            format!(
+                "<a href=\"/alerts?node={}\">{}</a>",
+                url_enc(&node),
+                esc(&node)
+            ),
+        );
+    }
     row("Producer", a.source.as_str().into());
     row("Evidence", a.evidence.as_str().into());
     row("Trace", esc(&a.trace_id.to_string()));

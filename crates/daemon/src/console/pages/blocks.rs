@@ -8,8 +8,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::Utc;
 
-use super::{Flash, View, flash};
+use super::{View, flash};
 use crate::console::html::{csrf_field, esc, time};
+use crate::console::request::Flash;
 use crate::shared::Shared;
 
 /// `fleet:<node>: <reason>` (a block applied for another node) → (node, reason).

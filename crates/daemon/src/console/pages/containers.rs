@@ -9,8 +9,9 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use ironpost_core::AlertSource;
 
-use super::{Flash, LIMIT_MAX, View, error_p, flash};
+use super::{View, error_p, flash};
 use crate::console::html::{csrf_field, esc, time};
+use crate::console::request::{Flash, LIMIT_MAX};
 use crate::shared::Shared;
 
 const LOGIN_TO_RESTORE: &str = "<p class=\"hint\"><a href=\"/login?next=/containers\">Log in</a> with the console token (or open <code>ironpost-cli console login</code>'s link) to restore a container.</p>";

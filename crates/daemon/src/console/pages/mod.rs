@@ -9,7 +9,6 @@ use std::sync::Arc;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ironpost_store::{StoreError, StoreReader};
-use serde::Deserialize;
 
 use super::Console;
 use super::auth::{SessionView, session};
@@ -28,9 +27,7 @@ pub(crate) use containers::{containers, sbom};
 pub(crate) use overview::overview;
 pub(crate) use rules::rules;
 
-/// Rows an alert list shows unless `limit` asks for another number (at most `LIMIT_MAX`).
-const LIMIT_DEFAULT: usize = 100;
-const LIMIT_MAX: usize = 1000;
+use super::request::Flash;
 
 /// The page being answered: the console, the viewer's session (if logged in), and the page's
 /// title and navigation entry.
@@ -96,13 +93,6 @@ fn error_p(e: &StoreError) -> String {
         "<p class=\"error\">{}</p>",
         esc(&ironpost_core::error_chain(e))
     )
-}
-
-/// The outcome of the last mutation, passed in the redirect's query (`?done=` / `?failed=`).
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct Flash {
-    done: Option<String>,
-    failed: Option<String>,
 }
 
 fn flash(f: &Flash) -> String {

@@ -7,8 +7,9 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 
-use super::{LIMIT_MAX, View};
+use super::View;
 use crate::console::html::{esc, time, url_enc};
+use crate::console::request::LIMIT_MAX;
 use crate::shared::Shared;
 
 /// A metric's value from the registry (summed over its label sets), if registered.
