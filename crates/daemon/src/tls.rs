@@ -179,15 +179,20 @@ async fn accept_loop(
         };
         let (acceptor, refused, ready) = (acceptor.clone(), refused.clone(), ready.clone());
         tokio::spawn(async move {
-            let shake = tokio::time::timeout(limits.timeout, acceptor.accept(stream)).await;
+            // Counted before the connection is closed (the peer may look at the counter as soon
+            // as it sees the close): the handshake future, which owns the connection, is dropped
+            // only after the match, and a failed one hands the connection back.
+            let mut shake = std::pin::pin!(acceptor.accept(stream).into_fallible());
+            let result = tokio::time::timeout(limits.timeout, &mut shake).await;
             drop(slot);
-            match shake {
+            match result {
                 Ok(Ok(tls)) => {
                     let _ = ready.send((tls, peer)).await;
                 }
-                Ok(Err(e)) => {
+                Ok(Err((e, tcp))) => {
                     refused.with_label_values(&["error"]).inc();
                     debug!(%peer, error = %e, "http listener: TLS handshake failed");
+                    drop(tcp);
                 }
                 Err(_) => {
                     refused.with_label_values(&["timeout"]).inc();
