@@ -263,8 +263,11 @@ at; echo "the neighbour $CTR still serves: $($DOCKER inspect -f '{{.State.Status
 step "Attack 4: an exploit in $APP ($APP_IP): its web server spawns a shell that scans $CTR"
 at; echo "the injected command runs through sh -c under /usr/sbin/nginx: 40 ports probed at once"
 # busybox nc has no -z: a connect with nothing to send. The probes run in parallel, as a scanner's
-# would, so the scan is out before the first detection disconnects the container.
-$DOCKER exec "$APP" /usr/sbin/nginx "for p in \$(seq 1 40); do (echo | nc -w 1 $VICTIM \$p) & done; wait" >/dev/null 2>&1 || true
+# would, so the scan is out before the first detection disconnects the container. Each is bounded
+# (busybox timeout): a connection the disconnect cuts off would otherwise wait forever for its
+# peer (nc -w bounds only the connect).
+timeout 30 $DOCKER exec "$APP" /usr/sbin/nginx \
+  "for p in \$(seq 1 40); do (echo | timeout 3 nc -w 1 $VICTIM \$p) & done; wait" >/dev/null 2>&1 || true
 app_alerted() { cli alerts list --rule proc_web_server_shell --output json | grep -q "\"$APP\""; }
 wait_until 30 app_alerted || { cli alerts list; tail -20 "$WORK/daemon.log"; exit 1; }
 at; echo "from the process (the kernel's exec events; the container is the actor):"; cli alerts list --rule proc_web_server_shell
