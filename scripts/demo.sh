@@ -24,7 +24,8 @@
 #      detected from the process (the process monitor's exec events raise proc_web_server_shell
 #      naming that container) and from the packets (the XDP program, also attached to the app's
 #      host-side veth through ebpf.extra_interfaces, sees its SYNs and raises port_scan from
-#      .30, an address the guard maps to the container); the guard disconnects it.
+#      .30, the container's address); the guard disconnects it on whichever alert comes first
+#      (the name in the process alert, or the source address while the container still has it).
 # Everything is removed at the end.
 set -euo pipefail
 
@@ -273,7 +274,7 @@ wait_until 30 app_alerted || { cli alerts list; tail -20 "$WORK/daemon.log"; exi
 at; echo "from the process (the kernel's exec events; the container is the actor):"; cli alerts list --rule proc_web_server_shell
 app_scan_alerted() { cli alerts list --rule port_scan --src "$APP_IP" --output json | grep -q '"port_scan"'; }
 wait_until 15 app_scan_alerted || { cli alerts list; cli stats; tail -20 "$WORK/daemon.log"; exit 1; }
-at; echo "from the packets (XDP on $APP_VETH; the guard maps $APP_IP to $APP):"; cli alerts list --rule port_scan --src "$APP_IP"
+at; echo "from the packets (XDP on $APP_VETH, $APP's host-side veth; $APP_IP is $APP's address):"; cli alerts list --rule port_scan --src "$APP_IP"
 app_disconnected() { [ -z "$($DOCKER inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}' "$APP")" ]; }
 wait_until 15 app_disconnected || { cli actions list; tail -20 "$WORK/daemon.log"; exit 1; }
 at; echo "container action: $APP is disconnected from every network"
