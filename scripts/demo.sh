@@ -7,9 +7,12 @@
 #                                                                         + a real sshd in its netns
 #                                                              bridge──▶ compromised container
 #                                                                         198.18.66.20
+#                     exploited web app 198.18.66.30 ──veth──▶ vethXXXX [XDP] ──bridge
 #
 # ironpost-daemon runs on embedded defaults (SQLite) plus environment overrides: XDP on the
-# attacker's bridge port, the log pipeline tailing sshd's own log file (declared trusted: only sshd
+# attacker's bridge port and on the web app container's host-side veth (traffic between two
+# containers is forwarded by the bridge from port to port: XDP on the bridge device itself would
+# not see it), the log pipeline tailing sshd's own log file (declared trusted: only sshd
 # writes it), the responder (verified alerts block their source in XDP) and the container guard (a
 # policy disconnects the container that attacks). The story:
 #   1. an SSH brute force (hydra) from .200: sshd's lines are verified evidence, .200 is blocked;
@@ -18,8 +21,11 @@
 #   3. a compromised container brute-forces its neighbour's sshd: the guard disconnects it from
 #      the network; the neighbour keeps serving;
 #   4. an exploited web app (container .30) whose server spawns a shell that scans its neighbour:
-#      the process monitor's exec events raise proc_web_server_shell naming that container, and
-#      the guard disconnects it.
+#      detected from the process (the process monitor's exec events raise proc_web_server_shell
+#      naming that container) and from the packets (the XDP program, also attached to the app's
+#      host-side veth through ebpf.extra_interfaces, sees its SYNs and raises port_scan from
+#      .30, the container's address); the guard disconnects it on whichever alert comes first
+#      (the name in the process alert, or the source address while the container still has it).
 # Everything is removed at the end.
 set -euo pipefail
 
@@ -127,6 +133,12 @@ $DOCKER run -d --name "$BAD" --network "$NET" --ip "$BAD_IP" ironpost-test-bb sl
 # command injection in a web application would.
 $DOCKER run -d --name "$APP" --network "$NET" --ip "$APP_IP" ironpost-test-bb sh -c \
   'mkdir -p /usr/sbin && printf "#!/bin/sh\nsh -c \"\$1\"\necho served\n" >/usr/sbin/nginx && chmod +x /usr/sbin/nginx && exec sleep 3600' >/dev/null
+# The app's host-side veth: the peer of its eth0 (whose iflink is that peer's ifindex). The XDP
+# program watches it too (ebpf.extra_interfaces), so the app's packets to its neighbours are seen.
+APP_IFINDEX=$($DOCKER exec "$APP" cat /sys/class/net/eth0/iflink)
+APP_VETH=$(ip -o link show | awk -F': ' -v i="$APP_IFINDEX" '$1 == i { sub(/@.*/, "", $2); print $2 }')
+[ -n "$APP_VETH" ] || { echo "demo: no host interface with ifindex $APP_IFINDEX (the peer of $APP's eth0)" >&2; exit 1; }
+export IRONPOST_EBPF_EXTRA_INTERFACES="$APP_VETH"
 ip netns add "$NS"
 ip link add ipdemo-a0 type veth peer name "$HOST_IF"
 ip link set ipdemo-a0 netns "$NS"
@@ -135,7 +147,7 @@ ip -n "$NS" addr add "$BRUTER/24" dev ipdemo-a0
 ip -n "$NS" addr add "$SCANNER/24" dev ipdemo-a0
 ip -n "$NS" link set lo up
 ip -n "$NS" link set ipdemo-a0 up
-echo "container $CTR at $VICTIM (busybox httpd), container $BAD at $BAD_IP; attacker namespace $NS ($BRUTER, $SCANNER)"
+echo "container $CTR at $VICTIM (busybox httpd), container $BAD at $BAD_IP, container $APP at $APP_IP (host-side veth $APP_VETH); attacker namespace $NS ($BRUTER, $SCANNER)"
 
 # A real sshd in the container's network namespace. It logs through a private /dev/log to
 # busybox syslogd, which writes the auth log the daemon tails.
@@ -181,7 +193,7 @@ filters.container_names = ["ironpost-demo-*"]
 action = "network_disconnect"
 EOF
 
-step "Starting ironpost-daemon (SQLite under $WORK/data, XDP on $HOST_IF)"
+step "Starting ironpost-daemon (SQLite under $WORK/data, XDP on $HOST_IF and $APP_VETH)"
 "$DAEMON" --defaults >"$WORK/daemon.log" 2>&1 &
 DAEMON_PID=$!
 healthy() { curl -fsS "http://$(http)/health" | grep -q '^{"status":"healthy"'; }
@@ -250,14 +262,23 @@ if ! curl -fsS --max-time 5 "http://$VICTIM/" | grep -q "protected service"; the
 at; echo "the neighbour $CTR still serves: $($DOCKER inspect -f '{{.State.Status}}' "$CTR"), GET http://$VICTIM/ answers"
 
 step "Attack 4: an exploit in $APP ($APP_IP): its web server spawns a shell that scans $CTR"
-at; echo "the injected command runs through sh -c under /usr/sbin/nginx"
-$DOCKER exec "$APP" /usr/sbin/nginx "for p in 21 22 23 25 80 443 3306 8080; do nc -w 1 -z $VICTIM \$p; done" >/dev/null 2>&1 || true
+at; echo "the injected command runs through sh -c under /usr/sbin/nginx: 40 ports probed at once"
+# busybox nc has no -z: a connect with nothing to send. The probes run in parallel, as a scanner's
+# would, so the scan is out before the first detection disconnects the container. Each is bounded
+# (busybox timeout): a connection the disconnect cuts off would otherwise wait forever for its
+# peer (nc -w bounds only the connect).
+timeout 30 $DOCKER exec "$APP" /usr/sbin/nginx \
+  "for p in \$(seq 1 40); do (echo | timeout 3 nc -w 1 $VICTIM \$p) & done; wait" >/dev/null 2>&1 || true
 app_alerted() { cli alerts list --rule proc_web_server_shell --output json | grep -q "\"$APP\""; }
 wait_until 30 app_alerted || { cli alerts list; tail -20 "$WORK/daemon.log"; exit 1; }
-at; echo "alert (from the kernel's exec events; the container is the actor):"; cli alerts list --rule proc_web_server_shell
+at; echo "from the process (the kernel's exec events; the container is the actor):"; cli alerts list --rule proc_web_server_shell
+app_scan_alerted() { cli alerts list --rule port_scan --src "$APP_IP" --output json | grep -q '"port_scan"'; }
+wait_until 15 app_scan_alerted || { cli alerts list; cli stats; tail -20 "$WORK/daemon.log"; exit 1; }
+at; echo "from the packets (XDP on $APP_VETH, $APP's host-side veth; $APP_IP is $APP's address):"; cli alerts list --rule port_scan --src "$APP_IP"
 app_disconnected() { [ -z "$($DOCKER inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}' "$APP")" ]; }
 wait_until 15 app_disconnected || { cli actions list; tail -20 "$WORK/daemon.log"; exit 1; }
 at; echo "container action: $APP is disconnected from every network"
+cli isolate list
 if ! curl -fsS --max-time 5 "http://$VICTIM/" | grep -q "protected service"; then echo "UNEXPECTED: $CTR stopped serving"; exit 1; fi
 at; echo "the scanned $CTR still serves: $($DOCKER inspect -f '{{.State.Status}}' "$CTR")"
 

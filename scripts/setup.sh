@@ -76,6 +76,15 @@ if ! cargo deb --version 2>/dev/null | grep -qF "$CARGO_DEB_VERSION"; then
   env -u CARGO_TARGET_DIR cargo install --quiet --locked cargo-deb --version "$CARGO_DEB_VERSION"
 fi
 
+# cargo-auditable for the sbom tests' real `cargo auditable build` (crates/cli/tests/sbom_image.rs:
+# a Rust binary whose `.dep-v0` section lists its crates). Pinned: 0.7.7 builds on Rust 1.95; about
+# 4 minutes of compiling on a cold machine, once (kept in ~/.cargo/bin).
+CARGO_AUDITABLE_VERSION=0.7.7
+if ! cargo install --list 2>/dev/null | grep -qxF "cargo-auditable v$CARGO_AUDITABLE_VERSION:"; then
+  echo "setup: installing cargo-auditable $CARGO_AUDITABLE_VERSION"
+  env -u CARGO_TARGET_DIR cargo install --quiet --locked cargo-auditable --version "$CARGO_AUDITABLE_VERSION"
+fi
+
 # cargo-fuzz for scripts/fuzz.sh (`make fuzz`, and the smoke pass of `make test`). Pinned: 0.13.2
 # builds on Rust 1.95; the instrumented builds it runs need RUSTC_BOOTSTRAP=1 (scripts/fuzz.sh).
 CARGO_FUZZ_VERSION=0.13.2

@@ -153,6 +153,17 @@ fn stats_text(s: &EngineStats) -> String {
             (false, _) => "not attached",
         }
     );
+    for e in &s.extra_interfaces {
+        out.push_str(&format!(
+            "extra interface {} ({})\n",
+            e.interface,
+            match (e.attached, &e.note) {
+                (true, _) => "XDP attached, not pinned".to_owned(),
+                (false, Some(note)) => format!("not attached: {note}"),
+                (false, None) => "not attached".to_owned(),
+            }
+        ));
+    }
     if let Some(dir) = &s.pin_dir {
         out.push_str(&format!("pins in {dir}\n"));
     }

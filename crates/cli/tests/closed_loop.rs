@@ -4,8 +4,10 @@
 //! the responder and the container guard. Asserts on the final state the script dumps as JSON:
 //! verified and spoofable alerts, the one block (linked to its alert), no bystander blocked, drop
 //! counters, ActionEvents, the compromised container disconnected and its neighbour untouched,
-//! and the exploited web app (its server spawned a shell: the process monitor's exec events)
-//! named as the actor of `proc_web_server_shell` and disconnected.
+//! and the exploited web app (its server spawned a shell that scanned its neighbour) seen from the
+//! process (the process monitor's exec events: named as the actor of `proc_web_server_shell`) and
+//! from the packets (XDP on its host-side veth, `ebpf.extra_interfaces`: `port_scan` from its
+//! address), and disconnected.
 
 #![allow(clippy::unwrap_used)]
 
@@ -144,6 +146,15 @@ fn brute_force_is_blocked_decoys_block_nobody_and_the_compromised_container_is_d
             .any(|a| a["rule_id"] == "proc_web_server_shell" && a["evidence"] == "verified"),
         "{app_alerts:?}"
     );
+    // And from the packets: the XDP program on the app's host-side veth saw its SYNs to the
+    // neighbour (container to container, over the bridge).
+    let app_scan = find("port_scan", "198.18.66.30");
+    assert_eq!(app_scan["evidence"], "spoofable", "{app_scan}");
+    assert_eq!(app_scan["entities"]["dst_ip"], "198.18.66.10");
+    let app_alerts: Vec<&Value> = app_alerts
+        .into_iter()
+        .chain(std::iter::once(app_scan))
+        .collect();
     let app_disconnect = app_alerts
         .iter()
         .flat_map(|a| of(a))

@@ -408,3 +408,216 @@ fn packet_events_feed_the_log_rules() {
     assert_eq!(a[0]["entities"]["src_ip"], ATTACKER_IP);
     assert_eq!(a[0]["source"], "log_pipeline");
 }
+
+/// A third namespace joined to the victim's by a veth pair made after the daemon started: the
+/// victim's end is one of `ebpf.extra_interfaces` (as a container's host-side veth would be).
+struct Neighbour {
+    ns: String,
+    /// The victim's end, the extra interface.
+    victim_end: String,
+}
+
+const NEIGHBOUR_IP: &str = "198.18.8.1";
+const VICTIM_SIDE_IP: &str = "198.18.8.2";
+
+impl Neighbour {
+    fn name(lab: &Lab) -> (String, String) {
+        let id = std::process::id() % 100_000;
+        (format!("{}-n", lab.attacker), format!("ipn{id}"))
+    }
+
+    fn create(lab: &Lab) -> Neighbour {
+        let (ns, victim_end) = Self::name(lab);
+        let other = format!("ipm{}", std::process::id() % 100_000);
+        let n = Neighbour { ns, victim_end };
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "add", &n.ns])
+            .output();
+        for args in [
+            vec![
+                "ip",
+                "-n",
+                &lab.victim,
+                "link",
+                "add",
+                &n.victim_end,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &other,
+            ],
+            vec![
+                "ip",
+                "-n",
+                &lab.victim,
+                "link",
+                "set",
+                &other,
+                "netns",
+                &n.ns,
+            ],
+            vec![
+                "ip",
+                "-n",
+                &lab.victim,
+                "addr",
+                "add",
+                &format!("{VICTIM_SIDE_IP}/24"),
+                "dev",
+                &n.victim_end,
+            ],
+            vec![
+                "ip",
+                "-n",
+                &n.ns,
+                "addr",
+                "add",
+                &format!("{NEIGHBOUR_IP}/24"),
+                "dev",
+                &other,
+            ],
+            vec!["ip", "-n", &lab.victim, "link", "set", &n.victim_end, "up"],
+            vec!["ip", "-n", &n.ns, "link", "set", &other, "up"],
+            vec!["ip", "-n", &n.ns, "link", "set", "lo", "up"],
+        ] {
+            let o = std::process::Command::new(args[0])
+                .args(&args[1..])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
+        }
+        n
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new("ip")
+            .args(["netns", "exec", &self.ns])
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn ping(&self) -> bool {
+        self.run(&["ping", "-c", "1", "-W", "1", "-n", "-q", VICTIM_SIDE_IP])
+            .status
+            .success()
+    }
+
+    /// Deletes the veth pair (both ends go).
+    fn unplug(&self, lab: &Lab) {
+        let o = std::process::Command::new("ip")
+            .args(["-n", &lab.victim, "link", "del", &self.victim_end])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    }
+}
+
+impl Drop for Neighbour {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.ns])
+            .output();
+    }
+}
+
+/// `extra_interfaces` entry `name` of `stats`: (attached, note).
+fn extra(d: &Daemon, name: &str) -> Option<(bool, String)> {
+    let s = stats(d);
+    let e = s["extra_interfaces"]
+        .as_array()?
+        .iter()
+        .find(|e| e["interface"] == name)?
+        .clone();
+    Some((
+        e["attached"].as_bool()?,
+        e["note"].as_str().unwrap_or_default().to_owned(),
+    ))
+}
+
+#[test]
+fn extra_interfaces_are_watched_and_enforced_when_they_appear_and_again_after_they_return() {
+    let lab = Lab::new("xtra");
+    let (_, victim_end) = Neighbour::name(&lab);
+    let d = start_in_victim(
+        &lab,
+        tempfile::tempdir().unwrap(),
+        &[("IRONPOST_EBPF_EXTRA_INTERFACES", victim_end.as_str())],
+    );
+    // Not there yet: waited for, the module stays healthy on its main interface.
+    assert_eq!(
+        extra(&d, &victim_end),
+        Some((false, "not found; waiting for it".to_owned()))
+    );
+    let n = Neighbour::create(&lab);
+    wait_for(10, "the program to attach to the new interface", || {
+        (extra(&d, &victim_end)?.0).then_some(())
+    });
+    let o = run(d.cli().args(["stats"]));
+    assert!(
+        text(&o.stdout).contains(&format!(
+            "extra interface {victim_end} (XDP attached, not pinned)"
+        )),
+        "{}",
+        text(&o.stdout)
+    );
+
+    // The same detectors see a scan arriving there, and name its source.
+    let o = n.run(&[
+        "nmap",
+        "-sS",
+        "-p",
+        "1-200",
+        "--max-rate",
+        "2000",
+        "-n",
+        "-Pn",
+        VICTIM_SIDE_IP,
+    ]);
+    assert!(o.status.success(), "nmap: {}", text(&o.stderr));
+    let alerts = wait_for(15, "a port_scan alert from the neighbour", || {
+        let a: Vec<_> = alerts_of(&d, "port_scan")
+            .into_iter()
+            .filter(|a| a["entities"]["src_ip"] == NEIGHBOUR_IP)
+            .collect();
+        (!a.is_empty()).then_some(a)
+    });
+    assert_eq!(alerts[0]["entities"]["dst_ip"], VICTIM_SIDE_IP);
+    assert!(
+        alerts_of(&d, "port_scan")
+            .iter()
+            .all(|a| a["entities"]["src_ip"] == NEIGHBOUR_IP),
+        "nothing came from the main interface"
+    );
+
+    // And the same blocklist drops there.
+    assert!(n.ping(), "the neighbour is answered before a block");
+    let o = run(d
+        .cli()
+        .args(["block", "add", NEIGHBOUR_IP, "--reason", "test block"]));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(!n.ping(), "the block drops on the extra interface");
+    let b = blocks(&d);
+    assert!(b[0]["hits"].as_u64().unwrap() >= 1, "{b:?}");
+    let o = run(d.cli().args(["block", "remove", NEIGHBOUR_IP]));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+
+    // Unplugged: the attachment went with the interface; plugged again (another ifindex under
+    // the same name): attached again.
+    n.unplug(&lab);
+    wait_for(10, "the vanished interface to show as not attached", || {
+        (!extra(&d, &victim_end)?.0).then_some(())
+    });
+    drop(n);
+    let n = Neighbour::create(&lab);
+    wait_for(10, "the program to attach to the interface again", || {
+        (extra(&d, &victim_end)?.0).then_some(())
+    });
+    assert!(n.ping(), "the neighbour is answered again");
+    let o = run(d.cli().args(["block", "add", NEIGHBOUR_IP]));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(!n.ping(), "the re-attached program enforces the blocklist");
+    assert_eq!(stats(&d)["attached"], true);
+}

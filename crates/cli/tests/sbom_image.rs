@@ -8,6 +8,9 @@
 //! standard library built into it is found, by the CLI and by the daemon.
 //! The engine's export, `docker save`'s tar and an OCI layout converted from it give the same
 //! inventory and findings; `sbom generate --image` writes the image's CycloneDX and SPDX.
+//! A Rust program built here by the real `cargo auditable` (scripts/setup.sh installs it), offline,
+//! with two crates from the local registry, in an image of its own: exactly those crates and
+//! versions are inventoried from its `.dep-v0` section, and a hand-written advisory matches one.
 
 #![allow(clippy::unwrap_used)]
 
@@ -419,4 +422,148 @@ fn daemon_scans_the_engines_images_and_stores_alerts() {
         metrics.contains("ironpost_sbom_scans_total{result=\"ok\"} 1"),
         "{metrics}"
     );
+}
+
+/// The crates the auditable program depends on (none has dependencies of its own), each pinned
+/// to the version the workspace's own Cargo.lock has: the workspace's build put it in the local
+/// registry, so `--offline` resolves it.
+fn audited() -> Vec<(&'static str, String)> {
+    let lock = std::fs::read_to_string(common::repo_root().join("Cargo.lock")).unwrap();
+    ["itoa", "memchr"]
+        .into_iter()
+        .map(|name| {
+            let at = lock
+                .find(&format!("name = \"{name}\"\nversion = \""))
+                .unwrap_or_else(|| panic!("{name} is not in the workspace's Cargo.lock"));
+            let version = lock[at..].lines().nth(1).unwrap();
+            let version = version
+                .trim_start_matches("version = \"")
+                .trim_end_matches('"');
+            (name, version.to_owned())
+        })
+        .collect()
+}
+
+/// A Rust program built by `cargo auditable build --offline --release` in `dir`, its target
+/// directory there too; the binary's path.
+fn cargo_auditable_binary(dir: &Path) -> PathBuf {
+    let src = dir.join("app");
+    std::fs::create_dir_all(src.join("src")).unwrap();
+    let deps: String = audited()
+        .iter()
+        .map(|(name, version)| format!("{name} = \"={version}\"\n"))
+        .collect();
+    std::fs::write(
+        src.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"ironpost-auditable-app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
+             publish = false\n\n[dependencies]\n{deps}\n[workspace]\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("src/main.rs"),
+        "fn main() {\n    let mut b = itoa::Buffer::new();\n    \
+         println!(\"{} {:?}\", b.format(42), memchr::memchr(b'x', b\"axb\"));\n}\n",
+    )
+    .unwrap();
+    let target = dir.join("target");
+    let o = run(Command::new("cargo")
+        .args(["auditable", "build", "--offline", "--release", "--quiet"])
+        .current_dir(&src)
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS"));
+    assert!(
+        o.status.success(),
+        "cargo auditable build (scripts/setup.sh installs cargo-auditable): {}",
+        text(&o.stderr)
+    );
+    target.join("release/ironpost-auditable-app")
+}
+
+#[test]
+fn a_cargo_auditable_binary_is_inventoried_from_its_section_and_matched() {
+    let work = tempfile::tempdir().unwrap();
+    let ctx = work.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    let bin = cargo_auditable_binary(work.path());
+    let bytes = std::fs::read(&bin).unwrap();
+    assert!(
+        bytes.windows(8).any(|w| w == b".dep-v0\0"),
+        "cargo auditable wrote no .dep-v0 section"
+    );
+    std::fs::copy(&bin, ctx.join("app")).unwrap();
+    // Only the binary: no Cargo.lock or source in the image to find the crates from.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM scratch\nCOPY app /usr/local/bin/app\n",
+    )
+    .unwrap();
+    let tag = format!("ironpost-auditable-{}", std::process::id());
+    let _img = Image(tag.clone());
+    docker(&["build", "-q", "-t", &tag, &ctx.display().to_string()]);
+
+    // Hand-written advisories: itoa before the next patch release (affected), memchr fixed at
+    // the version built in (not affected).
+    let versions = audited();
+    let (itoa, memchr) = (&versions[0].1, &versions[1].1);
+    let (major_minor, patch) = itoa.rsplit_once('.').unwrap();
+    let next = format!("{major_minor}.{}", patch.parse::<u64>().unwrap() + 1);
+    let osv = work.path().join("osv");
+    std::fs::create_dir_all(&osv).unwrap();
+    for (id, name, fixed) in [
+        ("TEST-AUD-ITOA", "itoa", next.as_str()),
+        ("TEST-AUD-MEMCHR", "memchr", memchr.as_str()),
+    ] {
+        let rec = json!({
+            "schema_version": "1.6.0", "id": id, "modified": "2026-12-01T00:00:00Z",
+            "summary": format!("{name} before {fixed}"),
+            "affected": [{"package": {"ecosystem": "crates.io", "name": name},
+                "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": fixed}]}]}]
+        });
+        std::fs::write(osv.join(format!("{id}.json")), rec.to_string()).unwrap();
+    }
+    let db = work.path().join("db");
+    let o = run(cli().args(["db", "import", "--db"]).arg(&db).arg(&osv));
+    assert!(o.status.success(), "db import: {}", text(&o.stderr));
+
+    let r = scan(&db, &[&tag]);
+    let want: BTreeSet<(String, String, String)> =
+        [("TEST-AUD-ITOA".to_owned(), "itoa".to_owned(), itoa.clone())].into();
+    assert_eq!(findings(&r), want, "{r}");
+    assert_eq!(r["packages"], 2, "{r}");
+    let lockfiles: Vec<&str> = r["lockfiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(lockfiles, ["/usr/local/bin/app"]);
+
+    // The inventory: exactly the two crates, at the versions built in (the program itself is
+    // the root, a local package: not a component).
+    let o = run(cli().args([
+        "sbom",
+        "generate",
+        "--image",
+        &tag,
+        "--format",
+        "cyclonedx",
+        "--output",
+        "-",
+    ]));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let purls: BTreeSet<String> = doc["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["purl"].as_str().map(str::to_owned))
+        .collect();
+    let expected: BTreeSet<String> = audited()
+        .iter()
+        .map(|(name, version)| format!("pkg:cargo/{name}@{version}"))
+        .collect();
+    assert_eq!(purls, expected);
 }

@@ -3,7 +3,8 @@
 //! "OK" band, and the daemon does its job inside exactly the unit's capability bounding set with
 //! no_new_privs, as systemd would start it: XDP attached and dropping a blocked source, the log
 //! pipeline following the journal, the responder and the container guard against the real
-//! dockerd, every module healthy. (These machines have no systemd as PID 1; `setpriv` applies the
+//! dockerd, the process monitor reporting real execs and watched-file writes (on this kernel, which
+//! refuses fentry, through its file hook's tracefs fallback), every module healthy. (These machines have no systemd as PID 1; `setpriv` applies the
 //! unit's capabilities instead.)
 
 #![allow(clippy::unwrap_used)]
@@ -13,7 +14,7 @@ mod common;
 use std::process::Command;
 
 use common::sshd::ensure_journald;
-use common::{ATTACKER_IP, Daemon, Lab, bin, ebpf_env, repo_root, run, text, wait_for};
+use common::{ATTACKER_IP, Daemon, Lab, bin, ebpf_env, lab_get, repo_root, run, text, wait_for};
 
 fn unit_text() -> String {
     std::fs::read_to_string(repo_root().join("deploy/systemd/ironpost.service")).unwrap()
@@ -104,6 +105,8 @@ fn the_daemon_works_inside_the_units_capabilities() {
     let policies = dir.path().join("policies");
     std::fs::create_dir_all(&policies).unwrap();
     let rules = repo_root().join("rules");
+    let watched = tempfile::tempdir().unwrap();
+    let watched_list = format!("[\"{}\"]", watched.path().display());
     let env = ebpf_env(&lab);
     let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     all.extend_from_slice(&[
@@ -113,7 +116,15 @@ fn the_daemon_works_inside_the_units_capabilities() {
         ("IRONPOST_LOG_PIPELINE_RULES_DIR", rules.to_str().unwrap()),
         ("IRONPOST_CONTAINER_ENABLED", "true"),
         ("IRONPOST_CONTAINER_POLICY_PATH", policies.to_str().unwrap()),
+        ("IRONPOST_PROCESS_MONITOR_ENABLED", "true"),
+        (
+            "IRONPOST_PROCESS_MONITOR_WATCHED_PATHS",
+            watched_list.as_str(),
+        ),
     ]);
+    // `ip netns exec` mounts a sysfs of the namespace's own on /sys, without the tracefs on
+    // /sys/kernel/tracing. The unit has systemd mount it (sys-kernel-tracing.mount) rather than
+    // grant the daemon CAP_SYS_ADMIN to do so: done here as root, before the capabilities drop.
     let d = Daemon::start_wrapped(
         dir,
         &[
@@ -121,6 +132,10 @@ fn the_daemon_works_inside_the_units_capabilities() {
             "netns",
             "exec",
             &lab.victim,
+            "sh",
+            "-c",
+            "mount -t tracefs tracefs /sys/kernel/tracing && exec \"$@\"",
+            "sh",
             "setpriv",
             "--no-new-privs",
             "--inh-caps",
@@ -146,20 +161,53 @@ fn the_daemon_works_inside_the_units_capabilities() {
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
         let modules = v["status"]["modules"].as_array()?.clone();
         let names: Vec<&str> = modules.iter().filter_map(|m| m["name"].as_str()).collect();
-        for want in ["store", "ebpf", "log_pipeline", "container_guard"] {
+        for want in [
+            "store",
+            "ebpf",
+            "log_pipeline",
+            "container_guard",
+            "process_monitor",
+        ] {
             assert!(
                 names.contains(&want),
                 "{want} not running: {v}\n{}",
                 d.log()
             );
         }
-        modules
-            .iter()
-            .all(|m| m["health"]["status"] == "healthy")
-            .then_some(())
+        let healthy = modules.iter().all(|m| m["health"]["status"] == "healthy");
+        if !healthy {
+            println!("{modules:?}");
+        }
+        healthy.then_some(())
     });
     assert!(lab.ping(), "the attacker reaches the host before the block");
     let o = run(d.cli().args(["block", "add", ATTACKER_IP, "--ttl", "1h"]));
     assert!(o.status.success(), "block add: {}", text(&o.stderr));
     assert!(!lab.ping(), "XDP drops the blocked source");
+
+    // The process monitor sees execs and, through whichever file hook this kernel allows (the
+    // syscall tracepoints, through tracefs, where fentry is refused), a write under a watched
+    // directory.
+    let hook = d
+        .log()
+        .lines()
+        .find(|l| l.contains("process probes attached"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no `process probes attached` line:\n{}", d.log()));
+    println!("{hook}");
+    let count = |metrics: &str, kind: &str| -> u64 {
+        let prefix = format!("ironpost_process_monitor_events_total{{kind=\"{kind}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix)?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    wait_for(15, "an exec and a watched-file write reported", || {
+        std::fs::write(watched.path().join("unit-test"), b"x").unwrap();
+        let o = Command::new("/bin/true").status().unwrap();
+        assert!(o.success());
+        let (code, metrics) = lab_get(&lab, &d, "/metrics");
+        assert_eq!(code, 200);
+        (count(&metrics, "exec") > 0 && count(&metrics, "file_open") > 0).then_some(())
+    });
 }

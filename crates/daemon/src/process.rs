@@ -15,15 +15,15 @@ use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use ironpost_container_guard::GuardHandle;
 use ironpost_core::metrics::{self, prometheus};
-use ironpost_core::{BoxFuture, ContainerRef, Health, Module, ModuleError, error_chain};
-use ironpost_log_pipeline::source::process::{ProcessCategory, ProcessRecord};
+use ironpost_core::{BoxFuture, Health, Module, ModuleError, error_chain};
+use ironpost_log_pipeline::source::process::{ContainerNames, ProcessRecord, RecordBuilder};
 use ironpost_process_monitor::{
-    ContainerMap, Event, EventReader, LoadOptions, Metrics, ProcessInfo, ProcessMonitor,
-    ProcessMonitorConfig, ProcessTable, boot_ns_to_system_time, cgroup2_mounts,
+    ContainerMap, Event, EventReader, LoadOptions, Metrics, ProcessMonitor, ProcessMonitorConfig,
+    ProcessTable, cgroup2_mounts,
 };
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, watch};
@@ -36,8 +36,6 @@ const EVENT_BATCH: usize = 1024;
 const METRICS_TICK: Duration = Duration::from_secs(1);
 /// Least time between two lookups of an unknown container in the guard's inventory.
 const INVENTORY_RETRY: Duration = Duration::from_millis(500);
-/// Largest `/etc/passwd` read for account names.
-const PASSWD_MAX: u64 = 1 << 20;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -150,13 +148,12 @@ impl Module for ProcessModule {
             self.monitor = Some(monitor.clone());
             let reader = Reader {
                 monitor,
-                table,
-                containers: ContainerMap::with_roots(
-                    roots,
-                    ironpost_process_monitor::DEFAULT_MIN_RESCAN,
+                builder: RecordBuilder::new(
+                    table,
+                    ContainerMap::with_roots(roots, ironpost_process_monitor::DEFAULT_MIN_RESCAN),
+                    Names::new(self.guard.clone()),
+                    Path::new("/etc/passwd"),
                 ),
-                names: Names::new(self.guard.clone()),
-                users: read_passwd(Path::new("/etc/passwd")),
                 records: self.records.clone(),
                 dropped: self.dropped.clone(),
                 health: self.health.clone(),
@@ -233,33 +230,16 @@ impl Names {
     }
 }
 
-/// The host's account names by uid (`/etc/passwd`, at most 1 MiB; malformed lines skipped).
-fn read_passwd(path: &Path) -> HashMap<u32, String> {
-    use std::io::Read;
-    let mut text = String::new();
-    let ok = std::fs::File::open(path)
-        .and_then(|f| f.take(PASSWD_MAX).read_to_string(&mut text))
-        .is_ok();
-    if !ok {
-        return HashMap::new();
+impl ContainerNames for Names {
+    fn name_and_image(&mut self, id: &str) -> Option<(String, String)> {
+        self.of(id).cloned()
     }
-    text.lines()
-        .filter_map(|l| {
-            let mut f = l.split(':');
-            let name = f.next()?;
-            let uid = f.nth(1)?.parse().ok()?;
-            (!name.is_empty()).then(|| (uid, name.to_owned()))
-        })
-        .collect()
 }
 
 /// The reader task's state.
 struct Reader {
     monitor: Arc<Mutex<ProcessMonitor>>,
-    table: ProcessTable,
-    containers: ContainerMap,
-    names: Names,
-    users: HashMap<u32, String>,
+    builder: RecordBuilder<Names>,
     records: Option<mpsc::Sender<ProcessRecord>>,
     dropped: prometheus::IntCounter,
     health: Arc<Mutex<Health>>,
@@ -308,116 +288,24 @@ impl Reader {
         self.metrics.observe(
             &counters,
             bad_records,
-            self.table.len(),
-            self.table.evictions(),
-            self.containers.stats(),
+            self.builder.table().len(),
+            self.builder.table().evictions(),
+            self.builder.containers().stats(),
         );
     }
 
     fn on_event(&mut self, ev: &Event) {
-        self.table.apply(ev);
-        let category = match ev {
-            Event::Exec(_) => ProcessCategory::ProcessCreation,
-            Event::FileOpen(_) => ProcessCategory::FileEvent,
-            Event::Connect(_) => ProcessCategory::NetworkConnection,
-            Event::Exit(_) => return,
+        if self.records.is_none() {
+            self.builder.apply(ev);
+            return;
+        }
+        let Some(r) = self.builder.record(ev) else {
+            return;
         };
-        let Some(tx) = &self.records else { return };
-        let t = ev.task();
-        let micros = boot_ns_to_system_time(t.boot_ns)
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
-        let mut r = ProcessRecord::new(category, micros);
-        r.pid = t.pid;
-        r.ppid = t.ppid;
-        r.uid = t.uid;
-        let me = self.table.get(t.pid);
-        match ev {
-            Event::Exec(e) => {
-                // The table's name: a busybox re-exec of /proc/self/exe is named after its applet.
-                let exe = me.map_or(e.filename.as_str(), |p| p.exe.as_str());
-                r.image = absolute(exe, e.cwd.as_ref().map(|c| c.path.as_str()));
-                r.command_line = e.argv.join(" ");
-                r.current_directory = e.cwd.as_ref().map(|c| c.path.clone());
-            }
-            _ => {
-                if let Some(p) = me {
-                    r.image = p.exe.clone();
-                    r.command_line = p.argv.join(" ");
-                }
-            }
-        }
-        match ev {
-            Event::FileOpen(f) => r.target_filename = Some(f.path.clone()),
-            Event::Connect(c) => {
-                r.destination_ip = Some(c.daddr);
-                r.destination_port = Some(c.dport);
-            }
-            _ => {}
-        }
-        if let Some(parent) = self.table.get(t.ppid) {
-            r.parent_image = Some(parent.exe.clone());
-            r.parent_command_line = Some(parent_command_line(parent));
-        }
-        let container = self.containers.container_of(t.cgroup_id);
-        r.user = match (&container, t.uid) {
-            // A container has its own accounts: only root's name is the same everywhere.
-            (Some(_), 0) => Some("root".into()),
-            (Some(_), _) => None,
-            (None, uid) => self.users.get(&uid).cloned(),
-        };
-        if let Some(id) = container {
-            let known = self.names.of(&id).cloned();
-            r.container_image = known.as_ref().map(|(_, image)| image.clone());
-            r.container = Some(ContainerRef {
-                id: Some(id),
-                name: known.map(|(name, _)| name),
-            });
-        }
-        if tx.try_send(r).is_err() {
+        if let Some(tx) = &self.records
+            && tx.try_send(r).is_err()
+        {
             self.dropped.inc();
         }
-    }
-}
-
-fn parent_command_line(p: &ProcessInfo) -> String {
-    p.argv.join(" ")
-}
-
-/// An exec's filename made absolute with the working directory when it is relative (`./x`).
-fn absolute(filename: &str, cwd: Option<&str>) -> String {
-    match cwd {
-        Some(dir) if !filename.starts_with('/') => {
-            let f = filename.strip_prefix("./").unwrap_or(filename);
-            format!("{}/{f}", dir.trim_end_matches('/'))
-        }
-        _ => filename.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn relative_exec_names_become_absolute() {
-        assert_eq!(absolute("/bin/sh", Some("/tmp")), "/bin/sh");
-        assert_eq!(absolute("./run.sh", Some("/srv/")), "/srv/run.sh");
-        assert_eq!(absolute("x", None), "x");
-    }
-
-    #[test]
-    fn passwd_names_by_uid() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("passwd");
-        std::fs::write(
-            &p,
-            "root:x:0:0:root:/root:/bin/bash\nbroken\nwww-data:x:33:33::/var/www:/usr/sbin/nologin\n:x:5:5::/:/bin/sh\n",
-        )
-        .unwrap();
-        let u = read_passwd(&p);
-        assert_eq!(u.get(&0).map(String::as_str), Some("root"));
-        assert_eq!(u.get(&33).map(String::as_str), Some("www-data"));
-        assert_eq!(u.len(), 2);
     }
 }

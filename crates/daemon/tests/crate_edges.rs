@@ -14,7 +14,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("ironpost-proto", &["ironpost-core"]),
     ("ironpost-store", &["ironpost-core"]),
     ("ironpost-ebpf-engine", &["ironpost-core", "ironpost-proto"]),
-    ("ironpost-log-pipeline", &["ironpost-core"]),
+    (
+        "ironpost-log-pipeline",
+        &["ironpost-core", "ironpost-process-monitor"],
+    ),
     (
         "ironpost-container-guard",
         &["ironpost-core", "ironpost-proto"],

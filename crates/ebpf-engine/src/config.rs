@@ -265,6 +265,13 @@ pub struct EbpfConfig {
     pub enabled: bool,
     /// Interface the XDP program is attached to.
     pub interface: String,
+    /// More interfaces the same program watches, in the same `xdp_mode`, with the same
+    /// blocklists, rules, counters and detectors (e.g. a container's host-side veth, whose
+    /// traffic to its neighbours crosses a Docker bridge and never reaches `interface`). Each is
+    /// attached when it exists and re-attached within a second when it appears again; these
+    /// attachments are never pinned: they end with the daemon. At most 16, distinct from
+    /// `interface`.
+    pub extra_interfaces: Vec<String>,
     pub xdp_mode: XdpMode,
     /// Size in bytes of the ring buffer carrying packet events to userspace (power of two, ≥ 4096).
     pub ring_buffer_size: u32,
@@ -304,6 +311,7 @@ impl Default for EbpfConfig {
         EbpfConfig {
             enabled: false,
             interface: "eth0".into(),
+            extra_interfaces: Vec::new(),
             xdp_mode: XdpMode::Skb,
             ring_buffer_size: 256 * 1024,
             blocklist_max_entries: 10_000,
@@ -350,20 +358,52 @@ impl EbpfConfig {
 
 /// Linux interface names are at most 15 bytes (IFNAMSIZ - 1).
 const MAX_IFNAME: usize = 15;
+/// At most this many `extra_interfaces`.
+pub const MAX_EXTRA_INTERFACES: usize = 16;
+
+fn is_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_IFNAME
+        && !name.contains(['/', ' ', ':'])
+        && name != "."
+        && name != ".."
+}
 /// Upper bound of `events_per_second` and `events_burst`; keeps the kernel's token arithmetic
 /// (nano-tokens in a u64) far from overflow.
 pub const MAX_EVENT_RATE: u32 = 1_000_000;
 
 impl Validate for EbpfConfig {
     fn validate(&self, prefix: &str, issues: &mut Issues) {
-        if self.interface.is_empty()
-            || self.interface.len() > MAX_IFNAME
-            || self.interface.contains(['/', ' '])
-        {
+        if !is_ifname(&self.interface) {
             issues.push(
                 key(prefix, "interface"),
-                "must be a Linux interface name (1-15 bytes, no `/` or space)",
+                "must be a Linux interface name (1-15 bytes, no `/`, `:` or space)",
             );
+        }
+        if self.extra_interfaces.len() > MAX_EXTRA_INTERFACES {
+            issues.push(
+                key(prefix, "extra_interfaces"),
+                format!(
+                    "{} interfaces: at most {MAX_EXTRA_INTERFACES}",
+                    self.extra_interfaces.len()
+                ),
+            );
+        }
+        let mut seen = HashSet::new();
+        for (i, name) in self.extra_interfaces.iter().enumerate() {
+            let at = format!("{}[{i}]", key(prefix, "extra_interfaces"));
+            if !is_ifname(name) {
+                issues.push(
+                    at,
+                    format!(
+                        "`{name}` must be a Linux interface name (1-15 bytes, no `/`, `:` or space)"
+                    ),
+                );
+            } else if *name == self.interface {
+                issues.push(at, format!("`{name}` is already `interface`"));
+            } else if !seen.insert(name.as_str()) {
+                issues.push(at, format!("`{name}` is listed twice"));
+            }
         }
         let rb = self.ring_buffer_size;
         if rb < 4096 || !rb.is_power_of_two() || rb > (1 << 30) {
@@ -513,6 +553,37 @@ action = "monitor"
         assert_eq!(cfg.rules[1].protocol, Some(Protocol::Tcp));
         assert_eq!(cfg.rules[0].src_ip.unwrap().to_string(), "10.0.0.1");
         assert!(issues(&cfg).is_empty(), "{:?}", issues(&cfg));
+    }
+
+    #[test]
+    fn extra_interfaces_are_checked_one_by_one() {
+        let cfg: EbpfConfig = toml::from_str(
+            r#"
+interface = "eth0"
+extra_interfaces = ["veth1a2b3c", "eth0", "veth1a2b3c", "bad/name", "", "eth0:1", "a-very-long-interface-name"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            issues(&cfg),
+            [
+                "ebpf.extra_interfaces[1]: `eth0` is already `interface`",
+                "ebpf.extra_interfaces[2]: `veth1a2b3c` is listed twice",
+                "ebpf.extra_interfaces[3]: `bad/name` must be a Linux interface name (1-15 bytes, no `/`, `:` or space)",
+                "ebpf.extra_interfaces[4]: `` must be a Linux interface name (1-15 bytes, no `/`, `:` or space)",
+                "ebpf.extra_interfaces[5]: `eth0:1` must be a Linux interface name (1-15 bytes, no `/`, `:` or space)",
+                "ebpf.extra_interfaces[6]: `a-very-long-interface-name` must be a Linux interface name (1-15 bytes, no `/`, `:` or space)",
+            ]
+        );
+        let many = EbpfConfig {
+            extra_interfaces: (0..17).map(|i| format!("veth{i}")).collect(),
+            ..EbpfConfig::default()
+        };
+        assert_eq!(
+            issues(&many),
+            ["ebpf.extra_interfaces: 17 interfaces: at most 16"]
+        );
+        assert!(issues(&EbpfConfig::default()).is_empty());
     }
 
     #[test]

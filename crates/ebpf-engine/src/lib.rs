@@ -96,12 +96,14 @@ pub use config::{EbpfConfig, FilterRule, RuleAction, XdpMode};
 pub use config::{PortScanConfig, SynFloodConfig};
 pub use detect::{PortScanDetector, PortScanStats, SynFloodDetector, SynFloodStats};
 #[cfg(feature = "runtime")]
-pub use engine::{BlockView, Counters, Engine, EngineHandle, EngineOutputs, EngineStats};
+pub use engine::{
+    BlockView, Counters, Engine, EngineHandle, EngineOutputs, EngineStats, ExtraInterface,
+};
 pub use error::{Error, Result};
 #[cfg(feature = "runtime")]
 pub use events::{EventReader, KernelEvent};
 #[cfg(feature = "runtime")]
-pub use kernel::{LoadOptions, PinnedAttach, XdpAction, XdpFilter};
+pub use kernel::{LoadOptions, PinnedAttach, XdpAction, XdpFilter, ifindex};
 pub use maps::{
     ALLOWLIST_MAX_ENTRIES, AllowEntry, BlockEntry, HitCount, KernelCounters, MAX_MATCH_RULES,
     ProtoCounters, TrafficStats,

@@ -47,6 +47,15 @@ impl From<EngineStats> for wire::EngineStats {
         wire::EngineStats {
             interface: s.interface,
             attached: s.attached,
+            extra_interfaces: s
+                .extra_interfaces
+                .into_iter()
+                .map(|e| wire::ExtraInterface {
+                    interface: e.interface,
+                    attached: e.attached,
+                    note: e.note,
+                })
+                .collect(),
             pinned: s.pinned,
             pin_dir: s.pin_dir,
             pin_note: s.pin_note,

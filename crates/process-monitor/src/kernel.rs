@@ -13,7 +13,7 @@ use aya::{Btf, Ebpf, EbpfLoader};
 use crate::config::prefixes;
 use crate::counters::{KernelCounters, KindCounters};
 use crate::error::{Error, Result};
-use crate::wire::{self, CNT_PER_KIND, CNT_SLOTS, Cwd, CwdSource, Event, PREFIX_LEN};
+use crate::wire::{self, CNT_PER_KIND, CNT_SLOTS, Event, PREFIX_LEN};
 
 /// The compiled `bpf/process_monitor.bpf.c` (built by `build.rs`).
 static OBJECT: &[u8] =
@@ -438,37 +438,16 @@ impl std::fmt::Debug for EventReader {
 impl EventReader {
     /// The next event, or `None` when the ring buffer is empty (wait for `AsFd` readability).
     /// Undecodable records are skipped and counted ([`EventReader::bad_records`]). An exec's
-    /// working directory is read from `/proc` now ([`CwdSource::ProcAtReceipt`]: racy), and an
+    /// working directory is read from `/proc` now ([`wire::CwdSource::ProcAtReceipt`]: racy), and an
     /// exec of `/proc/self/exe` is named after its applet ([`wire::applet_image`], reading
-    /// `/proc/<pid>/exe` now: racy likewise).
+    /// `/proc/<pid>/exe` now: racy likewise): [`wire::receive`].
     pub fn next_event(&mut self) -> Option<Event> {
         loop {
-            let decoded = {
+            let received = {
                 let item = self.ring.next()?;
-                wire::decode(&item)
+                wire::receive(&item)
             };
-            match decoded {
-                Ok(Event::Exec(mut e)) => {
-                    if e.filename.starts_with("/proc/") {
-                        let real = std::fs::read_link(format!("/proc/{}/exe", e.task.pid))
-                            .ok()
-                            .map(|p| p.to_string_lossy().into_owned());
-                        if let Some(image) = wire::applet_image(
-                            &e.filename,
-                            e.argv.first().map(String::as_str),
-                            real.as_deref(),
-                        ) {
-                            e.filename = image;
-                        }
-                    }
-                    e.cwd = std::fs::read_link(format!("/proc/{}/cwd", e.task.pid))
-                        .ok()
-                        .map(|p| Cwd {
-                            path: p.to_string_lossy().into_owned(),
-                            source: CwdSource::ProcAtReceipt,
-                        });
-                    return Some(Event::Exec(e));
-                }
+            match received {
                 Ok(e) => return Some(e),
                 Err(e) => {
                     self.bad_records += 1;

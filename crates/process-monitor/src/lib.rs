@@ -64,4 +64,5 @@ pub use table::{DEFAULT_TABLE_CAPACITY, MAX_ANCESTRY_DEPTH, ProcessInfo, Process
 pub use wire::{
     ARGS_LEN, Connect, Cwd, CwdSource, DecodeError, Event, EventKind, FileOpen, MAX_ARGS,
     MAX_PREFIXES, PATH_LEN, PREFIX_LEN, ProcessExec, ProcessExit, TaskInfo, applet_image, decode,
+    encode, receive,
 };

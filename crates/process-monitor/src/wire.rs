@@ -1,4 +1,5 @@
-//! The kernel/userspace record layouts of `bpf/process_monitor.h` and their decoder.
+//! The kernel/userspace record layouts of `bpf/process_monitor.h`, their decoder (and the
+//! encoder benchmarks and tests use).
 //!
 //! The ring buffer's bytes come from our own programs, but the decoder still treats them as
 //! untrusted: a record's size must be exactly its kind's, every length field is checked against
@@ -390,6 +391,117 @@ pub fn decode(b: &[u8]) -> Result<Event, DecodeError> {
     }
 }
 
+/// The record the kernel would write for `event` (the inverse of [`decode`], for benchmarks and
+/// tests that feed the userspace path without the probes): strings longer than their buffer and
+/// argument blocks longer than [`ARGS_LEN`] are cut and flagged as the kernel does; `cwd` is not
+/// part of a record.
+pub fn encode(event: &Event) -> Vec<u8> {
+    fn put(b: &mut [u8], at: usize, v: &[u8]) {
+        b[at..at + v.len()].copy_from_slice(v);
+    }
+    /// `s` cut to fit `max - 1` bytes and its NUL; (bytes with the NUL, cut).
+    fn c_str(s: &str, max: usize) -> (Vec<u8>, bool) {
+        let cut = s.len() >= max;
+        let mut v = s.as_bytes()[..s.len().min(max - 1)].to_vec();
+        v.push(0);
+        (v, cut)
+    }
+    let task = event.task();
+    let (kind, size) = match event {
+        Event::Exec(_) => (KIND_EXEC, EXEC_SIZE),
+        Event::Exit(_) => (KIND_EXIT, EXIT_SIZE),
+        Event::Connect(_) => (KIND_CONNECT, CONNECT_SIZE),
+        Event::FileOpen(_) => (KIND_FILE_OPEN, FILE_OPEN_SIZE),
+    };
+    let mut b = vec![0u8; size];
+    put(&mut b, 0, &task.boot_ns.to_ne_bytes());
+    put(&mut b, 8, &task.cgroup_id.to_ne_bytes());
+    put(&mut b, 16, &kind.to_ne_bytes());
+    for (i, v) in [task.pid, task.tid, task.ppid, task.uid, task.gid]
+        .into_iter()
+        .enumerate()
+    {
+        put(&mut b, 20 + 4 * i, &v.to_ne_bytes());
+    }
+    let comm = task.comm.as_bytes();
+    put(&mut b, 40, &comm[..comm.len().min(COMM_LEN - 1)]);
+    match event {
+        Event::Exec(e) => {
+            let (filename, filename_cut) = c_str(&e.filename, PATH_LEN);
+            let mut args = Vec::new();
+            for a in &e.argv {
+                args.extend_from_slice(a.as_bytes());
+                args.push(0);
+            }
+            let args_cut = args.len() > ARGS_LEN;
+            args.truncate(ARGS_LEN);
+            let mut flags = 0;
+            if args_cut || e.argv_truncated {
+                flags |= FLAG_ARGS_TRUNCATED;
+            }
+            if filename_cut || e.filename_truncated {
+                flags |= FLAG_PATH_TRUNCATED;
+            }
+            if e.argv_unreadable {
+                flags |= FLAG_ARGS_UNREADABLE;
+            }
+            put(&mut b, 56, &e.start_boot_ns.to_ne_bytes());
+            put(&mut b, 64, &flags.to_ne_bytes());
+            // The length fields count the string without its NUL, the argument block with its
+            // NULs, as the C programs write them.
+            put(&mut b, 68, &((filename.len() - 1) as u32).to_ne_bytes());
+            put(&mut b, 72, &(args.len() as u32).to_ne_bytes());
+            put(&mut b, 80, &filename);
+            put(&mut b, 80 + PATH_LEN, &args);
+        }
+        Event::Exit(e) => put(&mut b, 56, &e.status.to_ne_bytes()),
+        Event::Connect(c) => {
+            let (family, addr) = match c.daddr {
+                IpAddr::V4(a) => (AF_INET, a.to_ipv6_mapped()),
+                IpAddr::V6(a) => (AF_INET6, a),
+            };
+            put(&mut b, 56, &addr.octets());
+            put(&mut b, 72, &family.to_ne_bytes());
+            put(&mut b, 74, &c.dport.to_ne_bytes());
+        }
+        Event::FileOpen(f) => {
+            let (path, _) = c_str(&f.path, PATH_LEN);
+            put(&mut b, 56, &f.open_flags.to_ne_bytes());
+            put(&mut b, 64, &((path.len() - 1) as u32).to_ne_bytes());
+            put(&mut b, 72, &path);
+        }
+    }
+    b
+}
+
+/// What the [`crate::EventReader`] does with each record it takes from the ring buffer:
+/// [`decode`], then for an exec, the busybox applet name ([`applet_image`], reading
+/// `/proc/<pid>/exe`) and the working directory (`/proc/<pid>/cwd`, [`CwdSource::ProcAtReceipt`]).
+pub fn receive(b: &[u8]) -> Result<Event, DecodeError> {
+    let mut event = decode(b)?;
+    if let Event::Exec(e) = &mut event {
+        if e.filename.starts_with("/proc/") {
+            let real = std::fs::read_link(format!("/proc/{}/exe", e.task.pid))
+                .ok()
+                .map(|p| p.to_string_lossy().into_owned());
+            if let Some(image) = applet_image(
+                &e.filename,
+                e.argv.first().map(String::as_str),
+                real.as_deref(),
+            ) {
+                e.filename = image;
+            }
+        }
+        e.cwd = std::fs::read_link(format!("/proc/{}/cwd", e.task.pid))
+            .ok()
+            .map(|p| Cwd {
+                path: p.to_string_lossy().into_owned(),
+                source: CwdSource::ProcAtReceipt,
+            });
+    }
+    Ok(event)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -444,6 +556,83 @@ pub(crate) mod tests {
             b[80..80 + filename.len()].copy_from_slice(filename.as_bytes());
             b[336..336 + args.len()].copy_from_slice(args);
         })
+    }
+
+    fn task(pid: u32) -> TaskInfo {
+        TaskInfo {
+            boot_ns: 123_456_789,
+            cgroup_id: 77,
+            pid,
+            tid: pid + 1,
+            ppid: 1,
+            uid: 33,
+            gid: 33,
+            comm: "nginx".into(),
+        }
+    }
+
+    #[test]
+    fn encode_is_the_inverse_of_decode() {
+        let events = [
+            Event::Exec(ProcessExec {
+                task: task(10),
+                start_boot_ns: 99,
+                filename: "/bin/sh".into(),
+                filename_truncated: false,
+                argv: vec!["sh".into(), "-c".into(), "id; uname -a".into()],
+                argv_truncated: false,
+                argv_unreadable: false,
+                cwd: None,
+            }),
+            Event::Exit(ProcessExit {
+                task: task(11),
+                status: 256,
+            }),
+            Event::Connect(Connect {
+                task: task(12),
+                daddr: "198.18.0.9".parse().unwrap(),
+                dport: 4444,
+            }),
+            Event::Connect(Connect {
+                task: task(13),
+                daddr: "2001:db8::9".parse().unwrap(),
+                dport: 443,
+            }),
+            Event::FileOpen(FileOpen {
+                task: task(14),
+                path: "/etc/cron.d/job".into(),
+                open_flags: 0o101,
+            }),
+        ];
+        for e in events {
+            assert_eq!(decode(&encode(&e)).unwrap(), e);
+        }
+    }
+
+    #[test]
+    fn encode_cuts_and_flags_as_the_kernel_does() {
+        let long = "x".repeat(300);
+        let e = Event::Exec(ProcessExec {
+            task: task(10),
+            start_boot_ns: 1,
+            filename: format!("/{long}"),
+            filename_truncated: false,
+            argv: (0..40).map(|i| format!("{i}{long}")).collect(),
+            argv_truncated: false,
+            argv_unreadable: false,
+            cwd: None,
+        });
+        let Ok(Event::Exec(d)) = decode(&encode(&e)) else {
+            panic!()
+        };
+        assert!(d.filename_truncated && d.argv_truncated);
+        assert_eq!(d.filename.len(), PATH_LEN - 1);
+        assert_eq!(
+            d.argv.len(),
+            2,
+            "512 bytes hold one 302-byte argument and a cut one"
+        );
+        assert_eq!(d.task.comm, "nginx");
     }
 
     #[test]

@@ -49,11 +49,24 @@ pub struct Counters {
     pub drops: u64,
 }
 
+/// One of `ebpf.extra_interfaces` in [`EngineStats`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtraInterface {
+    pub interface: String,
+    pub attached: bool,
+    /// Why it is not attached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
 /// Kernel counters and engine state, for `ironpost-cli stats`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineStats {
     pub interface: String,
     pub attached: bool,
+    /// `ebpf.extra_interfaces`, each with whether the program is attached there now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_interfaces: Vec<ExtraInterface>,
     /// Attached through a BPF link pinned on bpffs: the program keeps enforcing while the
     /// daemon is down.
     #[serde(default)]

@@ -19,6 +19,7 @@ pub(super) struct EngineMetrics {
     pub(super) state_files_corrupt: prometheus::IntCounterVec,
     pub(super) state_errors: prometheus::IntCounter,
     pub(super) attached: prometheus::IntGauge,
+    pub(super) extra_attached: prometheus::IntGauge,
     pub(super) pinned: prometheus::IntGauge,
     pub(super) expired_passed: prometheus::IntCounter,
     pub(super) tracked: prometheus::IntGaugeVec,
@@ -107,6 +108,11 @@ impl EngineMetrics {
                 "Failed writes of the blocklist journal or snapshot.",
             ),
             attached: metrics::int_gauge(r, "ebpf_attached", "1 when the XDP program is attached."),
+            extra_attached: metrics::int_gauge(
+                r,
+                "ebpf_extra_interfaces_attached",
+                "Interfaces of ebpf.extra_interfaces the XDP program is attached to now.",
+            ),
             pinned: metrics::int_gauge(
                 r,
                 "ebpf_pinned",

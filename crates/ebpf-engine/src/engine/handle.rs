@@ -6,7 +6,8 @@ use ironpost_core::{ActionEvent, ActionOutcome, ActionType, Severity};
 use tracing::info;
 
 use super::{
-    BlockView, Counters, EngineHandle, EngineStats, lock, reserved_entries, target, unblock_action,
+    BlockView, Counters, EngineHandle, EngineStats, ExtraInterface, lock, reserved_entries, target,
+    unblock_action,
 };
 use crate::blocklist::{Block, BlockRequest};
 use crate::clock::MonoTime;
@@ -145,14 +146,37 @@ impl EngineHandle {
     }
 
     pub fn stats(&self) -> Result<EngineStats> {
-        let (stats, counters, attached, pinned) = self.with_filter(|f| {
+        let (stats, counters, attached, pinned, extra) = self.with_filter(|f| {
             Ok((
                 f.read_stats()?,
                 f.read_counters()?,
                 f.attached_to().is_some(),
                 f.pinned_link(),
+                f.extra_attached()
+                    .map(|(n, _)| n.to_owned())
+                    .collect::<Vec<_>>(),
             ))
         })?;
+        let extra_interfaces = {
+            let notes = lock(&self.inner.extra_notes);
+            self.inner
+                .cfg
+                .extra_interfaces
+                .iter()
+                .map(|n| {
+                    let attached = extra.contains(n);
+                    ExtraInterface {
+                        interface: n.clone(),
+                        attached,
+                        note: if attached {
+                            None
+                        } else {
+                            notes.get(n).cloned()
+                        },
+                    }
+                })
+                .collect()
+        };
         // One guard, taken and released here: two `lock` temporaries in the struct literal below
         // would live to the end of the statement and deadlock.
         let pinning = lock(&self.inner.pinning).clone();
@@ -164,6 +188,7 @@ impl EngineHandle {
         Ok(EngineStats {
             interface: self.inner.cfg.interface.clone(),
             attached,
+            extra_interfaces,
             pinned,
             pin_dir: pinning.dir().map(|d| d.display().to_string()),
             pin_note: pinning.note(),

@@ -79,6 +79,9 @@ pub struct BlockView {
 pub struct EngineStats {
     pub interface: String,
     pub attached: bool,
+    /// `extra_interfaces`, each with whether the program is attached there now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_interfaces: Vec<ExtraInterface>,
     /// Attached through a pinned BPF link: enforcement outlives the daemon.
     #[serde(default)]
     pub pinned: bool,
@@ -98,6 +101,16 @@ pub struct EngineStats {
     #[serde(default)]
     pub expired_passed: u64,
     pub blocks: usize,
+}
+
+/// One of `extra_interfaces` in [`EngineStats`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtraInterface {
+    pub interface: String,
+    pub attached: bool,
+    /// Why it is not attached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Where the engine stands with pinning (`pin_path`).
@@ -147,6 +160,8 @@ struct Inner {
     last: Mutex<(TrafficStats, KernelCounters)>,
     detectors: Mutex<Detectors>,
     pinning: Mutex<Pinning>,
+    /// Why an `extra_interfaces` entry is not attached (absent: attached or never tried).
+    extra_notes: Mutex<BTreeMap<String, String>>,
 }
 
 struct Detectors {
@@ -275,6 +290,7 @@ impl Engine {
                 evicted: (0, 0),
             }),
             pinning: Mutex::new(Pinning::Off),
+            extra_notes: Mutex::new(BTreeMap::new()),
             cfg,
         });
         let (stop, _) = watch::channel(false);
@@ -369,8 +385,52 @@ impl Inner {
         Ok(reader)
     }
 
-    /// Attaches when not attached and the interface exists; updates health.
+    /// Attaches to `interface` and to the `extra_interfaces` that exist and are not attached.
     fn ensure_attached(&self) {
+        self.ensure_primary_attached();
+        self.ensure_extras_attached();
+    }
+
+    /// Attaches each `extra_interfaces` entry that exists and is not attached yet. Health
+    /// follows `interface` alone: a missing extra interface (a container's veth between two
+    /// runs of the container) is normal; a failed attach is logged once per cause and shown in
+    /// `stats`.
+    fn ensure_extras_attached(&self) {
+        if self.cfg.extra_interfaces.is_empty() {
+            return;
+        }
+        let mut guard = lock(&self.filter);
+        let Some(filter) = guard.as_mut() else { return };
+        let mut notes = lock(&self.extra_notes);
+        for iface in &self.cfg.extra_interfaces {
+            if filter.extra_attached().any(|(n, _)| n == iface) {
+                continue;
+            }
+            if !interface_exists(iface) {
+                notes.insert(iface.clone(), "not found; waiting for it".into());
+                continue;
+            }
+            match filter.attach_extra(iface, self.cfg.xdp_mode) {
+                Ok(ifindex) => {
+                    info!(interface = %iface, ifindex, mode = ?self.cfg.xdp_mode, "XDP program attached to an extra interface");
+                    notes.remove(iface);
+                }
+                Err(e) => {
+                    let why = format!("cannot attach: {}", error_chain(&e));
+                    if notes.get(iface) != Some(&why) {
+                        warn!(interface = %iface, error = %why, "XDP program not attached to an extra interface");
+                    }
+                    notes.insert(iface.clone(), why);
+                }
+            }
+        }
+        self.metrics
+            .extra_attached
+            .set(i64::try_from(filter.extra_attached().count()).unwrap_or(i64::MAX));
+    }
+
+    /// Attaches to `interface` when not attached and it exists; updates health.
+    fn ensure_primary_attached(&self) {
         let mut guard = lock(&self.filter);
         let Some(filter) = guard.as_mut() else { return };
         if filter.attached_to().is_some() {
@@ -474,6 +534,24 @@ impl Inner {
             self.metrics.attached.set(0);
             self.metrics.pinned.set(0);
         }
+        // An extra interface deleted (or deleted and made again under its name: another
+        // ifindex) lost its attachment; it is attached again once it exists.
+        let mut guard = lock(&self.filter);
+        let Some(f) = guard.as_mut() else { return };
+        let gone: Vec<String> = f
+            .extra_attached()
+            .filter(|(n, i)| crate::kernel::ifindex(n) != Some(*i))
+            .map(|(n, _)| n.to_owned())
+            .collect();
+        for iface in gone {
+            if let Err(e) = f.detach_extra(&iface) {
+                warn!(interface = %iface, error = %error_chain(&e), "cannot detach from a vanished extra interface");
+            }
+            info!(interface = %iface, "extra interface gone; its XDP attachment with it");
+        }
+        self.metrics
+            .extra_attached
+            .set(i64::try_from(f.extra_attached().count()).unwrap_or(i64::MAX));
     }
 
     fn poll_stats(&self) {

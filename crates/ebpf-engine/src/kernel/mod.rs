@@ -130,6 +130,9 @@ pub struct XdpFilter {
     /// Rule id of each live match rule (its `hits` slot is its index).
     match_rule_ids: Vec<u32>,
     attached: Option<Attachment>,
+    /// Further interfaces the same program (same maps) watches ([`XdpFilter::attach_extra`]):
+    /// name, ifindex at attach time, aya's link. Always owned: detached when the filter goes.
+    extra: Vec<(String, u32, XdpLinkId)>,
 }
 
 /// How the program is attached.
@@ -171,6 +174,18 @@ impl std::fmt::Debug for XdpFilter {
             .field("event_reader_taken", &self.events.is_none())
             .finish_non_exhaustive()
     }
+}
+
+/// The ifindex of the interface named `iface` in this network namespace, if it exists.
+pub fn ifindex(iface: &str) -> Option<u32> {
+    if iface.is_empty() || iface.contains('/') || iface == "." || iface == ".." {
+        return None;
+    }
+    std::fs::read_to_string(Path::new("/sys/class/net").join(iface).join("ifindex"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Capacity of the hit map: one entry per rule id the blocklists, allowlists and match rules can
@@ -275,6 +290,7 @@ impl XdpFilter {
             clock,
             match_rule_ids: Vec::new(),
             attached: None,
+            extra: Vec::new(),
         };
         // A reused (pinned) `hits` keeps its size: slots are bounded by the map, not the option.
         filter.slots = Slots::new(filter.hits.len());
@@ -450,6 +466,59 @@ impl XdpFilter {
                 self.detach()
             }
         }
+    }
+
+    /// Attaches the same program to one more interface, besides the one of
+    /// [`XdpFilter::attach`]/[`XdpFilter::attach_pinned`]: packets arriving there go through the
+    /// same blocklists, allowlist, rules, counters and event ring buffer. The attachment belongs
+    /// to this filter (never pinned): [`XdpFilter::detach_extra`] or dropping the filter ends it.
+    /// Returns the interface's ifindex, which tells a re-created interface of the same name from
+    /// the one attached to.
+    pub fn attach_extra(&mut self, iface: &str, mode: XdpMode) -> Result<u32> {
+        if self.attached_to() == Some(iface) || self.extra.iter().any(|(n, ..)| n == iface) {
+            return Err(Error::AlreadyAttached {
+                iface: iface.to_owned(),
+            });
+        }
+        let attach_err = |source| Error::Attach {
+            iface: iface.to_owned(),
+            mode,
+            source: Box::new(source),
+        };
+        let ifindex = ifindex(iface).ok_or_else(|| {
+            attach_err(ProgramError::UnknownInterface {
+                name: iface.to_owned(),
+            })
+        })?;
+        let id = xdp_program(&mut self.bpf)?
+            .attach(iface, aya_mode(mode))
+            .map_err(attach_err)?;
+        self.extra.push((iface.to_owned(), ifindex, id));
+        Ok(ifindex)
+    }
+
+    /// Detaches the program from an interface of [`XdpFilter::attach_extra`]; false when it was
+    /// not attached there. An interface deleted meanwhile took its attachment with it: the
+    /// kernel's answer to the detach is then ignored.
+    pub fn detach_extra(&mut self, iface: &str) -> Result<bool> {
+        let Some(i) = self.extra.iter().position(|(n, ..)| n == iface) else {
+            return Ok(false);
+        };
+        let (iface, ifindex, id) = self.extra.remove(i);
+        let gone = self::ifindex(&iface) != Some(ifindex);
+        match xdp_program(&mut self.bpf)?.detach(id) {
+            Ok(()) => Ok(true),
+            Err(_) if gone => Ok(true),
+            Err(source) => Err(Error::Detach {
+                iface,
+                source: Box::new(source),
+            }),
+        }
+    }
+
+    /// The interfaces of [`XdpFilter::attach_extra`] and the ifindex each had when attached.
+    pub fn extra_attached(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.extra.iter().map(|(n, i, _)| (n.as_str(), *i))
     }
 
     /// The interface the program is attached to.

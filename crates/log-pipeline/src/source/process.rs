@@ -25,10 +25,14 @@
 //! actor's words. A record carries no source address (the responder has nothing to block); the
 //! container it names is the actor the container guard's policies act on.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::net::IpAddr;
+use std::path::Path;
+use std::time::UNIX_EPOCH;
 
 use ironpost_core::{ContainerRef, Evidence};
+use ironpost_process_monitor::{ContainerMap, Event, ProcessTable, boot_ns_to_system_time};
 
 use crate::fields::{FieldSource, FieldValue};
 
@@ -287,6 +291,162 @@ impl FieldSource for ProcessRecord {
     }
 }
 
+/// A container's name and image by its full id: the container guard's inventory in the daemon.
+pub trait ContainerNames {
+    /// (name, image) of the container `id`, when known.
+    fn name_and_image(&mut self, id: &str) -> Option<(String, String)>;
+}
+
+/// No inventory: containers are named by id only.
+impl ContainerNames for () {
+    fn name_and_image(&mut self, _: &str) -> Option<(String, String)> {
+        None
+    }
+}
+
+/// Largest `/etc/passwd` read for account names.
+const PASSWD_MAX: u64 = 1 << 20;
+
+/// What the daemon's `process_monitor` module does with each event before the rules see it
+/// (`crates/daemon/src/process.rs`): the process table is updated, the cgroup mapped to a
+/// container (name and image from [`ContainerNames`]), and exec, file and connect events become a
+/// [`ProcessRecord`]. `examples/process_events_bench.rs` times this path with the rules.
+pub struct RecordBuilder<N> {
+    table: ProcessTable,
+    containers: ContainerMap,
+    names: N,
+    users: HashMap<u32, String>,
+}
+
+impl<N> std::fmt::Debug for RecordBuilder<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordBuilder")
+            .field("processes", &self.table.len())
+            .field("users", &self.users.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<N: ContainerNames> RecordBuilder<N> {
+    /// `passwd`: the host's account names by uid (at most 1 MiB read; unreadable: none).
+    pub fn new(table: ProcessTable, containers: ContainerMap, names: N, passwd: &Path) -> Self {
+        RecordBuilder {
+            table,
+            containers,
+            names,
+            users: read_passwd(passwd),
+        }
+    }
+
+    pub fn table(&self) -> &ProcessTable {
+        &self.table
+    }
+
+    pub fn containers(&self) -> &ContainerMap {
+        &self.containers
+    }
+
+    /// Applies `ev` to the process table only (nobody reads records).
+    pub fn apply(&mut self, ev: &Event) {
+        self.table.apply(ev);
+    }
+
+    /// Applies `ev` to the process table; the record the rules see, for an exec, a file event
+    /// or a connect (an exit only updates the table).
+    pub fn record(&mut self, ev: &Event) -> Option<ProcessRecord> {
+        self.table.apply(ev);
+        let category = match ev {
+            Event::Exec(_) => ProcessCategory::ProcessCreation,
+            Event::FileOpen(_) => ProcessCategory::FileEvent,
+            Event::Connect(_) => ProcessCategory::NetworkConnection,
+            Event::Exit(_) => return None,
+        };
+        let t = ev.task();
+        let micros = boot_ns_to_system_time(t.boot_ns)
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        let mut r = ProcessRecord::new(category, micros);
+        r.pid = t.pid;
+        r.ppid = t.ppid;
+        r.uid = t.uid;
+        let me = self.table.get(t.pid);
+        match ev {
+            Event::Exec(e) => {
+                // The table's name: a busybox re-exec of /proc/self/exe is named after its applet.
+                let exe = me.map_or(e.filename.as_str(), |p| p.exe.as_str());
+                r.image = absolute(exe, e.cwd.as_ref().map(|c| c.path.as_str()));
+                r.command_line = e.argv.join(" ");
+                r.current_directory = e.cwd.as_ref().map(|c| c.path.clone());
+            }
+            _ => {
+                if let Some(p) = me {
+                    r.image = p.exe.clone();
+                    r.command_line = p.argv.join(" ");
+                }
+            }
+        }
+        match ev {
+            Event::FileOpen(f) => r.target_filename = Some(f.path.clone()),
+            Event::Connect(c) => {
+                r.destination_ip = Some(c.daddr);
+                r.destination_port = Some(c.dport);
+            }
+            _ => {}
+        }
+        if let Some(parent) = self.table.get(t.ppid) {
+            r.parent_image = Some(parent.exe.clone());
+            r.parent_command_line = Some(parent.argv.join(" "));
+        }
+        let container = self.containers.container_of(t.cgroup_id);
+        r.user = match (&container, t.uid) {
+            // A container has its own accounts: only root's name is the same everywhere.
+            (Some(_), 0) => Some("root".into()),
+            (Some(_), _) => None,
+            (None, uid) => self.users.get(&uid).cloned(),
+        };
+        if let Some(id) = container {
+            let known = self.names.name_and_image(&id);
+            r.container_image = known.as_ref().map(|(_, image)| image.clone());
+            r.container = Some(ContainerRef {
+                id: Some(id),
+                name: known.map(|(name, _)| name),
+            });
+        }
+        Some(r)
+    }
+}
+
+/// The host's account names by uid (`/etc/passwd`, at most 1 MiB; malformed lines skipped).
+fn read_passwd(path: &Path) -> HashMap<u32, String> {
+    use std::io::Read;
+    let mut text = String::new();
+    let ok = std::fs::File::open(path)
+        .and_then(|f| f.take(PASSWD_MAX).read_to_string(&mut text))
+        .is_ok();
+    if !ok {
+        return HashMap::new();
+    }
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            let uid = f.nth(1)?.parse().ok()?;
+            (!name.is_empty()).then(|| (uid, name.to_owned()))
+        })
+        .collect()
+}
+
+/// An exec's filename made absolute with the working directory when it is relative (`./x`).
+fn absolute(filename: &str, cwd: Option<&str>) -> String {
+    match cwd {
+        Some(dir) if !filename.starts_with('/') => {
+            let f = filename.strip_prefix("./").unwrap_or(filename);
+            format!("{}/{f}", dir.trim_end_matches('/'))
+        }
+        _ => filename.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,5 +496,27 @@ mod tests {
             let e = ProcessRecord::from_sample(bad).unwrap().unwrap_err();
             assert!(e.contains(why), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn relative_exec_names_become_absolute() {
+        assert_eq!(absolute("/bin/sh", Some("/tmp")), "/bin/sh");
+        assert_eq!(absolute("./run.sh", Some("/srv/")), "/srv/run.sh");
+        assert_eq!(absolute("x", None), "x");
+    }
+
+    #[test]
+    fn passwd_names_by_uid() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("passwd");
+        std::fs::write(
+            &p,
+            "root:x:0:0:root:/root:/bin/bash\nbroken\nwww-data:x:33:33::/var/www:/usr/sbin/nologin\n:x:5:5::/:/bin/sh\n",
+        )
+        .unwrap();
+        let u = read_passwd(&p);
+        assert_eq!(u.get(&0).map(String::as_str), Some("root"));
+        assert_eq!(u.get(&33).map(String::as_str), Some("www-data"));
+        assert_eq!(u.len(), 2);
     }
 }
