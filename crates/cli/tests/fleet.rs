@@ -171,19 +171,40 @@ fn decisions_reach_every_agent_catch_up_after_an_outage_and_survive_a_nats_node_
     let path = repo_root().join("deploy/grafana/dashboards/fleet.json");
     let dashboard: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    for panel in dashboard["panels"].as_array().unwrap() {
-        let expr = panel["targets"][0]["expr"].as_str().unwrap();
-        let q = format!("/api/v1/query?query={}", urlencode(expr));
-        wait_for(
-            30,
-            &format!("data for the panel `{}`", panel["title"]),
-            || {
-                let (code, body) = http_get(&prom, &q);
-                assert_eq!(code, 200, "{expr}: {body}");
-                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-                (!v["data"]["result"].as_array()?.is_empty()).then_some(())
-            },
+    let panels = dashboard["panels"].as_array().unwrap();
+    // One panel per metric the fleet module exports (lint: a new metric gets a panel).
+    let exprs: Vec<&str> = panels
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap())
+        .map(|t| t["expr"].as_str().unwrap())
+        .collect();
+    let exported = a.get("/metrics").1;
+    for name in exported
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with("ironpost_fleet_"))
+    {
+        assert!(
+            exprs.iter().any(|e| e.contains(name)),
+            "no panel of fleet.json shows {name}"
         );
+    }
+    for panel in panels {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            let q = format!("/api/v1/query?query={}", urlencode(expr));
+            wait_for(
+                30,
+                &format!("data for the panel `{}`: {expr}", panel["title"]),
+                || {
+                    let (code, body) = http_get(&prom, &q);
+                    assert_eq!(code, 200, "{expr}: {body}");
+                    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                    (!v["data"]["result"].as_array()?.is_empty()).then_some(())
+                },
+            );
+        }
     }
     drop((a, b, c));
 }

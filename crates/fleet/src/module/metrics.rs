@@ -41,7 +41,7 @@ impl Metrics {
             0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25,
             0.5, 1.0, 5.0, 30.0,
         ];
-        Metrics {
+        let m = Metrics {
             published: metrics::int_counter_vec(
                 r,
                 "fleet_published_total",
@@ -177,6 +177,43 @@ impl Metrics {
                 "From an event on its agent to its row committed in the central's store (clocks of both hosts).",
                 lag.clone(),
             ),
-        }
+        };
+        // Every label value known in advance starts at 0, so each series exists (for
+        // dashboards and `rate()`) before its first event; the central's on agents too.
+        let init = |v: &IntCounterVec, labels: &[&str]| {
+            for l in labels {
+                v.with_label_values(&[*l]);
+            }
+        };
+        init(&m.published, &["block", "unblock"]);
+        init(&m.not_shared, &["unverified", "remote", "gone"]);
+        init(
+            &m.received,
+            &[
+                "applied",
+                "unblocked",
+                "own",
+                "expired",
+                "unverified",
+                "duplicate",
+                "failed",
+            ],
+        );
+        init(
+            &m.invalid,
+            &["too_large", "malformed", "key_mismatch", "bad_key"],
+        );
+        init(
+            &m.heartbeats,
+            &["published", "failed", "streamed", "stream_failed"],
+        );
+        init(&m.events_published, &["alert", "action"]);
+        init(&m.events_not_sent, &["too_large"]);
+        init(&m.ingested, &["stored", "failed", "own"]);
+        init(
+            &m.ingest_invalid,
+            &["bad_subject", "too_large", "malformed"],
+        );
+        m
     }
 }
