@@ -15,6 +15,10 @@ use crate::kernel::XdpFilter;
 use crate::maps::HitCount;
 use crate::{Error, Result};
 
+/// A block applied to the blocklist and the kernel map, its journal record not yet synced: the
+/// outcome (the block, whether it changed, when it was in force) and the blocks evicted for it.
+type Staged = (Result<(Block, bool, DateTime<Utc>)>, Vec<Block>);
+
 impl EngineHandle {
     fn with_filter<T>(&self, f: impl FnOnce(&mut XdpFilter) -> Result<T>) -> Result<T> {
         let mut guard = lock(&self.inner.filter);
@@ -82,11 +86,7 @@ impl EngineHandle {
     /// The blocklist and the kernel map part of a block: the outcome (the block, whether it
     /// changed, when it was in force) and the blocks evicted for it. Its journal record is
     /// buffered, not yet synced.
-    #[allow(clippy::type_complexity)]
-    fn apply(
-        &self,
-        req: &BlockRequest,
-    ) -> Result<(Result<(Block, bool, DateTime<Utc>)>, Vec<Block>)> {
+    fn apply(&self, req: &BlockRequest) -> Result<Staged> {
         let v4 = req.cidr.0.addr().is_ipv4();
         let mut bl = lock(&self.inner.blocklist);
         let existing = bl.get(&req.cidr).cloned();

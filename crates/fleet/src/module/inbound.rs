@@ -226,3 +226,129 @@ async fn apply_blocks(inner: &Inner, staged: Vec<Staged>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+    use std::sync::Mutex;
+
+    use ironpost_core::net::Cidr;
+    use ironpost_core::{BoxFuture, Evidence};
+
+    use super::*;
+    use crate::config::FleetConfig;
+    use crate::module::{BoxError, Enforcer, FleetModule, LocalBlock};
+    use crate::node::{ModuleHealth, NodeStatus};
+
+    /// Records the calls the watcher makes, in order.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<String>>);
+    impl Enforcer for Recorder {
+        fn block_many(
+            &self,
+            blocks: Vec<RemoteBlock>,
+        ) -> BoxFuture<'_, Vec<Result<chrono::DateTime<Utc>, BoxError>>> {
+            let names: Vec<String> = blocks.iter().map(|b| b.cidr.to_string()).collect();
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("block {}", names.join(" ")));
+            Box::pin(async move { blocks.iter().map(|_| Ok(Utc::now())).collect() })
+        }
+        fn unblock(&self, cidr: Cidr) -> BoxFuture<'_, Result<(), BoxError>> {
+            self.0.lock().unwrap().push(format!("unblock {cidr}"));
+            Box::pin(async { Ok(()) })
+        }
+        fn lookup(&self, _: IpAddr) -> Option<LocalBlock> {
+            None
+        }
+    }
+    struct NoStatus;
+    impl NodeStatus for NoStatus {
+        fn report(&self) -> BoxFuture<'_, (Vec<ModuleHealth>, usize)> {
+            Box::pin(async { (Vec::new(), 0) })
+        }
+    }
+
+    fn put(
+        ip: &str,
+        revision: u64,
+        origin: &str,
+        ttl_secs: i64,
+    ) -> Result<kv::Entry, kv::WatcherError> {
+        let cidr: Cidr = ip.parse().unwrap();
+        let now = Utc::now();
+        let d = Decision {
+            cidr,
+            origin: origin.into(),
+            alert_id: None,
+            evidence: Evidence::Verified,
+            reason: "test".into(),
+            decided_at: now,
+            expires_at: Some(now + chrono::Duration::seconds(ttl_secs)),
+        };
+        Ok(entry(ip, revision, kv::Operation::Put, d.to_json()))
+    }
+
+    fn entry(ip: &str, revision: u64, operation: kv::Operation, value: Vec<u8>) -> kv::Entry {
+        let cidr: Cidr = ip.parse().unwrap();
+        kv::Entry {
+            bucket: "b".into(),
+            key: crate::decision::key_of(cidr),
+            value: value.into(),
+            revision,
+            delta: 0,
+            created: async_nats::datetime::parse_rfc3339("2026-01-01T00:00:00Z").unwrap(),
+            operation,
+            seen_current: true,
+        }
+    }
+
+    /// A chunk's blocks are applied together (one `block_many`: one journal sync); a delete
+    /// applies the blocks before it first, so each key's changes keep their order; duplicates,
+    /// the node's own and expired decisions are counted and not applied.
+    #[tokio::test]
+    async fn a_chunk_is_one_batch_split_at_deletes_in_order() {
+        let rec = Arc::new(Recorder::default());
+        let r = ironpost_core::metrics::new_registry();
+        let m = FleetModule::new(
+            FleetConfig {
+                node_name: "edge-b".into(),
+                ..FleetConfig::default()
+            },
+            &r,
+            rec.clone(),
+            Arc::new(NoStatus),
+        );
+        let inner = &m.inner;
+        let mut seen = HashMap::new();
+        let chunk = vec![
+            put("198.18.9.1/32", 1, "edge-a", 3600),
+            put("198.18.9.2/32", 2, "edge-a", 3600),
+            Ok(entry("198.18.9.1/32", 3, kv::Operation::Delete, Vec::new())),
+            put("198.18.9.3/32", 4, "edge-a", 3600),
+            put("198.18.9.2/32", 2, "edge-a", 3600),
+            put("198.18.9.4/32", 5, "edge-b", 3600),
+            put("198.18.9.5/32", 6, "edge-a", -1),
+            put("198.18.9.6/32", 7, "edge-a", 3600),
+        ];
+        apply_chunk(inner, &mut seen, chunk).await.unwrap();
+        assert_eq!(
+            *rec.0.lock().unwrap(),
+            [
+                "block 198.18.9.1 198.18.9.2",
+                "unblock 198.18.9.1",
+                "block 198.18.9.3 198.18.9.6",
+            ]
+        );
+        let got = |o: &str| inner.metrics.received.with_label_values(&[o]).get();
+        assert_eq!(got("applied"), 4);
+        assert_eq!(got("unblocked"), 1);
+        assert_eq!(got("duplicate"), 1);
+        assert_eq!(got("own"), 1);
+        assert_eq!(got("expired"), 1);
+        assert_eq!(inner.metrics.apply_batch.get_sample_count(), 2);
+        assert_eq!(inner.metrics.apply_batch.get_sample_sum(), 4.0);
+        assert_eq!(inner.metrics.consume_lag.get_sample_count(), 4);
+    }
+}
