@@ -88,7 +88,7 @@ for n in 1 2 3; do start_node "$n" agent; done
 cli() { local n=$1; shift; IRONPOST_GENERAL_CONTROL_SOCKET="$WORK/node$n/run/control.sock" IRONPOST_GENERAL_DATA_DIR="$WORK/node$n/data" "$BIN/ironpost-cli" --defaults "$@"; }
 healthy() { cli "$1" status --output json 2>/dev/null | python3 -c '
 import json,sys; v=json.load(sys.stdin)
-sys.exit(0 if any(m["name"]=="fleet" and m["health"]["status"]=="healthy" for m in v["status"]["modules"]) else 1)'; }
+sys.exit(0 if any(m["name"]=="fleet" and m["health"]["status"]=="healthy" for m in v["status"]["modules"]) else 1)' 2>/dev/null; }
 for n in 1 2 3; do
   for _ in $(seq 300); do healthy "$n" && break; sleep 0.1; done
   healthy "$n" || { echo "node$n did not become healthy:"; tail -5 "$WORK/node$n/daemon.log"; exit 1; }

@@ -15,8 +15,8 @@ mod common;
 use std::process::Command;
 
 use common::fleet::{
-    ATTACKER, NatsNode, Wire, agent, block_of, cli_ok, cluster, fleet_lines, metric, metric_with,
-    stats,
+    ATTACKER, NatsNode, Wire, agent, agent_env, agent_in, block_of, cli_ok, cluster, fleet_lines,
+    metric, metric_with, stats,
 };
 use common::{
     Daemon, Proc, blocks, free_port, http_get, ready, repo_root, run, spawn_logged, text,
@@ -171,21 +171,138 @@ fn decisions_reach_every_agent_catch_up_after_an_outage_and_survive_a_nats_node_
     let path = repo_root().join("deploy/grafana/dashboards/fleet.json");
     let dashboard: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    for panel in dashboard["panels"].as_array().unwrap() {
-        let expr = panel["targets"][0]["expr"].as_str().unwrap();
-        let q = format!("/api/v1/query?query={}", urlencode(expr));
-        wait_for(
-            30,
-            &format!("data for the panel `{}`", panel["title"]),
-            || {
-                let (code, body) = http_get(&prom, &q);
-                assert_eq!(code, 200, "{expr}: {body}");
-                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-                (!v["data"]["result"].as_array()?.is_empty()).then_some(())
-            },
+    let panels = dashboard["panels"].as_array().unwrap();
+    // One panel per metric the fleet module exports (lint: a new metric gets a panel).
+    let exprs: Vec<&str> = panels
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap())
+        .map(|t| t["expr"].as_str().unwrap())
+        .collect();
+    let exported = a.get("/metrics").1;
+    for name in exported
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with("ironpost_fleet_"))
+    {
+        assert!(
+            exprs.iter().any(|e| e.contains(name)),
+            "no panel of fleet.json shows {name}"
         );
     }
+    for panel in panels {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            let q = format!("/api/v1/query?query={}", urlencode(expr));
+            wait_for(
+                30,
+                &format!("data for the panel `{}`: {expr}", panel["title"]),
+                || {
+                    let (code, body) = http_get(&prom, &q);
+                    assert_eq!(code, 200, "{expr}: {body}");
+                    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                    (!v["data"]["result"].as_array()?.is_empty()).then_some(())
+                },
+            );
+        }
+    }
     drop((a, b, c));
+}
+
+/// A decision received from another node is in the receiver's kernel map, and its journal is
+/// synced, by the time it counts as applied; after a SIGKILL it comes back from the journal
+/// alone (NATS unreachable), and with the journal lost (a crash between the map update and the
+/// sync) from the bucket's history.
+#[test]
+fn a_received_decision_survives_a_sigkill_through_the_journal_or_the_bucket() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = cluster(dir.path());
+    let urls = nats.iter().map(NatsNode::url).collect::<Vec<_>>().join(",");
+    let bucket = format!("ipt_fleet_kill_{}", std::process::id());
+    let wires: Vec<Wire> = (1..=2).map(Wire::new).collect();
+    let a = agent("ipt-a", &wires[0], &urls, &bucket, &[]);
+    let mut b = agent("ipt-b", &wires[1], &urls, &bucket, &[]);
+    cli_ok(
+        &a,
+        &[
+            "block",
+            "add",
+            ATTACKER,
+            "--ttl",
+            "1h",
+            "--reason",
+            "kill test",
+        ],
+    );
+    let decided = wait_for(20, "A's block on B", || block_of(&b, ATTACKER));
+    assert_eq!(decided["reason"], "fleet:ipt-a: kill test", "{decided}");
+    wait_for(20, "B to count the decision applied", || {
+        (metric_with(&b, "ironpost_fleet_received_total{outcome=\"applied\"}") == 1).then_some(())
+    });
+    // Counted applied: in the kernel map (the next packet is dropped) and in the journal.
+    wires[1].send();
+    assert!(stats(&b)["traffic"]["icmp"]["drops"].as_u64().unwrap() >= 1);
+    let state = b.dir.path().join("data/ebpf");
+    let journal = state.join("blocklist.journal");
+    assert!(
+        std::fs::read_to_string(&journal)
+            .unwrap_or_default()
+            .contains(ATTACKER),
+        "the received decision is journaled before it counts as applied"
+    );
+
+    // SIGKILL, then a start with NATS unreachable: the journal alone restores it.
+    let kill = |d: &mut common::Daemon| {
+        d.signal("KILL");
+        let _ = d.child.take().unwrap().wait();
+        std::mem::replace(&mut d.dir, tempfile::tempdir().unwrap())
+    };
+    let kept = kill(&mut b);
+    let dead = format!("nats://127.0.0.1:{}", free_port());
+    let b2 = Daemon::start_wrapped(
+        kept,
+        &[],
+        &["--defaults"],
+        &agent_env("ipt-b", &wires[1], &dead, &bucket),
+    );
+    wait_for(30, "B's XDP program attached again", || {
+        (stats(&b2)["attached"] == true).then_some(())
+    });
+    let back = block_of(&b2, ATTACKER).expect("the block restored from the journal");
+    assert_eq!(back["reason"], decided["reason"], "{back}");
+    assert_eq!(back["expires_at"], decided["expires_at"], "{back}");
+    assert_eq!(
+        metric(&b2, "ironpost_fleet_connected"),
+        0,
+        "NATS is unreachable"
+    );
+    let before = stats(&b2)["traffic"]["icmp"]["drops"].as_u64().unwrap();
+    wires[1].send();
+    assert!(stats(&b2)["traffic"]["icmp"]["drops"].as_u64().unwrap() > before);
+
+    // SIGKILL again and the journal and snapshot lost: the bucket's history brings it back,
+    // with the origin's expiry.
+    let mut b2 = b2;
+    let kept = kill(&mut b2);
+    let state = kept.path().join("data/ebpf");
+    for f in ["blocklist.journal", "blocklist.json"] {
+        let _ = std::fs::remove_file(state.join(f));
+    }
+    let b3 = agent_in(kept, "ipt-b", &wires[1], &urls, &bucket, &[]);
+    let again = wait_for(20, "the block from the bucket's history", || {
+        block_of(&b3, ATTACKER)
+    });
+    assert_eq!(again["reason"], decided["reason"], "{again}");
+    // The origin's expiry, applied again as a TTL from now: equal to within the application.
+    let at = |v: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(v["expires_at"].as_str().unwrap()).unwrap()
+    };
+    let drift = (at(&again) - at(&decided)).num_milliseconds().abs();
+    assert!(drift < 1_000, "{again} vs {decided}");
+    let before = stats(&b3)["traffic"]["icmp"]["drops"].as_u64().unwrap();
+    wires[1].send();
+    assert!(stats(&b3)["traffic"]["icmp"]["drops"].as_u64().unwrap() > before);
+    drop((a, b, b3));
 }
 
 /// Starts Prometheus on a free port with the shipped config (1 s scrape) aimed at `targets`.

@@ -4,13 +4,12 @@
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
+use ironpost_core::BoxFuture;
 use ironpost_core::ack::Ack;
-use ironpost_core::event::EventId;
 use ironpost_core::net::Cidr;
-use ironpost_core::{BoxFuture, Evidence};
 use ironpost_ebpf_engine::{BlockRequest, EngineHandle};
 use ironpost_fleet::{
-    BoxError, Enforcer, FleetEvent, Ingest, LocalBlock, ModuleHealth, NodeStatus,
+    BoxError, Enforcer, FleetEvent, Ingest, LocalBlock, ModuleHealth, NodeStatus, RemoteBlock,
 };
 use ironpost_store::{Heartbeat, Record, Remote, RemoteEvent, StoreWriter};
 
@@ -83,36 +82,53 @@ impl NodeStatus for DaemonStatus {
 }
 
 impl Enforcer for EngineEnforcer {
-    fn block(
+    fn block_many(
         &self,
-        cidr: Cidr,
-        expires_at: Option<DateTime<Utc>>,
-        evidence: Evidence,
-        reason: String,
-        alert_id: Option<EventId>,
-    ) -> BoxFuture<'_, Result<(), BoxError>> {
+        blocks: Vec<RemoteBlock>,
+    ) -> BoxFuture<'_, Vec<Result<DateTime<Utc>, BoxError>>> {
         Box::pin(async move {
-            let ttl = match expires_at {
-                None => None,
-                // Expired between its arrival and now: counted as failed by the fleet module.
-                Some(t) => Some((t - Utc::now()).to_std().map_err(|_| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "the decision expired before it could be applied",
-                    )
-                })?),
-            };
-            let req = BlockRequest {
-                cidr,
-                ttl,
-                reason,
-                alert_id,
-                trace_id: None,
-                // The origin escalated already; its expiry is applied as it is.
-                escalate: false,
-                evidence,
-            };
-            self.0.block(req).await.map(|_| ()).map_err(Into::into)
+            // Expired between its arrival and now: counted as failed by the fleet module.
+            let mut out: Vec<Option<Result<DateTime<Utc>, BoxError>>> = Vec::new();
+            let mut reqs = Vec::with_capacity(blocks.len());
+            for b in blocks {
+                let ttl = match b.expires_at {
+                    None => None,
+                    Some(t) => match (t - Utc::now()).to_std() {
+                        Ok(ttl) => Some(ttl),
+                        Err(_) => {
+                            out.push(Some(Err(std::io::Error::new(
+                                std::io::ErrorKind::TimedOut,
+                                "the decision expired before it could be applied",
+                            )
+                            .into())));
+                            continue;
+                        }
+                    },
+                };
+                out.push(None);
+                reqs.push(BlockRequest {
+                    cidr: b.cidr,
+                    ttl,
+                    reason: b.reason,
+                    alert_id: b.alert_id,
+                    trace_id: None,
+                    // The origin escalated already; its expiry is applied as it is.
+                    escalate: false,
+                    evidence: b.evidence,
+                });
+            }
+            // One journal sync for the batch, after its kernel map updates.
+            let mut applied = self.0.block_many(reqs).await.into_iter();
+            out.into_iter()
+                .map(|r| match r {
+                    Some(r) => r,
+                    None => match applied.next() {
+                        Some(Ok((_, in_force))) => Ok(in_force),
+                        Some(Err(e)) => Err(e.into()),
+                        None => Err(std::io::Error::other("no result for a block").into()),
+                    },
+                })
+                .collect()
         })
     }
 

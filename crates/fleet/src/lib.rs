@@ -20,5 +20,7 @@ pub use config::{FleetConfig, Role};
 pub use decision::Decision;
 pub use error::FleetError;
 pub use events::{EventKind, FleetEvent, Ingest};
-pub use module::{BoxError, Enforcer, FleetInput, FleetModule, LocalBlock, REMOTE_REASON_PREFIX};
+pub use module::{
+    BoxError, Enforcer, FleetInput, FleetModule, LocalBlock, REMOTE_REASON_PREFIX, RemoteBlock,
+};
 pub use node::{ModuleHealth, NodeReport, NodeStatus, read_nodes, reports_from_store};

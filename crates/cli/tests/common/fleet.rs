@@ -170,7 +170,24 @@ impl Drop for Wire {
 }
 
 pub fn agent(name: &str, wire: &Wire, urls: &str, bucket: &str, extra: &[(&str, &str)]) -> Daemon {
-    let mut env = vec![
+    agent_in(
+        tempfile::tempdir().unwrap(),
+        name,
+        wire,
+        urls,
+        bucket,
+        extra,
+    )
+}
+
+/// The environment of an agent on `wire`.
+pub fn agent_env<'a>(
+    name: &'a str,
+    wire: &'a Wire,
+    urls: &'a str,
+    bucket: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
         ("IRONPOST_EBPF_ENABLED", "true"),
         ("IRONPOST_EBPF_INTERFACE", wire.host_if.as_str()),
         ("IRONPOST_EBPF_XDP_MODE", "skb"),
@@ -182,9 +199,21 @@ pub fn agent(name: &str, wire: &Wire, urls: &str, bucket: &str, extra: &[(&str, 
         ("IRONPOST_FLEET_REPLICAS", "3"),
         ("IRONPOST_FLEET_NODES_BUCKET", "ipt_fleet_nodes"),
         ("IRONPOST_FLEET_HEARTBEAT_SECS", "1"),
-    ];
+    ]
+}
+
+/// [`agent`] in `dir` (a restart keeps its data directory).
+pub fn agent_in(
+    dir: tempfile::TempDir,
+    name: &str,
+    wire: &Wire,
+    urls: &str,
+    bucket: &str,
+    extra: &[(&str, &str)],
+) -> Daemon {
+    let mut env = agent_env(name, wire, urls, bucket);
     env.extend_from_slice(extra);
-    let d = Daemon::start_wrapped(tempfile::tempdir().unwrap(), &[], &["--defaults"], &env);
+    let d = Daemon::start_wrapped(dir, &[], &["--defaults"], &env);
     let ready = || {
         let o = run(d.cli().args(["status", "--output", "json"]));
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;

@@ -1,5 +1,8 @@
 //! Persistence of the blocklist without rewriting it per block: an append-only journal of
-//! block / unblock records (one JSON object per line, `fdatasync`ed after each), compacted into
+//! block / unblock records (one JSON object per line). A change's record is buffered by
+//! [`Journal::append`] and made durable by [`Journal::sync`]: one write and one `fdatasync` for
+//! every record buffered since the previous sync (the engine syncs after its kernel map update,
+//! before the change is announced; a batch of changes shares one sync). Compacted into
 //! the snapshot (`blocklist.json`, written to a temporary file, synced and renamed) when it has
 //! grown to twice the live state, and on shutdown.
 //!
@@ -24,6 +27,9 @@ pub(super) const MAX_STATE_BYTES: u64 = 256 * 1024 * 1024;
 /// Longest journal line accepted (a block record is a few hundred bytes; the reason is bounded
 /// by the control socket's frame size).
 const MAX_RECORD_BYTES: usize = 256 * 1024;
+/// Records waiting for a sync that keeps failing (a full disk) are given up past this size; the
+/// failures are counted by the engine, and the next snapshot holds the whole state again.
+const MAX_PENDING_BYTES: usize = 16 * 1024 * 1024;
 /// The journal is not compacted before it holds this many records.
 const COMPACT_MIN_RECORDS: u64 = 4096;
 
@@ -48,7 +54,12 @@ pub(super) struct Journal {
     snapshot: PathBuf,
     journal: PathBuf,
     file: Option<File>,
-    /// Records appended since the last compaction.
+    /// Encoded records not yet written (one line each).
+    pending: Vec<u8>,
+    /// A write failed, maybe part-way: the next one starts with a newline so that its first
+    /// record does not extend the torn line.
+    torn: bool,
+    /// Records appended (buffered or written) since the last compaction.
     pub(super) records: u64,
     /// Snapshots written.
     pub(super) compactions: u64,
@@ -81,6 +92,8 @@ impl Journal {
             snapshot: snapshot.to_owned(),
             journal: snapshot.with_extension("journal"),
             file: None,
+            pending: Vec::new(),
+            torn: false,
             records: 0,
             compactions: 0,
         }
@@ -171,14 +184,33 @@ impl Journal {
         out
     }
 
-    /// Appends one record and syncs it to disk.
+    /// Buffers one record; [`Journal::sync`] writes it. Only encoding can fail here.
     pub(super) fn append(&mut self, r: &Record) -> Result<()> {
-        let mut line = serde_json::to_vec(r).map_err(|e| Error::BlocklistState {
-            op: "encode a record for",
-            path: self.journal.clone(),
-            source: std::io::Error::other(e),
-        })?;
-        line.push(b'\n');
+        let start = self.pending.len();
+        if let Err(e) = serde_json::to_writer(&mut self.pending, r) {
+            self.pending.truncate(start);
+            return Err(Error::BlocklistState {
+                op: "encode a record for",
+                path: self.journal.clone(),
+                source: std::io::Error::other(e),
+            });
+        }
+        self.pending.push(b'\n');
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Whether records wait for [`Journal::sync`].
+    pub(super) fn dirty(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Writes the buffered records and syncs them to disk: one write, one `fdatasync`. On an
+    /// error the records stay buffered and the next sync tries again.
+    pub(super) fn sync(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
         if self.file.is_none() {
             if let Some(dir) = self.journal.parent() {
                 std::fs::create_dir_all(dir).map_err(io("create the directory of", dir))?;
@@ -191,10 +223,23 @@ impl Journal {
             self.file = Some(f);
         }
         let f = self.file.as_mut().expect("opened above");
-        f.write_all(&line)
+        let lead: &[u8] = if self.torn { b"\n" } else { b"" };
+        if let Err(e) = f
+            .write_all(lead)
+            .and_then(|()| f.write_all(&self.pending))
             .and_then(|()| f.sync_data())
-            .map_err(io("append to", &self.journal))?;
-        self.records += 1;
+        {
+            // A partial write leaves a torn line, skipped at read-back; the whole batch is
+            // written again by the next sync (replaying a record twice changes nothing).
+            self.file = None;
+            self.torn = true;
+            if self.pending.len() > MAX_PENDING_BYTES {
+                self.pending.clear();
+            }
+            return Err(io("append to", &self.journal)(e));
+        }
+        self.torn = false;
+        self.pending.clear();
         Ok(())
     }
 
@@ -228,8 +273,9 @@ impl Journal {
             // Makes the rename durable before the journal it replaces is emptied.
             let _ = d.sync_all();
         }
-        // Reopened on the next append.
+        // Reopened on the next sync. The snapshot holds every buffered change already.
         self.file = None;
+        self.pending.clear();
         match OpenOptions::new().write(true).open(&self.journal) {
             Ok(f) => f
                 .set_len(0)

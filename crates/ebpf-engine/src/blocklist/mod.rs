@@ -23,7 +23,9 @@
 //!
 //! # Persistence
 //!
-//! `journal.rs`: each change is one appended, synced journal record; the snapshot
+//! `journal.rs`: each change is one journal record, buffered by the change and written and
+//! synced by [`Blocklist::sync`] (the engine calls it after the kernel map update, once for all
+//! the changes of a call or a batch: one `fdatasync`); the snapshot
 //! (`blocklist.json`, the format earlier versions wrote whole after every change) is rewritten
 //! only when the journal has grown to twice the live state, at start when a journal was
 //! replayed, and at shutdown.
@@ -309,6 +311,19 @@ impl Blocklist {
         self.errors += 1;
     }
 
+    /// Writes the journal records of the changes made since the last sync, with one
+    /// `fdatasync`. Errors are kept for [`Self::take_error`] (the records stay buffered and
+    /// the next sync retries them).
+    pub fn sync(&mut self) {
+        if let Some(j) = &mut self.journal
+            && j.dirty()
+            && let Err(e) = j.sync()
+        {
+            self.fail(e);
+        }
+    }
+
+    /// Buffers a change's journal record (written by [`Self::sync`]).
     fn log(&mut self, r: &Record) {
         if let Some(j) = &mut self.journal
             && let Err(e) = j.append(r)

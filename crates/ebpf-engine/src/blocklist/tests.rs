@@ -156,6 +156,7 @@ fn the_journal_alone_restores_blocks_history_and_removals() {
         .block;
     let gone = b.add(&alert_req("198.18.0.7", Evidence::Spoofable), 0, t(1));
     b.remove(&gone.unwrap().block.cidr);
+    b.sync();
     assert!(b.take_error().is_none());
     assert!(!path.exists(), "no snapshot written per block");
     assert_eq!(b.journal_records(), 3);
@@ -190,6 +191,7 @@ fn damaged_journal_records_are_skipped_and_counted_and_a_damaged_snapshot_report
     let mut b = Blocklist::new(100, Some(path.clone()));
     b.add(&req("198.18.0.1", None, false), 0, t(0)).unwrap();
     b.add(&req("198.18.0.2", None, false), 0, t(0)).unwrap();
+    b.sync();
     drop(b);
     let journal = path.with_extension("journal");
     let mut text = std::fs::read_to_string(&journal).unwrap();
@@ -363,6 +365,42 @@ fn a_hundred_thousand_blocks_evict_in_order_without_scans() {
     assert_eq!(b.history_by_age.len(), MAX_HISTORY);
 }
 
+/// A change's record is buffered until `sync`: the engine updates the kernel map in between,
+/// and a batch of changes shares one write and one `fdatasync`. A change not yet synced is not
+/// on disk (a crash there loses it locally: the fleet's watcher applies it again at start).
+#[test]
+fn records_reach_the_journal_at_sync_one_write_for_a_batch() {
+    let dir = state_dir();
+    let path = dir.path().join("blocklist.json");
+    let journal = path.with_extension("journal");
+    let mut b = Blocklist::new(100, Some(path.clone()));
+    b.add(&req("198.18.0.1", Some(60), false), 0, t(0)).unwrap();
+    b.add(&req("198.18.0.2", Some(60), false), 0, t(0)).unwrap();
+    b.remove(&"198.18.0.1".parse().unwrap());
+    assert!(!journal.exists(), "nothing written before the sync");
+    let (before, _) = Blocklist::load(100, &path);
+    assert!(before.is_empty());
+    b.sync();
+    assert!(b.take_error().is_none());
+    let text = std::fs::read_to_string(&journal).unwrap();
+    assert_eq!(text.lines().count(), 3, "{text}");
+    // Nothing buffered: a second sync writes nothing.
+    b.sync();
+    assert_eq!(std::fs::read_to_string(&journal).unwrap(), text);
+    let (back, report) = Blocklist::load(100, &path);
+    assert_eq!(report.replayed, 3);
+    assert_eq!(back.len(), 1);
+    assert!(back.get(&"198.18.0.2".parse().unwrap()).is_some());
+    // A compaction takes what is buffered along: the snapshot holds the whole state.
+    b.add(&req("198.18.0.3", Some(60), false), 0, t(1)).unwrap();
+    b.save().unwrap();
+    b.sync();
+    assert_eq!(std::fs::metadata(&journal).unwrap().len(), 0);
+    let (back, report) = Blocklist::load(100, &path);
+    assert_eq!(report.replayed, 0);
+    assert_eq!(back.len(), 2);
+}
+
 /// With a journal, per-block persistence is one appended record (two with an eviction): the
 /// snapshot is rewritten only at compaction, when the journal is twice the live state.
 #[test]
@@ -378,6 +416,7 @@ fn persistence_appends_per_block_and_compacts_rarely() {
             t(i64::from(i)),
         )
         .unwrap();
+        b.sync();
         b.compact_if_due();
     }
     assert!(b.take_error().is_none());

@@ -1,6 +1,6 @@
 //! The engine's control API, used by the daemon's control socket: block, unblock, list, stats.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use ironpost_core::net::Cidr;
 use ironpost_core::{ActionEvent, ActionOutcome, ActionType, Severity};
 use tracing::info;
@@ -15,6 +15,10 @@ use crate::config::RuleAction;
 use crate::kernel::XdpFilter;
 use crate::maps::HitCount;
 use crate::{Error, Result};
+
+/// A block applied to the blocklist and the kernel map, its journal record not yet synced: the
+/// outcome (the block, whether it changed, when it was in force) and the blocks evicted for it.
+type Staged = (Result<(Block, bool, DateTime<Utc>)>, Vec<Block>);
 
 impl EngineHandle {
     fn with_filter<T>(&self, f: impl FnOnce(&mut XdpFilter) -> Result<T>) -> Result<T> {
@@ -31,51 +35,97 @@ impl EngineHandle {
     /// `ip_block` action. When the family's table is full, a block on verified evidence evicts
     /// per policy (see `blocklist`); each eviction is removed from the kernel, counted in
     /// `ironpost_ebpf_blocks_evicted_total{evidence}` and announced by an `ip_unblock` action.
+    ///
+    /// Order: the kernel map first (the block drops packets from then on), then the journal
+    /// record is synced, then the action is announced and this returns. A crash between the
+    /// first two loses the block locally, before anyone was told of it.
     pub async fn block(&self, req: BlockRequest) -> Result<Block> {
-        let v4 = req.cidr.0.addr().is_ipv4();
-        // The lock is released before any `.await`: the outcome is computed first.
-        let (outcome, evicted) = {
-            let mut bl = lock(&self.inner.blocklist);
-            let existing = bl.get(&req.cidr).cloned();
-            let added = bl.add(&req, reserved_entries(&self.inner.compiled, v4), Utc::now())?;
-            // Evicted entries leave the kernel first, so the new one finds room.
-            let evicted = added.evicted.clone();
-            let _ = self.with_filter(|f| {
-                for b in &evicted {
-                    f.remove_block(b.cidr)?;
-                }
-                Ok(())
-            });
-            let block = added.block;
-            let outcome = if !added.changed {
-                Ok((block, false))
-            } else if let Err(e) = self.with_filter(|f| {
-                f.insert_block_until(
-                    block.cidr,
-                    block.rule_id,
-                    RuleAction::Drop,
-                    block.expires_at.map(MonoTime::from_wall),
-                )
-            }) {
-                match existing {
-                    Some(prev) => bl.restore(prev),
-                    None => {
-                        bl.remove(&req.cidr);
-                    }
-                }
-                Err(e)
-            } else {
-                Ok((block, true))
-            };
-            (outcome, evicted)
-        };
-        // The evictions stand whatever happened next (the kernel no longer holds them).
+        let mut out = self.block_many(vec![req]).await;
+        out.pop()
+            .unwrap_or_else(|| unreachable!("one result per request"))
+            .map(|(block, _)| block)
+    }
+
+    /// [`Self::block`] for a batch: each request goes to the kernel map in turn, then one
+    /// journal sync (one `fdatasync`) makes them all durable, then their actions are announced.
+    /// One result per request, in order, with the time its block was in force in the kernel
+    /// (for a request that left an existing block as it was: when that was found).
+    pub async fn block_many(&self, reqs: Vec<BlockRequest>) -> Vec<Result<(Block, DateTime<Utc>)>> {
+        let staged: Vec<_> = reqs
+            .into_iter()
+            .map(|req| {
+                let applied = self.apply(&req);
+                (req, applied)
+            })
+            .collect();
+        // Durable before anything is announced or answered: one sync for the batch. The
+        // evictions stand whatever happened next (the kernel no longer holds them).
         self.inner.persist();
-        self.inner.announce_evictions(&evicted, &req).await;
-        let (block, changed) = outcome?;
-        if !changed {
-            return Ok(block);
+        let mut out = Vec::with_capacity(staged.len());
+        for (req, applied) in staged {
+            let (outcome, evicted) = match applied {
+                Ok(a) => a,
+                Err(e) => {
+                    out.push(Err(e));
+                    continue;
+                }
+            };
+            self.inner.announce_evictions(&evicted, &req).await;
+            out.push(match outcome {
+                Ok((block, changed, at)) => {
+                    if changed {
+                        self.announce_block(&block).await;
+                    }
+                    Ok((block, at))
+                }
+                Err(e) => Err(e),
+            });
         }
+        out
+    }
+
+    /// The blocklist and the kernel map part of a block: the outcome (the block, whether it
+    /// changed, when it was in force) and the blocks evicted for it. Its journal record is
+    /// buffered, not yet synced.
+    fn apply(&self, req: &BlockRequest) -> Result<Staged> {
+        let v4 = req.cidr.0.addr().is_ipv4();
+        let mut bl = lock(&self.inner.blocklist);
+        let existing = bl.get(&req.cidr).cloned();
+        let added = bl.add(req, reserved_entries(&self.inner.compiled, v4), Utc::now())?;
+        // Evicted entries leave the kernel first, so the new one finds room.
+        let evicted = added.evicted.clone();
+        let _ = self.with_filter(|f| {
+            for b in &evicted {
+                f.remove_block(b.cidr)?;
+            }
+            Ok(())
+        });
+        let block = added.block;
+        let outcome = if !added.changed {
+            Ok((block, false, Utc::now()))
+        } else if let Err(e) = self.with_filter(|f| {
+            f.insert_block_until(
+                block.cidr,
+                block.rule_id,
+                RuleAction::Drop,
+                block.expires_at.map(MonoTime::from_wall),
+            )
+        }) {
+            match existing {
+                Some(prev) => bl.restore(prev),
+                None => {
+                    bl.remove(&req.cidr);
+                }
+            }
+            Err(e)
+        } else {
+            Ok((block, true, Utc::now()))
+        };
+        Ok((outcome, evicted))
+    }
+
+    /// Counts a block that changed and sends its `ip_block` action.
+    async fn announce_block(&self, block: &Block) {
         self.inner.metrics.blocks_added.inc();
         info!(cidr = %block.cidr, reason = %block.reason, evidence = %block.evidence, expires_at = ?block.expires_at, offence = block.offence, "blocked");
         let mut ev =
@@ -100,7 +150,6 @@ impl EngineHandle {
             ),
         };
         let _ = self.inner.outputs.actions.send(ev).await;
-        Ok(block)
     }
 
     /// Removes a run-time block. `Ok(None)` when there was none.

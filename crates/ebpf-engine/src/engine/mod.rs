@@ -371,6 +371,11 @@ impl Inner {
                 bl.adopt(e.cidr, e.rule_id, now, e.expires.map(MonoTime::to_wall));
             }
         }
+        bl.sync();
+        if let Some((e, n)) = bl.take_error() {
+            self.metrics.state_errors.inc_by(n);
+            warn!(error = %error_chain(&e), failures = n, "cannot persist the blocklist state");
+        }
         self.metrics
             .block_entries
             .set(i64::try_from(bl.len()).unwrap_or(i64::MAX));
@@ -643,10 +648,13 @@ impl Inner {
         }
     }
 
-    /// Updates the gauge, compacts the journal when due and reports persistence errors (every
-    /// change was already journaled by the blocklist).
+    /// Makes the changes made so far durable (the blocklist's buffered journal records: one
+    /// write, one `fdatasync`), updates the gauge, compacts the journal when due and reports
+    /// persistence errors. Called after the kernel map update of a change (or of a batch), and
+    /// before the change is announced or its caller answered.
     fn persist(&self) {
         let mut bl = lock(&self.blocklist);
+        bl.sync();
         self.metrics
             .block_entries
             .set(i64::try_from(bl.len()).unwrap_or(i64::MAX));

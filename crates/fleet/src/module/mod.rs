@@ -66,17 +66,27 @@ pub struct LocalBlock {
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// A decision of another node, as it is applied to the local blocklist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteBlock {
+    pub cidr: Cidr,
+    /// None: until removed.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub evidence: Evidence,
+    pub reason: String,
+    pub alert_id: Option<EventId>,
+}
+
 /// The local blocklist (the daemon adapts the XDP engine's handle to it).
 pub trait Enforcer: Send + Sync + 'static {
-    /// Blocks `cidr` until `expires_at` (None: until removed) on `evidence`, with `reason`.
-    fn block(
+    /// Blocks each `cidr` until its `expires_at` (None: until removed) on its evidence, with
+    /// its reason. One result per block, in order: the time it was in force (in the kernel
+    /// map). A batch is made durable at once (one journal sync, after the map updates and
+    /// before this resolves).
+    fn block_many(
         &self,
-        cidr: Cidr,
-        expires_at: Option<DateTime<Utc>>,
-        evidence: Evidence,
-        reason: String,
-        alert_id: Option<EventId>,
-    ) -> BoxFuture<'_, Result<(), BoxError>>;
+        blocks: Vec<RemoteBlock>,
+    ) -> BoxFuture<'_, Vec<Result<DateTime<Utc>, BoxError>>>;
     /// Removes the block of `cidr`; no block is not an error.
     fn unblock(&self, cidr: Cidr) -> BoxFuture<'_, Result<(), BoxError>>;
     /// The block whose network starts at `ip` (the address an `ip_block` action names).

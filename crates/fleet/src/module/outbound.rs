@@ -348,26 +348,22 @@ pub(super) async fn events_loop(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{BoxError, Enforcer, FleetModule, LocalBlock};
+    use super::super::{BoxError, Enforcer, FleetModule, LocalBlock, RemoteBlock};
     use super::*;
     use crate::config::FleetConfig;
     use crate::node::{ModuleHealth, NodeStatus};
     use chrono::DateTime;
+    use ironpost_core::BoxFuture;
     use ironpost_core::metrics::prometheus::Registry;
     use ironpost_core::{AlertEvent, AlertSource, Severity};
-    use ironpost_core::{BoxFuture, Evidence};
 
     struct NoEnforcer;
     impl Enforcer for NoEnforcer {
-        fn block(
+        fn block_many(
             &self,
-            _: Cidr,
-            _: Option<DateTime<Utc>>,
-            _: Evidence,
-            _: String,
-            _: Option<EventId>,
-        ) -> BoxFuture<'_, Result<(), BoxError>> {
-            Box::pin(async { Ok(()) })
+            blocks: Vec<RemoteBlock>,
+        ) -> BoxFuture<'_, Vec<Result<DateTime<Utc>, BoxError>>> {
+            Box::pin(async move { blocks.iter().map(|_| Ok(Utc::now())).collect() })
         }
         fn unblock(&self, _: Cidr) -> BoxFuture<'_, Result<(), BoxError>> {
             Box::pin(async { Ok(()) })
