@@ -52,9 +52,11 @@ pub struct LogPipelineConfig {
     pub watch_paths: Vec<PathBuf>,
     /// Parsed records handed to the rule engine at once.
     pub batch_size: usize,
-    /// Threads that parse lines and match them against the rules (the worker's own included): a
-    /// batch is cut into up to that many chunks of at least 128 lines, scanned at once; thresholds and
-    /// alerts stay on one thread, in line order. 0 (the default): one per CPU, at most 8.
+    /// Threads in the pipeline's share of the work, the worker included: `match_threads - 1`
+    /// threads parse lines and match them against the rules (each batch cut into one chunk per
+    /// thread, chunks of at least 128 lines), while the worker applies thresholds and raises the
+    /// alerts of the batch before, in line order. 1: the worker does everything. 0 (the default):
+    /// one per CPU, at most 8.
     pub match_threads: usize,
     /// A partial batch is processed after this long.
     #[serde(rename = "flush_interval_secs", with = "secs")]

@@ -2,8 +2,8 @@
 //!
 //! Sources (`syslog_udp`, `syslog_tcp`, `file`, `journald`) send batches on bounded channels;
 //! one worker has every line parsed and matched against the [`RuleSet`] (one Aho-Corasick pass
-//! picks the candidates; a large batch is cut into chunks scanned at once by `match_threads`
-//! threads, `pipeline/matcher.rs`), then, in line order, feeds matches to the [`Alerter`] (windows, dedup, rate limit) and
+//! picks the candidates; batches are scanned by a pool of `match_threads - 1` threads while the
+//! worker finishes the batch before, `pipeline/matcher.rs`), then, in line order, feeds matches to the [`Alerter`] (windows, dedup, rate limit) and
 //! sends the resulting `AlertEvent`s — and the line that raised each, as `LogEvent` evidence — to
 //! the daemon.
 //!
@@ -382,6 +382,8 @@ struct Worker {
     auditd: std::collections::HashMap<Arc<str>, crate::parse::auditd_join::Joiner>,
     /// Parse + match threads (`match_threads`).
     matchers: matcher::MatchPool,
+    /// Batches handed to the pool and not finished yet, oldest first.
+    in_flight: std::collections::VecDeque<matcher::InFlight>,
 }
 
 /// The deterministic id of what rule `rule` raised on line `i` of a file batch: the file's
@@ -451,11 +453,15 @@ impl Worker {
         );
     }
 
-    async fn process(&mut self, batch: &Arc<Batch>, ack: &Ack, pos: Option<&FilePos>) {
+    /// Takes a batch in: an auditd file's is processed at once; any other is handed to the
+    /// match pool and queued, and the oldest queued batches are finished while more than
+    /// [`matcher::MAX_IN_FLIGHT`] are (so the pool scans the next batch while this thread raises
+    /// the alerts of the previous one).
+    async fn submit(&mut self, batch: Batch, ack: Ack, pos: Option<FilePos>) {
         if batch.source == "file"
             && crate::trust::path_matches(&self.shared.cfg.auditd_paths, &batch.origin)
         {
-            return self.process_auditd(batch, ack, pos).await;
+            return self.process_auditd(&batch, &ack, pos.as_ref()).await;
         }
         let rules = self
             .shared
@@ -463,32 +469,73 @@ impl Worker {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
+        let batch = Arc::new(batch);
+        let ctx = self.ctx.clone().with_received_micros(batch.received_micros);
+        let journal = batch.source == crate::source::journald::NAME;
+        // A file's trust is the same for all its lines: decided once per batch.
+        let file_trusted = batch.source == "file" && self.shared.trust.file_trusted(&batch.origin);
+        let scans =
+            self.matchers
+                .dispatch(&self.shared, &rules, &batch, &ctx, journal, file_trusted);
+        self.in_flight.push_back(matcher::InFlight {
+            batch,
+            ack,
+            pos,
+            rules,
+            ctx,
+            journal,
+            file_trusted,
+            scans,
+        });
+        while self.in_flight.len() > matcher::MAX_IN_FLIGHT {
+            self.finish_oldest().await;
+        }
+    }
+
+    /// Finishes the oldest batch in flight, if any.
+    async fn finish_oldest(&mut self) {
+        if let Some(f) = self.in_flight.pop_front() {
+            self.finish(f).await;
+        }
+    }
+
+    /// Raises a batch's alerts from its scanned chunks: thresholds and alerts in line order,
+    /// each matching line parsed again (`pipeline/matcher.rs`).
+    async fn finish(&mut self, f: matcher::InFlight) {
+        let matcher::InFlight {
+            batch,
+            ack,
+            pos,
+            rules,
+            ctx,
+            journal,
+            file_trusted,
+            scans,
+        } = f;
+        let done = matcher::collect(scans).await;
         let shared = self.shared.clone();
+        let batch = &batch;
+        let (ack, pos) = (&ack, pos.as_ref());
         let read = Reader {
             batch,
-            ctx: self.ctx.clone().with_received_micros(batch.received_micros),
+            ctx,
             trust: &shared.trust,
-            journal: batch.source == crate::source::journald::NAME,
-            // A file's trust is the same for all its lines: decided once per batch.
-            file_trusted: batch.source == "file" && shared.trust.file_trusted(&batch.origin),
+            journal,
+            file_trusted,
         };
         let mut out = Raised {
             batch,
             ack,
             pos,
-            journal: read.journal,
+            journal,
             alerts: Vec::new(),
             evidence: Vec::new(),
         };
-        // Parse + match on the pool (`pipeline/matcher.rs`); thresholds and alerts here, in line
-        // order, each matching line parsed again.
-        let (first, pending) = self.matchers.dispatch(&shared, &rules, batch, &read);
-        let mut chunks = vec![matcher::scan(&read, &rules, first)];
-        let done = matcher::collect(pending).await;
-        chunks.extend(
-            done.into_iter()
-                .map(|(range, c)| c.unwrap_or_else(|| matcher::scan(&read, &rules, range))),
-        );
+        // A chunk no pool thread scanned (no pool; a thread gone) is scanned here.
+        let chunks: Vec<matcher::Chunk> = done
+            .into_iter()
+            .map(|(range, c)| c.unwrap_or_else(|| matcher::scan(&read, &rules, range)))
+            .collect();
         let tally = matcher::total(&chunks);
         // Matches waiting for the shared state's verdict: (line index, line, match).
         let mut staged = Vec::new();
@@ -681,13 +728,13 @@ impl Worker {
                     None => processes_open = false,
                 },
                 b = lines.recv(), if lines_open => match b {
-                    Some(b) => self.process(&Arc::new(b), &Ack::none(), None).await,
+                    Some(b) => self.submit(b, Ack::none(), None).await,
                     None => lines_open = false,
                 },
                 f = files.recv(), if files_open => match f {
                     Some((b, pos)) => {
                         let ack = self.file_marks.entry(pos.key).or_default().track(pos.clone());
-                        self.process(&Arc::new(b), &ack, Some(&pos)).await;
+                        self.submit(b, ack, Some(pos)).await;
                     }
                     None => files_open = false,
                 },
@@ -697,13 +744,25 @@ impl Worker {
                             Some(c) => self.journal_marks.track(c),
                             None => Ack::none(),
                         };
-                        self.process(&Arc::new(b), &ack, None).await;
+                        self.submit(b, ack, None).await;
                     }
                     None => journal_open = false,
                 },
+                // Nothing queued by a log source: finish what the pool has scanned.
+                () = std::future::ready(()),
+                    if !self.in_flight.is_empty()
+                        && lines.is_empty()
+                        && files.is_empty()
+                        && journal.is_empty() =>
+                {
+                    self.finish_oldest().await;
+                }
                 _ = tick.tick() => {}
             }
             self.advance();
+        }
+        while !self.in_flight.is_empty() {
+            self.finish_oldest().await;
         }
         self.advance();
         self

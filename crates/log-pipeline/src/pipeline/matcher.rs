@@ -3,12 +3,14 @@
 //! Parsing a line and matching it against the rule set depend on nothing but the line, the
 //! batch it came in and the (immutable) rule set, and they are most of the worker's work: with the
 //! rule library, matching alone is several times parsing (`examples/library_bench.rs`). So the
-//! worker cuts a large batch into consecutive chunks, hands all but the first to the
-//! `match_threads - 1` threads of a [`MatchPool`], scans the first itself, and waits for the
-//! others. What comes back is, per chunk, the counts the metrics need and the (line, rule) pairs
-//! that matched, in line order. Everything with state — thresholds, dedup, the shared alert
-//! state, acknowledgement tokens — stays on the worker, which then walks the chunks in order: the
-//! alerts are the ones, in the order, a single thread would raise. A line that matched is parsed
+//! worker cuts each batch into consecutive chunks, one per thread of a [`MatchPool`]
+//! (`match_threads - 1` threads), and queues the batch ([`InFlight`], at most
+//! [`MAX_IN_FLIGHT`]): while the pool scans the next batch, the worker raises the alerts of the
+//! one before. What comes back is, per chunk, the counts the metrics need and the (line, rule)
+//! pairs that matched, in line order. Everything with state — thresholds, dedup, the shared alert
+//! state, acknowledgement tokens — stays on the worker, which walks the batches in the order
+//! they came and each batch's chunks in order: the alerts are the ones, in the order, a single
+//! thread would raise. With `match_threads = 1` there is no pool and the worker scans itself. A line that matched is parsed
 //! again there ([`Reader`] parses a line the same way every time), so no record crosses threads
 //! (a record is not `Sync`) and a chunk's result owns nothing but integers.
 
@@ -20,11 +22,14 @@ use ironpost_core::Evidence;
 use tokio::sync::oneshot;
 use tracing::warn;
 
+use ironpost_core::ack::Ack;
+
 use super::Shared;
 use super::alerter::Reader;
 use crate::parse::{Format, ParseContext};
 use crate::rules::RuleSet;
 use crate::source::Batch;
+use crate::source::file::FilePos;
 
 /// Fewest lines worth sending to another thread: below it the hand-off costs more than it saves.
 pub(super) const MIN_CHUNK_LINES: usize = 128;
@@ -182,54 +187,69 @@ impl MatchPool {
         MatchPool { helpers }
     }
 
-    /// Threads scanning a batch, the worker's included.
-    pub(super) fn threads(&self) -> usize {
-        self.helpers.len() + 1
-    }
-
-    /// Cuts `batch` into chunks and sends all but the first to the pool: the first chunk's
-    /// range (for the caller to [`scan`]), and each other's range with the receiver of its result
-    /// (`None`: not sent), for [`collect`].
-    #[allow(clippy::type_complexity)]
+    /// Cuts `batch` into one chunk per pool thread (of at least [`MIN_CHUNK_LINES`] lines) and
+    /// sends them: each chunk's range with the receiver of its result, `None` for a chunk not
+    /// sent (no pool, or its thread is gone), which [`collect`] leaves to the worker.
     pub(super) fn dispatch(
         &self,
         shared: &Arc<Shared>,
         rules: &Arc<RuleSet>,
         batch: &Arc<Batch>,
-        read: &Reader<'_>,
-    ) -> (
-        Range<usize>,
-        Vec<(Range<usize>, Option<oneshot::Receiver<Chunk>>)>,
-    ) {
+        ctx: &ParseContext,
+        journal: bool,
+        file_trusted: bool,
+    ) -> Vec<Scan> {
         let n = batch.len();
-        let parts = self.threads().min(n / MIN_CHUNK_LINES).max(1);
+        if self.helpers.is_empty() {
+            return vec![(0..n, None)];
+        }
+        let parts = self.helpers.len().min(n / MIN_CHUNK_LINES).max(1);
         let size = n.div_ceil(parts);
         let range = |k: usize| (k * size).min(n)..((k + 1) * size).min(n);
-        let mut pending = Vec::with_capacity(parts - 1);
-        for (k, helper) in (1..parts).zip(&self.helpers) {
-            let (reply, rx) = oneshot::channel();
-            let job = Job {
-                shared: shared.clone(),
-                rules: rules.clone(),
-                batch: batch.clone(),
-                ctx: read.ctx.clone(),
-                journal: read.journal,
-                file_trusted: read.file_trusted,
-                range: range(k),
-                reply,
-            };
-            pending.push((range(k), helper.send(job).ok().map(|()| rx)));
-        }
-        (range(0), pending)
+        (0..parts)
+            .zip(&self.helpers)
+            .map(|(k, helper)| {
+                let (reply, rx) = oneshot::channel();
+                let job = Job {
+                    shared: shared.clone(),
+                    rules: rules.clone(),
+                    batch: batch.clone(),
+                    ctx: ctx.clone(),
+                    journal,
+                    file_trusted,
+                    range: range(k),
+                    reply,
+                };
+                (range(k), helper.send(job).ok().map(|()| rx))
+            })
+            .collect()
     }
+}
+
+/// One chunk of a batch handed to the pool: its lines and, if a thread took it, the receiver of
+/// its result.
+pub(super) type Scan = (Range<usize>, Option<oneshot::Receiver<Chunk>>);
+
+/// Batches the worker keeps handed to the pool before it finishes the oldest: one being scanned
+/// while the worker raises the alerts of the one before.
+pub(super) const MAX_IN_FLIGHT: usize = 2;
+
+/// A batch handed to the pool, waiting for the worker to raise its alerts.
+pub(super) struct InFlight {
+    pub(super) batch: Arc<Batch>,
+    pub(super) ack: Ack,
+    pub(super) pos: Option<FilePos>,
+    pub(super) rules: Arc<RuleSet>,
+    pub(super) ctx: ParseContext,
+    pub(super) journal: bool,
+    pub(super) file_trusted: bool,
+    pub(super) scans: Vec<Scan>,
 }
 
 /// Waits for the pool's chunks, in order; `None` for a chunk whose thread is gone (a panic),
 /// which the caller then scans itself. Holds no borrow of a [`Reader`] (a [`ParseContext`] is not
 /// `Sync`), so the worker's future stays `Send`.
-pub(super) async fn collect(
-    pending: Vec<(Range<usize>, Option<oneshot::Receiver<Chunk>>)>,
-) -> Vec<(Range<usize>, Option<Chunk>)> {
+pub(super) async fn collect(pending: Vec<Scan>) -> Vec<(Range<usize>, Option<Chunk>)> {
     let mut done = Vec::with_capacity(pending.len());
     for (range, rx) in pending {
         let chunk = match rx {

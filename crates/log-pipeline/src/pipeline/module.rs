@@ -190,6 +190,7 @@ impl Module for LogPipeline {
                 matchers: super::matcher::MatchPool::new(super::matcher::effective_threads(
                     self.shared.cfg.match_threads,
                 )),
+                in_flight: std::collections::VecDeque::new(),
             };
             let packets = self.packets_rx.take().unwrap_or_else(|| mpsc::channel(1).1);
             let processes = self.process_rx.take().unwrap_or_else(|| mpsc::channel(1).1);
