@@ -56,34 +56,13 @@ async fn https(
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let name = ServerName::IpAddress(addr.ip().into());
     let mut s = tls.connect(name, tcp).await.expect("TLS handshake");
-    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    if !body.is_empty() {
-        req.push_str(&format!(
-            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).await.unwrap();
+    s.write_all(common::request(addr, method, path, headers, body).as_bytes())
+        .await
+        .unwrap();
     let mut out = Vec::new();
     // The server closes without close_notify at times; what arrived before counts.
     let _ = s.read_to_end(&mut out).await;
-    let out = String::from_utf8_lossy(&out).into_owned();
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    Reply {
-        status,
-        head: head.to_ascii_lowercase(),
-        body: body.to_owned(),
-    }
+    common::reply(&String::from_utf8_lossy(&out))
 }
 
 /// Reads from a connection until the server closes it; returns what arrived.

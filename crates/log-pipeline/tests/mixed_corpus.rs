@@ -132,70 +132,31 @@ async fn alerts_with_threads(
     String,
     String,
 )> {
-    use ironpost_core::{AlertEvent, Module, metrics};
-    use ironpost_log_pipeline::config::{LogPipelineConfig, SourceKind, StartAt};
-    use ironpost_log_pipeline::pipeline::{LogPipeline, PipelineOutputs};
-    use tokio::sync::mpsc;
-    let cfg = LogPipelineConfig {
-        enabled: true,
-        sources: vec![SourceKind::File],
-        watch_paths: vec![log.to_path_buf()],
-        rules_dir: library(),
-        file_start_at: StartAt::Beginning,
+    // A bound on waiting, not a measurement.
+    let (alerts, parsed) = check::alerts_of(
+        log,
+        lines,
+        &library(),
+        data,
+        Duration::from_secs(120),
         match_threads,
-        ..LogPipelineConfig::default()
-    };
-    let registry = metrics::new_registry();
-    let (atx, mut arx) = mpsc::channel::<AlertEvent>(1024);
-    let (ltx, mut lrx) = mpsc::channel(1024);
-    let mut p = LogPipeline::new(
-        cfg,
-        data.to_path_buf(),
-        &registry,
-        PipelineOutputs {
-            alerts: atx,
-            logs: ltx,
-        },
-    );
-    let logs = tokio::spawn(async move { while lrx.recv().await.is_some() {} });
-    let collect = tokio::spawn(async move {
-        let mut out = Vec::new();
-        while let Some(a) = arx.recv().await {
-            out.push((
+    )
+    .await
+    .unwrap();
+    assert_eq!(parsed, lines as u64);
+    alerts
+        .into_iter()
+        .map(|a| {
+            (
                 format!("{:?}", a.id),
                 a.rule_id,
                 a.entities.src_ip,
                 a.entities.user,
                 a.evidence.as_str().to_owned(),
                 a.description,
-            ));
-        }
-        out
-    });
-    p.start().await.unwrap();
-    // A bound on waiting, not a measurement.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let parsed: f64 = registry
-            .gather()
-            .iter()
-            .filter(|f| f.name() == "ironpost_log_parsed_total")
-            .flat_map(|f| f.get_metric().iter().map(|m| m.get_counter().get_value()))
-            .sum();
-        if parsed >= lines as f64 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{parsed} of {lines} lines parsed"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    p.stop().await.unwrap();
-    drop(p);
-    let alerts = collect.await.unwrap();
-    logs.await.unwrap();
-    alerts
+            )
+        })
+        .collect()
 }
 
 /// Parsing and matching fanned out over threads (`match_threads`, `pipeline/matcher.rs`) raise

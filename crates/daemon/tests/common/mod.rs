@@ -62,6 +62,21 @@ pub(crate) fn http(
 ) -> Reply {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(request(addr, method, path, headers, body).as_bytes())
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    reply(&out)
+}
+
+/// An HTTP/1.0 request: a form body is sent as `application/x-www-form-urlencoded`.
+pub(crate) fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> String {
     let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
@@ -74,10 +89,12 @@ pub(crate) fn http(
     }
     req.push_str("\r\n");
     req.push_str(body);
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    req
+}
+
+/// A whole HTTP response as received: status, lowercased head, body.
+pub(crate) fn reply(out: &str) -> Reply {
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((out, ""));
     let status = head
         .split(' ')
         .nth(1)

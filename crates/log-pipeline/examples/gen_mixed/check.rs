@@ -42,12 +42,44 @@ pub(crate) async fn run_pipeline(
     data_dir: &Path,
     wait: Duration,
 ) -> Result<Outcome, String> {
+    let (alerts, parsed) = alerts_of(log, lines, rules_dir, data_dir, wait, 0).await?;
+    let mut outcome = Outcome {
+        alerts: alerts.len(),
+        parsed,
+        ..Outcome::default()
+    };
+    for a in alerts {
+        let source = match (a.entities.src_ip, &a.entities.user) {
+            (Some(ip), _) => ip.to_string(),
+            (None, Some(user)) => user.clone(),
+            (None, None) => "<none>".to_owned(),
+        };
+        outcome
+            .by_source
+            .entry(source)
+            .or_default()
+            .insert(a.rule_id);
+    }
+    Ok(outcome)
+}
+
+/// Every alert of `log` (of `lines` lines) through a pipeline with the rules of `rules_dir` and
+/// `match_threads` (0: the default), in the order the pipeline sent them, and the lines parsed.
+pub(crate) async fn alerts_of(
+    log: &Path,
+    lines: usize,
+    rules_dir: &Path,
+    data_dir: &Path,
+    wait: Duration,
+    match_threads: usize,
+) -> Result<(Vec<AlertEvent>, u64), String> {
     let cfg = LogPipelineConfig {
         enabled: true,
         sources: vec![SourceKind::File],
         watch_paths: vec![log.to_path_buf()],
         rules_dir: rules_dir.to_path_buf(),
         file_start_at: StartAt::Beginning,
+        match_threads,
         ..LogPipelineConfig::default()
     };
     let registry = metrics::new_registry();
@@ -92,24 +124,7 @@ pub(crate) async fn run_pipeline(
     drop(p);
     let alerts = collect.await.map_err(|e| format!("collector: {e}"))?;
     let _ = logs.await;
-    let mut outcome = Outcome {
-        alerts: alerts.len(),
-        parsed: parsed as u64,
-        ..Outcome::default()
-    };
-    for a in alerts {
-        let source = match (a.entities.src_ip, &a.entities.user) {
-            (Some(ip), _) => ip.to_string(),
-            (None, Some(user)) => user.clone(),
-            (None, None) => "<none>".to_owned(),
-        };
-        outcome
-            .by_source
-            .entry(source)
-            .or_default()
-            .insert(a.rule_id);
-    }
-    Ok(outcome)
+    Ok((alerts, parsed as u64))
 }
 
 /// Every way the outcome departs from the truth: an attacker its rule did not alert on, a
