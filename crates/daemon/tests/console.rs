@@ -16,8 +16,6 @@ use std::time::Duration;
 
 use ironpost_config::{ConfigSource, IronpostConfig};
 use ironpost_core::{ActionOutcome, ActionType, AlertEvent, AlertSource, ContainerRef, Severity};
-use ironpost_daemon::{Listeners, serve};
-use ironpost_proto::exit::Exit;
 use ironpost_proto::{Request, Response, request};
 use ironpost_store::{ActionQuery, StoreReader};
 
@@ -58,19 +56,8 @@ async fn console_pages_stream_and_guarded_mutations() {
     cfg.general.http_listen = "127.0.0.1:0".parse().unwrap();
     cfg.console.token_file = Some(token_file);
     let socket = cfg.general.control_socket.clone();
-    let listeners = Listeners::bind(&cfg.general).await.unwrap();
-    let addr = listeners.http.local_addr().unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let daemon = tokio::spawn(serve(
-        cfg.clone(),
-        ConfigSource::Defaults,
-        listeners,
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
-    // The control socket answers once the daemon serves.
-    request(&socket, &Request::Status).await.unwrap();
+    let daemon = common::InProcess::start(&cfg).await;
+    let addr = daemon.addr;
 
     // A live client, connected before the alert exists.
     let (line_tx, mut line_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
@@ -290,8 +277,7 @@ async fn console_pages_stream_and_guarded_mutations() {
         "{metrics}"
     );
 
-    stop_tx.send(()).unwrap();
-    assert_eq!(daemon.await.unwrap().unwrap(), Exit::Ok);
+    daemon.stop().await;
     let reader = StoreReader::open(cfg.storage(), &cfg.general.data_dir)
         .await
         .unwrap();

@@ -11,12 +11,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use ironpost_config::{ConfigSource, IronpostConfig};
+use ironpost_config::IronpostConfig;
 use ironpost_core::ack::Ack;
 use ironpost_core::metrics::new_registry;
 use ironpost_core::{AlertEvent, AlertSource, Module, Severity};
-use ironpost_daemon::{Listeners, serve};
-use ironpost_proto::exit::Exit;
 use ironpost_proto::{Request, Response, request};
 use ironpost_store::{Record, Remote, RemoteEvent, Store};
 
@@ -73,18 +71,8 @@ async fn a_central_console_shows_and_filters_nodes() {
     }
 
     let socket = cfg.general.control_socket.clone();
-    let listeners = Listeners::bind(&cfg.general).await.unwrap();
-    let addr = listeners.http.local_addr().unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let daemon = tokio::spawn(serve(
-        cfg.clone(),
-        ConfigSource::Defaults,
-        listeners,
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
-    request(&socket, &Request::Status).await.unwrap();
+    let daemon = common::InProcess::start(&cfg).await;
+    let addr = daemon.addr;
 
     // The list: a Node column, each row's node linking to its filter, and the node filter.
     let all = get(addr, "/alerts").await;
@@ -209,6 +197,5 @@ async fn a_central_console_shows_and_filters_nodes() {
     assert!(page.contains(&own_id.to_string()), "{page}");
     assert!(!page.contains(&from_a.id.to_string()), "{page}");
 
-    stop_tx.send(()).unwrap();
-    assert_eq!(daemon.await.unwrap().unwrap(), Exit::Ok);
+    daemon.stop().await;
 }

@@ -19,7 +19,6 @@ use std::time::Duration;
 use ironpost_config::{ConfigSource, IronpostConfig};
 use ironpost_daemon::{Listeners, serve};
 use ironpost_proto::exit::Exit;
-use ironpost_proto::{Request, request};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -56,7 +55,7 @@ async fn https(
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let name = ServerName::IpAddress(addr.ip().into());
     let mut s = tls.connect(name, tcp).await.expect("TLS handshake");
-    s.write_all(common::request(addr, method, path, headers, body).as_bytes())
+    s.write_all(common::http_request(addr, method, path, headers, body).as_bytes())
         .await
         .unwrap();
     let mut out = Vec::new();
@@ -104,19 +103,8 @@ async fn the_console_over_tls() {
     cfg.http.tls_key = Some(files.key.clone());
     cfg.http.tls_handshakes_max = 2;
     cfg.http.tls_handshake_timeout_secs = 10;
-    let socket = cfg.general.control_socket.clone();
-    let listeners = Listeners::bind(&cfg.general).await.unwrap();
-    let addr = listeners.http.local_addr().unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let daemon = tokio::spawn(serve(
-        cfg.clone(),
-        ConfigSource::Defaults,
-        listeners,
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
-    request(&socket, &Request::Status).await.unwrap();
+    let daemon = common::InProcess::start(&cfg).await;
+    let addr = daemon.addr;
     let tls = connector(&files.ca);
 
     // https with the CA trusted: the console and the probes.
@@ -227,8 +215,7 @@ async fn the_console_over_tls() {
         metrics.body
     );
 
-    stop_tx.send(()).unwrap();
-    assert_eq!(daemon.await.unwrap().unwrap(), Exit::Ok);
+    daemon.stop().await;
 }
 
 /// Starts the daemon with `cert` and `key`; returns its error.

@@ -9,6 +9,46 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ironpost_config::{ConfigSource, IronpostConfig};
+use ironpost_daemon::{Listeners, serve};
+use ironpost_proto::exit::Exit;
+use ironpost_proto::{Request, request};
+
+/// A daemon serving a configuration in the test's own process, answering on its control socket.
+pub(crate) struct InProcess {
+    /// Its HTTP listener.
+    pub(crate) addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<Exit, ironpost_proto::exit::ExitError>>,
+}
+
+impl InProcess {
+    /// Binds `cfg`'s listeners, starts serving, and returns once the control socket answers.
+    pub(crate) async fn start(cfg: &IronpostConfig) -> InProcess {
+        let listeners = Listeners::bind(&cfg.general).await.unwrap();
+        let addr = listeners.http.local_addr().unwrap();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(serve(
+            cfg.clone(),
+            ConfigSource::Defaults,
+            listeners,
+            async {
+                let _ = stop_rx.await;
+            },
+        ));
+        request(&cfg.general.control_socket, &Request::Status)
+            .await
+            .unwrap();
+        InProcess { addr, stop, task }
+    }
+
+    /// Stops it; it must end cleanly.
+    pub(crate) async fn stop(self) {
+        self.stop.send(()).unwrap();
+        assert_eq!(self.task.await.unwrap().unwrap(), Exit::Ok);
+    }
+}
+
 /// PEM files of a test CA and of a server certificate it signed.
 pub(crate) struct TlsFiles {
     /// The CA certificate (what a client trusts).
@@ -62,7 +102,7 @@ pub(crate) fn http(
 ) -> Reply {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    s.write_all(request(addr, method, path, headers, body).as_bytes())
+    s.write_all(http_request(addr, method, path, headers, body).as_bytes())
         .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
@@ -70,7 +110,7 @@ pub(crate) fn http(
 }
 
 /// An HTTP/1.0 request: a form body is sent as `application/x-www-form-urlencoded`.
-pub(crate) fn request(
+pub(crate) fn http_request(
     addr: SocketAddr,
     method: &str,
     path: &str,
