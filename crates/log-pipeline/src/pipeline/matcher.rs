@@ -10,19 +10,19 @@
 //! pairs that matched, in line order. Everything with state — thresholds, dedup, the shared alert
 //! state, acknowledgement tokens — stays on the worker, which walks the batches in the order
 //! they came and each batch's chunks in order: the alerts are the ones, in the order, a single
-//! thread would raise. With `match_threads = 1` there is no pool and the worker scans itself. A line that matched is parsed
-//! again there ([`Reader`] parses a line the same way every time), so no record crosses threads
-//! (a record is not `Sync`) and a chunk's result owns nothing but integers.
+//! thread would raise. With `match_threads = 1` there is no pool and the worker scans itself.
+//! A line that matched is parsed again on the worker ([`Reader`] parses a line the same way every
+//! time), so no record crosses threads (a record is not `Sync`) and a chunk's result owns nothing
+//! but integers.
 
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 
 use ironpost_core::Evidence;
+use ironpost_core::ack::Ack;
 use tokio::sync::oneshot;
 use tracing::warn;
-
-use ironpost_core::ack::Ack;
 
 use super::Shared;
 use super::alerter::Reader;
@@ -31,7 +31,8 @@ use crate::rules::RuleSet;
 use crate::source::Batch;
 use crate::source::file::FilePos;
 
-/// Fewest lines worth sending to another thread: below it the hand-off costs more than it saves.
+/// Fewest lines in a chunk: a batch is cut into fewer chunks than the pool has threads rather
+/// than into smaller ones.
 pub(super) const MIN_CHUNK_LINES: usize = 128;
 
 /// Most threads `match_threads = 0` (one per CPU) gives.
