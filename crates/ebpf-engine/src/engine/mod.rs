@@ -18,7 +18,6 @@
 //! (`pin_note`), the `ironpost_ebpf_pinned` gauge and the log.
 
 use std::collections::BTreeMap;
-use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -31,7 +30,6 @@ use ironpost_core::{
     ModuleError, PacketEvent, Severity,
 };
 use serde::{Deserialize, Serialize};
-use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
@@ -46,10 +44,13 @@ use crate::kernel::{LoadOptions, XdpFilter};
 use crate::maps::{KernelCounters, TrafficStats};
 use crate::rules::{self, CompiledRules};
 use engine_metrics::EngineMetrics;
+use tasks::{read_events, tick};
 
 mod detectors;
 mod engine_metrics;
+mod extras;
 mod handle;
+mod tasks;
 
 /// Events read from the ring buffer per wake-up at most (then the reader yields).
 const EVENT_BATCH: usize = 1024;
@@ -396,44 +397,6 @@ impl Inner {
         self.ensure_extras_attached();
     }
 
-    /// Attaches each `extra_interfaces` entry that exists and is not attached yet. Health
-    /// follows `interface` alone: a missing extra interface (a container's veth between two
-    /// runs of the container) is normal; a failed attach is logged once per cause and shown in
-    /// `stats`.
-    fn ensure_extras_attached(&self) {
-        if self.cfg.extra_interfaces.is_empty() {
-            return;
-        }
-        let mut guard = lock(&self.filter);
-        let Some(filter) = guard.as_mut() else { return };
-        let mut notes = lock(&self.extra_notes);
-        for iface in &self.cfg.extra_interfaces {
-            if filter.extra_attached().any(|(n, _)| n == iface) {
-                continue;
-            }
-            if !interface_exists(iface) {
-                notes.insert(iface.clone(), "not found; waiting for it".into());
-                continue;
-            }
-            match filter.attach_extra(iface, self.cfg.xdp_mode) {
-                Ok(ifindex) => {
-                    info!(interface = %iface, ifindex, mode = ?self.cfg.xdp_mode, "XDP program attached to an extra interface");
-                    notes.remove(iface);
-                }
-                Err(e) => {
-                    let why = format!("cannot attach: {}", error_chain(&e));
-                    if notes.get(iface) != Some(&why) {
-                        warn!(interface = %iface, error = %why, "XDP program not attached to an extra interface");
-                    }
-                    notes.insert(iface.clone(), why);
-                }
-            }
-        }
-        self.metrics
-            .extra_attached
-            .set(i64::try_from(filter.extra_attached().count()).unwrap_or(i64::MAX));
-    }
-
     /// Attaches to `interface` when not attached and it exists; updates health.
     fn ensure_primary_attached(&self) {
         let mut guard = lock(&self.filter);
@@ -539,24 +502,7 @@ impl Inner {
             self.metrics.attached.set(0);
             self.metrics.pinned.set(0);
         }
-        // An extra interface deleted (or deleted and made again under its name: another
-        // ifindex) lost its attachment; it is attached again once it exists.
-        let mut guard = lock(&self.filter);
-        let Some(f) = guard.as_mut() else { return };
-        let gone: Vec<String> = f
-            .extra_attached()
-            .filter(|(n, i)| crate::kernel::ifindex(n) != Some(*i))
-            .map(|(n, _)| n.to_owned())
-            .collect();
-        for iface in gone {
-            if let Err(e) = f.detach_extra(&iface) {
-                warn!(interface = %iface, error = %error_chain(&e), "cannot detach from a vanished extra interface");
-            }
-            info!(interface = %iface, "extra interface gone; its XDP attachment with it");
-        }
-        self.metrics
-            .extra_attached
-            .set(i64::try_from(f.extra_attached().count()).unwrap_or(i64::MAX));
+        self.drop_vanished_extras();
     }
 
     fn poll_stats(&self) {
@@ -713,77 +659,6 @@ fn unblock_action(b: &Block, why: &str) -> ActionEvent {
     ev.target = target(b.cidr);
     ev.detail = format!("{}: {why}", b.cidr);
     ev
-}
-
-/// Wraps the reader so tokio can poll its fd.
-struct Fd(EventReader);
-
-impl AsRawFd for Fd {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0.as_fd().as_raw_fd()
-    }
-}
-
-async fn read_events(inner: Arc<Inner>, reader: EventReader, mut stop: watch::Receiver<bool>) {
-    let names = inner.compiled.names.clone();
-    // `new` is deprecated for types whose fd could be closed behind tokio's back; here the fd
-    // belongs to the ring buffer inside the value AsyncFd owns, so it lives exactly as long as the
-    // registration (the replacement, `register`, is `unsafe` for that same promise).
-    #[allow(deprecated)]
-    let registered = AsyncFd::new(Fd(reader));
-    let mut fd = match registered {
-        Ok(fd) => fd,
-        Err(e) => {
-            inner.set_health(Health::Degraded(format!(
-                "cannot poll the event ring buffer: {e}"
-            )));
-            return;
-        }
-    };
-    loop {
-        tokio::select! {
-            _ = stop.changed() => return,
-            ready = fd.readable_mut() => {
-                let Ok(mut guard) = ready else { return };
-                let batch = guard.get_inner_mut().0.drain(EVENT_BATCH);
-                if batch.len() < EVENT_BATCH {
-                    guard.clear_ready();
-                }
-                let now = Instant::now();
-                for ev in batch {
-                    let name = ev.rule_id.and_then(|id| names.get(&id).cloned());
-                    if let Some(alert) = inner.on_event(ev.into_packet_event(name), now) {
-                        // Alerts are rare and must not be lost: wait for room.
-                        let _ = inner.outputs.alerts.send(alert).await;
-                    }
-                }
-            }
-        }
-    }
-}
-
-async fn tick(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
-    let mut interval = tokio::time::interval(TICK);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut cookies_checked = Instant::now();
-    loop {
-        tokio::select! {
-            _ = stop.changed() => return,
-            _ = interval.tick() => {
-                inner.check_interface();
-                inner.ensure_attached();
-                inner.poll_stats();
-                for alert in inner.detect(Instant::now()) {
-                    let _ = inner.outputs.alerts.send(alert).await;
-                }
-                inner.expire().await;
-                if cookies_checked.elapsed() >= SYNCOOKIES_CHECK {
-                    cookies_checked = Instant::now();
-                    inner.check_syncookies();
-                }
-            }
-        }
-    }
 }
 
 impl Module for Engine {
