@@ -5,9 +5,9 @@
 //! verified and spoofable alerts, the one block (linked to its alert), no bystander blocked, drop
 //! counters, ActionEvents, the compromised container disconnected and its neighbour untouched,
 //! and the exploited web app (its server spawned a shell that scanned its neighbour) seen from the
-//! process (the process monitor's exec events: named as the actor of `proc_web_server_shell`) and
-//! from the packets (XDP on its host-side veth, `ebpf.extra_interfaces`: `port_scan` from its
-//! address), and disconnected.
+//! process (the process monitor's exec events: named as the actor of `proc_web_server_shell`),
+//! from the packets when its scan gets out before that alert disconnects it (XDP on its host-side
+//! veth, `ebpf.extra_interfaces`: `port_scan` from its address), and disconnected.
 
 #![allow(clippy::unwrap_used)]
 
@@ -146,15 +146,20 @@ fn brute_force_is_blocked_decoys_block_nobody_and_the_compromised_container_is_d
             .any(|a| a["rule_id"] == "proc_web_server_shell" && a["evidence"] == "verified"),
         "{app_alerts:?}"
     );
-    // And from the packets: the XDP program on the app's host-side veth saw its SYNs to the
-    // neighbour (container to container, over the bridge).
-    let app_scan = find("port_scan", "198.18.66.30");
-    assert_eq!(app_scan["evidence"], "spoofable", "{app_scan}");
-    assert_eq!(app_scan["entities"]["dst_ip"], "198.18.66.10");
-    let app_alerts: Vec<&Value> = app_alerts
-        .into_iter()
-        .chain(std::iter::once(app_scan))
+    // From the packets too when the scan got out first: the XDP program on the app's host-side
+    // veth sees its SYNs to the neighbour (container to container, over the bridge), but the exec
+    // alert may disconnect the container before 20 probes reached it (a race the demo reports;
+    // `ebpf.rs` `extra_interfaces_are_watched_and_enforced_when_they_appear_and_again_after_they_return`
+    // asserts detection on an extra interface without it).
+    let app_scans: Vec<&Value> = alerts
+        .iter()
+        .filter(|a| a["rule_id"] == "port_scan" && a["entities"]["src_ip"] == "198.18.66.30")
         .collect();
+    for s in &app_scans {
+        assert_eq!(s["evidence"], "spoofable", "{s}");
+        assert_eq!(s["entities"]["dst_ip"], "198.18.66.10", "{s}");
+    }
+    let app_alerts: Vec<&Value> = app_alerts.into_iter().chain(app_scans).collect();
     let app_disconnect = app_alerts
         .iter()
         .flat_map(|a| of(a))
