@@ -9,12 +9,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::os::unix::fs::PermissionsExt;
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use ironpost_config::{ConfigSource, IronpostConfig};
+use ironpost_config::ConfigSource;
 use ironpost_core::{ActionOutcome, ActionType, AlertEvent, AlertSource, ContainerRef, Severity};
 use ironpost_proto::{Request, Response, request};
 use ironpost_store::{ActionQuery, StoreReader};
@@ -46,44 +44,13 @@ async fn post(addr: SocketAddr, path: &str, headers: Vec<(String, String)>, body
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_pages_stream_and_guarded_mutations() {
     let dir = tempfile::tempdir().unwrap();
-    let token_file = dir.path().join("console.token");
-    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
-    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let mut cfg = IronpostConfig::default();
-    cfg.ebpf.enabled = false;
-    cfg.general.data_dir = dir.path().join("data");
-    cfg.general.control_socket = dir.path().join("control.sock");
-    cfg.general.http_listen = "127.0.0.1:0".parse().unwrap();
-    cfg.console.token_file = Some(token_file);
+    let cfg = common::console_config(dir.path(), TOKEN);
     let socket = cfg.general.control_socket.clone();
     let daemon = common::InProcess::start(&cfg).await;
     let addr = daemon.addr;
 
     // A live client, connected before the alert exists.
-    let (line_tx, mut line_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    std::thread::spawn(move || {
-        let mut s = TcpStream::connect(addr).unwrap();
-        write!(
-            s,
-            "GET /live?severity=high HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
-        )
-        .unwrap();
-        for line in BufReader::new(s).lines() {
-            let Ok(line) = line else { return };
-            if line_tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    // The stream is open once its response head arrived.
-    loop {
-        let l = line_rx.recv().await.expect("live stream answered");
-        if l.to_ascii_lowercase()
-            .starts_with("content-type: text/event-stream")
-        {
-            break;
-        }
-    }
+    let mut line_rx = common::live_stream(addr, "severity=high").await;
 
     let low = AlertEvent::new(
         AlertSource::External,

@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use ironpost_config::IronpostConfig;
@@ -140,29 +138,7 @@ async fn a_central_console_shows_and_filters_nodes() {
     );
 
     // The live stream: the central's own alert carries its node.
-    let (line_tx, mut line_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    std::thread::spawn(move || {
-        let mut s = TcpStream::connect(addr).unwrap();
-        write!(
-            s,
-            "GET /live?node=ipt-central HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
-        )
-        .unwrap();
-        for line in BufReader::new(s).lines() {
-            let Ok(line) = line else { return };
-            if line_tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    loop {
-        let l = line_rx.recv().await.expect("live stream answered");
-        if l.to_ascii_lowercase()
-            .starts_with("content-type: text/event-stream")
-        {
-            break;
-        }
-    }
+    let mut line_rx = common::live_stream(addr, "node=ipt-central").await;
     let own = alert("ipt_fleet_own", "The central's own alert");
     let own_id = own.id;
     match request(

@@ -12,7 +12,6 @@ mod common;
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
-use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -90,15 +89,7 @@ fn metric(text: &str, line_start: &str) -> u64 {
 async fn the_console_over_tls() {
     let dir = tempfile::tempdir().unwrap();
     let files = common::tls_files(dir.path(), &["127.0.0.1"]);
-    let token_file = dir.path().join("console.token");
-    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
-    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let mut cfg = IronpostConfig::default();
-    cfg.ebpf.enabled = false;
-    cfg.general.data_dir = dir.path().join("data");
-    cfg.general.control_socket = dir.path().join("control.sock");
-    cfg.general.http_listen = "127.0.0.1:0".parse().unwrap();
-    cfg.console.token_file = Some(token_file);
+    let mut cfg = common::console_config(dir.path(), TOKEN);
     cfg.http.tls_cert = Some(files.cert.clone());
     cfg.http.tls_key = Some(files.key.clone());
     cfg.http.tls_handshakes_max = 2;

@@ -14,6 +14,52 @@ use ironpost_daemon::{Listeners, serve};
 use ironpost_proto::exit::Exit;
 use ironpost_proto::{Request, request};
 
+/// A live-stream client (`GET /live?QUERY`) on its own thread: the stream's lines, once its
+/// response head arrived (the stream is open).
+pub(crate) async fn live_stream(
+    addr: SocketAddr,
+    query: &str,
+) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    use std::io::{BufRead, BufReader};
+    let (line_tx, mut line_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let request =
+        format!("GET /live?{query} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
+    std::thread::spawn(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        for line in BufReader::new(s).lines() {
+            let Ok(line) = line else { return };
+            if line_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    loop {
+        let l = line_rx.recv().await.expect("live stream answered");
+        if l.to_ascii_lowercase()
+            .starts_with("content-type: text/event-stream")
+        {
+            return line_rx;
+        }
+    }
+}
+
+/// A console test's configuration under `dir`: no XDP, data and control socket in `dir`, an
+/// ephemeral loopback HTTP port, and `token` in a 0600 `console.token_file`.
+pub(crate) fn console_config(dir: &Path, token: &str) -> IronpostConfig {
+    use std::os::unix::fs::PermissionsExt;
+    let token_file = dir.join("console.token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut cfg = IronpostConfig::default();
+    cfg.ebpf.enabled = false;
+    cfg.general.data_dir = dir.join("data");
+    cfg.general.control_socket = dir.join("control.sock");
+    cfg.general.http_listen = "127.0.0.1:0".parse().unwrap();
+    cfg.console.token_file = Some(token_file);
+    cfg
+}
+
 /// A daemon serving a configuration in the test's own process, answering on its control socket.
 pub(crate) struct InProcess {
     /// Its HTTP listener.
